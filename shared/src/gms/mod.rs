@@ -1,0 +1,20 @@
+//! GMS Chat API V2: requests, responses and the user data that subscribes a chat to push.
+//!
+//! The facts and their evidence are in `gms-protocol.md` (sections 2 to 5 and 7); the
+//! choices made where sources are silent are listed in `docs/protocol.md`.
+
+mod request;
+mod response;
+mod user_data;
+
+pub use request::{ChatOperation, Credentials, EncodedRequest, FilePart, RequestBody, Visitor};
+pub use response::{
+    ChatError, ChatEvent, ChatResponse, EventType, FileLimits, Outcome, Party, ResponseError,
+};
+pub use user_data::{PushSubscription, async_push_user_data};
+
+/// The path prefix of every Chat API V2 operation.
+pub const CHAT_API_PREFIX: &str = "/genesys/2/chat";
+
+/// The `text` of the `Notice` event that carries the file limits.
+pub const FILE_LIMITS_NOTICE: &str = "file-client-cfg-get";

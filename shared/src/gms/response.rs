@@ -1,0 +1,409 @@
+//! The Chat API V2 response envelope, transcript events, errors and file limits.
+//!
+//! Every field but `statusCode` is optional (a failed send omits `secureKey`, the create
+//! example omits `nextPosition`); unknown fields are kept in `extra` so nothing a newer GMS
+//! sends is lost when a body is stored or forwarded.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Credentials, FILE_LIMITS_NOTICE};
+
+/// The envelope GMS returns for every operation but download.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatResponse {
+    /// 0 success, 1 retryable error, 2 error that retrying will not fix.
+    pub status_code: i64,
+    /// The session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    /// The Chat Server that served this request: send it back next time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// This party's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The session secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_key: Option<String>,
+    /// `true` once the session is over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_ended: Option<bool>,
+    /// The position to ask for next to get only newer events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_position: Option<u64>,
+    /// A slice of the transcript (possibly empty).
+    #[serde(default)]
+    pub messages: Vec<ChatEvent>,
+    /// Error details when `statusCode` is not 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ChatError>,
+    /// Additional data, e.g. `file-id` after an upload.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "string_map")]
+    pub user_data: BTreeMap<String, String>,
+    /// Fields this crate does not know (`monitored`, `idleTimerExpire`, ...), kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// What a client should do with a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// statusCode 0: use the fields. `ended` when the chat is over.
+    Ok {
+        /// The chat has ended.
+        ended: bool,
+    },
+    /// statusCode 1: retry with backoff.
+    Retry,
+    /// statusCode 2 (or unknown): retrying will not help. `ended` when the chat is over.
+    Stop {
+        /// The chat has ended.
+        ended: bool,
+    },
+}
+
+/// One `errors[]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatError {
+    /// Numeric error code (e.g. 249, 161, 8210).
+    #[serde(default)]
+    pub code: i64,
+    /// Human-readable advice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
+    /// Message, in some versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The party that generated an event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Party {
+    /// Display name.
+    #[serde(default)]
+    pub nickname: String,
+    /// Party id within the session: the client is 1.
+    #[serde(default)]
+    pub participant_id: i64,
+    /// `Client`, `Agent`, `External`, or something newer.
+    #[serde(rename = "type", default)]
+    pub party_type: String,
+}
+
+impl Party {
+    /// The visitor's own party.
+    pub fn is_client(&self) -> bool {
+        self.party_type == "Client"
+    }
+}
+
+/// One transcript event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatEvent {
+    /// Who generated it.
+    #[serde(default)]
+    pub from: Party,
+    /// Transcript position, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// Milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_time: Option<i64>,
+    /// Message text, URL, file id or notice text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Sender-defined type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<String>,
+    /// Per-event data (file metadata, limits).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "string_map")]
+    pub user_data: BTreeMap<String, String>,
+    /// Fields this crate does not know, kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatEvent {
+    /// A minimal event, for simulators and tests.
+    pub fn new(index: u64, event_type: EventType, from: Party, utc_time: i64) -> Self {
+        ChatEvent {
+            from,
+            index: Some(index),
+            event_type,
+            utc_time: Some(utc_time),
+            text: None,
+            message_type: None,
+            user_data: BTreeMap::new(),
+            extra: Map::new(),
+        }
+    }
+}
+
+/// An event type. Unknown types are kept as [`EventType::Other`], never rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum EventType {
+    /// A party joined.
+    ParticipantJoined,
+    /// A party left.
+    ParticipantLeft,
+    /// Chat text.
+    Message,
+    /// Typing started.
+    TypingStarted,
+    /// Typing stopped.
+    TypingStopped,
+    /// A URL was pushed.
+    PushUrl,
+    /// A party changed its nickname.
+    NicknameUpdated,
+    /// A file was attached.
+    FileUploaded,
+    /// A file was deleted.
+    FileDeleted,
+    /// A custom notice.
+    CustomNotice,
+    /// A system notice (e.g. file limits).
+    Notice,
+    /// The session is idle and will close soon.
+    IdleAlert,
+    /// The session was closed for inactivity.
+    IdleClose,
+    /// A type this crate does not know.
+    Other(String),
+}
+
+const KNOWN_EVENT_TYPES: [(&str, EventType); 13] = [
+    ("ParticipantJoined", EventType::ParticipantJoined),
+    ("ParticipantLeft", EventType::ParticipantLeft),
+    ("Message", EventType::Message),
+    ("TypingStarted", EventType::TypingStarted),
+    ("TypingStopped", EventType::TypingStopped),
+    ("PushUrl", EventType::PushUrl),
+    ("NicknameUpdated", EventType::NicknameUpdated),
+    ("FileUploaded", EventType::FileUploaded),
+    ("FileDeleted", EventType::FileDeleted),
+    ("CustomNotice", EventType::CustomNotice),
+    ("Notice", EventType::Notice),
+    ("IdleAlert", EventType::IdleAlert),
+    ("IdleClose", EventType::IdleClose),
+];
+
+impl EventType {
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        if let EventType::Other(name) = self {
+            return name;
+        }
+        KNOWN_EVENT_TYPES
+            .iter()
+            .find(|(_, known)| known == self)
+            .map_or("", |(name, _)| name)
+    }
+
+    /// Whether Chat Server sends a push for this event (all but file deletions and notices,
+    /// as GMSLibrary documents for FCM; assumed the same for customhttp).
+    pub fn is_pushable(&self) -> bool {
+        !matches!(self, EventType::FileDeleted | EventType::CustomNotice | EventType::Notice)
+    }
+}
+
+impl From<String> for EventType {
+    fn from(name: String) -> Self {
+        KNOWN_EVENT_TYPES
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map_or(EventType::Other(name), |(_, t)| t.clone())
+    }
+}
+
+impl From<EventType> for String {
+    fn from(t: EventType) -> Self {
+        t.as_str().to_owned()
+    }
+}
+
+/// A body that is not a Chat API envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseError(pub String);
+
+impl std::fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not a GMS chat response: {}", self.0)
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
+impl ChatResponse {
+    /// Parses a body. GMS may send an envelope with a non-200 status too, so callers
+    /// should try this whatever the HTTP status was.
+    pub fn parse(body: &[u8]) -> Result<ChatResponse, ResponseError> {
+        serde_json::from_slice(body).map_err(|e| ResponseError(e.to_string()))
+    }
+
+    /// A success envelope, for simulators and tests.
+    pub fn ok(chat_id: &str) -> ChatResponse {
+        ChatResponse {
+            status_code: 0,
+            chat_id: Some(chat_id.to_owned()),
+            alias: None,
+            user_id: None,
+            secure_key: None,
+            chat_ended: Some(false),
+            next_position: None,
+            messages: Vec::new(),
+            errors: Vec::new(),
+            user_data: BTreeMap::new(),
+            extra: Map::new(),
+        }
+    }
+
+    /// Classifies the response: ok, retry (statusCode 1) or stop (statusCode 2).
+    pub fn outcome(&self) -> Outcome {
+        let ended = self.chat_ended.unwrap_or(false);
+        match self.status_code {
+            0 => Outcome::Ok { ended },
+            1 => Outcome::Retry,
+            _ => Outcome::Stop { ended },
+        }
+    }
+
+    /// The credentials a create response hands out, if it has them all.
+    pub fn credentials(&self) -> Option<Credentials> {
+        Some(Credentials {
+            chat_id: self.chat_id.clone()?,
+            user_id: self.user_id.clone()?,
+            secure_key: self.secure_key.clone()?,
+            alias: self.alias.clone()?,
+        })
+    }
+
+    /// Overwrites stored credentials with the fields of a successful response; answers
+    /// whether the alias changed. Responses with errors are ignored: their fields may be
+    /// invalid.
+    pub fn update_credentials(&self, credentials: &mut Credentials) -> bool {
+        if self.status_code != 0 {
+            return false;
+        }
+        if let Some(user_id) = &self.user_id {
+            credentials.user_id.clone_from(user_id);
+        }
+        if let Some(secure_key) = &self.secure_key {
+            credentials.secure_key.clone_from(secure_key);
+        }
+        match &self.alias {
+            Some(alias) if *alias != credentials.alias => {
+                credentials.alias.clone_from(alias);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A short description of the errors, for logs and the visitor.
+    pub fn error_summary(&self) -> String {
+        let parts: Vec<String> = self
+            .errors
+            .iter()
+            .map(|e| {
+                let text = e.advice.as_deref().or(e.message.as_deref()).unwrap_or("");
+                format!("{} {text}", e.code).trim_end().to_owned()
+            })
+            .collect();
+        if parts.is_empty() { format!("statusCode {}", self.status_code) } else { parts.join("; ") }
+    }
+}
+
+/// The file allowance Chat Server grants the visitor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileLimits {
+    /// Max number of files the client may upload.
+    pub upload_max_files: Option<u64>,
+    /// Max bytes per file.
+    pub upload_max_file_size: Option<u64>,
+    /// Max bytes in all.
+    pub upload_max_total_size: Option<u64>,
+    /// Files uploaded so far.
+    pub used_upload_max_files: Option<u64>,
+    /// Bytes uploaded so far.
+    pub used_upload_max_total_size: Option<u64>,
+    /// Downloads allowed per file.
+    pub download_attempts: Option<u64>,
+    /// Downloads used.
+    pub used_download_attempts: Option<u64>,
+    /// Uploads are allowed only while an agent is in the chat.
+    pub upload_need_agent: bool,
+    /// Allowed extensions, lower case; empty means any.
+    pub upload_file_types: Vec<String>,
+    /// Whether deleting gives the allowance back (semantics unknown; `odd` observed).
+    pub delete_file: Option<String>,
+}
+
+impl FileLimits {
+    /// Reads the limits from the `file-client-cfg-get` Notice, falling back to the
+    /// top-level `userData` (GMSLibrary's comment and one third-party client read it there).
+    pub fn from_response(response: &ChatResponse) -> Option<FileLimits> {
+        let notice = response.messages.iter().find(|e| {
+            e.event_type == EventType::Notice && e.text.as_deref() == Some(FILE_LIMITS_NOTICE)
+        });
+        let data = match notice {
+            Some(event) => &event.user_data,
+            None if response.user_data.contains_key("upload-max-files") => &response.user_data,
+            None => return None,
+        };
+        let number = |key: &str| data.get(key).and_then(|v| v.trim().parse().ok());
+        Some(FileLimits {
+            upload_max_files: number("upload-max-files"),
+            upload_max_file_size: number("upload-max-file-size"),
+            upload_max_total_size: number("upload-max-total-size"),
+            used_upload_max_files: number("used-upload-max-files"),
+            used_upload_max_total_size: number("used-upload-max-total-size"),
+            download_attempts: number("download-attempts"),
+            used_download_attempts: number("used-download-attempts"),
+            upload_need_agent: data.get("upload-need-agent").is_some_and(|v| v == "true"),
+            upload_file_types: data
+                .get("upload-file-types")
+                .map(|v| {
+                    v.split(':')
+                        .filter(|t| !t.is_empty())
+                        .map(|t| t.trim().to_ascii_lowercase())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            delete_file: data.get("delete-file").cloned(),
+        })
+    }
+
+    /// Whether a file name's extension is allowed.
+    pub fn allows_file_name(&self, file_name: &str) -> bool {
+        if self.upload_file_types.is_empty() {
+            return true;
+        }
+        let Some((_, extension)) = file_name.rsplit_once('.') else { return false };
+        let extension = extension.to_ascii_lowercase();
+        self.upload_file_types.contains(&extension)
+    }
+}
+
+/// Reads a string map whose values may arrive as numbers or booleans; nulls are dropped.
+fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = Option::<BTreeMap<String, Value>>::deserialize(d)?.unwrap_or_default();
+    Ok(raw
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            Value::String(s) => Some((k, s)),
+            Value::Null => None,
+            other => Some((k, other.to_string())),
+        })
+        .collect())
+}

@@ -1,0 +1,25 @@
+//! The wire contract of the async chat, defined once and free of IO.
+//!
+//! Everything that crosses a process boundary is here: the GMS Chat API V2 requests and
+//! responses ([`gms`]), transcript positions ([`transcript`]), GMS customhttp push
+//! notifications ([`push`]), Chat Server health bodies ([`health`]) and the relay's own v1
+//! API for browsers ([`relay_api`]). The crate has no async, no clock and no randomness, so
+//! it builds for the host and for wasm32 and every rule in it is a plain unit test.
+//!
+//! Receivers are tolerant: unknown fields and unknown event types are kept or ignored, never
+//! rejected. Protocol changes are additive.
+#![deny(missing_docs)]
+
+pub mod form;
+mod json_search;
+pub mod gms;
+pub mod health;
+pub mod push;
+pub mod relay_api;
+pub mod transcript;
+
+#[cfg(test)]
+mod tests;
+
+/// Version of the relay's browser protocol (`/v1/...`). Bumped only for incompatible changes.
+pub const PROTOCOL_VERSION: u32 = 1;

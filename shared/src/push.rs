@@ -1,0 +1,149 @@
+//! GMS customhttp push notifications: tolerant extraction of tokens, events and advice.
+//!
+//! GMS documents only `{"deviceId", "message"}`; the `flex-push-content` tokens and the
+//! included payload have no documented key names or places. So the parser looks for every
+//! known spelling at any depth (the shallowest wins) and never rejects unknown keys.
+
+use serde_json::Value;
+
+use crate::gms::{ChatEvent, EventType};
+use crate::json_search::{any_string, find, find_scalar, scalar};
+
+/// Spellings of the chat id: `flex-push-content` calls it `session-id`.
+pub const CHAT_ID_KEYS: &[&str] = &["chatId", "sessionId", "session-id", "session_id"];
+/// Spellings of the user id.
+pub const USER_ID_KEYS: &[&str] = &["userId", "user-id", "user_id"];
+/// Spellings of the secure key.
+pub const SECURE_KEY_KEYS: &[&str] = &["secureKey", "secure-key", "secure_key"];
+/// Spellings of the alias: `flex-push-content` calls it `app-dbid`.
+pub const ALIAS_KEYS: &[&str] = &["alias", "appDbid", "app-dbid", "app_dbid"];
+/// Spellings of the shutdown advice key.
+pub const QUIT_REASON_KEYS: &[&str] = &["quit-reason-advice", "quitReasonAdvice", "quit_reason_advice"];
+
+/// What a push notification tells the relay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushNotification {
+    /// `GCTI_GMS_PushDeviceId` of the chat.
+    pub device_id: Option<String>,
+    /// The notification text.
+    pub message: Option<String>,
+    /// The notification type (an event type, or `push-url` when resend is on).
+    pub notification_type: Option<String>,
+    /// Chat id, from `flex-push-content`.
+    pub chat_id: Option<String>,
+    /// User id, from `flex-push-content`.
+    pub user_id: Option<String>,
+    /// Secure key, from `flex-push-content`. Never logged.
+    pub secure_key: Option<String>,
+    /// Chat Server alias (`app-dbid`), from `flex-push-content`.
+    pub alias: Option<String>,
+    /// Events carried with `PushIncludePayload`, in the order received.
+    pub events: Vec<ChatEvent>,
+    /// Array entries under `messages` that were not events.
+    pub skipped_events: usize,
+    /// `nextPosition`, when the payload has one.
+    pub next_position: Option<u64>,
+    /// Chat Server is shutting down and advises the client to reconnect (refresh) so the
+    /// session is restored elsewhere.
+    pub shutdown_advice: bool,
+}
+
+/// A body that is not a push notification at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushError {
+    /// Not JSON.
+    NotJson(String),
+    /// JSON, but not an object.
+    NotAnObject,
+}
+
+impl std::fmt::Display for PushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushError::NotJson(reason) => write!(f, "push body is not JSON: {reason}"),
+            PushError::NotAnObject => f.write_str("push body is not a JSON object"),
+        }
+    }
+}
+
+impl std::error::Error for PushError {}
+
+impl PushNotification {
+    /// Parses a push body.
+    pub fn parse(body: &[u8]) -> Result<PushNotification, PushError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| PushError::NotJson(e.to_string()))?;
+        Self::from_value(&value)
+    }
+
+    /// Reads a notification from parsed JSON.
+    pub fn from_value(root: &Value) -> Result<PushNotification, PushError> {
+        let Value::Object(top) = root else { return Err(PushError::NotAnObject) };
+        let top_string = |keys: &[&str]| keys.iter().find_map(|k| top.get(*k).and_then(scalar));
+        let (events, skipped_events) = events(root);
+        let notification_type =
+            top_string(&["type", "notificationType", "notification-type"]);
+        let shutdown_advice = is_shutdown_advice(root, notification_type.as_deref(), &events);
+        Ok(PushNotification {
+            device_id: find_scalar(root, &["deviceId", "device-id", "device_id"]),
+            message: top_string(&["message"]),
+            notification_type,
+            chat_id: find_scalar(root, CHAT_ID_KEYS),
+            user_id: find_scalar(root, USER_ID_KEYS),
+            secure_key: find_scalar(root, SECURE_KEY_KEYS),
+            alias: find_scalar(root, ALIAS_KEYS),
+            next_position: find_scalar(root, &["nextPosition", "next-position"])
+                .and_then(|v| v.parse().ok()),
+            events,
+            skipped_events,
+            shutdown_advice,
+        })
+    }
+
+    /// The highest event index carried, if any.
+    pub fn highest_index(&self) -> Option<u64> {
+        self.events.iter().filter_map(|e| e.index).max()
+    }
+
+    /// The position this notification proves exists: `nextPosition`, or one past the
+    /// highest carried index.
+    pub fn known_next_position(&self) -> Option<u64> {
+        let from_events = self.highest_index().map(|i| i + 1);
+        match (self.next_position, from_events) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+fn events(root: &Value) -> (Vec<ChatEvent>, usize) {
+    let Some(Value::Array(items)) = find(root, &["messages"], Value::is_array) else {
+        return (Vec::new(), 0);
+    };
+    let mut events = Vec::with_capacity(items.len());
+    let mut skipped = 0;
+    for item in items {
+        match serde_json::from_value::<ChatEvent>(item.clone()) {
+            Ok(event) => events.push(event),
+            Err(_) => skipped += 1,
+        }
+    }
+    (events, skipped)
+}
+
+/// `ParticipantLeft` from participant 1 with `quit-reason-advice=reconnect`, wherever the
+/// advice sits: the event, its user data, its attributes, or the notification itself.
+fn is_shutdown_advice(root: &Value, notification_type: Option<&str>, events: &[ChatEvent]) -> bool {
+    let participant_one_left = events.iter().any(|e| {
+        e.event_type == EventType::ParticipantLeft && e.from.participant_id == 1
+    }) || (notification_type == Some("ParticipantLeft")
+        && find(root, &["participantId"], |v| scalar(v).as_deref() == Some("1")).is_some());
+    participant_one_left
+        && any_string(root, &|key, value| {
+            let value = value.trim();
+            (QUIT_REASON_KEYS.contains(&key) && value.eq_ignore_ascii_case("reconnect"))
+                || QUIT_REASON_KEYS
+                    .iter()
+                    .any(|k| value.eq_ignore_ascii_case(&format!("{k}=reconnect")))
+        })
+}

@@ -1,0 +1,157 @@
+//! The relay's v1 API for browsers: session registration and WebSocket frames.
+//!
+//! Frames are JSON objects tagged by `type`. Receivers ignore unknown frame types and
+//! unknown fields, so both sides can add to the protocol without breaking the other.
+
+use serde::{Deserialize, Serialize};
+
+use crate::gms::ChatEvent;
+
+/// Where GMS posts customhttp notifications.
+pub const PUSH_PATH: &str = "/gms/push";
+/// Session registration (`POST`), and `DELETE {SESSIONS_PATH}/{chatId}`.
+pub const SESSIONS_PATH: &str = "/v1/sessions";
+/// The browser WebSocket.
+pub const WS_PATH: &str = "/v1/ws";
+
+/// `POST /v1/sessions`: the widget hands the relay the chat's tokens so it can acknowledge
+/// pushes and keep the chat alive while the visitor is away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterSession {
+    /// The GMS chat service name.
+    pub service: String,
+    /// Session id.
+    pub chat_id: String,
+    /// The visitor's user id.
+    pub user_id: String,
+    /// The session secret. Never logged.
+    pub secure_key: String,
+    /// The latest alias.
+    pub alias: String,
+    /// `GCTI_GMS_PushDeviceId` the chat was created with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+}
+
+/// The answer to a registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRegistered {
+    /// Subscription token for this chat (an HMAC of the chat id under the relay's secret).
+    pub token: String,
+    /// The highest `nextPosition` the relay knows for the chat.
+    pub position: u64,
+}
+
+/// The single JSON error shape of every relay HTTP error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `bad_token`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// Frames a browser sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ClientFrame {
+    /// Receive the frames of one chat.
+    Subscribe {
+        /// The chat.
+        chat_id: String,
+        /// The token from registration.
+        token: String,
+    },
+    /// Stop receiving them.
+    Unsubscribe {
+        /// The chat.
+        chat_id: String,
+    },
+    /// A frame type this version does not know: ignored.
+    #[serde(other, skip_serializing)]
+    Unknown,
+}
+
+/// Frames the relay sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ServerFrame {
+    /// The subscription is active; `position` is the highest `nextPosition` the relay knows,
+    /// so a widget behind it refreshes.
+    Subscribed {
+        /// The chat.
+        chat_id: String,
+        /// Highest known `nextPosition` (0 when unknown).
+        position: u64,
+    },
+    /// A push carried these events: apply them if they continue your position.
+    Events {
+        /// The chat.
+        chat_id: String,
+        /// The carried events.
+        messages: Vec<ChatEvent>,
+        /// The position after them, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_position: Option<u64>,
+    },
+    /// Something changed but the push carried no events: refresh.
+    Changed {
+        /// The chat.
+        chat_id: String,
+    },
+    /// The chat moved to another Chat Server: store the new alias.
+    Tokens {
+        /// The chat.
+        chat_id: String,
+        /// The new alias.
+        alias: String,
+    },
+    /// The chat has ended.
+    Ended {
+        /// The chat.
+        chat_id: String,
+    },
+    /// A request on the socket failed.
+    Error {
+        /// Stable machine-readable code.
+        code: String,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// A frame type this version does not know: ignored.
+    #[serde(other, skip_serializing)]
+    Unknown,
+}
+
+impl ServerFrame {
+    /// The chat a frame is about, if any.
+    pub fn chat_id(&self) -> Option<&str> {
+        match self {
+            ServerFrame::Subscribed { chat_id, .. }
+            | ServerFrame::Events { chat_id, .. }
+            | ServerFrame::Changed { chat_id }
+            | ServerFrame::Tokens { chat_id, .. }
+            | ServerFrame::Ended { chat_id } => Some(chat_id),
+            ServerFrame::Error { .. } | ServerFrame::Unknown => None,
+        }
+    }
+}
+
+/// WebSocket close codes. 4000–4099: reconnect (with backoff); 4100–4199: do not.
+pub mod close_code {
+    /// The relay is shutting down or restarting: reconnect.
+    pub const GOING_AWAY: u16 = 4000;
+    /// This socket fell behind its queue and was dropped: reconnect and catch up.
+    pub const SLOW_CONSUMER: u16 = 4001;
+    /// The peer stopped answering pings.
+    pub const PING_TIMEOUT: u16 = 4002;
+    /// The page's origin is not allowed: do not reconnect.
+    pub const ORIGIN_REJECTED: u16 = 4100;
+
+    /// Whether a client should reconnect after this code.
+    pub fn should_reconnect(code: u16) -> bool {
+        !(4100..4200).contains(&code)
+    }
+}

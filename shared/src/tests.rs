@@ -1,0 +1,8 @@
+//! Fixture tests: the real captured bodies from the protocol reference, both directions;
+//! tolerance of unknown fields and types; malformed input never panics.
+
+mod fixtures;
+mod gms_tests;
+mod protocol_doc;
+mod push_tests;
+mod transcript_tests;

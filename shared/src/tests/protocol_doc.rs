@@ -1,0 +1,73 @@
+//! Every JSON example in docs/protocol.md parses as the type its fence names.
+
+use crate::gms::{ChatEvent, ChatResponse};
+use crate::health::ChatServerHealth;
+use crate::push::PushNotification;
+use crate::relay_api::{ClientFrame, ErrorBody, RegisterSession, ServerFrame, SessionRegistered};
+
+const PROTOCOL_MD: &str = include_str!("../../../docs/protocol.md");
+
+fn check(kind: &str, body: &str) -> Result<(), String> {
+    fn typed<T: serde::de::DeserializeOwned>(body: &str) -> Result<(), String> {
+        serde_json::from_str::<T>(body).map(drop).map_err(|e| e.to_string())
+    }
+    match kind {
+        "ClientFrame" => match serde_json::from_str::<ClientFrame>(body) {
+            Ok(ClientFrame::Unknown) => Err("parsed as an unknown frame".into()),
+            other => other.map(drop).map_err(|e| e.to_string()),
+        },
+        "ServerFrame" => match serde_json::from_str::<ServerFrame>(body) {
+            Ok(ServerFrame::Unknown) => Err("parsed as an unknown frame".into()),
+            other => other.map(drop).map_err(|e| e.to_string()),
+        },
+        "RegisterSession" => typed::<RegisterSession>(body),
+        "SessionRegistered" => typed::<SessionRegistered>(body),
+        "ErrorBody" => typed::<ErrorBody>(body),
+        "ChatResponse" => typed::<ChatResponse>(body),
+        "ChatEvent" => typed::<ChatEvent>(body),
+        "PushNotification" => {
+            let push = PushNotification::parse(body.as_bytes()).map_err(|e| e.to_string())?;
+            push.chat_id.map(drop).ok_or_else(|| "no chat id found".to_owned())
+        }
+        "ChatServerHealth" => ChatServerHealth::parse(body.as_bytes()).map(drop).map_err(|e| e.to_string()),
+        other => Err(format!("unknown example type {other:?}")),
+    }
+}
+
+#[test]
+fn every_example_in_protocol_md_parses() {
+    let mut lines = PROTOCOL_MD.lines();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    while let Some(line) = lines.next() {
+        let Some(info) = line.trim().strip_prefix("```json") else { continue };
+        let kind = info.trim();
+        let body: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        let body = body.join("\n");
+        if kind.is_empty() {
+            failures.push(format!("a json example without a type name:\n{body}"));
+            continue;
+        }
+        if let Err(e) = check(kind, &body) {
+            failures.push(format!("{kind}: {e}\n{body}"));
+        }
+        checked += 1;
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(checked >= 15, "only {checked} examples found");
+}
+
+#[test]
+fn frames_roundtrip_and_unknown_frames_are_tolerated() {
+    let frame: ServerFrame =
+        serde_json::from_str(r#"{"type":"tokens","chatId":"C","alias":"118","extra":1}"#).expect("parses");
+    assert_eq!(frame, ServerFrame::Tokens { chat_id: "C".into(), alias: "118".into() });
+    assert_eq!(frame.chat_id(), Some("C"));
+    let back = serde_json::to_string(&frame).expect("serialises");
+    assert_eq!(back, r#"{"type":"tokens","chatId":"C","alias":"118"}"#);
+    let unknown: ServerFrame = serde_json::from_str(r#"{"type":"presence","x":1}"#).expect("tolerated");
+    assert_eq!(unknown, ServerFrame::Unknown);
+    let client: ClientFrame = serde_json::from_str(r#"{"type":"hello"}"#).expect("tolerated");
+    assert_eq!(client, ClientFrame::Unknown);
+    assert!(serde_json::from_str::<ClientFrame>(r#"{"chatId":"C"}"#).is_err(), "a frame needs a type");
+}

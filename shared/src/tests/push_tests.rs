@@ -1,0 +1,160 @@
+use proptest::prelude::*;
+use serde_json::json;
+
+use crate::health::ChatServerHealth;
+use crate::push::{PushError, PushNotification};
+
+fn parse(value: &serde_json::Value) -> PushNotification {
+    PushNotification::parse(value.to_string().as_bytes()).expect("parses")
+}
+
+#[test]
+fn the_documented_minimum_parses() {
+    let push = parse(&json!({"deviceId": "dev-42", "message": "New chat message"}));
+    assert_eq!(push.device_id.as_deref(), Some("dev-42"));
+    assert_eq!(push.message.as_deref(), Some("New chat message"));
+    assert_eq!(push.chat_id, None);
+    assert!(push.events.is_empty());
+    assert!(!push.shutdown_advice);
+}
+
+#[test]
+fn tokens_are_found_under_every_spelling_at_any_depth() {
+    let flat = parse(&json!({"deviceId": "d", "type": "Message", "chatId": "C1", "userId": "U1",
+                            "secureKey": "K1", "alias": "117"}));
+    let kebab = parse(&json!({"deviceId": "d", "session-id": "C1", "user-id": "U1",
+                             "secure-key": "K1", "app-dbid": 117}));
+    let nested = parse(&json!({"deviceId": "d", "payload": {"data": {"sessionId": "C1",
+                             "user-id": "U1", "secure-key": "K1", "appDbid": "117"}}}));
+    for push in [flat, kebab, nested] {
+        assert_eq!(push.chat_id.as_deref(), Some("C1"));
+        assert_eq!(push.user_id.as_deref(), Some("U1"));
+        assert_eq!(push.secure_key.as_deref(), Some("K1"));
+        assert_eq!(push.alias.as_deref(), Some("117"), "numbers are read as strings");
+    }
+}
+
+#[test]
+fn the_shallowest_token_wins() {
+    let push = parse(&json!({"chatId": "top", "envelope": {"chatId": "deep"}}));
+    assert_eq!(push.chat_id.as_deref(), Some("top"));
+}
+
+#[test]
+fn carried_events_are_read_top_level_or_nested() {
+    let events = json!([
+        {"from": {"nickname": "Ann", "participantId": 2, "type": "Agent"}, "index": 7,
+         "type": "Message", "text": "Hi", "utcTime": 1},
+        {"index": 8, "type": "SomethingNew"},
+        "not an event"
+    ]);
+    let top = parse(&json!({"deviceId": "d", "type": "Message", "messages": &events, "nextPosition": 9}));
+    let nested = parse(&json!({"deviceId": "d", "payload": {"chatId": "C", "messages": events}}));
+    for push in [&top, &nested] {
+        assert_eq!(push.events.len(), 2);
+        assert_eq!(push.skipped_events, 1);
+        assert_eq!(push.events[0].text.as_deref(), Some("Hi"));
+        assert_eq!(push.highest_index(), Some(8));
+        assert_eq!(push.known_next_position(), Some(9));
+    }
+    assert_eq!(top.notification_type.as_deref(), Some("Message"));
+    assert_eq!(nested.next_position, None);
+}
+
+#[test]
+fn shutdown_advice_is_recognised_wherever_the_key_sits() {
+    let left = json!({"from": {"nickname": "Jane", "participantId": 1, "type": "Client"},
+                      "index": 5, "type": "ParticipantLeft", "utcTime": 1});
+    let mut in_user_data = left.clone();
+    in_user_data["userData"] = json!({"quit-reason-advice": "reconnect"});
+    let mut in_attributes = left.clone();
+    in_attributes["eventAttributes"] = json!({"GCTI_SYSTEM": {"quit-reason-advice": "Reconnect"}});
+    let variants = [
+        json!({"deviceId": "d", "messages": [in_user_data]}),
+        json!({"deviceId": "d", "messages": [in_attributes]}),
+        json!({"deviceId": "d", "messages": [left], "quit-reason-advice": "reconnect"}),
+        json!({"deviceId": "d", "type": "ParticipantLeft", "participantId": 1, "quitReasonAdvice": "reconnect"}),
+        json!({"deviceId": "d", "type": "ParticipantLeft", "participantId": "1", "message": "quit-reason-advice=reconnect"}),
+    ];
+    for variant in variants {
+        assert!(parse(&variant).shutdown_advice, "{variant}");
+    }
+}
+
+#[test]
+fn a_plain_leave_or_an_agent_leave_is_not_shutdown_advice() {
+    let visitor_left = json!({"deviceId": "d", "messages": [{"from": {"participantId": 1}, "index": 5, "type": "ParticipantLeft"}]});
+    assert!(!parse(&visitor_left).shutdown_advice);
+    let agent_left = json!({"deviceId": "d", "quit-reason-advice": "reconnect",
+        "messages": [{"from": {"participantId": 2}, "index": 5, "type": "ParticipantLeft"}]});
+    assert!(!parse(&agent_left).shutdown_advice);
+    let other_advice = json!({"deviceId": "d", "quit-reason-advice": "stay",
+        "messages": [{"from": {"participantId": 1}, "index": 5, "type": "ParticipantLeft"}]});
+    assert!(!parse(&other_advice).shutdown_advice);
+}
+
+#[test]
+fn malformed_pushes_are_errors() {
+    assert!(matches!(PushNotification::parse(b"not json"), Err(PushError::NotJson(_))));
+    assert!(matches!(PushNotification::parse(b""), Err(PushError::NotJson(_))));
+    assert_eq!(PushNotification::parse(b"[1,2]"), Err(PushError::NotAnObject));
+    assert_eq!(PushNotification::parse(b"\"x\""), Err(PushError::NotAnObject));
+}
+
+#[test]
+fn deep_nesting_is_bounded() {
+    let mut value = json!({"chatId": "deep"});
+    for _ in 0..20 {
+        value = json!({"n": value});
+    }
+    assert_eq!(parse(&value).chat_id, None, "tokens below the search depth are ignored");
+}
+
+#[test]
+fn health_bodies_are_read_tolerantly() {
+    let plain = ChatServerHealth::parse(br#"{"app_dbid":117,"process_os_pid":4242,"sessions":3}"#).expect("parses");
+    assert_eq!(plain.app_dbid, "117");
+    assert_eq!(plain.process_os_pid, 4242);
+    let nested = ChatServerHealth::parse(br#"{"kpi":{"app":{"app_dbid":"117","process_os_pid":"4243"}}}"#).expect("parses");
+    assert_eq!(nested.app_dbid, "117");
+    assert_eq!(nested.process_os_pid, 4243);
+    assert!(ChatServerHealth::parse(br#"{"app_dbid":117}"#).is_err());
+    assert!(ChatServerHealth::parse(br#"{"app_dbid":117,"process_os_pid":"abc"}"#).is_err());
+    assert!(ChatServerHealth::parse(b"<xml/>").is_err());
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        prop_oneof![Just("reconnect".to_owned()), Just("ParticipantLeft".to_owned()), ".{0,8}"]
+            .prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(6, 64, 6, |inner| {
+        let keys = prop_oneof![
+            Just("chatId".to_owned()), Just("messages".to_owned()), Just("type".to_owned()),
+            Just("index".to_owned()), Just("from".to_owned()), Just("participantId".to_owned()),
+            Just("quit-reason-advice".to_owned()), Just("nextPosition".to_owned()), "[a-z]{1,6}",
+        ];
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(keys, inner, 0..5)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn push_parser_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = PushNotification::parse(&bytes);
+    }
+
+    #[test]
+    fn push_parser_never_panics_on_json(value in json_value()) {
+        if let Ok(push) = PushNotification::from_value(&value) {
+            let _ = push.known_next_position();
+        }
+    }
+}
