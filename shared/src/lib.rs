@@ -17,6 +17,7 @@ pub mod health;
 pub mod push;
 pub mod relay_api;
 pub mod transcript;
+pub mod widget_config;
 
 #[cfg(test)]
 mod tests;

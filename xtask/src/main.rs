@@ -1,1 +1,44 @@
-fn main() {}
+//! `cargo xtask test | demo | setup`: the project's automation, in Rust rather than shell.
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reports on stdout")]
+
+mod demo;
+mod run;
+mod setup;
+mod test;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <test|demo|setup>
+  test    install what is missing, then fmt, clippy (host and wasm32), every test,
+          the release widget build and the browser tests; ends with `N passed, N failed`
+  demo    build the widget, start gms-sim (with its scripted agent) and the relay, print
+          the URLs; Ctrl-C stops everything
+  setup   only install what is missing";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test::run(),
+        Some("demo") => demo::run(&args[1..]),
+        Some("setup") => setup::ensure_all().map(drop),
+        _ => {
+            eprintln!("{USAGE}");
+            Err(anyhow::anyhow!("unknown or missing task"))
+        }
+    };
+    if let Err(error) = result {
+        eprintln!("xtask: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    match manifest.parent() {
+        Some(root) => Ok(root.to_path_buf()),
+        None => bail!("xtask is not inside the workspace"),
+    }
+}

@@ -291,3 +291,20 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn widget_config_is_embedded_in_the_host_page() {
+    use crate::widget_config::WidgetConfig;
+    let page = r#"<html><script type="application/json" id="gms-chat-config">{}</script><body></body></html>"#;
+    let config = WidgetConfig { gms_url: "http://127.0.0.1:8090".into(), title: "</script>".into(), ..WidgetConfig::default() };
+    let embedded = config.embed_in(page).expect("page has the element");
+    assert!(embedded.contains(r#""gmsUrl":"http://127.0.0.1:8090""#), "{embedded}");
+    assert!(embedded.ends_with("</script><body></body></html>"));
+    let json = embedded.split("gms-chat-config\">").nth(1).and_then(|s| s.split("</script>").next()).expect("content");
+    assert_eq!(WidgetConfig::from_json(json), config);
+    assert_eq!(config.embed_in("<html></html>"), None);
+    let partial = WidgetConfig::from_json(r#"{"service":"sales"}"#);
+    assert_eq!(partial.service, "sales");
+    assert_eq!(partial.title, "Chat with us");
+    assert_eq!(WidgetConfig::from_json("not json"), WidgetConfig::default());
+}

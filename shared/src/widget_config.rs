@@ -1,0 +1,61 @@
+//! The widget's configuration, as the host page gives it.
+//!
+//! A site embeds the widget with a `<script type="application/json" id="gms-chat-config">`
+//! element holding this JSON. Every field has a default that works with `trunk serve` and
+//! `cargo xtask demo`, where GMS and the relay are reached on the page's own origin.
+
+use serde::{Deserialize, Serialize};
+
+/// The id of the host page element that holds the configuration JSON.
+pub const CONFIG_ELEMENT_ID: &str = "gms-chat-config";
+
+/// What the host page tells the widget.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WidgetConfig {
+    /// GMS base URL (scheme, host, port); empty means the page's origin.
+    pub gms_url: String,
+    /// The GMS chat service name (`chat.<service>` in GMS options).
+    pub service: String,
+    /// The relay's base URL; empty means the page's origin.
+    pub relay_url: String,
+    /// `GCTI_GMS_NodeGroup` for push subscriptions; empty leaves it out.
+    pub node_group: String,
+    /// The panel's title.
+    pub title: String,
+    /// BCP 47 language of the widget's texts.
+    pub language: String,
+}
+
+impl Default for WidgetConfig {
+    fn default() -> Self {
+        WidgetConfig {
+            gms_url: String::new(),
+            service: "customer-support".to_owned(),
+            relay_url: String::new(),
+            node_group: String::new(),
+            title: "Chat with us".to_owned(),
+            language: "en".to_owned(),
+        }
+    }
+}
+
+impl WidgetConfig {
+    /// Reads the host page's JSON. Missing keys take their defaults and an unreadable
+    /// document gives the defaults, so a broken host page still gets a working widget.
+    pub fn from_json(text: &str) -> WidgetConfig {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+
+    /// Replaces the configuration element's content in a page. `None` when the page has
+    /// no such element.
+    pub fn embed_in(&self, page: &str) -> Option<String> {
+        let marker = format!("id=\"{CONFIG_ELEMENT_ID}\"");
+        let element = page.find(&marker)?;
+        let content_start = element + page[element..].find('>')? + 1;
+        let content_end = content_start + page[content_start..].find("</script>")?;
+        // `</` cannot appear inside a script element, so it is escaped in the JSON.
+        let json = serde_json::to_string(self).ok()?.replace("</", "<\\/");
+        Some(format!("{}{json}{}", &page[..content_start], &page[content_end..]))
+    }
+}

@@ -1,0 +1,133 @@
+//! The Chat API V2 HTTP surface: content types, faults, CORS, envelope or file replies.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use shared::gms::FilePart;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use crate::Sim;
+use crate::config::Config;
+use crate::ops::{ApiRequest, Reply};
+use crate::world::{Injected, error_envelope};
+
+pub(crate) fn router(config: &Config) -> Router<Sim> {
+    let limit = usize::try_from(config.upload_max_file_size).unwrap_or(usize::MAX).saturating_add(64 * 1024);
+    Router::new()
+        .route("/genesys/2/chat/{service}", post(create))
+        .route("/genesys/2/chat/{service}/{chat_id}/{*operation}", post(operation))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(cors(&config.cors_origins))
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers(Any)
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        return layer.allow_origin(Any);
+    }
+    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()).collect();
+    layer.allow_origin(AllowOrigin::list(list))
+}
+
+async fn create(State(sim): State<Sim>, Path(service): Path<String>, request: Request) -> Response {
+    handle(sim, service, None, String::new(), request).await
+}
+
+async fn operation(
+    State(sim): State<Sim>,
+    Path((service, chat_id, operation)): Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    handle(sim, service, Some(chat_id), operation, request).await
+}
+
+async fn handle(sim: Sim, service: String, chat_id: Option<String>, operation: String, request: Request) -> Response {
+    let (fields, file) = match read_body(request).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let request = ApiRequest { service, chat_id, operation, fields, file };
+    let stat = request.stat_name();
+    let (delay, fault) = sim.with_world(|world, _| {
+        world.count_request(&stat, request.chat_id.as_deref());
+        (world.faults.delay_ms, world.take_fault())
+    });
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    match fault {
+        Injected::Http5xx => return (StatusCode::SERVICE_UNAVAILABLE, "injected fault").into_response(),
+        Injected::StatusCode1 => {
+            let chat_id = request.chat_id.as_deref().unwrap_or("");
+            let mut retry = error_envelope(1, chat_id, 8201, "injected fault: retry");
+            retry.chat_ended = Some(false);
+            return axum::Json(retry).into_response();
+        }
+        Injected::None => {}
+    }
+    match sim.with_world(|world, effects| world.chat_api(&request, effects)) {
+        Reply::Envelope(envelope) => axum::Json(envelope).into_response(),
+        Reply::File { name, content_type, bytes } => {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_str(&content_type) {
+                headers.insert(header::CONTENT_TYPE, value);
+            }
+            let disposition = format!("attachment; filename=\"{}\"", name.replace(['"', '\\', '\r', '\n'], "_"));
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            (headers, bytes).into_response()
+        }
+        Reply::NotFound => (StatusCode::NOT_FOUND, "no such operation").into_response(),
+    }
+}
+
+type Fields = Vec<(String, String)>;
+
+/// Reads a form-urlencoded or multipart body; any other content type is 415.
+async fn read_body(request: Request) -> Result<(Fields, Option<FilePart>), Response> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let body = Bytes::from_request(request, &()).await.map_err(IntoResponse::into_response)?;
+        let text = std::str::from_utf8(&body).map_err(|_| bad_request("body is not UTF-8"))?;
+        let fields = shared::form::decode(text).map_err(|e| bad_request(&e.to_string()))?;
+        return Ok((fields, None));
+    }
+    if content_type.starts_with("multipart/form-data") {
+        let mut multipart = Multipart::from_request(request, &()).await.map_err(IntoResponse::into_response)?;
+        let mut fields = Vec::new();
+        let mut file = None;
+        while let Some(field) = multipart.next_field().await.map_err(|e| bad_request(&e.to_string()))? {
+            let name = field.name().unwrap_or_default().to_owned();
+            if name == "file" {
+                let file_name = field.file_name().unwrap_or("file").to_owned();
+                let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+                let bytes = field.bytes().await.map_err(|e| bad_request(&e.to_string()))?.to_vec();
+                file = Some(FilePart { file_name, content_type, bytes });
+            } else {
+                let value = field.text().await.map_err(|e| bad_request(&e.to_string()))?;
+                fields.push((name, value));
+            }
+        }
+        return Ok((fields, file));
+    }
+    Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, "use application/x-www-form-urlencoded or multipart/form-data")
+        .into_response())
+}
+
+fn bad_request(reason: &str) -> Response {
+    (StatusCode::BAD_REQUEST, reason.to_owned()).into_response()
+}

@@ -1,0 +1,127 @@
+//! customhttp push: the body Chat Server and GMS would send, and its delivery with resend.
+//!
+//! GMS documents `{"deviceId", "message"}`; the tokens follow `flex-push-content` and the
+//! payload follows `GCTI_GMS_PushIncludePayload`. With `GCTI_GMS_PushResend` the push is
+//! resent every `--push-resend-delay` until a refresh for the chat acknowledges it, up to
+//! `--push-resend-attempts` times, whatever the receiver answered: only the refresh counts.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+use shared::gms::{ChatEvent, EventType};
+use tokio_util::sync::CancellationToken;
+
+use crate::chat::{Chat, PushSubscription};
+use crate::config::{Config, PushFormat};
+use crate::world::World;
+
+/// One notification to deliver.
+#[derive(Debug, Clone)]
+pub(crate) struct PushJob {
+    pub(crate) id: u64,
+    pub(crate) chat_id: String,
+    pub(crate) resend: bool,
+    pub(crate) body: Value,
+}
+
+/// The notification body for `event`, laid out as `--push-format` says.
+pub(crate) fn body(config: &Config, chat: &Chat, subscription: &PushSubscription, event: &ChatEvent) -> Value {
+    // With resend on, Chat Server sends every unsolicited notification as `push-url` (seed).
+    let kind = if subscription.resend { "push-url".to_owned() } else { event.event_type.as_str().to_owned() };
+    let wants = |token: &str| config.flex_push_content.iter().any(|t| t.trim() == token);
+    let mut tokens = Map::new();
+    let kebab = config.push_format == PushFormat::Kebab;
+    if wants("session-id") {
+        tokens.insert(if kebab { "session-id" } else { "chatId" }.into(), json!(chat.id));
+    }
+    if wants("user-id") {
+        tokens.insert(if kebab { "user-id" } else { "userId" }.into(), json!(chat.user_id));
+    }
+    if wants("secure-key") {
+        tokens.insert(if kebab { "secure-key" } else { "secureKey" }.into(), json!(chat.secure_key));
+    }
+    if wants("app-dbid") {
+        let alias = if kebab {
+            chat.alias.parse::<u64>().map_or_else(|_| json!(chat.alias), |n| json!(n))
+        } else {
+            json!(chat.alias)
+        };
+        tokens.insert(if kebab { "app-dbid" } else { "alias" }.into(), alias);
+    }
+    if subscription.include_payload {
+        tokens.insert("messages".into(), json!([event]));
+        if event.index.is_some() {
+            tokens.insert("nextPosition".into(), json!(chat.next_position()));
+        }
+    }
+    let mut top = Map::new();
+    top.insert("deviceId".into(), json!(subscription.device_id));
+    top.insert("message".into(), json!(summary(event)));
+    top.insert("type".into(), json!(kind));
+    match config.push_format {
+        PushFormat::Flat | PushFormat::Kebab => top.extend(tokens),
+        PushFormat::Nested => {
+            top.insert("payload".into(), Value::Object(tokens));
+        }
+    }
+    Value::Object(top)
+}
+
+/// The human-readable notification text.
+fn summary(event: &ChatEvent) -> String {
+    let who = &event.from.nickname;
+    let text = event.text.as_deref().unwrap_or("");
+    match event.event_type {
+        EventType::Message => format!("{who}: {text}"),
+        EventType::ParticipantJoined => format!("{who} joined the chat"),
+        EventType::ParticipantLeft => format!("{who} left the chat"),
+        EventType::TypingStarted => format!("{who} is typing"),
+        EventType::PushUrl => format!("{who} sent a link: {text}"),
+        EventType::FileUploaded => format!("{who} sent a file"),
+        _ => format!("{who}: {}", event.event_type.as_str()),
+    }
+}
+
+/// Delivers one push, and resends it until acknowledged when resend is on.
+pub(crate) async fn deliver(
+    job: PushJob,
+    world: Arc<Mutex<World>>,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+) {
+    let (url, delay, attempts) = {
+        let Ok(w) = world.lock() else { return };
+        (w.config.push_url.clone(), w.config.push_resend_delay, w.config.push_resend_attempts)
+    };
+    let Some(url) = url else { return };
+    for attempt in 0..=attempts {
+        if attempt > 0 {
+            let Ok(w) = world.lock() else { return };
+            if !w.is_pending(&job.chat_id, job.id) {
+                return;
+            }
+        }
+        let delivered = match client.post(&url).json(&job.body).send().await {
+            Ok(response) => response.status() == reqwest::StatusCode::OK,
+            Err(error) => {
+                tracing::debug!(%error, "push delivery failed");
+                false
+            }
+        };
+        if let Ok(mut w) = world.lock() {
+            let stats = &mut w.stats.pushes;
+            if attempt == 0 { stats.sent += 1 } else { stats.resent += 1 }
+            if delivered { stats.delivered += 1 } else { stats.failed += 1 }
+        }
+        if !job.resend {
+            return;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    if let Ok(mut w) = world.lock() {
+        w.expire(&job.chat_id, job.id);
+    }
+}

@@ -1,0 +1,173 @@
+//! `cargo xtask demo`: the whole system on this machine, with gms-sim in place of GMS.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use shared::widget_config::WidgetConfig;
+
+use crate::run::{done, status, step};
+use crate::setup;
+
+const PUSH_SECRET: &str = "demo-push-secret";
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let gms_port = port_arg(args, "--gms-port", 8090)?;
+    let relay_port = port_arg(args, "--relay-port", 8091)?;
+    let tools = setup::ensure_all()?;
+    let root = crate::root()?;
+
+    let started = step("building the widget (trunk, release)");
+    status(&mut crate::test::trunk_build(&tools)?)?;
+    done("widget", started, true);
+    let started = step("building gms-sim and the relay");
+    status(Command::new("cargo").current_dir(&root).args(["build", "-p", "gms-sim", "-p", "relay"]))?;
+    done("binaries", started, true);
+
+    let demo = root.join("target").join("demo");
+    let site = demo.join("site");
+    let gms_url = format!("http://127.0.0.1:{gms_port}");
+    let relay_url = format!("http://127.0.0.1:{relay_port}");
+    prepare_site(&root.join("target").join("widget"), &site, &gms_url)?;
+
+    let (interrupted_tx, interrupted) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = interrupted_tx.send(());
+    })
+    .context("installing the Ctrl-C handler")?;
+
+    let bin = root.join("target").join("debug");
+    let mut children = Children::default();
+    let gms_sim = children.start(
+        Command::new(bin.join("gms-sim")).args([
+            "--listen",
+            &format!("127.0.0.1:{gms_port}"),
+            "--bot",
+            "--push-url",
+            &format!("{relay_url}/gms/push?secret={PUSH_SECRET}"),
+            "--cors-origin",
+            &relay_url,
+        ]),
+        "gms-sim",
+    )?;
+    let mut relay = Command::new(bin.join("relay"));
+    relay
+        .args(["--listen", &format!("127.0.0.1:{relay_port}"), "--gms-url", &gms_url])
+        .arg("--static-dir")
+        .arg(&site)
+        .arg("--data-dir")
+        .arg(demo.join("relay-data"))
+        .env("RELAY_PUSH_SECRET", PUSH_SECRET);
+    for server in gms_sim["chatServers"].as_array().into_iter().flatten() {
+        if let (Some(alias), Some(health)) = (server["alias"].as_str(), server["health"].as_str()) {
+            relay.args(["--chat-server", &format!("{alias}=http://{health}/health")]);
+        }
+    }
+    children.start(&mut relay, "relay")?;
+
+    println!();
+    println!("  visitor page:   {relay_url}/");
+    println!("  agent console:  {gms_url}/sim/agent");
+    println!("  relay metrics:  {relay_url}/metrics");
+    println!();
+    println!("  The scripted agent joins every new chat and answers. Press Ctrl-C to stop.");
+    let _ = interrupted.recv();
+    println!();
+    children.stop_all();
+    Ok(())
+}
+
+fn port_arg(args: &[String], name: &str, default: u16) -> Result<u16> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|p| p.parse().ok())
+            .with_context(|| format!("{name} needs a port number")),
+    }
+}
+
+/// Copies the built widget and writes the host page configuration into it.
+fn prepare_site(dist: &Path, site: &Path, gms_url: &str) -> Result<()> {
+    if site.exists() {
+        std::fs::remove_dir_all(site)?;
+    }
+    std::fs::create_dir_all(site)?;
+    for entry in std::fs::read_dir(dist).with_context(|| format!("reading {}", dist.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), site.join(entry.file_name()))?;
+        }
+    }
+    let index = site.join("index.html");
+    let page = std::fs::read_to_string(&index)?;
+    // The relay serves the page, so only GMS lives on another origin.
+    let config = WidgetConfig { gms_url: gms_url.to_owned(), ..WidgetConfig::default() };
+    let page = config.embed_in(&page).context("index.html has no gms-chat-config element")?;
+    std::fs::write(index, page)?;
+    Ok(())
+}
+
+/// Child processes, stopped with SIGINT (as Ctrl-C would) and SIGKILL after 10 s, in
+/// reverse order.
+#[derive(Default)]
+struct Children(Vec<(String, Child)>);
+
+impl Children {
+    /// Starts a server and waits for its ready line, which it returns.
+    fn start(&mut self, cmd: &mut Command, name: &str) -> Result<serde_json::Value> {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        let stdout = child.stdout.take().context("child stdout")?;
+        self.0.push((name.to_owned(), child));
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = match lines.next() {
+            Some(Ok(line)) => serde_json::from_str::<serde_json::Value>(&line)
+                .with_context(|| format!("{name} printed {line:?} instead of its ready line"))?,
+            _ => {
+                self.stop_all();
+                bail!("{name} exited before it was ready");
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        println!("==> {name} ready: {ready}");
+        Ok(ready)
+    }
+
+    fn stop_all(&mut self) {
+        for (name, child) in self.0.iter_mut().rev() {
+            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => {
+                        println!("==> {name} stopped ({status})");
+                        break;
+                    }
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        println!("==> {name} killed after 10 s");
+                        break;
+                    }
+                }
+            }
+        }
+        self.0.clear();
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}

@@ -1,0 +1,153 @@
+//! Installs the toolchain pieces the tests and the demo need, skipping what is present.
+//!
+//! Everything installs from the package registries this project may reach: rustup for
+//! the wasm32 target, crates.io for trunk and wasm-bindgen-cli, npm for binaryen's
+//! wasm-opt (Debian's is too old and breaks the wasm), apt for Chromium, chromedriver and
+//! redis-server.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::run::{done, output, status, step};
+
+const TRUNK_VERSION: &str = "0.21.14";
+const BINARYEN_VERSION: &str = "132";
+const APT_PACKAGES: [(&str, &str); 3] =
+    [("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("redis-server", "redis-server")];
+
+/// Where the tools live and how to put them on PATH.
+#[derive(Debug, Clone)]
+pub(crate) struct Tools {
+    /// PATH with the npm-installed wasm-opt first.
+    pub(crate) path: String,
+}
+
+impl Tools {
+    /// A command with the tools' PATH.
+    pub(crate) fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("PATH", &self.path);
+        cmd
+    }
+}
+
+/// Installs whatever is missing; prints one line per tool.
+pub(crate) fn ensure_all() -> Result<Tools> {
+    let started = step("setup: checking tools");
+    let mut installed = Vec::new();
+    if ensure_wasm_target()? {
+        installed.push("wasm32 target");
+    }
+    if ensure_cargo_tool("trunk", &format!("trunk {TRUNK_VERSION}"), &["trunk", "--version", TRUNK_VERSION, "--locked"])? {
+        installed.push("trunk");
+    }
+    let bindgen = wasm_bindgen_version()?;
+    if ensure_cargo_tool("wasm-bindgen", &format!("wasm-bindgen {bindgen}"), &["wasm-bindgen-cli", "--version", &bindgen])? {
+        installed.push("wasm-bindgen-cli");
+    }
+    let binaryen_bin = binaryen_dir()?.join("node_modules").join(".bin");
+    if ensure_wasm_opt(&binaryen_bin)? {
+        installed.push("wasm-opt");
+    }
+    if ensure_apt_packages()? {
+        installed.push("apt packages");
+    }
+    let path = format!("{}:{}", binaryen_bin.display(), std::env::var("PATH").unwrap_or_default());
+    if installed.is_empty() {
+        println!("    nothing to install: every tool is present");
+    } else {
+        println!("    installed: {}", installed.join(", "));
+    }
+    done("setup", started, true);
+    Ok(Tools { path })
+}
+
+fn ensure_wasm_target() -> Result<bool> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .unwrap_or_default();
+    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        println!("    wasm32-unknown-unknown: present");
+        return Ok(false);
+    }
+    status(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    Ok(true)
+}
+
+fn ensure_cargo_tool(binary: &str, expected: &str, install: &[&str]) -> Result<bool> {
+    let found = output(Command::new(binary).arg("--version")).unwrap_or_default();
+    if found.trim().starts_with(expected) {
+        println!("    {binary}: {}", found.trim());
+        return Ok(false);
+    }
+    println!("    {binary}: installing {expected} (found {:?})", found.trim());
+    status(Command::new("cargo").arg("install").args(install))?;
+    Ok(true)
+}
+
+/// The wasm-bindgen version pinned in Cargo.lock: the CLI must match it exactly.
+pub(crate) fn wasm_bindgen_version() -> Result<String> {
+    let lock = std::fs::read_to_string(crate::root()?.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\""
+            && let Some(version) = lines.next().and_then(|l| l.trim().strip_prefix("version = "))
+        {
+            return Ok(version.trim_matches('"').to_owned());
+        }
+    }
+    bail!("Cargo.lock has no wasm-bindgen package")
+}
+
+fn binaryen_dir() -> Result<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .context("neither XDG_CACHE_HOME nor HOME is set")?;
+    Ok(cache.join("gms-async-chat").join(format!("binaryen-{BINARYEN_VERSION}")))
+}
+
+fn ensure_wasm_opt(bin: &std::path::Path) -> Result<bool> {
+    let wasm_opt = bin.join("wasm-opt");
+    let found = output(Command::new(&wasm_opt).arg("--version")).unwrap_or_default();
+    if found.contains(&format!("version {BINARYEN_VERSION}")) {
+        println!("    wasm-opt: {}", found.trim());
+        return Ok(false);
+    }
+    let prefix = bin.parent().and_then(|p| p.parent()).context("binaryen prefix")?;
+    std::fs::create_dir_all(prefix)?;
+    println!("    wasm-opt: installing binaryen@{BINARYEN_VERSION} from npm");
+    status(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(prefix)
+            .arg(format!("binaryen@{BINARYEN_VERSION}")),
+    )?;
+    Ok(true)
+}
+
+fn ensure_apt_packages() -> Result<bool> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .filter(|(binary, _)| output(Command::new("which").arg(binary)).is_none())
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        println!("    chromium, chromedriver, redis-server: present");
+        return Ok(false);
+    }
+    let is_root = output(Command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0");
+    if !is_root {
+        bail!("missing Debian packages: {}; install them with `sudo apt-get install {}`", missing.join(", "), missing.join(" "));
+    }
+    println!("    apt: installing {}", missing.join(" "));
+    status(Command::new("apt-get").args(["update", "-q"]))?;
+    status(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q"])
+            .args(&missing),
+    )?;
+    Ok(true)
+}

@@ -1,0 +1,86 @@
+//! `cargo xtask test`: every check CI runs, with progress, timings and one summary line.
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use crate::run::{self, Counts, done, step};
+use crate::setup::{self, Tools};
+
+pub(crate) fn run() -> Result<()> {
+    let total = Instant::now();
+    let tools = setup::ensure_all()?;
+    let root = crate::root()?;
+    let mut counts = Counts::default();
+
+    let cargo = |args: &[&str]| {
+        let mut cmd = tools.command("cargo");
+        cmd.current_dir(&root).args(args);
+        cmd
+    };
+    check(&mut counts, "fmt --check", &mut cargo(&["fmt", "--all", "--check"]));
+    check(
+        &mut counts,
+        "clippy (host)",
+        &mut cargo(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]),
+    );
+    check(
+        &mut counts,
+        "clippy (wasm32)",
+        &mut cargo(&[
+            "clippy", "-p", "frontend", "-p", "shared", "--target", "wasm32-unknown-unknown", "--",
+            "-D", "warnings",
+        ]),
+    );
+    add_tests(&mut counts, "workspace tests", &mut cargo(&["test", "--workspace"]));
+
+    let widget_built = check(&mut counts, "widget release build (trunk)", &mut trunk_build(&tools)?);
+    if widget_built {
+        let mut browser = cargo(&["test", "-p", "system-tests", "--features", "browser", "--test", "browser"]);
+        browser.env("WIDGET_DIST", root.join("target").join("widget"));
+        add_tests(&mut counts, "browser tests (Chromium)", &mut browser);
+    } else {
+        println!("==> browser tests: not run, the widget did not build");
+        counts.failed += 1;
+    }
+
+    println!("==> all checks took {:.1}s", total.elapsed().as_secs_f64());
+    println!("{} passed, {} failed", counts.passed, counts.failed);
+    if counts.failed > 0 {
+        bail!("{} failed", counts.failed);
+    }
+    Ok(())
+}
+
+/// The release build of the widget into `target/widget`, offline, with our tools.
+pub(crate) fn trunk_build(tools: &Tools) -> Result<Command> {
+    let mut cmd = tools.command("trunk");
+    cmd.current_dir(crate::root()?).args(["build", "--release", "--offline"]);
+    Ok(cmd)
+}
+
+/// A check counts as one passed or failed item.
+fn check(counts: &mut Counts, what: &str, cmd: &mut Command) -> bool {
+    let started = step(what);
+    let ok = run::status(cmd).map_err(|e| println!("    {e:#}")).is_ok();
+    done(what, started, ok);
+    if ok {
+        counts.passed += 1;
+    } else {
+        counts.failed += 1;
+    }
+    ok
+}
+
+fn add_tests(counts: &mut Counts, what: &str, cmd: &mut Command) {
+    let started = step(what);
+    let result = run::tests(cmd).unwrap_or_else(|e| {
+        println!("    {e:#}");
+        Counts { passed: 0, failed: 1 }
+    });
+    done(what, started, result.failed == 0);
+    println!("    {} passed, {} failed", result.passed, result.failed);
+    counts.passed += result.passed;
+    counts.failed += result.failed;
+}
