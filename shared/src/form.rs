@@ -83,8 +83,7 @@ pub fn decode_component(input: &str) -> Result<String, FormError> {
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3).ok_or(FormError::BadPercentEscape)?;
                 let hex = std::str::from_utf8(hex).map_err(|_| FormError::BadPercentEscape)?;
-                let value =
-                    u8::from_str_radix(hex, 16).map_err(|_| FormError::BadPercentEscape)?;
+                let value = u8::from_str_radix(hex, 16).map_err(|_| FormError::BadPercentEscape)?;
                 out.push(value);
                 i += 2;
             }

@@ -36,8 +36,9 @@ impl ChatServerHealth {
             .ok_or_else(|| HealthError("no app_dbid".to_owned()))?;
         let pid = find_scalar(&value, &["process_os_pid", "processOsPid", "process-os-pid"])
             .ok_or_else(|| HealthError("no process_os_pid".to_owned()))?;
-        let process_os_pid =
-            pid.parse().map_err(|_| HealthError(format!("process_os_pid {pid:?} is not a number")))?;
+        let process_os_pid = pid
+            .parse()
+            .map_err(|_| HealthError(format!("process_os_pid {pid:?} is not a number")))?;
         Ok(ChatServerHealth { app_dbid, process_os_pid })
     }
 }

@@ -11,9 +11,9 @@
 #![deny(missing_docs)]
 
 pub mod form;
-mod json_search;
 pub mod gms;
 pub mod health;
+mod json_search;
 pub mod push;
 pub mod relay_api;
 pub mod transcript;

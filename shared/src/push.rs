@@ -18,7 +18,8 @@ pub const SECURE_KEY_KEYS: &[&str] = &["secureKey", "secure-key", "secure_key"];
 /// Spellings of the alias: `flex-push-content` calls it `app-dbid`.
 pub const ALIAS_KEYS: &[&str] = &["alias", "appDbid", "app-dbid", "app_dbid"];
 /// Spellings of the shutdown advice key.
-pub const QUIT_REASON_KEYS: &[&str] = &["quit-reason-advice", "quitReasonAdvice", "quit_reason_advice"];
+pub const QUIT_REASON_KEYS: &[&str] =
+    &["quit-reason-advice", "quitReasonAdvice", "quit_reason_advice"];
 
 /// What a push notification tells the relay.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -81,8 +82,7 @@ impl PushNotification {
         let Value::Object(top) = root else { return Err(PushError::NotAnObject) };
         let top_string = |keys: &[&str]| keys.iter().find_map(|k| top.get(*k).and_then(scalar));
         let (events, skipped_events) = events(root);
-        let notification_type =
-            top_string(&["type", "notificationType", "notification-type"]);
+        let notification_type = top_string(&["type", "notificationType", "notification-type"]);
         let shutdown_advice = is_shutdown_advice(root, notification_type.as_deref(), &events);
         Ok(PushNotification {
             device_id: find_scalar(root, &["deviceId", "device-id", "device_id"]),
@@ -134,10 +134,11 @@ fn events(root: &Value) -> (Vec<ChatEvent>, usize) {
 /// `ParticipantLeft` from participant 1 with `quit-reason-advice=reconnect`, wherever the
 /// advice sits: the event, its user data, its attributes, or the notification itself.
 fn is_shutdown_advice(root: &Value, notification_type: Option<&str>, events: &[ChatEvent]) -> bool {
-    let participant_one_left = events.iter().any(|e| {
-        e.event_type == EventType::ParticipantLeft && e.from.participant_id == 1
-    }) || (notification_type == Some("ParticipantLeft")
-        && find(root, &["participantId"], |v| scalar(v).as_deref() == Some("1")).is_some());
+    let participant_one_left = events
+        .iter()
+        .any(|e| e.event_type == EventType::ParticipantLeft && e.from.participant_id == 1)
+        || (notification_type == Some("ParticipantLeft")
+            && find(root, &["participantId"], |v| scalar(v).as_deref() == Some("1")).is_some());
     participant_one_left
         && any_string(root, &|key, value| {
             let value = value.trim();

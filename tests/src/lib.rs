@@ -1,1 +1,5 @@
-//! placeholder
+//! System tests and their harness: the real gms-sim and the real relay, in-process on
+//! port 0, talked to over real sockets. The browser tests (tests/browser) drive the real
+//! widget in Chromium against the same harness.
+
+pub mod harness;

@@ -24,7 +24,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     status(&mut crate::test::trunk_build(&tools)?)?;
     done("widget", started, true);
     let started = step("building gms-sim and the relay");
-    status(Command::new("cargo").current_dir(&root).args(["build", "-p", "gms-sim", "-p", "relay"]))?;
+    status(
+        Command::new("cargo").current_dir(&root).args(["build", "-p", "gms-sim", "-p", "relay"]),
+    )?;
     done("binaries", started, true);
 
     let demo = root.join("target").join("demo");
@@ -119,10 +121,8 @@ struct Children(Vec<(String, Child)>);
 impl Children {
     /// Starts a server and waits for its ready line, which it returns.
     fn start(&mut self, cmd: &mut Command, name: &str) -> Result<serde_json::Value> {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {name}"))?;
+        let mut child =
+            cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("starting {name}"))?;
         let stdout = child.stdout.take().context("child stdout")?;
         self.0.push((name.to_owned(), child));
         let mut lines = BufReader::new(stdout).lines();

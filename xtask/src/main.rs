@@ -1,5 +1,9 @@
 //! `cargo xtask test | demo | setup`: the project's automation, in Rust rather than shell.
-#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reports on stdout")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool reports on stdout"
+)]
 
 mod demo;
 mod run;

@@ -44,10 +44,8 @@ pub(crate) struct Counts {
 /// `test result: ... N passed; M failed` line. A run that fails without a failed test
 /// (a compile error, a crash) counts as one failure so it cannot pass unnoticed.
 pub(crate) fn tests(cmd: &mut Command) -> Result<Counts> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let mut child =
+        cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("cannot start {cmd:?}"))?;
     let mut counts = Counts::default();
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
@@ -79,7 +77,8 @@ mod tests {
 
     #[test]
     fn reads_cargo_test_summaries() {
-        let line = "ok. 37 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s";
+        let line =
+            "ok. 37 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s";
         assert_eq!(number_before(line, " passed"), 37);
         assert_eq!(number_before(line, " failed"), 2);
         assert_eq!(number_before("FAILED. 1 passed; 1 failed;", " failed"), 1);

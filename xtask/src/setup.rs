@@ -14,8 +14,11 @@ use crate::run::{done, output, status, step};
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
-const APT_PACKAGES: [(&str, &str); 3] =
-    [("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("redis-server", "redis-server")];
+const APT_PACKAGES: [(&str, &str); 3] = [
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
+    ("redis-server", "redis-server"),
+];
 
 /// Where the tools live and how to put them on PATH.
 #[derive(Debug, Clone)]
@@ -40,11 +43,19 @@ pub(crate) fn ensure_all() -> Result<Tools> {
     if ensure_wasm_target()? {
         installed.push("wasm32 target");
     }
-    if ensure_cargo_tool("trunk", &format!("trunk {TRUNK_VERSION}"), &["trunk", "--version", TRUNK_VERSION, "--locked"])? {
+    if ensure_cargo_tool(
+        "trunk",
+        &format!("trunk {TRUNK_VERSION}"),
+        &["trunk", "--version", TRUNK_VERSION, "--locked"],
+    )? {
         installed.push("trunk");
     }
     let bindgen = wasm_bindgen_version()?;
-    if ensure_cargo_tool("wasm-bindgen", &format!("wasm-bindgen {bindgen}"), &["wasm-bindgen-cli", "--version", &bindgen])? {
+    if ensure_cargo_tool(
+        "wasm-bindgen",
+        &format!("wasm-bindgen {bindgen}"),
+        &["wasm-bindgen-cli", "--version", &bindgen],
+    )? {
         installed.push("wasm-bindgen-cli");
     }
     let binaryen_bin = binaryen_dir()?.join("node_modules").join(".bin");
@@ -65,8 +76,8 @@ pub(crate) fn ensure_all() -> Result<Tools> {
 }
 
 fn ensure_wasm_target() -> Result<bool> {
-    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
-        .unwrap_or_default();
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
     if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
         println!("    wasm32-unknown-unknown: present");
         return Ok(false);
@@ -88,7 +99,8 @@ fn ensure_cargo_tool(binary: &str, expected: &str, install: &[&str]) -> Result<b
 
 /// The wasm-bindgen version pinned in Cargo.lock: the CLI must match it exactly.
 pub(crate) fn wasm_bindgen_version() -> Result<String> {
-    let lock = std::fs::read_to_string(crate::root()?.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let lock =
+        std::fs::read_to_string(crate::root()?.join("Cargo.lock")).context("reading Cargo.lock")?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == "name = \"wasm-bindgen\""
@@ -139,7 +151,11 @@ fn ensure_apt_packages() -> Result<bool> {
     }
     let is_root = output(Command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0");
     if !is_root {
-        bail!("missing Debian packages: {}; install them with `sudo apt-get install {}`", missing.join(", "), missing.join(" "));
+        bail!(
+            "missing Debian packages: {}; install them with `sudo apt-get install {}`",
+            missing.join(", "),
+            missing.join(" ")
+        );
     }
     println!("    apt: installing {}", missing.join(" "));
     status(Command::new("apt-get").args(["update", "-q"]))?;

@@ -23,21 +23,39 @@ pub(crate) fn run() -> Result<()> {
     check(
         &mut counts,
         "clippy (host)",
-        &mut cargo(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]),
+        &mut cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     );
     check(
         &mut counts,
         "clippy (wasm32)",
         &mut cargo(&[
-            "clippy", "-p", "frontend", "-p", "shared", "--target", "wasm32-unknown-unknown", "--",
-            "-D", "warnings",
+            "clippy",
+            "-p",
+            "frontend",
+            "-p",
+            "shared",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
         ]),
     );
     add_tests(&mut counts, "workspace tests", &mut cargo(&["test", "--workspace"]));
 
-    let widget_built = check(&mut counts, "widget release build (trunk)", &mut trunk_build(&tools)?);
+    let widget_built =
+        check(&mut counts, "widget release build (trunk)", &mut trunk_build(&tools)?);
     if widget_built {
-        let mut browser = cargo(&["test", "-p", "system-tests", "--features", "browser", "--test", "browser"]);
+        let mut browser =
+            cargo(&["test", "-p", "system-tests", "--features", "browser", "--test", "browser"]);
         browser.env("WIDGET_DIST", root.join("target").join("widget"));
         add_tests(&mut counts, "browser tests (Chromium)", &mut browser);
     } else {

@@ -204,10 +204,7 @@ impl EventType {
         if let EventType::Other(name) = self {
             return name;
         }
-        KNOWN_EVENT_TYPES
-            .iter()
-            .find(|(_, known)| known == self)
-            .map_or("", |(name, _)| name)
+        KNOWN_EVENT_TYPES.iter().find(|(_, known)| known == self).map_or("", |(name, _)| name)
     }
 
     /// Whether Chat Server sends a push for this event (all but file deletions and notices,

@@ -57,7 +57,8 @@ fn send_failure_is_a_stop_with_the_chat_ended() {
 
 #[test]
 fn status_code_one_is_retry_and_unknown_codes_stop() {
-    let retry = ChatResponse::parse(br#"{"statusCode":1,"errors":[{"code":8201}]}"#).expect("parses");
+    let retry =
+        ChatResponse::parse(br#"{"statusCode":1,"errors":[{"code":8201}]}"#).expect("parses");
     assert_eq!(retry.outcome(), Outcome::Retry);
     let odd = ChatResponse::parse(br#"{"statusCode":7}"#).expect("parses");
     assert_eq!(odd.outcome(), Outcome::Stop { ended: false });
@@ -69,8 +70,9 @@ fn status_code_one_is_retry_and_unknown_codes_stop() {
 #[test]
 fn a_successful_response_updates_the_alias() {
     let mut credentials = roundtrip(CREATE).credentials().expect("tokens");
-    let moved = ChatResponse::parse(br#"{"statusCode":0,"alias":"118","chatId":"00048aAPEQJ8000U"}"#)
-        .expect("parses");
+    let moved =
+        ChatResponse::parse(br#"{"statusCode":0,"alias":"118","chatId":"00048aAPEQJ8000U"}"#)
+            .expect("parses");
     assert!(moved.update_credentials(&mut credentials));
     assert_eq!(credentials.alias, "118");
     assert!(!moved.update_credentials(&mut credentials), "same alias again is no change");
@@ -201,24 +203,72 @@ fn create_encodes_visitor_and_bracketed_user_data() {
 
 #[test]
 fn every_session_operation_encodes_its_path_and_fields() {
-    let file = FilePart { file_name: "a.png".into(), content_type: "image/png".into(), bytes: vec![1, 2] };
+    let file =
+        FilePart { file_name: "a.png".into(), content_type: "image/png".into(), bytes: vec![1, 2] };
     type Case = (ChatOperation, &'static str, Vec<(&'static str, &'static str)>);
     let cases: Vec<Case> = vec![
-        (ChatOperation::Send { message: "Hi there".into(), message_type: Some("text".into()), position: TranscriptPosition::From(3) },
-         "send", vec![("message", "Hi there"), ("messageType", "text"), ("transcriptPosition", "3")]),
-        (ChatOperation::StartTyping { message: Some("Hi".into()) }, "startTyping", vec![("message", "Hi")]),
+        (
+            ChatOperation::Send {
+                message: "Hi there".into(),
+                message_type: Some("text".into()),
+                position: TranscriptPosition::From(3),
+            },
+            "send",
+            vec![("message", "Hi there"), ("messageType", "text"), ("transcriptPosition", "3")],
+        ),
+        (
+            ChatOperation::StartTyping { message: Some("Hi".into()) },
+            "startTyping",
+            vec![("message", "Hi")],
+        ),
         (ChatOperation::StopTyping { message: None }, "stopTyping", vec![]),
-        (ChatOperation::Refresh { position: TranscriptPosition::None }, "refresh", vec![("transcriptPosition", "0")]),
+        (
+            ChatOperation::Refresh { position: TranscriptPosition::None },
+            "refresh",
+            vec![("transcriptPosition", "0")],
+        ),
         (ChatOperation::Disconnect, "disconnect", vec![]),
-        (ChatOperation::PushUrl { url: "https://example.com/a?b=c".into() }, "pushUrl", vec![("pushUrl", "https://example.com/a?b=c")]),
-        (ChatOperation::UpdateNickname { nickname: "J".into() }, "updateNickname", vec![("nickname", "J")]),
-        (ChatOperation::CustomNotice { message: "n".into(), message_type: None }, "customNotice", vec![("message", "n")]),
-        (ChatOperation::ReadReceipt { position: TranscriptPosition::From(7) }, "readReceipt", vec![("transcriptPosition", "7")]),
-        (ChatOperation::UpdateData { user_data: vec![("order".into(), "42".into())] }, "updateData", vec![("userData[order]", "42")]),
+        (
+            ChatOperation::PushUrl { url: "https://example.com/a?b=c".into() },
+            "pushUrl",
+            vec![("pushUrl", "https://example.com/a?b=c")],
+        ),
+        (
+            ChatOperation::UpdateNickname { nickname: "J".into() },
+            "updateNickname",
+            vec![("nickname", "J")],
+        ),
+        (
+            ChatOperation::CustomNotice { message: "n".into(), message_type: None },
+            "customNotice",
+            vec![("message", "n")],
+        ),
+        (
+            ChatOperation::ReadReceipt { position: TranscriptPosition::From(7) },
+            "readReceipt",
+            vec![("transcriptPosition", "7")],
+        ),
+        (
+            ChatOperation::UpdateData { user_data: vec![("order".into(), "42".into())] },
+            "updateData",
+            vec![("userData[order]", "42")],
+        ),
         (ChatOperation::FileLimits, "file/limits", vec![]),
-        (ChatOperation::Upload { file, description: Some("scan".into()), user_data: vec![] }, "file", vec![("userData[file-description]", "scan")]),
-        (ChatOperation::Download { file_id: "00D25C4FD5580141".into() }, "file/00D25C4FD5580141/download", vec![]),
-        (ChatOperation::Delete { file_id: "00D25C4FD5580141".into() }, "file/00D25C4FD5580141/delete", vec![]),
+        (
+            ChatOperation::Upload { file, description: Some("scan".into()), user_data: vec![] },
+            "file",
+            vec![("userData[file-description]", "scan")],
+        ),
+        (
+            ChatOperation::Download { file_id: "00D25C4FD5580141".into() },
+            "file/00D25C4FD5580141/download",
+            vec![],
+        ),
+        (
+            ChatOperation::Delete { file_id: "00D25C4FD5580141".into() },
+            "file/00D25C4FD5580141/delete",
+            vec![],
+        ),
     ];
     for (op, suffix, extra) in cases {
         let request = op.encode("svc", Some(&credentials()));
@@ -253,7 +303,10 @@ fn form_encoding_roundtrips_unicode_and_reserved_characters() {
     assert_eq!(form::decode("a=%zz"), Err(form::FormError::BadPercentEscape));
     assert_eq!(form::decode("a=%"), Err(form::FormError::BadPercentEscape));
     assert_eq!(form::decode("a=%ff"), Err(form::FormError::NotUtf8));
-    assert_eq!(form::decode("&&flag&x=1").expect("lenient"), [("flag".into(), String::new()), ("x".into(), "1".into())]);
+    assert_eq!(
+        form::decode("&&flag&x=1").expect("lenient"),
+        [("flag".into(), String::new()), ("x".into(), "1".into())]
+    );
 }
 
 #[test]
@@ -296,11 +349,19 @@ mod properties {
 fn widget_config_is_embedded_in_the_host_page() {
     use crate::widget_config::WidgetConfig;
     let page = r#"<html><script type="application/json" id="gms-chat-config">{}</script><body></body></html>"#;
-    let config = WidgetConfig { gms_url: "http://127.0.0.1:8090".into(), title: "</script>".into(), ..WidgetConfig::default() };
+    let config = WidgetConfig {
+        gms_url: "http://127.0.0.1:8090".into(),
+        title: "</script>".into(),
+        ..WidgetConfig::default()
+    };
     let embedded = config.embed_in(page).expect("page has the element");
     assert!(embedded.contains(r#""gmsUrl":"http://127.0.0.1:8090""#), "{embedded}");
     assert!(embedded.ends_with("</script><body></body></html>"));
-    let json = embedded.split("gms-chat-config\">").nth(1).and_then(|s| s.split("</script>").next()).expect("content");
+    let json = embedded
+        .split("gms-chat-config\">")
+        .nth(1)
+        .and_then(|s| s.split("</script>").next())
+        .expect("content");
     assert_eq!(WidgetConfig::from_json(json), config);
     assert_eq!(config.embed_in("<html></html>"), None);
     let partial = WidgetConfig::from_json(r#"{"service":"sales"}"#);

@@ -29,7 +29,9 @@ fn check(kind: &str, body: &str) -> Result<(), String> {
             let push = PushNotification::parse(body.as_bytes()).map_err(|e| e.to_string())?;
             push.chat_id.map(drop).ok_or_else(|| "no chat id found".to_owned())
         }
-        "ChatServerHealth" => ChatServerHealth::parse(body.as_bytes()).map(drop).map_err(|e| e.to_string()),
+        "ChatServerHealth" => {
+            ChatServerHealth::parse(body.as_bytes()).map(drop).map_err(|e| e.to_string())
+        }
         other => Err(format!("unknown example type {other:?}")),
     }
 }
@@ -60,14 +62,19 @@ fn every_example_in_protocol_md_parses() {
 #[test]
 fn frames_roundtrip_and_unknown_frames_are_tolerated() {
     let frame: ServerFrame =
-        serde_json::from_str(r#"{"type":"tokens","chatId":"C","alias":"118","extra":1}"#).expect("parses");
+        serde_json::from_str(r#"{"type":"tokens","chatId":"C","alias":"118","extra":1}"#)
+            .expect("parses");
     assert_eq!(frame, ServerFrame::Tokens { chat_id: "C".into(), alias: "118".into() });
     assert_eq!(frame.chat_id(), Some("C"));
     let back = serde_json::to_string(&frame).expect("serialises");
     assert_eq!(back, r#"{"type":"tokens","chatId":"C","alias":"118"}"#);
-    let unknown: ServerFrame = serde_json::from_str(r#"{"type":"presence","x":1}"#).expect("tolerated");
+    let unknown: ServerFrame =
+        serde_json::from_str(r#"{"type":"presence","x":1}"#).expect("tolerated");
     assert_eq!(unknown, ServerFrame::Unknown);
     let client: ClientFrame = serde_json::from_str(r#"{"type":"hello"}"#).expect("tolerated");
     assert_eq!(client, ClientFrame::Unknown);
-    assert!(serde_json::from_str::<ClientFrame>(r#"{"chatId":"C"}"#).is_err(), "a frame needs a type");
+    assert!(
+        serde_json::from_str::<ClientFrame>(r#"{"chatId":"C"}"#).is_err(),
+        "a frame needs a type"
+    );
 }

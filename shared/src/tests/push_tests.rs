@@ -48,7 +48,8 @@ fn carried_events_are_read_top_level_or_nested() {
         {"index": 8, "type": "SomethingNew"},
         "not an event"
     ]);
-    let top = parse(&json!({"deviceId": "d", "type": "Message", "messages": &events, "nextPosition": 9}));
+    let top =
+        parse(&json!({"deviceId": "d", "type": "Message", "messages": &events, "nextPosition": 9}));
     let nested = parse(&json!({"deviceId": "d", "payload": {"chatId": "C", "messages": events}}));
     for push in [&top, &nested] {
         assert_eq!(push.events.len(), 2);
@@ -112,10 +113,13 @@ fn deep_nesting_is_bounded() {
 
 #[test]
 fn health_bodies_are_read_tolerantly() {
-    let plain = ChatServerHealth::parse(br#"{"app_dbid":117,"process_os_pid":4242,"sessions":3}"#).expect("parses");
+    let plain = ChatServerHealth::parse(br#"{"app_dbid":117,"process_os_pid":4242,"sessions":3}"#)
+        .expect("parses");
     assert_eq!(plain.app_dbid, "117");
     assert_eq!(plain.process_os_pid, 4242);
-    let nested = ChatServerHealth::parse(br#"{"kpi":{"app":{"app_dbid":"117","process_os_pid":"4243"}}}"#).expect("parses");
+    let nested =
+        ChatServerHealth::parse(br#"{"kpi":{"app":{"app_dbid":"117","process_os_pid":"4243"}}}"#)
+            .expect("parses");
     assert_eq!(nested.app_dbid, "117");
     assert_eq!(nested.process_os_pid, 4243);
     assert!(ChatServerHealth::parse(br#"{"app_dbid":117}"#).is_err());
@@ -133,9 +137,15 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     ];
     leaf.prop_recursive(6, 64, 6, |inner| {
         let keys = prop_oneof![
-            Just("chatId".to_owned()), Just("messages".to_owned()), Just("type".to_owned()),
-            Just("index".to_owned()), Just("from".to_owned()), Just("participantId".to_owned()),
-            Just("quit-reason-advice".to_owned()), Just("nextPosition".to_owned()), "[a-z]{1,6}",
+            Just("chatId".to_owned()),
+            Just("messages".to_owned()),
+            Just("type".to_owned()),
+            Just("index".to_owned()),
+            Just("from".to_owned()),
+            Just("participantId".to_owned()),
+            Just("quit-reason-advice".to_owned()),
+            Just("nextPosition".to_owned()),
+            "[a-z]{1,6}",
         ];
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),

@@ -72,7 +72,8 @@ fn json_body(body: &Bytes) -> Result<Value, Refusal> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))
 }
 
 fn text_field(body: &Value, key: &str) -> Result<String, Refusal> {
@@ -90,10 +91,16 @@ async fn agent_action(
     let parsed = json_body(&body).and_then(|body| {
         Ok(match action.as_str() {
             "join" => AgentAction::Join {
-                nickname: body.get("nickname").and_then(Value::as_str).unwrap_or("Agent").to_owned(),
+                nickname: body
+                    .get("nickname")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Agent")
+                    .to_owned(),
             },
             "message" => AgentAction::Message { text: text_field(&body, "text")? },
-            "typing" => AgentAction::Typing { typing: body.get("typing").and_then(Value::as_bool).unwrap_or(true) },
+            "typing" => AgentAction::Typing {
+                typing: body.get("typing").and_then(Value::as_bool).unwrap_or(true),
+            },
             "push-url" => AgentAction::PushUrl { url: text_field(&body, "url")? },
             "leave" => AgentAction::Leave,
             _ => return Err((StatusCode::NOT_FOUND, "unknown agent action".to_owned())),
@@ -123,18 +130,23 @@ fn act(sim: &Sim, chat_id: &str, action: AgentAction) -> Response {
 }
 
 fn server_list(world: &World) -> Value {
-    json!(world
-        .servers
-        .iter()
-        .map(|s| json!({"alias": s.alias, "pid": s.pid, "up": s.up}))
-        .collect::<Vec<_>>())
+    json!(
+        world
+            .servers
+            .iter()
+            .map(|s| json!({"alias": s.alias, "pid": s.pid, "up": s.up}))
+            .collect::<Vec<_>>()
+    )
 }
 
 async fn list_servers(State(sim): State<Sim>) -> Response {
     axum::Json(sim.with_world(|world, _| server_list(world))).into_response()
 }
 
-async fn server_action(State(sim): State<Sim>, Path((alias, action)): Path<(String, String)>) -> Response {
+async fn server_action(
+    State(sim): State<Sim>,
+    Path((alias, action)): Path<(String, String)>,
+) -> Response {
     let done = sim.with_world(|world, effects| {
         let found = match action.as_str() {
             "restart" => world.restart_server(&alias).is_some(),
@@ -153,7 +165,8 @@ async fn server_action(State(sim): State<Sim>, Path((alias, action)): Path<(Stri
         Some(found.then(|| server_list(world)))
     });
     match done {
-        None => (StatusCode::NOT_FOUND, "unknown action: use restart, stop, kill or start").into_response(),
+        None => (StatusCode::NOT_FOUND, "unknown action: use restart, stop, kill or start")
+            .into_response(),
         Some(None) => (StatusCode::NOT_FOUND, "no such chat server").into_response(),
         Some(Some(servers)) => axum::Json(servers).into_response(),
     }

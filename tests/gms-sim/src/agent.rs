@@ -26,7 +26,12 @@ pub(crate) enum AgentError {
 }
 
 impl World {
-    pub(crate) fn agent(&mut self, chat_id: &str, action: AgentAction, effects: &mut Effects) -> Result<u64, AgentError> {
+    pub(crate) fn agent(
+        &mut self,
+        chat_id: &str,
+        action: AgentAction,
+        effects: &mut Effects,
+    ) -> Result<u64, AgentError> {
         let chat = self.chats.get(chat_id).ok_or(AgentError::NoSuchChat)?;
         if chat.ended {
             return Err(AgentError::Ended);
@@ -40,12 +45,16 @@ impl World {
         let agent = self.chats.get(chat_id).map(crate::chat::Chat::agent_party).unwrap_or_default();
         let index = match action {
             AgentAction::Join { nickname } => self.join(chat_id, &nickname, effects),
-            AgentAction::Message { text } => self.append(chat_id, EventType::Message, agent, Some(text), effects),
+            AgentAction::Message { text } => {
+                self.append(chat_id, EventType::Message, agent, Some(text), effects)
+            }
             AgentAction::Typing { typing } => {
                 let kind = if typing { EventType::TypingStarted } else { EventType::TypingStopped };
                 self.append(chat_id, kind, agent, None, effects)
             }
-            AgentAction::PushUrl { url } => self.append(chat_id, EventType::PushUrl, agent, Some(url), effects),
+            AgentAction::PushUrl { url } => {
+                self.append(chat_id, EventType::PushUrl, agent, Some(url), effects)
+            }
             AgentAction::Leave => {
                 let index = self.append(chat_id, EventType::ParticipantLeft, agent, None, effects);
                 if let Some(chat) = self.chats.get_mut(chat_id) {
@@ -68,7 +77,11 @@ impl World {
     }
 
     fn join(&mut self, chat_id: &str, nickname: &str, effects: &mut Effects) -> Option<u64> {
-        let party = Party { nickname: nickname.to_owned(), participant_id: AGENT_ID, party_type: "Agent".to_owned() };
+        let party = Party {
+            nickname: nickname.to_owned(),
+            participant_id: AGENT_ID,
+            party_type: "Agent".to_owned(),
+        };
         if let Some(chat) = self.chats.get_mut(chat_id) {
             chat.agent = Some(party.clone());
         }

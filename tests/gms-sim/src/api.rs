@@ -17,7 +17,9 @@ use crate::ops::{ApiRequest, Reply};
 use crate::world::{Injected, error_envelope};
 
 pub(crate) fn router(config: &Config) -> Router<Sim> {
-    let limit = usize::try_from(config.upload_max_file_size).unwrap_or(usize::MAX).saturating_add(64 * 1024);
+    let limit = usize::try_from(config.upload_max_file_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
     Router::new()
         .route("/genesys/2/chat/{service}", post(create))
         .route("/genesys/2/chat/{service}/{chat_id}/{*operation}", post(operation))
@@ -33,7 +35,8 @@ fn cors(origins: &[String]) -> CorsLayer {
     if origins.iter().any(|o| o == "*") {
         return layer.allow_origin(Any);
     }
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()).collect();
+    let list: Vec<HeaderValue> =
+        origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()).collect();
     layer.allow_origin(AllowOrigin::list(list))
 }
 
@@ -49,7 +52,13 @@ async fn operation(
     handle(sim, service, Some(chat_id), operation, request).await
 }
 
-async fn handle(sim: Sim, service: String, chat_id: Option<String>, operation: String, request: Request) -> Response {
+async fn handle(
+    sim: Sim,
+    service: String,
+    chat_id: Option<String>,
+    operation: String,
+    request: Request,
+) -> Response {
     let (fields, file) = match read_body(request).await {
         Ok(body) => body,
         Err(response) => return response,
@@ -64,7 +73,9 @@ async fn handle(sim: Sim, service: String, chat_id: Option<String>, operation: S
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     match fault {
-        Injected::Http5xx => return (StatusCode::SERVICE_UNAVAILABLE, "injected fault").into_response(),
+        Injected::Http5xx => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "injected fault").into_response();
+        }
         Injected::StatusCode1 => {
             let chat_id = request.chat_id.as_deref().unwrap_or("");
             let mut retry = error_envelope(1, chat_id, 8201, "injected fault: retry");
@@ -80,7 +91,8 @@ async fn handle(sim: Sim, service: String, chat_id: Option<String>, operation: S
             if let Ok(value) = HeaderValue::from_str(&content_type) {
                 headers.insert(header::CONTENT_TYPE, value);
             }
-            let disposition = format!("attachment; filename=\"{}\"", name.replace(['"', '\\', '\r', '\n'], "_"));
+            let disposition =
+                format!("attachment; filename=\"{}\"", name.replace(['"', '\\', '\r', '\n'], "_"));
             if let Ok(value) = HeaderValue::from_str(&disposition) {
                 headers.insert(header::CONTENT_DISPOSITION, value);
             }
@@ -107,14 +119,18 @@ async fn read_body(request: Request) -> Result<(Fields, Option<FilePart>), Respo
         return Ok((fields, None));
     }
     if content_type.starts_with("multipart/form-data") {
-        let mut multipart = Multipart::from_request(request, &()).await.map_err(IntoResponse::into_response)?;
+        let mut multipart =
+            Multipart::from_request(request, &()).await.map_err(IntoResponse::into_response)?;
         let mut fields = Vec::new();
         let mut file = None;
-        while let Some(field) = multipart.next_field().await.map_err(|e| bad_request(&e.to_string()))? {
+        while let Some(field) =
+            multipart.next_field().await.map_err(|e| bad_request(&e.to_string()))?
+        {
             let name = field.name().unwrap_or_default().to_owned();
             if name == "file" {
                 let file_name = field.file_name().unwrap_or("file").to_owned();
-                let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+                let content_type =
+                    field.content_type().unwrap_or("application/octet-stream").to_owned();
                 let bytes = field.bytes().await.map_err(|e| bad_request(&e.to_string()))?.to_vec();
                 file = Some(FilePart { file_name, content_type, bytes });
             } else {
@@ -124,7 +140,10 @@ async fn read_body(request: Request) -> Result<(Fields, Option<FilePart>), Respo
         }
         return Ok((fields, file));
     }
-    Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, "use application/x-www-form-urlencoded or multipart/form-data")
+    Err((
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "use application/x-www-form-urlencoded or multipart/form-data",
+    )
         .into_response())
 }
 

@@ -17,7 +17,9 @@ pub(crate) async fn run(mut cues: Receiver<(String, Option<String>)>, sim: Sim, 
         let sim = sim.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let act = |action: AgentAction| sim.with_world(|world, effects| world.agent(&chat_id, action, effects).is_ok());
+            let act = |action: AgentAction| {
+                sim.with_world(|world, effects| world.agent(&chat_id, action, effects).is_ok())
+            };
             let Some(text) = message else {
                 if act(AgentAction::Join { nickname: "Ava".to_owned() }) {
                     act(AgentAction::Message {

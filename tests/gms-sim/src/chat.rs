@@ -66,10 +66,21 @@ impl Chat {
     }
 
     /// Appends an event with the next index; returns its index.
-    pub(crate) fn append(&mut self, event_type: EventType, from: Party, text: Option<String>) -> u64 {
+    pub(crate) fn append(
+        &mut self,
+        event_type: EventType,
+        from: Party,
+        text: Option<String>,
+    ) -> u64 {
         let index = self.next_position();
         // Async idle timers restart on "major" activity (Chat Server `async-idle-notices=major`).
-        if matches!(event_type, EventType::Message | EventType::PushUrl | EventType::FileUploaded | EventType::FileDeleted) {
+        if matches!(
+            event_type,
+            EventType::Message
+                | EventType::PushUrl
+                | EventType::FileUploaded
+                | EventType::FileDeleted
+        ) {
             self.last_major_activity = Instant::now();
             self.idle_alert_at = None;
         }

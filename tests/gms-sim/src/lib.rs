@@ -51,7 +51,12 @@ impl Sim {
 
     fn dispatch(&self, effects: Effects) {
         for job in effects.pushes {
-            tokio::spawn(push::deliver(job, self.world.clone(), self.http.clone(), self.shutdown.clone()));
+            tokio::spawn(push::deliver(
+                job,
+                self.world.clone(),
+                self.http.clone(),
+                self.shutdown.clone(),
+            ));
         }
         if let Some(bot) = &self.bot {
             for cue in effects.bot {
@@ -98,7 +103,8 @@ impl Running {
 
 /// Binds every listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await.context("binding the GMS listener")?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.context("binding the GMS listener")?;
     let addr = listener.local_addr()?;
     let config = Arc::new(config);
     let world = Arc::new(Mutex::new(World::new(config.clone())));
@@ -115,7 +121,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     let mut chat_servers = Vec::new();
     for alias in &config.chat_servers {
-        let health = tokio::net::TcpListener::bind((config.health_host, 0)).await.context("binding a health port")?;
+        let health = tokio::net::TcpListener::bind((config.health_host, 0))
+            .await
+            .context("binding a health port")?;
         chat_servers.push((alias.clone(), health.local_addr()?));
         tokio::spawn(health::serve(health, alias.clone(), sim.clone()));
     }
@@ -137,10 +145,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 /// Applies Chat Server's timers often enough for the shortest configured timeout.
 async fn timers(sim: Sim, config: Arc<Config>) {
-    let shortest = [config.flex_disconnect_timeout, config.flex_push_timeout, config.async_idle_alert, config.async_idle_close]
-        .into_iter()
-        .min()
-        .unwrap_or(Duration::from_secs(1));
+    let shortest = [
+        config.flex_disconnect_timeout,
+        config.flex_push_timeout,
+        config.async_idle_alert,
+        config.async_idle_close,
+    ]
+    .into_iter()
+    .min()
+    .unwrap_or(Duration::from_secs(1));
     let period = (shortest / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
     let mut interval = tokio::time::interval(period);
     loop {

@@ -85,7 +85,12 @@ impl World {
                 return Reply::Envelope(denied);
             }
             if request.get("userId").is_some_and(|u| u != chat.user_id) {
-                return Reply::Envelope(error_envelope(2, &chat_id, 8201, "no such user in this chat"));
+                return Reply::Envelope(error_envelope(
+                    2,
+                    &chat_id,
+                    8201,
+                    "no such user in this chat",
+                ));
             }
             chat.last_client_request = Instant::now();
             if chat.ended {
@@ -93,7 +98,12 @@ impl World {
                 return Reply::Envelope(if operation == "refresh" {
                     chat.envelope(request.position(1))
                 } else {
-                    error_envelope(2, &chat_id, 249, "Media server was not able to execute request. referenceId[sim]")
+                    error_envelope(
+                        2,
+                        &chat_id,
+                        249,
+                        "Media server was not able to execute request. referenceId[sim]",
+                    )
                 });
             }
         }
@@ -157,7 +167,9 @@ impl World {
         request: &ApiRequest,
         effects: &mut Effects,
     ) -> Reply {
-        let Some(client) = self.chats.get(chat_id).map(|c| c.client.clone()) else { return Reply::NotFound };
+        let Some(client) = self.chats.get(chat_id).map(|c| c.client.clone()) else {
+            return Reply::NotFound;
+        };
         let mut position = request.position(0);
         match operation {
             "refresh" => {
@@ -169,7 +181,8 @@ impl World {
                     return missing(chat_id, "message");
                 };
                 self.append(chat_id, EventType::Message, client, Some(message.clone()), effects);
-                if let (Some(kind), Some(chat)) = (request.non_empty("messageType"), self.chats.get_mut(chat_id))
+                if let (Some(kind), Some(chat)) =
+                    (request.non_empty("messageType"), self.chats.get_mut(chat_id))
                     && let Some(event) = chat.last_event_mut()
                 {
                     event.message_type = Some(kind);
@@ -177,7 +190,11 @@ impl World {
                 effects.bot.push((chat_id.to_owned(), Some(message)));
             }
             "startTyping" | "stopTyping" => {
-                let kind = if operation == "startTyping" { EventType::TypingStarted } else { EventType::TypingStopped };
+                let kind = if operation == "startTyping" {
+                    EventType::TypingStarted
+                } else {
+                    EventType::TypingStopped
+                };
                 self.append(chat_id, kind, client, request.non_empty("message"), effects);
             }
             "disconnect" => {
@@ -185,11 +202,15 @@ impl World {
                 self.end_chat(chat_id);
             }
             "pushUrl" => {
-                let Some(url) = request.non_empty("pushUrl") else { return missing(chat_id, "pushUrl") };
+                let Some(url) = request.non_empty("pushUrl") else {
+                    return missing(chat_id, "pushUrl");
+                };
                 self.append(chat_id, EventType::PushUrl, client, Some(url), effects);
             }
             "updateNickname" => {
-                let Some(nickname) = request.non_empty("nickname") else { return missing(chat_id, "nickname") };
+                let Some(nickname) = request.non_empty("nickname") else {
+                    return missing(chat_id, "nickname");
+                };
                 if let Some(chat) = self.chats.get_mut(chat_id) {
                     chat.client.nickname.clone_from(&nickname);
                     let renamed = chat.client.clone();
@@ -197,7 +218,13 @@ impl World {
                 }
             }
             "customNotice" => {
-                self.append(chat_id, EventType::CustomNotice, client, request.get("message").map(str::to_owned), effects);
+                self.append(
+                    chat_id,
+                    EventType::CustomNotice,
+                    client,
+                    request.get("message").map(str::to_owned),
+                    effects,
+                );
             }
             "readReceipt" => {}
             "updateData" => {
@@ -212,7 +239,8 @@ impl World {
             "delete" => {
                 let file_id = file_id(request);
                 let Some(chat) = self.chats.get_mut(chat_id) else { return Reply::NotFound };
-                let Some(file) = chat.files.iter_mut().find(|f| f.id == file_id && !f.deleted) else {
+                let Some(file) = chat.files.iter_mut().find(|f| f.id == file_id && !f.deleted)
+                else {
                     return Reply::Envelope(error_envelope(2, chat_id, 207, "no such file"));
                 };
                 file.deleted = true;
@@ -227,7 +255,9 @@ impl World {
     }
 
     fn file_limits(&self, chat_id: &str) -> ChatResponse {
-        let Some(chat) = self.chats.get(chat_id) else { return error_envelope(2, chat_id, 249, "no such chat") };
+        let Some(chat) = self.chats.get(chat_id) else {
+            return error_envelope(2, chat_id, 249, "no such chat");
+        };
         let config = &self.config;
         let live: Vec<&StoredFile> = chat.files.iter().filter(|f| !f.deleted).collect();
         let used_size: u64 = live.iter().map(|f| f.bytes.len() as u64).sum();
@@ -252,17 +282,29 @@ impl World {
         response
     }
 
-    fn upload(&mut self, chat_id: &str, request: &ApiRequest, effects: &mut Effects) -> ChatResponse {
+    fn upload(
+        &mut self,
+        chat_id: &str,
+        request: &ApiRequest,
+        effects: &mut Effects,
+    ) -> ChatResponse {
         let Some(file) = request.file.clone() else {
             return error_envelope(2, chat_id, 400, "multipart part `file` is missing");
         };
         let config = self.config.clone();
-        let Some(chat) = self.chats.get_mut(chat_id) else { return error_envelope(2, chat_id, 249, "no such chat") };
+        let Some(chat) = self.chats.get_mut(chat_id) else {
+            return error_envelope(2, chat_id, 249, "no such chat");
+        };
         let live: Vec<&StoredFile> = chat.files.iter().filter(|f| !f.deleted).collect();
         let size = file.bytes.len() as u64;
         let total: u64 = live.iter().map(|f| f.bytes.len() as u64).sum::<u64>() + size;
-        let extension = file.file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-        let allowed = config.upload_file_types.split(':').any(|t| t.eq_ignore_ascii_case(&extension));
+        let extension = file
+            .file_name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        let allowed =
+            config.upload_file_types.split(':').any(|t| t.eq_ignore_ascii_case(&extension));
         let refusal = if live.len() as u64 >= config.upload_max_files {
             Some((201, "maximum number of files reached"))
         } else if size > config.upload_max_file_size || total > config.upload_max_total_size {
@@ -298,7 +340,9 @@ impl World {
             }
         }
         self.queue_push_for_last_event(chat_id, effects);
-        let Some(chat) = self.chats.get(chat_id) else { return error_envelope(2, chat_id, 249, "no such chat") };
+        let Some(chat) = self.chats.get(chat_id) else {
+            return error_envelope(2, chat_id, 249, "no such chat");
+        };
         let mut response = chat.envelope(request.position(0));
         response.user_data.insert("file-id".into(), id);
         response
@@ -315,7 +359,11 @@ impl World {
             return Reply::Envelope(error_envelope(2, chat_id, 206, "download attempts exhausted"));
         }
         file.downloads += 1;
-        Reply::File { name: file.name.clone(), content_type: file.content_type.clone(), bytes: file.bytes.clone() }
+        Reply::File {
+            name: file.name.clone(),
+            content_type: file.content_type.clone(),
+            bytes: file.bytes.clone(),
+        }
     }
 }
 
@@ -337,9 +385,12 @@ fn flag(user_data: &BTreeMap<String, String>, key: &str) -> bool {
 /// spellings other clients use.
 fn push_subscription(user_data: &BTreeMap<String, String>) -> Option<PushSubscription> {
     let read = |keys: &[&str]| keys.iter().find_map(|k| user_data.get(*k)).cloned();
-    let kind = read(&["GCTI_GMS_PushDeviceType", "push_notification_type", "pushNotificationType"])?;
-    let device_id = read(&["GCTI_GMS_PushDeviceId", "push_notification_deviceid", "pushNotificationDeviceId"])?;
-    let subscribed = read(&["GCTI_Chat_PushSubscribe"]).is_none_or(|v| v.eq_ignore_ascii_case("true"));
+    let kind =
+        read(&["GCTI_GMS_PushDeviceType", "push_notification_type", "pushNotificationType"])?;
+    let device_id =
+        read(&["GCTI_GMS_PushDeviceId", "push_notification_deviceid", "pushNotificationDeviceId"])?;
+    let subscribed =
+        read(&["GCTI_Chat_PushSubscribe"]).is_none_or(|v| v.eq_ignore_ascii_case("true"));
     if !subscribed || !kind.eq_ignore_ascii_case("customhttp") || device_id.is_empty() {
         return None;
     }

@@ -25,9 +25,18 @@ pub(crate) struct PushJob {
 }
 
 /// The notification body for `event`, laid out as `--push-format` says.
-pub(crate) fn body(config: &Config, chat: &Chat, subscription: &PushSubscription, event: &ChatEvent) -> Value {
+pub(crate) fn body(
+    config: &Config,
+    chat: &Chat,
+    subscription: &PushSubscription,
+    event: &ChatEvent,
+) -> Value {
     // With resend on, Chat Server sends every unsolicited notification as `push-url` (seed).
-    let kind = if subscription.resend { "push-url".to_owned() } else { event.event_type.as_str().to_owned() };
+    let kind = if subscription.resend {
+        "push-url".to_owned()
+    } else {
+        event.event_type.as_str().to_owned()
+    };
     let wants = |token: &str| config.flex_push_content.iter().any(|t| t.trim() == token);
     let mut tokens = Map::new();
     let kebab = config.push_format == PushFormat::Kebab;
@@ -38,7 +47,8 @@ pub(crate) fn body(config: &Config, chat: &Chat, subscription: &PushSubscription
         tokens.insert(if kebab { "user-id" } else { "userId" }.into(), json!(chat.user_id));
     }
     if wants("secure-key") {
-        tokens.insert(if kebab { "secure-key" } else { "secureKey" }.into(), json!(chat.secure_key));
+        tokens
+            .insert(if kebab { "secure-key" } else { "secureKey" }.into(), json!(chat.secure_key));
     }
     if wants("app-dbid") {
         let alias = if kebab {
@@ -110,7 +120,11 @@ pub(crate) async fn deliver(
         };
         if let Ok(mut w) = world.lock() {
             let stats = &mut w.stats.pushes;
-            if attempt == 0 { stats.sent += 1 } else { stats.resent += 1 }
+            if attempt == 0 {
+                stats.sent += 1
+            } else {
+                stats.resent += 1
+            }
             if delivered { stats.delivered += 1 } else { stats.failed += 1 }
         }
         if !job.resend {

@@ -106,12 +106,7 @@ impl World {
         };
         for alias in aliases {
             let pid = world.new_pid();
-            world.servers.push(ChatServer {
-                alias,
-                pid,
-                up: true,
-                started_at: Instant::now(),
-            });
+            world.servers.push(ChatServer { alias, pid, up: true, started_at: Instant::now() });
         }
         world
     }
@@ -144,10 +139,16 @@ impl World {
 
     /// The running server with the fewest sessions, preferring one other than `avoid`.
     pub(crate) fn pick_server(&self, avoid: Option<&str>) -> Option<(String, u32)> {
-        let load = |alias: &str| self.chats.values().filter(|c| !c.ended && c.alias == alias).count();
+        let load =
+            |alias: &str| self.chats.values().filter(|c| !c.ended && c.alias == alias).count();
         let running = self.servers.iter().filter(|s| s.up);
-        let preferred = running.clone().filter(|s| Some(s.alias.as_str()) != avoid).min_by_key(|s| load(&s.alias));
-        preferred.or_else(|| running.min_by_key(|s| load(&s.alias))).map(|s| (s.alias.clone(), s.pid))
+        let preferred = running
+            .clone()
+            .filter(|s| Some(s.alias.as_str()) != avoid)
+            .min_by_key(|s| load(&s.alias));
+        preferred
+            .or_else(|| running.min_by_key(|s| load(&s.alias)))
+            .map(|s| (s.alias.clone(), s.pid))
     }
 
     /// Whether the chat's Chat Server process still holds the session.
@@ -195,7 +196,10 @@ impl World {
         }
         let Some(chat) = self.chats.get(chat_id) else { return };
         let Some(event) = chat.transcript.last() else { return };
-        if chat.push.is_none() || event.from.participant_id == CLIENT_ID || !event.event_type.is_pushable() {
+        if chat.push.is_none()
+            || event.from.participant_id == CLIENT_ID
+            || !event.event_type.is_pushable()
+        {
             return;
         }
         let event = event.clone();
@@ -213,7 +217,12 @@ impl World {
         if subscription.resend {
             chat.pending_pushes.push(crate::chat::PendingPush { id, sent_at: Instant::now() });
         }
-        effects.pushes.push(PushJob { id, chat_id: chat_id.to_owned(), resend: subscription.resend, body });
+        effects.pushes.push(PushJob {
+            id,
+            chat_id: chat_id.to_owned(),
+            resend: subscription.resend,
+            body,
+        });
     }
 
     /// A refresh acknowledges every push sent before it.
@@ -246,8 +255,11 @@ impl World {
         let mut alerts = Vec::new();
         let mut closes = Vec::new();
         for chat in self.chats.values().filter(|c| !c.ended) {
-            let timeout =
-                if chat.push.is_some() { config.flex_push_timeout } else { config.flex_disconnect_timeout };
+            let timeout = if chat.push.is_some() {
+                config.flex_push_timeout
+            } else {
+                config.flex_disconnect_timeout
+            };
             if now.duration_since(chat.last_client_request) > timeout {
                 logged_out.push(chat.id.clone());
                 continue;
@@ -259,7 +271,9 @@ impl World {
                 None if now.duration_since(chat.last_major_activity) > config.async_idle_alert => {
                     alerts.push(chat.id.clone());
                 }
-                Some(at) if now.duration_since(at) > config.async_idle_close => closes.push(chat.id.clone()),
+                Some(at) if now.duration_since(at) > config.async_idle_close => {
+                    closes.push(chat.id.clone())
+                }
                 _ => {}
             }
         }
@@ -317,12 +331,19 @@ impl World {
         let hosted: Vec<String> = self
             .chats
             .values()
-            .filter(|c| !c.ended && c.alias == server.alias && c.pid == server.pid && c.push.is_some())
+            .filter(|c| {
+                !c.ended && c.alias == server.alias && c.pid == server.pid && c.push.is_some()
+            })
             .map(|c| c.id.clone())
             .collect();
         for id in hosted {
             let Some(chat) = self.chats.get(&id) else { continue };
-            let mut advice = ChatEvent::new(0, EventType::ParticipantLeft, chat.client.clone(), crate::chat::now_millis());
+            let mut advice = ChatEvent::new(
+                0,
+                EventType::ParticipantLeft,
+                chat.client.clone(),
+                crate::chat::now_millis(),
+            );
             // Not a transcript event: it has no index and is only pushed.
             advice.index = None;
             advice.user_data.insert("quit-reason-advice".to_owned(), "reconnect".to_owned());
@@ -342,7 +363,12 @@ impl World {
 }
 
 /// An error envelope: statusCode 1 or 2 with one error.
-pub(crate) fn error_envelope(status_code: i64, chat_id: &str, code: i64, advice: &str) -> ChatResponse {
+pub(crate) fn error_envelope(
+    status_code: i64,
+    chat_id: &str,
+    code: i64,
+    advice: &str,
+) -> ChatResponse {
     let mut response = ChatResponse::ok(chat_id);
     response.status_code = status_code;
     response.chat_ended = Some(status_code == 2);

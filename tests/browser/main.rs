@@ -1,0 +1,23 @@
+//! Browser tests: the real widget in a real headless Chromium, against the real relay and
+//! gms-sim. Built only with `--features browser`; `cargo xtask test` builds the widget,
+//! sets WIDGET_DIST and runs them.
+
+mod webdriver;
+mod widget;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use system_tests::harness::{Options, System};
+
+/// Starts the system with the widget served by the relay.
+async fn system(sim_args: &[&str]) -> Result<System> {
+    let dist = PathBuf::from(
+        std::env::var("WIDGET_DIST").context("WIDGET_DIST must name the built widget")?,
+    );
+    System::start(Options {
+        sim_args: sim_args.iter().map(|s| (*s).to_owned()).collect(),
+        widget_dist: Some(dist),
+    })
+    .await
+}

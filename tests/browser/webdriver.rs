@@ -1,0 +1,149 @@
+//! A small W3C WebDriver client over reqwest, and the chromedriver process behind it.
+//!
+//! The widget lives in an open shadow root, so elements are found with a script and then
+//! clicked and typed into through WebDriver's real input actions.
+
+use std::process::Stdio;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// chromedriver plus one headless Chromium session.
+pub(crate) struct Browser {
+    http: reqwest::Client,
+    session: String,
+    driver: String,
+    _chromedriver: Child,
+    profile: std::path::PathBuf,
+}
+
+/// A reference to an element in the page.
+#[derive(Debug, Clone)]
+pub(crate) struct Element(String);
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium session.
+    pub(crate) async fn start() -> Result<Browser> {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let chromedriver =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
+        let mut child = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {chromedriver} (apt install chromium-driver)"))?;
+        let stdout = child.stdout.take().context("chromedriver stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        // chromedriver announces readiness on stdout; read that instead of sleeping.
+        loop {
+            let Some(line) = lines.next_line().await? else {
+                bail!("chromedriver exited before it was ready")
+            };
+            if line.contains("started successfully") {
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let profile = system_tests::harness::scratch_dir("chromium-profile")?;
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ]}
+        }}});
+        let http = reqwest::Client::new();
+        let driver = format!("http://127.0.0.1:{port}");
+        let created: Value =
+            http.post(format!("{driver}/session")).json(&capabilities).send().await?.json().await?;
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .with_context(|| format!("no WebDriver session: {created}"))?
+            .to_owned();
+        Ok(Browser { http, session, driver, _chromedriver: child, profile })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Result<Value> {
+        let url = format!("{}/session/{}{path}", self.driver, self.session);
+        let response: Value =
+            self.http.request(method, url).json(&body).send().await?.json().await?;
+        if let Some(error) = response["value"]["error"].as_str() {
+            bail!("WebDriver {path}: {error}: {}", response["value"]["message"]);
+        }
+        Ok(response["value"].clone())
+    }
+
+    pub(crate) async fn goto(&self, url: &str) -> Result<()> {
+        self.call(reqwest::Method::POST, "/url", json!({"url": url})).await.map(drop)
+    }
+
+    /// Runs a script (its body, with `arguments`) and returns its value.
+    pub(crate) async fn script(&self, body: &str, args: Value) -> Result<Value> {
+        self.call(reqwest::Method::POST, "/execute/sync", json!({"script": body, "args": args}))
+            .await
+    }
+
+    /// Waits up to `seconds` for a script to return something truthy, polling every 50 ms
+    /// as WebDriver's own implicit waits do.
+    pub(crate) async fn wait_for(
+        &self,
+        what: &str,
+        seconds: u64,
+        body: &str,
+        args: Value,
+    ) -> Result<Value> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let value = self.script(body, args.clone()).await?;
+            let truthy = !matches!(&value, Value::Null | Value::Bool(false))
+                && value.as_str().is_none_or(|s| !s.is_empty());
+            if truthy {
+                return Ok(value);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("timed out after {seconds} s waiting for {what}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for an element inside the widget's shadow root.
+    pub(crate) async fn widget_element(&self, selector: &str) -> Result<Element> {
+        let found = self
+            .wait_for(
+                selector,
+                20,
+                "const host = document.getElementById('gms-chat-widget');
+                 return host && host.shadowRoot ? host.shadowRoot.querySelector(arguments[0]) : null;",
+                json!([selector]),
+            )
+            .await?;
+        let id = found[ELEMENT_KEY].as_str().context("not an element")?;
+        Ok(Element(id.to_owned()))
+    }
+
+    pub(crate) async fn click(&self, element: &Element) -> Result<()> {
+        self.call(reqwest::Method::POST, &format!("/element/{}/click", element.0), json!({}))
+            .await
+            .map(drop)
+    }
+
+    pub(crate) async fn close(self) -> Result<()> {
+        let url = format!("{}/session/{}", self.driver, self.session);
+        self.http.delete(url).send().await?;
+        let _ = std::fs::remove_dir_all(&self.profile);
+        Ok(())
+    }
+}
