@@ -10,7 +10,7 @@ pub fn App(
     config: WidgetConfig,
 ) -> impl IntoView {
     let (open, set_open) = signal(false);
-    let title = config.title.clone();
+    let title = config.title;
     view! {
         <button
             class="gc-launcher"

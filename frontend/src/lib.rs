@@ -14,5 +14,5 @@ pub fn mount() {
         leptos::logging::error!("gms-chat: cannot create the widget's shadow root");
         return;
     };
-    leptos::mount::mount_to(root, move || leptos::view! { <App config=config.clone()/> }).forget();
+    leptos::mount::mount_to(root, move || leptos::view! { <App config=config/> }).forget();
 }

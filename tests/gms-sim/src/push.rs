@@ -120,12 +120,8 @@ pub(crate) async fn deliver(
         };
         if let Ok(mut w) = world.lock() {
             let stats = &mut w.stats.pushes;
-            if attempt == 0 {
-                stats.sent += 1
-            } else {
-                stats.resent += 1
-            }
-            if delivered { stats.delivered += 1 } else { stats.failed += 1 }
+            *if attempt == 0 { &mut stats.sent } else { &mut stats.resent } += 1;
+            *if delivered { &mut stats.delivered } else { &mut stats.failed } += 1;
         }
         if !job.resend {
             return;

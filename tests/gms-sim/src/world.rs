@@ -272,7 +272,7 @@ impl World {
                     alerts.push(chat.id.clone());
                 }
                 Some(at) if now.duration_since(at) > config.async_idle_close => {
-                    closes.push(chat.id.clone())
+                    closes.push(chat.id.clone());
                 }
                 _ => {}
             }
