@@ -2,4 +2,9 @@
 //! port 0, talked to over real sockets. The browser tests (tests/browser) drive the real
 //! widget in Chromium against the same harness.
 
+pub mod gms_client;
 pub mod harness;
+pub mod push_sink;
+
+#[cfg(test)]
+mod sim;

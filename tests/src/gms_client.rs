@@ -1,0 +1,134 @@
+//! A Chat API V2 client for tests, written from the documented contract (`shared::gms`)
+//! and nothing else, plus helpers for gms-sim's admin API.
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use shared::gms::{ChatOperation, ChatResponse, Credentials, EncodedRequest, RequestBody, Visitor};
+
+/// Talks to one GMS chat service.
+#[derive(Clone)]
+pub struct GmsClient {
+    http: reqwest::Client,
+    base: String,
+    service: String,
+}
+
+/// A raw answer: HTTP status and body.
+pub struct Raw {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl GmsClient {
+    pub fn new(base: &str, service: &str) -> GmsClient {
+        GmsClient {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+            service: service.to_owned(),
+        }
+    }
+
+    /// Sends an operation and returns the raw answer.
+    pub async fn raw(
+        &self,
+        operation: &ChatOperation,
+        credentials: Option<&Credentials>,
+    ) -> Result<Raw> {
+        let EncodedRequest { path, body, .. } = operation.encode(&self.service, credentials);
+        let request = self.http.post(format!("{}{path}", self.base));
+        let request = match body {
+            RequestBody::Form(fields) => request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(shared::form::encode(&fields)),
+            RequestBody::Multipart { fields, file } => {
+                let mut form = reqwest::multipart::Form::new();
+                for (key, value) in fields {
+                    form = form.text(key, value);
+                }
+                let part = reqwest::multipart::Part::bytes(file.bytes)
+                    .file_name(file.file_name)
+                    .mime_str(&file.content_type)?;
+                request.multipart(form.part("file", part))
+            }
+        };
+        let response = request.send().await?;
+        Ok(Raw { status: response.status().as_u16(), body: response.bytes().await?.to_vec() })
+    }
+
+    /// Sends an operation and parses the envelope.
+    pub async fn call(
+        &self,
+        operation: &ChatOperation,
+        credentials: &Credentials,
+    ) -> Result<ChatResponse> {
+        let raw = self.raw(operation, Some(credentials)).await?;
+        ChatResponse::parse(&raw.body)
+            .with_context(|| format!("HTTP {}: {}", raw.status, String::from_utf8_lossy(&raw.body)))
+    }
+
+    /// Creates a chat with a nickname and user data; fails unless GMS answers statusCode 0.
+    pub async fn create(
+        &self,
+        nickname: &str,
+        user_data: Vec<(String, String)>,
+    ) -> Result<(Credentials, ChatResponse)> {
+        let operation = ChatOperation::Create {
+            visitor: Visitor { nickname: Some(nickname.to_owned()), ..Visitor::default() },
+            user_data,
+        };
+        let raw = self.raw(&operation, None).await?;
+        let response = ChatResponse::parse(&raw.body)?;
+        let credentials = response
+            .credentials()
+            .with_context(|| format!("create failed: {}", response.error_summary()))?;
+        Ok((credentials, response))
+    }
+}
+
+/// gms-sim's `/sim` admin API.
+#[derive(Clone)]
+pub struct SimAdmin {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl SimAdmin {
+    pub fn new(base: &str) -> SimAdmin {
+        SimAdmin { http: reqwest::Client::new(), base: base.to_owned() }
+    }
+
+    /// POSTs JSON to a `/sim` path; returns the HTTP status and the body.
+    pub async fn post(&self, path: &str, body: Value) -> Result<(u16, String)> {
+        let response = self.http.post(format!("{}{path}", self.base)).json(&body).send().await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+
+    /// POSTs and insists on 200.
+    pub async fn ok(&self, path: &str, body: Value) -> Result<Value> {
+        let (status, text) = self.post(path, body).await?;
+        if status != 200 {
+            bail!("{path}: HTTP {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    pub async fn agent_says(&self, chat_id: &str, text: &str) -> Result<Value> {
+        self.ok(&format!("/sim/chats/{chat_id}/agent/message"), serde_json::json!({"text": text}))
+            .await
+    }
+
+    pub async fn stats(&self) -> Result<Value> {
+        self.get("/sim/stats").await
+    }
+}
