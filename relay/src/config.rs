@@ -1,7 +1,8 @@
 //! The relay's configuration: every flag is also an environment variable.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Relay configuration.
 #[derive(Debug, Clone, clap::Parser)]
@@ -15,14 +16,71 @@ pub struct Config {
     #[arg(long, env = "RELAY_GMS_URL", default_value = "http://127.0.0.1:8090")]
     pub gms_url: String,
 
-    /// Directory for the durable session store.
+    /// The chat service used for chats the relay learns of from a push before the widget
+    /// registered them (a push does not name its service).
+    #[arg(long, env = "RELAY_DEFAULT_SERVICE", default_value = "customer-support")]
+    pub default_service: String,
+
+    /// Seconds before a GMS request times out.
+    #[arg(long, env = "RELAY_GMS_TIMEOUT", default_value = "10", value_parser = seconds)]
+    pub gms_timeout: Duration,
+
+    /// Directory for the durable session store and the token key.
     #[arg(long, env = "RELAY_DATA_DIR", default_value = "relay-data")]
     pub data_dir: PathBuf,
 
-    /// Shared secret GMS must present on `/gms/push` (`?secret=` or HTTP Basic password).
-    /// Never logged.
+    /// Shared secret GMS must present on `/gms/push` (`?secret=` or the HTTP Basic
+    /// password). Without it pushes are accepted unauthenticated (a warning is logged).
     #[arg(long, env = "RELAY_PUSH_SECRET", hide_env_values = true)]
     pub push_secret: Option<String>,
+
+    /// Networks allowed to post pushes, as CIDRs (e.g. `10.0.0.0/8`); repeatable. Empty
+    /// allows any address.
+    #[arg(long = "push-allow", env = "RELAY_PUSH_ALLOW", value_delimiter = ',', value_parser = parse_cidr)]
+    pub push_allow: Vec<Cidr>,
+
+    /// Largest push body accepted, in bytes.
+    #[arg(long, env = "RELAY_PUSH_BODY_LIMIT", default_value = "65536")]
+    pub push_body_limit: usize,
+
+    /// Key of the subscription-token HMAC. Without it a random key is kept in the data
+    /// directory; set it to share tokens between several relays. Never logged.
+    #[arg(long, env = "RELAY_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+
+    /// Page origins allowed to open the WebSocket and call `/v1` (CORS); repeatable.
+    /// Empty allows any origin.
+    #[arg(long = "allowed-origin", env = "RELAY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Seconds between two pings of the same stored chat.
+    #[arg(long, env = "RELAY_PING_INTERVAL", default_value = "1800", value_parser = seconds)]
+    pub ping_interval: Duration,
+
+    /// Most periodic pings per second, whatever the number of chats.
+    #[arg(long, env = "RELAY_PING_RATE", default_value = "100")]
+    pub ping_rate: u32,
+
+    /// GMS requests in flight at once for acknowledgements and pings.
+    #[arg(long, env = "RELAY_GMS_CONCURRENCY", default_value = "32")]
+    pub gms_concurrency: usize,
+
+    /// Seconds between WebSocket pings to browsers.
+    #[arg(long, env = "RELAY_WS_PING", default_value = "25", value_parser = seconds)]
+    pub ws_ping: Duration,
+
+    /// Seconds without a pong before a browser connection is dropped.
+    #[arg(long, env = "RELAY_WS_PONG_TIMEOUT", default_value = "10", value_parser = seconds)]
+    pub ws_pong_timeout: Duration,
+
+    /// Frames queued per connection before it counts as a slow consumer and is closed.
+    #[arg(long, env = "RELAY_WS_QUEUE", default_value = "256")]
+    pub ws_queue: usize,
+
+    /// Seconds to wait after a Chat Server's shutdown advice before pinging the chat, so
+    /// the ping reaches GMS after that server is gone and the chat is restored elsewhere.
+    #[arg(long, env = "RELAY_SHUTDOWN_ADVICE_DELAY", default_value = "2", value_parser = seconds)]
+    pub shutdown_advice_delay: Duration,
 
     /// A Chat Server to watch, as `<alias>=<health-url>`; repeatable.
     #[arg(long = "chat-server", env = "RELAY_CHAT_SERVERS", value_delimiter = ',')]
@@ -31,4 +89,79 @@ pub struct Config {
     /// Serve the built widget from this directory (so a site embeds it from one origin).
     #[arg(long, env = "RELAY_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
+}
+
+/// An IP network in CIDR notation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `addr` is inside the network.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        let addr = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 @ IpAddr::V4(_) => v4,
+        };
+        match (self.network, addr) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => mask_eq(&net.octets(), &a.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(a)) => mask_eq(&net.octets(), &a.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn mask_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
+    let bits = usize::from(prefix);
+    let (whole, rest) = (bits / 8, bits % 8);
+    if a[..whole] != b[..whole] {
+        return false;
+    }
+    if rest == 0 {
+        return true;
+    }
+    let mask = 0xff_u8 << (8 - rest);
+    (a[whole] & mask) == (b[whole] & mask)
+}
+
+fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    let (addr, prefix) = text.trim().split_once('/').unwrap_or((text.trim(), ""));
+    let network: IpAddr = addr.parse().map_err(|_| format!("{text:?} is not an IP network"))?;
+    let max = if network.is_ipv4() { 32 } else { 128 };
+    let prefix = if prefix.is_empty() { max } else { prefix.parse().map_err(|_| format!("bad prefix in {text:?}"))? };
+    if prefix > max {
+        return Err(format!("prefix /{prefix} is too long for {network}"));
+    }
+    Ok(Cidr { network, prefix })
+}
+
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=1.0e7).contains(&value) {
+        return Err(format!("{text} seconds is out of range"));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cidr;
+
+    #[test]
+    fn cidrs_match_their_networks_only() {
+        let lan = parse_cidr("10.1.0.0/16").expect("valid");
+        assert!(lan.contains("10.1.200.3".parse().expect("ip")));
+        assert!(!lan.contains("10.2.0.1".parse().expect("ip")));
+        assert!(lan.contains("::ffff:10.1.0.9".parse().expect("ip")), "v4-mapped v6 peers match");
+        let odd = parse_cidr("192.168.0.0/23").expect("valid");
+        assert!(odd.contains("192.168.1.255".parse().expect("ip")));
+        assert!(!odd.contains("192.168.2.0".parse().expect("ip")));
+        let host = parse_cidr("127.0.0.1").expect("a bare address is a /32");
+        assert!(host.contains("127.0.0.1".parse().expect("ip")));
+        assert!(!host.contains("127.0.0.2".parse().expect("ip")));
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("banana/8").is_err());
+    }
 }

@@ -1,27 +1,59 @@
 //! The relay: GMS customhttp push receiver and WebSocket fan-out for the async chat widget.
 //!
 //! `app` builds the router from shared state; `run` serves it on a bound listener until
-//! the shutdown future resolves. `main.rs` only wires logging, configuration and binding,
-//! so tests run the real relay on port 0 in-process.
+//! the shutdown future resolves, then drains. `main.rs` only wires logging, configuration
+//! and binding, so tests run the real relay on port 0 in-process.
 
+pub mod acker;
 mod config;
+mod error;
+pub mod gms;
+pub mod hub;
+mod pinger;
+pub mod restorer;
 mod routes;
+pub mod sessions;
+pub mod store;
 pub mod telemetry;
+pub mod token;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-pub use config::Config;
+pub use config::{Cidr, Config};
+
+/// How long in-flight acknowledgements may take once shutdown starts.
+const DRAIN: Duration = Duration::from_secs(20);
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     /// The configuration the relay started with.
-    pub config: std::sync::Arc<Config>,
-    /// Cancelled when the relay shuts down: readiness fails and tasks stop.
+    pub config: Arc<Config>,
+    /// Cancelled when the relay shuts down: readiness fails, sockets close, tasks stop.
     pub shutdown: CancellationToken,
+    /// The chats and their tokens.
+    pub sessions: sessions::Sessions,
+    /// The browsers' subscriptions.
+    pub hub: hub::Hub,
+    /// Acknowledgements and pings.
+    pub acker: acker::Acker,
+    /// Chat Server HA.
+    pub restorer: restorer::Restorer,
+    /// The GMS client.
+    pub gms: gms::Gms,
+    /// Subscription tokens.
+    pub tokens: token::Tokens,
+    /// The Prometheus registry.
+    pub metrics: PrometheusHandle,
 }
 
 /// The relay's router.
@@ -29,23 +61,67 @@ pub fn app(state: AppState) -> Router {
     routes::router(state)
 }
 
-/// Serves the relay on `listener` until `shutdown` resolves, then drains.
+/// The process-wide Prometheus recorder (the `metrics` macros have one global recorder,
+/// so relays started in one test process share it).
+fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])?
+        .install_recorder()
+        .or_else(|_| HANDLE.get().cloned().context("another metrics recorder is installed"))?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// Serves the relay on `listener` until `shutdown` resolves, then drains: readiness fails
+/// at once, sockets close with a reconnect code, in-flight acknowledgements finish.
 pub async fn run(
     listener: tokio::net::TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let token = CancellationToken::new();
-    let state = AppState { config: std::sync::Arc::new(config), shutdown: token.clone() };
+    let tracker = TaskTracker::new();
+    let backend = store::RedbBackend::open(&config.data_dir)?;
+    let sessions = sessions::Sessions::start(Arc::new(backend), token.child_token())?;
+    let tokens = token::Tokens::load(config.token_secret.as_deref(), &config.data_dir)?;
+    let gms = gms::Gms::new(&config.gms_url, config.gms_timeout)?;
+    let hub = hub::Hub::default();
+    let deps = acker::Deps { gms: gms.clone(), sessions: sessions.clone(), hub: hub.clone() };
+    let acker = acker::Acker::start(deps, config.gms_concurrency, token.clone(), tracker.clone());
+    let restorer = restorer::Restorer::new(acker.clone(), config.shutdown_advice_delay, token.clone());
+    if config.push_secret.is_none() {
+        tracing::warn!("no --push-secret: pushes are accepted without authentication");
+    }
+    tokio::spawn(pinger::run(sessions.clone(), acker.clone(), config.ping_interval, config.ping_rate, token.clone()));
+
+    let state = AppState {
+        config: Arc::new(config),
+        shutdown: token.clone(),
+        sessions,
+        hub,
+        acker,
+        restorer,
+        gms,
+        tokens,
+        metrics: metrics_handle()?,
+    };
     tracing::info!(listen = %listener.local_addr()?, "relay listening");
-    let drained = token.clone();
-    axum::serve(listener, app(state))
+    let stop = token.clone();
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            // Readiness fails at once; open requests finish.
-            drained.cancel();
+            tracing::info!("shutting down");
+            stop.cancel();
         })
         .await?;
+    tracker.close();
+    if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
+        tracing::warn!("acknowledgements still in flight after {DRAIN:?}; exiting anyway");
+    }
     tracing::info!("relay stopped");
     Ok(())
 }

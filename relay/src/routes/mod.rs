@@ -1,28 +1,96 @@
-//! The HTTP surface: health, and the built widget when `--static-dir` is set.
+//! The HTTP surface: push receiver, session registry, WebSocket, health, and the built
+//! widget when `--static-dir` is set.
 
 mod health;
+mod push;
+mod sessions;
+mod ws;
+
+use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, Request, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use shared::relay_api::{PUSH_PATH, SESSIONS_PATH, WS_PATH};
 use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::AppState;
 
 pub(crate) fn router(state: AppState) -> Router {
-    let mut router = health::router();
+    let push = Router::new()
+        .route(PUSH_PATH, post(push::receive))
+        .layer(DefaultBodyLimit::max(state.config.push_body_limit));
+    let api = Router::new()
+        .route(SESSIONS_PATH, post(sessions::register))
+        .route(&format!("{SESSIONS_PATH}/{{chat_id}}"), delete(sessions::forget))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(cors(&state.config.allowed_origins));
+    let mut router = Router::new().merge(health::router()).merge(push).merge(api).route(WS_PATH, get(ws::upgrade));
     if let Some(dir) = &state.config.static_dir {
-        // Trunk names assets by content hash, so they can be cached; index.html cannot,
-        // which `no-cache` (revalidate every time) covers for both.
         let widget = Router::new()
             .fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-cache"),
-            ))
+            .layer(middleware::from_fn(cache_headers))
             .layer(CompressionLayer::new());
         router = router.merge(widget);
     }
     router.with_state(state)
+}
+
+/// Whether a page origin may use the relay; an empty list allows any.
+pub(crate) fn origin_allowed(allowed: &[String], origin: &str) -> bool {
+    allowed.is_empty() || allowed.iter().any(|a| a == "*" || a.trim_end_matches('/') == origin)
+}
+
+fn cors(allowed: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::POST, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .max_age(Duration::from_secs(600));
+    if allowed.is_empty() || allowed.iter().any(|a| a == "*") {
+        return layer.allow_origin(Any);
+    }
+    let list: Vec<HeaderValue> = allowed.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()).collect();
+    layer.allow_origin(AllowOrigin::list(list))
+}
+
+/// Trunk names assets by content hash (`frontend-0123456789abcdef_bg.wasm`), so they can
+/// be cached for a year; anything else (index.html) is revalidated on every load.
+async fn cache_headers(request: Request<axum::body::Body>, next: Next) -> Response {
+    let hashed = is_hashed_asset(request.uri().path());
+    let mut response = next.run(request).await;
+    let value = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    response
+}
+
+fn is_hashed_asset(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    name.split(['-', '_', '.']).any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_hashed_asset, origin_allowed};
+
+    #[test]
+    fn only_content_hashed_assets_are_immutable() {
+        assert!(is_hashed_asset("/frontend-abc808f872ae67ac_bg.wasm"));
+        assert!(is_hashed_asset("/frontend-abc808f872ae67ac.js"));
+        assert!(!is_hashed_asset("/index.html"));
+        assert!(!is_hashed_asset("/"));
+    }
+
+    #[test]
+    fn origins_are_matched_exactly_unless_none_are_configured() {
+        assert!(origin_allowed(&[], "https://any.example"));
+        let list = vec!["https://shop.example/".to_owned()];
+        assert!(origin_allowed(&list, "https://shop.example"));
+        assert!(!origin_allowed(&list, "https://shop.example.evil"));
+        assert!(!origin_allowed(&list, ""));
+    }
 }

@@ -1,0 +1,191 @@
+//! Pings GMS for chats: the acknowledgement of each push (which stops Chat Server's
+//! resends), the periodic keep-alive, and restoration after a Chat Server restart.
+//!
+//! Requests are coalesced per chat: while a ping for a chat waits, more requests for it
+//! add nothing. The entry is removed just before the ping is sent, so a push that arrives
+//! during the ping gets a ping of its own, sent after it, as the acknowledgement needs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use shared::relay_api::ServerFrame;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::gms::{Gms, PingResult};
+use crate::hub::Hub;
+use crate::sessions::Sessions;
+
+/// Chats waiting for a ping beyond this are dropped (and counted); the periodic ping
+/// covers them later.
+const QUEUE: usize = 65_536;
+
+/// Why a chat is pinged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A push arrived: acknowledge it. `announced` when the push already told the
+    /// subscribers (so a higher position found by the ping is not news).
+    Push {
+        /// A frame was already sent for this push.
+        announced: bool,
+    },
+    /// The periodic keep-alive.
+    Periodic,
+    /// Its Chat Server restarted or is going away: make GMS restore it.
+    Restore,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    since: Instant,
+    push: bool,
+    announced: bool,
+    restore: bool,
+}
+
+/// The ping queue. Cheap to clone.
+#[derive(Clone)]
+pub struct Acker {
+    pending: Arc<Mutex<HashMap<String, Pending>>>,
+    queue: mpsc::Sender<String>,
+}
+
+/// What the worker needs.
+#[derive(Clone)]
+pub struct Deps {
+    /// The GMS client.
+    pub gms: Gms,
+    /// The chats.
+    pub sessions: Sessions,
+    /// The browsers.
+    pub hub: Hub,
+}
+
+impl Acker {
+    /// Starts the dispatcher; at most `concurrency` pings are in flight. In-flight pings
+    /// are tracked by `tracker`, so shutdown can wait for them.
+    pub fn start(deps: Deps, concurrency: usize, shutdown: CancellationToken, tracker: TaskTracker) -> Acker {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let acker = Acker { pending: Arc::default(), queue };
+        tokio::spawn(dispatch(acker.clone(), receiver, deps, concurrency.max(1), shutdown, tracker));
+        acker
+    }
+
+    /// Asks for a ping of `chat_id`.
+    pub fn request(&self, chat_id: &str, reason: Reason) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = pending.entry(chat_id.to_owned());
+        let fresh = matches!(entry, std::collections::hash_map::Entry::Vacant(_));
+        let slot = entry.or_insert(Pending { since: Instant::now(), push: false, announced: false, restore: false });
+        match reason {
+            Reason::Push { announced } => {
+                slot.push = true;
+                slot.announced |= announced;
+            }
+            Reason::Periodic => {}
+            Reason::Restore => slot.restore = true,
+        }
+        if fresh && self.queue.try_send(chat_id.to_owned()).is_err() {
+            pending.remove(chat_id);
+            metrics::counter!("relay_ping_queue_drops_total").increment(1);
+        }
+    }
+
+    fn take(&self, chat_id: &str) -> Option<Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).remove(chat_id)
+    }
+}
+
+async fn dispatch(
+    acker: Acker,
+    mut receiver: mpsc::Receiver<String>,
+    deps: Deps,
+    concurrency: usize,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let permits = Arc::new(Semaphore::new(concurrency));
+    loop {
+        let chat_id = tokio::select! {
+            () = shutdown.cancelled() => return,
+            chat_id = receiver.recv() => chat_id,
+        };
+        let Some(chat_id) = chat_id else { return };
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let Some(pending) = acker.take(&chat_id) else { continue };
+        let deps = deps.clone();
+        tracker.spawn(async move {
+            ping(&deps, &chat_id, pending).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
+    let kind = if pending.push { "ack" } else if pending.restore { "restore" } else { "periodic" };
+    let Some(record) = deps.sessions.get(chat_id) else {
+        metrics::counter!("relay_pings_total", "kind" => kind, "result" => "impossible").increment(1);
+        tracing::debug!(chat = chat_id, "no tokens known: cannot ping");
+        return;
+    };
+    let result = deps.gms.ping(&record.service, &record.credentials).await;
+    let label = match result {
+        PingResult::Ok(response) if response.chat_ended == Some(true) => {
+            forget(deps, chat_id).await;
+            "ended"
+        }
+        PingResult::Ok(response) => {
+            let alias = response.alias.clone().filter(|a| *a != record.credentials.alias);
+            let position = response.next_position.filter(|p| *p > record.position);
+            if alias.is_some() || position.is_some() {
+                let stored = deps
+                    .sessions
+                    .update(chat_id, || None, |r| {
+                        if let Some(alias) = &alias {
+                            r.credentials.alias.clone_from(alias);
+                        }
+                        if let Some(position) = position {
+                            r.position = r.position.max(position);
+                        }
+                        true
+                    })
+                    .await;
+                if let Err(error) = stored {
+                    tracing::error!(chat = chat_id, %error, "could not store what a ping found");
+                }
+            }
+            if let Some(alias) = alias {
+                tracing::info!(chat = chat_id, %alias, "chat moved to another Chat Server");
+                deps.hub.publish(chat_id, &ServerFrame::Tokens { chat_id: chat_id.to_owned(), alias });
+            }
+            if position.is_some() && !pending.announced {
+                // Events no push announced (a lost push, or one without payload).
+                deps.hub.publish(chat_id, &ServerFrame::Changed { chat_id: chat_id.to_owned() });
+            }
+            "ok"
+        }
+        PingResult::Stopped(response) => {
+            tracing::info!(chat = chat_id, errors = %response.error_summary(), "GMS refused the chat's tokens; forgetting it");
+            forget(deps, chat_id).await;
+            "stopped"
+        }
+        PingResult::Failed(error) => {
+            tracing::warn!(chat = chat_id, %error, "ping failed after retries");
+            "failed"
+        }
+    };
+    metrics::counter!("relay_pings_total", "kind" => kind, "result" => label).increment(1);
+    if pending.push {
+        metrics::histogram!("relay_ack_latency_seconds").record(pending.since.elapsed().as_secs_f64());
+    }
+}
+
+/// The chat is over (or unusable): tell its subscribers and drop its tokens.
+async fn forget(deps: &Deps, chat_id: &str) {
+    deps.hub.publish(chat_id, &ServerFrame::Ended { chat_id: chat_id.to_owned() });
+    if let Err(error) = deps.sessions.remove(chat_id).await {
+        tracing::error!(chat = chat_id, %error, "could not forget an ended chat");
+    }
+}

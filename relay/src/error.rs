@@ -1,0 +1,66 @@
+//! The relay's one HTTP error type and its JSON shape (`shared::relay_api::ErrorBody`).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use shared::relay_api::ErrorBody;
+
+/// Every way a relay request can fail.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AppError {
+    /// A push without the right secret.
+    #[error("the push secret is missing or wrong")]
+    PushUnauthorized,
+    /// A push from an address outside the allow-list.
+    #[error("pushes are not accepted from this address")]
+    PushForbidden,
+    /// A body that is not what the endpoint takes.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A wrong subscription token.
+    #[error("the subscription token does not match this chat")]
+    BadToken,
+    /// GMS refused the chat's tokens, or the chat has ended.
+    #[error("{0}")]
+    RejectedByGms(String),
+    /// GMS could not be reached.
+    #[error("GMS could not be reached: {0}")]
+    GmsUnreachable(String),
+    /// The durable store failed: nothing was accepted.
+    #[error("the session store is unavailable")]
+    Store(#[from] crate::sessions::StoreError),
+    /// Unknown chat.
+    #[error("no such chat")]
+    NotFound,
+}
+
+impl AppError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::PushUnauthorized => (StatusCode::UNAUTHORIZED, "bad_secret"),
+            AppError::PushForbidden => (StatusCode::FORBIDDEN, "address_not_allowed"),
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::BadToken => (StatusCode::UNAUTHORIZED, "bad_token"),
+            AppError::RejectedByGms(_) => (StatusCode::FORBIDDEN, "rejected_by_gms"),
+            AppError::GmsUnreachable(_) => (StatusCode::BAD_GATEWAY, "gms_unreachable"),
+            AppError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
+        }
+        let mut response = (status, Json(ErrorBody { code: code.to_owned(), message: self.to_string() })).into_response();
+        if matches!(self, AppError::PushUnauthorized) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"relay\""));
+        }
+        response
+    }
+}

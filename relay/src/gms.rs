@@ -1,0 +1,139 @@
+//! The relay's GMS client: Chat API requests encoded by `shared`, with retries.
+
+use std::time::Duration;
+
+use rand::Rng;
+use shared::gms::{ChatOperation, ChatResponse, Credentials, Outcome, RequestBody};
+use shared::transcript::TranscriptPosition;
+
+/// Attempts for one logical request: statusCode 1, 5xx and network errors are retried.
+const ATTEMPTS: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A GMS request that produced no usable envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum GmsError {
+    /// GMS could not be reached, or timed out.
+    #[error("GMS unreachable: {0}")]
+    Network(String),
+    /// GMS answered with a status and no envelope.
+    #[error("GMS answered HTTP {0}")]
+    Http(u16),
+}
+
+/// What a ping (refresh with `transcriptPosition=0`) found out.
+#[derive(Debug)]
+pub enum PingResult {
+    /// statusCode 0 (possibly with `chatEnded`).
+    Ok(ChatResponse),
+    /// statusCode 2 (or unknown): the tokens are no good or the chat is gone.
+    Stopped(ChatResponse),
+    /// Still failing after every retry.
+    Failed(String),
+}
+
+/// Talks to one GMS.
+#[derive(Clone)]
+pub struct Gms {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Gms {
+    /// A client for `base` (e.g. `https://gms.example.com`).
+    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Gms> {
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        Ok(Gms { http, base: base.trim_end_matches('/').to_owned() })
+    }
+
+    /// The `host:port` GMS listens on, for readiness probes.
+    pub fn authority(&self) -> Option<String> {
+        let url = reqwest::Url::parse(&self.base).ok()?;
+        Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?))
+    }
+
+    /// One request, one answer: the envelope whatever the HTTP status, when there is one.
+    pub async fn call(
+        &self,
+        service: &str,
+        operation: &ChatOperation,
+        credentials: &Credentials,
+    ) -> Result<ChatResponse, GmsError> {
+        let request = operation.encode(service, Some(credentials));
+        let RequestBody::Form(fields) = &request.body else {
+            return Err(GmsError::Network("the relay sends no multipart requests".to_owned()));
+        };
+        let started = std::time::Instant::now();
+        let sent = self
+            .http
+            .post(format!("{}{}", self.base, request.path))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(shared::form::encode(fields))
+            .send()
+            .await;
+        let result = match sent {
+            Err(error) => Err(GmsError::Network(without_url(&error))),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match response.bytes().await {
+                    Err(error) => Err(GmsError::Network(without_url(&error))),
+                    Ok(body) => ChatResponse::parse(&body).map_err(|_| GmsError::Http(status)),
+                }
+            }
+        };
+        let label = match &result {
+            Ok(r) => match r.outcome() {
+                Outcome::Ok { .. } => "ok",
+                Outcome::Retry => "retry",
+                Outcome::Stop { .. } => "stop",
+            },
+            Err(GmsError::Network(_)) => "network",
+            Err(GmsError::Http(_)) => "http",
+        };
+        metrics::counter!("relay_gms_requests_total", "operation" => request.operation, "result" => label).increment(1);
+        metrics::histogram!("relay_gms_request_seconds", "operation" => request.operation)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// The acknowledging ping, retried with backoff and jitter on statusCode 1, 5xx and
+    /// network errors.
+    pub async fn ping(&self, service: &str, credentials: &Credentials) -> PingResult {
+        let operation = ChatOperation::Refresh { position: TranscriptPosition::None };
+        let mut backoff = FIRST_BACKOFF;
+        let mut last_error = String::new();
+        for attempt in 1..=ATTEMPTS {
+            match self.call(service, &operation, credentials).await {
+                Ok(response) => match response.outcome() {
+                    Outcome::Ok { .. } => return PingResult::Ok(response),
+                    Outcome::Stop { .. } => return PingResult::Stopped(response),
+                    Outcome::Retry => last_error = response.error_summary(),
+                },
+                Err(GmsError::Http(status)) if status < 500 => {
+                    return PingResult::Failed(format!("GMS answered HTTP {status}"));
+                }
+                Err(error) => last_error = error.to_string(),
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(jitter(backoff)).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        PingResult::Failed(last_error)
+    }
+}
+
+/// Between half and all of `backoff`, so retries of many chats do not arrive together.
+pub fn jitter(backoff: Duration) -> Duration {
+    backoff.mul_f64(rand::rng().random_range(0.5..=1.0))
+}
+
+/// reqwest errors print the URL; ours carry no secrets, but the message stays short.
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "GMS");
+    }
+    text
+}

@@ -1,0 +1,38 @@
+//! The periodic ping of every stored chat: it keeps each visitor's flex user below
+//! `flex-push-timeout`, finds ended chats, and recovers events whose push was lost.
+//! Pings are spread evenly over the interval and never exceed the configured rate.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::acker::{Acker, Reason};
+use crate::sessions::Sessions;
+
+pub(crate) async fn run(sessions: Sessions, acker: Acker, interval: Duration, rate: u32, shutdown: CancellationToken) {
+    let fastest = Duration::from_secs(1) / rate.max(1);
+    loop {
+        let ids = sessions.ids();
+        if ids.is_empty() {
+            if sleep(interval.min(Duration::from_secs(5)), &shutdown).await {
+                return;
+            }
+            continue;
+        }
+        let spacing = (interval / u32::try_from(ids.len()).unwrap_or(u32::MAX)).max(fastest);
+        for id in ids {
+            if sleep(spacing, &shutdown).await {
+                return;
+            }
+            acker.request(&id, Reason::Periodic);
+        }
+    }
+}
+
+/// Sleeps; true when shutdown came first.
+async fn sleep(duration: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(duration) => false,
+    }
+}
