@@ -66,10 +66,22 @@ pub struct Deps {
 impl Acker {
     /// Starts the dispatcher; at most `concurrency` pings are in flight. In-flight pings
     /// are tracked by `tracker`, so shutdown can wait for them.
-    pub fn start(deps: Deps, concurrency: usize, shutdown: CancellationToken, tracker: TaskTracker) -> Acker {
+    pub fn start(
+        deps: Deps,
+        concurrency: usize,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Acker {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let acker = Acker { pending: Arc::default(), queue };
-        tokio::spawn(dispatch(acker.clone(), receiver, deps, concurrency.max(1), shutdown, tracker));
+        tokio::spawn(dispatch(
+            acker.clone(),
+            receiver,
+            deps,
+            concurrency.max(1),
+            shutdown,
+            tracker,
+        ));
         acker
     }
 
@@ -78,7 +90,12 @@ impl Acker {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = pending.entry(chat_id.to_owned());
         let fresh = matches!(entry, std::collections::hash_map::Entry::Vacant(_));
-        let slot = entry.or_insert(Pending { since: Instant::now(), push: false, announced: false, restore: false });
+        let slot = entry.or_insert(Pending {
+            since: Instant::now(),
+            push: false,
+            announced: false,
+            restore: false,
+        });
         match reason {
             Reason::Push { announced } => {
                 slot.push = true;
@@ -124,9 +141,16 @@ async fn dispatch(
 }
 
 async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
-    let kind = if pending.push { "ack" } else if pending.restore { "restore" } else { "periodic" };
+    let kind = if pending.push {
+        "ack"
+    } else if pending.restore {
+        "restore"
+    } else {
+        "periodic"
+    };
     let Some(record) = deps.sessions.get(chat_id) else {
-        metrics::counter!("relay_pings_total", "kind" => kind, "result" => "impossible").increment(1);
+        metrics::counter!("relay_pings_total", "kind" => kind, "result" => "impossible")
+            .increment(1);
         tracing::debug!(chat = chat_id, "no tokens known: cannot ping");
         return;
     };
@@ -142,15 +166,19 @@ async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
             if alias.is_some() || position.is_some() {
                 let stored = deps
                     .sessions
-                    .update(chat_id, || None, |r| {
-                        if let Some(alias) = &alias {
-                            r.credentials.alias.clone_from(alias);
-                        }
-                        if let Some(position) = position {
-                            r.position = r.position.max(position);
-                        }
-                        true
-                    })
+                    .update(
+                        chat_id,
+                        || None,
+                        |r| {
+                            if let Some(alias) = &alias {
+                                r.credentials.alias.clone_from(alias);
+                            }
+                            if let Some(position) = position {
+                                r.position = r.position.max(position);
+                            }
+                            true
+                        },
+                    )
                     .await;
                 if let Err(error) = stored {
                     tracing::error!(chat = chat_id, %error, "could not store what a ping found");
@@ -158,7 +186,8 @@ async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
             }
             if let Some(alias) = alias {
                 tracing::info!(chat = chat_id, %alias, "chat moved to another Chat Server");
-                deps.hub.publish(chat_id, &ServerFrame::Tokens { chat_id: chat_id.to_owned(), alias });
+                deps.hub
+                    .publish(chat_id, &ServerFrame::Tokens { chat_id: chat_id.to_owned(), alias });
             }
             if position.is_some() && !pending.announced {
                 // Events no push announced (a lost push, or one without payload).
@@ -178,7 +207,8 @@ async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
     };
     metrics::counter!("relay_pings_total", "kind" => kind, "result" => label).increment(1);
     if pending.push {
-        metrics::histogram!("relay_ack_latency_seconds").record(pending.since.elapsed().as_secs_f64());
+        metrics::histogram!("relay_ack_latency_seconds")
+            .record(pending.since.elapsed().as_secs_f64());
     }
 }
 

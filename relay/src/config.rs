@@ -130,7 +130,11 @@ fn parse_cidr(text: &str) -> Result<Cidr, String> {
     let (addr, prefix) = text.trim().split_once('/').unwrap_or((text.trim(), ""));
     let network: IpAddr = addr.parse().map_err(|_| format!("{text:?} is not an IP network"))?;
     let max = if network.is_ipv4() { 32 } else { 128 };
-    let prefix = if prefix.is_empty() { max } else { prefix.parse().map_err(|_| format!("bad prefix in {text:?}"))? };
+    let prefix = if prefix.is_empty() {
+        max
+    } else {
+        prefix.parse().map_err(|_| format!("bad prefix in {text:?}"))?
+    };
     if prefix > max {
         return Err(format!("prefix /{prefix} is too long for {network}"));
     }

@@ -57,9 +57,14 @@ impl IntoResponse for AppError {
         } else {
             tracing::debug!(error = %self, "request refused");
         }
-        let mut response = (status, Json(ErrorBody { code: code.to_owned(), message: self.to_string() })).into_response();
+        let mut response =
+            (status, Json(ErrorBody { code: code.to_owned(), message: self.to_string() }))
+                .into_response();
         if matches!(self, AppError::PushUnauthorized) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"relay\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"relay\""),
+            );
         }
         response
     }

@@ -114,7 +114,10 @@ impl Hub {
         let Some(text) = serialize(frame) else { return 0 };
         let inner = self.lock();
         let Some(ids) = inner.subscribers.get(chat_id) else { return 0 };
-        ids.iter().filter_map(|id| inner.connections.get(id)).filter(|h| offer(h, text.clone())).count()
+        ids.iter()
+            .filter_map(|id| inner.connections.get(id))
+            .filter(|h| offer(h, text.clone()))
+            .count()
     }
 
     /// How many connections subscribe to a chat.
@@ -164,7 +167,10 @@ mod tests {
         hub.subscribe(a.id, "c1");
         hub.subscribe(b.id, "c2");
         assert_eq!(hub.publish("c1", &changed("c1")), 1);
-        assert_eq!(a.frames.try_recv().as_deref().ok(), Some(r#"{"type":"changed","chatId":"c1"}"#));
+        assert_eq!(
+            a.frames.try_recv().as_deref().ok(),
+            Some(r#"{"type":"changed","chatId":"c1"}"#)
+        );
         assert!(b.frames.try_recv().is_err());
         hub.unsubscribe(a.id, "c1");
         assert_eq!(hub.publish("c1", &changed("c1")), 0);

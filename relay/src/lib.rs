@@ -69,7 +69,9 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
         return Ok(handle.clone());
     }
     let handle = PrometheusBuilder::new()
-        .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])?
+        .set_buckets(&[
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ])?
         .install_recorder()
         .or_else(|_| HANDLE.get().cloned().context("another metrics recorder is installed"))?;
     Ok(HANDLE.get_or_init(|| handle).clone())
@@ -91,11 +93,18 @@ pub async fn run(
     let hub = hub::Hub::default();
     let deps = acker::Deps { gms: gms.clone(), sessions: sessions.clone(), hub: hub.clone() };
     let acker = acker::Acker::start(deps, config.gms_concurrency, token.clone(), tracker.clone());
-    let restorer = restorer::Restorer::new(acker.clone(), config.shutdown_advice_delay, token.clone());
+    let restorer =
+        restorer::Restorer::new(acker.clone(), config.shutdown_advice_delay, token.clone());
     if config.push_secret.is_none() {
         tracing::warn!("no --push-secret: pushes are accepted without authentication");
     }
-    tokio::spawn(pinger::run(sessions.clone(), acker.clone(), config.ping_interval, config.ping_rate, token.clone()));
+    tokio::spawn(pinger::run(
+        sessions.clone(),
+        acker.clone(),
+        config.ping_interval,
+        config.ping_rate,
+        token.clone(),
+    ));
 
     let state = AppState {
         config: Arc::new(config),

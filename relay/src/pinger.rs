@@ -9,7 +9,13 @@ use tokio_util::sync::CancellationToken;
 use crate::acker::{Acker, Reason};
 use crate::sessions::Sessions;
 
-pub(crate) async fn run(sessions: Sessions, acker: Acker, interval: Duration, rate: u32, shutdown: CancellationToken) {
+pub(crate) async fn run(
+    sessions: Sessions,
+    acker: Acker,
+    interval: Duration,
+    rate: u32,
+    shutdown: CancellationToken,
+) {
     let fastest = Duration::from_secs(1) / rate.max(1);
     loop {
         let ids = sessions.ids();

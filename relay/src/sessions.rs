@@ -32,7 +32,10 @@ pub struct Sessions {
 impl Sessions {
     /// Loads every record, then starts the writer (it stops when `shutdown` is cancelled
     /// and the queue is drained).
-    pub fn start(backend: Arc<dyn Backend>, shutdown: CancellationToken) -> anyhow::Result<Sessions> {
+    pub fn start(
+        backend: Arc<dyn Backend>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Sessions> {
         let records = backend.load_all()?;
         tracing::info!(chats = records.len(), "session store loaded");
         let chats: HashMap<String, ChatRecord> =
@@ -69,7 +72,11 @@ impl Sessions {
 
     /// Every chat id whose alias is `alias`.
     pub fn ids_on(&self, alias: &str) -> Vec<String> {
-        self.lock().values().filter(|r| r.credentials.alias == alias).map(|r| r.credentials.chat_id.clone()).collect()
+        self.lock()
+            .values()
+            .filter(|r| r.credentials.alias == alias)
+            .map(|r| r.credentials.chat_id.clone())
+            .collect()
     }
 
     /// How many chats are stored.
@@ -159,7 +166,11 @@ async fn writer(
             let chats = chats.lock().unwrap_or_else(PoisonError::into_inner);
             dirty
                 .into_iter()
-                .map(|id| chats.get(id).map_or_else(|| Change::Delete(id.to_owned()), |r| Change::Put(r.clone())))
+                .map(|id| {
+                    chats
+                        .get(id)
+                        .map_or_else(|| Change::Delete(id.to_owned()), |r| Change::Put(r.clone()))
+                })
                 .collect()
         };
         let backend = backend.clone();

@@ -72,7 +72,9 @@ impl Backend for RedbBackend {
                 Ok(record) => records.push(record),
                 // A record this version cannot read is skipped, not fatal: the widget
                 // registers its chat again on its next visit.
-                Err(error) => tracing::warn!(chat = key.value(), %error, "unreadable stored chat skipped"),
+                Err(error) => {
+                    tracing::warn!(chat = key.value(), %error, "unreadable stored chat skipped");
+                }
             }
         }
         Ok(records)

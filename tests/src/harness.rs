@@ -15,7 +15,31 @@ pub struct Options {
     pub sim_args: Vec<String>,
     /// A built widget to serve from the relay, with a host page pointing at gms-sim.
     pub widget_dist: Option<PathBuf>,
+    /// Extra relay flags, e.g. `["--ping-interval", "0.5"]`.
+    pub relay_args: Vec<String>,
+    /// The push secret the relay requires and gms-sim presents (None: no secret).
+    pub push_secret: Option<String>,
 }
+
+impl Options {
+    /// gms-sim with these flags, the relay with a push secret.
+    pub fn sim(args: &[&str]) -> Options {
+        Options {
+            sim_args: args.iter().map(|s| (*s).to_owned()).collect(),
+            push_secret: Some(TEST_PUSH_SECRET.to_owned()),
+            ..Options::default()
+        }
+    }
+
+    /// Adds relay flags.
+    pub fn relay(mut self, args: &[&str]) -> Options {
+        self.relay_args.extend(args.iter().map(|s| (*s).to_owned()));
+        self
+    }
+}
+
+/// The push secret of test systems.
+pub const TEST_PUSH_SECRET: &str = "test-push-secret";
 
 /// gms-sim and the relay, running until dropped or stopped.
 pub struct System {
@@ -23,6 +47,8 @@ pub struct System {
     pub gms: gms_sim::Running,
     /// The relay's base URL.
     pub relay_url: String,
+    /// The relay's data directory.
+    pub data_dir: PathBuf,
     relay_stop: CancellationToken,
     relay_task: tokio::task::JoinHandle<Result<()>>,
     site: Option<PathBuf>,
@@ -40,7 +66,10 @@ impl System {
             "--cors-origin".to_owned(),
             relay_url.clone(),
             "--push-url".to_owned(),
-            format!("{relay_url}/gms/push"),
+            match &options.push_secret {
+                Some(secret) => format!("{relay_url}/gms/push?secret={secret}"),
+                None => format!("{relay_url}/gms/push"),
+            },
         ];
         sim_args.extend(options.sim_args);
         let gms = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
@@ -49,13 +78,18 @@ impl System {
             Some(dist) => Some(host_site(dist, &gms.url())?),
             None => None,
         };
+        let data_dir = scratch_dir("relay-data")?;
         let mut relay_args = vec![
             "relay".to_owned(),
             "--gms-url".to_owned(),
             gms.url(),
             "--data-dir".to_owned(),
-            scratch_dir("relay-data")?.display().to_string(),
+            data_dir.display().to_string(),
         ];
+        if let Some(secret) = &options.push_secret {
+            relay_args.extend(["--push-secret".to_owned(), secret.clone()]);
+        }
+        relay_args.extend(options.relay_args);
         if let Some(site) = &site {
             relay_args.push("--static-dir".to_owned());
             relay_args.push(site.display().to_string());
@@ -64,7 +98,7 @@ impl System {
         let relay_stop = CancellationToken::new();
         let stop = relay_stop.clone();
         let relay_task = tokio::spawn(relay::run(listener, config, stop.cancelled_owned()));
-        Ok(System { gms, relay_url, relay_stop, relay_task, site })
+        Ok(System { gms, relay_url, data_dir, relay_stop, relay_task, site })
     }
 
     /// Stops the relay and the simulator and removes the host site.
@@ -75,6 +109,7 @@ impl System {
         if let Some(site) = self.site {
             let _ = std::fs::remove_dir_all(site);
         }
+        let _ = std::fs::remove_dir_all(self.data_dir);
         Ok(())
     }
 }
@@ -109,4 +144,66 @@ pub fn host_site(dist: &Path, gms_url: &str) -> Result<PathBuf> {
     let page = config.embed_in(&page).context("index.html has no gms-chat-config element")?;
     std::fs::write(index, page)?;
     Ok(site)
+}
+
+/// The relay binary, for tests that kill the process. `RELAY_BIN` names it; otherwise it
+/// is built with the cargo that runs the tests (a no-op when it is up to date).
+pub fn relay_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("RELAY_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--quiet", "-p", "relay", "--bin", "relay"])
+        .status()
+        .context("building the relay binary")?;
+    anyhow::ensure!(status.success(), "building the relay binary failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from);
+    Ok(target.join("debug").join("relay"))
+}
+
+/// A free port on 127.0.0.1 (for a process that must come back on the same address).
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A relay running as its own process.
+pub struct RelayProcess {
+    child: tokio::process::Child,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl RelayProcess {
+    /// Starts the binary with `args` and waits for its ready line.
+    pub async fn start(binary: &Path, args: &[String]) -> Result<RelayProcess> {
+        use tokio::io::AsyncBufReadExt as _;
+        let log = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let mut child = tokio::process::Command::new(binary)
+            .args(args)
+            .env("RUST_LOG", log)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the relay")?;
+        let stdout = child.stdout.take().context("relay stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = lines.next_line().await?.context("the relay exited before its ready line")?;
+        let ready: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("ready line {line:?}"))?;
+        let listen = ready["listen"].as_str().context("no listen address")?;
+        let url = format!("http://{listen}");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(RelayProcess { child, url })
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub async fn kill9(mut self) -> Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
 }

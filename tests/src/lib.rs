@@ -5,6 +5,9 @@
 pub mod gms_client;
 pub mod harness;
 pub mod push_sink;
+pub mod ws_client;
 
+#[cfg(test)]
+mod relay;
 #[cfg(test)]
 mod sim;

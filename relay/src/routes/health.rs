@@ -11,10 +11,10 @@ use axum::routing::get;
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
+    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(readyz)).route(
+        "/metrics",
+        get(|State(state): State<AppState>| async move { state.metrics.render() }),
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {

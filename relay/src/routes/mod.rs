@@ -30,7 +30,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(&format!("{SESSIONS_PATH}/{{chat_id}}"), delete(sessions::forget))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(cors(&state.config.allowed_origins));
-    let mut router = Router::new().merge(health::router()).merge(push).merge(api).route(WS_PATH, get(ws::upgrade));
+    let mut router = Router::new()
+        .merge(health::router())
+        .merge(push)
+        .merge(api)
+        .route(WS_PATH, get(ws::upgrade));
     if let Some(dir) = &state.config.static_dir {
         let widget = Router::new()
             .fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))
@@ -54,7 +58,10 @@ fn cors(allowed: &[String]) -> CorsLayer {
     if allowed.is_empty() || allowed.iter().any(|a| a == "*") {
         return layer.allow_origin(Any);
     }
-    let list: Vec<HeaderValue> = allowed.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()).collect();
+    let list: Vec<HeaderValue> = allowed
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
     layer.allow_origin(AllowOrigin::list(list))
 }
 
@@ -70,7 +77,8 @@ async fn cache_headers(request: Request<axum::body::Body>, next: Next) -> Respon
 
 fn is_hashed_asset(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or("");
-    name.split(['-', '_', '.']).any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+    name.split(['-', '_', '.'])
+        .any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]

@@ -71,13 +71,18 @@ async fn accept(
         .await?;
     if record.is_none() {
         // Unregistered and without every token: nothing to acknowledge with.
-        metrics::counter!("relay_pings_total", "kind" => "ack", "result" => "impossible").increment(1);
+        metrics::counter!("relay_pings_total", "kind" => "ack", "result" => "impossible")
+            .increment(1);
         return Ok("no_tokens");
     }
-    if let (Some(before), Some(after)) = (previous_alias, record.as_ref().map(|r| &r.credentials.alias))
+    if let (Some(before), Some(after)) =
+        (previous_alias, record.as_ref().map(|r| &r.credentials.alias))
         && before != *after
     {
-        state.hub.publish(&chat_id, &ServerFrame::Tokens { chat_id: chat_id.clone(), alias: after.clone() });
+        state.hub.publish(
+            &chat_id,
+            &ServerFrame::Tokens { chat_id: chat_id.clone(), alias: after.clone() },
+        );
     }
 
     if push.shutdown_advice {
@@ -88,7 +93,11 @@ async fn accept(
     let frame = if push.events.is_empty() {
         ServerFrame::Changed { chat_id: chat_id.clone() }
     } else {
-        ServerFrame::Events { chat_id: chat_id.clone(), messages: push.events, next_position: known_position }
+        ServerFrame::Events {
+            chat_id: chat_id.clone(),
+            messages: push.events,
+            next_position: known_position,
+        }
     };
     let delivered = state.hub.publish(&chat_id, &frame);
     metrics::counter!("relay_ws_frames_sent_total").increment(delivered as u64);

@@ -2,8 +2,8 @@
 //! tokens, validated with one GMS ping, and gets a subscription token back.
 
 use axum::Json;
-use axum::extract::{Path, State};
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use shared::gms::Credentials;
 use shared::relay_api::{RegisterSession, SessionRegistered};
@@ -18,9 +18,12 @@ pub(crate) async fn register(
     body: Result<Json<RegisterSession>, JsonRejection>,
 ) -> Result<Json<SessionRegistered>, AppError> {
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let fields = [&request.service, &request.chat_id, &request.user_id, &request.secure_key, &request.alias];
+    let fields =
+        [&request.service, &request.chat_id, &request.user_id, &request.secure_key, &request.alias];
     if fields.iter().any(|f| f.trim().is_empty() || f.len() > 256) {
-        return Err(AppError::BadRequest("service, chatId, userId, secureKey and alias are required".to_owned()));
+        return Err(AppError::BadRequest(
+            "service, chatId, userId, secureKey and alias are required".to_owned(),
+        ));
     }
     let credentials = Credentials {
         chat_id: request.chat_id.clone(),
@@ -34,7 +37,10 @@ pub(crate) async fn register(
         }
         PingResult::Ok(response) => response,
         PingResult::Stopped(response) => {
-            return Err(AppError::RejectedByGms(format!("GMS refused the tokens: {}", response.error_summary())));
+            return Err(AppError::RejectedByGms(format!(
+                "GMS refused the tokens: {}",
+                response.error_summary()
+            )));
         }
         PingResult::Failed(error) => return Err(AppError::GmsUnreachable(error)),
     };
@@ -48,16 +54,20 @@ pub(crate) async fn register(
     };
     let record = state
         .sessions
-        .update(&request.chat_id, || Some(fresh.clone()), |r| {
-            let before = r.clone();
-            r.service.clone_from(&fresh.service);
-            r.credentials.clone_from(&fresh.credentials);
-            if fresh.device_id.is_some() {
-                r.device_id.clone_from(&fresh.device_id);
-            }
-            r.position = r.position.max(position);
-            *r != before
-        })
+        .update(
+            &request.chat_id,
+            || Some(fresh.clone()),
+            |r| {
+                let before = r.clone();
+                r.service.clone_from(&fresh.service);
+                r.credentials.clone_from(&fresh.credentials);
+                if fresh.device_id.is_some() {
+                    r.device_id.clone_from(&fresh.device_id);
+                }
+                r.position = r.position.max(position);
+                *r != before
+            },
+        )
         .await?;
     let position = record.map_or(position, |r| r.position);
     tracing::info!(chat = %request.chat_id, alias = %alias, "chat registered");

@@ -1,7 +1,7 @@
 //! `GET /v1/ws`: browsers subscribe to their chats and receive frames.
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
@@ -13,7 +13,11 @@ use crate::AppState;
 /// Largest frame a browser may send: subscriptions are small.
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 
-pub(crate) async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
@@ -76,13 +80,18 @@ fn handle(state: &AppState, id: u64, text: &str) {
         Ok(ClientFrame::Subscribe { chat_id, token }) => {
             if !state.tokens.verify(&chat_id, &token) {
                 let message = "the subscription token does not match this chat".to_owned();
-                state.hub.send_to(id, &ServerFrame::Error { code: "bad_token".to_owned(), message });
+                state
+                    .hub
+                    .send_to(id, &ServerFrame::Error { code: "bad_token".to_owned(), message });
                 return;
             }
             state.hub.subscribe(id, &chat_id);
             match state.sessions.get(&chat_id) {
                 Some(record) => {
-                    state.hub.send_to(id, &ServerFrame::Subscribed { chat_id, position: record.position });
+                    state.hub.send_to(
+                        id,
+                        &ServerFrame::Subscribed { chat_id, position: record.position },
+                    );
                 }
                 // Signed by us but no longer stored: the chat ended and was forgotten.
                 None => state.hub.send_to(id, &ServerFrame::Ended { chat_id }),

@@ -1,0 +1,86 @@
+use std::time::Duration;
+
+use serde_json::json;
+use shared::relay_api::{ServerFrame, close_code};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::{Setup, next_events, test_secret_query};
+use crate::harness::Options;
+use crate::ws_client::{Received, WsClient};
+
+#[tokio::test]
+async fn a_wrong_token_subscribes_to_nothing_and_junk_frames_are_ignored() -> anyhow::Result<()> {
+    let setup = Setup::start(Options::sim(&[])).await?;
+    let credentials = setup.chat(false).await?;
+    let registered = setup.register(&credentials).await?;
+    let mut ws = WsClient::connect(&setup.system.relay_url).await?;
+    ws.send_raw("not json").await?;
+    ws.send_raw(r#"{"type":"hello","x":1}"#).await?;
+    let refused = ws.subscribe(&credentials.chat_id, "forged").await?;
+    assert!(
+        matches!(refused, ServerFrame::Error { ref code, .. } if code == "bad_token"),
+        "{refused:?}"
+    );
+    setup.admin.agent_says(&credentials.chat_id, "secret").await?;
+    ws.none_within(Duration::from_millis(400)).await?;
+    let accepted = ws.subscribe(&credentials.chat_id, &registered.token).await?;
+    assert_eq!(
+        accepted,
+        ServerFrame::Subscribed { chat_id: credentials.chat_id.clone(), position: 4 }
+    );
+    ws.close().await?;
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn only_allowed_origins_may_connect() -> anyhow::Result<()> {
+    let setup =
+        Setup::start(Options::sim(&[]).relay(&["--allowed-origin", "https://shop.example"]))
+            .await?;
+    let url = format!("{}/v1/ws", setup.system.relay_url.replacen("http", "ws", 1));
+    let with_origin = |origin: &'static str| -> anyhow::Result<_> {
+        let mut request = url.clone().into_client_request()?;
+        request.headers_mut().insert("origin", origin.parse()?);
+        Ok(request)
+    };
+    assert!(tokio_tungstenite::connect_async(with_origin("https://evil.example")?).await.is_err());
+    assert!(tokio_tungstenite::connect_async(with_origin("https://shop.example")?).await.is_ok());
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_closed_and_the_others_get_everything() -> anyhow::Result<()> {
+    const PUSHES: u64 = 600;
+    let setup = Setup::start(Options::sim(&[]).relay(&["--ws-queue", "32"])).await?;
+    let (credentials, mut fast, registered) = setup.subscribed_chat(false).await?;
+    let mut slow = WsClient::connect(&setup.system.relay_url).await?;
+    slow.subscribe(&credentials.chat_id, &registered.token).await?;
+
+    let reader = tokio::spawn(async move {
+        let mut seen = 0;
+        while seen < PUSHES {
+            next_events(&mut fast).await?;
+            seen += 1;
+        }
+        anyhow::Ok(seen)
+    });
+    let text = "x".repeat(16 * 1024);
+    let query = test_secret_query();
+    for index in 0..PUSHES {
+        let push = json!({"deviceId": "d", "chatId": credentials.chat_id, "messages": [
+            {"from": {"nickname": "Ann", "participantId": 2, "type": "Agent"},
+             "index": index + 10, "type": "Message", "text": text, "utcTime": 1}]});
+        assert_eq!(setup.push(&query, push.to_string()).await?, 200);
+    }
+    assert_eq!(reader.await??, PUSHES, "the fast reader got every frame");
+    let mut closed = None;
+    while closed.is_none() {
+        if let Received::Closed(code) = slow.next(Duration::from_secs(10)).await? {
+            closed = Some(code);
+        }
+    }
+    assert_eq!(closed, Some(Some(close_code::SLOW_CONSUMER)));
+    let metrics = setup.metrics().await?;
+    assert!(super::metric(&metrics, "relay_ws_slow_consumers_total", &[]) >= 1.0);
+    setup.system.stop().await
+}
