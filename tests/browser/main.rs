@@ -15,9 +15,5 @@ async fn system(sim_args: &[&str]) -> Result<System> {
     let dist = PathBuf::from(
         std::env::var("WIDGET_DIST").context("WIDGET_DIST must name the built widget")?,
     );
-    System::start(Options {
-        sim_args: sim_args.iter().map(|s| (*s).to_owned()).collect(),
-        widget_dist: Some(dist),
-    })
-    .await
+    System::start(Options { widget_dist: Some(dist), ..Options::sim(sim_args) }).await
 }
