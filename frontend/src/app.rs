@@ -1,7 +1,14 @@
-//! `<App/>`: the launcher and the chat panel.
+//! `<App/>`: the launcher, the panel, the pre-chat form, the transcript and the composer.
 
+use futures_channel::mpsc;
+use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
+use leptos::task::spawn_local;
+use shared::gms::Visitor;
 use shared::widget_config::WidgetConfig;
+
+use crate::chat::{Line, line, validate_prechat};
+use crate::controller::{Command, ConnState, Controller};
 
 /// The whole widget.
 #[component]
@@ -9,22 +16,289 @@ pub fn App(
     /// What the host page configured.
     config: WidgetConfig,
 ) -> impl IntoView {
-    let (open, set_open) = signal(false);
-    let title = config.title;
+    let title = config.title.clone();
+    let ctrl = Controller::new(config, crate::storage::load());
+    let (sender, receiver) = mpsc::unbounded();
+    ctrl.set_commands(sender);
+    spawn_local(crate::connection::run(ctrl, receiver));
+    Effect::new(move |_| ctrl.stored.with(crate::storage::save));
+    if ctrl.active_chat().is_some() {
+        // A returning visitor: the cached transcript shows at once, the connection task
+        // registers and refreshes once.
+        ctrl.command(Command::Subscribe);
+    }
+    watch_page(ctrl);
+
+    let open = move || ctrl.stored.with(|s| s.open);
+    let toggle = move |_| ctrl.stored.update(|s| s.open = !s.open);
     view! {
         <button
             class="gc-launcher"
             data-testid="launcher"
-            aria-expanded=move || open.get().to_string()
+            aria-expanded=move || open().to_string()
             aria-controls="gc-panel"
-            on:click=move |_| set_open.update(|o| *o = !*o)
+            on:click=toggle
         >
-            {move || if open.get() { "Close chat" } else { "Chat with us" }}
+            {move || if open() { "Close chat" } else { "Chat with us" }}
         </button>
-        <Show when=move || open.get()>
+        <Show when=open>
             <section id="gc-panel" class="gc-panel" role="dialog" aria-label=title.clone() data-testid="panel">
-                <header class="gc-header"><h2>{title.clone()}</h2></header>
+                <header class="gc-header">
+                    <h2>{title.clone()}</h2>
+                    <Status ctrl=ctrl/>
+                </header>
+                <Notice ctrl=ctrl/>
+                {move || {
+                    if ctrl.stored.with(|s| s.chat.is_some()) {
+                        view! { <Conversation ctrl=ctrl/> }.into_any()
+                    } else {
+                        view! { <Prechat ctrl=ctrl/> }.into_any()
+                    }
+                }}
             </section>
         </Show>
+    }
+}
+
+/// Refresh triggers from the page: visible after a long hide, back online, every 30 min.
+fn watch_page(ctrl: Controller) {
+    let hidden_at = StoredValue::new(None::<f64>);
+    let _ = window_event_listener(leptos::ev::online, move |_| {
+        ctrl.command(Command::Wake);
+        ctrl.refresh();
+    });
+    let _ = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        let hidden = document().hidden();
+        let now = js_sys::Date::now();
+        if hidden {
+            hidden_at.set_value(Some(now));
+        } else if hidden_at.get_value().is_some_and(|at| now - at > 60_000.0) {
+            ctrl.command(Command::Wake);
+            ctrl.refresh();
+        }
+    });
+    spawn_local(async move {
+        loop {
+            gloo_timers::future::TimeoutFuture::new(30 * 60 * 1000).await;
+            if ctrl.active_chat().is_some() {
+                ctrl.refresh();
+            }
+        }
+    });
+}
+
+#[component]
+fn Status(
+    /// The widget's controller.
+    ctrl: Controller,
+) -> impl IntoView {
+    let label = move || match ctrl.conn.get() {
+        ConnState::Idle => "",
+        ConnState::Connecting => "Connecting…",
+        ConnState::Connected => "Connected",
+        ConnState::Reconnecting => "Reconnecting…",
+        ConnState::Offline => "Offline",
+    };
+    let class =
+        move || format!("gc-status gc-status-{}", format!("{:?}", ctrl.conn.get()).to_lowercase());
+    view! { <span class=class data-testid="status" role="status">{label}</span> }
+}
+
+#[component]
+fn Notice(
+    /// The widget's controller.
+    ctrl: Controller,
+) -> impl IntoView {
+    view! {
+        <Show when=move || ctrl.notice.with(Option::is_some)>
+            <p class="gc-notice" role="alert" data-testid="notice">{move || ctrl.notice.get().unwrap_or_default()}</p>
+        </Show>
+    }
+}
+
+#[component]
+fn Prechat(
+    /// The widget's controller.
+    ctrl: Controller,
+) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let email = RwSignal::new(String::new());
+    let subject = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<(&'static str, &'static str)>);
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let (n, e, s) = (name.get_untracked(), email.get_untracked(), subject.get_untracked());
+        if let Err(problem) = validate_prechat(&n, &e) {
+            error.set(Some(problem));
+            return;
+        }
+        error.set(None);
+        let optional = |v: String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        ctrl.start(Visitor {
+            nickname: Some(n.trim().to_owned()),
+            email_address: optional(e),
+            subject: optional(s),
+            ..Visitor::default()
+        });
+    };
+    let invalid = move |field: &'static str| {
+        move || error.with(|e| e.is_some_and(|(f, _)| f == field)).to_string()
+    };
+    view! {
+        <form class="gc-prechat" on:submit=submit novalidate data-testid="prechat">
+            <p class="gc-intro">"Ask us anything. You can close this page and come back later: your conversation stays here."</p>
+            <label for="gc-name">"Your name"</label>
+            <input id="gc-name" data-testid="prechat-name" autocomplete="name" required
+                aria-invalid=invalid("name") aria-describedby="gc-form-error"
+                prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+            <label for="gc-email">"E-mail " <span class="gc-optional">"(optional)"</span></label>
+            <input id="gc-email" type="email" data-testid="prechat-email" autocomplete="email"
+                aria-invalid=invalid("email") aria-describedby="gc-form-error"
+                prop:value=move || email.get() on:input=move |ev| email.set(event_target_value(&ev))/>
+            <label for="gc-subject">"Subject " <span class="gc-optional">"(optional)"</span></label>
+            <input id="gc-subject" data-testid="prechat-subject"
+                prop:value=move || subject.get() on:input=move |ev| subject.set(event_target_value(&ev))/>
+            <p id="gc-form-error" class="gc-error" data-testid="prechat-error" aria-live="assertive">
+                {move || error.get().map(|(_, message)| message).unwrap_or_default()}
+            </p>
+            <button type="submit" class="gc-primary" data-testid="prechat-submit" disabled=move || ctrl.starting.get()>
+                {move || if ctrl.starting.get() { "Starting…" } else { "Start chat" }}
+            </button>
+        </form>
+    }
+}
+
+#[component]
+fn Conversation(
+    /// The widget's controller.
+    ctrl: Controller,
+) -> impl IntoView {
+    let list = NodeRef::<leptos::html::Div>::new();
+    let lines = move || {
+        ctrl.stored.with(|s| {
+            s.chat
+                .as_ref()
+                .map(|c| {
+                    c.events
+                        .iter()
+                        .filter_map(|e| Some((e.index.unwrap_or(0), line(e)?)))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    let ended = move || ctrl.stored.with(|s| s.chat.as_ref().is_some_and(|c| c.ended));
+    let typing = move || ctrl.stored.with(|s| s.chat.as_ref().and_then(|c| c.agent_typing()));
+    Effect::new(move |_| {
+        ctrl.stored.track();
+        ctrl.outbox.track();
+        if let Some(el) = list.get() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    });
+    view! {
+        <div class="gc-transcript" node_ref=list role="log" aria-live="polite" aria-label="Conversation" data-testid="transcript" tabindex="0">
+            <For each=lines key=|(index, _)| *index children=move |(index, line)| view! { <LineView index=index line=line/> }/>
+            <For each=move || ctrl.outbox.get() key=|m| (m.id, m.failed.clone()) children=move |m| {
+                let id = m.id;
+                let failed = m.failed.clone();
+                view! {
+                    <div class="gc-line gc-mine gc-pending" data-testid="outgoing">
+                        <div class="gc-bubble">{m.text}</div>
+                        {match failed {
+                            None => view! { <span class="gc-meta">"Sending…"</span> }.into_any(),
+                            Some(reason) => view! {
+                                <span class="gc-meta gc-failed" data-testid="failed">{reason}" "
+                                    <button class="gc-link" data-testid="retry" on:click=move |_| ctrl.retry(id)>"Retry"</button>
+                                </span>
+                            }.into_any(),
+                        }}
+                    </div>
+                }
+            }/>
+        </div>
+        <p class="gc-typing" data-testid="typing" aria-live="polite">
+            {move || typing().map(|who| format!("{who} is typing…")).unwrap_or_default()}
+        </p>
+        {move || if ended() {
+            view! {
+                <div class="gc-ended" data-testid="ended">
+                    <p>"This chat has ended."</p>
+                    <button class="gc-primary" data-testid="new-chat" on:click=move |_| ctrl.new_chat()>"Start a new chat"</button>
+                </div>
+            }.into_any()
+        } else {
+            view! { <Composer ctrl=ctrl/> }.into_any()
+        }}
+    }
+}
+
+#[component]
+fn LineView(
+    /// Transcript index, for tests and screen readers.
+    index: u64,
+    /// What to show.
+    line: Line,
+) -> impl IntoView {
+    match line {
+        Line::Message { mine, who, text } => view! {
+            <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
+                <span class="gc-who">{if mine { "You".to_owned() } else { who }}</span>
+                <div class="gc-bubble">{text}</div>
+            </div>
+        }
+        .into_any(),
+        Line::Link { mine, who, text, url } => view! {
+            <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
+                <span class="gc-who">{if mine { "You".to_owned() } else { who }}</span>
+                <div class="gc-bubble">{match url {
+                    Some(url) => view! { <a href=url target="_blank" rel="noopener noreferrer">{text}</a> }.into_any(),
+                    None => view! { <span>{text}</span> }.into_any(),
+                }}</div>
+            </div>
+        }
+        .into_any(),
+        Line::System(text) => view! {
+            <div class="gc-line gc-system" data-testid="line" data-index=index>{text}</div>
+        }
+        .into_any(),
+    }
+}
+
+#[component]
+fn Composer(
+    /// The widget's controller.
+    ctrl: Controller,
+) -> impl IntoView {
+    let draft = RwSignal::new(String::new());
+    let send = move || {
+        let text = draft.get_untracked();
+        if !text.trim().is_empty() {
+            ctrl.send(&text);
+            draft.set(String::new());
+        }
+    };
+    let keydown = move |ev: KeyboardEvent| {
+        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+            ev.prevent_default();
+            send();
+        }
+    };
+    view! {
+        <div class="gc-composer">
+            <label for="gc-draft" class="gc-visually-hidden">"Message"</label>
+            <textarea id="gc-draft" rows="2" data-testid="composer" placeholder="Type a message… (Enter sends, Shift+Enter for a new line)"
+                prop:value=move || draft.get()
+                on:input=move |ev| {
+                    let text = event_target_value(&ev);
+                    ctrl.typed(&text);
+                    draft.set(text);
+                }
+                on:keydown=keydown></textarea>
+            <div class="gc-actions">
+                <button class="gc-link" data-testid="end-chat" on:click=move |_| ctrl.end()>"End chat"</button>
+                <button class="gc-primary" data-testid="send" on:click=move |_| send()>"Send"</button>
+            </div>
+        </div>
     }
 }

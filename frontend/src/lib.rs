@@ -3,7 +3,12 @@
 //! each other.
 
 pub mod app;
+pub mod chat;
+pub mod connection;
+pub mod controller;
 mod host;
+pub mod net;
+mod storage;
 
 pub use app::App;
 
@@ -15,4 +20,10 @@ pub fn mount() {
         return;
     };
     leptos::mount::mount_to(root, move || leptos::view! { <App config=config/> }).forget();
+}
+
+/// Between half and all of `ms`, so many widgets reconnecting at once spread out.
+pub fn jittered(ms: u32) -> u32 {
+    let factor = 0.5 + js_sys::Math::random() * 0.5;
+    (f64::from(ms) * factor) as u32
 }

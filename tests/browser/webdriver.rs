@@ -140,6 +140,63 @@ impl Browser {
             .map(drop)
     }
 
+    /// Types into an element through WebDriver's keyboard (`\u{E007}` is Enter,
+    /// `\u{E008}` Shift).
+    pub(crate) async fn type_into(&self, element: &Element, text: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/value", element.0),
+            json!({"text": text}),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The text of every element matching `selector` in the widget.
+    pub(crate) async fn widget_texts(&self, selector: &str) -> Result<Vec<String>> {
+        let value = self
+            .script(
+                "const root = document.getElementById('gms-chat-widget').shadowRoot;
+                 return Array.from(root.querySelectorAll(arguments[0])).map(e => e.textContent);",
+                json!([selector]),
+            )
+            .await?;
+        Ok(serde_json::from_value(value)?)
+    }
+
+    /// Waits until some element matching `selector` contains `text`.
+    pub(crate) async fn wait_for_text(
+        &self,
+        selector: &str,
+        text: &str,
+        seconds: u64,
+    ) -> Result<()> {
+        self.wait_for(
+            &format!("{selector} containing {text:?}"),
+            seconds,
+            "const host = document.getElementById('gms-chat-widget');
+             if (!host || !host.shadowRoot) return false;
+             return Array.from(host.shadowRoot.querySelectorAll(arguments[0])).some(e => e.textContent.includes(arguments[1]));",
+            json!([selector, text]),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The chat id the widget stored, once it has one.
+    pub(crate) async fn stored_chat_id(&self) -> Result<String> {
+        let id = self
+            .wait_for(
+                "a stored chat",
+                10,
+                "const s = JSON.parse(localStorage.getItem('gms-chat:v1') || '{}');
+                 return s.chat ? s.chat.credentials.chatId : null;",
+                json!([]),
+            )
+            .await?;
+        Ok(id.as_str().context("chat id")?.to_owned())
+    }
+
     pub(crate) async fn close(self) -> Result<()> {
         let url = format!("{}/session/{}", self.driver, self.session);
         self.http.delete(url).send().await?;

@@ -1,12 +1,45 @@
-//! The widget as a visitor meets it.
+//! The widget as a visitor meets it, in a real Chromium against the real relay and gms-sim.
 
-use serde_json::json;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use system_tests::gms_client::SimAdmin;
+use system_tests::harness::System;
 
 use crate::system;
 use crate::webdriver::Browser;
 
+const ENTER: &str = "\u{E007}";
+const SHIFT: &str = "\u{E008}";
+
+/// Opens the page, opens the panel, fills in the name and starts the chat.
+async fn start_chat(browser: &Browser, system: &System, name: &str) -> Result<String> {
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    let field = browser.widget_element("[data-testid=prechat-name]").await?;
+    browser.type_into(&field, name).await?;
+    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
+    browser.widget_element("[data-testid=composer]").await?;
+    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    browser.stored_chat_id().await
+}
+
+async fn say(browser: &Browser, text: &str) -> Result<()> {
+    let composer = browser.widget_element("[data-testid=composer]").await?;
+    browser.type_into(&composer, &format!("{text}{ENTER}")).await
+}
+
+async fn lines(browser: &Browser) -> Result<Vec<String>> {
+    browser.widget_texts("[data-testid=line]").await
+}
+
+fn refreshes(stats: &Value, chat_id: &str) -> u64 {
+    stats["chats"][chat_id]["refresh"].as_u64().unwrap_or(0)
+}
+
 #[tokio::test]
-async fn the_launcher_opens_the_chat_panel() -> anyhow::Result<()> {
+async fn the_launcher_opens_the_chat_panel() -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start().await?;
     browser.goto(&format!("{}/", system.relay_url)).await?;
@@ -21,6 +54,218 @@ async fn the_launcher_opens_the_chat_panel() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(expanded, json!("true"));
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn the_prechat_form_explains_what_is_missing() -> Result<()> {
+    let system = system(&[]).await?;
+    let browser = Browser::start().await?;
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    let submit = browser.widget_element("[data-testid=prechat-submit]").await?;
+    browser.click(&submit).await?;
+    browser.wait_for_text("[data-testid=prechat-error]", "tell us your name", 5).await?;
+    browser.type_into(&browser.widget_element("[data-testid=prechat-name]").await?, "Jane").await?;
+    browser
+        .type_into(&browser.widget_element("[data-testid=prechat-email]").await?, "jane@")
+        .await?;
+    browser.click(&submit).await?;
+    browser.wait_for_text("[data-testid=prechat-error]", "valid e-mail", 5).await?;
+    let stats = SimAdmin::new(&system.gms.url()).stats().await?;
+    assert_eq!(stats["requests"]["create"], Value::Null, "nothing was sent to GMS");
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn the_agent_answers_by_push_without_any_polling() -> Result<()> {
+    let system = system(&["--bot", "--bot-delay-ms", "200"]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    browser.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
+    say(&browser, "where is my order").await?;
+    browser
+        .wait_for_text("[data-testid=line]", "You said: \u{201c}where is my order\u{201d}", 10)
+        .await?;
+
+    // Idle: no request at all, from the widget or the relay.
+    let before = admin.stats().await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = admin.stats().await?;
+    assert_eq!(refreshes(&after, &chat_id), refreshes(&before, &chat_id), "something polls");
+    // Refreshes: the relay's acknowledgements (one per push at most), its registration
+    // check, and the widget's catch-up on connect. Nothing per message beyond that.
+    let pushes = after["pushes"]["sent"].as_u64().unwrap_or(0);
+    assert!(refreshes(&after, &chat_id) <= pushes + 3, "{after}");
+    let seen = lines(&browser).await?;
+    assert_eq!(
+        seen.iter().filter(|l| l.contains("where is my order")).count(),
+        2,
+        "mine and the echo: {seen:?}"
+    );
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn enter_sends_and_shift_enter_makes_a_new_line() -> Result<()> {
+    let system = system(&[]).await?;
+    let browser = Browser::start().await?;
+    start_chat(&browser, &system, "Jane").await?;
+    let composer = browser.widget_element("[data-testid=composer]").await?;
+    browser.type_into(&composer, "first line").await?;
+    browser.type_into(&composer, &format!("{SHIFT}{ENTER}")).await?;
+    browser.type_into(&composer, &format!("second line{ENTER}")).await?;
+    browser.wait_for_text("[data-testid=line]", "second line", 10).await?;
+    let sent = lines(&browser).await?;
+    assert!(sent.iter().any(|l| l.contains("first line\nsecond line")), "{sent:?}");
+    let draft = browser
+        .script("return document.getElementById('gms-chat-widget').shadowRoot.querySelector('[data-testid=composer]').value;", json!([]))
+        .await?;
+    assert_eq!(draft, json!(""), "the composer is emptied after sending");
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn a_reload_restores_the_transcript_and_messages_sent_while_away_appear_once_in_order()
+-> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    say(&browser, "hello").await?;
+    admin.agent_says(&chat_id, "first answer").await?;
+    browser.wait_for_text("[data-testid=line]", "first answer", 10).await?;
+
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.wait_for_text("[data-testid=line]", "first answer", 10).await?;
+
+    // The visitor leaves; the agent keeps writing.
+    browser.goto("about:blank").await?;
+    for text in ["away one", "away two", "away three"] {
+        admin.agent_says(&chat_id, text).await?;
+    }
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.wait_for_text("[data-testid=line]", "away three", 10).await?;
+    let seen = lines(&browser).await?;
+    let positions: Vec<usize> = ["hello", "first answer", "away one", "away two", "away three"]
+        .iter()
+        .map(|text| {
+            let hits: Vec<usize> =
+                seen.iter().enumerate().filter(|(_, l)| l.contains(text)).map(|(i, _)| i).collect();
+            assert_eq!(hits.len(), 1, "{text:?} shown once in {seen:?}");
+            hits[0]
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in order: {seen:?}");
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn a_relay_restart_mid_chat_loses_and_duplicates_nothing() -> Result<()> {
+    let mut system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    admin.agent_says(&chat_id, "before the restart").await?;
+    browser.wait_for_text("[data-testid=line]", "before the restart", 10).await?;
+    system.restart_relay().await?;
+    admin.agent_says(&chat_id, "during the restart").await?;
+    browser.wait_for_text("[data-testid=status]", "Connected", 20).await?;
+    admin.agent_says(&chat_id, "after the restart").await?;
+    browser.wait_for_text("[data-testid=line]", "after the restart", 10).await?;
+    browser.wait_for_text("[data-testid=line]", "during the restart", 10).await?;
+    let seen = lines(&browser).await?;
+    for text in ["before the restart", "during the restart", "after the restart"] {
+        assert_eq!(seen.iter().filter(|l| l.contains(text)).count(), 1, "{text}: {seen:?}");
+    }
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn text_stays_text_and_only_http_links_are_clickable() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    admin.agent_says(&chat_id, "<b>not bold</b>").await?;
+    admin
+        .ok(&format!("/sim/chats/{chat_id}/agent/push-url"), json!({"url": "javascript:alert(1)"}))
+        .await?;
+    admin
+        .ok(
+            &format!("/sim/chats/{chat_id}/agent/push-url"),
+            json!({"url": "https://example.com/help"}),
+        )
+        .await?;
+    browser.wait_for_text("[data-testid=line]", "https://example.com/help", 10).await?;
+    let anchors = browser
+        .script(
+            "const root = document.getElementById('gms-chat-widget').shadowRoot;
+             return { links: Array.from(root.querySelectorAll('[data-testid=line] a')).map(a => a.getAttribute('href')),
+                      bold: root.querySelectorAll('[data-testid=line] b').length };",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(anchors, json!({"links": ["https://example.com/help"], "bold": 0}));
+    assert!(lines(&browser).await?.iter().any(|l| l.contains("<b>not bold</b>")));
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn a_failed_send_is_marked_and_can_be_retried() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    start_chat(&browser, &system, "Jane").await?;
+    // startTyping takes one (typing notices are not retried), send's four attempts the rest.
+    admin.ok("/sim/faults", json!({"http5xx": 5})).await?;
+    say(&browser, "will this arrive").await?;
+    browser.wait_for_text("[data-testid=failed]", "error 503", 20).await?;
+    browser.click(&browser.widget_element("[data-testid=retry]").await?).await?;
+    browser.wait_for_text("[data-testid=line]", "will this arrive", 10).await?;
+    assert!(browser.widget_texts("[data-testid=outgoing]").await?.is_empty());
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn an_agent_typing_is_shown_and_the_agent_ending_the_chat_closes_the_composer() -> Result<()>
+{
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann"})).await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/agent/typing"), json!({"typing": true})).await?;
+    browser.wait_for_text("[data-testid=typing]", "Ann is typing", 10).await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
+    browser.widget_element("[data-testid=ended]").await?;
+    browser.wait_for_text("[data-testid=line]", "Ann left the chat", 10).await?;
+    assert!(browser.widget_texts("[data-testid=composer]").await?.is_empty());
+    assert_eq!(browser.widget_texts("[data-testid=typing]").await?, [""]);
+    browser.click(&browser.widget_element("[data-testid=new-chat]").await?).await?;
+    browser.widget_element("[data-testid=prechat]").await?;
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn the_visitor_ends_the_chat() -> Result<()> {
+    let system = system(&[]).await?;
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    browser.click(&browser.widget_element("[data-testid=end-chat]").await?).await?;
+    browser.widget_element("[data-testid=ended]").await?;
+    let chat = SimAdmin::new(&system.gms.url()).get(&format!("/sim/chats/{chat_id}")).await?;
+    assert_eq!(chat["ended"], true);
     browser.close().await?;
     system.stop().await
 }

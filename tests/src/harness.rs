@@ -51,6 +51,8 @@ pub struct System {
     pub data_dir: PathBuf,
     relay_stop: CancellationToken,
     relay_task: tokio::task::JoinHandle<Result<()>>,
+    relay_config: relay::Config,
+    relay_addr: std::net::SocketAddr,
     site: Option<PathBuf>,
 }
 
@@ -58,7 +60,8 @@ impl System {
     /// Binds the relay first (gms-sim needs its URL for CORS and pushes), then starts both.
     pub async fn start(options: Options) -> Result<System> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let relay_url = format!("http://{}", listener.local_addr()?);
+        let relay_addr = listener.local_addr()?;
+        let relay_url = format!("http://{relay_addr}");
         let mut sim_args = vec![
             "gms-sim".to_owned(),
             "--listen".to_owned(),
@@ -94,11 +97,33 @@ impl System {
             relay_args.push("--static-dir".to_owned());
             relay_args.push(site.display().to_string());
         }
-        let config = relay::Config::try_parse_from(&relay_args)?;
+        let relay_config = relay::Config::try_parse_from(&relay_args)?;
         let relay_stop = CancellationToken::new();
         let stop = relay_stop.clone();
-        let relay_task = tokio::spawn(relay::run(listener, config, stop.cancelled_owned()));
-        Ok(System { gms, relay_url, data_dir, relay_stop, relay_task, site })
+        let relay_task =
+            tokio::spawn(relay::run(listener, relay_config.clone(), stop.cancelled_owned()));
+        Ok(System {
+            gms,
+            relay_url,
+            data_dir,
+            relay_stop,
+            relay_task,
+            relay_config,
+            relay_addr,
+            site,
+        })
+    }
+
+    /// Stops the relay gracefully and starts it again on the same address and data.
+    pub async fn restart_relay(&mut self) -> Result<()> {
+        self.relay_stop.cancel();
+        (&mut self.relay_task).await.context("relay task")??;
+        let listener = tokio::net::TcpListener::bind(self.relay_addr).await?;
+        self.relay_stop = CancellationToken::new();
+        let stop = self.relay_stop.clone();
+        self.relay_task =
+            tokio::spawn(relay::run(listener, self.relay_config.clone(), stop.cancelled_owned()));
+        Ok(())
     }
 
     /// Stops the relay and the simulator and removes the host site.

@@ -1,0 +1,196 @@
+//! The widget's chat state, free of the DOM and the network: tokens, transcript position,
+//! the bounded transcript cache, and what the visitor sees derived from it. It is what
+//! localStorage keeps, under one versioned key.
+
+use serde::{Deserialize, Serialize};
+use shared::gms::{ChatEvent, ChatResponse, Credentials, EventType};
+use shared::transcript::{Gap, TranscriptCursor};
+
+/// Events kept in the cache; older ones are dropped (GMS still has them).
+pub const CACHE_LIMIT: usize = 300;
+
+/// The localStorage key; the version changes if the stored shape ever must.
+pub const STORAGE_KEY: &str = "gms-chat:v1";
+
+/// Everything the widget persists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Stored {
+    /// `GCTI_GMS_PushDeviceId`: random, kept across chats.
+    pub device_id: String,
+    /// The current (or last) chat.
+    pub chat: Option<ChatState>,
+    /// The panel was open: a reload shows it again.
+    pub open: bool,
+}
+
+/// One chat as the widget knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatState {
+    /// The GMS service it was created on.
+    pub service: String,
+    /// The tokens; the alias is updated from every response and `tokens` frame.
+    pub credentials: Credentials,
+    /// The relay's subscription token, once registered.
+    #[serde(default)]
+    pub relay_token: Option<String>,
+    /// The next transcript index expected.
+    pub next_position: u64,
+    /// The transcript cache, in index order, at most [`CACHE_LIMIT`] events.
+    #[serde(default)]
+    pub events: Vec<ChatEvent>,
+    /// The chat is over.
+    #[serde(default)]
+    pub ended: bool,
+}
+
+/// What applying new transcript events did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// New events shown.
+    pub fresh: usize,
+    /// Events are missing: refresh from the stored position.
+    pub gap: Option<Gap>,
+}
+
+impl ChatState {
+    /// A chat just created.
+    pub fn new(service: &str, credentials: Credentials) -> ChatState {
+        ChatState {
+            service: service.to_owned(),
+            credentials,
+            relay_token: None,
+            next_position: 1,
+            events: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// Applies a slice of events: in index order, each once; stops at a gap.
+    pub fn apply_events(&mut self, events: impl IntoIterator<Item = ChatEvent>) -> Applied {
+        let mut cursor = TranscriptCursor::at(self.next_position);
+        let merge = cursor.merge(events);
+        self.next_position = cursor.next_position();
+        let fresh = merge.fresh.len();
+        self.events.extend(merge.fresh);
+        if self.events.len() > CACHE_LIMIT {
+            self.events.drain(..self.events.len() - CACHE_LIMIT);
+        }
+        Applied { fresh, gap: merge.gap }
+    }
+
+    /// Applies a GMS response: tokens, events, the end. Error responses are ignored
+    /// (their fields may be invalid).
+    pub fn apply_response(&mut self, response: &ChatResponse) -> Applied {
+        if response.status_code != 0 {
+            return Applied { fresh: 0, gap: None };
+        }
+        response.update_credentials(&mut self.credentials);
+        let mut applied = self.apply_events(response.messages.iter().cloned());
+        if applied.gap.is_none() {
+            applied.gap = TranscriptCursor::at(self.next_position).behind(response.next_position);
+        }
+        if response.chat_ended == Some(true) {
+            self.ended = true;
+        }
+        applied
+    }
+
+    /// Whether the agent is typing: their latest typing or message event is `TypingStarted`.
+    pub fn agent_typing(&self) -> Option<String> {
+        let latest = self.events.iter().rev().find(|e| {
+            !e.from.is_client()
+                && matches!(
+                    e.event_type,
+                    EventType::TypingStarted
+                        | EventType::TypingStopped
+                        | EventType::Message
+                        | EventType::ParticipantLeft
+                )
+        })?;
+        (latest.event_type == EventType::TypingStarted && !self.ended)
+            .then(|| latest.from.nickname.clone())
+    }
+}
+
+/// How a transcript event is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// Chat text, from the visitor (`mine`) or someone else.
+    Message { mine: bool, who: String, text: String },
+    /// A pushed link; `url` is only set for http and https, anything else shows as text.
+    Link { mine: bool, who: String, text: String, url: Option<String> },
+    /// A system line (joins, leaves, files, notices).
+    System(String),
+}
+
+/// The line for an event; typing and hidden notices have none.
+pub fn line(event: &ChatEvent) -> Option<Line> {
+    let who = event.from.nickname.clone();
+    let mine = event.from.is_client();
+    let text = event.text.clone().unwrap_or_default();
+    Some(match &event.event_type {
+        EventType::Message => Line::Message { mine, who, text },
+        EventType::PushUrl => {
+            let url = safe_url(&text);
+            Line::Link { mine, who, text, url }
+        }
+        EventType::ParticipantJoined if mine => return None,
+        EventType::ParticipantJoined => Line::System(format!("{who} joined the chat")),
+        EventType::ParticipantLeft if mine => Line::System("You left the chat".to_owned()),
+        EventType::ParticipantLeft => Line::System(format!("{who} left the chat")),
+        EventType::NicknameUpdated => Line::System(format!("{who} is now called {text}")),
+        EventType::FileUploaded => {
+            let name = event.user_data.get("file-name").cloned().unwrap_or(text);
+            Line::System(format!("{who} sent a file: {name}"))
+        }
+        EventType::FileDeleted => Line::System(format!("{who} deleted a file")),
+        EventType::IdleAlert | EventType::IdleClose if !text.is_empty() => Line::System(text),
+        EventType::IdleAlert => {
+            Line::System("This chat will close soon due to inactivity".to_owned())
+        }
+        EventType::IdleClose => Line::System("This chat was closed due to inactivity".to_owned()),
+        EventType::TypingStarted
+        | EventType::TypingStopped
+        | EventType::Notice
+        | EventType::CustomNotice => {
+            return None;
+        }
+        EventType::Other(kind) => Line::System(format!("{who}: {kind}")),
+    })
+}
+
+/// The URL if it is absolute http(s), so a pushed `javascript:` link is never clickable.
+pub fn safe_url(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"))?;
+    (!rest.is_empty() && !trimmed.chars().any(char::is_whitespace)).then(|| trimmed.to_owned())
+}
+
+/// Checks the pre-chat form; `Err` carries the message for the visitor.
+pub fn validate_prechat(name: &str, email: &str) -> Result<(), (&'static str, &'static str)> {
+    if name.trim().is_empty() {
+        return Err(("name", "Please tell us your name."));
+    }
+    if name.trim().chars().count() > 64 {
+        return Err(("name", "Please use at most 64 characters for your name."));
+    }
+    let email = email.trim();
+    if !email.is_empty() {
+        let valid = email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }) && !email.contains(char::is_whitespace);
+        if !valid {
+            return Err(("email", "Please enter a valid e-mail address, or leave it empty."));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
