@@ -248,7 +248,7 @@ impl Controller {
             ServerFrame::Changed { .. } | ServerFrame::Ended { .. } => self.refresh(),
             ServerFrame::Tokens { alias, .. } => self.update_chat(|c| c.credentials.alias = alias),
             ServerFrame::Error { message, .. } => {
-                leptos::logging::warn!("gms-chat relay: {message}")
+                leptos::logging::warn!("gms-chat relay: {message}");
             }
             ServerFrame::Unknown => {}
         }

@@ -72,7 +72,7 @@ async fn gms_attempts(
     for attempt in 1..=attempts {
         match post_form(&url, &body).await {
             Ok(response) if response.outcome() == Outcome::Retry => {
-                last = NetError::Refused(response.error_summary())
+                last = NetError::Refused(response.error_summary());
             }
             Ok(response) => return Ok(response),
             Err(NetError::Http(status)) if status < 500 => return Err(NetError::Http(status)),
