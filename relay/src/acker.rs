@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use shared::relay_api::ServerFrame;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -37,12 +37,26 @@ pub enum Reason {
     Restore,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// How a ping ended, for those who wait on it (the restorer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// GMS answered: the chat is live (and its alias is now stored).
+    Ok,
+    /// The chat has ended, or GMS refused its tokens: it is forgotten.
+    Gone,
+    /// GMS could not be reached, or kept answering statusCode 1.
+    Failed,
+    /// The relay holds no tokens for the chat.
+    Unknown,
+}
+
+#[derive(Debug)]
 struct Pending {
     since: Instant,
     push: bool,
     announced: bool,
     restore: bool,
+    waiters: Vec<oneshot::Sender<Outcome>>,
 }
 
 /// The ping queue. Cheap to clone.
@@ -87,15 +101,28 @@ impl Acker {
 
     /// Asks for a ping of `chat_id`.
     pub fn request(&self, chat_id: &str, reason: Reason) {
+        self.enqueue(chat_id, reason, None);
+    }
+
+    /// Asks for a ping and returns a receiver of its outcome (closed if the queue was full).
+    pub fn request_and_wait(&self, chat_id: &str, reason: Reason) -> oneshot::Receiver<Outcome> {
+        let (done, wait) = oneshot::channel();
+        self.enqueue(chat_id, reason, Some(done));
+        wait
+    }
+
+    fn enqueue(&self, chat_id: &str, reason: Reason, waiter: Option<oneshot::Sender<Outcome>>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = pending.entry(chat_id.to_owned());
         let fresh = matches!(entry, std::collections::hash_map::Entry::Vacant(_));
-        let slot = entry.or_insert(Pending {
+        let slot = entry.or_insert_with(|| Pending {
             since: Instant::now(),
             push: false,
             announced: false,
             restore: false,
+            waiters: Vec::new(),
         });
+        slot.waiters.extend(waiter);
         match reason {
             Reason::Push { announced } => {
                 slot.push = true;
@@ -141,6 +168,13 @@ async fn dispatch(
 }
 
 async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
+    let outcome = ping_once(deps, chat_id, &pending).await;
+    for waiter in pending.waiters {
+        let _ = waiter.send(outcome);
+    }
+}
+
+async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> Outcome {
     let kind = if pending.push {
         "ack"
     } else if pending.restore {
@@ -152,13 +186,13 @@ async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
         metrics::counter!("relay_pings_total", "kind" => kind, "result" => "impossible")
             .increment(1);
         tracing::debug!(chat = chat_id, "no tokens known: cannot ping");
-        return;
+        return Outcome::Unknown;
     };
     let result = deps.gms.ping(&record.service, &record.credentials).await;
-    let label = match result {
+    let (label, outcome) = match result {
         PingResult::Ok(response) if response.chat_ended == Some(true) => {
             forget(deps, chat_id).await;
-            "ended"
+            ("ended", Outcome::Gone)
         }
         PingResult::Ok(response) => {
             let alias = response.alias.clone().filter(|a| *a != record.credentials.alias);
@@ -193,16 +227,16 @@ async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
                 // Events no push announced (a lost push, or one without payload).
                 deps.hub.publish(chat_id, &ServerFrame::Changed { chat_id: chat_id.to_owned() });
             }
-            "ok"
+            ("ok", Outcome::Ok)
         }
         PingResult::Stopped(response) => {
             tracing::info!(chat = chat_id, errors = %response.error_summary(), "GMS refused the chat's tokens; forgetting it");
             forget(deps, chat_id).await;
-            "stopped"
+            ("stopped", Outcome::Gone)
         }
         PingResult::Failed(error) => {
             tracing::warn!(chat = chat_id, %error, "ping failed after retries");
-            "failed"
+            ("failed", Outcome::Failed)
         }
     };
     metrics::counter!("relay_pings_total", "kind" => kind, "result" => label).increment(1);
@@ -210,6 +244,7 @@ async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
         metrics::histogram!("relay_ack_latency_seconds")
             .record(pending.since.elapsed().as_secs_f64());
     }
+    outcome
 }
 
 /// The chat is over (or unusable): tell its subscribers and drop its tokens.

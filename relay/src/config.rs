@@ -83,12 +83,47 @@ pub struct Config {
     pub shutdown_advice_delay: Duration,
 
     /// A Chat Server to watch, as `<alias>=<health-url>`; repeatable.
-    #[arg(long = "chat-server", env = "RELAY_CHAT_SERVERS", value_delimiter = ',')]
-    pub chat_servers: Vec<String>,
+    #[arg(long = "chat-server", env = "RELAY_CHAT_SERVERS", value_delimiter = ',', value_parser = parse_chat_server)]
+    pub chat_servers: Vec<ChatServer>,
+
+    /// Seconds between two polls of a Chat Server's health endpoint.
+    #[arg(long, env = "RELAY_HEALTH_INTERVAL", default_value = "2", value_parser = seconds)]
+    pub health_interval: Duration,
+
+    /// Failed health polls in a row after which a Chat Server counts as gone.
+    #[arg(long, env = "RELAY_HEALTH_FAILURES", default_value = "3")]
+    pub health_failures: u32,
+
+    /// Most restoration pings per second after a Chat Server restart.
+    #[arg(long, env = "RELAY_RESTORE_RATE", default_value = "200")]
+    pub restore_rate: u32,
+
+    /// Seconds a restoration keeps retrying chats GMS cannot restore yet.
+    #[arg(long, env = "RELAY_RESTORE_DEADLINE", default_value = "600", value_parser = seconds)]
+    pub restore_deadline: Duration,
 
     /// Serve the built widget from this directory (so a site embeds it from one origin).
     #[arg(long, env = "RELAY_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
+}
+
+/// A watched Chat Server: its alias (application DBID) and health URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatServer {
+    /// The alias GMS returns for chats it hosts.
+    pub alias: String,
+    /// Its health endpoint.
+    pub health_url: String,
+}
+
+fn parse_chat_server(text: &str) -> Result<ChatServer, String> {
+    let (alias, url) =
+        text.split_once('=').ok_or_else(|| format!("{text:?} is not <alias>=<health-url>"))?;
+    let (alias, url) = (alias.trim(), url.trim());
+    if alias.is_empty() || !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{text:?} is not <alias>=<http(s) health-url>"));
+    }
+    Ok(ChatServer { alias: alias.to_owned(), health_url: url.to_owned() })
 }
 
 /// An IP network in CIDR notation.
@@ -151,7 +186,19 @@ fn seconds(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_cidr;
+    use super::{parse_chat_server, parse_cidr};
+
+    #[test]
+    fn chat_servers_are_alias_equals_url() {
+        let server = parse_chat_server("117=http://10.0.0.5:7000/health").expect("valid");
+        assert_eq!(
+            (server.alias.as_str(), server.health_url.as_str()),
+            ("117", "http://10.0.0.5:7000/health")
+        );
+        assert!(parse_chat_server("117").is_err());
+        assert!(parse_chat_server("=http://x/health").is_err());
+        assert!(parse_chat_server("117=ftp://x").is_err());
+    }
 
     #[test]
     fn cidrs_match_their_networks_only() {

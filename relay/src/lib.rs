@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod store;
 pub mod telemetry;
 pub mod token;
+pub mod watcher;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,7 +29,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{Cidr, Config};
+pub use config::{ChatServer, Cidr, Config};
 
 /// How long in-flight acknowledgements may take once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(20);
@@ -93,8 +94,23 @@ pub async fn run(
     let hub = hub::Hub::default();
     let deps = acker::Deps { gms: gms.clone(), sessions: sessions.clone(), hub: hub.clone() };
     let acker = acker::Acker::start(deps, config.gms_concurrency, token.clone(), tracker.clone());
+    let settings = restorer::Settings {
+        advice_delay: config.shutdown_advice_delay,
+        rate: config.restore_rate,
+        deadline: config.restore_deadline,
+    };
     let restorer =
-        restorer::Restorer::new(acker.clone(), config.shutdown_advice_delay, token.clone());
+        restorer::Restorer::new(acker.clone(), sessions.clone(), settings, token.clone());
+    for server in &config.chat_servers {
+        let watch = watcher::run(
+            server.clone(),
+            config.health_interval,
+            config.health_failures,
+            restorer.clone(),
+            token.clone(),
+        );
+        tokio::spawn(watch);
+    }
     if config.push_secret.is_none() {
         tracing::warn!("no --push-secret: pushes are accepted without authentication");
     }

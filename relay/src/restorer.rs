@@ -2,37 +2,148 @@
 //!
 //! Restoration can only be triggered from the client side: a request for the chat makes
 //! GMS restore it on an available Chat Server, which answers with a new alias. The relay
-//! sends that request (a ping) on the visitor's behalf.
+//! sends that request (a ping) on the visitors' behalf, for every stored chat of a Chat
+//! Server that restarted or went away, at a bounded rate, retrying what GMS cannot restore
+//! yet until a deadline. A second event for the same Chat Server during a restoration
+//! replaces it with a fresh list, so chats already moved are not pinged again.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::acker::{Acker, Reason};
+use crate::acker::{Acker, Outcome, Reason};
+use crate::sessions::Sessions;
+
+/// Restoration settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Wait after a shutdown advice before pinging.
+    pub advice_delay: Duration,
+    /// Most restoration pings per second.
+    pub rate: u32,
+    /// How long failed chats are retried.
+    pub deadline: Duration,
+}
 
 /// Schedules restoration pings. Cheap to clone.
 #[derive(Clone)]
 pub struct Restorer {
     acker: Acker,
-    advice_delay: Duration,
+    sessions: Sessions,
+    settings: Settings,
     shutdown: CancellationToken,
+    runs: Arc<Mutex<HashMap<String, CancellationToken>>>,
 }
 
 impl Restorer {
     /// A restorer that pings through `acker`.
-    pub fn new(acker: Acker, advice_delay: Duration, shutdown: CancellationToken) -> Restorer {
-        Restorer { acker, advice_delay, shutdown }
+    pub fn new(
+        acker: Acker,
+        sessions: Sessions,
+        settings: Settings,
+        shutdown: CancellationToken,
+    ) -> Restorer {
+        Restorer { acker, sessions, settings, shutdown, runs: Arc::default() }
     }
 
-    /// A Chat Server announced it is shutting down: ping the chat once it is gone.
+    /// A Chat Server announced it is shutting down: ping the chat once it is gone, unless
+    /// something else (the health watch) has moved it meanwhile.
     pub fn after_shutdown_advice(&self, chat_id: &str) {
-        let (acker, delay, shutdown, chat_id) =
-            (self.acker.clone(), self.advice_delay, self.shutdown.clone(), chat_id.to_owned());
+        let Some(alias) = self.sessions.get(chat_id).map(|r| r.credentials.alias) else { return };
+        let this = self.clone();
+        let chat_id = chat_id.to_owned();
         tokio::spawn(async move {
             tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = tokio::time::sleep(delay) => acker.request(&chat_id, Reason::Restore),
+                () = this.shutdown.cancelled() => {}
+                () = tokio::time::sleep(this.settings.advice_delay) => {
+                    if this.sessions.get(&chat_id).is_some_and(|r| r.credentials.alias == alias) {
+                        this.acker.request(&chat_id, Reason::Restore);
+                    }
+                }
             }
         });
+    }
+
+    /// A Chat Server restarted or went away: restore every chat it hosted.
+    pub fn restore_server(&self, alias: &str) {
+        let run = self.shutdown.child_token();
+        if let Some(previous) = self
+            .runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(alias.to_owned(), run.clone())
+        {
+            previous.cancel();
+        }
+        let this = self.clone();
+        let alias = alias.to_owned();
+        tokio::spawn(async move { this.restore(&alias, run).await });
+    }
+
+    async fn restore(&self, alias: &str, run: CancellationToken) {
+        let started = Instant::now();
+        let mut todo = self.sessions.ids_on(alias);
+        let total = todo.len();
+        metrics::counter!("relay_restore_chats_total").increment(total as u64);
+        tracing::info!(alias, chats = total, "restoring the chats of a Chat Server");
+        let spacing = Duration::from_secs(1) / self.settings.rate.max(1);
+        let mut backoff = Duration::from_secs(1);
+        let (mut restored, mut gone) = (0_usize, 0_usize);
+        loop {
+            let mut waits = Vec::with_capacity(todo.len());
+            let mut pace = tokio::time::interval(spacing);
+            for id in todo {
+                tokio::select! {
+                    () = run.cancelled() => return,
+                    _ = pace.tick() => {}
+                }
+                // Moved by something else meanwhile (a push's acknowledgement): done.
+                if self.sessions.get(&id).is_some_and(|r| r.credentials.alias != alias) {
+                    restored += 1;
+                    continue;
+                }
+                waits.push((id.clone(), self.acker.request_and_wait(&id, Reason::Restore)));
+            }
+            let mut failed = Vec::new();
+            for (id, wait) in waits {
+                let outcome = tokio::select! {
+                    () = run.cancelled() => return,
+                    outcome = wait => outcome.unwrap_or(Outcome::Failed),
+                };
+                match outcome {
+                    Outcome::Ok => restored += 1,
+                    Outcome::Gone | Outcome::Unknown => gone += 1,
+                    Outcome::Failed => failed.push(id),
+                }
+            }
+            if failed.is_empty() || started.elapsed() >= self.settings.deadline {
+                let seconds = started.elapsed().as_secs_f64();
+                metrics::histogram!("relay_restore_duration_seconds").record(seconds);
+                metrics::counter!("relay_restored_total").increment(restored as u64);
+                metrics::counter!("relay_restore_failed_total").increment(failed.len() as u64);
+                tracing::info!(
+                    alias,
+                    restored,
+                    ended = gone,
+                    failed = failed.len(),
+                    seconds,
+                    "restoration finished"
+                );
+                return;
+            }
+            tracing::info!(
+                alias,
+                waiting = failed.len(),
+                "GMS cannot restore some chats yet; retrying"
+            );
+            tokio::select! {
+                () = run.cancelled() => return,
+                () = tokio::time::sleep(crate::gms::jitter(backoff)) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+            todo = failed;
+        }
     }
 }

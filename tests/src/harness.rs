@@ -19,6 +19,8 @@ pub struct Options {
     pub relay_args: Vec<String>,
     /// The push secret the relay requires and gms-sim presents (None: no secret).
     pub push_secret: Option<String>,
+    /// Point the relay's health watch at every simulated Chat Server.
+    pub watch_chat_servers: bool,
 }
 
 impl Options {
@@ -91,6 +93,14 @@ impl System {
         ];
         if let Some(secret) = &options.push_secret {
             relay_args.extend(["--push-secret".to_owned(), secret.clone()]);
+        }
+        if options.watch_chat_servers {
+            for (alias, health) in &gms.chat_servers {
+                relay_args.extend([
+                    "--chat-server".to_owned(),
+                    format!("{alias}=http://{health}/health"),
+                ]);
+            }
         }
         relay_args.extend(options.relay_args);
         if let Some(site) = &site {

@@ -3,6 +3,7 @@
 //! kill -9, the periodic ping and graceful shutdown.
 
 mod durability;
+mod ha;
 mod ping;
 mod push;
 mod sessions;

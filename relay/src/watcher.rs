@@ -1,0 +1,148 @@
+//! Watches each configured Chat Server's health endpoint and keeps `app_dbid` →
+//! `process_os_pid`. A new pid means the process restarted; a run of failed polls means it
+//! is gone. Either way its chats must be restored, which the restorer does.
+
+use std::time::Duration;
+
+use shared::health::ChatServerHealth;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ChatServer;
+use crate::restorer::Restorer;
+
+/// What one poll concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing to do.
+    Steady,
+    /// The process id changed: a restart.
+    Restarted,
+    /// The failure threshold was reached: the server is gone.
+    Gone,
+}
+
+/// The watch state of one Chat Server, free of IO so the rules are unit-tested.
+#[derive(Debug, Clone, Default)]
+pub struct Watch {
+    pid: Option<u64>,
+    failures: u32,
+}
+
+impl Watch {
+    /// A successful poll.
+    pub fn answered(&mut self, health: &ChatServerHealth) -> Verdict {
+        self.failures = 0;
+        let previous = self.pid.replace(health.process_os_pid);
+        match previous {
+            Some(pid) if pid != health.process_os_pid => Verdict::Restarted,
+            _ => Verdict::Steady,
+        }
+    }
+
+    /// A failed poll (no answer, an error status, or a body without the fields).
+    pub fn failed(&mut self, threshold: u32) -> Verdict {
+        self.failures += 1;
+        if self.failures == threshold.max(1) {
+            // The pid is forgotten: whatever answers next is a new process, not a restart.
+            self.pid = None;
+            Verdict::Gone
+        } else {
+            Verdict::Steady
+        }
+    }
+}
+
+/// Polls one Chat Server until shutdown.
+pub(crate) async fn run(
+    server: ChatServer,
+    interval: Duration,
+    threshold: u32,
+    restorer: Restorer,
+    shutdown: CancellationToken,
+) {
+    let http = match reqwest::Client::builder()
+        .timeout(interval.max(Duration::from_millis(500)))
+        .build()
+    {
+        Ok(http) => http,
+        Err(error) => {
+            tracing::error!(alias = %server.alias, %error, "cannot build the health client");
+            return;
+        }
+    };
+    let mut watch = Watch::default();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let verdict = match poll(&http, &server.health_url).await {
+            Ok(health) => {
+                if health.app_dbid != server.alias {
+                    tracing::warn!(alias = %server.alias, app_dbid = %health.app_dbid, "health endpoint reports another app_dbid");
+                }
+                watch.answered(&health)
+            }
+            Err(reason) => {
+                tracing::debug!(alias = %server.alias, %reason, "health poll failed");
+                watch.failed(threshold)
+            }
+        };
+        let kind = match verdict {
+            Verdict::Steady => continue,
+            Verdict::Restarted => "restarted",
+            Verdict::Gone => "gone",
+        };
+        tracing::warn!(alias = %server.alias, kind, "Chat Server restarted or gone: restoring its chats");
+        metrics::counter!("relay_chat_server_events_total", "alias" => server.alias.clone(), "kind" => kind).increment(1);
+        restorer.restore_server(&server.alias);
+    }
+}
+
+async fn poll(http: &reqwest::Client, url: &str) -> Result<ChatServerHealth, String> {
+    let response = http.get(url).send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    ChatServerHealth::parse(&body).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::health::ChatServerHealth;
+
+    use super::{Verdict, Watch};
+
+    fn health(pid: u64) -> ChatServerHealth {
+        ChatServerHealth { app_dbid: "117".into(), process_os_pid: pid }
+    }
+
+    #[test]
+    fn a_new_pid_is_a_restart_and_the_first_pid_is_not() {
+        let mut watch = Watch::default();
+        assert_eq!(watch.answered(&health(10)), Verdict::Steady);
+        assert_eq!(watch.answered(&health(10)), Verdict::Steady);
+        assert_eq!(watch.answered(&health(11)), Verdict::Restarted);
+        assert_eq!(watch.answered(&health(11)), Verdict::Steady);
+    }
+
+    #[test]
+    fn the_threshold_of_failures_in_a_row_means_gone_once() {
+        let mut watch = Watch::default();
+        watch.answered(&health(10));
+        assert_eq!(watch.failed(3), Verdict::Steady);
+        assert_eq!(watch.answered(&health(10)), Verdict::Steady, "a success resets the count");
+        assert_eq!(watch.failed(3), Verdict::Steady);
+        assert_eq!(watch.failed(3), Verdict::Steady);
+        assert_eq!(watch.failed(3), Verdict::Gone);
+        assert_eq!(watch.failed(3), Verdict::Steady, "reported once per outage");
+        assert_eq!(
+            watch.answered(&health(12)),
+            Verdict::Steady,
+            "coming back is a new process, already handled"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! Chat Server high availability: restart, kill and graceful stop each end with every chat
+//! on a working alias, each chat pinged once, subscribers told the new alias, and the
+//! agent's next message delivered.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+use shared::gms::Credentials;
+use shared::relay_api::ServerFrame;
+
+use super::{Setup, next_events};
+use crate::harness::Options;
+use crate::ws_client::WsClient;
+
+const CHATS: usize = 240;
+
+fn options(extra_relay: &[&str]) -> Options {
+    let mut options = Options::sim(&[]).relay(&[
+        "--health-interval",
+        "0.1",
+        "--health-failures",
+        "3",
+        "--shutdown-advice-delay",
+        "1",
+    ]);
+    options = options.relay(extra_relay);
+    options.watch_chat_servers = true;
+    options
+}
+
+/// Creates and registers chats; returns them with the refresh count each has so far.
+async fn chats(setup: &Setup) -> Result<Vec<Credentials>> {
+    let mut all = Vec::with_capacity(CHATS);
+    for _ in 0..CHATS {
+        let credentials = setup.chat(false).await?;
+        setup.register(&credentials).await?;
+        all.push(credentials);
+    }
+    Ok(all)
+}
+
+async fn refresh_counts(setup: &Setup) -> Result<HashMap<String, u64>> {
+    let stats = setup.admin.stats().await?;
+    let counts = stats["chats"].as_object().cloned().unwrap_or_default();
+    Ok(counts.into_iter().map(|(id, ops)| (id, ops["refresh"].as_u64().unwrap_or(0))).collect())
+}
+
+/// Waits until gms-sim hosts every chat on a running Chat Server process.
+async fn all_hosted(setup: &Setup, within: Duration) -> Result<Vec<Value>> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let chats = setup.admin.get("/sim/chats").await?;
+        let chats = chats.as_array().cloned().unwrap_or_default();
+        if chats.iter().all(|c| c["hosted"] == true) {
+            return Ok(chats);
+        }
+        if tokio::time::Instant::now() > deadline {
+            let waiting = chats.iter().filter(|c| c["hosted"] != true).count();
+            bail!("{waiting} chats still wait for restoration");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A subscribed socket for one chat on `alias`.
+async fn subscriber(
+    setup: &Setup,
+    chats: &[Credentials],
+    alias: &str,
+) -> Result<(Credentials, WsClient)> {
+    let Some(chat) = chats.iter().find(|c| c.alias == alias).cloned() else {
+        bail!("no chat on {alias}")
+    };
+    let registered = setup.register(&chat).await?;
+    let mut ws = WsClient::connect(&setup.system.relay_url).await?;
+    ws.subscribe(&chat.chat_id, &registered.token).await?;
+    Ok((chat, ws))
+}
+
+/// After the event: every chat that was on 117 was pinged exactly once more, the others
+/// not at all, and everything now lives on 118.
+async fn check_restored_once(
+    setup: &Setup,
+    chats: &[Credentials],
+    before: &HashMap<String, u64>,
+) -> Result<()> {
+    let hosted = all_hosted(setup, Duration::from_secs(20)).await?;
+    assert!(hosted.iter().all(|c| c["alias"] == "118"), "every chat on the surviving Chat Server");
+    // Give late duplicate pings a chance to show up before counting.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = refresh_counts(setup).await?;
+    for chat in chats {
+        let extra = after.get(&chat.chat_id).copied().unwrap_or(0)
+            - before.get(&chat.chat_id).copied().unwrap_or(0);
+        let expected = u64::from(chat.alias == "117");
+        assert_eq!(extra, expected, "chat on {} pinged {extra} times", chat.alias);
+    }
+    Ok(())
+}
+
+async fn tokens_then_delivery(setup: &Setup, chat: &Credentials, ws: &mut WsClient) -> Result<()> {
+    let frame = ws.frame(Duration::from_secs(20)).await?;
+    assert_eq!(frame, ServerFrame::Tokens { chat_id: chat.chat_id.clone(), alias: "118".into() });
+    setup.admin.agent_says(&chat.chat_id, "after restoration").await?;
+    next_events(ws).await?;
+    assert_eq!(next_events(ws).await?[0].text.as_deref(), Some("after restoration"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_restarted_chat_server_has_every_chat_restored_once() -> Result<()> {
+    let setup = Setup::start(options(&["--restore-rate", "1000"])).await?;
+    let chats = chats(&setup).await?;
+    let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
+    let before = refresh_counts(&setup).await?;
+    setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
+    check_restored_once(&setup, &chats, &before).await?;
+    tokens_then_delivery(&setup, &chat, &mut ws).await?;
+    let metrics = setup.metrics().await?;
+    assert!(
+        super::metric(&metrics, "relay_chat_server_events_total", &["kind=\"restarted\""]) >= 1.0
+    );
+    assert!(metrics.contains("relay_restore_duration_seconds"));
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn a_killed_chat_server_has_every_chat_restored_once() -> Result<()> {
+    let setup = Setup::start(options(&["--restore-rate", "1000"])).await?;
+    let chats = chats(&setup).await?;
+    let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
+    let before = refresh_counts(&setup).await?;
+    setup.admin.ok("/sim/chat-servers/117/kill", json!({})).await?;
+    check_restored_once(&setup, &chats, &before).await?;
+    tokens_then_delivery(&setup, &chat, &mut ws).await?;
+    // It comes back as a new process: its old chats have already moved, nothing is pinged.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = refresh_counts(&setup).await?;
+    setup.admin.ok("/sim/chat-servers/117/start", json!({})).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(refresh_counts(&setup).await?, settled);
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn a_gracefully_stopped_chat_server_has_every_chat_restored_once() -> Result<()> {
+    let setup = Setup::start(options(&["--restore-rate", "1000"])).await?;
+    let chats = chats(&setup).await?;
+    let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
+    let before = refresh_counts(&setup).await?;
+    setup.admin.ok("/sim/chat-servers/117/stop", json!({})).await?;
+    check_restored_once(&setup, &chats, &before).await?;
+    tokens_then_delivery(&setup, &chat, &mut ws).await?;
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn a_second_restart_during_a_restoration_is_handled() -> Result<()> {
+    // A slow rate keeps the first restoration running when the second restart comes.
+    let setup = Setup::start(options(&["--restore-rate", "40"])).await?;
+    let chats = chats(&setup).await?;
+    let before = refresh_counts(&setup).await?;
+    setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
+    check_restored_once(&setup, &chats, &before).await?;
+    setup.system.stop().await
+}
