@@ -23,7 +23,8 @@ async fn main() -> Result<()> {
 }
 
 async fn measure(chats: usize) -> Result<()> {
-    let mut options = Options::sim(&["--flex-disconnect-timeout", "100000"]).relay(&["--health-interval", "0.2"]);
+    let mut options =
+        Options::sim(&["--flex-disconnect-timeout", "100000"]).relay(&["--health-interval", "0.2"]);
     options.watch_chat_servers = true;
     let system = System::start(options).await?;
     let gms = GmsClient::new(&system.gms.url(), "customer-support");
@@ -45,21 +46,27 @@ async fn measure(chats: usize) -> Result<()> {
                     alias: c.alias.clone(),
                     device_id: None,
                 };
-                http.post(format!("{relay}/v1/sessions")).json(&body).send().await?.error_for_status()?;
+                http.post(format!("{relay}/v1/sessions"))
+                    .json(&body)
+                    .send()
+                    .await?
+                    .error_for_status()?;
                 Ok(c.alias)
             }
         })
         .buffer_unordered(32)
         .collect()
         .await;
-    let on_117 = results.into_iter().collect::<Result<Vec<_>>>()?.iter().filter(|a| *a == "117").count();
+    let on_117 =
+        results.into_iter().collect::<Result<Vec<_>>>()?.iter().filter(|a| *a == "117").count();
     let prepared = setup.elapsed();
 
     let restarted = Instant::now();
     admin.ok("/sim/chat-servers/117/restart", serde_json::json!({})).await?;
     loop {
         let list = admin.get("/sim/chats").await?;
-        let waiting = list.as_array().map_or(0, |l| l.iter().filter(|c| c["hosted"] != true).count());
+        let waiting =
+            list.as_array().map_or(0, |l| l.iter().filter(|c| c["hosted"] != true).count());
         if waiting == 0 {
             break;
         }
