@@ -65,17 +65,20 @@ pub fn app(state: AppState) -> Router {
 /// The process-wide Prometheus recorder (the `metrics` macros have one global recorder,
 /// so relays started in one test process share it).
 fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets(&[
-            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ])?
-        .install_recorder()
-        .or_else(|_| HANDLE.get().cloned().context("another metrics recorder is installed"))?;
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    // Initialised once, under the OnceLock's own lock, so relays starting concurrently in
+    // one process never race to install the recorder.
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .and_then(PrometheusBuilder::install_recorder)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))
 }
 
 /// Serves the relay on `listener` until `shutdown` resolves, then drains: readiness fails

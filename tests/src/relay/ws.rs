@@ -84,3 +84,29 @@ async fn a_slow_consumer_is_closed_and_the_others_get_everything() -> anyhow::Re
     assert!(super::metric(&metrics, "relay_ws_slow_consumers_total", &[]) >= 1.0);
     setup.system.stop().await
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_is_dropped() -> anyhow::Result<()> {
+    let setup =
+        Setup::start(Options::sim(&[]).relay(&["--ws-ping", "0.2", "--ws-pong-timeout", "0.2"]))
+            .await?;
+    let (_, mut silent, _) = setup.subscribed_chat(false).await?;
+    // Not reading means not answering pings: the relay gives up on the peer.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The relay sends close 4002 and drops the connection; reading may see the close
+    // frame, or the reset if the client's queued pongs hit the closed socket first.
+    loop {
+        match silent.next(Duration::from_secs(5)).await {
+            Ok(Received::Closed(code)) => {
+                assert_eq!(code, Some(close_code::PING_TIMEOUT));
+                break;
+            }
+            Ok(Received::Frame(_)) => {}
+            Err(error) => {
+                assert!(error.to_string().contains("socket error"), "{error}");
+                break;
+            }
+        }
+    }
+    setup.system.stop().await
+}
