@@ -112,7 +112,7 @@ async fn subscribe(
         Ok(registered) => registered.token,
         Err(NetError::Refused(_)) => {
             // GMS no longer knows the chat: the refresh shows how it ended.
-            ctrl.relay_refused();
+            ctrl.refresh();
             return true;
         }
         Err(_) => return false,

@@ -395,9 +395,4 @@ impl Controller {
             }
         });
     }
-
-    /// The relay says the chat is over (registration refused): fetch the end from GMS.
-    pub fn relay_refused(&self) {
-        self.refresh();
-    }
 }

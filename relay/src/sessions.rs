@@ -79,16 +79,6 @@ impl Sessions {
             .collect()
     }
 
-    /// How many chats are stored.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether no chat is stored.
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
     /// Changes (or creates, from `create`) a record and waits until the change is durable.
     /// `change` returns false to leave the record as it was (nothing is written).
     pub async fn update(

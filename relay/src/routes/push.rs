@@ -99,8 +99,8 @@ async fn accept(
             next_position: known_position,
         }
     };
-    let delivered = state.hub.publish(&chat_id, &frame);
-    metrics::counter!("relay_ws_frames_sent_total").increment(delivered as u64);
+    // Frames are counted when queued (hub) and when written to a socket (ws), not here.
+    state.hub.publish(&chat_id, &frame);
     metrics::histogram!("relay_push_to_frame_seconds").record(received.elapsed().as_secs_f64());
     state.acker.request(&chat_id, Reason::Push { announced: true });
     Ok("accepted")
