@@ -9,6 +9,7 @@ use shared::widget_config::WidgetConfig;
 
 use crate::chat::{Line, line, validate_prechat};
 use crate::controller::{Command, ConnState, Controller};
+use crate::texts::fill;
 
 /// The whole widget.
 #[component]
@@ -18,6 +19,7 @@ pub fn App(
 ) -> impl IntoView {
     let title = config.title.clone();
     let ctrl = Controller::new(config, crate::storage::load());
+    let t = ctrl.texts;
     let (sender, receiver) = mpsc::unbounded();
     ctrl.set_commands(sender);
     spawn_local(crate::connection::run(ctrl, receiver));
@@ -39,7 +41,7 @@ pub fn App(
             aria-controls="gc-panel"
             on:click=toggle
         >
-            {move || if open() { "Close chat" } else { "Chat with us" }}
+            {move || if open() { t.close_chat } else { t.open_chat }}
         </button>
         <Show when=open>
             <section id="gc-panel" class="gc-panel" role="dialog" aria-label=title.clone() data-testid="panel">
@@ -92,12 +94,13 @@ fn Status(
     /// The widget's controller.
     ctrl: Controller,
 ) -> impl IntoView {
+    let t = ctrl.texts;
     let label = move || match ctrl.conn.get() {
         ConnState::Idle => "",
-        ConnState::Connecting => "Connecting…",
-        ConnState::Connected => "Connected",
-        ConnState::Reconnecting => "Reconnecting…",
-        ConnState::Offline => "Offline",
+        ConnState::Connecting => t.connecting,
+        ConnState::Connected => t.connected,
+        ConnState::Reconnecting => t.reconnecting,
+        ConnState::Offline => t.offline,
     };
     let class =
         move || format!("gc-status gc-status-{}", format!("{:?}", ctrl.conn.get()).to_lowercase());
@@ -121,6 +124,7 @@ fn Prechat(
     /// The widget's controller.
     ctrl: Controller,
 ) -> impl IntoView {
+    let t = ctrl.texts;
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let subject = RwSignal::new(String::new());
@@ -128,7 +132,7 @@ fn Prechat(
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         let (n, e, s) = (name.get_untracked(), email.get_untracked(), subject.get_untracked());
-        if let Err(problem) = validate_prechat(&n, &e) {
+        if let Err(problem) = validate_prechat(&n, &e, t) {
             error.set(Some(problem));
             return;
         }
@@ -146,23 +150,23 @@ fn Prechat(
     };
     view! {
         <form class="gc-prechat" on:submit=submit novalidate data-testid="prechat">
-            <p class="gc-intro">"Ask us anything. You can close this page and come back later: your conversation stays here."</p>
-            <label for="gc-name">"Your name"</label>
+            <p class="gc-intro">{t.intro}</p>
+            <label for="gc-name">{t.your_name}</label>
             <input id="gc-name" data-testid="prechat-name" autocomplete="name" required
                 aria-invalid=invalid("name") aria-describedby="gc-form-error"
                 prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
-            <label for="gc-email">"E-mail " <span class="gc-optional">"(optional)"</span></label>
+            <label for="gc-email">{t.email}" "<span class="gc-optional">{t.optional}</span></label>
             <input id="gc-email" type="email" data-testid="prechat-email" autocomplete="email"
                 aria-invalid=invalid("email") aria-describedby="gc-form-error"
                 prop:value=move || email.get() on:input=move |ev| email.set(event_target_value(&ev))/>
-            <label for="gc-subject">"Subject " <span class="gc-optional">"(optional)"</span></label>
+            <label for="gc-subject">{t.subject}" "<span class="gc-optional">{t.optional}</span></label>
             <input id="gc-subject" data-testid="prechat-subject"
                 prop:value=move || subject.get() on:input=move |ev| subject.set(event_target_value(&ev))/>
             <p id="gc-form-error" class="gc-error" data-testid="prechat-error" aria-live="assertive">
                 {move || error.get().map(|(_, message)| message).unwrap_or_default()}
             </p>
             <button type="submit" class="gc-primary" data-testid="prechat-submit" disabled=move || ctrl.starting.get()>
-                {move || if ctrl.starting.get() { "Starting…" } else { "Start chat" }}
+                {move || if ctrl.starting.get() { t.starting } else { t.start_chat }}
             </button>
         </form>
     }
@@ -173,6 +177,7 @@ fn Conversation(
     /// The widget's controller.
     ctrl: Controller,
 ) -> impl IntoView {
+    let t = ctrl.texts;
     let list = NodeRef::<leptos::html::Div>::new();
     let lines = move || {
         ctrl.stored.with(|s| {
@@ -181,7 +186,7 @@ fn Conversation(
                 .map(|c| {
                     c.events
                         .iter()
-                        .filter_map(|e| Some((e.index.unwrap_or(0), line(e)?)))
+                        .filter_map(|e| Some((e.index.unwrap_or(0), line(e, t)?)))
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default()
@@ -197,8 +202,8 @@ fn Conversation(
         }
     });
     view! {
-        <div class="gc-transcript" node_ref=list role="log" aria-live="polite" aria-label="Conversation" data-testid="transcript" tabindex="0">
-            <For each=lines key=|(index, _)| *index children=move |(index, line)| view! { <LineView index=index line=line/> }/>
+        <div class="gc-transcript" node_ref=list role="log" aria-live="polite" aria-label=t.conversation data-testid="transcript" tabindex="0">
+            <For each=lines key=|(index, _)| *index children=move |(index, line)| view! { <LineView index=index line=line you=t.you/> }/>
             <For each=move || ctrl.outbox.get() key=|m| (m.id, m.failed.clone()) children=move |m| {
                 let id = m.id;
                 let failed = m.failed.clone();
@@ -206,10 +211,10 @@ fn Conversation(
                     <div class="gc-line gc-mine gc-pending" data-testid="outgoing">
                         <div class="gc-bubble">{m.text}</div>
                         {match failed {
-                            None => view! { <span class="gc-meta">"Sending…"</span> }.into_any(),
+                            None => view! { <span class="gc-meta">{t.sending}</span> }.into_any(),
                             Some(reason) => view! {
                                 <span class="gc-meta gc-failed" data-testid="failed">{reason}" "
-                                    <button class="gc-link" data-testid="retry" on:click=move |_| ctrl.retry(id)>"Retry"</button>
+                                    <button class="gc-link" data-testid="retry" on:click=move |_| ctrl.retry(id)>{t.retry}</button>
                                 </span>
                             }.into_any(),
                         }}
@@ -218,13 +223,13 @@ fn Conversation(
             }/>
         </div>
         <p class="gc-typing" data-testid="typing" aria-live="polite">
-            {move || typing().map(|who| format!("{who} is typing…")).unwrap_or_default()}
+            {move || typing().map(|who| fill(t.is_typing, &[("who", &who)])).unwrap_or_default()}
         </p>
         {move || if ended() {
             view! {
                 <div class="gc-ended" data-testid="ended">
-                    <p>"This chat has ended."</p>
-                    <button class="gc-primary" data-testid="new-chat" on:click=move |_| ctrl.new_chat()>"Start a new chat"</button>
+                    <p>{t.chat_ended}</p>
+                    <button class="gc-primary" data-testid="new-chat" on:click=move |_| ctrl.new_chat()>{t.new_chat}</button>
                 </div>
             }.into_any()
         } else {
@@ -239,18 +244,20 @@ fn LineView(
     index: u64,
     /// What to show.
     line: Line,
+    /// How the visitor is named in their own lines.
+    you: &'static str,
 ) -> impl IntoView {
     match line {
         Line::Message { mine, who, text } => view! {
             <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
-                <span class="gc-who">{if mine { "You".to_owned() } else { who }}</span>
+                <span class="gc-who">{if mine { you.to_owned() } else { who }}</span>
                 <div class="gc-bubble">{text}</div>
             </div>
         }
         .into_any(),
         Line::Link { mine, who, text, url } => view! {
             <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
-                <span class="gc-who">{if mine { "You".to_owned() } else { who }}</span>
+                <span class="gc-who">{if mine { you.to_owned() } else { who }}</span>
                 <div class="gc-bubble">{match url {
                     Some(url) => view! { <a href=url target="_blank" rel="noopener noreferrer">{text}</a> }.into_any(),
                     None => view! { <span>{text}</span> }.into_any(),
@@ -270,6 +277,7 @@ fn Composer(
     /// The widget's controller.
     ctrl: Controller,
 ) -> impl IntoView {
+    let t = ctrl.texts;
     let draft = RwSignal::new(String::new());
     let send = move || {
         let text = draft.get_untracked();
@@ -286,8 +294,8 @@ fn Composer(
     };
     view! {
         <div class="gc-composer">
-            <label for="gc-draft" class="gc-visually-hidden">"Message"</label>
-            <textarea id="gc-draft" rows="2" data-testid="composer" placeholder="Type a message… (Enter sends, Shift+Enter for a new line)"
+            <label for="gc-draft" class="gc-visually-hidden">{t.message}</label>
+            <textarea id="gc-draft" rows="2" data-testid="composer" placeholder=t.placeholder
                 prop:value=move || draft.get()
                 on:input=move |ev| {
                     let text = event_target_value(&ev);
@@ -296,8 +304,8 @@ fn Composer(
                 }
                 on:keydown=keydown></textarea>
             <div class="gc-actions">
-                <button class="gc-link" data-testid="end-chat" on:click=move |_| ctrl.end()>"End chat"</button>
-                <button class="gc-primary" data-testid="send" on:click=move |_| send()>"Send"</button>
+                <button class="gc-link" data-testid="end-chat" on:click=move |_| ctrl.end()>{t.end_chat}</button>
+                <button class="gc-primary" data-testid="send" on:click=move |_| send()>{t.send}</button>
             </div>
         </div>
     }

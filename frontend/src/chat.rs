@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use shared::gms::{ChatEvent, ChatResponse, Credentials, EventType};
 use shared::transcript::{Gap, TranscriptCursor};
 
+use crate::texts::{Texts, fill};
+
 /// Events kept in the cache; older ones are dropped (GMS still has them).
 pub const CACHE_LIMIT: usize = 300;
 
@@ -125,11 +127,12 @@ pub enum Line {
     System(String),
 }
 
-/// The line for an event; typing and hidden notices have none.
-pub fn line(event: &ChatEvent) -> Option<Line> {
+/// The line for an event, in the widget's language; typing and hidden notices have none.
+pub fn line(event: &ChatEvent, t: &Texts) -> Option<Line> {
     let who = event.from.nickname.clone();
     let mine = event.from.is_client();
     let text = event.text.clone().unwrap_or_default();
+    let about = |template: &str| fill(template, &[("who", &who)]);
     Some(match &event.event_type {
         EventType::Message => Line::Message { mine, who, text },
         EventType::PushUrl => {
@@ -137,20 +140,20 @@ pub fn line(event: &ChatEvent) -> Option<Line> {
             Line::Link { mine, who, text, url }
         }
         EventType::ParticipantJoined if mine => return None,
-        EventType::ParticipantJoined => Line::System(format!("{who} joined the chat")),
-        EventType::ParticipantLeft if mine => Line::System("You left the chat".to_owned()),
-        EventType::ParticipantLeft => Line::System(format!("{who} left the chat")),
-        EventType::NicknameUpdated => Line::System(format!("{who} is now called {text}")),
+        EventType::ParticipantJoined => Line::System(about(t.joined)),
+        EventType::ParticipantLeft if mine => Line::System(t.you_left.to_owned()),
+        EventType::ParticipantLeft => Line::System(about(t.left)),
+        EventType::NicknameUpdated => {
+            Line::System(fill(t.renamed, &[("who", &who), ("name", &text)]))
+        }
         EventType::FileUploaded => {
             let name = event.user_data.get("file-name").cloned().unwrap_or(text);
-            Line::System(format!("{who} sent a file: {name}"))
+            Line::System(fill(t.file_sent, &[("who", &who), ("name", &name)]))
         }
-        EventType::FileDeleted => Line::System(format!("{who} deleted a file")),
+        EventType::FileDeleted => Line::System(about(t.file_deleted)),
         EventType::IdleAlert | EventType::IdleClose if !text.is_empty() => Line::System(text),
-        EventType::IdleAlert => {
-            Line::System("This chat will close soon due to inactivity".to_owned())
-        }
-        EventType::IdleClose => Line::System("This chat was closed due to inactivity".to_owned()),
+        EventType::IdleAlert => Line::System(t.idle_alert.to_owned()),
+        EventType::IdleClose => Line::System(t.idle_close.to_owned()),
         EventType::TypingStarted
         | EventType::TypingStopped
         | EventType::Notice
@@ -169,13 +172,17 @@ pub fn safe_url(text: &str) -> Option<String> {
     (!rest.is_empty() && !trimmed.chars().any(char::is_whitespace)).then(|| trimmed.to_owned())
 }
 
-/// Checks the pre-chat form; `Err` carries the message for the visitor.
-pub fn validate_prechat(name: &str, email: &str) -> Result<(), (&'static str, &'static str)> {
+/// Checks the pre-chat form; `Err` carries the field and the message for the visitor.
+pub fn validate_prechat(
+    name: &str,
+    email: &str,
+    t: &'static Texts,
+) -> Result<(), (&'static str, &'static str)> {
     if name.trim().is_empty() {
-        return Err(("name", "Please tell us your name."));
+        return Err(("name", t.name_missing));
     }
     if name.trim().chars().count() > 64 {
-        return Err(("name", "Please use at most 64 characters for your name."));
+        return Err(("name", t.name_too_long));
     }
     let email = email.trim();
     if !email.is_empty() {
@@ -186,7 +193,7 @@ pub fn validate_prechat(name: &str, email: &str) -> Result<(), (&'static str, &'
                 && !domain.ends_with('.')
         }) && !email.contains(char::is_whitespace);
         if !valid {
-            return Err(("email", "Please enter a valid e-mail address, or leave it empty."));
+            return Err(("email", t.email_invalid));
         }
     }
     Ok(())

@@ -33,7 +33,7 @@ pub async fn run(ctrl: Controller, mut commands: UnboundedReceiver<Command>) {
         };
         if code.is_some_and(|c| !close_code::should_reconnect(c)) {
             ctrl.conn.set(ConnState::Offline);
-            ctrl.notice.set(Some("Live updates are not available on this page.".to_owned()));
+            ctrl.notice.set(Some(ctrl.texts.no_live_updates.to_owned()));
             return;
         }
         ctrl.conn.set(if is_online() { ConnState::Reconnecting } else { ConnState::Offline });

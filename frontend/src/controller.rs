@@ -15,6 +15,7 @@ use shared::widget_config::WidgetConfig;
 
 use crate::chat::{ChatState, Stored};
 use crate::net::{self, NetError};
+use crate::texts::{self, Texts, fill};
 
 /// What the relay connection is doing, as the visitor sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,8 @@ pub enum Command {
 #[derive(Clone, Copy)]
 pub struct Controller {
     config: StoredValue<WidgetConfig>,
+    /// What the widget says, in the configured language.
+    pub texts: &'static Texts,
     /// Everything persisted.
     pub stored: RwSignal<Stored>,
     /// The relay connection.
@@ -89,6 +92,7 @@ impl Controller {
     /// The controller over what localStorage held.
     pub fn new(config: WidgetConfig, stored: Stored) -> Controller {
         Controller {
+            texts: texts::for_language(&config.language),
             config: StoredValue::new(config),
             stored: RwSignal::new(stored),
             conn: RwSignal::new(ConnState::Idle),
@@ -153,12 +157,12 @@ impl Controller {
                         this.stored.update(|s| s.chat = Some(chat));
                         this.command(Command::Subscribe);
                     }
-                    None => this.notice.set(Some(format!(
-                        "The chat could not start: {}",
-                        response.error_summary()
+                    None => this.notice.set(Some(fill(
+                        this.texts.could_not_start,
+                        &[("reason", &response.error_summary())],
                     ))),
                 },
-                Err(error) => this.notice.set(Some(error.to_string())),
+                Err(error) => this.notice.set(Some(error.describe(this.texts))),
             }
             this.starting.set(false);
         });
@@ -189,9 +193,9 @@ impl Controller {
                         .await
                     {
                         Ok(response) if response.outcome() == (Outcome::Stop { ended: false }) => {
-                            this.notice.set(Some(format!(
-                                "The chat service refused: {}",
-                                response.error_summary()
+                            this.notice.set(Some(fill(
+                                this.texts.refused,
+                                &[("reason", &response.error_summary())],
                             )));
                         }
                         Ok(response) => {
@@ -200,7 +204,7 @@ impl Controller {
                             gap = applied.is_some_and(|a| a.gap.is_some() && a.fresh > 0);
                             this.notice.set(None);
                         }
-                        Err(error) => this.notice.set(Some(error.to_string())),
+                        Err(error) => this.notice.set(Some(error.describe(this.texts))),
                     }
                 }
                 let again = this
@@ -305,11 +309,11 @@ impl Controller {
                     }
                     Ok(response) if response.chat_ended == Some(true) => {
                         this.update_chat(|c| c.ended = true);
-                        Some("The chat has ended.".to_owned())
+                        Some(this.texts.chat_ended.to_owned())
                     }
                     Ok(response) => Some(response.error_summary()),
-                    Err(NetError::Network(_)) => Some("Not sent: no connection.".to_owned()),
-                    Err(error) => Some(error.to_string()),
+                    Err(NetError::Network(_)) => Some(this.texts.not_sent_offline.to_owned()),
+                    Err(error) => Some(error.describe(this.texts)),
                 };
             this.outbox.update(|o| match failure {
                 None => o.retain(|m| m.id != id),
@@ -374,7 +378,7 @@ impl Controller {
                     }
                     this.command(Command::Unsubscribe(chat.credentials.chat_id));
                 }
-                Err(error) => this.notice.set(Some(error.to_string())),
+                Err(error) => this.notice.set(Some(error.describe(this.texts))),
             }
         });
     }

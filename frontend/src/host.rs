@@ -17,9 +17,10 @@ pub(crate) fn config() -> WidgetConfig {
 }
 
 /// Creates `<div id="gms-chat-widget">` with an open shadow root holding the styles and
-/// an element to mount into. Constructable stylesheets keep a strict CSP happy (no inline
+/// an element to mount into, marked with the widget's language for screen readers.
+/// Constructable stylesheets keep a strict CSP happy (no inline
 /// style element).
-pub(crate) fn shadow_mount_point() -> Option<web_sys::HtmlElement> {
+pub(crate) fn shadow_mount_point(lang: &str) -> Option<web_sys::HtmlElement> {
     let document = web_sys::window()?.document()?;
     let host = document.create_element("div").ok()?;
     host.set_id(HOST_ID);
@@ -31,6 +32,7 @@ pub(crate) fn shadow_mount_point() -> Option<web_sys::HtmlElement> {
     shadow.set_adopted_style_sheets(&js_sys::Array::of1(&sheet));
     let mount = document.create_element("div").ok()?;
     mount.set_class_name("gc-root");
+    mount.set_attribute("lang", lang).ok()?;
     shadow.append_child(&mount).ok()?;
     mount.dyn_into::<web_sys::HtmlElement>().ok()
 }

@@ -9,13 +9,15 @@ pub mod controller;
 mod host;
 pub mod net;
 mod storage;
+pub mod texts;
 
 pub use app::App;
 
 /// Reads the host page's configuration and mounts the widget.
 pub fn mount() {
     let config = host::config();
-    let Some(root) = host::shadow_mount_point() else {
+    let lang = texts::for_language(&config.language).lang;
+    let Some(root) = host::shadow_mount_point(lang) else {
         leptos::logging::error!("gms-chat: cannot create the widget's shadow root");
         return;
     };

@@ -6,6 +6,8 @@ use shared::gms::{ChatOperation, ChatResponse, Credentials, Outcome, RequestBody
 use shared::relay_api::{ErrorBody, RegisterSession, SESSIONS_PATH, SessionRegistered};
 use shared::widget_config::WidgetConfig;
 
+use crate::texts::{Texts, fill};
+
 /// statusCode 1 and network errors are retried this many times in all.
 const ATTEMPTS: u32 = 4;
 
@@ -20,14 +22,13 @@ pub enum NetError {
     Refused(String),
 }
 
-impl std::fmt::Display for NetError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl NetError {
+    /// What to tell the visitor, in the widget's language.
+    pub fn describe(&self, t: &Texts) -> String {
         match self {
-            NetError::Network(_) => {
-                f.write_str("Cannot reach the chat service. Check your connection.")
-            }
-            NetError::Http(status) => write!(f, "The chat service answered with error {status}."),
-            NetError::Refused(reason) => f.write_str(reason),
+            NetError::Network(_) => t.unreachable.to_owned(),
+            NetError::Http(status) => fill(t.http_error, &[("status", &status.to_string())]),
+            NetError::Refused(reason) => reason.clone(),
         }
     }
 }

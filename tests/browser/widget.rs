@@ -8,13 +8,13 @@ use system_tests::gms_client::SimAdmin;
 use system_tests::harness::System;
 
 use crate::system;
-use crate::webdriver::Browser;
+use system_tests::webdriver::Browser;
 
 const ENTER: &str = "\u{E007}";
 const SHIFT: &str = "\u{E008}";
 
 /// Opens the page, opens the panel, fills in the name and starts the chat.
-async fn start_chat(browser: &Browser, system: &System, name: &str) -> Result<String> {
+pub(crate) async fn start_chat(browser: &Browser, system: &System, name: &str) -> Result<String> {
     browser.goto(&format!("{}/", system.relay_url)).await?;
     browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
     let field = browser.widget_element("[data-testid=prechat-name]").await?;
@@ -25,12 +25,12 @@ async fn start_chat(browser: &Browser, system: &System, name: &str) -> Result<St
     browser.stored_chat_id().await
 }
 
-async fn say(browser: &Browser, text: &str) -> Result<()> {
+pub(crate) async fn say(browser: &Browser, text: &str) -> Result<()> {
     let composer = browser.widget_element("[data-testid=composer]").await?;
     browser.type_into(&composer, &format!("{text}{ENTER}")).await
 }
 
-async fn lines(browser: &Browser) -> Result<Vec<String>> {
+pub(crate) async fn lines(browser: &Browser) -> Result<Vec<String>> {
     browser.widget_texts("[data-testid=line]").await
 }
 

@@ -15,6 +15,8 @@ pub struct Options {
     pub sim_args: Vec<String>,
     /// A built widget to serve from the relay, with a host page pointing at gms-sim.
     pub widget_dist: Option<PathBuf>,
+    /// The widget's configuration in that host page; `gms_url` is filled in.
+    pub widget_config: WidgetConfig,
     /// Extra relay flags, e.g. `["--ping-interval", "0.5"]`.
     pub relay_args: Vec<String>,
     /// The push secret the relay requires and gms-sim presents (None: no secret).
@@ -80,7 +82,10 @@ impl System {
         let gms = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
 
         let site = match &options.widget_dist {
-            Some(dist) => Some(host_site(dist, &gms.url())?),
+            Some(dist) => Some(host_site(
+                dist,
+                &WidgetConfig { gms_url: gms.url(), ..options.widget_config.clone() },
+            )?),
             None => None,
         };
         let data_dir = scratch_dir("relay-data")?;
@@ -161,9 +166,9 @@ pub fn scratch_dir(label: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Copies the built widget and writes a host page configured for this gms-sim, as a
-/// website owner would embed it.
-pub fn host_site(dist: &Path, gms_url: &str) -> Result<PathBuf> {
+/// Copies the built widget and writes a host page with this configuration, as a website
+/// owner would embed it.
+pub fn host_site(dist: &Path, config: &WidgetConfig) -> Result<PathBuf> {
     let site = scratch_dir("site")?;
     for entry in std::fs::read_dir(dist)
         .with_context(|| format!("reading widget build {}", dist.display()))?
@@ -175,7 +180,6 @@ pub fn host_site(dist: &Path, gms_url: &str) -> Result<PathBuf> {
     }
     let index = site.join("index.html");
     let page = std::fs::read_to_string(&index).context("the widget build has no index.html")?;
-    let config = WidgetConfig { gms_url: gms_url.to_owned(), ..WidgetConfig::default() };
     let page = config.embed_in(&page).context("index.html has no gms-chat-config element")?;
     std::fs::write(index, page)?;
     Ok(site)

@@ -5,6 +5,7 @@
 pub mod gms_client;
 pub mod harness;
 pub mod push_sink;
+pub mod webdriver;
 pub mod ws_client;
 
 #[cfg(test)]

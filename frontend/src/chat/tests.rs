@@ -1,6 +1,7 @@
 use shared::gms::{ChatEvent, ChatResponse, Credentials, EventType, Party};
 
 use super::{ChatState, Line, line, safe_url, validate_prechat};
+use crate::texts::{DE, EN};
 
 fn party(id: i64, nickname: &str) -> Party {
     Party {
@@ -88,31 +89,40 @@ fn agent_typing_follows_the_latest_agent_event() {
 
 #[test]
 fn lines_render_text_as_text_and_links_only_for_http() {
-    let msg = line(&event(1, EventType::Message, party(2, "Ann"), "<b>hi</b>"));
+    let msg = line(&event(1, EventType::Message, party(2, "Ann"), "<b>hi</b>"), &EN);
     assert_eq!(
         msg,
         Some(Line::Message { mine: false, who: "Ann".into(), text: "<b>hi</b>".into() })
     );
-    let js = line(&event(2, EventType::PushUrl, party(2, "Ann"), "javascript:alert(1)"));
+    let js = line(&event(2, EventType::PushUrl, party(2, "Ann"), "javascript:alert(1)"), &EN);
     assert!(matches!(js, Some(Line::Link { url: None, .. })));
     assert_eq!(safe_url("https://example.com/a?b"), Some("https://example.com/a?b".into()));
     assert_eq!(safe_url("HTTP://EXAMPLE.COM"), Some("HTTP://EXAMPLE.COM".into()));
     assert_eq!(safe_url("https://"), None);
     assert_eq!(safe_url("https://a b"), None);
-    assert_eq!(line(&event(3, EventType::TypingStarted, party(2, "Ann"), "")), None);
-    assert_eq!(line(&event(4, EventType::ParticipantJoined, party(1, "Jane"), "")), None);
+    assert_eq!(line(&event(3, EventType::TypingStarted, party(2, "Ann"), ""), &EN), None);
+    assert_eq!(line(&event(4, EventType::ParticipantJoined, party(1, "Jane"), ""), &EN), None);
     assert_eq!(
-        line(&event(5, EventType::Other("Custom".into()), party(2, "Ann"), "")),
+        line(&event(5, EventType::Other("Custom".into()), party(2, "Ann"), ""), &EN),
         Some(Line::System("Ann: Custom".into()))
     );
 }
 
 #[test]
 fn prechat_validation_explains_what_is_wrong() {
-    assert_eq!(validate_prechat("  ", "").map_err(|e| e.0), Err("name"));
-    assert_eq!(validate_prechat("Jane", "jane@").map_err(|e| e.0), Err("email"));
-    assert_eq!(validate_prechat("Jane", "jane@example").map_err(|e| e.0), Err("email"));
-    assert_eq!(validate_prechat("Jane", "a b@example.com").map_err(|e| e.0), Err("email"));
-    assert!(validate_prechat("Jane", "").is_ok());
-    assert!(validate_prechat("Jane", "jane@example.com").is_ok());
+    assert_eq!(validate_prechat("  ", "", &EN).map_err(|e| e.0), Err("name"));
+    assert_eq!(validate_prechat("Jane", "jane@", &EN).map_err(|e| e.0), Err("email"));
+    assert_eq!(validate_prechat("Jane", "jane@example", &EN).map_err(|e| e.0), Err("email"));
+    assert_eq!(validate_prechat("Jane", "a b@example.com", &EN).map_err(|e| e.0), Err("email"));
+    assert!(validate_prechat("Jane", "", &EN).is_ok());
+    assert!(validate_prechat("Jane", "jane@example.com", &EN).is_ok());
+}
+
+#[test]
+fn system_lines_and_form_messages_speak_the_configured_language() {
+    assert_eq!(
+        line(&event(1, EventType::ParticipantJoined, party(2, "Ann"), ""), &DE),
+        Some(Line::System("Ann ist dem Chat beigetreten".into()))
+    );
+    assert_eq!(validate_prechat("", "", &DE), Err(("name", DE.name_missing)));
 }

@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// chromedriver plus one headless Chromium session.
-pub(crate) struct Browser {
+pub struct Browser {
     http: reqwest::Client,
     session: String,
     driver: String,
@@ -23,11 +23,23 @@ pub(crate) struct Browser {
 
 /// A reference to an element in the page.
 #[derive(Debug, Clone)]
-pub(crate) struct Element(String);
+pub struct Element(String);
 
 impl Browser {
-    /// Starts chromedriver on a free port and opens a headless Chromium session.
-    pub(crate) async fn start() -> Result<Browser> {
+    /// Starts chromedriver on a free port and opens a headless desktop Chromium session.
+    pub async fn start() -> Result<Browser> {
+        Browser::launch(None).await
+    }
+
+    /// The same with a phone's viewport (`width` × `height` CSS pixels, touch).
+    pub async fn start_phone(width: u32, height: u32) -> Result<Browser> {
+        Browser::launch(Some(json!({"deviceMetrics": {
+            "width": width, "height": height, "pixelRatio": 2.0, "touch": true
+        }})))
+        .await
+    }
+
+    async fn launch(mobile_emulation: Option<Value>) -> Result<Browser> {
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
             probe.local_addr()?.port()
@@ -53,16 +65,19 @@ impl Browser {
             }
         }
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let profile = system_tests::harness::scratch_dir("chromium-profile")?;
+        let profile = crate::harness::scratch_dir("chromium-profile")?;
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+        let mut chrome_options = json!({"binary": chromium, "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", "--window-size=1280,900",
+            format!("--user-data-dir={}", profile.display()),
+        ]});
+        if let Some(emulation) = mobile_emulation {
+            chrome_options["mobileEmulation"] = emulation;
+        }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ]}
+            "browserName": "chrome", "goog:chromeOptions": chrome_options
         }}});
         let http = reqwest::Client::new();
         let driver = format!("http://127.0.0.1:{port}");
@@ -85,19 +100,19 @@ impl Browser {
         Ok(response["value"].clone())
     }
 
-    pub(crate) async fn goto(&self, url: &str) -> Result<()> {
+    pub async fn goto(&self, url: &str) -> Result<()> {
         self.call(reqwest::Method::POST, "/url", json!({"url": url})).await.map(drop)
     }
 
     /// Runs a script (its body, with `arguments`) and returns its value.
-    pub(crate) async fn script(&self, body: &str, args: Value) -> Result<Value> {
+    pub async fn script(&self, body: &str, args: Value) -> Result<Value> {
         self.call(reqwest::Method::POST, "/execute/sync", json!({"script": body, "args": args}))
             .await
     }
 
     /// Waits up to `seconds` for a script to return something truthy, polling every 50 ms
     /// as WebDriver's own implicit waits do.
-    pub(crate) async fn wait_for(
+    pub async fn wait_for(
         &self,
         what: &str,
         seconds: u64,
@@ -120,7 +135,7 @@ impl Browser {
     }
 
     /// Waits for an element inside the widget's shadow root.
-    pub(crate) async fn widget_element(&self, selector: &str) -> Result<Element> {
+    pub async fn widget_element(&self, selector: &str) -> Result<Element> {
         let found = self
             .wait_for(
                 selector,
@@ -134,7 +149,7 @@ impl Browser {
         Ok(Element(id.to_owned()))
     }
 
-    pub(crate) async fn click(&self, element: &Element) -> Result<()> {
+    pub async fn click(&self, element: &Element) -> Result<()> {
         self.call(reqwest::Method::POST, &format!("/element/{}/click", element.0), json!({}))
             .await
             .map(drop)
@@ -142,7 +157,7 @@ impl Browser {
 
     /// Types into an element through WebDriver's keyboard (`\u{E007}` is Enter,
     /// `\u{E008}` Shift).
-    pub(crate) async fn type_into(&self, element: &Element, text: &str) -> Result<()> {
+    pub async fn type_into(&self, element: &Element, text: &str) -> Result<()> {
         self.call(
             reqwest::Method::POST,
             &format!("/element/{}/value", element.0),
@@ -153,7 +168,7 @@ impl Browser {
     }
 
     /// The text of every element matching `selector` in the widget.
-    pub(crate) async fn widget_texts(&self, selector: &str) -> Result<Vec<String>> {
+    pub async fn widget_texts(&self, selector: &str) -> Result<Vec<String>> {
         let value = self
             .script(
                 "const root = document.getElementById('gms-chat-widget').shadowRoot;
@@ -165,12 +180,7 @@ impl Browser {
     }
 
     /// Waits until some element matching `selector` contains `text`.
-    pub(crate) async fn wait_for_text(
-        &self,
-        selector: &str,
-        text: &str,
-        seconds: u64,
-    ) -> Result<()> {
+    pub async fn wait_for_text(&self, selector: &str, text: &str, seconds: u64) -> Result<()> {
         self.wait_for(
             &format!("{selector} containing {text:?}"),
             seconds,
@@ -184,7 +194,7 @@ impl Browser {
     }
 
     /// The chat id the widget stored, once it has one.
-    pub(crate) async fn stored_chat_id(&self) -> Result<String> {
+    pub async fn stored_chat_id(&self) -> Result<String> {
         let id = self
             .wait_for(
                 "a stored chat",
@@ -197,7 +207,7 @@ impl Browser {
         Ok(id.as_str().context("chat id")?.to_owned())
     }
 
-    pub(crate) async fn close(self) -> Result<()> {
+    pub async fn close(self) -> Result<()> {
         let url = format!("{}/session/{}", self.driver, self.session);
         self.http.delete(url).send().await?;
         let _ = std::fs::remove_dir_all(&self.profile);

@@ -1,0 +1,361 @@
+//! Everything the widget says, per language. The host page's `language` picks the set by
+//! its primary subtag (`de-CH` → German); an unknown language falls back to English.
+//! Templates name their values in braces (`{who}`) so translators can move them.
+
+/// One language's texts.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Texts {
+    /// The primary language subtag, set as the widget's `lang` attribute.
+    pub lang: &'static str,
+    pub open_chat: &'static str,
+    pub close_chat: &'static str,
+    pub connecting: &'static str,
+    pub connected: &'static str,
+    pub reconnecting: &'static str,
+    pub offline: &'static str,
+    pub intro: &'static str,
+    pub your_name: &'static str,
+    pub email: &'static str,
+    pub subject: &'static str,
+    pub optional: &'static str,
+    pub start_chat: &'static str,
+    pub starting: &'static str,
+    pub name_missing: &'static str,
+    pub name_too_long: &'static str,
+    pub email_invalid: &'static str,
+    pub conversation: &'static str,
+    pub you: &'static str,
+    pub sending: &'static str,
+    pub retry: &'static str,
+    /// `{who}`.
+    pub is_typing: &'static str,
+    pub chat_ended: &'static str,
+    pub new_chat: &'static str,
+    pub message: &'static str,
+    pub placeholder: &'static str,
+    pub end_chat: &'static str,
+    pub send: &'static str,
+    /// `{who}`.
+    pub joined: &'static str,
+    pub you_left: &'static str,
+    /// `{who}`.
+    pub left: &'static str,
+    /// `{who}`, `{name}`.
+    pub renamed: &'static str,
+    /// `{who}`, `{name}`.
+    pub file_sent: &'static str,
+    /// `{who}`.
+    pub file_deleted: &'static str,
+    pub idle_alert: &'static str,
+    pub idle_close: &'static str,
+    /// `{reason}`.
+    pub could_not_start: &'static str,
+    /// `{reason}`.
+    pub refused: &'static str,
+    pub not_sent_offline: &'static str,
+    pub no_live_updates: &'static str,
+    pub unreachable: &'static str,
+    /// `{status}`.
+    pub http_error: &'static str,
+}
+
+/// Fills a template's `{key}` placeholders.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(template.to_owned(), |text, (key, value)| text.replace(&format!("{{{key}}}"), value))
+}
+
+/// The texts for a BCP 47 language tag.
+pub fn for_language(tag: &str) -> &'static Texts {
+    let primary = tag.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+    ALL.into_iter().find(|t| t.lang == primary).unwrap_or(&EN)
+}
+
+/// Every language the widget speaks.
+pub const ALL: [&Texts; 5] = [&EN, &DE, &FR, &ES, &NL];
+
+pub const EN: Texts = Texts {
+    lang: "en",
+    open_chat: "Chat with us",
+    close_chat: "Close chat",
+    connecting: "Connecting…",
+    connected: "Connected",
+    reconnecting: "Reconnecting…",
+    offline: "Offline",
+    intro: "Ask us anything. You can close this page and come back later: your conversation stays here.",
+    your_name: "Your name",
+    email: "E-mail",
+    subject: "Subject",
+    optional: "(optional)",
+    start_chat: "Start chat",
+    starting: "Starting…",
+    name_missing: "Please tell us your name.",
+    name_too_long: "Please use at most 64 characters for your name.",
+    email_invalid: "Please enter a valid e-mail address, or leave it empty.",
+    conversation: "Conversation",
+    you: "You",
+    sending: "Sending…",
+    retry: "Retry",
+    is_typing: "{who} is typing…",
+    chat_ended: "This chat has ended.",
+    new_chat: "Start a new chat",
+    message: "Message",
+    placeholder: "Type a message… (Enter sends, Shift+Enter for a new line)",
+    end_chat: "End chat",
+    send: "Send",
+    joined: "{who} joined the chat",
+    you_left: "You left the chat",
+    left: "{who} left the chat",
+    renamed: "{who} is now called {name}",
+    file_sent: "{who} sent a file: {name}",
+    file_deleted: "{who} deleted a file",
+    idle_alert: "This chat will close soon due to inactivity",
+    idle_close: "This chat was closed due to inactivity",
+    could_not_start: "The chat could not start: {reason}",
+    refused: "The chat service refused: {reason}",
+    not_sent_offline: "Not sent: no connection.",
+    no_live_updates: "Live updates are not available on this page.",
+    unreachable: "Cannot reach the chat service. Check your connection.",
+    http_error: "The chat service answered with error {status}.",
+};
+
+pub const DE: Texts = Texts {
+    lang: "de",
+    open_chat: "Chatten Sie mit uns",
+    close_chat: "Chat schließen",
+    connecting: "Verbinde…",
+    connected: "Verbunden",
+    reconnecting: "Verbinde erneut…",
+    offline: "Offline",
+    intro: "Fragen Sie uns alles. Sie können diese Seite schließen und später wiederkommen: Ihr Gespräch bleibt hier.",
+    your_name: "Ihr Name",
+    email: "E-Mail",
+    subject: "Betreff",
+    optional: "(optional)",
+    start_chat: "Chat beginnen",
+    starting: "Wird gestartet…",
+    name_missing: "Bitte nennen Sie uns Ihren Namen.",
+    name_too_long: "Bitte verwenden Sie höchstens 64 Zeichen für Ihren Namen.",
+    email_invalid: "Bitte geben Sie eine gültige E-Mail-Adresse ein oder lassen Sie das Feld leer.",
+    conversation: "Gespräch",
+    you: "Sie",
+    sending: "Wird gesendet…",
+    retry: "Erneut senden",
+    is_typing: "{who} schreibt…",
+    chat_ended: "Dieser Chat ist beendet.",
+    new_chat: "Neuen Chat beginnen",
+    message: "Nachricht",
+    placeholder: "Nachricht eingeben… (Enter sendet, Umschalt+Enter für eine neue Zeile)",
+    end_chat: "Chat beenden",
+    send: "Senden",
+    joined: "{who} ist dem Chat beigetreten",
+    you_left: "Sie haben den Chat verlassen",
+    left: "{who} hat den Chat verlassen",
+    renamed: "{who} heißt jetzt {name}",
+    file_sent: "{who} hat eine Datei gesendet: {name}",
+    file_deleted: "{who} hat eine Datei gelöscht",
+    idle_alert: "Dieser Chat wird wegen Inaktivität bald geschlossen",
+    idle_close: "Dieser Chat wurde wegen Inaktivität geschlossen",
+    could_not_start: "Der Chat konnte nicht beginnen: {reason}",
+    refused: "Der Chat-Dienst hat abgelehnt: {reason}",
+    not_sent_offline: "Nicht gesendet: keine Verbindung.",
+    no_live_updates: "Live-Aktualisierungen sind auf dieser Seite nicht verfügbar.",
+    unreachable: "Der Chat-Dienst ist nicht erreichbar. Prüfen Sie Ihre Verbindung.",
+    http_error: "Der Chat-Dienst antwortete mit Fehler {status}.",
+};
+
+pub const FR: Texts = Texts {
+    lang: "fr",
+    open_chat: "Discutez avec nous",
+    close_chat: "Fermer le chat",
+    connecting: "Connexion…",
+    connected: "Connecté",
+    reconnecting: "Reconnexion…",
+    offline: "Hors ligne",
+    intro: "Posez-nous vos questions. Vous pouvez fermer cette page et revenir plus tard : votre conversation reste ici.",
+    your_name: "Votre nom",
+    email: "E-mail",
+    subject: "Sujet",
+    optional: "(facultatif)",
+    start_chat: "Démarrer le chat",
+    starting: "Démarrage…",
+    name_missing: "Veuillez indiquer votre nom.",
+    name_too_long: "Votre nom ne doit pas dépasser 64 caractères.",
+    email_invalid: "Veuillez saisir une adresse e-mail valide, ou laisser le champ vide.",
+    conversation: "Conversation",
+    you: "Vous",
+    sending: "Envoi…",
+    retry: "Réessayer",
+    is_typing: "{who} est en train d'écrire…",
+    chat_ended: "Ce chat est terminé.",
+    new_chat: "Démarrer un nouveau chat",
+    message: "Message",
+    placeholder: "Votre message… (Entrée envoie, Maj+Entrée pour une nouvelle ligne)",
+    end_chat: "Terminer le chat",
+    send: "Envoyer",
+    joined: "{who} a rejoint le chat",
+    you_left: "Vous avez quitté le chat",
+    left: "{who} a quitté le chat",
+    renamed: "{who} s'appelle désormais {name}",
+    file_sent: "{who} a envoyé un fichier : {name}",
+    file_deleted: "{who} a supprimé un fichier",
+    idle_alert: "Ce chat sera bientôt fermé pour inactivité",
+    idle_close: "Ce chat a été fermé pour inactivité",
+    could_not_start: "Le chat n'a pas pu démarrer : {reason}",
+    refused: "Le service de chat a refusé : {reason}",
+    not_sent_offline: "Non envoyé : pas de connexion.",
+    no_live_updates: "Les mises à jour en direct ne sont pas disponibles sur cette page.",
+    unreachable: "Impossible de joindre le service de chat. Vérifiez votre connexion.",
+    http_error: "Le service de chat a répondu avec l'erreur {status}.",
+};
+
+pub const ES: Texts = Texts {
+    lang: "es",
+    open_chat: "Chatea con nosotros",
+    close_chat: "Cerrar chat",
+    connecting: "Conectando…",
+    connected: "Conectado",
+    reconnecting: "Reconectando…",
+    offline: "Sin conexión",
+    intro: "Pregúntanos lo que quieras. Puedes cerrar esta página y volver más tarde: tu conversación se queda aquí.",
+    your_name: "Tu nombre",
+    email: "Correo electrónico",
+    subject: "Asunto",
+    optional: "(opcional)",
+    start_chat: "Iniciar chat",
+    starting: "Iniciando…",
+    name_missing: "Por favor, dinos tu nombre.",
+    name_too_long: "Usa como máximo 64 caracteres para tu nombre.",
+    email_invalid: "Introduce un correo electrónico válido o deja el campo vacío.",
+    conversation: "Conversación",
+    you: "Tú",
+    sending: "Enviando…",
+    retry: "Reintentar",
+    is_typing: "{who} está escribiendo…",
+    chat_ended: "Este chat ha terminado.",
+    new_chat: "Iniciar un chat nuevo",
+    message: "Mensaje",
+    placeholder: "Escribe un mensaje… (Intro envía, Mayús+Intro para una línea nueva)",
+    end_chat: "Terminar chat",
+    send: "Enviar",
+    joined: "{who} se ha unido al chat",
+    you_left: "Has salido del chat",
+    left: "{who} ha salido del chat",
+    renamed: "{who} ahora se llama {name}",
+    file_sent: "{who} ha enviado un archivo: {name}",
+    file_deleted: "{who} ha eliminado un archivo",
+    idle_alert: "Este chat se cerrará pronto por inactividad",
+    idle_close: "Este chat se ha cerrado por inactividad",
+    could_not_start: "No se pudo iniciar el chat: {reason}",
+    refused: "El servicio de chat lo rechazó: {reason}",
+    not_sent_offline: "No enviado: sin conexión.",
+    no_live_updates: "Las actualizaciones en directo no están disponibles en esta página.",
+    unreachable: "No se puede contactar con el servicio de chat. Comprueba tu conexión.",
+    http_error: "El servicio de chat respondió con el error {status}.",
+};
+
+pub const NL: Texts = Texts {
+    lang: "nl",
+    open_chat: "Chat met ons",
+    close_chat: "Chat sluiten",
+    connecting: "Verbinden…",
+    connected: "Verbonden",
+    reconnecting: "Opnieuw verbinden…",
+    offline: "Offline",
+    intro: "Vraag ons wat je wilt. Je kunt deze pagina sluiten en later terugkomen: je gesprek blijft hier.",
+    your_name: "Je naam",
+    email: "E-mail",
+    subject: "Onderwerp",
+    optional: "(optioneel)",
+    start_chat: "Chat starten",
+    starting: "Bezig met starten…",
+    name_missing: "Vul je naam in.",
+    name_too_long: "Gebruik maximaal 64 tekens voor je naam.",
+    email_invalid: "Vul een geldig e-mailadres in, of laat het veld leeg.",
+    conversation: "Gesprek",
+    you: "Jij",
+    sending: "Verzenden…",
+    retry: "Opnieuw proberen",
+    is_typing: "{who} is aan het typen…",
+    chat_ended: "Deze chat is beëindigd.",
+    new_chat: "Nieuwe chat starten",
+    message: "Bericht",
+    placeholder: "Typ een bericht… (Enter verstuurt, Shift+Enter voor een nieuwe regel)",
+    end_chat: "Chat beëindigen",
+    send: "Versturen",
+    joined: "{who} neemt deel aan de chat",
+    you_left: "Je hebt de chat verlaten",
+    left: "{who} heeft de chat verlaten",
+    renamed: "{who} heet nu {name}",
+    file_sent: "{who} heeft een bestand gestuurd: {name}",
+    file_deleted: "{who} heeft een bestand verwijderd",
+    idle_alert: "Deze chat wordt binnenkort gesloten wegens inactiviteit",
+    idle_close: "Deze chat is gesloten wegens inactiviteit",
+    could_not_start: "De chat kon niet starten: {reason}",
+    refused: "De chatdienst weigerde: {reason}",
+    not_sent_offline: "Niet verzonden: geen verbinding.",
+    no_live_updates: "Live-updates zijn op deze pagina niet beschikbaar.",
+    unreachable: "De chatdienst is niet bereikbaar. Controleer je verbinding.",
+    http_error: "De chatdienst antwoordde met fout {status}.",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders(template: &str) -> Vec<&str> {
+        let mut found: Vec<&str> = template
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    /// Every field of a `Texts`, by way of its Debug output, so a new field is covered
+    /// without touching this test.
+    fn fields(texts: &Texts) -> Vec<(String, String)> {
+        let debug = format!("{texts:#?}");
+        debug
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.trim().split_once(": ")?;
+                let value: String = serde_json::from_str(value.trim_end_matches(',')).ok()?;
+                Some((name.to_owned(), value))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_language_fills_every_text_with_the_same_placeholders() {
+        let english = fields(&EN);
+        assert!(english.len() > 40, "{english:?}");
+        for texts in ALL {
+            let translated = fields(texts);
+            assert_eq!(translated.len(), english.len(), "{}", texts.lang);
+            for ((name, en), (other_name, text)) in english.iter().zip(&translated) {
+                assert_eq!(name, other_name);
+                assert!(!text.trim().is_empty(), "{}.{name} is empty", texts.lang);
+                assert_eq!(placeholders(en), placeholders(text), "{}.{name}", texts.lang);
+            }
+        }
+    }
+
+    #[test]
+    fn a_language_tag_picks_its_primary_subtag_and_unknown_ones_fall_back_to_english() {
+        assert_eq!(for_language("de-CH").lang, "de");
+        assert_eq!(for_language("FR").lang, "fr");
+        assert_eq!(for_language("es_MX").lang, "es");
+        assert_eq!(for_language("nl").lang, "nl");
+        assert_eq!(for_language("pt-BR").lang, "en");
+        assert_eq!(for_language("").lang, "en");
+    }
+
+    #[test]
+    fn templates_are_filled_by_name() {
+        assert_eq!(fill(EN.renamed, &[("who", "Ann"), ("name", "Anna")]), "Ann is now called Anna");
+        assert_eq!(fill(FR.is_typing, &[("who", "Léa")]), "Léa est en train d'écrire…");
+    }
+}
