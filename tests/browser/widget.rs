@@ -269,3 +269,34 @@ async fn the_visitor_ends_the_chat() -> Result<()> {
     browser.close().await?;
     system.stop().await
 }
+
+#[tokio::test]
+async fn the_visitor_typing_is_announced_once_and_withdrawn_after_a_pause() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let composer = browser.widget_element("[data-testid=composer]").await?;
+    browser.type_into(&composer, "I am wri").await?;
+    browser.type_into(&composer, "ting").await?;
+    let typing = |event: &'static str| {
+        let admin = &admin;
+        let chat_id = &chat_id;
+        async move {
+            let chat = admin.get(&format!("/sim/chats/{chat_id}")).await?;
+            let count = chat["transcript"]
+                .as_array()
+                .map_or(0, |events| events.iter().filter(|e| e["type"] == event).count());
+            anyhow::Ok(count)
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while typing("TypingStopped").await? == 0 {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no stopTyping after the pause");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(typing("TypingStarted").await?, 1, "one startTyping for a burst of keys");
+    assert_eq!(typing("TypingStopped").await?, 1);
+    browser.close().await?;
+    system.stop().await
+}
