@@ -62,7 +62,8 @@ pub fn App(
     }
 }
 
-/// Refresh triggers from the page: visible after a long hide, back online, every 30 min.
+/// Refresh triggers from the page: visible after a long hide, back online, and the idle
+/// refresh (every 30 minutes by default).
 fn watch_page(ctrl: Controller) {
     let hidden_at = StoredValue::new(None::<f64>);
     let _ = window_event_listener(leptos::ev::online, move |_| {
@@ -79,9 +80,10 @@ fn watch_page(ctrl: Controller) {
             ctrl.refresh();
         }
     });
+    let every_ms = ctrl.config().idle_refresh_seconds.max(1).saturating_mul(1000);
     spawn_local(async move {
         loop {
-            gloo_timers::future::TimeoutFuture::new(30 * 60 * 1000).await;
+            gloo_timers::future::TimeoutFuture::new(every_ms).await;
             if ctrl.active_chat().is_some() {
                 ctrl.refresh();
             }

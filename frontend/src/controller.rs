@@ -1,9 +1,9 @@
 //! The widget's behaviour: starting a chat, refreshing only on the allowed triggers,
 //! applying relay frames, sending with retry, typing notifications, ending.
 //!
-//! Refresh triggers (never a timer faster than 30 minutes): page load, a relay frame that
-//! does not continue the transcript, a WebSocket (re)connect, the tab becoming visible
-//! after a long hide, coming back online, and the 30-minute ping.
+//! Refresh triggers: page load, a relay frame that does not continue the transcript, a
+//! WebSocket (re)connect, the tab becoming visible after a long hide, coming back online,
+//! and the idle refresh (every 30 minutes unless the host page says otherwise).
 
 use futures_channel::mpsc::UnboundedSender;
 use leptos::prelude::*;

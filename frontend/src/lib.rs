@@ -22,6 +22,10 @@ pub fn mount() {
         return;
     };
     leptos::mount::mount_to(root, move || leptos::view! { <App config=config/> }).forget();
+    // The launcher works from here on; benchmarks read this mark.
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark("gms-chat:interactive");
+    }
 }
 
 /// Between half and all of `ms`, so many widgets reconnecting at once spread out.

@@ -6,6 +6,11 @@ use relay::{Config, shutdown_signal, telemetry};
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let config = Config::parse();
+    // Every WebSocket is a descriptor: take all the hard limit allows, as Go servers do.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let ready = serde_json::json!({"ready": true, "listen": listener.local_addr()?.to_string()});
     #[allow(clippy::print_stdout, reason = "the ready line is the binary's stdout contract")]

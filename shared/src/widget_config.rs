@@ -25,6 +25,10 @@ pub struct WidgetConfig {
     pub title: String,
     /// BCP 47 language of the widget's texts.
     pub language: String,
+    /// While the page stays open, how often the widget refreshes anyway (seconds), so GMS
+    /// sees an idle visitor as present. Lower it only to measure, never below GMS's own
+    /// idle timers' needs.
+    pub idle_refresh_seconds: u32,
 }
 
 impl Default for WidgetConfig {
@@ -36,6 +40,7 @@ impl Default for WidgetConfig {
             node_group: String::new(),
             title: "Chat with us".to_owned(),
             language: "en".to_owned(),
+            idle_refresh_seconds: 1800,
         }
     }
 }
