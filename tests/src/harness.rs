@@ -239,6 +239,11 @@ impl RelayProcess {
         Ok(RelayProcess { child, url })
     }
 
+    /// Its process id, for reading its memory and CPU time.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub async fn kill9(mut self) -> Result<()> {
         self.child.start_kill()?;

@@ -100,6 +100,16 @@ impl Browser {
         Ok(response["value"].clone())
     }
 
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    pub async fn cdp(&self, command: &str, params: Value) -> Result<Value> {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            json!({"cmd": command, "params": params}),
+        )
+        .await
+    }
+
     pub async fn goto(&self, url: &str) -> Result<()> {
         self.call(reqwest::Method::POST, "/url", json!({"url": url})).await.map(drop)
     }

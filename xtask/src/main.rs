@@ -5,6 +5,7 @@
     reason = "a command-line tool reports on stdout"
 )]
 
+mod bench;
 mod demo;
 mod run;
 mod setup;
@@ -14,11 +15,14 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <test|demo|setup>
+const USAGE: &str = "usage: cargo xtask <test|demo|bench|setup>
   test    install what is missing, then fmt, clippy (host and wasm32), every test,
           the release widget build and the browser tests; ends with `N passed, N failed`
   demo    build the widget, start gms-sim (with its scripted agent) and the relay, print
           the URLs; Ctrl-C stops everything
+  bench   measure the relay (idle connections, push throughput and latency, restoration),
+          the GMS load per idle chat and the widget's weight; prints a table and writes
+          target/bench/results.json (`-- --only push,idle` runs some)
   setup   only install what is missing";
 
 fn main() {
@@ -26,6 +30,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(),
         Some("demo") => demo::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("setup") => setup::ensure_all().map(drop),
         _ => {
             eprintln!("{USAGE}");

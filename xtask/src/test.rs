@@ -58,8 +58,13 @@ pub(crate) fn run() -> Result<()> {
             cargo(&["test", "-p", "system-tests", "--features", "browser", "--test", "browser"]);
         browser.env("WIDGET_DIST", root.join("target").join("widget"));
         add_tests(&mut counts, "browser tests (Chromium)", &mut browser);
+        // Every benchmark, small and short, so `cargo xtask bench` keeps working.
+        let mut smoke =
+            cargo(&["test", "-p", "system-tests", "--bench", "system", "--", "--smoke"]);
+        smoke.env("WIDGET_DIST", root.join("target").join("widget"));
+        check(&mut counts, "benchmark smoke", &mut smoke);
     } else {
-        println!("==> browser tests: not run, the widget did not build");
+        println!("==> browser tests and benchmark smoke: not run, the widget did not build");
         counts.failed += 1;
     }
 

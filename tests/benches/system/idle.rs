@@ -1,0 +1,170 @@
+//! Idle WebSocket connections held by one relay process: its memory per connection and
+//! its CPU at idle with the 25 s server pings. The clients spread their source addresses
+//! over 127.1.x.y so no single address runs out of ports.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use system_tests::harness::{RelayProcess, relay_binary, scratch_dir};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::machine::Usage;
+use crate::report::Report;
+
+/// Descriptors each process keeps for itself beyond one per connection.
+const RESERVE: u64 = 512;
+/// Connections per client source address.
+const PER_SOURCE: usize = 1000;
+/// Connections being opened at once.
+const OPENING: usize = 256;
+
+pub(crate) async fn run(report: &mut Report) -> Result<()> {
+    // The relay inherits this process's raised limit and raises its own as well.
+    let limit = rlimit::increase_nofile_limit(u64::MAX)?;
+    let fits = usize::try_from(limit.saturating_sub(RESERVE))?;
+    let (sizes, window): (&[usize], _) = if report.smoke {
+        (&[300], Duration::from_secs(3))
+    } else {
+        // Two rounds of 25 s pings and then some.
+        (&[10_000, 50_000, 100_000], Duration::from_secs(60))
+    };
+    for &size in sizes {
+        if size > fits {
+            report.note(format!(
+                "{size} idle connections not measured: a process may open {limit} files \
+                 here (hard limit) and raising it needs CAP_SYS_RESOURCE, which this \
+                 machine does not grant"
+            ));
+            continue;
+        }
+        measure(report, size, window).await?;
+    }
+    let largest = fits / 1000 * 1000;
+    if sizes.iter().any(|&s| s > fits) && largest > sizes[0] {
+        measure(report, largest, window).await?;
+    }
+    Ok(())
+}
+
+async fn measure(report: &mut Report, size: usize, window: Duration) -> Result<()> {
+    let data_dir = scratch_dir("bench-idle")?;
+    let args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--gms-url",
+        "http://127.0.0.1:9",
+        "--data-dir",
+        &data_dir.display().to_string(),
+    ]
+    .map(str::to_owned)
+    .into();
+    let relay = RelayProcess::start(&relay_binary()?, &args).await?;
+    let pid = relay.pid().context("relay pid")?;
+    let addr: SocketAddr = relay.url.trim_start_matches("http://").parse()?;
+    let before = Usage::of(pid).context("relay usage")?;
+
+    let stop = CancellationToken::new();
+    let pings = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let opened: Vec<Result<()>> = futures_util::stream::iter(0..size)
+        .map(|i| open(addr, i, pings.clone(), stop.clone()))
+        .buffer_unordered(OPENING)
+        .collect()
+        .await;
+    let failures = opened.iter().filter(|r| r.is_err()).count();
+    if let Some(Err(error)) = opened.into_iter().find(Result::is_err) {
+        anyhow::bail!("{failures} of {size} connections failed, e.g. {error:#}");
+    }
+    wait_for_connections(&relay.url, size).await?;
+    let connect_time = started.elapsed();
+
+    let held = Usage::of(pid).context("relay usage")?;
+    let pings_before = pings.load(Ordering::Relaxed);
+    let window_start = Instant::now();
+    tokio::time::sleep(window).await;
+    let idle = Usage::of(pid).context("relay usage")?;
+    let wall = window_start.elapsed();
+    let pings_seen = pings.load(Ordering::Relaxed) - pings_before;
+
+    let case = format!("{size} idle connections");
+    let per_connection = held.rss_bytes.saturating_sub(before.rss_bytes) as f64 / size as f64;
+    let cores = idle.cores_since(&held, wall);
+    report.add("idle", &case, "connect rate", size as f64 / connect_time.as_secs_f64(), "conn/s");
+    report.add("idle", &case, "relay RSS", held.rss_bytes as f64 / 1048576.0, "MiB");
+    report.add("idle", &case, "RSS per connection", per_connection / 1024.0, "KiB");
+    report.add("idle", &case, "relay CPU at idle", cores, "cores");
+    report.add("idle", &case, "CPU per connection", cores * 1e6 / size as f64, "µs/s");
+    report.add("idle", &case, "server pings seen", pings_seen as f64 / wall.as_secs_f64(), "/s");
+    stop.cancel();
+    relay.kill9().await?;
+    let _ = std::fs::remove_dir_all(data_dir);
+    Ok(())
+}
+
+/// Opens connection `i` from its source address and keeps reading it (which answers the
+/// relay's pings) until `stop`.
+async fn open(
+    relay: SocketAddr,
+    i: usize,
+    pings: Arc<AtomicU64>,
+    stop: CancellationToken,
+) -> Result<()> {
+    let source = i / PER_SOURCE;
+    let ip = Ipv4Addr::new(127, 1, u8::try_from(source / 250)?, u8::try_from(source % 250 + 1)?);
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(ip.into(), 0))?;
+    let stream = socket.connect(relay).await?;
+    // Small buffers like a browser's idle socket; the defaults would make the client
+    // fleet, not the relay, the memory limit of this benchmark.
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(
+        format!("ws://{relay}/v1/ws"),
+        stream,
+        Some(config),
+    )
+    .await?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                message = ws.next() => match message {
+                    Some(Ok(Message::Ping(_))) => {
+                        pings.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break,
+                },
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Waits until the relay's own gauge counts every connection.
+pub(crate) async fn wait_for_connections(relay_url: &str, size: usize) -> Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = http.get(format!("{relay_url}/metrics")).send().await?.text().await?;
+        let held = metric(&metrics, "relay_ws_connections").unwrap_or(0.0);
+        if held >= size as f64 {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the relay holds {held} of {size} connections");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The value of an unlabelled Prometheus metric (or a summary's `_sum`/`_count`).
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.trim().parse().ok()
+    })
+}

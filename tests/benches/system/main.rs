@@ -1,0 +1,67 @@
+//! `cargo xtask bench`: the relay's capacity and latency, the GMS load per chat, the
+//! restoration after a Chat Server restart and the widget's weight, measured against the
+//! real relay (a separate process where its CPU and memory are read), the real gms-sim and
+//! a real Chromium. Prints a table and writes it as JSON under `target/bench/`.
+//! `--smoke` runs every benchmark small and short so `cargo xtask test` keeps them working.
+
+mod chats;
+mod gms_load;
+mod idle;
+mod machine;
+mod push;
+mod report;
+mod restore;
+mod widget;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::report::Report;
+
+#[derive(Parser, Debug)]
+#[command(about = "System benchmarks: relay capacity and latency, GMS load, widget weight")]
+struct Args {
+    /// Small sizes and short windows: proves every benchmark runs, measures nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// Run only these (idle, push, gms-load, restore, widget).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Directory for the JSON results.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let mut report = Report::new(args.smoke);
+    let mut failed = Vec::new();
+    macro_rules! bench {
+        ($name:literal, $run:expr) => {
+            if wanted($name) {
+                report.progress(&format!("{} …", $name));
+                if let Err(error) = $run.await {
+                    report.progress(&format!("{} failed: {error:#}", $name));
+                    failed.push($name);
+                }
+            }
+        };
+    }
+    bench!("widget", widget::run(&mut report));
+    bench!("gms-load", gms_load::run(&mut report));
+    bench!("restore", restore::run(&mut report));
+    bench!("push", push::run(&mut report));
+    bench!("idle", idle::run(&mut report));
+    report.print_table();
+    let file = report.write(&args.out)?;
+    report.progress(&format!("results written to {}", file.display()));
+    anyhow::ensure!(failed.is_empty(), "benchmarks failed: {}", failed.join(", "));
+    Ok(())
+}

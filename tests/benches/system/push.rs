@@ -1,0 +1,321 @@
+//! Push throughput and latency: pushes into `/gms/push` at fixed offered rates, each for a
+//! chat with one WebSocket subscriber, with the relay acknowledging every push to gms-sim.
+//! Latency runs from sending the push to the subscriber reading its frame. The rate is
+//! raised until the relay stops keeping up (the knee).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser as _;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use shared::relay_api::{ClientFrame, ServerFrame};
+use system_tests::gms_client::SimAdmin;
+use system_tests::harness::{RelayProcess, TEST_PUSH_SECRET, relay_binary, scratch_dir};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::chats::{self, BenchChat};
+use crate::idle::metric;
+use crate::machine::Usage;
+use crate::report::{Percentiles, Report};
+
+/// Pushes in flight at once, as GMS's own HTTP client pool would bound them.
+const IN_FLIGHT: usize = 256;
+/// A step passes while p99 push-to-frame latency stays under this.
+const P99_BUDGET_MS: f64 = 250.0;
+
+struct Plan {
+    chats: usize,
+    rates: &'static [u32],
+    step: Duration,
+}
+
+/// What the subscribers saw: when each push was sent, and the latencies of this step.
+struct Clock {
+    origin: Instant,
+    sent_at: Vec<AtomicU64>,
+    latencies: Mutex<Vec<Duration>>,
+    received: AtomicUsize,
+}
+
+pub(crate) async fn run(report: &mut Report) -> Result<()> {
+    let plan = if report.smoke {
+        Plan { chats: 20, rates: &[50], step: Duration::from_secs(1) }
+    } else {
+        Plan {
+            chats: 1000,
+            rates: &[250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000],
+            step: Duration::from_secs(5),
+        }
+    };
+    let relay_port = system_tests::harness::free_port()?;
+    let relay_url = format!("http://127.0.0.1:{relay_port}");
+    let gms = gms_sim::start(gms_sim::Config::try_parse_from([
+        "gms-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--flex-disconnect-timeout",
+        "100000",
+        "--push-url",
+        &format!("{relay_url}/gms/push?secret={TEST_PUSH_SECRET}"),
+    ])?)
+    .await?;
+    let data_dir = scratch_dir("bench-push")?;
+    let args: Vec<String> = [
+        "--listen",
+        &format!("127.0.0.1:{relay_port}"),
+        "--gms-url",
+        &gms.url(),
+        "--data-dir",
+        &data_dir.display().to_string(),
+        "--push-secret",
+        TEST_PUSH_SECRET,
+    ]
+    .map(str::to_owned)
+    .into();
+    let relay = RelayProcess::start(&relay_binary()?, &args).await?;
+    let pid = relay.pid().context("relay pid")?;
+    let chats = chats::create(&gms.url(), Some(&relay_url), "push", plan.chats).await?;
+
+    let total: usize =
+        plan.rates.iter().map(|r| (*r as f64 * plan.step.as_secs_f64()) as usize + 1).sum();
+    let clock = Arc::new(Clock {
+        origin: Instant::now(),
+        sent_at: (0..total).map(|_| AtomicU64::new(0)).collect(),
+        latencies: Mutex::new(Vec::new()),
+        received: AtomicUsize::new(0),
+    });
+    let stop = CancellationToken::new();
+    for chat in &chats {
+        subscribe(&relay_url, chat, clock.clone(), stop.clone()).await?;
+    }
+    crate::idle::wait_for_connections(&relay_url, plan.chats).await?;
+
+    let admin = SimAdmin::new(&gms.url());
+    let http = reqwest::Client::builder().pool_max_idle_per_host(IN_FLIGHT).build()?;
+    let mut next_seq = 0;
+    let mut knee = None;
+    for &rate in plan.rates {
+        let step = Step { rate, duration: plan.step, first_seq: next_seq };
+        let outcome = step.run(&http, &relay_url, &chats, &clock, &admin, pid).await?;
+        next_seq += outcome.sent;
+        let case = format!("{rate} pushes/s offered, {} subscribers", plan.chats);
+        report.add("push", &case, "accepted", outcome.accepted_rate, "pushes/s");
+        report.add("push", &case, "frames delivered", outcome.delivered as f64, "frames");
+        report.add("push", &case, "lost (sent - delivered)", outcome.lost as f64, "frames");
+        if let Some(l) = &outcome.latency {
+            report.add("push", &case, "push→frame p50", l.p50, "ms");
+            report.add("push", &case, "push→frame p99", l.p99, "ms");
+            report.add("push", &case, "push→frame max", l.max, "ms");
+        }
+        if let Some(a) = &outcome.answer {
+            report.add("push", &case, "push answered (200) p99", a.p99, "ms");
+        }
+        report.add("push", &case, "relay CPU", outcome.relay_cores, "cores");
+        report.add("push", &case, "load + gms-sim CPU", outcome.own_cores, "cores");
+        report.add("push", &case, "pushes per store commit", outcome.pushes_per_commit, "pushes");
+        report.add("push", &case, "mean store commit", outcome.commit_ms, "ms");
+        report.add("push", &case, "acknowledgements to GMS", outcome.acks_rate, "/s");
+        let kept_up = outcome.accepted_rate >= 0.95 * f64::from(rate)
+            && outcome.lost == 0
+            && outcome.latency.as_ref().is_some_and(|l| l.p99 <= P99_BUDGET_MS);
+        if !kept_up {
+            break;
+        }
+        knee = Some(rate);
+    }
+    match knee {
+        Some(rate) => report.add(
+            "push",
+            &format!("{} subscribers", plan.chats),
+            "knee (highest rate kept up)",
+            f64::from(rate),
+            "pushes/s",
+        ),
+        None => report.note("push: the relay did not keep up even at the lowest rate".to_owned()),
+    }
+    stop.cancel();
+    relay.kill9().await?;
+    gms.stop().await;
+    let _ = std::fs::remove_dir_all(data_dir);
+    Ok(())
+}
+
+/// One subscriber per chat, recording the latency of every pushed event it reads.
+async fn subscribe(
+    relay_url: &str,
+    chat: &BenchChat,
+    clock: Arc<Clock>,
+    stop: CancellationToken,
+) -> Result<()> {
+    let url = format!("{}/v1/ws", relay_url.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let frame = ClientFrame::Subscribe {
+        chat_id: chat.credentials.chat_id.clone(),
+        token: chat.token.clone().context("registered")?,
+    };
+    ws.send(Message::text(serde_json::to_string(&frame)?)).await?;
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => break,
+                message = ws.next() => message,
+            };
+            let Some(Ok(message)) = message else { break };
+            let Message::Text(text) = message else { continue };
+            let Ok(ServerFrame::Events { messages, .. }) = serde_json::from_str(text.as_str())
+            else {
+                continue;
+            };
+            let now = clock.origin.elapsed();
+            for event in messages {
+                let seq = event.text.as_deref().and_then(|t| t.strip_prefix('b')?.parse().ok());
+                let Some(sent) = seq.and_then(|s: usize| clock.sent_at.get(s)) else { continue };
+                let sent = Duration::from_nanos(sent.load(Ordering::Relaxed));
+                clock.received.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut latencies) = clock.latencies.lock() {
+                    latencies.push(now.saturating_sub(sent));
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+struct Step {
+    rate: u32,
+    duration: Duration,
+    first_seq: usize,
+}
+
+struct Outcome {
+    sent: usize,
+    accepted_rate: f64,
+    delivered: usize,
+    lost: usize,
+    latency: Option<Percentiles>,
+    answer: Option<Percentiles>,
+    relay_cores: f64,
+    own_cores: f64,
+    pushes_per_commit: f64,
+    commit_ms: f64,
+    acks_rate: f64,
+}
+
+impl Step {
+    async fn run(
+        &self,
+        http: &reqwest::Client,
+        relay_url: &str,
+        chats: &[BenchChat],
+        clock: &Arc<Clock>,
+        admin: &SimAdmin,
+        relay_pid: u32,
+    ) -> Result<Outcome> {
+        let count = (f64::from(self.rate) * self.duration.as_secs_f64()) as usize;
+        clock.received.store(0, Ordering::Relaxed);
+        if let Ok(mut latencies) = clock.latencies.lock() {
+            latencies.clear();
+        }
+        let acks_before = refreshes(admin).await?;
+        let metrics_before = scrape(http, relay_url).await?;
+        let relay_before = Usage::of(relay_pid).context("relay usage")?;
+        let own_before = Usage::of(std::process::id()).context("own usage")?;
+        let started = Instant::now();
+
+        let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let answers = Arc::new(Mutex::new(Vec::with_capacity(count)));
+        let push_url = format!("{relay_url}/gms/push?secret={TEST_PUSH_SECRET}");
+        let gap = Duration::from_secs_f64(1.0 / f64::from(self.rate));
+        let mut sending = tokio::task::JoinSet::new();
+        for k in 0..count {
+            tokio::time::sleep_until((started + gap * k as u32).into()).await;
+            let permit = permits.clone().acquire_owned().await?;
+            let seq = self.first_seq + k;
+            let chat = &chats[seq % chats.len()];
+            let body = push_body(chat, seq, 2 + seq / chats.len());
+            let (http, url, accepted, answers) =
+                (http.clone(), push_url.clone(), accepted.clone(), answers.clone());
+            let origin = clock.origin;
+            let sent = origin.elapsed();
+            clock.sent_at[seq].store(u64::try_from(sent.as_nanos())?, Ordering::Relaxed);
+            sending.spawn(async move {
+                let response = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                if response.is_ok_and(|r| r.status().is_success()) {
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut answers) = answers.lock() {
+                        answers.push(origin.elapsed().saturating_sub(sent));
+                    }
+                }
+                drop(permit);
+            });
+        }
+        sending.join_all().await;
+        let sending_time = started.elapsed();
+        let accepted = accepted.load(Ordering::Relaxed);
+        // Frames still on their way: wait for them, but not forever.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while clock.received.load(Ordering::Relaxed) < accepted && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let wall = started.elapsed();
+        let relay_after = Usage::of(relay_pid).context("relay usage")?;
+        let own_after = Usage::of(std::process::id()).context("own usage")?;
+        let metrics_after = scrape(http, relay_url).await?;
+        let acks = refreshes(admin).await? - acks_before;
+
+        let delivered = clock.received.load(Ordering::Relaxed);
+        let mut latencies = clock.latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        let mut answers = answers.lock().map(|a| a.clone()).unwrap_or_default();
+        let delta = |name: &str| {
+            metric(&metrics_after, name).unwrap_or(0.0)
+                - metric(&metrics_before, name).unwrap_or(0.0)
+        };
+        let commits = delta("relay_store_commit_seconds_count").max(1.0);
+        Ok(Outcome {
+            sent: count,
+            accepted_rate: accepted as f64 / sending_time.as_secs_f64(),
+            delivered,
+            lost: count.saturating_sub(delivered),
+            latency: Percentiles::of(&mut latencies),
+            answer: Percentiles::of(&mut answers),
+            relay_cores: relay_after.cores_since(&relay_before, wall),
+            own_cores: own_after.cores_since(&own_before, wall),
+            pushes_per_commit: accepted as f64 / commits,
+            commit_ms: delta("relay_store_commit_seconds_sum") * 1000.0 / commits,
+            acks_rate: acks as f64 / wall.as_secs_f64(),
+        })
+    }
+}
+
+/// An agent message push as Chat Server sends it, carrying the event and every token.
+fn push_body(chat: &BenchChat, seq: usize, index: usize) -> String {
+    let c = &chat.credentials;
+    json!({
+        "deviceId": chat.device_id, "type": "Message", "message": format!("Ann: b{seq}"),
+        "chatId": c.chat_id, "userId": c.user_id, "secureKey": c.secure_key, "alias": c.alias,
+        "nextPosition": index + 1,
+        "messages": [{"from": {"nickname": "Ann", "participantId": 2, "type": "Agent"},
+                      "index": index, "type": "Message", "text": format!("b{seq}"),
+                      "utcTime": 1_732_460_000_000_u64}],
+    })
+    .to_string()
+}
+
+async fn refreshes(admin: &SimAdmin) -> Result<u64> {
+    Ok(admin.stats().await?["requests"]["refresh"].as_u64().unwrap_or(0))
+}
+
+async fn scrape(http: &reqwest::Client, relay_url: &str) -> Result<String> {
+    Ok(http.get(format!("{relay_url}/metrics")).send().await?.text().await?)
+}

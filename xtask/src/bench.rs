@@ -1,0 +1,35 @@
+//! `cargo xtask bench`: the release relay and widget, then the system benchmarks
+//! (`tests/benches/system`), which print a table and write `target/bench/results.json`.
+
+use anyhow::Result;
+
+use crate::run::{done, status, step};
+use crate::setup;
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let tools = setup::ensure_all()?;
+    let root = crate::root()?;
+    let started = step("widget release build (trunk)");
+    status(&mut crate::test::trunk_build(&tools)?)?;
+    done("widget release build (trunk)", started, true);
+    let started = step("relay release build");
+    status(tools.command("cargo").current_dir(&root).args([
+        "build",
+        "--release",
+        "-p",
+        "relay",
+        "--bin",
+        "relay",
+    ]))?;
+    done("relay release build", started, true);
+    let target = root.join("target");
+    status(
+        tools
+            .command("cargo")
+            .current_dir(&root)
+            .args(["bench", "-p", "system-tests", "--bench", "system", "--"])
+            .args(args)
+            .env("WIDGET_DIST", target.join("widget"))
+            .env("RELAY_BIN", target.join("release").join("relay")),
+    )
+}
