@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::machine::Usage;
+use crate::relay_metrics;
 use crate::report::Report;
 
 /// Descriptors each process keeps for itself beyond one per connection.
@@ -81,7 +82,7 @@ async fn measure(report: &mut Report, size: usize, window: Duration) -> Result<(
     if let Some(Err(error)) = opened.into_iter().find(Result::is_err) {
         anyhow::bail!("{failures} of {size} connections failed, e.g. {error:#}");
     }
-    wait_for_connections(&relay.url, size).await?;
+    relay_metrics::wait_for_connections(&relay.url, size).await?;
     let connect_time = started.elapsed();
 
     let held = Usage::of(pid).context("relay usage")?;
@@ -144,27 +145,4 @@ async fn open(
         }
     });
     Ok(())
-}
-
-/// Waits until the relay's own gauge counts every connection.
-pub(crate) async fn wait_for_connections(relay_url: &str, size: usize) -> Result<()> {
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let metrics = http.get(format!("{relay_url}/metrics")).send().await?.text().await?;
-        let held = metric(&metrics, "relay_ws_connections").unwrap_or(0.0);
-        if held >= size as f64 {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the relay holds {held} of {size} connections");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The value of an unlabelled Prometheus metric (or a summary's `_sum`/`_count`).
-pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
-        rest.trim().parse().ok()
-    })
 }

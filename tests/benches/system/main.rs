@@ -9,6 +9,7 @@ mod gms_load;
 mod idle;
 mod machine;
 mod push;
+mod relay_metrics;
 mod report;
 mod restore;
 mod widget;
@@ -29,9 +30,9 @@ struct Args {
     /// Run only these (idle, push, gms-load, restore, widget).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Directory for the JSON results.
-    #[arg(long, default_value = "target/bench")]
-    out: PathBuf,
+    /// Directory for the JSON results (default: `target/bench` of the workspace).
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -60,8 +61,17 @@ async fn main() -> Result<()> {
     bench!("push", push::run(&mut report));
     bench!("idle", idle::run(&mut report));
     report.print_table();
-    let file = report.write(&args.out)?;
+    let out = args.out.unwrap_or_else(default_out);
+    let file = report.write(&out)?;
     report.progress(&format!("results written to {}", file.display()));
     anyhow::ensure!(failed.is_empty(), "benchmarks failed: {}", failed.join(", "));
     Ok(())
+}
+
+/// `target/bench` of the workspace (cargo runs benchmarks from the package directory).
+fn default_out() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target"))
+        .join("bench")
 }

@@ -19,8 +19,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::chats::{self, BenchChat};
-use crate::idle::metric;
 use crate::machine::Usage;
+use crate::relay_metrics::{self, metric, scrape};
 use crate::report::{Percentiles, Report};
 
 /// Pushes in flight at once, as GMS's own HTTP client pool would bound them.
@@ -93,7 +93,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     for chat in &chats {
         subscribe(&relay_url, chat, clock.clone(), stop.clone()).await?;
     }
-    crate::idle::wait_for_connections(&relay_url, plan.chats).await?;
+    relay_metrics::wait_for_connections(&relay_url, plan.chats).await?;
 
     let admin = SimAdmin::new(&gms.url());
     let http = reqwest::Client::builder().pool_max_idle_per_host(IN_FLIGHT).build()?;
@@ -314,8 +314,4 @@ fn push_body(chat: &BenchChat, seq: usize, index: usize) -> String {
 
 async fn refreshes(admin: &SimAdmin) -> Result<u64> {
     Ok(admin.stats().await?["requests"]["refresh"].as_u64().unwrap_or(0))
-}
-
-async fn scrape(http: &reqwest::Client, relay_url: &str) -> Result<String> {
-    Ok(http.get(format!("{relay_url}/metrics")).send().await?.text().await?)
 }

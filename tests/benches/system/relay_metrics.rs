@@ -1,0 +1,33 @@
+//! Reading the relay's Prometheus endpoint.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+/// The relay's `/metrics` text.
+pub(crate) async fn scrape(http: &reqwest::Client, relay_url: &str) -> Result<String> {
+    Ok(http.get(format!("{relay_url}/metrics")).send().await?.text().await?)
+}
+
+/// Waits until the relay's own gauge counts every connection.
+pub(crate) async fn wait_for_connections(relay_url: &str, size: usize) -> Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = scrape(&http, relay_url).await?;
+        let held = metric(&metrics, "relay_ws_connections").unwrap_or(0.0);
+        if held >= size as f64 {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the relay holds {held} of {size} connections");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The value of an unlabelled Prometheus metric (or a summary's `_sum`/`_count`).
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.trim().parse().ok()
+    })
+}
