@@ -18,8 +18,7 @@ pub(crate) fn config() -> WidgetConfig {
 
 /// Creates `<div id="gms-chat-widget">` with an open shadow root holding the styles and
 /// an element to mount into, marked with the widget's language for screen readers.
-/// Constructable stylesheets keep a strict CSP happy (no inline
-/// style element).
+/// Constructable stylesheets keep a strict CSP happy (no inline style element).
 pub(crate) fn shadow_mount_point(lang: &str) -> Option<web_sys::HtmlElement> {
     let document = web_sys::window()?.document()?;
     let host = document.create_element("div").ok()?;
