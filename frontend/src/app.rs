@@ -205,7 +205,7 @@ fn Conversation(
     });
     view! {
         <div class="gc-transcript" node_ref=list role="log" aria-live="polite" aria-label=t.conversation data-testid="transcript" tabindex="0">
-            <For each=lines key=|(index, _)| *index children=move |(index, line)| view! { <LineView index=index line=line you=t.you/> }/>
+            <For each=lines key=|(index, _)| *index children=move |(index, line)| view! { <LineView index=index line=line ctrl=ctrl/> }/>
             <For each=move || ctrl.outbox.get() key=|m| (m.id, m.failed.clone()) children=move |m| {
                 let id = m.id;
                 let failed = m.failed.clone();
@@ -246,9 +246,11 @@ fn LineView(
     index: u64,
     /// What to show.
     line: Line,
-    /// How the visitor is named in their own lines.
-    you: &'static str,
+    /// The widget's controller (texts, downloads).
+    ctrl: Controller,
 ) -> impl IntoView {
+    let t = ctrl.texts;
+    let you = t.you;
     match line {
         Line::Message { mine, who, text } => view! {
             <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
@@ -267,6 +269,16 @@ fn LineView(
             </div>
         }
         .into_any(),
+        Line::File { mine, text, file_id, name } => view! {
+            <div class=if mine { "gc-line gc-mine gc-file" } else { "gc-line gc-theirs gc-file" } data-testid="line" data-index=index>
+                <span>{text}" "</span>
+                {file_id.map(|id| view! {
+                    <button class="gc-link" data-testid="download"
+                        on:click=move |_| ctrl.download(id.clone(), name.clone())>{t.download}</button>
+                })}
+            </div>
+        }
+        .into_any(),
         Line::System(text) => view! {
             <div class="gc-line gc-system" data-testid="line" data-index=index>{text}</div>
         }
@@ -281,6 +293,7 @@ fn Composer(
 ) -> impl IntoView {
     let t = ctrl.texts;
     let draft = RwSignal::new(String::new());
+    let picker = NodeRef::<leptos::html::Input>::new();
     let send = move || {
         let text = draft.get_untracked();
         if !text.trim().is_empty() {
@@ -307,6 +320,20 @@ fn Composer(
                 on:keydown=keydown></textarea>
             <div class="gc-actions">
                 <button class="gc-link" data-testid="end-chat" on:click=move |_| ctrl.end()>{t.end_chat}</button>
+                // The file input stays out of sight and out of the tab order; the button is
+                // what keyboard and screen reader users meet.
+                <input type="file" class="gc-visually-hidden" tabindex="-1" aria-hidden="true"
+                    data-testid="file-input" node_ref=picker on:change=move |ev| {
+                        let input: web_sys::HtmlInputElement = event_target(&ev);
+                        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+                            ctrl.upload(file);
+                        }
+                        input.set_value("");
+                    }/>
+                <button class="gc-link gc-attach" data-testid="attach" disabled=move || ctrl.uploading.get()
+                    on:click=move |_| if let Some(input) = picker.get() { input.click() }>
+                    {move || if ctrl.uploading.get() { t.sending_file } else { t.attach_file }}
+                </button>
                 <button class="gc-primary" data-testid="send" on:click=move |_| send()>{t.send}</button>
             </div>
         </div>

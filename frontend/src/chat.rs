@@ -3,7 +3,7 @@
 //! localStorage keeps, under one versioned key.
 
 use serde::{Deserialize, Serialize};
-use shared::gms::{ChatEvent, ChatResponse, Credentials, EventType};
+use shared::gms::{ChatEvent, ChatResponse, Credentials, EventType, FileLimits};
 use shared::transcript::{Gap, TranscriptCursor};
 
 use crate::texts::{Texts, fill};
@@ -123,7 +123,9 @@ pub enum Line {
     Message { mine: bool, who: String, text: String },
     /// A pushed link; `url` is only set for http and https, anything else shows as text.
     Link { mine: bool, who: String, text: String, url: Option<String> },
-    /// A system line (joins, leaves, files, notices).
+    /// A file in the chat: `text` says who sent which; `file_id` lets it be downloaded.
+    File { mine: bool, text: String, file_id: Option<String>, name: String },
+    /// A system line (joins, leaves, notices).
     System(String),
 }
 
@@ -147,8 +149,14 @@ pub fn line(event: &ChatEvent, t: &Texts) -> Option<Line> {
             Line::System(fill(t.renamed, &[("who", &who), ("name", &text)]))
         }
         EventType::FileUploaded => {
+            let file_id = event.user_data.get("file-id").cloned().or(event.text.clone());
             let name = event.user_data.get("file-name").cloned().unwrap_or(text);
-            Line::System(fill(t.file_sent, &[("who", &who), ("name", &name)]))
+            let text = if mine {
+                fill(t.you_sent_file, &[("name", &name)])
+            } else {
+                fill(t.file_sent, &[("who", &who), ("name", &name)])
+            };
+            Line::File { mine, text, file_id, name }
         }
         EventType::FileDeleted => Line::System(about(t.file_deleted)),
         EventType::IdleAlert | EventType::IdleClose if !text.is_empty() => Line::System(text),
@@ -197,6 +205,39 @@ pub fn validate_prechat(
         }
     }
     Ok(())
+}
+
+/// Checks a file against the chat's limits before sending it; `Err` says why not.
+pub fn check_upload(limits: &FileLimits, name: &str, size: u64, t: &Texts) -> Result<(), String> {
+    let used_files = limits.used_upload_max_files.unwrap_or(0);
+    if limits.upload_max_files.is_some_and(|max| used_files >= max) {
+        return Err(t.too_many_files.to_owned());
+    }
+    let used_bytes = limits.used_upload_max_total_size.unwrap_or(0);
+    let max = [
+        limits.upload_max_file_size,
+        limits.upload_max_total_size.map(|total| total.saturating_sub(used_bytes)),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    if let Some(max) = max.filter(|max| size > *max) {
+        return Err(fill(t.file_too_big, &[("name", name), ("max", &human_size(max))]));
+    }
+    if !limits.allows_file_name(name) {
+        let types = limits.upload_file_types.join(", ");
+        return Err(fill(t.file_type_not_allowed, &[("types", &types)]));
+    }
+    Ok(())
+}
+
+/// Bytes as a visitor reads them: `512 B`, `20 KB`, `2 MB` (powers of 1024, rounded down).
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{} MB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KB", b >> 10),
+        b => format!("{b} B"),
+    }
 }
 
 #[cfg(test)]

@@ -8,12 +8,14 @@
 use futures_channel::mpsc::UnboundedSender;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::gms::{ChatOperation, Outcome, PushSubscription, Visitor, async_push_user_data};
+use shared::gms::{
+    ChatOperation, FileLimits, FilePart, Outcome, PushSubscription, Visitor, async_push_user_data,
+};
 use shared::relay_api::ServerFrame;
 use shared::transcript::TranscriptPosition;
 use shared::widget_config::WidgetConfig;
 
-use crate::chat::{ChatState, Stored};
+use crate::chat::{ChatState, Stored, check_upload};
 use crate::net::{self, NetError};
 use crate::texts::{self, Texts, fill};
 
@@ -70,6 +72,8 @@ pub struct Controller {
     pub outbox: RwSignal<Vec<Outgoing>>,
     /// A chat is being created.
     pub starting: RwSignal<bool>,
+    /// A file is being sent.
+    pub uploading: RwSignal<bool>,
     refresh: StoredValue<RefreshState>,
     typing: StoredValue<TypingState>,
     commands: StoredValue<Option<UnboundedSender<Command>>>,
@@ -99,6 +103,7 @@ impl Controller {
             notice: RwSignal::new(None),
             outbox: RwSignal::new(Vec::new()),
             starting: RwSignal::new(false),
+            uploading: RwSignal::new(false),
             refresh: StoredValue::new(RefreshState::default()),
             typing: StoredValue::new(TypingState::default()),
             commands: StoredValue::new(None),
@@ -378,6 +383,70 @@ impl Controller {
                     }
                     this.command(Command::Unsubscribe(chat.credentials.chat_id));
                 }
+                Err(error) => this.notice.set(Some(error.describe(this.texts))),
+            }
+        });
+    }
+
+    /// Sends a file the visitor picked, once the chat's current limits allow it.
+    pub fn upload(&self, file: web_sys::File) {
+        let Some(chat) = self.active_chat() else { return };
+        let this = *self;
+        this.uploading.set(true);
+        this.notice.set(None);
+        spawn_local(async move {
+            if let Err(problem) = this.try_upload(&chat, &file).await {
+                this.notice.set(Some(problem));
+            }
+            this.uploading.set(false);
+        });
+    }
+
+    async fn try_upload(&self, chat: &ChatState, file: &web_sys::File) -> Result<(), String> {
+        let (config, t) = (self.config(), self.texts);
+        let failed = |reason: String| fill(t.file_failed, &[("reason", &reason)]);
+        let credentials = Some(&chat.credentials);
+        let limits = ChatOperation::FileLimits;
+        let answer = net::gms(&config, &chat.service, &limits, credentials)
+            .await
+            .map_err(|e| failed(e.describe(t)))?;
+        let name = file.name();
+        if let Some(limits) = FileLimits::from_response(&answer) {
+            check_upload(&limits, &name, file.size() as u64, t)?;
+        }
+        let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+            .await
+            .map_err(|_| failed(t.unreachable.to_owned()))?;
+        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+        let file = FilePart { file_name: name, content_type: file.type_(), bytes };
+        let upload = ChatOperation::Upload { file, description: None, user_data: Vec::new() };
+        let response = net::gms(&config, &chat.service, &upload, credentials)
+            .await
+            .map_err(|e| failed(e.describe(t)))?;
+        if response.status_code != 0 {
+            return Err(failed(response.error_summary()));
+        }
+        // Chat Server pushes no notification for the visitor's own file: unless the answer
+        // carried the event, fetch it.
+        let mut shown = false;
+        self.update_chat(|c| {
+            let applied = c.apply_response(&response);
+            shown = applied.fresh > 0 && applied.gap.is_none();
+        });
+        if !shown {
+            self.refresh();
+        }
+        Ok(())
+    }
+
+    /// Fetches a chat file and hands it to the browser as a download.
+    pub fn download(&self, file_id: String, name: String) {
+        let Some(chat) = self.active_chat() else { return };
+        let this = *self;
+        spawn_local(async move {
+            let config = this.config();
+            match net::download(&config, &chat.service, &chat.credentials, &file_id).await {
+                Ok(bytes) => crate::host::save_file(&bytes, &name),
                 Err(error) => this.notice.set(Some(error.describe(this.texts))),
             }
         });

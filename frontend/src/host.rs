@@ -35,3 +35,25 @@ pub(crate) fn shadow_mount_point(lang: &str) -> Option<web_sys::HtmlElement> {
     shadow.append_child(&mount).ok()?;
     mount.dyn_into::<web_sys::HtmlElement>().ok()
 }
+
+/// Offers bytes to the visitor as a file download (a blob URL behind a `download` link).
+pub(crate) fn save_file(bytes: &[u8], name: &str) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence(&parts) else { return };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
+    if let Some(link) = document
+        .create_element("a")
+        .ok()
+        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+    {
+        link.set_href(&url);
+        link.set_download(name);
+        link.click();
+    }
+    // The download has started from the URL by now; free it a little later all the same.
+    leptos::task::spawn_local(async move {
+        gloo_timers::future::TimeoutFuture::new(60_000).await;
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+}

@@ -63,15 +63,12 @@ async fn gms_attempts(
     attempts: u32,
 ) -> Result<ChatResponse, NetError> {
     let request = operation.encode(service, credentials);
-    let RequestBody::Form(fields) = &request.body else {
-        return Err(NetError::Refused("uploads are not supported yet".to_owned()));
-    };
     let url = format!("{}{}", config.gms_url.trim_end_matches('/'), request.path);
-    let body = shared::form::encode(fields);
+    let body = Body::of(&request.body)?;
     let mut delay = 500;
     let mut last = NetError::Network(String::new());
     for attempt in 1..=attempts {
-        match post_form(&url, &body).await {
+        match body.post(&url).await.and_then(envelope) {
             Ok(response) if response.outcome() == Outcome::Retry => {
                 last = NetError::Refused(response.error_summary());
             }
@@ -87,18 +84,76 @@ async fn gms_attempts(
     Err(last)
 }
 
-async fn post_form(url: &str, body: &str) -> Result<ChatResponse, NetError> {
-    // A form POST without custom headers is a CORS "simple request": no preflight.
-    let response = Request::post(url)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body.to_owned())
-        .map_err(|e| NetError::Network(e.to_string()))?
-        .send()
-        .await
-        .map_err(|e| NetError::Network(e.to_string()))?;
-    let status = response.status();
-    let bytes = response.binary().await.map_err(|e| NetError::Network(e.to_string()))?;
-    // GMS may send an envelope with a non-200 status too.
+/// Downloads a chat file: GMS answers its bytes, or an envelope when it refuses.
+pub async fn download(
+    config: &WidgetConfig,
+    service: &str,
+    credentials: &Credentials,
+    file_id: &str,
+) -> Result<Vec<u8>, NetError> {
+    let operation = ChatOperation::Download { file_id: file_id.to_owned() };
+    let request = operation.encode(service, Some(credentials));
+    let url = format!("{}{}", config.gms_url.trim_end_matches('/'), request.path);
+    let (status, json, bytes) = Body::of(&request.body)?.post(&url).await?;
+    match ChatResponse::parse(&bytes) {
+        Ok(refusal) if json && refusal.status_code != 0 => {
+            Err(NetError::Refused(refusal.error_summary()))
+        }
+        _ if status == 200 => Ok(bytes),
+        _ => Err(NetError::Http(status)),
+    }
+}
+
+/// A request body ready to send (again, on a retry).
+enum Body {
+    Form(String),
+    Multipart(web_sys::FormData),
+}
+
+impl Body {
+    fn of(body: &RequestBody) -> Result<Body, NetError> {
+        match body {
+            RequestBody::Form(fields) => Ok(Body::Form(shared::form::encode(fields))),
+            RequestBody::Multipart { fields, file } => {
+                let unsupported =
+                    |_| NetError::Network("this browser cannot send files".to_owned());
+                let form = web_sys::FormData::new().map_err(unsupported)?;
+                for (name, value) in fields {
+                    form.append_with_str(name, value).map_err(unsupported)?;
+                }
+                let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(file.bytes.as_slice()));
+                let options = web_sys::BlobPropertyBag::new();
+                options.set_type(&file.content_type);
+                let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+                    .map_err(unsupported)?;
+                form.append_with_blob_and_filename("file", &blob, &file.file_name)
+                    .map_err(unsupported)?;
+                Ok(Body::Multipart(form))
+            }
+        }
+    }
+
+    /// Posts it; answers the HTTP status, whether the answer is JSON, and its bytes.
+    async fn post(&self, url: &str) -> Result<(u16, bool, Vec<u8>), NetError> {
+        let network = |e: gloo_net::Error| NetError::Network(e.to_string());
+        // A form POST without custom headers is a CORS "simple request": no preflight;
+        // so is multipart, whose boundary the browser sets.
+        let request = match self {
+            Body::Form(text) => Request::post(url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(text.clone()),
+            Body::Multipart(form) => Request::post(url).body(form.clone()),
+        }
+        .map_err(network)?;
+        let response = request.send().await.map_err(network)?;
+        let json = response.headers().get("content-type").is_some_and(|t| t.contains("json"));
+        let bytes = response.binary().await.map_err(network)?;
+        Ok((response.status(), json, bytes))
+    }
+}
+
+/// GMS may send an envelope with a non-200 status too.
+fn envelope((status, _, bytes): (u16, bool, Vec<u8>)) -> Result<ChatResponse, NetError> {
     ChatResponse::parse(&bytes).map_err(|_| NetError::Http(status))
 }
 

@@ -1,6 +1,6 @@
-use shared::gms::{ChatEvent, ChatResponse, Credentials, EventType, Party};
+use shared::gms::{ChatEvent, ChatResponse, Credentials, EventType, FileLimits, Party};
 
-use super::{ChatState, Line, line, safe_url, validate_prechat};
+use super::{ChatState, Line, check_upload, human_size, line, safe_url, validate_prechat};
 use crate::texts::{DE, EN};
 
 fn party(id: i64, nickname: &str) -> Party {
@@ -125,4 +125,54 @@ fn system_lines_and_form_messages_speak_the_configured_language() {
         Some(Line::System("Ann ist dem Chat beigetreten".into()))
     );
     assert_eq!(validate_prechat("", "", &DE), Err(("name", DE.name_missing)));
+}
+
+#[test]
+fn a_file_line_names_the_sender_and_keeps_the_file_id() {
+    let mut sent = event(6, EventType::FileUploaded, party(1, "Jane"), "F1D");
+    sent.user_data.insert("file-name".into(), "invoice.pdf".into());
+    assert_eq!(
+        line(&sent, &EN),
+        Some(Line::File {
+            mine: true,
+            text: "You sent a file: invoice.pdf".into(),
+            file_id: Some("F1D".into()),
+            name: "invoice.pdf".into(),
+        })
+    );
+    let theirs = event(7, EventType::FileUploaded, party(2, "Ann"), "F2");
+    assert!(matches!(
+        line(&theirs, &DE),
+        Some(Line::File { mine: false, text, .. }) if text == "Ann hat eine Datei gesendet: F2"
+    ));
+}
+
+#[test]
+fn uploads_are_checked_against_every_limit_before_sending() {
+    let limits = FileLimits {
+        upload_max_files: Some(3),
+        upload_max_file_size: Some(2 << 20),
+        upload_max_total_size: Some(5 << 20),
+        used_upload_max_files: Some(1),
+        used_upload_max_total_size: Some(4 << 20),
+        upload_file_types: vec!["png".into(), "pdf".into()],
+        ..FileLimits::default()
+    };
+    assert_eq!(check_upload(&limits, "a.PNG", 1000, &EN), Ok(()));
+    // 1 MB left of the total, though a single file may have 2 MB.
+    assert_eq!(
+        check_upload(&limits, "big.pdf", (1 << 20) + 1, &EN),
+        Err("big.pdf is too large: at most 1 MB can be sent.".into())
+    );
+    assert_eq!(
+        check_upload(&limits, "run.exe", 10, &EN),
+        Err("This type of file cannot be sent. Allowed: png, pdf.".into())
+    );
+    let full = FileLimits { used_upload_max_files: Some(3), ..limits };
+    assert_eq!(check_upload(&full, "a.png", 10, &EN), Err(EN.too_many_files.into()));
+    assert_eq!(check_upload(&FileLimits::default(), "any", u64::MAX, &EN), Ok(()));
+    assert_eq!(
+        (human_size(512), human_size(20 << 10), human_size(5 << 20)),
+        ("512 B".into(), "20 KB".into(), "5 MB".into())
+    );
 }
