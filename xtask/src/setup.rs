@@ -93,7 +93,15 @@ fn ensure_cargo_tool(binary: &str, expected: &str, install: &[&str]) -> Result<b
         return Ok(false);
     }
     println!("    {binary}: installing {expected} (found {:?})", found.trim());
-    status(Command::new("cargo").arg("install").args(install))?;
+    // trunk's release profile asks for fat LTO in one codegen unit: ten minutes on two
+    // cores for a build tool whose speed does not matter here.
+    status(
+        Command::new("cargo")
+            .arg("install")
+            .args(install)
+            .env("CARGO_PROFILE_RELEASE_LTO", "false")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
+    )?;
     Ok(true)
 }
 
