@@ -7,6 +7,8 @@ use crate::run::{done, status, step};
 use crate::setup;
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
+    // `cargo xtask bench -- --only push` passes the `--` along; the benchmark takes the rest.
+    let args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
     let tools = setup::ensure_all()?;
     let root = crate::root()?;
     let started = step("widget release build (trunk)");

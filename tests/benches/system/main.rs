@@ -72,6 +72,9 @@ async fn main() -> Result<()> {
 fn default_out() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target"))
+        .unwrap_or_else(|| {
+            let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            package.parent().unwrap_or(package).join("target")
+        })
         .join("bench")
 }
