@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use shared::gms::Visitor;
 use shared::widget_config::WidgetConfig;
 
-use crate::chat::{Line, line, validate_prechat};
+use crate::chat::{ChatState, Line, line, validate_prechat};
 use crate::controller::{Command, ConnState, Controller};
 use crate::texts::fill;
 
@@ -33,15 +33,36 @@ pub fn App(
 
     let open = move || ctrl.stored.with(|s| s.open);
     let toggle = move |_| ctrl.stored.update(|s| s.open = !s.open);
+    let unread = move || {
+        ctrl.stored.with(|s| if s.open { 0 } else { s.chat.as_ref().map_or(0, |c| c.unread()) })
+    };
+    // While the panel is open the visitor sees every new line as it comes.
+    Effect::new(move |_| {
+        let behind = ctrl
+            .stored
+            .with(|s| s.open && s.chat.as_ref().is_some_and(|c| c.seen != Some(c.next_position)));
+        if behind {
+            ctrl.stored.update(|s| s.chat.iter_mut().for_each(ChatState::mark_seen));
+        }
+    });
+    let label = move || match (open(), unread()) {
+        (true, _) => t.close_chat.to_owned(),
+        (false, 0) => t.open_chat.to_owned(),
+        (false, n) => format!("{} ({})", t.open_chat, fill(t.unread, &[("count", &n.to_string())])),
+    };
     view! {
         <button
             class="gc-launcher"
             data-testid="launcher"
             aria-expanded=move || open().to_string()
             aria-controls="gc-panel"
+            aria-label=label
             on:click=toggle
         >
             {move || if open() { t.close_chat } else { t.open_chat }}
+            <Show when=move || { unread() > 0 }>
+                <span class="gc-badge" data-testid="unread" aria-hidden="true">{unread}</span>
+            </Show>
         </button>
         <Show when=open>
             <section id="gc-panel" class="gc-panel" role="dialog" aria-label=title.clone() data-testid="panel">

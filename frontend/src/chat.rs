@@ -45,6 +45,10 @@ pub struct ChatState {
     /// The chat is over.
     #[serde(default)]
     pub ended: bool,
+    /// `nextPosition` when the visitor last had the panel open; later agent lines are
+    /// unread. Absent in caches written before it existed: nothing counts as unread then.
+    #[serde(default)]
+    pub seen: Option<u64>,
 }
 
 /// What applying new transcript events did.
@@ -66,7 +70,28 @@ impl ChatState {
             next_position: 1,
             events: Vec::new(),
             ended: false,
+            seen: Some(1),
         }
+    }
+
+    /// Agent messages, links and files that arrived after the visitor last looked.
+    pub fn unread(&self) -> usize {
+        let Some(seen) = self.seen else { return 0 };
+        self.events
+            .iter()
+            .filter(|e| e.index.is_some_and(|i| i >= seen) && !e.from.is_client())
+            .filter(|e| {
+                matches!(
+                    e.event_type,
+                    EventType::Message | EventType::PushUrl | EventType::FileUploaded
+                )
+            })
+            .count()
+    }
+
+    /// The visitor has seen everything up to here.
+    pub fn mark_seen(&mut self) {
+        self.seen = Some(self.next_position);
     }
 
     /// Applies a slice of events: in index order, each once; stops at a gap.

@@ -3,6 +3,7 @@
 //! sets WIDGET_DIST and runs them.
 
 mod page;
+mod panel;
 mod widget;
 
 use std::path::PathBuf;

@@ -176,3 +176,24 @@ fn uploads_are_checked_against_every_limit_before_sending() {
         ("512 B".into(), "20 KB".into(), "5 MB".into())
     );
 }
+
+#[test]
+fn agent_lines_after_the_last_look_are_unread() {
+    let mut chat = state();
+    chat.apply_events([
+        event(1, EventType::ParticipantJoined, party(2, "Ann"), ""),
+        event(2, EventType::Message, party(2, "Ann"), "hello"),
+    ]);
+    assert_eq!(chat.unread(), 1);
+    chat.mark_seen();
+    assert_eq!(chat.unread(), 0);
+    chat.apply_events([
+        event(3, EventType::Message, party(1, "Jane"), "mine"),
+        event(4, EventType::TypingStarted, party(2, "Ann"), ""),
+        event(5, EventType::PushUrl, party(2, "Ann"), "https://example.com"),
+        event(6, EventType::Message, party(2, "Ann"), "and this"),
+    ]);
+    assert_eq!(chat.unread(), 2);
+    let older_cache = ChatState { seen: None, ..chat };
+    assert_eq!(older_cache.unread(), 0);
+}

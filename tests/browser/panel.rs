@@ -1,0 +1,86 @@
+//! Around the conversation: files both ways and the launcher's unread badge.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use system_tests::gms_client::SimAdmin;
+use system_tests::webdriver::Browser;
+
+use crate::system;
+use crate::widget::start_chat;
+
+#[tokio::test]
+async fn agent_messages_while_the_panel_is_closed_show_on_the_launcher_until_it_opens() -> Result<()>
+{
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann"})).await?;
+    admin.agent_says(&chat_id, "first").await?;
+    browser.wait_for_text("[data-testid=line]", "first", 10).await?;
+
+    let launcher = browser.widget_element("[data-testid=launcher]").await?;
+    browser.click(&launcher).await?;
+    admin.agent_says(&chat_id, "second").await?;
+    admin.agent_says(&chat_id, "third").await?;
+    browser.wait_for_text("[data-testid=unread]", "2", 10).await?;
+    let label = browser
+        .script(
+            "return document.getElementById('gms-chat-widget').shadowRoot
+               .querySelector('[data-testid=launcher]').getAttribute('aria-label');",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(label, json!("Chat with us (2 new)"));
+
+    // Still unread after a reload: the count lives with the chat in localStorage.
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.wait_for_text("[data-testid=unread]", "2", 10).await?;
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    browser.wait_for_text("[data-testid=line]", "third", 10).await?;
+    assert!(browser.widget_texts("[data-testid=unread]").await?.is_empty());
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    assert!(browser.widget_texts("[data-testid=unread]").await?.is_empty(), "all seen");
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn the_visitor_sends_a_file_within_the_limits_and_can_download_it() -> Result<()> {
+    let system = system(&["--upload-max-file-size", "2048"]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    start_chat(&browser, &system, "Jane").await?;
+    let files = system_tests::harness::scratch_dir("upload")?;
+    let (small, big) = (files.join("note.txt"), files.join("big.txt"));
+    std::fs::write(&small, "hello from a file")?;
+    std::fs::write(&big, vec![b'x'; 4096])?;
+    let uploads = |stats: &Value| stats["requests"]["upload"].as_u64().unwrap_or(0);
+
+    let input = browser.widget_element("[data-testid=file-input]").await?;
+    browser.type_into(&input, &big.display().to_string()).await?;
+    browser.wait_for_text("[data-testid=notice]", "big.txt is too large: at most 2 KB", 10).await?;
+    assert_eq!(uploads(&admin.stats().await?), 0, "a file over the limit is not sent");
+
+    browser.type_into(&input, &small.display().to_string()).await?;
+    browser.wait_for_text("[data-testid=line]", "You sent a file: note.txt", 10).await?;
+    assert_eq!(uploads(&admin.stats().await?), 1);
+
+    let downloads = system_tests::harness::scratch_dir("downloads")?;
+    let allow = json!({"behavior": "allow", "downloadPath": downloads.display().to_string()});
+    if browser.cdp("Browser.setDownloadBehavior", allow.clone()).await.is_err() {
+        browser.cdp("Page.setDownloadBehavior", allow).await?;
+    }
+    browser.click(&browser.widget_element("[data-testid=download]").await?).await?;
+    let saved = downloads.join("note.txt");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read(&saved).ok().as_deref() != Some(b"hello from a file".as_slice()) {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "note.txt was not downloaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.close().await?;
+    let _ = (std::fs::remove_dir_all(files), std::fs::remove_dir_all(downloads));
+    system.stop().await
+}
