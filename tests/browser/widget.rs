@@ -13,16 +13,9 @@ use system_tests::webdriver::Browser;
 const ENTER: &str = "\u{E007}";
 const SHIFT: &str = "\u{E008}";
 
-/// Opens the page, opens the panel, fills in the name and starts the chat.
+/// Starts a chat in the widget served by this system's relay.
 pub(crate) async fn start_chat(browser: &Browser, system: &System, name: &str) -> Result<String> {
-    browser.goto(&format!("{}/", system.relay_url)).await?;
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    let field = browser.widget_element("[data-testid=prechat-name]").await?;
-    browser.type_into(&field, name).await?;
-    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
-    browser.widget_element("[data-testid=composer]").await?;
-    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
-    browser.stored_chat_id().await
+    browser.start_widget_chat(&format!("{}/", system.relay_url), name).await
 }
 
 pub(crate) async fn say(browser: &Browser, text: &str) -> Result<()> {

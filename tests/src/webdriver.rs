@@ -217,6 +217,19 @@ impl Browser {
         Ok(id.as_str().context("chat id")?.to_owned())
     }
 
+    /// As a visitor: opens the host page, opens the panel, gives a name, starts the chat
+    /// and waits until it is connected to the relay; answers the stored chat id.
+    pub async fn start_widget_chat(&self, page_url: &str, name: &str) -> Result<String> {
+        self.goto(page_url).await?;
+        self.click(&self.widget_element("[data-testid=launcher]").await?).await?;
+        let field = self.widget_element("[data-testid=prechat-name]").await?;
+        self.type_into(&field, name).await?;
+        self.click(&self.widget_element("[data-testid=prechat-submit]").await?).await?;
+        self.widget_element("[data-testid=composer]").await?;
+        self.wait_for_text("[data-testid=status]", "Connected", 20).await?;
+        self.stored_chat_id().await
+    }
+
     pub async fn close(self) -> Result<()> {
         let url = format!("{}/session/{}", self.driver, self.session);
         self.http.delete(url).send().await?;

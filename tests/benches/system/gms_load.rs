@@ -44,7 +44,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     let stored = chats::create(&gms_url, Some(&system.relay_url), "away", relay_chats).await?;
     let polled = chats::create(&gms_url, None, "poll", polled_chats).await?;
     let browser = Browser::start().await?;
-    start_chat_in_widget(&browser, &system.relay_url).await?;
+    browser.start_widget_chat(&format!("{}/", system.relay_url), "Idle Visitor").await?;
 
     let before = admin.stats().await?;
     let widget_before = widget_gms_requests(&browser).await?;
@@ -80,15 +80,6 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     );
     browser.close().await?;
     system.stop().await
-}
-
-async fn start_chat_in_widget(browser: &Browser, relay_url: &str) -> Result<()> {
-    browser.goto(&format!("{relay_url}/")).await?;
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    let name = browser.widget_element("[data-testid=prechat-name]").await?;
-    browser.type_into(&name, "Idle Visitor").await?;
-    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
-    browser.wait_for_text("[data-testid=status]", "Connected", 20).await
 }
 
 /// Requests the page made to GMS, as the browser's resource timing recorded them.
