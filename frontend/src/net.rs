@@ -164,14 +164,7 @@ pub async fn register(
     chat: &crate::chat::ChatState,
     device_id: &str,
 ) -> Result<SessionRegistered, NetError> {
-    let body = RegisterSession {
-        service: chat.service.clone(),
-        chat_id: chat.credentials.chat_id.clone(),
-        user_id: chat.credentials.user_id.clone(),
-        secure_key: chat.credentials.secure_key.clone(),
-        alias: chat.credentials.alias.clone(),
-        device_id: Some(device_id.to_owned()),
-    };
+    let body = RegisterSession::new(&chat.service, &chat.credentials, Some(device_id));
     let url = format!("{}{SESSIONS_PATH}", config.relay_url.trim_end_matches('/'));
     let response = Request::post(&url)
         .json(&body)

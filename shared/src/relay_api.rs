@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::gms::ChatEvent;
+use crate::gms::{ChatEvent, Credentials};
 
 /// Where GMS posts customhttp notifications.
 pub const PUSH_PATH: &str = "/gms/push";
@@ -32,6 +32,20 @@ pub struct RegisterSession {
     /// `GCTI_GMS_PushDeviceId` the chat was created with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+}
+
+impl RegisterSession {
+    /// The registration of a chat on `service` with its current tokens.
+    pub fn new(service: &str, credentials: &Credentials, device_id: Option<&str>) -> Self {
+        RegisterSession {
+            service: service.to_owned(),
+            chat_id: credentials.chat_id.clone(),
+            user_id: credentials.user_id.clone(),
+            secure_key: credentials.secure_key.clone(),
+            alias: credentials.alias.clone(),
+            device_id: device_id.map(str::to_owned),
+        }
+    }
 }
 
 /// The answer to a registration.

@@ -117,13 +117,7 @@ async fn the_widget_speaks_the_host_pages_language() -> Result<()> {
     let browser = Browser::start().await?;
     browser.goto(&format!("{}/", system.relay_url)).await?;
     browser.wait_for_text("[data-testid=launcher]", "Chatten Sie mit uns", 10).await?;
-    let lang = browser
-        .script(
-            "return document.getElementById('gms-chat-widget').shadowRoot
-               .querySelector('.gc-root').getAttribute('lang');",
-            json!([]),
-        )
-        .await?;
+    let lang = browser.widget_attribute(".gc-root", "lang").await?;
     assert_eq!(lang, json!("de"));
     browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
     browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;

@@ -26,13 +26,7 @@ async fn agent_messages_while_the_panel_is_closed_show_on_the_launcher_until_it_
     admin.agent_says(&chat_id, "second").await?;
     admin.agent_says(&chat_id, "third").await?;
     browser.wait_for_text("[data-testid=unread]", "2", 10).await?;
-    let label = browser
-        .script(
-            "return document.getElementById('gms-chat-widget').shadowRoot
-               .querySelector('[data-testid=launcher]').getAttribute('aria-label');",
-            json!([]),
-        )
-        .await?;
+    let label = browser.widget_attribute("[data-testid=launcher]", "aria-label").await?;
     assert_eq!(label, json!("Chat with us (2 new)"));
 
     // Still unread after a reload: the count lives with the chat in localStorage.

@@ -39,13 +39,7 @@ async fn the_launcher_opens_the_chat_panel() -> Result<()> {
     let launcher = browser.widget_element("[data-testid=launcher]").await?;
     browser.click(&launcher).await?;
     browser.widget_element("[data-testid=panel]").await?;
-    let expanded = browser
-        .script(
-            "return document.getElementById('gms-chat-widget').shadowRoot
-               .querySelector('[data-testid=launcher]').getAttribute('aria-expanded');",
-            json!([]),
-        )
-        .await?;
+    let expanded = browser.widget_attribute("[data-testid=launcher]", "aria-expanded").await?;
     assert_eq!(expanded, json!("true"));
     browser.close().await?;
     system.stop().await

@@ -189,6 +189,16 @@ impl Browser {
         Ok(serde_json::from_value(value)?)
     }
 
+    /// An attribute of the first element matching `selector` in the widget (null if absent).
+    pub async fn widget_attribute(&self, selector: &str, name: &str) -> Result<Value> {
+        self.script(
+            "return document.getElementById('gms-chat-widget').shadowRoot
+               .querySelector(arguments[0]).getAttribute(arguments[1]);",
+            json!([selector, name]),
+        )
+        .await
+    }
+
     /// Waits until some element matching `selector` contains `text`.
     pub async fn wait_for_text(&self, selector: &str, text: &str, seconds: u64) -> Result<()> {
         self.wait_for(

@@ -54,14 +54,7 @@ async fn register(
     credentials: &Credentials,
     device_id: &str,
 ) -> Result<String> {
-    let body = RegisterSession {
-        service: SERVICE.to_owned(),
-        chat_id: credentials.chat_id.clone(),
-        user_id: credentials.user_id.clone(),
-        secure_key: credentials.secure_key.clone(),
-        alias: credentials.alias.clone(),
-        device_id: Some(device_id.to_owned()),
-    };
+    let body = RegisterSession::new(SERVICE, credentials, Some(device_id));
     let registered: SessionRegistered = http
         .post(format!("{relay}/v1/sessions"))
         .json(&body)

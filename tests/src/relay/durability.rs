@@ -49,14 +49,7 @@ async fn a_relay_killed_with_sigkill_keeps_its_chats_and_tokens() -> anyhow::Res
         setup_gms.create("Jane", shared::gms::async_push_user_data(&subscription)).await?;
     let registered: shared::relay_api::SessionRegistered = reqwest::Client::new()
         .post(format!("{relay_url}/v1/sessions"))
-        .json(&shared::relay_api::RegisterSession {
-            service: SERVICE.to_owned(),
-            chat_id: credentials.chat_id.clone(),
-            user_id: credentials.user_id.clone(),
-            secure_key: credentials.secure_key.clone(),
-            alias: credentials.alias.clone(),
-            device_id: Some("dev-kill9".to_owned()),
-        })
+        .json(&shared::relay_api::RegisterSession::new(SERVICE, &credentials, Some("dev-kill9")))
         .send()
         .await?
         .error_for_status()?

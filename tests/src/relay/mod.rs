@@ -48,14 +48,7 @@ impl Setup {
 
     /// `POST /v1/sessions`: returns the HTTP status and the body.
     pub(crate) async fn register_raw(&self, credentials: &Credentials) -> Result<(u16, Value)> {
-        let body = RegisterSession {
-            service: SERVICE.to_owned(),
-            chat_id: credentials.chat_id.clone(),
-            user_id: credentials.user_id.clone(),
-            secure_key: credentials.secure_key.clone(),
-            alias: credentials.alias.clone(),
-            device_id: None,
-        };
+        let body = RegisterSession::new(SERVICE, credentials, None);
         let response = self
             .http
             .post(format!("{}/v1/sessions", self.system.relay_url))
