@@ -14,7 +14,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use crate::Sim;
 use crate::config::Config;
 use crate::ops::{ApiRequest, Reply};
-use crate::world::{Injected, error_envelope};
+use crate::world::Injected;
 
 pub(crate) fn router(config: &Config) -> Router<Sim> {
     let limit = usize::try_from(config.upload_max_file_size)
@@ -65,24 +65,25 @@ async fn handle(
     };
     let request = ApiRequest { service, chat_id, operation, fields, file };
     let stat = request.stat_name();
-    let (delay, fault) = sim.with_world(|world, _| {
+    let (delay, injected) = sim.with_world(|world, _| {
         world.count_request(&stat, request.chat_id.as_deref());
-        (world.faults.delay_ms, world.take_fault())
+        let injected = match world.take_fault() {
+            Injected::None => None,
+            Injected::Http5xx => {
+                Some((StatusCode::SERVICE_UNAVAILABLE, "injected fault").into_response())
+            }
+            Injected::StatusCode1 => {
+                let retry = world.refusal(1, &request, 8201, "injected fault: retry");
+                Some(axum::Json(retry).into_response())
+            }
+        };
+        (world.faults.delay_ms, injected)
     });
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    match fault {
-        Injected::Http5xx => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "injected fault").into_response();
-        }
-        Injected::StatusCode1 => {
-            let chat_id = request.chat_id.as_deref().unwrap_or("");
-            let mut retry = error_envelope(1, chat_id, 8201, "injected fault: retry");
-            retry.chat_ended = Some(false);
-            return axum::Json(retry).into_response();
-        }
-        Injected::None => {}
+    if let Some(response) = injected {
+        return response;
     }
     match sim.with_world(|world, effects| world.chat_api(&request, effects)) {
         Reply::Envelope(envelope) => axum::Json(envelope).into_response(),

@@ -7,7 +7,7 @@ use shared::gms::{ChatEvent, ChatResponse, EventType, FILE_LIMITS_NOTICE, FilePa
 use tokio::time::Instant;
 
 use crate::chat::{CLIENT_ID, Chat, PushSubscription, StoredFile, now_millis};
-use crate::world::{Effects, World, error_envelope};
+use crate::world::{Effects, World};
 
 /// A parsed Chat API request.
 #[derive(Debug)]
@@ -71,46 +71,27 @@ impl World {
         let operation = request.stat_name();
         let known = self.chats.get(&chat_id).is_some_and(|c| c.service == request.service);
         if !known {
-            return Reply::Envelope(error_envelope(
-                2,
-                &chat_id,
-                249,
-                "Media server was not able to execute request. referenceId[sim]",
-            ));
+            return self.refused(2, request, 249, MEDIA_SERVER_FAILED);
         }
         if let Some(chat) = self.chats.get_mut(&chat_id) {
             if request.get("secureKey") != Some(chat.secure_key.as_str()) {
-                let mut denied = error_envelope(2, &chat_id, 8210, "invalid secure key");
-                denied.chat_ended = Some(chat.ended);
-                return Reply::Envelope(denied);
+                return self.refused(2, request, 8210, "invalid secure key");
             }
             if request.get("userId").is_some_and(|u| u != chat.user_id) {
-                return Reply::Envelope(error_envelope(
-                    2,
-                    &chat_id,
-                    8201,
-                    "no such user in this chat",
-                ));
+                return self.refused(2, request, 8201, "no such user in this chat");
             }
             chat.last_client_request = Instant::now();
             if chat.ended {
                 // The final transcript stays readable, so a visitor who was away sees the end.
-                return Reply::Envelope(if operation == "refresh" {
-                    chat.envelope(request.position(1))
+                return if operation == "refresh" {
+                    Reply::Envelope(chat.envelope(request.position(1)))
                 } else {
-                    error_envelope(
-                        2,
-                        &chat_id,
-                        249,
-                        "Media server was not able to execute request. referenceId[sim]",
-                    )
-                });
+                    self.refused(2, request, 249, MEDIA_SERVER_FAILED)
+                };
             }
         }
         if !self.restore_if_needed(&chat_id) {
-            let mut retry = error_envelope(1, &chat_id, 8201, "no Chat Server is available; retry");
-            retry.chat_ended = Some(false);
-            return Reply::Envelope(retry);
+            return self.refused(1, request, 8201, "no Chat Server is available; retry");
         }
         self.session_operation(&chat_id, &operation, request, effects)
     }
@@ -122,12 +103,14 @@ impl World {
         let nickname = match (nickname, &first, &last) {
             (Some(n), _, _) => n,
             (None, Some(f), Some(l)) => format!("{f} {l}"),
-            (None, Some(_), None) => return error_envelope(2, "", 103, "last name is required"),
-            (None, None, Some(_)) => return error_envelope(2, "", 102, "first name is required"),
-            (None, None, None) => return error_envelope(2, "", 161, "nickname is required"),
+            (None, Some(_), None) => return self.refusal(2, request, 103, "last name is required"),
+            (None, None, Some(_)) => {
+                return self.refusal(2, request, 102, "first name is required");
+            }
+            (None, None, None) => return self.refusal(2, request, 161, "nickname is required"),
         };
         let Some((alias, pid)) = self.pick_server(None) else {
-            return error_envelope(1, "", 240, "cannot start a new chat at this time");
+            return self.refusal(1, request, 240, "cannot start a new chat at this time");
         };
         let user_data = request.user_data();
         let chat_id = random_id(16, ALNUM);
@@ -178,7 +161,7 @@ impl World {
             }
             "send" => {
                 let Some(message) = request.get("message").map(str::to_owned) else {
-                    return missing(chat_id, "message");
+                    return self.missing(request, "message");
                 };
                 self.append(chat_id, EventType::Message, client, Some(message.clone()), effects);
                 if let (Some(kind), Some(chat)) =
@@ -203,13 +186,13 @@ impl World {
             }
             "pushUrl" => {
                 let Some(url) = request.non_empty("pushUrl") else {
-                    return missing(chat_id, "pushUrl");
+                    return self.missing(request, "pushUrl");
                 };
                 self.append(chat_id, EventType::PushUrl, client, Some(url), effects);
             }
             "updateNickname" => {
                 let Some(nickname) = request.non_empty("nickname") else {
-                    return missing(chat_id, "nickname");
+                    return self.missing(request, "nickname");
                 };
                 if let Some(chat) = self.chats.get_mut(chat_id) {
                     chat.client.nickname.clone_from(&nickname);
@@ -233,15 +216,15 @@ impl World {
                     chat.user_data.extend(data);
                 }
             }
-            "fileLimits" => return Reply::Envelope(self.file_limits(chat_id)),
-            "upload" => return Reply::Envelope(self.upload(chat_id, request, effects)),
+            "fileLimits" => return self.file_limits(request),
+            "upload" => return self.upload(chat_id, request, effects),
             "download" => return self.download(chat_id, request),
             "delete" => {
                 let file_id = file_id(request);
                 let Some(chat) = self.chats.get_mut(chat_id) else { return Reply::NotFound };
                 let Some(file) = chat.files.iter_mut().find(|f| f.id == file_id && !f.deleted)
                 else {
-                    return Reply::Envelope(error_envelope(2, chat_id, 207, "no such file"));
+                    return self.refused(2, request, 207, "no such file");
                 };
                 file.deleted = true;
                 self.append(chat_id, EventType::FileDeleted, client, Some(file_id), effects);
@@ -254,9 +237,9 @@ impl World {
         }
     }
 
-    fn file_limits(&self, chat_id: &str) -> ChatResponse {
-        let Some(chat) = self.chats.get(chat_id) else {
-            return error_envelope(2, chat_id, 249, "no such chat");
+    fn file_limits(&self, request: &ApiRequest) -> Reply {
+        let Some(chat) = request.chat_id.as_ref().and_then(|id| self.chats.get(id)) else {
+            return Reply::NotFound;
         };
         let config = &self.config;
         let live: Vec<&StoredFile> = chat.files.iter().filter(|f| !f.deleted).collect();
@@ -279,22 +262,15 @@ impl World {
         notice.user_data = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let mut response = chat.envelope(0);
         response.messages = vec![notice];
-        response
+        Reply::Envelope(response)
     }
 
-    fn upload(
-        &mut self,
-        chat_id: &str,
-        request: &ApiRequest,
-        effects: &mut Effects,
-    ) -> ChatResponse {
+    fn upload(&mut self, chat_id: &str, request: &ApiRequest, effects: &mut Effects) -> Reply {
         let Some(file) = request.file.clone() else {
-            return error_envelope(2, chat_id, 400, "multipart part `file` is missing");
+            return self.refused(2, request, 400, "multipart part `file` is missing");
         };
         let config = self.config.clone();
-        let Some(chat) = self.chats.get_mut(chat_id) else {
-            return error_envelope(2, chat_id, 249, "no such chat");
-        };
+        let Some(chat) = self.chats.get_mut(chat_id) else { return Reply::NotFound };
         let live: Vec<&StoredFile> = chat.files.iter().filter(|f| !f.deleted).collect();
         let size = file.bytes.len() as u64;
         let total: u64 = live.iter().map(|f| f.bytes.len() as u64).sum::<u64>() + size;
@@ -315,9 +291,7 @@ impl World {
             None
         };
         if let Some((code, advice)) = refusal {
-            let mut refused = error_envelope(2, chat_id, code, advice);
-            refused.chat_ended = Some(false);
-            return refused;
+            return self.refused(2, request, code, advice);
         }
         let id = random_id(16, HEX_UPPER);
         chat.files.push(StoredFile {
@@ -340,12 +314,10 @@ impl World {
             }
         }
         self.queue_push_for_last_event(chat_id, effects);
-        let Some(chat) = self.chats.get(chat_id) else {
-            return error_envelope(2, chat_id, 249, "no such chat");
-        };
+        let Some(chat) = self.chats.get(chat_id) else { return Reply::NotFound };
         let mut response = chat.envelope(request.position(0));
         response.user_data.insert("file-id".into(), id);
-        response
+        Reply::Envelope(response)
     }
 
     fn download(&mut self, chat_id: &str, request: &ApiRequest) -> Reply {
@@ -353,10 +325,10 @@ impl World {
         let attempts = self.config.download_attempts;
         let Some(chat) = self.chats.get_mut(chat_id) else { return Reply::NotFound };
         let Some(file) = chat.files.iter_mut().find(|f| f.id == file_id && !f.deleted) else {
-            return Reply::Envelope(error_envelope(2, chat_id, 207, "no such file"));
+            return self.refused(2, request, 207, "no such file");
         };
         if file.downloads >= attempts {
-            return Reply::Envelope(error_envelope(2, chat_id, 206, "download attempts exhausted"));
+            return self.refused(2, request, 206, "download attempts exhausted");
         }
         file.downloads += 1;
         Reply::File {
@@ -367,14 +339,21 @@ impl World {
     }
 }
 
-fn file_id(request: &ApiRequest) -> String {
-    request.operation.split('/').nth(1).unwrap_or_default().to_owned()
+impl World {
+    fn refused(&self, status_code: i64, request: &ApiRequest, code: i64, advice: &str) -> Reply {
+        Reply::Envelope(self.refusal(status_code, request, code, advice))
+    }
+
+    fn missing(&self, request: &ApiRequest, field: &str) -> Reply {
+        self.refused(2, request, 400, &format!("`{field}` is required"))
+    }
 }
 
-fn missing(chat_id: &str, field: &str) -> Reply {
-    let mut response = error_envelope(2, chat_id, 400, &format!("`{field}` is required"));
-    response.chat_ended = Some(false);
-    Reply::Envelope(response)
+/// GMS's advice for a request on a session that is gone (captured, code 249).
+const MEDIA_SERVER_FAILED: &str = "Media server was not able to execute request. referenceId[sim]";
+
+fn file_id(request: &ApiRequest) -> String {
+    request.operation.split('/').nth(1).unwrap_or_default().to_owned()
 }
 
 fn flag(user_data: &BTreeMap<String, String>, key: &str) -> bool {

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::chat::{CLIENT_ID, Chat};
 use crate::config::Config;
+use crate::ops::ApiRequest;
 use crate::push::{self, PushJob};
 
 /// One simulated Chat Server process.
@@ -362,16 +363,26 @@ impl World {
     }
 }
 
-/// An error envelope: statusCode 1 or 2 with one error.
-pub(crate) fn error_envelope(
-    status_code: i64,
-    chat_id: &str,
-    code: i64,
-    advice: &str,
-) -> ChatResponse {
-    let mut response = ChatResponse::ok(chat_id);
-    response.status_code = status_code;
-    response.chat_ended = Some(status_code == 2);
-    response.errors.push(ChatError { code, advice: Some(advice.to_owned()), message: None });
-    response
+impl World {
+    /// Every refusal's envelope: statusCode 1 or 2 with one error, and `chatEnded` as a
+    /// refresh of the same chat would report it. Built here only, so no refusal can claim
+    /// that a live chat ended. A chat id the world does not know reads as ended (GMS answers
+    /// 249 with `chatEnded: true` for a session that is gone), and so does a chat of another
+    /// service; a refused create has no chat and so nothing ended.
+    pub(crate) fn refusal(
+        &self,
+        status_code: i64,
+        request: &ApiRequest,
+        code: i64,
+        advice: &str,
+    ) -> ChatResponse {
+        let ended = request.chat_id.as_ref().is_some_and(|id| {
+            self.chats.get(id).is_none_or(|chat| chat.ended || chat.service != request.service)
+        });
+        let mut response = ChatResponse::ok(request.chat_id.as_deref().unwrap_or(""));
+        response.status_code = status_code;
+        response.chat_ended = Some(ended);
+        response.errors.push(ChatError { code, advice: Some(advice.to_owned()), message: None });
+        response
+    }
 }

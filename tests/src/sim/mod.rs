@@ -4,6 +4,7 @@ mod api;
 mod files;
 mod ha;
 mod push;
+mod refusals;
 mod timers;
 
 use std::time::Duration;
