@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::gms::{Gms, PingResult};
 use crate::hub::Hub;
 use crate::sessions::Sessions;
+use crate::store::{Observation, Source, now_millis};
 
 /// Chats waiting for a ping beyond this are dropped (and counted); the periodic ping
 /// covers them later.
@@ -24,7 +25,7 @@ const QUEUE: usize = 65_536;
 
 /// Why a chat is pinged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// A push arrived: acknowledge it. `announced` when the push already told the
     /// subscribers (so a higher position found by the ping is not news).
     Push {
@@ -39,7 +40,7 @@ pub enum Reason {
 
 /// How a ping ended, for those who wait on it (the restorer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// GMS answered: the chat is live (and its alias is now stored).
     Ok,
     /// The chat has ended, or GMS refused its tokens: it is forgotten.
@@ -61,51 +62,64 @@ struct Pending {
 
 /// The ping queue. Cheap to clone.
 #[derive(Clone)]
-pub struct Acker {
+pub(crate) struct Acker {
     pending: Arc<Mutex<HashMap<String, Pending>>>,
     queue: mpsc::Sender<String>,
 }
 
 /// What the worker needs.
 #[derive(Clone)]
-pub struct Deps {
+pub(crate) struct Deps {
     /// The GMS client.
-    pub gms: Gms,
+    pub(crate) gms: Gms,
     /// The chats.
-    pub sessions: Sessions,
+    pub(crate) sessions: Sessions,
     /// The browsers.
-    pub hub: Hub,
+    pub(crate) hub: Hub,
 }
 
 impl Acker {
-    /// Starts the dispatcher; at most `concurrency` pings are in flight. In-flight pings
-    /// are tracked by `tracker`, so shutdown can wait for them.
-    pub fn start(
+    /// Starts the dispatcher on `tracker`; at most `concurrency` pings are in flight, each
+    /// tracked by `tracker` too. Once `stop` is cancelled it takes no more requests, sends
+    /// those already queued, and gives up on what has not started `drain` later.
+    pub(crate) fn start(
         deps: Deps,
         concurrency: usize,
-        shutdown: CancellationToken,
-        tracker: TaskTracker,
+        stop: CancellationToken,
+        drain: std::time::Duration,
+        tracker: &TaskTracker,
     ) -> Acker {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let acker = Acker { pending: Arc::default(), queue };
-        tokio::spawn(dispatch(
+        let give_up = {
+            let stop = stop.clone();
+            async move {
+                stop.cancelled().await;
+                tokio::time::sleep(drain).await;
+            }
+        };
+        tracker.spawn(dispatch(
             acker.clone(),
             receiver,
             deps,
             concurrency.max(1),
-            shutdown,
-            tracker,
+            (stop, Box::pin(give_up)),
+            tracker.clone(),
         ));
         acker
     }
 
     /// Asks for a ping of `chat_id`.
-    pub fn request(&self, chat_id: &str, reason: Reason) {
+    pub(crate) fn request(&self, chat_id: &str, reason: Reason) {
         self.enqueue(chat_id, reason, None);
     }
 
     /// Asks for a ping and returns a receiver of its outcome (closed if the queue was full).
-    pub fn request_and_wait(&self, chat_id: &str, reason: Reason) -> oneshot::Receiver<Outcome> {
+    pub(crate) fn request_and_wait(
+        &self,
+        chat_id: &str,
+        reason: Reason,
+    ) -> oneshot::Receiver<Outcome> {
         let (done, wait) = oneshot::channel();
         self.enqueue(chat_id, reason, Some(done));
         wait
@@ -142,22 +156,34 @@ impl Acker {
     }
 }
 
+type GiveUp = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 async fn dispatch(
     acker: Acker,
     mut receiver: mpsc::Receiver<String>,
     deps: Deps,
     concurrency: usize,
-    shutdown: CancellationToken,
+    (stop, mut give_up): (CancellationToken, GiveUp),
     tracker: TaskTracker,
 ) {
     let permits = Arc::new(Semaphore::new(concurrency));
+    let mut draining = false;
     loop {
         let chat_id = tokio::select! {
-            () = shutdown.cancelled() => return,
+            biased;
+            () = stop.cancelled(), if !draining => {
+                receiver.close();
+                draining = true;
+                continue;
+            }
             chat_id = receiver.recv() => chat_id,
         };
         let Some(chat_id) = chat_id else { return };
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit,
+            () = &mut give_up => return,
+        };
+        let Ok(permit) = permit else { return };
         let Some(pending) = acker.take(&chat_id) else { continue };
         let deps = deps.clone();
         tracker.spawn(async move {
@@ -188,44 +214,45 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> Outcome {
         tracing::debug!(chat = chat_id, "no tokens known: cannot ping");
         return Outcome::Unknown;
     };
-    let result = deps.gms.ping(&record.service, &record.credentials).await;
+    let asked_at = now_millis();
+    let mut result = deps.gms.ping(&record.service, &record.credentials).await;
+    let mut credentials = record.credentials.clone();
+    if let (PingResult::Stopped(_), Some(proposed)) = (&result, record.proposed_credentials()) {
+        // The tokens a push proposed, before the chat is given up.
+        result = deps.gms.ping(&record.service, &proposed).await;
+        credentials = proposed;
+    }
     let (label, outcome) = match result {
         PingResult::Ok(response) if response.chat_ended == Some(true) => {
             forget(deps, chat_id).await;
             ("ended", Outcome::Gone)
         }
         PingResult::Ok(response) => {
-            let alias = response.alias.clone().filter(|a| *a != record.credentials.alias);
-            let position = response.next_position.filter(|p| *p > record.position);
-            if alias.is_some() || position.is_some() {
-                let stored = deps
-                    .sessions
-                    .update(
-                        chat_id,
-                        || None,
-                        |r| {
-                            if let Some(alias) = &alias {
-                                r.credentials.alias.clone_from(alias);
-                            }
-                            if let Some(position) = position {
-                                r.position = r.position.max(position);
-                            }
-                            true
-                        },
-                    )
-                    .await;
-                if let Err(error) = stored {
+            let seen = Observation {
+                user_id: Some(credentials.user_id),
+                secure_key: Some(credentials.secure_key),
+                alias: response.alias.clone(),
+                position: response.next_position,
+                ..Observation::new(asked_at, Source::Gms)
+            };
+            match deps.sessions.observe(chat_id, seen, None).await {
+                Ok(Some(stored)) => {
+                    if stored.credentials.alias != record.credentials.alias {
+                        let alias = stored.credentials.alias;
+                        tracing::info!(chat = chat_id, %alias, "chat moved to another Chat Server");
+                        let frame = ServerFrame::Tokens { chat_id: chat_id.to_owned(), alias };
+                        deps.hub.publish(chat_id, &frame);
+                    }
+                    if stored.position > record.position && !pending.announced {
+                        // Events no push announced (a lost push, or one without payload).
+                        let frame = ServerFrame::Changed { chat_id: chat_id.to_owned() };
+                        deps.hub.publish(chat_id, &frame);
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
                     tracing::error!(chat = chat_id, %error, "could not store what a ping found");
                 }
-            }
-            if let Some(alias) = alias {
-                tracing::info!(chat = chat_id, %alias, "chat moved to another Chat Server");
-                deps.hub
-                    .publish(chat_id, &ServerFrame::Tokens { chat_id: chat_id.to_owned(), alias });
-            }
-            if position.is_some() && !pending.announced {
-                // Events no push announced (a lost push, or one without payload).
-                deps.hub.publish(chat_id, &ServerFrame::Changed { chat_id: chat_id.to_owned() });
             }
             ("ok", Outcome::Ok)
         }

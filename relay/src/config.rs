@@ -102,6 +102,25 @@ pub struct Config {
     #[arg(long, env = "RELAY_RESTORE_DEADLINE", default_value = "600", value_parser = seconds)]
     pub restore_deadline: Duration,
 
+    /// Proxies or load balancers (CIDRs) whose `X-Forwarded-For` names the client; without
+    /// it, the peer address is the client. Repeatable.
+    #[arg(long = "trusted-proxy", env = "RELAY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<Cidr>,
+
+    /// Registrations (`POST /v1/sessions`) per minute per client address; each costs GMS a
+    /// request. 0 turns the limit off.
+    #[arg(long, env = "RELAY_REGISTER_RATE", default_value = "30")]
+    pub register_rate: u32,
+
+    /// WebSocket connections opened per minute per client address. 0 turns the limit off.
+    #[arg(long, env = "RELAY_WS_CONNECT_RATE", default_value = "120")]
+    pub ws_connect_rate: u32,
+
+    /// Open WebSockets per client address (an office behind one NAT address shares it).
+    /// 0 turns the limit off.
+    #[arg(long, env = "RELAY_WS_PER_ADDRESS", default_value = "200")]
+    pub ws_per_address: usize,
+
     /// Serve the built widget from this directory (so a site embeds it from one origin).
     #[arg(long, env = "RELAY_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
@@ -134,6 +153,11 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// Parses `a.b.c.d/n`, an IPv6 network, or a bare address (a single host).
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        parse_cidr(text)
+    }
+
     /// Whether `addr` is inside the network.
     pub fn contains(&self, addr: IpAddr) -> bool {
         let addr = match addr {

@@ -32,6 +32,15 @@ pub(crate) enum AppError {
     /// Unknown chat.
     #[error("no such chat")]
     NotFound,
+    /// Too many requests from one client address.
+    #[error("too many requests from this address; retry later")]
+    TooManyRequests {
+        /// When the next request may succeed.
+        retry_after: std::time::Duration,
+    },
+    /// The relay cannot take work now (shutting down, store stopped, GMS unreachable).
+    #[error("not ready: {0}")]
+    NotReady(&'static str),
 }
 
 impl AppError {
@@ -45,6 +54,8 @@ impl AppError {
             AppError::GmsUnreachable(_) => (StatusCode::BAD_GATEWAY, "gms_unreachable"),
             AppError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AppError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
         }
     }
 }
@@ -52,7 +63,7 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, AppError::NotReady(_)) {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::debug!(error = %self, "request refused");
@@ -60,11 +71,19 @@ impl IntoResponse for AppError {
         let mut response =
             (status, Json(ErrorBody { code: code.to_owned(), message: self.to_string() }))
                 .into_response();
-        if matches!(self, AppError::PushUnauthorized) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"relay\""),
-            );
+        match self {
+            AppError::PushUnauthorized => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"relay\""),
+                );
+            }
+            AppError::TooManyRequests { retry_after } => {
+                // Whole seconds, rounded up: a client that waits that long gets through.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            _ => {}
         }
         response
     }

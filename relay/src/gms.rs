@@ -13,7 +13,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A GMS request that produced no usable envelope.
 #[derive(Debug, thiserror::Error)]
-pub enum GmsError {
+pub(crate) enum GmsError {
     /// GMS could not be reached, or timed out.
     #[error("GMS unreachable: {0}")]
     Network(String),
@@ -24,7 +24,7 @@ pub enum GmsError {
 
 /// What a ping (refresh with `transcriptPosition=0`) found out.
 #[derive(Debug)]
-pub enum PingResult {
+pub(crate) enum PingResult {
     /// statusCode 0 (possibly with `chatEnded`).
     Ok(ChatResponse),
     /// statusCode 2 (or unknown): the tokens are no good or the chat is gone.
@@ -35,26 +35,26 @@ pub enum PingResult {
 
 /// Talks to one GMS.
 #[derive(Clone)]
-pub struct Gms {
+pub(crate) struct Gms {
     http: reqwest::Client,
     base: String,
 }
 
 impl Gms {
     /// A client for `base` (e.g. `https://gms.example.com`).
-    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Gms> {
+    pub(crate) fn new(base: &str, timeout: Duration) -> anyhow::Result<Gms> {
         let http = reqwest::Client::builder().timeout(timeout).build()?;
         Ok(Gms { http, base: base.trim_end_matches('/').to_owned() })
     }
 
     /// The `host:port` GMS listens on, for readiness probes.
-    pub fn authority(&self) -> Option<String> {
+    pub(crate) fn authority(&self) -> Option<String> {
         let url = reqwest::Url::parse(&self.base).ok()?;
         Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?))
     }
 
     /// One request, one answer: the envelope whatever the HTTP status, when there is one.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         service: &str,
         operation: &ChatOperation,
@@ -99,7 +99,7 @@ impl Gms {
 
     /// The acknowledging ping, retried with backoff and jitter on statusCode 1, 5xx and
     /// network errors.
-    pub async fn ping(&self, service: &str, credentials: &Credentials) -> PingResult {
+    pub(crate) async fn ping(&self, service: &str, credentials: &Credentials) -> PingResult {
         let operation = ChatOperation::Refresh { position: TranscriptPosition::None };
         let mut backoff = FIRST_BACKOFF;
         let mut last_error = String::new();
@@ -125,7 +125,7 @@ impl Gms {
 }
 
 /// Between half and all of `backoff`, so retries of many chats do not arrive together.
-pub fn jitter(backoff: Duration) -> Duration {
+pub(crate) fn jitter(backoff: Duration) -> Duration {
     backoff.mul_f64(rand::rng().random_range(0.5..=1.0))
 }
 

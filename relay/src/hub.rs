@@ -14,17 +14,17 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// A connection's id within the hub.
-pub type ConnId = u64;
+pub(crate) type ConnId = u64;
 
 /// What a connection's socket task receives: serialized frames, and a token that is
 /// cancelled when it fell behind.
-pub struct Connection {
+pub(crate) struct Connection {
     /// Its id.
-    pub id: ConnId,
+    pub(crate) id: ConnId,
     /// Frames to send, already serialized.
-    pub frames: mpsc::Receiver<Arc<str>>,
+    pub(crate) frames: mpsc::Receiver<Arc<str>>,
     /// Cancelled when the queue overflowed.
-    pub slow: CancellationToken,
+    pub(crate) slow: CancellationToken,
 }
 
 struct Handle {
@@ -41,7 +41,7 @@ struct Inner {
 
 /// The subscription registry. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct Hub {
+pub(crate) struct Hub {
     inner: Arc<Mutex<Inner>>,
     next_id: Arc<AtomicU64>,
 }
@@ -52,7 +52,7 @@ impl Hub {
     }
 
     /// Registers a connection with a queue of `capacity` frames.
-    pub fn connect(&self, capacity: usize) -> Connection {
+    pub(crate) fn connect(&self, capacity: usize) -> Connection {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, frames) = mpsc::channel(capacity.max(1));
         let slow = CancellationToken::new();
@@ -63,7 +63,7 @@ impl Hub {
     }
 
     /// Removes a connection and its subscriptions.
-    pub fn disconnect(&self, id: ConnId) {
+    pub(crate) fn disconnect(&self, id: ConnId) {
         let mut inner = self.lock();
         if let Some(handle) = inner.connections.remove(&id) {
             for chat in handle.chats {
@@ -79,7 +79,7 @@ impl Hub {
     }
 
     /// Subscribes a connection to a chat.
-    pub fn subscribe(&self, id: ConnId, chat_id: &str) {
+    pub(crate) fn subscribe(&self, id: ConnId, chat_id: &str) {
         let mut inner = self.lock();
         let Some(handle) = inner.connections.get_mut(&id) else { return };
         handle.chats.insert(chat_id.to_owned());
@@ -87,7 +87,7 @@ impl Hub {
     }
 
     /// Unsubscribes a connection from a chat.
-    pub fn unsubscribe(&self, id: ConnId, chat_id: &str) {
+    pub(crate) fn unsubscribe(&self, id: ConnId, chat_id: &str) {
         let mut inner = self.lock();
         if let Some(handle) = inner.connections.get_mut(&id) {
             handle.chats.remove(chat_id);
@@ -101,7 +101,7 @@ impl Hub {
     }
 
     /// Sends a frame to one connection (replies such as `subscribed`).
-    pub fn send_to(&self, id: ConnId, frame: &ServerFrame) {
+    pub(crate) fn send_to(&self, id: ConnId, frame: &ServerFrame) {
         let Some(text) = serialize(frame) else { return };
         let inner = self.lock();
         if let Some(handle) = inner.connections.get(&id) {
@@ -110,7 +110,7 @@ impl Hub {
     }
 
     /// Sends a frame to every subscriber of its chat; returns how many got it.
-    pub fn publish(&self, chat_id: &str, frame: &ServerFrame) -> usize {
+    pub(crate) fn publish(&self, chat_id: &str, frame: &ServerFrame) -> usize {
         let Some(text) = serialize(frame) else { return 0 };
         let inner = self.lock();
         let Some(ids) = inner.subscribers.get(chat_id) else { return 0 };
@@ -121,7 +121,8 @@ impl Hub {
     }
 
     /// How many connections subscribe to a chat.
-    pub fn subscribers(&self, chat_id: &str) -> usize {
+    #[cfg(test)]
+    pub(crate) fn subscribers(&self, chat_id: &str) -> usize {
         self.lock().subscribers.get(chat_id).map_or(0, HashSet::len)
     }
 }

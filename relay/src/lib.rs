@@ -4,19 +4,20 @@
 //! the shutdown future resolves, then drains. `main.rs` only wires logging, configuration
 //! and binding, so tests run the real relay on port 0 in-process.
 
-pub mod acker;
+mod acker;
 mod config;
 mod error;
-pub mod gms;
-pub mod hub;
+mod gms;
+mod hub;
+mod limits;
 mod pinger;
-pub mod restorer;
+mod restorer;
 mod routes;
-pub mod sessions;
+mod sessions;
 pub mod store;
 pub mod telemetry;
-pub mod token;
-pub mod watcher;
+mod token;
+mod watcher;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,34 +31,40 @@ use tokio_util::task::TaskTracker;
 
 pub use config::{ChatServer, Cidr, Config};
 
-/// How long in-flight acknowledgements may take once shutdown starts.
+/// How long open sockets get to receive their close frame once shutdown starts.
+const SOCKETS_CLOSE: Duration = Duration::from_secs(5);
+/// How long in-flight acknowledgements may take once the HTTP side has stopped.
 const DRAIN: Duration = Duration::from_secs(20);
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The configuration the relay started with.
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// Cancelled when the relay shuts down: readiness fails, sockets close, tasks stop.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
+    /// Every WebSocket's task, so shutdown can wait for their close frames.
+    pub(crate) sockets: TaskTracker,
     /// The chats and their tokens.
-    pub sessions: sessions::Sessions,
+    pub(crate) sessions: sessions::Sessions,
     /// The browsers' subscriptions.
-    pub hub: hub::Hub,
+    pub(crate) hub: hub::Hub,
     /// Acknowledgements and pings.
-    pub acker: acker::Acker,
+    pub(crate) acker: acker::Acker,
     /// Chat Server HA.
-    pub restorer: restorer::Restorer,
+    pub(crate) restorer: restorer::Restorer,
     /// The GMS client.
-    pub gms: gms::Gms,
+    pub(crate) gms: gms::Gms,
     /// Subscription tokens.
-    pub tokens: token::Tokens,
+    pub(crate) tokens: token::Tokens,
+    /// Per-client-address limits of the public endpoints.
+    pub(crate) limits: limits::Limits,
     /// The Prometheus registry.
-    pub metrics: PrometheusHandle,
+    pub(crate) metrics: PrometheusHandle,
 }
 
 /// The relay's router.
-pub fn app(state: AppState) -> Router {
+pub(crate) fn app(state: AppState) -> Router {
     routes::router(state)
 }
 
@@ -80,43 +87,73 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
         .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))
 }
 
-/// Serves the relay on `listener` until `shutdown` resolves, then drains: readiness fails
-/// at once, sockets close with a reconnect code, in-flight acknowledgements finish.
+/// Serves the relay on `listener` until `shutdown` resolves, then shuts down in order:
+/// readiness fails and no connection is accepted, every socket is closed with a reconnect
+/// code, requests in flight finish, acknowledgements drain, the store writer flushes.
 pub async fn run(
     listener: tokio::net::TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let token = CancellationToken::new();
-    let tracker = TaskTracker::new();
     let backend = store::RedbBackend::open(&config.data_dir)?;
-    let sessions = sessions::Sessions::start(Arc::new(backend), token.child_token())?;
+    run_with_store(listener, config, Arc::new(backend), shutdown).await
+}
+
+/// `run` with another store (the tests use one that fails on demand).
+pub async fn run_with_store(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    backend: Arc<dyn store::Backend>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    // One owner for every task: however this function returns, early on an error too,
+    // the guards cancel what it started.
+    let token = CancellationToken::new();
+    let _stop_tasks = token.clone().drop_guard();
+    let ack_stop = CancellationToken::new();
+    let _stop_acks = ack_stop.clone().drop_guard();
+    let store_stop = CancellationToken::new();
+    let _stop_store = store_stop.clone().drop_guard();
+    let tasks = TaskTracker::new();
+    let acks = TaskTracker::new();
+    let sockets = TaskTracker::new();
+
+    telemetry::describe_metrics();
+    let metrics = metrics_handle()?;
+    let (sessions, writer) = sessions::Sessions::start(backend, store_stop.clone())?;
     let tokens = token::Tokens::load(config.token_secret.as_deref(), &config.data_dir)?;
     let gms = gms::Gms::new(&config.gms_url, config.gms_timeout)?;
+    let limits = limits::Limits::new(&config);
     let hub = hub::Hub::default();
     let deps = acker::Deps { gms: gms.clone(), sessions: sessions.clone(), hub: hub.clone() };
-    let acker = acker::Acker::start(deps, config.gms_concurrency, token.clone(), tracker.clone());
+    let acker = acker::Acker::start(deps, config.gms_concurrency, ack_stop.clone(), DRAIN, &acks);
     let settings = restorer::Settings {
         advice_delay: config.shutdown_advice_delay,
         rate: config.restore_rate,
         deadline: config.restore_deadline,
     };
-    let restorer =
-        restorer::Restorer::new(acker.clone(), sessions.clone(), settings, token.clone());
+    let restorer = restorer::Restorer::new(
+        acker.clone(),
+        sessions.clone(),
+        settings,
+        token.clone(),
+        tasks.clone(),
+    );
     for server in &config.chat_servers {
-        let watch = watcher::run(
+        tasks.spawn(watcher::run(
             server.clone(),
             config.health_interval,
             config.health_failures,
             restorer.clone(),
+            sessions.clone(),
             token.clone(),
-        );
-        tokio::spawn(watch);
+        ));
     }
     if config.push_secret.is_none() {
         tracing::warn!("no --push-secret: pushes are accepted without authentication");
     }
-    tokio::spawn(pinger::run(
+    tasks.spawn(forget_idle_clients(limits.clone(), token.clone()));
+    tasks.spawn(pinger::run(
         sessions.clone(),
         acker.clone(),
         config.ping_interval,
@@ -127,13 +164,15 @@ pub async fn run(
     let state = AppState {
         config: Arc::new(config),
         shutdown: token.clone(),
+        sockets: sockets.clone(),
         sessions,
         hub,
         acker,
         restorer,
         gms,
         tokens,
-        metrics: metrics_handle()?,
+        limits,
+        metrics,
     };
     tracing::info!(listen = %listener.local_addr()?, "relay listening");
     let stop = token.clone();
@@ -145,12 +184,35 @@ pub async fn run(
             stop.cancel();
         })
         .await?;
-    tracker.close();
-    if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
-        tracing::warn!("acknowledgements still in flight after {DRAIN:?}; exiting anyway");
+    // Upgraded sockets outlive the server's own drain: wait for their close frames.
+    stop_and_wait("sockets", &sockets, SOCKETS_CLOSE).await;
+    stop_and_wait("tasks", &tasks, SOCKETS_CLOSE).await;
+    // No request is in flight any more: nothing new is queued for acknowledgement.
+    ack_stop.cancel();
+    stop_and_wait("acknowledgements", &acks, DRAIN).await;
+    store_stop.cancel();
+    if writer.await.is_err() {
+        tracing::error!("the session store writer failed while flushing");
     }
     tracing::info!("relay stopped");
     Ok(())
+}
+
+async fn forget_idle_clients(limits: limits::Limits, stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => limits.forget_idle(),
+        }
+    }
+}
+
+async fn stop_and_wait(what: &str, tracker: &TaskTracker, within: Duration) {
+    tracker.close();
+    if tokio::time::timeout(within, tracker.wait()).await.is_err() {
+        tracing::warn!(what, ?within, "still running after the shutdown allowance; going on");
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

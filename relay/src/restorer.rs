@@ -12,49 +12,52 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::acker::{Acker, Outcome, Reason};
 use crate::sessions::Sessions;
 
 /// Restoration settings.
 #[derive(Debug, Clone, Copy)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Wait after a shutdown advice before pinging.
-    pub advice_delay: Duration,
+    pub(crate) advice_delay: Duration,
     /// Most restoration pings per second.
-    pub rate: u32,
+    pub(crate) rate: u32,
     /// How long failed chats are retried.
-    pub deadline: Duration,
+    pub(crate) deadline: Duration,
 }
 
 /// Schedules restoration pings. Cheap to clone.
 #[derive(Clone)]
-pub struct Restorer {
+pub(crate) struct Restorer {
     acker: Acker,
     sessions: Sessions,
     settings: Settings,
     shutdown: CancellationToken,
+    tasks: TaskTracker,
     runs: Arc<Mutex<HashMap<String, CancellationToken>>>,
 }
 
 impl Restorer {
     /// A restorer that pings through `acker`.
-    pub fn new(
+    pub(crate) fn new(
         acker: Acker,
         sessions: Sessions,
         settings: Settings,
         shutdown: CancellationToken,
+        tasks: TaskTracker,
     ) -> Restorer {
-        Restorer { acker, sessions, settings, shutdown, runs: Arc::default() }
+        Restorer { acker, sessions, settings, shutdown, tasks, runs: Arc::default() }
     }
 
     /// A Chat Server announced it is shutting down: ping the chat once it is gone, unless
     /// something else (the health watch) has moved it meanwhile.
-    pub fn after_shutdown_advice(&self, chat_id: &str) {
+    pub(crate) fn after_shutdown_advice(&self, chat_id: &str) {
         let Some(alias) = self.sessions.get(chat_id).map(|r| r.credentials.alias) else { return };
         let this = self.clone();
         let chat_id = chat_id.to_owned();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             tokio::select! {
                 () = this.shutdown.cancelled() => {}
                 () = tokio::time::sleep(this.settings.advice_delay) => {
@@ -67,7 +70,7 @@ impl Restorer {
     }
 
     /// A Chat Server restarted or went away: restore every chat it hosted.
-    pub fn restore_server(&self, alias: &str) {
+    pub(crate) fn restore_server(&self, alias: &str) {
         let run = self.shutdown.child_token();
         if let Some(previous) = self
             .runs
@@ -79,7 +82,7 @@ impl Restorer {
         }
         let this = self.clone();
         let alias = alias.to_owned();
-        tokio::spawn(async move { this.restore(&alias, run).await });
+        self.tasks.spawn(async move { this.restore(&alias, run).await });
     }
 
     async fn restore(&self, alias: &str, run: CancellationToken) {

@@ -1,6 +1,9 @@
-//! Durable storage of chat records behind a small trait: redb (one file under the data
-//! directory) is the embedded default; a Redis backend can implement the same two calls.
+//! Durable storage behind a small trait: the chat records and the last known process id of
+//! each Chat Server. redb (one file under the data directory) is the embedded default; a
+//! Redis backend can implement the same two calls. Also the one merge rule of a chat
+//! record, which every writer of records goes through.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -9,12 +12,13 @@ use serde::{Deserialize, Serialize};
 use shared::gms::Credentials;
 
 /// What the relay keeps per chat: enough to acknowledge, ping and restore it.
-/// This is the store's own format (JSON values), not a wire type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// This is the store's own format (JSON values), not a wire type; fields added later have
+/// defaults so older records still load.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatRecord {
     /// The GMS chat service.
     pub service: String,
-    /// chatId, userId, secureKey and the latest alias.
+    /// chatId, userId, secureKey and the latest alias, as GMS last accepted them.
     pub credentials: Credentials,
     /// `GCTI_GMS_PushDeviceId`, when known.
     #[serde(default)]
@@ -22,26 +26,203 @@ pub struct ChatRecord {
     /// The highest `nextPosition` seen.
     #[serde(default)]
     pub position: u64,
+    /// When the stored alias was observed (ms since the Unix epoch): an older observation
+    /// never replaces it.
+    #[serde(default)]
+    pub alias_seen_at: u64,
+    /// When a widget last registered the chat, or it was first seen (ms since the Unix
+    /// epoch): pushes that name only a device go to that device's most recent chat.
+    #[serde(default)]
+    pub registered_at: u64,
+    /// userId and secureKey a push carried that differ from the accepted ones. They are
+    /// tried only if GMS refuses the accepted ones, and replace them once GMS accepts them,
+    /// so one wrong push cannot make the relay forget a running chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposed: Option<ProposedTokens>,
 }
 
-/// One change to persist: the record as it is now, or its removal.
+/// Tokens a push proposed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProposedTokens {
+    pub user_id: String,
+    pub secure_key: String,
+}
+
+// Records hold the secure key: their Debug form names the chat and nothing secret.
+impl std::fmt::Debug for ChatRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatRecord")
+            .field("chat_id", &self.credentials.chat_id)
+            .field("alias", &self.credentials.alias)
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where an observation of a chat comes from, which decides how far it is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// GMS accepted these tokens: a widget's registration, or a ping that used them.
+    Gms,
+    /// A push: its tokens are not verified until GMS accepts them.
+    Push,
+}
+
+/// What one source learned about a chat at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// When it was learned (ms since the Unix epoch); for a GMS answer, when it was asked.
+    pub at: u64,
+    pub source: Source,
+    /// The service, known from a registration only.
+    pub service: Option<String>,
+    pub user_id: Option<String>,
+    pub secure_key: Option<String>,
+    pub alias: Option<String>,
+    pub device_id: Option<String>,
+    pub position: Option<u64>,
+    /// A widget registered the chat now: it becomes its device's most recent chat.
+    pub registration: bool,
+}
+
+impl Observation {
+    /// An observation with nothing in it yet.
+    pub fn new(at: u64, source: Source) -> Observation {
+        Observation {
+            at,
+            source,
+            service: None,
+            user_id: None,
+            secure_key: None,
+            alias: None,
+            device_id: None,
+            position: None,
+            registration: false,
+        }
+    }
+}
+
+impl ChatRecord {
+    /// A record for a chat first observed, when the observation carries every token;
+    /// `service` when it names none.
+    pub fn create(chat_id: &str, seen: &Observation, service: &str) -> Option<ChatRecord> {
+        let mut record = ChatRecord {
+            service: seen.service.clone().unwrap_or_else(|| service.to_owned()),
+            credentials: Credentials {
+                chat_id: chat_id.to_owned(),
+                user_id: seen.user_id.clone()?,
+                secure_key: seen.secure_key.clone()?,
+                alias: seen.alias.clone()?,
+            },
+            device_id: seen.device_id.clone(),
+            position: seen.position.unwrap_or(0),
+            alias_seen_at: seen.at,
+            registered_at: seen.at,
+            proposed: None,
+        };
+        // Nothing to compare a push's tokens with: GMS's answer to the ping decides.
+        record.merge(&Observation { source: Source::Gms, ..seen.clone() });
+        Some(record)
+    }
+
+    /// The one merge rule: the position only grows, the alias follows the newest
+    /// observation, tokens change only once GMS has accepted them. Answers whether the
+    /// record changed.
+    pub fn merge(&mut self, seen: &Observation) -> bool {
+        let before = self.clone();
+        if let Some(position) = seen.position {
+            self.position = self.position.max(position);
+        }
+        if let Some(alias) = &seen.alias
+            && seen.at >= self.alias_seen_at
+        {
+            self.credentials.alias.clone_from(alias);
+            self.alias_seen_at = seen.at;
+        }
+        if let Some(service) = &seen.service {
+            self.service.clone_from(service);
+        }
+        let user_id = seen.user_id.clone().unwrap_or_else(|| self.credentials.user_id.clone());
+        let secure_key =
+            seen.secure_key.clone().unwrap_or_else(|| self.credentials.secure_key.clone());
+        let same_tokens =
+            user_id == self.credentials.user_id && secure_key == self.credentials.secure_key;
+        match seen.source {
+            Source::Gms => {
+                self.credentials.user_id = user_id;
+                self.credentials.secure_key = secure_key;
+                if self.proposed.as_ref().is_some_and(|p| {
+                    p.user_id == self.credentials.user_id
+                        && p.secure_key == self.credentials.secure_key
+                }) || seen.registration
+                {
+                    self.proposed = None;
+                }
+            }
+            Source::Push if !same_tokens => {
+                self.proposed = Some(ProposedTokens { user_id, secure_key });
+            }
+            Source::Push => {}
+        }
+        if seen.registration {
+            self.registered_at = self.registered_at.max(seen.at);
+            if seen.device_id.is_some() {
+                self.device_id.clone_from(&seen.device_id);
+            }
+        } else if self.device_id.is_none() {
+            self.device_id.clone_from(&seen.device_id);
+        }
+        *self != before
+    }
+
+    /// The proposed tokens as credentials, to try when GMS refuses the accepted ones.
+    pub fn proposed_credentials(&self) -> Option<Credentials> {
+        let proposed = self.proposed.as_ref()?;
+        Some(Credentials {
+            user_id: proposed.user_id.clone(),
+            secure_key: proposed.secure_key.clone(),
+            ..self.credentials.clone()
+        })
+    }
+}
+
+/// Now, in ms since the Unix epoch: the clock of observations, comparable across restarts.
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Everything the store holds, read once at start.
+#[derive(Debug, Default)]
+pub struct Stored {
+    pub chats: Vec<ChatRecord>,
+    /// Chat Server alias (`app_dbid`) → the `process_os_pid` last seen.
+    pub servers: HashMap<String, u64>,
+}
+
+/// One change to persist.
 #[derive(Debug, Clone)]
 pub enum Change {
-    /// Insert or replace.
+    /// Insert or replace a chat.
     Put(ChatRecord),
-    /// Forget the chat.
+    /// Forget a chat.
     Delete(String),
+    /// The process id a Chat Server runs as now.
+    Server { alias: String, pid: u64 },
 }
 
 /// Where records live. Calls block; the relay runs them off the async threads.
 pub trait Backend: Send + Sync + 'static {
-    /// Every stored record, read once at start.
-    fn load_all(&self) -> anyhow::Result<Vec<ChatRecord>>;
+    /// Everything stored.
+    fn load_all(&self) -> anyhow::Result<Stored>;
     /// Applies changes atomically; when it returns `Ok`, they survive a crash.
     fn write(&self, changes: &[Change]) -> anyhow::Result<()>;
 }
 
 const CHATS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("chats");
+const SERVERS: TableDefinition<'_, &str, u64> = TableDefinition::new("chat_servers");
 
 /// The embedded store: redb commits are fsynced, so a returned write survives kill -9.
 pub struct RedbBackend {
@@ -56,20 +237,20 @@ impl RedbBackend {
         let db = Database::create(&path).with_context(|| format!("opening {}", path.display()))?;
         let txn = db.begin_write()?;
         txn.open_table(CHATS)?;
+        txn.open_table(SERVERS)?;
         txn.commit()?;
         Ok(RedbBackend { db })
     }
 }
 
 impl Backend for RedbBackend {
-    fn load_all(&self) -> anyhow::Result<Vec<ChatRecord>> {
+    fn load_all(&self) -> anyhow::Result<Stored> {
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(CHATS)?;
-        let mut records = Vec::new();
-        for entry in table.iter()? {
+        let mut stored = Stored::default();
+        for entry in txn.open_table(CHATS)?.iter()? {
             let (key, value) = entry?;
             match serde_json::from_slice::<ChatRecord>(value.value()) {
-                Ok(record) => records.push(record),
+                Ok(record) => stored.chats.push(record),
                 // A record this version cannot read is skipped, not fatal: the widget
                 // registers its chat again on its next visit.
                 Err(error) => {
@@ -77,26 +258,113 @@ impl Backend for RedbBackend {
                 }
             }
         }
-        Ok(records)
+        for entry in txn.open_table(SERVERS)?.iter()? {
+            let (alias, pid) = entry?;
+            stored.servers.insert(alias.value().to_owned(), pid.value());
+        }
+        Ok(stored)
     }
 
     fn write(&self, changes: &[Change]) -> anyhow::Result<()> {
         let txn = self.db.begin_write()?;
         {
-            let mut table = txn.open_table(CHATS)?;
+            let mut chats = txn.open_table(CHATS)?;
+            let mut servers = txn.open_table(SERVERS)?;
             for change in changes {
                 match change {
                     Change::Put(record) => {
                         let value = serde_json::to_vec(record)?;
-                        table.insert(record.credentials.chat_id.as_str(), value.as_slice())?;
+                        chats.insert(record.credentials.chat_id.as_str(), value.as_slice())?;
                     }
                     Change::Delete(chat_id) => {
-                        table.remove(chat_id.as_str())?;
+                        chats.remove(chat_id.as_str())?;
+                    }
+                    Change::Server { alias, pid } => {
+                        servers.insert(alias.as_str(), *pid)?;
                     }
                 }
             }
         }
         txn.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ChatRecord, Observation, Source};
+
+    fn gms(at: u64) -> Observation {
+        Observation::new(at, Source::Gms)
+    }
+
+    fn record() -> ChatRecord {
+        let seen = Observation {
+            user_id: Some("U".into()),
+            secure_key: Some("K".into()),
+            alias: Some("117".into()),
+            position: Some(5),
+            registration: true,
+            ..gms(100)
+        };
+        ChatRecord::create("C", &seen, "svc").expect("every token")
+    }
+
+    #[test]
+    fn the_position_never_moves_back() {
+        let mut r = record();
+        assert!(!r.merge(&Observation { position: Some(3), ..gms(200) }));
+        assert!(r.merge(&Observation { position: Some(9), ..gms(50) }));
+        assert_eq!(r.position, 9);
+    }
+
+    #[test]
+    fn the_alias_follows_the_newest_observation_only() {
+        let mut r = record();
+        assert!(r.merge(&Observation { alias: Some("118".into()), ..gms(300) }));
+        // A ping asked before that push answers later with what it saw then.
+        assert!(!r.merge(&Observation { alias: Some("117".into()), ..gms(250) }));
+        assert_eq!((r.credentials.alias.as_str(), r.alias_seen_at), ("118", 300));
+    }
+
+    #[test]
+    fn tokens_from_a_push_wait_for_gms_to_accept_them() {
+        let mut r = record();
+        let push = Observation {
+            user_id: Some("U".into()),
+            secure_key: Some("WRONG".into()),
+            ..Observation::new(200, Source::Push)
+        };
+        assert!(r.merge(&push));
+        assert_eq!(r.credentials.secure_key, "K", "the accepted key stays");
+        let proposed = r.proposed_credentials().expect("proposed");
+        assert_eq!(proposed.secure_key, "WRONG");
+        // GMS accepted the proposed ones: they replace the old.
+        let accepted =
+            Observation { user_id: Some("U".into()), secure_key: Some("WRONG".into()), ..gms(300) };
+        assert!(r.merge(&accepted));
+        assert_eq!((r.credentials.secure_key.as_str(), r.proposed.is_none()), ("WRONG", true));
+        // A push repeating the accepted tokens proposes nothing.
+        assert!(!r.merge(&Observation { secure_key: Some("WRONG".into()), ..push }));
+    }
+
+    #[test]
+    fn a_registration_sets_the_device_and_its_time_and_a_push_only_fills_a_gap() {
+        let mut r = record();
+        let push =
+            Observation { device_id: Some("d1".into()), ..Observation::new(500, Source::Push) };
+        assert!(r.merge(&push));
+        assert_eq!((r.device_id.as_deref(), r.registered_at), (Some("d1"), 100));
+        let push2 = Observation { device_id: Some("d2".into()), ..push };
+        assert!(!r.merge(&push2));
+        let again = Observation { device_id: Some("d3".into()), registration: true, ..gms(600) };
+        assert!(r.merge(&again));
+        assert_eq!((r.device_id.as_deref(), r.registered_at), (Some("d3"), 600));
+    }
+
+    #[test]
+    fn a_record_needs_every_token() {
+        let seen = Observation { user_id: Some("U".into()), ..gms(1) };
+        assert!(ChatRecord::create("C", &seen, "svc").is_none());
     }
 }

@@ -9,3 +9,91 @@ pub fn init() {
     let _ =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
+
+/// Every `result` label of `relay_pushes_total`.
+const PUSH_RESULTS: [&str; 7] = [
+    "accepted",
+    "shutdown_advice",
+    "unroutable",
+    "no_tokens",
+    "unauthorized",
+    "malformed",
+    "error",
+];
+
+/// Describes every metric with its unit and registers each series the relay knows in
+/// advance, so a fresh relay's `/metrics` already lists them all (at zero) with help text.
+pub(crate) fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    let counters = [
+        ("relay_pushes_total", "Pushes received from GMS, by result."),
+        (
+            "relay_pings_total",
+            "GMS pings (acknowledgement, periodic, restore), by kind and result.",
+        ),
+        ("relay_gms_requests_total", "GMS Chat API requests, by operation and result."),
+        ("relay_ping_queue_drops_total", "Ping requests dropped because the ping queue was full."),
+        (
+            "relay_chat_server_events_total",
+            "Chat Server restarts and losses seen by the health watch.",
+        ),
+        ("relay_restore_chats_total", "Chats whose restoration was started."),
+        ("relay_restored_total", "Chats restored on a working Chat Server."),
+        ("relay_restore_failed_total", "Chats still not restored at the restoration deadline."),
+        ("relay_store_commits_total", "Commits of the session store (each may hold many changes)."),
+        ("relay_store_failures_total", "Failed commits of the session store."),
+        ("relay_rate_limited_total", "Requests refused by a per-address limit, by endpoint."),
+        ("relay_ws_frames_queued_total", "Frames queued for WebSocket connections."),
+        ("relay_ws_frames_sent_total", "Frames written to WebSocket connections."),
+        ("relay_ws_ignored_frames_total", "Unknown or malformed frames received from browsers."),
+        ("relay_ws_queue_drops_total", "Frames not queued because a connection's queue was full."),
+        ("relay_ws_rejected_total", "WebSocket connections refused, by reason."),
+        ("relay_ws_slow_consumers_total", "Connections closed for falling behind or not reading."),
+        (
+            "relay_ws_write_timeouts_total",
+            "Connections dropped because a write did not finish in time.",
+        ),
+    ];
+    for (name, help) in counters {
+        describe_counter!(name, Unit::Count, help);
+    }
+    // Series whose labels are known in advance start at zero; the others appear when used.
+    let labelled = [
+        ("relay_pushes_total", "result", &PUSH_RESULTS[..]),
+        ("relay_rate_limited_total", "endpoint", &["register", "ws", "ws_open"][..]),
+        ("relay_ws_rejected_total", "reason", &["origin"][..]),
+    ];
+    for (name, key, values) in labelled {
+        for value in values {
+            metrics::counter!(name, key => *value).increment(0);
+        }
+    }
+    for name in [
+        "relay_ping_queue_drops_total",
+        "relay_restore_chats_total",
+        "relay_restored_total",
+        "relay_restore_failed_total",
+        "relay_store_commits_total",
+        "relay_store_failures_total",
+        "relay_ws_frames_queued_total",
+        "relay_ws_frames_sent_total",
+        "relay_ws_ignored_frames_total",
+        "relay_ws_queue_drops_total",
+        "relay_ws_slow_consumers_total",
+        "relay_ws_write_timeouts_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    describe_gauge!("relay_ws_connections", Unit::Count, "Open WebSocket connections.");
+    metrics::gauge!("relay_ws_connections").increment(0.0);
+    let histograms: &[(&'static str, &'static str)] = &[
+        ("relay_ack_latency_seconds", "From a push's arrival to its acknowledging ping's answer."),
+        ("relay_gms_request_seconds", "Duration of one GMS Chat API request."),
+        ("relay_push_to_frame_seconds", "From a push's arrival to its frame being queued."),
+        ("relay_restore_duration_seconds", "From a Chat Server event to its chats restored."),
+        ("relay_store_commit_seconds", "Duration of one session store commit."),
+    ];
+    for (name, help) in histograms {
+        describe_histogram!(*name, Unit::Seconds, *help);
+    }
+}

@@ -13,7 +13,7 @@ use sha2::Sha256;
 
 /// Signs and checks tokens. Its `Debug` shows nothing of the key.
 #[derive(Clone)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     key: Vec<u8>,
 }
 
@@ -25,7 +25,7 @@ impl std::fmt::Debug for Tokens {
 
 impl Tokens {
     /// The configured key, or the one kept in `dir/token.key` (created on first start).
-    pub fn load(configured: Option<&str>, dir: &Path) -> anyhow::Result<Tokens> {
+    pub(crate) fn load(configured: Option<&str>, dir: &Path) -> anyhow::Result<Tokens> {
         if let Some(secret) = configured.filter(|s| !s.is_empty()) {
             return Ok(Tokens { key: secret.as_bytes().to_vec() });
         }
@@ -49,12 +49,12 @@ impl Tokens {
     }
 
     /// The token for a chat.
-    pub fn sign(&self, chat_id: &str) -> String {
+    pub(crate) fn sign(&self, chat_id: &str) -> String {
         URL_SAFE_NO_PAD.encode(self.mac(chat_id).finalize().into_bytes())
     }
 
     /// Whether `token` was signed for `chat_id` (constant time).
-    pub fn verify(&self, chat_id: &str, token: &str) -> bool {
+    pub(crate) fn verify(&self, chat_id: &str, token: &str) -> bool {
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(token.trim()) else { return false };
         self.mac(chat_id).verify_slice(&bytes).is_ok()
     }

@@ -9,10 +9,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ChatServer;
 use crate::restorer::Restorer;
+use crate::sessions::Sessions;
 
 /// What one poll concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Nothing to do.
     Steady,
     /// The process id changed: a restart.
@@ -23,14 +24,19 @@ pub enum Verdict {
 
 /// The watch state of one Chat Server, free of IO so the rules are unit-tested.
 #[derive(Debug, Clone, Default)]
-pub struct Watch {
+pub(crate) struct Watch {
     pid: Option<u64>,
     failures: u32,
 }
 
 impl Watch {
+    /// A watch that starts from the pid last seen, if any.
+    pub(crate) fn resume(pid: Option<u64>) -> Watch {
+        Watch { pid, failures: 0 }
+    }
+
     /// A successful poll.
-    pub fn answered(&mut self, health: &ChatServerHealth) -> Verdict {
+    pub(crate) fn answered(&mut self, health: &ChatServerHealth) -> Verdict {
         self.failures = 0;
         let previous = self.pid.replace(health.process_os_pid);
         match previous {
@@ -40,7 +46,7 @@ impl Watch {
     }
 
     /// A failed poll (no answer, an error status, or a body without the fields).
-    pub fn failed(&mut self, threshold: u32) -> Verdict {
+    pub(crate) fn failed(&mut self, threshold: u32) -> Verdict {
         self.failures += 1;
         if self.failures == threshold.max(1) {
             // The pid is forgotten: whatever answers next is a new process, not a restart.
@@ -58,6 +64,7 @@ pub(crate) async fn run(
     interval: Duration,
     threshold: u32,
     restorer: Restorer,
+    sessions: Sessions,
     shutdown: CancellationToken,
 ) {
     let http = match reqwest::Client::builder()
@@ -70,7 +77,10 @@ pub(crate) async fn run(
             return;
         }
     };
-    let mut watch = Watch::default();
+    // The pid from before the relay's own restart: a Chat Server that restarted meanwhile
+    // is noticed on the first answer.
+    let mut known = sessions.server_pid(&server.alias);
+    let mut watch = Watch::resume(known);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -83,7 +93,12 @@ pub(crate) async fn run(
                 if health.app_dbid != server.alias {
                     tracing::warn!(alias = %server.alias, app_dbid = %health.app_dbid, "health endpoint reports another app_dbid");
                 }
-                watch.answered(&health)
+                let verdict = watch.answered(&health);
+                let pid = health.process_os_pid;
+                if known != Some(pid) && keep_pid(&sessions, &server.alias, pid).await {
+                    known = Some(pid);
+                }
+                verdict
             }
             Err(reason) => {
                 tracing::debug!(alias = %server.alias, %reason, "health poll failed");
@@ -99,6 +114,15 @@ pub(crate) async fn run(
         metrics::counter!("relay_chat_server_events_total", "alias" => server.alias.clone(), "kind" => kind).increment(1);
         restorer.restore_server(&server.alias);
     }
+}
+
+/// Keeps a Chat Server's pid durably, so a restart while the relay is down is noticed.
+async fn keep_pid(sessions: &Sessions, alias: &str, pid: u64) -> bool {
+    let kept = sessions.record_server_pid(alias, pid).await;
+    if let Err(error) = &kept {
+        tracing::warn!(alias, %error, "could not keep the Chat Server's pid");
+    }
+    kept.is_ok()
 }
 
 async fn poll(http: &reqwest::Client, url: &str) -> Result<ChatServerHealth, String> {
@@ -127,6 +151,14 @@ mod tests {
         assert_eq!(watch.answered(&health(10)), Verdict::Steady);
         assert_eq!(watch.answered(&health(11)), Verdict::Restarted);
         assert_eq!(watch.answered(&health(11)), Verdict::Steady);
+    }
+
+    #[test]
+    fn a_pid_kept_from_before_the_relays_restart_is_compared() {
+        let mut watch = Watch::resume(Some(10));
+        assert_eq!(watch.answered(&health(11)), Verdict::Restarted);
+        let mut same = Watch::resume(Some(10));
+        assert_eq!(same.answered(&health(10)), Verdict::Steady);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use shared::relay_api::{ClientFrame, ServerFrame};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One browser-like connection.
@@ -28,6 +28,11 @@ impl WsClient {
         let url = format!("{}/v1/ws", relay_url.replacen("http", "ws", 1));
         let (socket, _) = tokio_tungstenite::connect_async(url).await?;
         Ok(WsClient { socket })
+    }
+
+    /// Wraps a socket opened elsewhere (with custom headers).
+    pub fn from_socket(socket: Socket) -> WsClient {
+        WsClient { socket }
     }
 
     pub async fn send(&mut self, frame: &ClientFrame) -> Result<()> {

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::get;
 
 use crate::AppState;
+use crate::error::AppError;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(readyz)).route(
@@ -17,18 +17,16 @@ pub(super) fn router() -> Router<AppState> {
     )
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppError> {
     if state.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned());
+        return Err(AppError::NotReady("shutting down"));
     }
     if !state.sessions.writer_alive() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "session store writer stopped".to_owned());
+        return Err(AppError::NotReady("the session store writer stopped"));
     }
-    let Some(gms) = state.gms.authority() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "GMS URL has no host".to_owned());
-    };
+    let gms = state.gms.authority().ok_or(AppError::NotReady("the GMS URL has no host"))?;
     match tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(&gms)).await {
-        Ok(Ok(_)) => (StatusCode::OK, "ready".to_owned()),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "GMS is not reachable".to_owned()),
+        Ok(Ok(_)) => Ok("ready"),
+        _ => Err(AppError::NotReady("GMS is not reachable")),
     }
 }

@@ -9,14 +9,13 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine as _;
-use shared::gms::Credentials;
 use shared::push::PushNotification;
 use shared::relay_api::ServerFrame;
 
 use crate::AppState;
 use crate::acker::Reason;
 use crate::error::AppError;
-use crate::store::ChatRecord;
+use crate::store::{Observation, Source, now_millis};
 
 pub(crate) async fn receive(
     State(state): State<AppState>,
@@ -50,39 +49,34 @@ async fn accept(
         tracing::warn!(reason = %e, bytes = body.len(), "malformed push rejected");
         AppError::BadRequest(e.to_string())
     })?;
-    let chat_id = push.chat_id.clone().or_else(|| {
-        let device = push.device_id.as_deref()?;
-        state.sessions.by_device(device).map(|r| r.credentials.chat_id)
-    });
+    let chat_id =
+        push.chat_id.clone().or_else(|| state.sessions.by_device(push.device_id.as_deref()?));
     let Some(chat_id) = chat_id else {
         tracing::warn!(device = ?push.device_id, "push for no known chat ignored");
         return Ok("unroutable");
     };
 
     let known_position = push.known_next_position();
+    let seen = Observation {
+        user_id: push.user_id.clone(),
+        secure_key: push.secure_key.clone(),
+        alias: push.alias.clone(),
+        device_id: push.device_id.clone(),
+        position: known_position,
+        ..Observation::new(now_millis(), Source::Push)
+    };
     let previous_alias = state.sessions.get(&chat_id).map(|r| r.credentials.alias);
-    let record = state
-        .sessions
-        .update(
-            &chat_id,
-            || record_from_push(&push, &chat_id, &state.config.default_service),
-            |r| absorb(r, &push, known_position),
-        )
-        .await?;
-    if record.is_none() {
+    let record =
+        state.sessions.observe(&chat_id, seen, Some(&state.config.default_service)).await?;
+    let Some(record) = record else {
         // Unregistered and without every token: nothing to acknowledge with.
         metrics::counter!("relay_pings_total", "kind" => "ack", "result" => "impossible")
             .increment(1);
         return Ok("no_tokens");
-    }
-    if let (Some(before), Some(after)) =
-        (previous_alias, record.as_ref().map(|r| &r.credentials.alias))
-        && before != *after
-    {
-        state.hub.publish(
-            &chat_id,
-            &ServerFrame::Tokens { chat_id: chat_id.clone(), alias: after.clone() },
-        );
+    };
+    if previous_alias.is_some_and(|before| before != record.credentials.alias) {
+        let alias = record.credentials.alias;
+        state.hub.publish(&chat_id, &ServerFrame::Tokens { chat_id: chat_id.clone(), alias });
     }
 
     if push.shutdown_advice {
@@ -136,40 +130,4 @@ fn basic_password(headers: &HeaderMap) -> Option<String> {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// A record for a chat first seen in a push, when the push carries every token.
-fn record_from_push(push: &PushNotification, chat_id: &str, service: &str) -> Option<ChatRecord> {
-    Some(ChatRecord {
-        service: service.to_owned(),
-        credentials: Credentials {
-            chat_id: chat_id.to_owned(),
-            user_id: push.user_id.clone()?,
-            secure_key: push.secure_key.clone()?,
-            alias: push.alias.clone()?,
-        },
-        device_id: push.device_id.clone(),
-        position: push.known_next_position().unwrap_or(0),
-    })
-}
-
-/// Takes what the push tells about a known chat; false when nothing changed.
-fn absorb(record: &mut ChatRecord, push: &PushNotification, position: Option<u64>) -> bool {
-    let before = record.clone();
-    if let Some(alias) = &push.alias {
-        record.credentials.alias.clone_from(alias);
-    }
-    if let Some(user_id) = &push.user_id {
-        record.credentials.user_id.clone_from(user_id);
-    }
-    if let Some(secure_key) = &push.secure_key {
-        record.credentials.secure_key.clone_from(secure_key);
-    }
-    if record.device_id.is_none() {
-        record.device_id.clone_from(&push.device_id);
-    }
-    if let Some(position) = position {
-        record.position = record.position.max(position);
-    }
-    *record != before
 }

@@ -3,7 +3,9 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use shared::gms::Credentials;
 use shared::relay_api::{RegisterSession, SessionRegistered};
@@ -11,12 +13,16 @@ use shared::relay_api::{RegisterSession, SessionRegistered};
 use crate::AppState;
 use crate::error::AppError;
 use crate::gms::PingResult;
-use crate::store::ChatRecord;
+use crate::store::{Observation, Source, now_millis};
 
 pub(crate) async fn register(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Result<Json<RegisterSession>, JsonRejection>,
 ) -> Result<Json<SessionRegistered>, AppError> {
+    // Before anything else: every registration costs GMS a request.
+    state.limits.register(state.limits.client(peer, &headers))?;
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let fields =
         [&request.service, &request.chat_id, &request.user_id, &request.secure_key, &request.alias];
@@ -31,6 +37,7 @@ pub(crate) async fn register(
         secure_key: request.secure_key.clone(),
         alias: request.alias.clone(),
     };
+    let asked_at = now_millis();
     let response = match state.gms.ping(&request.service, &credentials).await {
         PingResult::Ok(response) if response.chat_ended == Some(true) => {
             return Err(AppError::RejectedByGms("the chat has ended".to_owned()));
@@ -44,34 +51,26 @@ pub(crate) async fn register(
         }
         PingResult::Failed(error) => return Err(AppError::GmsUnreachable(error)),
     };
-    let alias = response.alias.clone().unwrap_or_else(|| request.alias.clone());
-    let position = response.next_position.unwrap_or(0);
-    let fresh = ChatRecord {
-        service: request.service.clone(),
-        credentials: Credentials { alias: alias.clone(), ..credentials },
+    let seen = Observation {
+        service: Some(request.service.clone()),
+        user_id: Some(credentials.user_id),
+        secure_key: Some(credentials.secure_key),
+        alias: Some(response.alias.clone().unwrap_or(credentials.alias)),
         device_id: request.device_id.clone(),
-        position,
+        position: Some(response.next_position.unwrap_or(0)),
+        registration: true,
+        ..Observation::new(asked_at, Source::Gms)
     };
     let record = state
         .sessions
-        .update(
-            &request.chat_id,
-            || Some(fresh.clone()),
-            |r| {
-                let before = r.clone();
-                r.service.clone_from(&fresh.service);
-                r.credentials.clone_from(&fresh.credentials);
-                if fresh.device_id.is_some() {
-                    r.device_id.clone_from(&fresh.device_id);
-                }
-                r.position = r.position.max(position);
-                *r != before
-            },
-        )
-        .await?;
-    let position = record.map_or(position, |r| r.position);
-    tracing::info!(chat = %request.chat_id, alias = %alias, "chat registered");
-    Ok(Json(SessionRegistered { token: state.tokens.sign(&request.chat_id), position }))
+        .observe(&request.chat_id, seen, Some(&request.service))
+        .await?
+        .ok_or_else(|| AppError::BadRequest("the chat could not be stored".to_owned()))?;
+    tracing::info!(chat = %request.chat_id, alias = %record.credentials.alias, "chat registered");
+    Ok(Json(SessionRegistered {
+        token: state.tokens.sign(&request.chat_id),
+        position: record.position,
+    }))
 }
 
 pub(crate) async fn forget(

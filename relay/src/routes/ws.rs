@@ -1,76 +1,134 @@
 //! `GET /v1/ws`: browsers subscribe to their chats and receive frames.
 
-use axum::extract::State;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use shared::relay_api::{ClientFrame, ServerFrame, close_code};
 use tokio::time::Instant;
 
 use crate::AppState;
+use crate::error::AppError;
 
 /// Largest frame a browser may send: subscriptions are small.
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
-) -> Response {
+) -> Result<Response, AppError> {
     if state.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+        return Err(AppError::NotReady("shutting down"));
     }
+    let slot = state.limits.open_socket(state.limits.client(peer, &headers))?;
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !crate::routes::origin_allowed(&state.config.allowed_origins, origin) {
+    // A browser cannot read the status of a refused upgrade, only a close code: a page
+    // whose origin is not allowed is told so with one it will not reconnect after.
+    let refusal = (!crate::routes::origin_allowed(&state.config.allowed_origins, origin))
+        .then_some((close_code::ORIGIN_REJECTED, "origin not allowed"));
+    if refusal.is_some() {
         metrics::counter!("relay_ws_rejected_total", "reason" => "origin").increment(1);
-        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    ws.read_buffer_size(4 * 1024)
+    let sockets = state.sockets.clone();
+    Ok(ws
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, state))
+        .on_upgrade(move |socket| {
+            sockets.track_future(async move {
+                match refusal {
+                    Some(close) => {
+                        let (mut sink, _) = socket.split();
+                        let write_timeout = state.config.ws_pong_timeout;
+                        let _ = send(&mut sink, close_message(close), write_timeout).await;
+                    }
+                    None => serve(socket, state).await,
+                }
+                drop(slot);
+            })
+        }))
+}
+
+/// A write that took longer than the write timeout: the peer stopped reading.
+struct Stalled;
+
+async fn send(
+    sink: &mut SplitSink<WebSocket, Message>,
+    message: Message,
+    within: Duration,
+) -> Result<(), Option<Stalled>> {
+    match tokio::time::timeout(within, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(None),
+        Err(_) => Err(Some(Stalled)),
+    }
+}
+
+fn close_message((code, reason): (u16, &'static str)) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
 }
 
 async fn serve(socket: WebSocket, state: AppState) {
     let mut connection = state.hub.connect(state.config.ws_queue);
     let id = connection.id;
     let (mut sink, mut stream) = socket.split();
+    // A peer that does not take a frame within the pong timeout is as good as gone, and
+    // while a write waits nothing else on this socket runs.
+    let write_timeout = state.config.ws_pong_timeout;
     let mut ping = tokio::time::interval(state.config.ws_ping);
     ping.tick().await;
     let mut last_pong = Instant::now();
     let close = loop {
-        tokio::select! {
+        let written = tokio::select! {
             () = state.shutdown.cancelled() => break Some((close_code::GOING_AWAY, "relay restarting")),
             () = connection.slow.cancelled() => break Some((close_code::SLOW_CONSUMER, "too slow: reconnect and catch up")),
             frame = connection.frames.recv() => {
                 let Some(text) = frame else { break None };
-                if sink.send(Message::Text(Utf8Bytes::from(text.as_ref()))).await.is_err() {
-                    break None;
+                let sent = send(&mut sink, Message::Text(Utf8Bytes::from(text.as_ref())), write_timeout).await;
+                if sent.is_ok() {
+                    metrics::counter!("relay_ws_frames_sent_total").increment(1);
                 }
-                metrics::counter!("relay_ws_frames_sent_total").increment(1);
+                sent
             }
             _ = ping.tick() => {
                 if last_pong.elapsed() > state.config.ws_ping + state.config.ws_pong_timeout {
                     break Some((close_code::PING_TIMEOUT, "no pong"));
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
-                }
+                send(&mut sink, Message::Ping(Bytes::new()), write_timeout).await
             }
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(text))) => handle(&state, id, text.as_str()),
-                Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
-                Some(Ok(_)) => {}
-            },
+            incoming = stream.next() => {
+                match incoming {
+                    Some(Ok(Message::Text(text))) => handle(&state, id, text.as_str()),
+                    Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => {}
+                }
+                Ok(())
+            }
+        };
+        match written {
+            Ok(()) => {}
+            Err(None) => break None,
+            Err(Some(Stalled)) => {
+                metrics::counter!("relay_ws_slow_consumers_total").increment(1);
+                metrics::counter!("relay_ws_write_timeouts_total").increment(1);
+                // The close frame could not be written either: just drop the socket.
+                break None;
+            }
         }
     };
     state.hub.disconnect(id);
-    if let Some((code, reason)) = close {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-        let _ = sink.send(Message::Close(Some(frame))).await;
+    if let Some(close) = close {
+        let _ = send(&mut sink, close_message(close), write_timeout).await;
     }
 }
 
@@ -85,15 +143,14 @@ fn handle(state: &AppState, id: u64, text: &str) {
                     .send_to(id, &ServerFrame::Error { code: "bad_token".to_owned(), message });
                 return;
             }
-            state.hub.subscribe(id, &chat_id);
+            // One answer per subscribe, and what follows agrees with it: a chat the relay
+            // does not hold (signed by us, so it ended and was forgotten) is not subscribed.
             match state.sessions.get(&chat_id) {
                 Some(record) => {
-                    state.hub.send_to(
-                        id,
-                        &ServerFrame::Subscribed { chat_id, position: record.position },
-                    );
+                    state.hub.subscribe(id, &chat_id);
+                    let position = record.position;
+                    state.hub.send_to(id, &ServerFrame::Subscribed { chat_id, position });
                 }
-                // Signed by us but no longer stored: the chat ended and was forgotten.
                 None => state.hub.send_to(id, &ServerFrame::Ended { chat_id }),
             }
         }

@@ -12,7 +12,7 @@ use shared::gms::ChatOperation;
 use shared::transcript::TranscriptPosition;
 use shared::widget_config::WidgetConfig;
 use system_tests::gms_client::{GmsClient, SimAdmin};
-use system_tests::harness::{Options, System};
+use system_tests::harness::{NO_CLIENT_LIMITS, Options, System};
 use system_tests::webdriver::Browser;
 
 use crate::chats::{self, BenchChat, SERVICE};
@@ -37,6 +37,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
         widget_config,
         ..Options::sim(&["--flex-disconnect-timeout", "100000"])
             .relay(&["--ping-interval", &scaled.to_string()])
+            .relay(&NO_CLIENT_LIMITS)
     })
     .await?;
     let gms_url = system.gms.url();

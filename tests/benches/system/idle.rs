@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-use system_tests::harness::{RelayProcess, relay_binary, scratch_dir};
+use system_tests::harness::{NO_CLIENT_LIMITS, RelayProcess, relay_binary, scratch_dir};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
@@ -65,8 +65,10 @@ async fn measure(report: &mut Report, size: usize, window: Duration) -> Result<(
         "--data-dir",
         &data_dir.display().to_string(),
     ]
-    .map(str::to_owned)
-    .into();
+    .iter()
+    .chain(&NO_CLIENT_LIMITS)
+    .map(|s| (*s).to_owned())
+    .collect();
     let relay = RelayProcess::start(&relay_binary()?, &args).await?;
     let pid = relay.pid().context("relay pid")?;
     let addr: SocketAddr = relay.url.trim_start_matches("http://").parse()?;

@@ -13,7 +13,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use shared::relay_api::{ClientFrame, ServerFrame};
 use system_tests::gms_client::SimAdmin;
-use system_tests::harness::{RelayProcess, TEST_PUSH_SECRET, relay_binary, scratch_dir};
+use system_tests::harness::{
+    NO_CLIENT_LIMITS, RelayProcess, TEST_PUSH_SECRET, relay_binary, scratch_dir,
+};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -75,8 +77,10 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
         "--push-secret",
         TEST_PUSH_SECRET,
     ]
-    .map(str::to_owned)
-    .into();
+    .iter()
+    .chain(&NO_CLIENT_LIMITS)
+    .map(|s| (*s).to_owned())
+    .collect();
     let relay = RelayProcess::start(&relay_binary()?, &args).await?;
     let pid = relay.pid().context("relay pid")?;
     let chats = chats::create(&gms.url(), Some(&relay_url), "push", plan.chats).await?;

@@ -5,15 +5,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use system_tests::gms_client::SimAdmin;
-use system_tests::harness::{Options, System};
+use system_tests::harness::{NO_CLIENT_LIMITS, Options, System};
 
 use crate::chats;
 use crate::report::Report;
 
 pub(crate) async fn run(report: &mut Report) -> Result<()> {
     let size = if report.smoke { 100 } else { 10_000 };
-    let mut options =
-        Options::sim(&["--flex-disconnect-timeout", "100000"]).relay(&["--health-interval", "0.2"]);
+    let mut options = Options::sim(&["--flex-disconnect-timeout", "100000"])
+        .relay(&["--health-interval", "0.2"])
+        .relay(&NO_CLIENT_LIMITS);
     options.watch_chat_servers = true;
     let system = System::start(options).await?;
     let admin = SimAdmin::new(&system.gms.url());

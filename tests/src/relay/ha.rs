@@ -25,7 +25,7 @@ fn options(extra_relay: &[&str]) -> Options {
         "--shutdown-advice-delay",
         "1",
     ]);
-    options = options.relay(extra_relay);
+    options = options.relay(extra_relay).relay(&crate::harness::NO_CLIENT_LIMITS);
     options.watch_chat_servers = true;
     options
 }
