@@ -120,6 +120,11 @@ impl Hub {
             .count()
     }
 
+    /// How many connections are open.
+    pub(crate) fn connections(&self) -> usize {
+        self.lock().connections.len()
+    }
+
     /// How many connections subscribe to a chat.
     #[cfg(test)]
     pub(crate) fn subscribers(&self, chat_id: &str) -> usize {

@@ -37,6 +37,25 @@ pub(crate) struct Restorer {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     runs: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    progress: Arc<Mutex<HashMap<String, Progress>>>,
+}
+
+/// How the latest restoration of one Chat Server's chats goes, for `/status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Progress {
+    /// Restorations started for this Chat Server since the relay started.
+    pub(crate) runs: u64,
+    /// Whether the latest one is still under way.
+    pub(crate) running: bool,
+    /// Chats it had to restore.
+    pub(crate) chats: usize,
+    /// Chats now on a working Chat Server.
+    pub(crate) restored: usize,
+    /// Chats that turned out to have ended.
+    pub(crate) ended: usize,
+    /// Chats still not restored when it gave up (at the deadline).
+    pub(crate) failed: usize,
 }
 
 impl Restorer {
@@ -48,7 +67,15 @@ impl Restorer {
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> Restorer {
-        Restorer { acker, sessions, settings, shutdown, tasks, runs: Arc::default() }
+        Restorer {
+            acker,
+            sessions,
+            settings,
+            shutdown,
+            tasks,
+            runs: Arc::default(),
+            progress: Arc::default(),
+        }
     }
 
     /// A Chat Server announced it is shutting down: ping the chat once it is gone, unless
@@ -85,10 +112,23 @@ impl Restorer {
         self.tasks.spawn(async move { this.restore(&alias, run).await });
     }
 
+    /// Every Chat Server's latest restoration.
+    pub(crate) fn progress(&self) -> HashMap<String, Progress> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn report(&self, alias: &str, change: impl FnOnce(&mut Progress)) {
+        let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        change(progress.entry(alias.to_owned()).or_default());
+    }
+
     async fn restore(&self, alias: &str, run: CancellationToken) {
         let started = Instant::now();
         let mut todo = self.sessions.ids_on(alias);
         let total = todo.len();
+        self.report(alias, |p| {
+            *p = Progress { runs: p.runs + 1, running: true, chats: total, ..Progress::default() };
+        });
         metrics::counter!("relay_restore_chats_total").increment(total as u64);
         tracing::info!(alias, chats = total, "restoring the chats of a Chat Server");
         let spacing = Duration::from_secs(1) / self.settings.rate.max(1);
@@ -105,6 +145,7 @@ impl Restorer {
                 // Moved by something else meanwhile (a push's acknowledgement): done.
                 if self.sessions.get(&id).is_some_and(|r| r.credentials.alias != alias) {
                     restored += 1;
+                    self.report(alias, |p| p.restored = restored);
                     continue;
                 }
                 waits.push((id.clone(), self.acker.request_and_wait(&id, Reason::Restore)));
@@ -120,12 +161,14 @@ impl Restorer {
                     Outcome::Gone | Outcome::Unknown => gone += 1,
                     Outcome::Failed => failed.push(id),
                 }
+                self.report(alias, |p| (p.restored, p.ended) = (restored, gone));
             }
             if failed.is_empty() || started.elapsed() >= self.settings.deadline {
                 let seconds = started.elapsed().as_secs_f64();
                 metrics::histogram!("relay_restore_duration_seconds").record(seconds);
                 metrics::counter!("relay_restored_total").increment(restored as u64);
                 metrics::counter!("relay_restore_failed_total").increment(failed.len() as u64);
+                self.report(alias, |p| (p.running, p.failed) = (false, failed.len()));
                 tracing::info!(
                     alias,
                     restored,

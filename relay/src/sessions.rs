@@ -125,6 +125,11 @@ impl Sessions {
         !self.writes.is_closed()
     }
 
+    /// How many chats are stored.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().chats.len()
+    }
+
     /// Every chat id.
     pub(crate) fn ids(&self) -> Vec<String> {
         self.lock().chats.keys().cloned().collect()

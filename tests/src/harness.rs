@@ -1,7 +1,8 @@
 //! Starting gms-sim and the relay wired to each other, with the widget's host page.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use anyhow::{Context, Result};
 use clap::Parser as _;
@@ -23,6 +24,8 @@ pub struct Options {
     pub push_secret: Option<String>,
     /// Point the relay's health watch at every simulated Chat Server.
     pub watch_chat_servers: bool,
+    /// While set, every write of the relay's store fails (see `FailingStore`).
+    pub store_fails: Option<Arc<AtomicBool>>,
 }
 
 impl Options {
@@ -59,10 +62,49 @@ pub struct System {
     /// The relay's data directory.
     pub data_dir: PathBuf,
     relay_stop: CancellationToken,
-    relay_task: tokio::task::JoinHandle<Result<()>>,
+    /// None while the relay is stopped.
+    relay_task: Option<tokio::task::JoinHandle<Result<()>>>,
     relay_config: relay::Config,
     relay_addr: std::net::SocketAddr,
+    store_fails: Option<Arc<AtomicBool>>,
     site: Option<PathBuf>,
+}
+
+/// The relay's redb store, failing every write while its switch is on: a disk that is
+/// full or gone, for the rule that nothing is answered 200 before it is durable.
+pub struct FailingStore {
+    inner: relay::store::RedbBackend,
+    fails: Arc<AtomicBool>,
+}
+
+impl relay::store::Backend for FailingStore {
+    fn load_all(&self) -> Result<relay::store::Stored> {
+        self.inner.load_all()
+    }
+
+    fn write(&self, changes: &[relay::store::Change]) -> Result<()> {
+        anyhow::ensure!(!self.fails.load(Ordering::SeqCst), "the test store fails on purpose");
+        self.inner.write(changes)
+    }
+}
+
+/// Runs the relay in-process until `stop` is cancelled.
+fn spawn_relay(
+    listener: tokio::net::TcpListener,
+    config: &relay::Config,
+    store_fails: Option<&Arc<AtomicBool>>,
+    stop: &CancellationToken,
+) -> Result<tokio::task::JoinHandle<Result<()>>> {
+    let config = config.clone();
+    let stop = stop.clone().cancelled_owned();
+    Ok(match store_fails {
+        None => tokio::spawn(relay::run(listener, config, stop)),
+        Some(fails) => {
+            let inner = relay::store::RedbBackend::open(&config.data_dir)?;
+            let store = Arc::new(FailingStore { inner, fails: fails.clone() });
+            tokio::spawn(relay::run_with_store(listener, config, store, stop))
+        }
+    })
 }
 
 impl System {
@@ -119,9 +161,8 @@ impl System {
         }
         let relay_config = relay::Config::try_parse_from(&relay_args)?;
         let relay_stop = CancellationToken::new();
-        let stop = relay_stop.clone();
         let relay_task =
-            tokio::spawn(relay::run(listener, relay_config.clone(), stop.cancelled_owned()));
+            Some(spawn_relay(listener, &relay_config, options.store_fails.as_ref(), &relay_stop)?);
         Ok(System {
             gms,
             relay_url,
@@ -130,26 +171,42 @@ impl System {
             relay_task,
             relay_config,
             relay_addr,
+            store_fails: options.store_fails,
             site,
         })
     }
 
     /// Stops the relay gracefully and starts it again on the same address and data.
     pub async fn restart_relay(&mut self) -> Result<()> {
+        self.stop_relay().await?;
+        self.start_relay().await
+    }
+
+    /// Stops the relay gracefully (it can be started again with `start_relay`).
+    pub async fn stop_relay(&mut self) -> Result<()> {
         self.relay_stop.cancel();
-        (&mut self.relay_task).await.context("relay task")??;
+        match self.relay_task.take() {
+            Some(task) => task.await.context("relay task")?,
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the relay again on the same address and data.
+    pub async fn start_relay(&mut self) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(self.relay_addr).await?;
         self.relay_stop = CancellationToken::new();
-        let stop = self.relay_stop.clone();
-        self.relay_task =
-            tokio::spawn(relay::run(listener, self.relay_config.clone(), stop.cancelled_owned()));
+        self.relay_task = Some(spawn_relay(
+            listener,
+            &self.relay_config,
+            self.store_fails.as_ref(),
+            &self.relay_stop,
+        )?);
         Ok(())
     }
 
     /// Stops the relay and the simulator and removes the host site.
-    pub async fn stop(self) -> Result<()> {
-        self.relay_stop.cancel();
-        self.relay_task.await.context("relay task")??;
+    pub async fn stop(mut self) -> Result<()> {
+        self.stop_relay().await?;
         self.gms.stop().await;
         if let Some(site) = self.site {
             let _ = std::fs::remove_dir_all(site);

@@ -1,20 +1,36 @@
 //! `/healthz` (alive), `/readyz` (accepts work: not shutting down, store writer running,
-//! GMS reachable) and `/metrics` (Prometheus).
+//! GMS reachable), `/status` (this node's chats, connections and restorations, as JSON) and
+//! `/metrics` (Prometheus).
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::AppError;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(readyz)).route(
-        "/metrics",
-        get(|State(state): State<AppState>| async move { state.metrics.render() }),
-    )
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { state.metrics.render() }),
+        )
+}
+
+/// This relay's own view, as JSON: what `/metrics` cannot say per node (counts only,
+/// nothing secret).
+async fn status(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "chats": state.sessions.len(),
+        "connections": state.hub.connections(),
+        "restorations": state.restorer.progress(),
+    }))
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppError> {

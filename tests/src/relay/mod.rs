@@ -4,9 +4,11 @@
 
 mod durability;
 mod ha;
+mod lifecycle;
 mod ping;
 mod push;
 mod sessions;
+mod store;
 mod ws;
 
 use std::time::Duration;

@@ -1,0 +1,215 @@
+//! The relay's store under failure and across restarts: nothing answered 200 that is not
+//! durable, pushes naming only a device, tokens a push proposes, Chat Server pids kept.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::json;
+use shared::gms::{PushSubscription, async_push_user_data};
+use shared::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
+
+use super::{SERVICE, Setup, next_events, test_secret_query};
+use crate::harness::{NO_CLIENT_LIMITS, Options};
+use crate::ws_client::{Received, WsClient};
+
+/// Polls `check` every 20 ms until it holds; fails after `within`.
+pub(crate) async fn until<F, Fut>(what: &str, within: Duration, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await? {
+        if tokio::time::Instant::now() > deadline {
+            bail!("{what}: not reached within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Frames until the relay closes the socket, with the close code.
+pub(crate) async fn frames_until_closed(
+    ws: &mut WsClient,
+) -> Result<(Vec<ServerFrame>, Option<u16>)> {
+    let mut frames = Vec::new();
+    loop {
+        match ws.next(Duration::from_secs(10)).await? {
+            Received::Frame(frame) => frames.push(frame),
+            Received::Closed(code) => return Ok((frames, code)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_push_is_answered_200_only_once_it_is_durable() -> Result<()> {
+    let fails = Arc::new(AtomicBool::new(false));
+    let mut options =
+        Options::sim(&["--push-resend-delay", "0.2", "--push-resend-attempts", "100"]);
+    options.store_fails = Some(fails.clone());
+    let mut setup = Setup::start(options).await?;
+    let (credentials, mut ws, registered) = setup.subscribed_chat(true).await?;
+    let chat = credentials.chat_id.clone();
+    setup.admin.ok(&format!("/sim/chats/{chat}/agent/join"), json!({})).await?;
+    next_events(&mut ws).await?;
+    setup.acknowledged(&chat, Duration::from_secs(5)).await?;
+
+    fails.store(true, Ordering::SeqCst);
+    let refused_before = setup.admin.stats().await?["pushes"]["failed"].as_u64().unwrap_or(0);
+    setup.admin.agent_says(&chat, "while the disk is full").await?;
+    until("the relay refuses a push it cannot store", Duration::from_secs(5), || async {
+        let refused = setup.admin.stats().await?["pushes"]["failed"].as_u64().unwrap_or(0);
+        Ok(refused >= refused_before + 2)
+    })
+    .await?;
+    fails.store(false, Ordering::SeqCst);
+
+    // A resend is stored, forwarded and acknowledged...
+    let said = next_events(&mut ws).await?;
+    assert_eq!(said[0].text.as_deref(), Some("while the disk is full"));
+    let index = said[0].index.context("index")?;
+    setup.acknowledged(&chat, Duration::from_secs(5)).await?;
+    // ...and was really stored: a restarted relay knows the position past it.
+    setup.system.restart_relay().await?;
+    let mut again = WsClient::connect(&setup.system.relay_url).await?;
+    match again.subscribe(&chat, &registered.token).await? {
+        ServerFrame::Subscribed { position, .. } => {
+            assert!(position > index, "stored position {position} misses event {index}");
+        }
+        other => bail!("subscribe answered {other:?}"),
+    }
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn a_push_naming_only_a_device_goes_to_the_chat_it_registered_last() -> Result<()> {
+    let mut setup = Setup::start(Options::sim(&[])).await?;
+    let device = "dev-kept-across-chats";
+    let mut sockets = Vec::new();
+    for _ in 0..6 {
+        let (credentials, _) = setup
+            .gms
+            .create("Jane", async_push_user_data(&PushSubscription::new(device, "")))
+            .await?;
+        let registered: SessionRegistered = setup
+            .http
+            .post(format!("{}/v1/sessions", setup.system.relay_url))
+            .json(&RegisterSession::new(SERVICE, &credentials, Some(device)))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let mut ws = WsClient::connect(&setup.system.relay_url).await?;
+        ws.subscribe(&credentials.chat_id, &registered.token).await?;
+        sockets.push((credentials.chat_id, ws));
+    }
+    let bare = json!({"deviceId": device, "message": "New message"}).to_string();
+    assert_eq!(setup.push(&test_secret_query(), bare).await?, 200);
+    // Shutting down closes every socket: what each got before the close is all it got.
+    setup.system.stop_relay().await?;
+    let last = sockets.len() - 1;
+    for (i, (chat_id, ws)) in sockets.iter_mut().enumerate() {
+        let (frames, _) = frames_until_closed(ws).await?;
+        let expected = if i == last {
+            vec![ServerFrame::Changed { chat_id: chat_id.clone() }]
+        } else {
+            vec![]
+        };
+        assert_eq!(frames, expected, "chat {i} of {}", sockets.len());
+    }
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn a_push_with_a_wrong_secure_key_does_not_end_a_running_chat() -> Result<()> {
+    let setup = Setup::start(Options::sim(&[])).await?;
+    let (credentials, mut ws, registered) = setup.subscribed_chat(false).await?;
+    let chat = credentials.chat_id.clone();
+    let refreshes = || async {
+        let stats = setup.admin.stats().await?;
+        Ok::<u64, anyhow::Error>(stats["chats"][&chat]["refresh"].as_u64().unwrap_or(0))
+    };
+    let before = refreshes().await?;
+    let forged = json!({
+        "deviceId": "d", "message": "New message", "chatId": chat,
+        "userId": credentials.user_id, "secureKey": "0000000000000000", "alias": credentials.alias,
+    });
+    assert_eq!(setup.push(&test_secret_query(), forged.to_string()).await?, 200);
+    assert_eq!(
+        ws.frame(Duration::from_secs(5)).await?,
+        ServerFrame::Changed { chat_id: chat.clone() }
+    );
+    // Its acknowledgement has been answered by GMS...
+    until("the acknowledgement", Duration::from_secs(5), || async {
+        Ok(refreshes().await? > before)
+    })
+    .await?;
+    // ...and the chat goes on: the agent's next message arrives, no `ended` before it.
+    setup.admin.agent_says(&chat, "still running").await?;
+    next_events(&mut ws).await?;
+    assert_eq!(next_events(&mut ws).await?[0].text.as_deref(), Some("still running"));
+    let mut again = WsClient::connect(&setup.system.relay_url).await?;
+    let answer = again.subscribe(&chat, &registered.token).await?;
+    assert!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn a_chat_server_restarted_while_the_relay_was_down_is_noticed_at_start() -> Result<()> {
+    let mut options =
+        Options::sim(&[]).relay(&["--health-interval", "0.1"]).relay(&NO_CLIENT_LIMITS);
+    options.watch_chat_servers = true;
+    let mut setup = Setup::start(options).await?;
+    let mut on_117 = Vec::new();
+    while on_117.len() < 10 {
+        let credentials = setup.chat(false).await?;
+        setup.register(&credentials).await?;
+        if credentials.alias == "117" {
+            on_117.push(credentials);
+        }
+    }
+    setup.system.stop_relay().await?;
+    let stored = relay::store::RedbBackend::open(&setup.system.data_dir)
+        .and_then(|store| relay::store::Backend::load_all(&store))?;
+    assert!(stored.servers.contains_key("117"), "the relay kept the pids it saw: {stored:?}");
+
+    setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
+    setup.system.start_relay().await?;
+    // The periodic ping is 30 minutes away: only the kept pid can explain a restoration.
+    until("every chat of 117 restored", Duration::from_secs(20), || async {
+        let chats = setup.admin.get("/sim/chats").await?;
+        let chats = chats.as_array().cloned().unwrap_or_default();
+        Ok(on_117.iter().all(|c| {
+            chats.iter().any(|s| s["chatId"] == c.chat_id.as_str() && s["alias"] == "118")
+        }))
+    })
+    .await?;
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn a_relay_that_fails_to_start_leaves_nothing_running() -> Result<()> {
+    let data_dir = crate::harness::scratch_dir("relay-early-error")?;
+    // The token key cannot be read: start fails after the store writer has started.
+    std::fs::create_dir_all(data_dir.join("token.key"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let config = <relay::Config as clap::Parser>::try_parse_from([
+        "relay",
+        "--gms-url",
+        "http://127.0.0.1:9",
+        "--data-dir",
+        &data_dir.display().to_string(),
+    ])?;
+    let started = relay::run(listener, config, std::future::pending()).await;
+    assert!(started.is_err(), "a token key that is a directory is an error");
+    // The writer let go of the store file (redb allows one opener at a time).
+    until("the store released", Duration::from_secs(5), || async {
+        Ok(relay::store::RedbBackend::open(&data_dir).is_ok())
+    })
+    .await?;
+    let _ = std::fs::remove_dir_all(data_dir);
+    Ok(())
+}
