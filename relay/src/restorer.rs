@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
+use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::acker::{Acker, Outcome, Reason};
@@ -36,7 +37,7 @@ pub(crate) struct Restorer {
     settings: Settings,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-    runs: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    runs: Arc<Mutex<HashMap<String, (CancellationToken, JoinHandle<()>)>>>,
     progress: Arc<Mutex<HashMap<String, Progress>>>,
 }
 
@@ -50,6 +51,8 @@ pub(crate) struct Progress {
     pub(crate) running: bool,
     /// Chats it had to restore.
     pub(crate) chats: usize,
+    /// Chats it has sent a restoring ping for so far.
+    pub(crate) pinged: usize,
     /// Chats now on a working Chat Server.
     pub(crate) restored: usize,
     /// Chats that turned out to have ended.
@@ -96,20 +99,27 @@ impl Restorer {
         });
     }
 
-    /// A Chat Server restarted or went away: restore every chat it hosted.
+    /// A Chat Server restarted or went away: restore every chat it hosted. A restoration
+    /// of the same server still under way stops pinging; once its pings in flight have
+    /// landed in the store, the new one lists what is still on that server, so no chat is
+    /// pinged twice for one event.
     pub(crate) fn restore_server(&self, alias: &str) {
         let run = self.shutdown.child_token();
-        if let Some(previous) = self
-            .runs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(alias.to_owned(), run.clone())
-        {
-            previous.cancel();
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let previous = runs.remove(alias);
+        if let Some((stop, _)) = &previous {
+            stop.cancel();
         }
         let this = self.clone();
-        let alias = alias.to_owned();
-        self.tasks.spawn(async move { this.restore(&alias, run).await });
+        let owned = alias.to_owned();
+        let token = run.clone();
+        let handle = self.tasks.spawn(async move {
+            if let Some((_, previous)) = previous {
+                let _ = previous.await;
+            }
+            this.restore(&owned, token).await;
+        });
+        runs.insert(alias.to_owned(), (run, handle));
     }
 
     /// Every Chat Server's latest restoration.
@@ -117,7 +127,11 @@ impl Restorer {
         self.progress.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    fn report(&self, alias: &str, change: impl FnOnce(&mut Progress)) {
+    /// Updates the progress of `run`, unless a newer run has replaced it.
+    fn report(&self, alias: &str, run: &CancellationToken, change: impl FnOnce(&mut Progress)) {
+        if run.is_cancelled() {
+            return;
+        }
         let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
         change(progress.entry(alias.to_owned()).or_default());
     }
@@ -126,7 +140,7 @@ impl Restorer {
         let started = Instant::now();
         let mut todo = self.sessions.ids_on(alias);
         let total = todo.len();
-        self.report(alias, |p| {
+        self.report(alias, &run, |p| {
             *p = Progress { runs: p.runs + 1, running: true, chats: total, ..Progress::default() };
         });
         metrics::counter!("relay_restore_chats_total").increment(total as u64);
@@ -139,21 +153,24 @@ impl Restorer {
             let mut pace = tokio::time::interval(spacing);
             for id in todo {
                 tokio::select! {
-                    () = run.cancelled() => return,
+                    () = run.cancelled() => break,
                     _ = pace.tick() => {}
                 }
                 // Moved by something else meanwhile (a push's acknowledgement): done.
                 if self.sessions.get(&id).is_some_and(|r| r.credentials.alias != alias) {
                     restored += 1;
-                    self.report(alias, |p| p.restored = restored);
+                    self.report(alias, &run, |p| p.restored = restored);
                     continue;
                 }
                 waits.push((id.clone(), self.acker.request_and_wait(&id, Reason::Restore)));
+                self.report(alias, &run, |p| p.pinged += 1);
             }
             let mut failed = Vec::new();
+            // Waited for even when replaced, so what they found is stored before the next
+            // run lists the server's chats.
             for (id, wait) in waits {
                 let outcome = tokio::select! {
-                    () = run.cancelled() => return,
+                    () = self.shutdown.cancelled() => return,
                     outcome = wait => outcome.unwrap_or(Outcome::Failed),
                 };
                 match outcome {
@@ -161,14 +178,17 @@ impl Restorer {
                     Outcome::Gone | Outcome::Unknown => gone += 1,
                     Outcome::Failed => failed.push(id),
                 }
-                self.report(alias, |p| (p.restored, p.ended) = (restored, gone));
+                self.report(alias, &run, |p| (p.restored, p.ended) = (restored, gone));
+            }
+            if run.is_cancelled() {
+                return;
             }
             if failed.is_empty() || started.elapsed() >= self.settings.deadline {
                 let seconds = started.elapsed().as_secs_f64();
                 metrics::histogram!("relay_restore_duration_seconds").record(seconds);
                 metrics::counter!("relay_restored_total").increment(restored as u64);
                 metrics::counter!("relay_restore_failed_total").increment(failed.len() as u64);
-                self.report(alias, |p| (p.running, p.failed) = (false, failed.len()));
+                self.report(alias, &run, |p| (p.running, p.failed) = (false, failed.len()));
                 tracing::info!(
                     alias,
                     restored,

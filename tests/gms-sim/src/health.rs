@@ -15,6 +15,7 @@ pub(crate) async fn serve(listener: TcpListener, alias: String, sim: Sim) {
         let Ok((mut stream, _)) = accepted else { continue };
         let Some(body) = sim.with_world(|world, _| {
             let server = world.servers.iter().find(|s| s.alias == alias && s.up)?;
+            *world.stats.health_polls.entry(alias.clone()).or_default() += 1;
             let hosted = world.chats.values().filter(|c| !c.ended && c.alias == server.alias && c.pid == server.pid);
             let sessions = hosted.clone().count();
             let subscribed = hosted.filter(|c| c.push.is_some()).count();

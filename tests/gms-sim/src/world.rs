@@ -34,6 +34,8 @@ pub(crate) struct Stats {
     pub(crate) pushes: PushStats,
     /// Sessions restored on another (or restarted) Chat Server.
     pub(crate) restorations: u64,
+    /// Health polls answered, per Chat Server alias.
+    pub(crate) health_polls: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]

@@ -79,17 +79,46 @@ async fn subscriber(
     Ok((chat, ws))
 }
 
+/// This relay's latest restoration of 117's chats, from `/status`.
+async fn restoration(setup: &Setup) -> Result<Value> {
+    let url = format!("{}/status", setup.system.relay_url);
+    let status: Value = setup.http.get(url).send().await?.json().await?;
+    Ok(status["restorations"]["117"].clone())
+}
+
+/// Waits until the relay's `runs`-th restoration of 117 has finished.
+async fn restoration_finished(setup: &Setup, runs: u64) -> Result<Value> {
+    restoration_when(setup, |r| r["runs"] == runs && r["running"] == false).await
+}
+
+/// Polls the restoration's progress until `done` holds for it; fails after 30 s.
+async fn restoration_when(setup: &Setup, done: impl Fn(&Value) -> bool) -> Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let progress = restoration(setup).await?;
+        if done(&progress) {
+            return Ok(progress);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("restoration never reached the expected state: {progress}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// After the event: every chat that was on 117 was pinged exactly once more, the others
-/// not at all, and everything now lives on 118.
+/// not at all, and everything now lives on 118. Counted once the relay says its
+/// restoration is over, so a late second ping would be counted.
 async fn check_restored_once(
     setup: &Setup,
     chats: &[Credentials],
     before: &HashMap<String, u64>,
+    runs: u64,
 ) -> Result<()> {
     let hosted = all_hosted(setup, Duration::from_secs(20)).await?;
     assert!(hosted.iter().all(|c| c["alias"] == "118"), "every chat on the surviving Chat Server");
-    // Give late duplicate pings a chance to show up before counting.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let finished = restoration_finished(setup, runs).await?;
+    assert_eq!(finished["failed"], 0, "{finished}");
     let after = refresh_counts(setup).await?;
     for chat in chats {
         let extra = after.get(&chat.chat_id).copied().unwrap_or(0)
@@ -116,7 +145,7 @@ async fn a_restarted_chat_server_has_every_chat_restored_once() -> Result<()> {
     let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
     let before = refresh_counts(&setup).await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
-    check_restored_once(&setup, &chats, &before).await?;
+    check_restored_once(&setup, &chats, &before, 1).await?;
     tokens_then_delivery(&setup, &chat, &mut ws).await?;
     let metrics = setup.metrics().await?;
     assert!(
@@ -133,13 +162,22 @@ async fn a_killed_chat_server_has_every_chat_restored_once() -> Result<()> {
     let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
     let before = refresh_counts(&setup).await?;
     setup.admin.ok("/sim/chat-servers/117/kill", json!({})).await?;
-    check_restored_once(&setup, &chats, &before).await?;
+    check_restored_once(&setup, &chats, &before, 1).await?;
     tokens_then_delivery(&setup, &chat, &mut ws).await?;
-    // It comes back as a new process: its old chats have already moved, nothing is pinged.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // It comes back as a new process: its old chats have already moved, nothing is pinged
+    // and no restoration starts, however many times the relay polls it.
     let settled = refresh_counts(&setup).await?;
     setup.admin.ok("/sim/chat-servers/117/start", json!({})).await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let polls = || async {
+        let stats = setup.admin.stats().await?;
+        Ok::<u64, anyhow::Error>(stats["healthPolls"]["117"].as_u64().unwrap_or(0))
+    };
+    let answered = polls().await?;
+    super::store::until("the relay polled 117 twice more", Duration::from_secs(5), || async {
+        Ok(polls().await? >= answered + 2)
+    })
+    .await?;
+    assert_eq!(restoration(&setup).await?["runs"], 1, "no second restoration");
     assert_eq!(refresh_counts(&setup).await?, settled);
     setup.system.stop().await
 }
@@ -151,7 +189,7 @@ async fn a_gracefully_stopped_chat_server_has_every_chat_restored_once() -> Resu
     let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
     let before = refresh_counts(&setup).await?;
     setup.admin.ok("/sim/chat-servers/117/stop", json!({})).await?;
-    check_restored_once(&setup, &chats, &before).await?;
+    check_restored_once(&setup, &chats, &before, 1).await?;
     tokens_then_delivery(&setup, &chat, &mut ws).await?;
     setup.system.stop().await
 }
@@ -161,10 +199,16 @@ async fn a_second_restart_during_a_restoration_is_handled() -> Result<()> {
     // A slow rate keeps the first restoration running when the second restart comes.
     let setup = Setup::start(options(&["--restore-rate", "40"])).await?;
     let chats = chats(&setup).await?;
+    let on_117 = chats.iter().filter(|c| c.alias == "117").count();
     let before = refresh_counts(&setup).await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    restoration_when(&setup, |r| r["runs"] == 1 && r["pinged"].as_u64().unwrap_or(0) >= 5).await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
-    check_restored_once(&setup, &chats, &before).await?;
+    let second = restoration_finished(&setup, 2).await?;
+    // The second restart landed while the first was at work: the first had moved some of
+    // 117's chats, and the second took over the others.
+    let left = second["chats"].as_u64().unwrap_or(0);
+    assert!((1..on_117 as u64).contains(&left), "{left} of {on_117} left: {second}");
+    check_restored_once(&setup, &chats, &before, 2).await?;
     setup.system.stop().await
 }
