@@ -118,8 +118,8 @@ pub async fn run_with_store(
     let acks = TaskTracker::new();
     let sockets = TaskTracker::new();
 
-    telemetry::describe_metrics();
     let metrics = metrics_handle()?;
+    telemetry::describe_metrics();
     let (sessions, writer) = sessions::Sessions::start(backend, store_stop.clone())?;
     let tokens = token::Tokens::load(config.token_secret.as_deref(), &config.data_dir)?;
     let gms = gms::Gms::new(&config.gms_url, config.gms_timeout)?;

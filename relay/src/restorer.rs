@@ -37,9 +37,12 @@ pub(crate) struct Restorer {
     settings: Settings,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-    runs: Arc<Mutex<HashMap<String, (CancellationToken, JoinHandle<()>)>>>,
+    runs: Arc<Mutex<HashMap<String, Run>>>,
     progress: Arc<Mutex<HashMap<String, Progress>>>,
 }
+
+/// A restoration under way: what stops it, and its task, which a replacing run awaits.
+type Run = (CancellationToken, JoinHandle<()>);
 
 /// How the latest restoration of one Chat Server's chats goes, for `/status`.
 #[derive(Debug, Clone, Default, serde::Serialize)]

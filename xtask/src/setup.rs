@@ -2,8 +2,8 @@
 //!
 //! Everything installs from the package registries this project may reach: rustup for
 //! the wasm32 target, crates.io for trunk and wasm-bindgen-cli, npm for binaryen's
-//! wasm-opt (Debian's is too old and breaks the wasm), apt for Chromium, chromedriver and
-//! redis-server.
+//! wasm-opt (Debian's is too old and breaks the wasm), apt for Chromium, chromedriver,
+//! redis-server and promtool.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,10 +14,12 @@ use crate::run::{done, output, status, step};
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
-const APT_PACKAGES: [(&str, &str); 3] = [
+const APT_PACKAGES: [(&str, &str); 4] = [
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
     ("redis-server", "redis-server"),
+    // promtool checks the relay's /metrics.
+    ("promtool", "prometheus"),
 ];
 
 /// Where the tools live and how to put them on PATH.
@@ -154,7 +156,7 @@ fn ensure_apt_packages() -> Result<bool> {
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {
-        println!("    chromium, chromedriver, redis-server: present");
+        println!("    chromium, chromedriver, redis-server, promtool: present");
         return Ok(false);
     }
     let is_root = output(Command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0");
@@ -170,7 +172,7 @@ fn ensure_apt_packages() -> Result<bool> {
     status(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-q"])
+            .args(["install", "-y", "-q", "--no-install-recommends"])
             .args(&missing),
     )?;
     Ok(true)
