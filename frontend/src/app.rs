@@ -124,6 +124,7 @@ fn Status(
         ConnState::Connected => t.connected,
         ConnState::Reconnecting => t.reconnecting,
         ConnState::Offline => t.offline,
+        ConnState::Refused => t.no_live_updates,
     };
     let class =
         move || format!("gc-status gc-status-{}", format!("{:?}", ctrl.conn.get()).to_lowercase());

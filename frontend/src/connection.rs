@@ -32,8 +32,7 @@ pub async fn run(ctrl: Controller, mut commands: UnboundedReceiver<Command>) {
             Err(_) => None,
         };
         if code.is_some_and(|c| !close_code::should_reconnect(c)) {
-            ctrl.conn.set(ConnState::Offline);
-            ctrl.notice.set(Some(ctrl.texts.no_live_updates.to_owned()));
+            ctrl.conn.set(ConnState::Refused);
             return;
         }
         ctrl.conn.set(if is_online() { ConnState::Reconnecting } else { ConnState::Offline });
@@ -62,8 +61,11 @@ async fn session(
 ) -> Option<u16> {
     let (mut sink, stream) = socket.split();
     let mut stream = stream.fuse();
-    if !subscribe(ctrl, &mut sink).await {
-        return None;
+    match subscribe(ctrl, &mut sink).await {
+        Subscribed::Yes => {}
+        Subscribed::RelayFailed => return None,
+        // The relay closed at once (a refused origin): its close code says whether to retry.
+        Subscribed::SocketClosed => return close_code_of(&mut stream).await,
     }
     ctrl.conn.set(ConnState::Connected);
     *backoff = FIRST_BACKOFF_MS;
@@ -84,10 +86,11 @@ async fn session(
             command = commands.next() => match command {
                 None => return None,
                 Some(Command::Subscribe) => {
-                    if !subscribe(ctrl, &mut sink).await {
-                        return None;
+                    match subscribe(ctrl, &mut sink).await {
+                        Subscribed::Yes => ctrl.refresh(),
+                        Subscribed::RelayFailed => return None,
+                        Subscribed::SocketClosed => return close_code_of(&mut stream).await,
                     }
-                    ctrl.refresh();
                 }
                 Some(Command::Unsubscribe(chat_id)) => {
                     let _ = send(&mut sink, &ClientFrame::Unsubscribe { chat_id }).await;
@@ -100,25 +103,47 @@ async fn session(
     }
 }
 
+/// How a subscription went.
+enum Subscribed {
+    /// Subscribed, or nothing to subscribe to.
+    Yes,
+    /// The registration failed: retry later.
+    RelayFailed,
+    /// The socket was already closed: its close code tells why.
+    SocketClosed,
+}
+
+/// The close code of a socket that is closing.
+async fn close_code_of(
+    stream: &mut futures_util::stream::Fuse<futures_util::stream::SplitStream<WebSocket>>,
+) -> Option<u16> {
+    while let Some(message) = stream.next().await {
+        if let Err(WebSocketError::ConnectionClose(event)) = message {
+            return Some(event.code);
+        }
+    }
+    None
+}
+
 /// Registers the active chat (idempotent; refreshes the relay's tokens) and subscribes.
-/// False when the socket or the relay failed.
 async fn subscribe(
     ctrl: &Controller,
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-) -> bool {
-    let Some(chat) = ctrl.active_chat() else { return true };
+) -> Subscribed {
+    let Some(chat) = ctrl.active_chat() else { return Subscribed::Yes };
     let device_id = ctrl.stored.with_untracked(|s| s.device_id.clone());
     let token = match net::register(&ctrl.config(), &chat, &device_id).await {
         Ok(registered) => registered.token,
         Err(NetError::Refused(_)) => {
             // GMS no longer knows the chat: the refresh shows how it ended.
             ctrl.refresh();
-            return true;
+            return Subscribed::Yes;
         }
-        Err(_) => return false,
+        Err(_) => return Subscribed::RelayFailed,
     };
     ctrl.set_relay_token(&chat.credentials.chat_id, token.clone());
-    send(sink, &ClientFrame::Subscribe { chat_id: chat.credentials.chat_id, token }).await
+    let frame = ClientFrame::Subscribe { chat_id: chat.credentials.chat_id, token };
+    if send(sink, &frame).await { Subscribed::Yes } else { Subscribed::SocketClosed }
 }
 
 async fn send(

@@ -32,6 +32,9 @@ pub enum ConnState {
     Reconnecting,
     /// The browser is offline.
     Offline,
+    /// The relay refuses this page (its origin is not allowed): no live updates, and no
+    /// reconnecting, until the page is loaded again.
+    Refused,
 }
 
 /// A visitor message on its way.

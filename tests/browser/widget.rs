@@ -287,3 +287,25 @@ async fn the_visitor_typing_is_announced_once_and_withdrawn_after_a_pause() -> R
     browser.close().await?;
     system.stop().await
 }
+
+#[tokio::test]
+async fn a_page_whose_origin_the_relay_refuses_is_told_once_and_does_not_retry() -> Result<()> {
+    // The relay serves the page but allows another origin only.
+    let options = system_tests::harness::Options::sim(&[])
+        .relay(&["--allowed-origin", "https://shop.example"]);
+    let system = crate::system_with(options).await?;
+    let browser = Browser::start().await?;
+    browser.submit_prechat(&format!("{}/", system.relay_url), "Jane").await?;
+    browser
+        .wait_for_text("[data-testid=status]", "Live updates are not available on this page", 10)
+        .await?;
+    let metrics = reqwest::get(format!("{}/metrics", system.relay_url)).await?.text().await?;
+    let refused: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("relay_ws_rejected_total") && l.contains("origin"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(refused, 1.0, "one refusal, then no reconnection: {metrics}");
+    browser.close().await?;
+    system.stop().await
+}

@@ -230,14 +230,21 @@ impl Browser {
     /// As a visitor: opens the host page, opens the panel, gives a name, starts the chat
     /// and waits until it is connected to the relay; answers the stored chat id.
     pub async fn start_widget_chat(&self, page_url: &str, name: &str) -> Result<String> {
+        self.submit_prechat(page_url, name).await?;
+        self.wait_for_text("[data-testid=status]", "Connected", 20).await?;
+        self.stored_chat_id().await
+    }
+
+    /// As a visitor: opens the host page and the panel, gives a name and starts the chat;
+    /// returns once the conversation shows, whatever the relay connection does.
+    pub async fn submit_prechat(&self, page_url: &str, name: &str) -> Result<()> {
         self.goto(page_url).await?;
         self.click(&self.widget_element("[data-testid=launcher]").await?).await?;
         let field = self.widget_element("[data-testid=prechat-name]").await?;
         self.type_into(&field, name).await?;
         self.click(&self.widget_element("[data-testid=prechat-submit]").await?).await?;
         self.widget_element("[data-testid=composer]").await?;
-        self.wait_for_text("[data-testid=status]", "Connected", 20).await?;
-        self.stored_chat_id().await
+        Ok(())
     }
 
     pub async fn close(self) -> Result<()> {

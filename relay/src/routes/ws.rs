@@ -8,7 +8,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use futures_util::stream::SplitSink;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use shared::relay_api::{ClientFrame, ServerFrame, close_code};
 use tokio::time::Instant;
@@ -47,9 +47,9 @@ pub(crate) async fn upgrade(
             sockets.track_future(async move {
                 match refusal {
                     Some(close) => {
-                        let (mut sink, _) = socket.split();
-                        let write_timeout = state.config.ws_pong_timeout;
-                        let _ = send(&mut sink, close_message(close), write_timeout).await;
+                        let (mut sink, mut stream) = socket.split();
+                        let within = state.config.ws_pong_timeout;
+                        close_with(&mut sink, &mut stream, close, within).await;
                     }
                     None => serve(socket, state).await,
                 }
@@ -73,8 +73,27 @@ async fn send(
     }
 }
 
-fn close_message((code, reason): (u16, &'static str)) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
+/// Sends a close frame and waits (at most `within`) for the peer's, so the TCP connection
+/// is not torn down under a close frame the browser has not read yet: a browser that loses
+/// it sees 1006 instead of the code that tells it whether to reconnect.
+async fn close_with(
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    (code, reason): (u16, &'static str),
+    within: Duration,
+) {
+    let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+    if send(sink, frame, within).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(within, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn serve(socket: WebSocket, state: AppState) {
@@ -128,7 +147,7 @@ async fn serve(socket: WebSocket, state: AppState) {
     };
     state.hub.disconnect(id);
     if let Some(close) = close {
-        let _ = send(&mut sink, close_message(close), write_timeout).await;
+        close_with(&mut sink, &mut stream, close, write_timeout).await;
     }
 }
 
