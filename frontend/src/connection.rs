@@ -6,17 +6,16 @@ use futures_util::{FutureExt, SinkExt, StreamExt, select};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use leptos::prelude::*;
+use shared::gms::RetryPolicy;
 use shared::relay_api::{ClientFrame, ServerFrame, WS_PATH, close_code};
 
 use crate::controller::{Command, ConnState, Controller};
 use crate::net::{self, NetError};
 
-const FIRST_BACKOFF_MS: u32 = 1_000;
-const MAX_BACKOFF_MS: u32 = 30_000;
-
 /// Runs for the page's lifetime.
 pub async fn run(ctrl: Controller, mut commands: UnboundedReceiver<Command>) {
-    let mut backoff = FIRST_BACKOFF_MS;
+    // Connection failures in a row, for `RetryPolicy::RECONNECT`.
+    let mut failures = 0;
     loop {
         // No chat, no socket: visitors who never chat cost the relay nothing.
         while ctrl.active_chat().is_none() {
@@ -28,7 +27,7 @@ pub async fn run(ctrl: Controller, mut commands: UnboundedReceiver<Command>) {
         let first = ctrl.conn.get_untracked() == ConnState::Idle;
         ctrl.conn.set(if first { ConnState::Connecting } else { ConnState::Reconnecting });
         let code = match WebSocket::open(&ws_url(&ctrl.config().relay_url)) {
-            Ok(socket) => session(&ctrl, socket, &mut commands, &mut backoff).await,
+            Ok(socket) => session(&ctrl, socket, &mut commands, &mut failures).await,
             Err(_) => None,
         };
         if code.is_some_and(|c| !close_code::should_reconnect(c)) {
@@ -36,9 +35,9 @@ pub async fn run(ctrl: Controller, mut commands: UnboundedReceiver<Command>) {
             return;
         }
         ctrl.conn.set(if is_online() { ConnState::Reconnecting } else { ConnState::Offline });
-        let wait = crate::jittered(backoff);
-        backoff = (backoff * 2).min(MAX_BACKOFF_MS);
-        let mut sleep = gloo_timers::future::TimeoutFuture::new(wait).fuse();
+        failures += 1;
+        let wait = RetryPolicy::RECONNECT.wait_after(failures, js_sys::Math::random());
+        let mut sleep = gloo_timers::future::sleep(wait.unwrap_or_default()).fuse();
         loop {
             select! {
                 () = sleep => break,
@@ -57,7 +56,7 @@ async fn session(
     ctrl: &Controller,
     socket: WebSocket,
     commands: &mut UnboundedReceiver<Command>,
-    backoff: &mut u32,
+    failures: &mut u32,
 ) -> Option<u16> {
     let (mut sink, stream) = socket.split();
     let mut stream = stream.fuse();
@@ -68,7 +67,7 @@ async fn session(
         Subscribed::SocketClosed => return close_code_of(&mut stream).await,
     }
     ctrl.conn.set(ConnState::Connected);
-    *backoff = FIRST_BACKOFF_MS;
+    *failures = 0;
     // Whatever happened while we were not connected is in the transcript.
     ctrl.refresh();
     loop {

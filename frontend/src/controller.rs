@@ -9,7 +9,7 @@ use futures_channel::mpsc::UnboundedSender;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::gms::{
-    ChatOperation, FileLimits, FilePart, Outcome, PushSubscription, Visitor, async_push_user_data,
+    ChatOperation, FileLimits, FilePart, PushSubscription, Verdict, Visitor, async_push_user_data,
 };
 use shared::relay_api::ServerFrame;
 use shared::transcript::TranscriptPosition;
@@ -200,7 +200,7 @@ impl Controller {
                     match net::gms(&config, &chat.service, &operation, Some(&chat.credentials))
                         .await
                     {
-                        Ok(response) if response.outcome() == (Outcome::Stop { ended: false }) => {
+                        Ok(response) if response.verdict() == Verdict::Stop => {
                             this.notice.set(Some(fill(
                                 this.texts.refused,
                                 &[("reason", &response.error_summary())],

@@ -27,9 +27,3 @@ pub fn mount() {
         let _ = performance.mark("gms-chat:interactive");
     }
 }
-
-/// Between half and all of `ms`, so many widgets reconnecting at once spread out.
-pub fn jittered(ms: u32) -> u32 {
-    let factor = 0.5 + js_sys::Math::random() * 0.5;
-    (f64::from(ms) * factor) as u32
-}

@@ -2,14 +2,13 @@
 //! relay's session registration.
 
 use gloo_net::http::Request;
-use shared::gms::{ChatOperation, ChatResponse, Credentials, Outcome, RequestBody};
+use shared::gms::{
+    Answer, ChatOperation, ChatResponse, Credentials, RequestBody, RetryPolicy, Verdict,
+};
 use shared::relay_api::{ErrorBody, RegisterSession, SESSIONS_PATH, SessionRegistered};
 use shared::widget_config::WidgetConfig;
 
 use crate::texts::{Texts, fill};
-
-/// statusCode 1 and network errors are retried this many times in all.
-const ATTEMPTS: u32 = 4;
 
 /// A request that gave no usable answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +22,16 @@ pub enum NetError {
 }
 
 impl NetError {
+    /// Whether the call policy tries again after it.
+    fn retryable(&self) -> bool {
+        let answer = match self {
+            NetError::Http(status) => Answer::Http(*status),
+            NetError::Network(_) => Answer::Network,
+            NetError::Refused(_) => return false,
+        };
+        Verdict::of(answer) == Verdict::Retry
+    }
+
     /// What to tell the visitor, in the widget's language.
     pub fn describe(&self, t: &Texts) -> String {
         match self {
@@ -41,7 +50,7 @@ pub async fn gms(
     operation: &ChatOperation,
     credentials: Option<&Credentials>,
 ) -> Result<ChatResponse, NetError> {
-    gms_attempts(config, service, operation, credentials, ATTEMPTS).await
+    gms_with(config, service, operation, credentials, RetryPolicy::GMS).await
 }
 
 /// One attempt only, for notices that are stale by the time a retry would land
@@ -52,36 +61,36 @@ pub async fn gms_once(
     operation: &ChatOperation,
     credentials: &Credentials,
 ) -> Result<ChatResponse, NetError> {
-    gms_attempts(config, service, operation, Some(credentials), 1).await
+    gms_with(config, service, operation, Some(credentials), RetryPolicy::ONCE).await
 }
 
-async fn gms_attempts(
+async fn gms_with(
     config: &WidgetConfig,
     service: &str,
     operation: &ChatOperation,
     credentials: Option<&Credentials>,
-    attempts: u32,
+    policy: RetryPolicy,
 ) -> Result<ChatResponse, NetError> {
     let request = operation.encode(service, credentials);
     let url = format!("{}{}", config.gms_url.trim_end_matches('/'), request.path);
     let body = Body::of(&request.body)?;
-    let mut delay = 500;
-    let mut last = NetError::Network(String::new());
-    for attempt in 1..=attempts {
-        match body.post(&url).await.and_then(envelope) {
-            Ok(response) if response.outcome() == Outcome::Retry => {
-                last = NetError::Refused(response.error_summary());
+    let mut failures = 0;
+    loop {
+        let failure = match body.post(&url).await.and_then(envelope) {
+            Ok(response) if response.verdict() == Verdict::Retry => {
+                NetError::Refused(response.error_summary())
             }
+            // statusCode 2 and ended chats are the caller's to judge.
             Ok(response) => return Ok(response),
-            Err(NetError::Http(status)) if status < 500 => return Err(NetError::Http(status)),
-            Err(error) => last = error,
-        }
-        if attempt < attempts {
-            gloo_timers::future::TimeoutFuture::new(crate::jittered(delay)).await;
-            delay *= 2;
+            Err(error) if error.retryable() => error,
+            Err(error) => return Err(error),
+        };
+        failures += 1;
+        match policy.wait_after(failures, js_sys::Math::random()) {
+            Some(wait) => gloo_timers::future::sleep(wait).await,
+            None => return Err(failure),
         }
     }
-    Err(last)
 }
 
 /// Downloads a chat file: GMS answers its bytes, or an envelope when it refuses.

@@ -3,13 +3,10 @@
 use std::time::Duration;
 
 use rand::Rng;
-use shared::gms::{ChatOperation, ChatResponse, Credentials, Outcome, RequestBody};
+use shared::gms::{
+    Answer, ChatOperation, ChatResponse, Credentials, RequestBody, RetryPolicy, Verdict,
+};
 use shared::transcript::TranscriptPosition;
-
-/// Attempts for one logical request: statusCode 1, 5xx and network errors are retried.
-const ATTEMPTS: u32 = 5;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A GMS request that produced no usable envelope.
 #[derive(Debug, thiserror::Error)]
@@ -83,10 +80,11 @@ impl Gms {
             }
         };
         let label = match &result {
-            Ok(r) => match r.outcome() {
-                Outcome::Ok { .. } => "ok",
-                Outcome::Retry => "retry",
-                Outcome::Stop { .. } => "stop",
+            Ok(r) => match r.verdict() {
+                Verdict::Ok => "ok",
+                Verdict::Ended => "ended",
+                Verdict::Retry => "retry",
+                Verdict::Stop => "stop",
             },
             Err(GmsError::Network(_)) => "network",
             Err(GmsError::Http(_)) => "http",
@@ -97,36 +95,37 @@ impl Gms {
         result
     }
 
-    /// The acknowledging ping, retried with backoff and jitter on statusCode 1, 5xx and
-    /// network errors.
+    /// The acknowledging ping, retried as `RetryPolicy::GMS` says.
     pub(crate) async fn ping(&self, service: &str, credentials: &Credentials) -> PingResult {
         let operation = ChatOperation::Refresh { position: TranscriptPosition::None };
-        let mut backoff = FIRST_BACKOFF;
-        let mut last_error = String::new();
-        for attempt in 1..=ATTEMPTS {
-            match self.call(service, &operation, credentials).await {
-                Ok(response) => match response.outcome() {
-                    Outcome::Ok { .. } => return PingResult::Ok(response),
-                    Outcome::Stop { .. } => return PingResult::Stopped(response),
-                    Outcome::Retry => last_error = response.error_summary(),
+        let mut failures = 0;
+        loop {
+            let failure = match self.call(service, &operation, credentials).await {
+                Ok(response) => match response.verdict() {
+                    Verdict::Ok | Verdict::Ended => return PingResult::Ok(response),
+                    Verdict::Stop => return PingResult::Stopped(response),
+                    Verdict::Retry => response.error_summary(),
                 },
-                Err(GmsError::Http(status)) if status < 500 => {
-                    return PingResult::Failed(format!("GMS answered HTTP {status}"));
-                }
-                Err(error) => last_error = error.to_string(),
-            }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(jitter(backoff)).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                Err(error) if Verdict::of(error.answer()) == Verdict::Retry => error.to_string(),
+                Err(error) => return PingResult::Failed(error.to_string()),
+            };
+            failures += 1;
+            match RetryPolicy::GMS.wait_after(failures, random()) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return PingResult::Failed(failure),
             }
         }
-        PingResult::Failed(last_error)
     }
 }
 
-/// Between half and all of `backoff`, so retries of many chats do not arrive together.
-pub(crate) fn jitter(backoff: Duration) -> Duration {
-    backoff.mul_f64(rand::rng().random_range(0.5..=1.0))
+impl GmsError {
+    /// What the retry policy makes of it.
+    fn answer(&self) -> Answer<'static> {
+        match self {
+            GmsError::Network(_) => Answer::Network,
+            GmsError::Http(status) => Answer::Http(*status),
+        }
+    }
 }
 
 /// reqwest errors print the URL; ours carry no secrets, but the message stays short.
@@ -136,4 +135,9 @@ fn without_url(error: &reqwest::Error) -> String {
         text = text.replace(url.as_str(), "GMS");
     }
     text
+}
+
+/// A number in [0, 1] for the retry policy's jitter.
+pub(crate) fn random() -> f64 {
+    rand::rng().random_range(0.0..=1.0)
 }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use shared::gms::RetryPolicy;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -149,7 +150,7 @@ impl Restorer {
         metrics::counter!("relay_restore_chats_total").increment(total as u64);
         tracing::info!(alias, chats = total, "restoring the chats of a Chat Server");
         let spacing = Duration::from_secs(1) / self.settings.rate.max(1);
-        let mut backoff = Duration::from_secs(1);
+        let mut rounds = 0;
         let (mut restored, mut gone) = (0_usize, 0_usize);
         loop {
             let mut waits = Vec::with_capacity(todo.len());
@@ -207,11 +208,13 @@ impl Restorer {
                 waiting = failed.len(),
                 "GMS cannot restore some chats yet; retrying"
             );
+            rounds += 1;
+            let wait = RetryPolicy::RECONNECT.wait_after(rounds, crate::gms::random());
+            let wait = wait.unwrap_or(Duration::from_secs(30));
             tokio::select! {
                 () = run.cancelled() => return,
-                () = tokio::time::sleep(crate::gms::jitter(backoff)) => {}
+                () = tokio::time::sleep(wait) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
             todo = failed;
         }
     }

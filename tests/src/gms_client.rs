@@ -3,7 +3,10 @@
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use shared::gms::{ChatOperation, ChatResponse, Credentials, EncodedRequest, RequestBody, Visitor};
+use shared::gms::{
+    Answer, ChatOperation, ChatResponse, Credentials, EncodedRequest, RequestBody, RetryPolicy,
+    Verdict, Visitor,
+};
 
 /// Talks to one GMS chat service.
 #[derive(Clone)]
@@ -66,7 +69,8 @@ impl GmsClient {
             .with_context(|| format!("HTTP {}: {}", raw.status, String::from_utf8_lossy(&raw.body)))
     }
 
-    /// Creates a chat with a nickname and user data; fails unless GMS answers statusCode 0.
+    /// Creates a chat with a nickname and user data, tried again as `RetryPolicy::GMS` says;
+    /// fails unless GMS answers statusCode 0.
     pub async fn create(
         &self,
         nickname: &str,
@@ -76,8 +80,26 @@ impl GmsClient {
             visitor: Visitor { nickname: Some(nickname.to_owned()), ..Visitor::default() },
             user_data,
         };
-        let raw = self.raw(&operation, None).await?;
-        let response = ChatResponse::parse(&raw.body)?;
+        // As the widget does: statusCode 1, 5xx and network errors are tried again.
+        let mut failures = 0;
+        let response = loop {
+            let failure = match self.raw(&operation, None).await {
+                Ok(raw) => match ChatResponse::parse(&raw.body) {
+                    Ok(response) if response.verdict() != Verdict::Retry => break response,
+                    Ok(response) => anyhow::anyhow!("create: {}", response.error_summary()),
+                    Err(_) if Verdict::of(Answer::Http(raw.status)) == Verdict::Retry => {
+                        anyhow::anyhow!("create: HTTP {}", raw.status)
+                    }
+                    Err(_) => bail!("create: HTTP {}", raw.status),
+                },
+                Err(error) => error,
+            };
+            failures += 1;
+            match RetryPolicy::GMS.wait_after(failures, 0.5) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(failure),
+            }
+        };
         let credentials = response
             .credentials()
             .with_context(|| format!("create failed: {}", response.error_summary()))?;

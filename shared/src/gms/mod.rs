@@ -3,13 +3,15 @@
 //! The facts and their evidence are in `gms-protocol.md` (sections 2 to 5 and 7); the
 //! choices made where sources are silent are listed in `docs/protocol.md`.
 
+mod policy;
 mod request;
 mod response;
 mod user_data;
 
+pub use policy::{Answer, RetryPolicy, Verdict};
 pub use request::{ChatOperation, Credentials, EncodedRequest, FilePart, RequestBody, Visitor};
 pub use response::{
-    ChatError, ChatEvent, ChatResponse, EventType, FileLimits, Outcome, Party, ResponseError,
+    ChatError, ChatEvent, ChatResponse, EventType, FileLimits, Party, ResponseError,
 };
 pub use user_data::{PushSubscription, async_push_user_data};
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Credentials, FILE_LIMITS_NOTICE};
+use super::{Answer, Credentials, FILE_LIMITS_NOTICE, Verdict};
 
 /// The envelope GMS returns for every operation but download.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,23 +47,6 @@ pub struct ChatResponse {
     /// Fields this crate does not know (`monitored`, `idleTimerExpire`, ...), kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
-}
-
-/// What a client should do with a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// statusCode 0: use the fields. `ended` when the chat is over.
-    Ok {
-        /// The chat has ended.
-        ended: bool,
-    },
-    /// statusCode 1: retry with backoff.
-    Retry,
-    /// statusCode 2 (or unknown): retrying will not help. `ended` when the chat is over.
-    Stop {
-        /// The chat has ended.
-        ended: bool,
-    },
 }
 
 /// One `errors[]` entry.
@@ -265,14 +248,9 @@ impl ChatResponse {
         }
     }
 
-    /// Classifies the response: ok, retry (statusCode 1) or stop (statusCode 2).
-    pub fn outcome(&self) -> Outcome {
-        let ended = self.chat_ended.unwrap_or(false);
-        match self.status_code {
-            0 => Outcome::Ok { ended },
-            1 => Outcome::Retry,
-            _ => Outcome::Stop { ended },
-        }
+    /// What the response means: `Verdict::of` an envelope.
+    pub fn verdict(&self) -> Verdict {
+        Verdict::of(Answer::Envelope(self))
     }
 
     /// The credentials a create response hands out, if it has them all.

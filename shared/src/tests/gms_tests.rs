@@ -19,7 +19,7 @@ fn roundtrip(text: &str) -> ChatResponse {
 #[test]
 fn create_response_roundtrips_and_yields_credentials() {
     let response = roundtrip(CREATE);
-    assert_eq!(response.outcome(), Outcome::Ok { ended: false });
+    assert_eq!(response.verdict(), Verdict::Ok);
     let credentials = response.credentials().expect("create carries all tokens");
     assert_eq!(credentials.chat_id, "00048aAPEQJ8000U");
     assert_eq!(credentials.alias, "117");
@@ -34,14 +34,14 @@ fn create_response_roundtrips_and_yields_credentials() {
 #[test]
 fn send_success_roundtrips() {
     let response = roundtrip(SEND_OK);
-    assert_eq!(response.outcome(), Outcome::Ok { ended: false });
+    assert_eq!(response.verdict(), Verdict::Ok);
     assert_eq!(response.next_position, Some(3));
 }
 
 #[test]
 fn send_failure_is_a_stop_with_the_chat_ended() {
     let response = roundtrip(SEND_FAILED);
-    assert_eq!(response.outcome(), Outcome::Stop { ended: true });
+    assert_eq!(response.verdict(), Verdict::Ended);
     assert_eq!(response.secure_key, None);
     assert_eq!(response.errors[0].code, 249);
     assert!(response.error_summary().starts_with("249 Media server"));
@@ -59,12 +59,12 @@ fn send_failure_is_a_stop_with_the_chat_ended() {
 fn status_code_one_is_retry_and_unknown_codes_stop() {
     let retry =
         ChatResponse::parse(br#"{"statusCode":1,"errors":[{"code":8201}]}"#).expect("parses");
-    assert_eq!(retry.outcome(), Outcome::Retry);
+    assert_eq!(retry.verdict(), Verdict::Retry);
     let odd = ChatResponse::parse(br#"{"statusCode":7}"#).expect("parses");
-    assert_eq!(odd.outcome(), Outcome::Stop { ended: false });
+    assert_eq!(odd.verdict(), Verdict::Stop);
     assert_eq!(odd.error_summary(), "statusCode 7");
     let ended = ChatResponse::parse(br#"{"statusCode":0,"chatEnded":true}"#).expect("parses");
-    assert_eq!(ended.outcome(), Outcome::Ok { ended: true });
+    assert_eq!(ended.verdict(), Verdict::Ended);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 use serde_json::json;
-use shared::gms::{ChatOperation, ChatResponse, EventType, Outcome, Visitor};
+use shared::gms::{ChatOperation, ChatResponse, EventType, Verdict, Visitor};
 use shared::transcript::TranscriptPosition;
 
 use super::{SERVICE, Sim};
@@ -12,7 +12,7 @@ fn create_with(visitor: Visitor) -> ChatOperation {
 async fn create_returns_tokens_and_the_visitors_own_join() -> anyhow::Result<()> {
     let sim = Sim::start(&[]).await?;
     let (credentials, response) = sim.gms.create("Jane", vec![]).await?;
-    assert_eq!(response.outcome(), Outcome::Ok { ended: false });
+    assert_eq!(response.verdict(), Verdict::Ok);
     assert_eq!(credentials.chat_id.len(), 16);
     assert!(credentials.chat_id.chars().all(|c| c.is_ascii_alphanumeric()));
     assert!(credentials.user_id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
@@ -99,7 +99,7 @@ async fn a_wrong_secure_key_is_refused_and_user_id_and_alias_are_optional() -> a
     let mut wrong = credentials.clone();
     wrong.secure_key = "0000".into();
     let refused = sim.refresh(&wrong, 1).await?;
-    assert_eq!(refused.outcome(), Outcome::Stop { ended: false });
+    assert_eq!(refused.verdict(), Verdict::Stop);
     assert_eq!(refused.errors[0].code, 8210);
     assert_eq!(refused.secure_key, None, "a refusal does not leak the key");
 
@@ -115,7 +115,7 @@ async fn a_wrong_secure_key_is_refused_and_user_id_and_alias_are_optional() -> a
         .await?
         .json()
         .await?;
-    assert_eq!(response.outcome(), Outcome::Ok { ended: false });
+    assert_eq!(response.verdict(), Verdict::Ok);
     sim.running.stop().await;
     Ok(())
 }
@@ -171,7 +171,7 @@ async fn session_operations_append_their_events() -> anyhow::Result<()> {
     for (operation, event) in operations {
         let before = sim.refresh(&credentials, 0).await?.next_position.unwrap_or(0);
         let response = sim.gms.call(&operation, &credentials).await?;
-        assert_eq!(response.outcome(), Outcome::Ok { ended: false }, "{}", operation.name());
+        assert_eq!(response.verdict(), Verdict::Ok, "{}", operation.name());
         let after = sim.refresh(&credentials, before).await?;
         let types: Vec<EventType> = after.messages.iter().map(|e| e.event_type.clone()).collect();
         assert_eq!(types, event.into_iter().collect::<Vec<_>>(), "{}", operation.name());
@@ -189,17 +189,17 @@ async fn after_disconnect_the_chat_is_ended_but_its_transcript_stays_readable() 
     let sim = Sim::start(&[]).await?;
     let (credentials, _) = sim.gms.create("Jane", vec![]).await?;
     let left = sim.gms.call(&ChatOperation::Disconnect, &credentials).await?;
-    assert_eq!(left.outcome(), Outcome::Ok { ended: true });
+    assert_eq!(left.verdict(), Verdict::Ended);
     let send = ChatOperation::Send {
         message: "still there?".into(),
         message_type: None,
         position: TranscriptPosition::None,
     };
     let refused = sim.gms.call(&send, &credentials).await?;
-    assert_eq!(refused.outcome(), Outcome::Stop { ended: true });
+    assert_eq!(refused.verdict(), Verdict::Ended);
     assert_eq!(refused.errors[0].code, 249);
     let transcript = sim.refresh(&credentials, 1).await?;
-    assert_eq!(transcript.outcome(), Outcome::Ok { ended: true });
+    assert_eq!(transcript.verdict(), Verdict::Ended);
     assert_eq!(
         transcript.messages.last().map(|e| e.event_type.clone()),
         Some(EventType::ParticipantLeft)
@@ -280,9 +280,9 @@ async fn faults_are_injected_then_cleared() -> anyhow::Result<()> {
     sim.admin.ok("/sim/faults", json!({"statusCode1": 2, "http5xx": 1})).await?;
     let op = ChatOperation::Refresh { position: TranscriptPosition::None };
     assert_eq!(sim.gms.raw(&op, Some(&credentials)).await?.status, 503);
-    assert_eq!(sim.gms.call(&op, &credentials).await?.outcome(), Outcome::Retry);
-    assert_eq!(sim.gms.call(&op, &credentials).await?.outcome(), Outcome::Retry);
-    assert_eq!(sim.gms.call(&op, &credentials).await?.outcome(), Outcome::Ok { ended: false });
+    assert_eq!(sim.gms.call(&op, &credentials).await?.verdict(), Verdict::Retry);
+    assert_eq!(sim.gms.call(&op, &credentials).await?.verdict(), Verdict::Retry);
+    assert_eq!(sim.gms.call(&op, &credentials).await?.verdict(), Verdict::Ok);
     sim.admin.ok("/sim/faults", json!({"delayMs": 150})).await?;
     let started = tokio::time::Instant::now();
     sim.gms.call(&op, &credentials).await?;

@@ -1,4 +1,4 @@
-use shared::gms::{ChatOperation, EventType, FileLimits, FilePart, Outcome};
+use shared::gms::{ChatOperation, EventType, FileLimits, FilePart, Verdict};
 
 use super::Sim;
 
@@ -33,7 +33,7 @@ async fn files_are_limited_uploaded_downloaded_and_deleted() -> anyhow::Result<(
     assert!(limits.allows_file_name("a.txt") && !limits.allows_file_name("a.exe"));
 
     let uploaded = sim.gms.call(&upload("a.txt", 10), &credentials).await?;
-    assert_eq!(uploaded.outcome(), Outcome::Ok { ended: false });
+    assert_eq!(uploaded.verdict(), Verdict::Ok);
     let file_id = uploaded.user_data.get("file-id").cloned().expect("file-id");
     let transcript = sim.refresh(&credentials, 2).await?;
     let event = &transcript.messages[0];
@@ -59,7 +59,7 @@ async fn files_are_limited_uploaded_downloaded_and_deleted() -> anyhow::Result<(
 
     let deleted =
         sim.gms.call(&ChatOperation::Delete { file_id: file_id.clone() }, &credentials).await?;
-    assert_eq!(deleted.outcome(), Outcome::Ok { ended: false });
+    assert_eq!(deleted.verdict(), Verdict::Ok);
     let last = sim.refresh(&credentials, 0).await?.next_position.unwrap_or(1) - 1;
     let tail = sim.refresh(&credentials, last).await?;
     assert_eq!(tail.messages[0].event_type, EventType::FileDeleted);

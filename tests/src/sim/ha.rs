@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use shared::gms::{ChatOperation, Credentials, Outcome};
+use shared::gms::{ChatOperation, Credentials, Verdict};
 use shared::health::ChatServerHealth;
 use shared::push::PushNotification;
 use shared::transcript::TranscriptPosition;
@@ -53,7 +53,7 @@ async fn a_restarted_chat_server_has_a_new_pid_and_its_chats_move_on_the_next_re
         .await?;
     assert_eq!(status, 409, "no agent activity reaches a session that is not restored");
     let restored = sim.refresh(&credentials, 1).await?;
-    assert_eq!(restored.outcome(), Outcome::Ok { ended: false });
+    assert_eq!(restored.verdict(), Verdict::Ok);
     assert_eq!(restored.alias.as_deref(), Some("118"), "restored on the other Chat Server");
     assert_eq!(restored.messages.len(), 1, "the transcript survives restoration");
     assert!(restored.update_credentials(&mut credentials));
@@ -101,18 +101,18 @@ async fn with_every_chat_server_down_requests_are_retryable_until_one_starts() -
     let (credentials, _) = sim.gms.create("Jane", vec![]).await?;
     sim.admin.ok("/sim/chat-servers/117/kill", json!({})).await?;
     let ping = ChatOperation::Refresh { position: TranscriptPosition::None };
-    assert_eq!(sim.gms.call(&ping, &credentials).await?.outcome(), Outcome::Retry);
+    assert_eq!(sim.gms.call(&ping, &credentials).await?.verdict(), Verdict::Retry);
     let visitor = shared::gms::Visitor { nickname: Some("Joe".into()), ..Default::default() };
     let create = sim.gms.raw(&ChatOperation::Create { visitor, user_data: vec![] }, None).await?;
     let refused = shared::gms::ChatResponse::parse(&create.body)?;
     assert_eq!(
-        (refused.outcome(), refused.errors[0].code),
-        (Outcome::Retry, 240),
+        (refused.verdict(), refused.errors[0].code),
+        (Verdict::Retry, 240),
         "no server can take a new chat"
     );
     sim.admin.ok("/sim/chat-servers/117/start", json!({})).await?;
     let restored = sim.gms.call(&ping, &credentials).await?;
-    assert_eq!(restored.outcome(), Outcome::Ok { ended: false });
+    assert_eq!(restored.verdict(), Verdict::Ok);
     assert_eq!(restored.alias.as_deref(), Some("117"), "the only server, restarted, takes it back");
     sim.running.stop().await;
     Ok(())
