@@ -109,7 +109,7 @@ pub struct Config {
 
     /// Registrations (`POST /v1/sessions`) per minute per client address; each costs GMS a
     /// request. 0 turns the limit off.
-    #[arg(long, env = "RELAY_REGISTER_RATE", default_value = "30")]
+    #[arg(long, env = "RELAY_REGISTER_RATE", default_value = "120")]
     pub register_rate: u32,
 
     /// WebSocket connections opened per minute per client address. 0 turns the limit off.

@@ -7,11 +7,12 @@
 //! yet until a deadline. A second event for the same Chat Server during a restoration
 //! replaces it with a fresh list, so chats already moved are not pinged again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use shared::gms::RetryPolicy;
+use shared::relay_api::RestorationProgress;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -39,31 +40,11 @@ pub(crate) struct Restorer {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     runs: Arc<Mutex<HashMap<String, Run>>>,
-    progress: Arc<Mutex<HashMap<String, Progress>>>,
+    progress: Arc<Mutex<BTreeMap<String, RestorationProgress>>>,
 }
 
 /// A restoration under way: what stops it, and its task, which a replacing run awaits.
 type Run = (CancellationToken, JoinHandle<()>);
-
-/// How the latest restoration of one Chat Server's chats goes, for `/status`.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Progress {
-    /// Restorations started for this Chat Server since the relay started.
-    pub(crate) runs: u64,
-    /// Whether the latest one is still under way.
-    pub(crate) running: bool,
-    /// Chats it had to restore.
-    pub(crate) chats: usize,
-    /// Chats it has sent a restoring ping for so far.
-    pub(crate) pinged: usize,
-    /// Chats now on a working Chat Server.
-    pub(crate) restored: usize,
-    /// Chats that turned out to have ended.
-    pub(crate) ended: usize,
-    /// Chats still not restored when it gave up (at the deadline).
-    pub(crate) failed: usize,
-}
 
 impl Restorer {
     /// A restorer that pings through `acker`.
@@ -127,12 +108,17 @@ impl Restorer {
     }
 
     /// Every Chat Server's latest restoration.
-    pub(crate) fn progress(&self) -> HashMap<String, Progress> {
+    pub(crate) fn progress(&self) -> BTreeMap<String, RestorationProgress> {
         self.progress.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Updates the progress of `run`, unless a newer run has replaced it.
-    fn report(&self, alias: &str, run: &CancellationToken, change: impl FnOnce(&mut Progress)) {
+    fn report(
+        &self,
+        alias: &str,
+        run: &CancellationToken,
+        change: impl FnOnce(&mut RestorationProgress),
+    ) {
         if run.is_cancelled() {
             return;
         }
@@ -145,7 +131,12 @@ impl Restorer {
         let mut todo = self.sessions.ids_on(alias);
         let total = todo.len();
         self.report(alias, &run, |p| {
-            *p = Progress { runs: p.runs + 1, running: true, chats: total, ..Progress::default() };
+            *p = RestorationProgress {
+                runs: p.runs + 1,
+                running: true,
+                chats: total,
+                ..RestorationProgress::default()
+            };
         });
         metrics::counter!("relay_restore_chats_total").increment(total as u64);
         tracing::info!(alias, chats = total, "restoring the chats of a Chat Server");

@@ -58,6 +58,48 @@ pub struct SessionRegistered {
     pub position: u64,
 }
 
+/// `GET /status`: one relay node's own view (counts only, nothing secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayStatus {
+    /// Chats in the store.
+    #[serde(default)]
+    pub chats: usize,
+    /// WebSocket connections open on this node.
+    #[serde(default)]
+    pub connections: usize,
+    /// Per Chat Server alias, its latest restoration.
+    #[serde(default)]
+    pub restorations: std::collections::BTreeMap<String, RestorationProgress>,
+}
+
+/// How the latest restoration of one Chat Server's chats goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestorationProgress {
+    /// Restorations started for this Chat Server since the relay started.
+    #[serde(default)]
+    pub runs: u64,
+    /// Whether the latest one is still under way.
+    #[serde(default)]
+    pub running: bool,
+    /// Chats it had to restore.
+    #[serde(default)]
+    pub chats: usize,
+    /// Chats it has sent a restoring ping for so far.
+    #[serde(default)]
+    pub pinged: usize,
+    /// Chats now on a working Chat Server.
+    #[serde(default)]
+    pub restored: usize,
+    /// Chats that turned out to have ended.
+    #[serde(default)]
+    pub ended: usize,
+    /// Chats still not restored when it gave up (at the deadline).
+    #[serde(default)]
+    pub failed: usize,
+}
+
 /// The single JSON error shape of every relay HTTP error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

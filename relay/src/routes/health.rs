@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use shared::relay_api::RelayStatus;
 
 use crate::AppState;
 use crate::error::AppError;
@@ -25,12 +25,12 @@ pub(super) fn router() -> Router<AppState> {
 
 /// This relay's own view, as JSON: what `/metrics` cannot say per node (counts only,
 /// nothing secret).
-async fn status(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "chats": state.sessions.len(),
-        "connections": state.hub.connections(),
-        "restorations": state.restorer.progress(),
-    }))
+async fn status(State(state): State<AppState>) -> Json<RelayStatus> {
+    Json(RelayStatus {
+        chats: state.sessions.len(),
+        connections: state.hub.connections(),
+        restorations: state.restorer.progress(),
+    })
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppError> {

@@ -3,7 +3,9 @@
 use crate::gms::{ChatEvent, ChatResponse};
 use crate::health::ChatServerHealth;
 use crate::push::PushNotification;
-use crate::relay_api::{ClientFrame, ErrorBody, RegisterSession, ServerFrame, SessionRegistered};
+use crate::relay_api::{
+    ClientFrame, ErrorBody, RegisterSession, RelayStatus, ServerFrame, SessionRegistered,
+};
 
 const PROTOCOL_MD: &str = include_str!("../../../docs/protocol.md");
 
@@ -22,6 +24,7 @@ fn check(kind: &str, body: &str) -> Result<(), String> {
         },
         "RegisterSession" => typed::<RegisterSession>(body),
         "SessionRegistered" => typed::<SessionRegistered>(body),
+        "RelayStatus" => typed::<RelayStatus>(body),
         "ErrorBody" => typed::<ErrorBody>(body),
         "ChatResponse" => typed::<ChatResponse>(body),
         "ChatEvent" => typed::<ChatEvent>(body),
