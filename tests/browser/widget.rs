@@ -212,8 +212,9 @@ async fn a_failed_send_is_marked_and_can_be_retried() -> Result<()> {
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
     start_chat(&browser, &system, "Jane").await?;
-    // startTyping takes one (typing notices are not retried), send's four attempts the rest.
-    admin.ok("/sim/faults", json!({"http5xx": 5})).await?;
+    // startTyping takes one (typing notices are not retried), send's attempts the rest.
+    let attempts = u64::from(shared::gms::RetryPolicy::GMS.attempts);
+    admin.ok("/sim/faults", json!({"http5xx": attempts + 1})).await?;
     say(&browser, "will this arrive").await?;
     browser.wait_for_text("[data-testid=failed]", "error 503", 20).await?;
     browser.click(&browser.widget_element("[data-testid=retry]").await?).await?;
