@@ -7,8 +7,10 @@ use leptos::task::spawn_local;
 use shared::gms::Visitor;
 use shared::widget_config::WidgetConfig;
 
-use crate::chat::{ChatState, Line, line, validate_prechat};
-use crate::controller::{Command, ConnState, Controller};
+use shared::visitor::{ChatState, Conn, Failure, Input};
+
+use crate::chat::{Line, line, validate_prechat};
+use crate::controller::Controller;
 use crate::texts::fill;
 
 /// The whole widget.
@@ -21,30 +23,27 @@ pub fn App(
     let ctrl = Controller::new(config, crate::storage::load());
     let t = ctrl.texts;
     let (sender, receiver) = mpsc::unbounded();
-    ctrl.set_commands(sender);
+    ctrl.set_socket(sender);
     spawn_local(crate::connection::run(ctrl, receiver));
-    Effect::new(move |_| ctrl.stored.with(crate::storage::save));
-    if ctrl.active_chat().is_some() {
-        // A returning visitor: the cached transcript shows at once, the connection task
-        // registers and refreshes once.
-        ctrl.command(Command::Subscribe);
+    crate::storage::on_change(move |theirs| ctrl.input(Input::StorageChanged(theirs)));
+    // With Web Locks, one tab of the site holds the relay connection and the others follow
+    // it; until this tab holds the lock it follows. Without them every tab leads.
+    if crate::tabs::elect_leader(move || ctrl.input(Input::Leader(true))) {
+        ctrl.input(Input::Leader(false));
     }
+    // A returning visitor: the cached transcript shows at once; the machine connects,
+    // registers once and catches up once.
+    ctrl.input(Input::Load);
     watch_page(ctrl);
 
-    let open = move || ctrl.stored.with(|s| s.open);
-    let toggle = move |_| ctrl.stored.update(|s| s.open = !s.open);
-    let unread = move || {
-        ctrl.stored.with(|s| if s.open { 0 } else { s.chat.as_ref().map_or(0, |c| c.unread()) })
-    };
-    // While the panel is open the visitor sees every new line as it comes.
-    Effect::new(move |_| {
-        let behind = ctrl
-            .stored
-            .with(|s| s.open && s.chat.as_ref().is_some_and(|c| c.seen != Some(c.next_position)));
-        if behind {
-            ctrl.stored.update(|s| s.chat.iter_mut().for_each(ChatState::mark_seen));
-        }
+    let opened = ctrl.memo(|m| m.stored.open);
+    let open = move || opened.get();
+    let toggle = move |_| ctrl.input(Input::SetOpen(!opened.get_untracked()));
+    let unread = ctrl.memo(|m| {
+        if m.stored.open { 0 } else { m.stored.chat.as_ref().map_or(0, ChatState::unread) }
     });
+    let unread = move || unread.get();
+    let has_chat = ctrl.memo(|m| m.stored.chat.is_some());
     let label = move || match (open(), unread()) {
         (true, _) => t.close_chat.to_owned(),
         (false, 0) => t.open_chat.to_owned(),
@@ -72,7 +71,7 @@ pub fn App(
                 </header>
                 <Notice ctrl=ctrl/>
                 {move || {
-                    if ctrl.stored.with(|s| s.chat.is_some()) {
+                    if has_chat.get() {
                         view! { <Conversation ctrl=ctrl/> }.into_any()
                     } else {
                         view! { <Prechat ctrl=ctrl/> }.into_any()
@@ -83,31 +82,24 @@ pub fn App(
     }
 }
 
-/// Refresh triggers from the page: visible after a long hide, back online, and the idle
-/// refresh (every 30 minutes by default).
+/// The page's triggers: visible again (after how long), back online, and the idle timer
+/// (every 30 minutes by default). What they cause is the machine's decision.
 fn watch_page(ctrl: Controller) {
     let hidden_at = StoredValue::new(None::<f64>);
-    let _ = window_event_listener(leptos::ev::online, move |_| {
-        ctrl.command(Command::Wake);
-        ctrl.refresh();
-    });
+    let _ = window_event_listener(leptos::ev::online, move |_| ctrl.input(Input::Online));
     let _ = window_event_listener(leptos::ev::visibilitychange, move |_| {
-        let hidden = document().hidden();
         let now = js_sys::Date::now();
-        if hidden {
+        if document().hidden() {
             hidden_at.set_value(Some(now));
-        } else if hidden_at.get_value().is_some_and(|at| now - at > 60_000.0) {
-            ctrl.command(Command::Wake);
-            ctrl.refresh();
+        } else if let Some(since) = hidden_at.get_value() {
+            ctrl.input(Input::Visible(crate::controller::hidden_for(since, now)));
         }
     });
     let every_ms = ctrl.config().idle_refresh_seconds.max(1).saturating_mul(1000);
     spawn_local(async move {
         loop {
             gloo_timers::future::TimeoutFuture::new(every_ms).await;
-            if ctrl.active_chat().is_some() {
-                ctrl.refresh();
-            }
+            ctrl.input(Input::IdleTimer);
         }
     });
 }
@@ -118,16 +110,28 @@ fn Status(
     ctrl: Controller,
 ) -> impl IntoView {
     let t = ctrl.texts;
-    let label = move || match ctrl.conn.get() {
-        ConnState::Idle => "",
-        ConnState::Connecting => t.connecting,
-        ConnState::Connected => t.connected,
-        ConnState::Reconnecting => t.reconnecting,
-        ConnState::Offline => t.offline,
-        ConnState::Refused => t.no_live_updates,
+    let conn = ctrl.memo(|m| m.conn);
+    let conn = move || conn.get();
+    let label = move || match conn() {
+        Conn::Idle => "",
+        Conn::Connecting => t.connecting,
+        // Another tab holds the connection and this one follows it live.
+        Conn::Connected | Conn::Shared => t.connected,
+        Conn::Reconnecting => t.reconnecting,
+        Conn::Offline => t.offline,
+        Conn::Refused => t.no_live_updates,
     };
-    let class =
-        move || format!("gc-status gc-status-{}", format!("{:?}", ctrl.conn.get()).to_lowercase());
+    let class = move || {
+        let name = match conn() {
+            Conn::Idle => "idle",
+            Conn::Connecting => "connecting",
+            Conn::Connected | Conn::Shared => "connected",
+            Conn::Reconnecting => "reconnecting",
+            Conn::Offline => "offline",
+            Conn::Refused => "refused",
+        };
+        format!("gc-status gc-status-{name}")
+    };
     view! { <span class=class data-testid="status" role="status">{label}</span> }
 }
 
@@ -136,9 +140,12 @@ fn Notice(
     /// The widget's controller.
     ctrl: Controller,
 ) -> impl IntoView {
+    let notice = ctrl.memo(|m| m.notice.clone());
     view! {
-        <Show when=move || ctrl.notice.with(Option::is_some)>
-            <p class="gc-notice" role="alert" data-testid="notice">{move || ctrl.notice.get().unwrap_or_default()}</p>
+        <Show when=move || notice.with(Option::is_some)>
+            <p class="gc-notice" role="alert" data-testid="notice">
+                {move || notice.with(|n| n.as_ref().map(|n| ctrl.describe(n))).unwrap_or_default()}
+            </p>
         </Show>
     }
 }
@@ -149,6 +156,7 @@ fn Prechat(
     ctrl: Controller,
 ) -> impl IntoView {
     let t = ctrl.texts;
+    let starting = ctrl.memo(|m| m.starting);
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let subject = RwSignal::new(String::new());
@@ -162,12 +170,12 @@ fn Prechat(
         }
         error.set(None);
         let optional = |v: String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
-        ctrl.start(Visitor {
+        ctrl.input(Input::Start(Visitor {
             nickname: Some(n.trim().to_owned()),
             email_address: optional(e),
             subject: optional(s),
             ..Visitor::default()
-        });
+        }));
     };
     let invalid = move |field: &'static str| {
         move || error.with(|e| e.is_some_and(|(f, _)| f == field)).to_string()
@@ -189,8 +197,8 @@ fn Prechat(
             <p id="gc-form-error" class="gc-error" data-testid="prechat-error" aria-live="assertive">
                 {move || error.get().map(|(_, message)| message).unwrap_or_default()}
             </p>
-            <button type="submit" class="gc-primary" data-testid="prechat-submit" disabled=move || ctrl.starting.get()>
-                {move || if ctrl.starting.get() { t.starting } else { t.start_chat }}
+            <button type="submit" class="gc-primary" data-testid="prechat-submit" disabled=move || starting.get()>
+                {move || if starting.get() { t.starting } else { t.start_chat }}
             </button>
         </form>
     }
@@ -203,32 +211,34 @@ fn Conversation(
 ) -> impl IntoView {
     let t = ctrl.texts;
     let list = NodeRef::<leptos::html::Div>::new();
-    let lines = move || {
-        ctrl.stored.with(|s| {
-            s.chat
-                .as_ref()
-                .map(|c| {
-                    c.events
-                        .iter()
-                        .filter_map(|e| Some((e.index.unwrap_or(0), line(e, t)?)))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        })
-    };
-    let ended = move || ctrl.stored.with(|s| s.chat.as_ref().is_some_and(|c| c.ended));
-    let typing = move || ctrl.stored.with(|s| s.chat.as_ref().and_then(|c| c.agent_typing()));
+    let lines = ctrl.memo(move |m| {
+        m.stored
+            .chat
+            .as_ref()
+            .map(|c| {
+                c.events
+                    .iter()
+                    .filter_map(|e| Some((e.index.unwrap_or(0), line(e, t)?)))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    });
+    let ended = ctrl.memo(|m| m.stored.chat.as_ref().is_some_and(|c| c.ended));
+    let ended = move || ended.get();
+    let typing = ctrl.memo(|m| m.stored.chat.as_ref().and_then(ChatState::agent_typing));
+    let typing = move || typing.get();
+    let outbox = ctrl.memo(|m| m.outbox.clone());
     Effect::new(move |_| {
-        ctrl.stored.track();
-        ctrl.outbox.track();
+        lines.track();
+        outbox.track();
         if let Some(el) = list.get() {
             el.set_scroll_top(el.scroll_height());
         }
     });
     view! {
         <div class="gc-transcript" node_ref=list role="log" aria-live="polite" aria-label=t.conversation data-testid="transcript" tabindex="0">
-            <For each=lines key=|(index, _)| *index children=move |(index, line)| view! { <LineView index=index line=line ctrl=ctrl/> }/>
-            <For each=move || ctrl.outbox.get() key=|m| (m.id, m.failed.clone()) children=move |m| {
+            <For each=move || lines.get() key=|(index, _)| *index children=move |(index, line)| view! { <LineView index=index line=line ctrl=ctrl/> }/>
+            <For each=move || outbox.get() key=|m| (m.id, m.failed.clone()) children=move |m| {
                 let id = m.id;
                 let failed = m.failed.clone();
                 view! {
@@ -236,9 +246,9 @@ fn Conversation(
                         <div class="gc-bubble">{m.text}</div>
                         {match failed {
                             None => view! { <span class="gc-meta">{t.sending}</span> }.into_any(),
-                            Some(reason) => view! {
-                                <span class="gc-meta gc-failed" data-testid="failed">{reason}" "
-                                    <button class="gc-link" data-testid="retry" on:click=move |_| ctrl.retry(id)>{t.retry}</button>
+                            Some(failure) => view! {
+                                <span class="gc-meta gc-failed" data-testid="failed">{failure_text(ctrl, &failure)}" "
+                                    <button class="gc-link" data-testid="retry" on:click=move |_| ctrl.input(Input::Retry(id))>{t.retry}</button>
                                 </span>
                             }.into_any(),
                         }}
@@ -253,12 +263,21 @@ fn Conversation(
             view! {
                 <div class="gc-ended" data-testid="ended">
                     <p>{t.chat_ended}</p>
-                    <button class="gc-primary" data-testid="new-chat" on:click=move |_| ctrl.new_chat()>{t.new_chat}</button>
+                    <button class="gc-primary" data-testid="new-chat" on:click=move |_| ctrl.input(Input::NewChat)>{t.new_chat}</button>
                 </div>
             }.into_any()
         } else {
             view! { <Composer ctrl=ctrl/> }.into_any()
         }}
+    }
+}
+
+/// Why a message was not sent, in the widget's language.
+fn failure_text(ctrl: Controller, failure: &Failure) -> String {
+    match failure {
+        Failure::Offline => ctrl.texts.not_sent_offline.to_owned(),
+        Failure::ChatEnded => ctrl.texts.chat_ended.to_owned(),
+        Failure::Problem(notice) => ctrl.describe(notice),
     }
 }
 
@@ -319,7 +338,7 @@ fn Composer(
     let send = move || {
         let text = draft.get_untracked();
         if !text.trim().is_empty() {
-            ctrl.send(&text);
+            ctrl.input(Input::Send(text));
             draft.set(String::new());
         }
     };
@@ -336,12 +355,12 @@ fn Composer(
                 prop:value=move || draft.get()
                 on:input=move |ev| {
                     let text = event_target_value(&ev);
-                    ctrl.typed(&text);
+                    ctrl.input(Input::Typed(text.clone()));
                     draft.set(text);
                 }
                 on:keydown=keydown></textarea>
             <div class="gc-actions">
-                <button class="gc-link" data-testid="end-chat" on:click=move |_| ctrl.end()>{t.end_chat}</button>
+                <button class="gc-link" data-testid="end-chat" on:click=move |_| ctrl.input(Input::End)>{t.end_chat}</button>
                 // The file input stays out of sight and out of the tab order; the button is
                 // what keyboard and screen reader users meet.
                 <input type="file" class="gc-visually-hidden" tabindex="-1" aria-hidden="true"

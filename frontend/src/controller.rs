@@ -1,116 +1,60 @@
-//! The widget's behaviour: starting a chat, refreshing only on the allowed triggers,
-//! applying relay frames, sending with retry, typing notifications, ending.
-//!
-//! Refresh triggers: page load, a relay frame that does not continue the transcript, a
-//! WebSocket (re)connect, the tab becoming visible after a long hide, coming back online,
-//! and the idle refresh (every 30 minutes unless the host page says otherwise).
+//! Runs the visitor's state machine (`shared::visitor::Machine`) in the page: every event
+//! becomes an `Input`, every `Effect` is carried out here (requests, the relay socket,
+//! timers, localStorage), and the view reads the machine through one revision signal.
+//! No decision is made here.
+
+use std::time::Duration;
 
 use futures_channel::mpsc::UnboundedSender;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::gms::{
-    ChatOperation, FileLimits, FilePart, PushSubscription, Verdict, Visitor, async_push_user_data,
+use shared::gms::{ChatOperation, FileLimits, FilePart, RetryPolicy};
+use shared::relay_api::ClientFrame;
+use shared::visitor::{
+    Effect, GmsResult, Input, Machine, NetFailure, Notice, Registration, Stored, TYPING_PAUSE,
 };
-use shared::relay_api::ServerFrame;
-use shared::transcript::TranscriptPosition;
 use shared::widget_config::WidgetConfig;
 
-use crate::chat::{ChatState, Stored, check_upload};
+use crate::chat::check_upload;
 use crate::net::{self, NetError};
 use crate::texts::{self, Texts, fill};
 
-/// What the relay connection is doing, as the visitor sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnState {
-    /// No chat, so no connection is needed.
-    Idle,
-    /// Connecting for the first time.
-    Connecting,
-    /// Live: new messages arrive by push.
-    Connected,
-    /// Lost; trying again with backoff.
-    Reconnecting,
-    /// The browser is offline.
-    Offline,
-    /// The relay refuses this page (its origin is not allowed): no live updates, and no
-    /// reconnecting, until the page is loaded again.
-    Refused,
-}
-
-/// A visitor message on its way.
+/// What the connection task is told to do with the relay socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    /// Local id, for keys and retry.
-    pub id: u64,
-    /// The text.
-    pub text: String,
-    /// Why it failed; `None` while sending.
-    pub failed: Option<String>,
+pub enum SocketCommand {
+    /// Open it (answered with `SocketOpened` or `SocketClosed`).
+    Open,
+    /// Close it.
+    Close,
+    /// Send a frame on it.
+    Send(ClientFrame),
 }
 
-/// Commands for the connection task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// The chat changed: register it and subscribe.
-    Subscribe,
-    /// Stop receiving a chat's frames.
-    Unsubscribe(String),
-    /// Cut a reconnect backoff short (the browser came back online).
-    Wake,
-}
-
-/// The widget's state and actions. `Copy`: every field is an arena handle.
+/// The widget's machine and what runs its effects. `Copy`: every field is an arena handle.
 #[derive(Clone, Copy)]
 pub struct Controller {
     config: StoredValue<WidgetConfig>,
     /// What the widget says, in the configured language.
     pub texts: &'static Texts,
-    /// Everything persisted.
-    pub stored: RwSignal<Stored>,
-    /// The relay connection.
-    pub conn: RwSignal<ConnState>,
-    /// A problem to show the visitor.
-    pub notice: RwSignal<Option<String>>,
-    /// Messages being sent or failed.
-    pub outbox: RwSignal<Vec<Outgoing>>,
-    /// A chat is being created.
-    pub starting: RwSignal<bool>,
+    machine: StoredValue<Machine>,
+    /// Bumped after every step: what the view tracks.
+    revision: RwSignal<u64>,
     /// A file is being sent.
     pub uploading: RwSignal<bool>,
-    refresh: StoredValue<RefreshState>,
-    typing: StoredValue<TypingState>,
-    commands: StoredValue<Option<UnboundedSender<Command>>>,
-    next_id: StoredValue<u64>,
-}
-
-#[derive(Default)]
-struct RefreshState {
-    running: bool,
-    again: bool,
-}
-
-#[derive(Default)]
-struct TypingState {
-    sent: bool,
-    generation: u64,
+    socket: StoredValue<Option<UnboundedSender<SocketCommand>>>,
 }
 
 impl Controller {
     /// The controller over what localStorage held.
     pub fn new(config: WidgetConfig, stored: Stored) -> Controller {
+        let machine = Machine::new(stored, &config.service, &config.node_group);
         Controller {
             texts: texts::for_language(&config.language),
             config: StoredValue::new(config),
-            stored: RwSignal::new(stored),
-            conn: RwSignal::new(ConnState::Idle),
-            notice: RwSignal::new(None),
-            outbox: RwSignal::new(Vec::new()),
-            starting: RwSignal::new(false),
+            machine: StoredValue::new(machine),
+            revision: RwSignal::new(0),
             uploading: RwSignal::new(false),
-            refresh: StoredValue::new(RefreshState::default()),
-            typing: StoredValue::new(TypingState::default()),
-            commands: StoredValue::new(None),
-            next_id: StoredValue::new(0),
+            socket: StoredValue::new(None),
         }
     }
 
@@ -120,355 +64,185 @@ impl Controller {
     }
 
     /// Wires the connection task's command channel.
-    pub fn set_commands(&self, sender: UnboundedSender<Command>) {
-        self.commands.set_value(Some(sender));
+    pub fn set_socket(&self, sender: UnboundedSender<SocketCommand>) {
+        self.socket.set_value(Some(sender));
     }
 
-    /// Tells the connection task something.
-    pub fn command(&self, command: Command) {
-        self.commands.with_value(|c| {
-            if let Some(sender) = c {
+    /// Reads the machine, tracked: the view re-runs after every step.
+    pub fn with<T>(&self, read: impl FnOnce(&Machine) -> T) -> T {
+        self.revision.track();
+        self.machine.with_value(read)
+    }
+
+    /// A value derived from the machine that notifies only when it changes, so a view that
+    /// depends on it is not rebuilt on every step (a keystroke is a step too).
+    pub fn memo<T>(&self, read: impl Fn(&Machine) -> T + Send + Sync + 'static) -> Memo<T>
+    where
+        T: PartialEq + Send + Sync + 'static,
+    {
+        let this = *self;
+        Memo::new(move |_| this.with(&read))
+    }
+
+    /// Reads the machine without tracking.
+    pub fn with_untracked<T>(&self, read: impl FnOnce(&Machine) -> T) -> T {
+        self.machine.with_value(read)
+    }
+
+    /// Feeds one input to the machine and runs the effects it asks for.
+    pub fn input(&self, input: Input) {
+        let effects = self.machine.try_update_value(|m| m.step(input)).unwrap_or_default();
+        self.revision.update(|r| *r += 1);
+        for effect in effects {
+            self.run(effect);
+        }
+    }
+
+    fn run(&self, effect: Effect) {
+        let this = *self;
+        match effect {
+            Effect::Gms { id, service, operation, credentials, policy } => {
+                spawn_local(async move {
+                    let config = this.config();
+                    let result =
+                        net::gms(&config, &service, &operation, credentials.as_ref(), policy);
+                    this.input(Input::Gms(id, gms_result(result.await)));
+                });
+            }
+            Effect::Register { id, body } => spawn_local(async move {
+                let registration = match net::register(&this.config(), &body).await {
+                    Ok(answer) => {
+                        Registration::Registered { token: answer.token, position: answer.position }
+                    }
+                    Err(NetError::Refused(_)) => Registration::Refused,
+                    Err(_) => Registration::Failed,
+                };
+                this.input(Input::Registered(id, registration));
+            }),
+            Effect::Forget { chat_id, token } => spawn_local(async move {
+                net::forget(&this.config(), &chat_id, &token).await;
+            }),
+            Effect::OpenSocket => self.socket_command(SocketCommand::Open),
+            Effect::CloseSocket => self.socket_command(SocketCommand::Close),
+            Effect::Subscribe { chat_id, token } => {
+                self.socket_command(SocketCommand::Send(ClientFrame::Subscribe { chat_id, token }));
+            }
+            Effect::ReconnectAfter { wait, generation } => spawn_local(async move {
+                gloo_timers::future::sleep(wait).await;
+                this.input(Input::ReconnectDue(generation));
+            }),
+            Effect::TypingTimer(generation) => spawn_local(async move {
+                gloo_timers::future::sleep(TYPING_PAUSE).await;
+                this.input(Input::TypingPaused(generation));
+            }),
+            Effect::Save => {
+                let merged = self.machine.with_value(|m| crate::storage::save(&m.stored));
+                if let Some(merged) = merged {
+                    // Another tab's write had not arrived yet: take it in, after this step.
+                    spawn_local(async move { this.input(Input::StorageChanged(merged)) });
+                }
+            }
+            Effect::Log(message) => leptos::logging::warn!("gms-chat relay: {message}"),
+        }
+    }
+
+    fn socket_command(&self, command: SocketCommand) {
+        self.socket.with_value(|s| {
+            if let Some(sender) = s {
                 let _ = sender.unbounded_send(command);
             }
         });
     }
 
-    /// The active (not ended) chat, untracked.
-    pub fn active_chat(&self) -> Option<ChatState> {
-        self.stored.with_untracked(|s| s.chat.clone().filter(|c| !c.ended))
-    }
-
-    fn update_chat(&self, f: impl FnOnce(&mut ChatState)) {
-        self.stored.update(|s| {
-            if let Some(chat) = s.chat.as_mut() {
-                f(chat);
-            }
-        });
-    }
-
-    /// Creates a chat with GMS, subscribed to push, then connects it to the relay.
-    pub fn start(&self, visitor: Visitor) {
-        let this = *self;
-        this.starting.set(true);
-        this.notice.set(None);
-        spawn_local(async move {
-            let config = this.config();
-            let device_id = this.stored.with_untracked(|s| s.device_id.clone());
-            let subscription = PushSubscription::new(device_id, config.node_group.clone());
-            let create =
-                ChatOperation::Create { visitor, user_data: async_push_user_data(&subscription) };
-            match net::gms(&config, &config.service, &create, None).await {
-                Ok(response) => match response.credentials() {
-                    Some(credentials) => {
-                        let mut chat = ChatState::new(&config.service, credentials);
-                        chat.apply_response(&response);
-                        this.stored.update(|s| s.chat = Some(chat));
-                        this.command(Command::Subscribe);
-                    }
-                    None => this.notice.set(Some(fill(
-                        this.texts.could_not_start,
-                        &[("reason", &response.error_summary())],
-                    ))),
-                },
-                Err(error) => this.notice.set(Some(error.describe(this.texts))),
-            }
-            this.starting.set(false);
-        });
-    }
-
-    /// Fetches what is missing from the stored position. Calls during a refresh make it
-    /// run once more afterwards instead of running in parallel.
-    pub fn refresh(&self) {
-        let busy = self.refresh.try_update_value(|r| {
-            let busy = r.running;
-            r.running = true;
-            r.again |= busy;
-            busy
-        });
-        if busy != Some(false) {
-            return;
+    /// What a notice says, in the widget's language.
+    pub fn describe(&self, notice: &Notice) -> String {
+        let t = self.texts;
+        match notice {
+            Notice::Unreachable => t.unreachable.to_owned(),
+            Notice::Http(status) => fill(t.http_error, &[("status", &status.to_string())]),
+            Notice::Refused(reason) => fill(t.refused, &[("reason", reason)]),
+            Notice::CouldNotStart(reason) => fill(t.could_not_start, &[("reason", reason)]),
+            Notice::Text(text) => text.clone(),
         }
-        let this = *self;
-        spawn_local(async move {
-            loop {
-                let mut gap = false;
-                if let Some(chat) = this.stored.with_untracked(|s| s.chat.clone()) {
-                    let operation = ChatOperation::Refresh {
-                        position: TranscriptPosition::from_value(chat.next_position),
-                    };
-                    let config = this.config();
-                    match net::gms(&config, &chat.service, &operation, Some(&chat.credentials))
-                        .await
-                    {
-                        Ok(response) if response.verdict() == Verdict::Stop => {
-                            this.notice.set(Some(fill(
-                                this.texts.refused,
-                                &[("reason", &response.error_summary())],
-                            )));
-                        }
-                        Ok(response) => {
-                            let mut applied = None;
-                            this.update_chat(|c| applied = Some(c.apply_response(&response)));
-                            gap = applied.is_some_and(|a| a.gap.is_some() && a.fresh > 0);
-                            this.notice.set(None);
-                        }
-                        Err(error) => this.notice.set(Some(error.describe(this.texts))),
-                    }
-                }
-                let again = this
-                    .refresh
-                    .try_update_value(|r| {
-                        let again = r.again || gap;
-                        r.again = false;
-                        r.running = again;
-                        again
-                    })
-                    .unwrap_or(false);
-                if !again {
-                    break;
-                }
-            }
-        });
-    }
-
-    /// A frame from the relay.
-    pub fn handle_frame(&self, frame: ServerFrame) {
-        let Some(chat_id) = self.active_chat().map(|c| c.credentials.chat_id) else { return };
-        if frame.chat_id().is_some_and(|id| id != chat_id) {
-            return;
-        }
-        match frame {
-            ServerFrame::Subscribed { position, .. } => {
-                let behind = self.stored.with_untracked(|s| {
-                    s.chat.as_ref().is_some_and(|c| position > c.next_position)
-                });
-                if behind {
-                    self.refresh();
-                }
-            }
-            ServerFrame::Events { messages, next_position, .. } => {
-                let mut needs_refresh = false;
-                self.update_chat(|c| {
-                    let applied = c.apply_events(messages);
-                    needs_refresh =
-                        applied.gap.is_some() || next_position.is_some_and(|n| n > c.next_position);
-                });
-                if needs_refresh {
-                    self.refresh();
-                }
-            }
-            ServerFrame::Changed { .. } | ServerFrame::Ended { .. } => self.refresh(),
-            ServerFrame::Tokens { alias, .. } => self.update_chat(|c| c.credentials.alias = alias),
-            ServerFrame::Error { message, .. } => {
-                leptos::logging::warn!("gms-chat relay: {message}");
-            }
-            ServerFrame::Unknown => {}
-        }
-    }
-
-    /// Sends a message; a failure keeps it in the outbox to retry.
-    pub fn send(&self, text: &str) {
-        let text = text.trim().to_owned();
-        if text.is_empty() {
-            return;
-        }
-        let id = self.next_id.try_update_value(|n| {
-            *n += 1;
-            *n
-        });
-        let id = id.unwrap_or_default();
-        self.outbox.update(|o| o.push(Outgoing { id, text: text.clone(), failed: None }));
-        self.typing.update_value(|t| {
-            t.sent = false;
-            t.generation += 1;
-        });
-        self.deliver(id, text);
-    }
-
-    /// Tries a failed message again.
-    pub fn retry(&self, id: u64) {
-        let Some(text) =
-            self.outbox.with_untracked(|o| o.iter().find(|m| m.id == id).map(|m| m.text.clone()))
-        else {
-            return;
-        };
-        self.outbox.update(|o| o.iter_mut().filter(|m| m.id == id).for_each(|m| m.failed = None));
-        self.deliver(id, text);
-    }
-
-    fn deliver(&self, id: u64, text: String) {
-        let this = *self;
-        spawn_local(async move {
-            let Some(chat) = this.active_chat() else { return };
-            let operation = ChatOperation::Send {
-                message: text,
-                message_type: None,
-                position: TranscriptPosition::from_value(chat.next_position),
-            };
-            let failure =
-                match net::gms(&this.config(), &chat.service, &operation, Some(&chat.credentials))
-                    .await
-                {
-                    Ok(response) if response.status_code == 0 => {
-                        this.update_chat(|c| {
-                            c.apply_response(&response);
-                        });
-                        None
-                    }
-                    Ok(response) if response.chat_ended == Some(true) => {
-                        this.update_chat(|c| c.ended = true);
-                        Some(this.texts.chat_ended.to_owned())
-                    }
-                    Ok(response) => Some(response.error_summary()),
-                    Err(NetError::Network(_)) => Some(this.texts.not_sent_offline.to_owned()),
-                    Err(error) => Some(error.describe(this.texts)),
-                };
-            this.outbox.update(|o| match failure {
-                None => o.retain(|m| m.id != id),
-                Some(reason) => o
-                    .iter_mut()
-                    .filter(|m| m.id == id)
-                    .for_each(|m| m.failed = Some(reason.clone())),
-            });
-        });
-    }
-
-    /// The visitor typed: `startTyping` once, `stopTyping` after 3 s without input.
-    pub fn typed(&self, text: &str) {
-        let Some(chat) = self.active_chat() else { return };
-        let (start, generation) = self
-            .typing
-            .try_update_value(|t| {
-                t.generation += 1;
-                let start = !t.sent && !text.trim().is_empty();
-                t.sent |= start;
-                (start, t.generation)
-            })
-            .unwrap_or((false, 0));
-        let this = *self;
-        spawn_local(async move {
-            let config = this.config();
-            if start {
-                let op = ChatOperation::StartTyping { message: None };
-                let _ = net::gms_once(&config, &chat.service, &op, &chat.credentials).await;
-            }
-            gloo_timers::future::TimeoutFuture::new(3_000).await;
-            let idle = this.typing.with_value(|t| t.generation == generation && t.sent);
-            if idle {
-                this.typing.update_value(|t| t.sent = false);
-                let op = ChatOperation::StopTyping { message: None };
-                let _ = net::gms_once(&config, &chat.service, &op, &chat.credentials).await;
-            }
-        });
-    }
-
-    /// The visitor ends the chat.
-    pub fn end(&self) {
-        let this = *self;
-        spawn_local(async move {
-            let Some(chat) = this.active_chat() else { return };
-            let config = this.config();
-            match net::gms(
-                &config,
-                &chat.service,
-                &ChatOperation::Disconnect,
-                Some(&chat.credentials),
-            )
-            .await
-            {
-                Ok(response) => {
-                    this.update_chat(|c| {
-                        c.apply_response(&response);
-                        c.ended = true;
-                    });
-                    if let Some(token) = &chat.relay_token {
-                        net::forget(&config, &chat.credentials.chat_id, token).await;
-                    }
-                    this.command(Command::Unsubscribe(chat.credentials.chat_id));
-                }
-                Err(error) => this.notice.set(Some(error.describe(this.texts))),
-            }
-        });
     }
 
     /// Sends a file the visitor picked, once the chat's current limits allow it.
     pub fn upload(&self, file: web_sys::File) {
-        let Some(chat) = self.active_chat() else { return };
+        let Some((id, chat)) = self.machine.try_update_value(Machine::begin_upload).flatten()
+        else {
+            return;
+        };
         let this = *self;
         this.uploading.set(true);
-        this.notice.set(None);
         spawn_local(async move {
-            if let Err(problem) = this.try_upload(&chat, &file).await {
-                this.notice.set(Some(problem));
+            let t = this.texts;
+            let failed = |reason: String| fill(t.file_failed, &[("reason", &reason)]);
+            let config = this.config();
+            let credentials = Some(&chat.credentials);
+            let limits = net::gms(
+                &config,
+                &chat.service,
+                &ChatOperation::FileLimits,
+                credentials,
+                RetryPolicy::GMS,
+            )
+            .await;
+            let checked = match limits {
+                Ok(answer) => FileLimits::from_response(&answer).map_or(Ok(()), |limits| {
+                    check_upload(&limits, &file.name(), file.size() as u64, t)
+                }),
+                Err(error) => Err(failed(error.describe(t))),
+            };
+            let bytes = match checked {
+                Ok(()) => wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+                    .await
+                    .map(|buffer| js_sys::Uint8Array::new(&buffer).to_vec())
+                    .map_err(|_| failed(t.unreachable.to_owned())),
+                Err(problem) => Err(problem),
+            };
+            match bytes {
+                Ok(bytes) => {
+                    let part =
+                        FilePart { file_name: file.name(), content_type: file.type_(), bytes };
+                    let upload = ChatOperation::Upload {
+                        file: part,
+                        description: None,
+                        user_data: Vec::new(),
+                    };
+                    let result =
+                        net::gms(&config, &chat.service, &upload, credentials, RetryPolicy::GMS)
+                            .await;
+                    this.input(Input::Uploaded(id, gms_result(result)));
+                }
+                Err(problem) => this.input(Input::Abandoned(id, Notice::Text(problem))),
             }
             this.uploading.set(false);
         });
     }
 
-    async fn try_upload(&self, chat: &ChatState, file: &web_sys::File) -> Result<(), String> {
-        let (config, t) = (self.config(), self.texts);
-        let failed = |reason: String| fill(t.file_failed, &[("reason", &reason)]);
-        let credentials = Some(&chat.credentials);
-        let limits = ChatOperation::FileLimits;
-        let answer = net::gms(&config, &chat.service, &limits, credentials)
-            .await
-            .map_err(|e| failed(e.describe(t)))?;
-        let name = file.name();
-        if let Some(limits) = FileLimits::from_response(&answer) {
-            check_upload(&limits, &name, file.size() as u64, t)?;
-        }
-        let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
-            .await
-            .map_err(|_| failed(t.unreachable.to_owned()))?;
-        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-        let file = FilePart { file_name: name, content_type: file.type_(), bytes };
-        let upload = ChatOperation::Upload { file, description: None, user_data: Vec::new() };
-        let response = net::gms(&config, &chat.service, &upload, credentials)
-            .await
-            .map_err(|e| failed(e.describe(t)))?;
-        if response.status_code != 0 {
-            return Err(failed(response.error_summary()));
-        }
-        // Chat Server pushes no notification for the visitor's own file: unless the answer
-        // carried the event, fetch it.
-        let mut shown = false;
-        self.update_chat(|c| {
-            let applied = c.apply_response(&response);
-            shown = applied.fresh > 0 && applied.gap.is_none();
-        });
-        if !shown {
-            self.refresh();
-        }
-        Ok(())
-    }
-
     /// Fetches a chat file and hands it to the browser as a download.
     pub fn download(&self, file_id: String, name: String) {
-        let Some(chat) = self.active_chat() else { return };
+        let Some(chat) = self.machine.with_value(|m| m.active_chat().cloned()) else { return };
         let this = *self;
         spawn_local(async move {
-            let config = this.config();
-            match net::download(&config, &chat.service, &chat.credentials, &file_id).await {
+            match net::download(&this.config(), &chat.service, &chat.credentials, &file_id).await {
                 Ok(bytes) => crate::host::save_file(&bytes, &name),
-                Err(error) => this.notice.set(Some(error.describe(this.texts))),
+                Err(error) => this.input(Input::Problem(Notice::Text(error.describe(this.texts)))),
             }
         });
     }
+}
 
-    /// Forgets the ended chat so the pre-chat form shows again.
-    pub fn new_chat(&self) {
-        self.stored.update(|s| s.chat = None);
-        self.outbox.set(Vec::new());
-        self.notice.set(None);
-        self.conn.set(ConnState::Idle);
+/// The machine's view of a request's outcome.
+fn gms_result(result: Result<shared::gms::ChatResponse, NetError>) -> GmsResult {
+    match result {
+        Ok(response) => GmsResult::Answer(Box::new(response)),
+        Err(NetError::Http(status)) => GmsResult::Failed(NetFailure::Http(status)),
+        Err(NetError::Network(_) | NetError::Refused(_)) => GmsResult::Failed(NetFailure::Network),
     }
+}
 
-    /// Stores the relay's token for the chat.
-    pub fn set_relay_token(&self, chat_id: &str, token: String) {
-        self.update_chat(|c| {
-            if c.credentials.chat_id == chat_id {
-                c.relay_token = Some(token);
-            }
-        });
-    }
+/// How long the page was hidden, from two `Date.now()` readings.
+pub fn hidden_for(since_ms: f64, now_ms: f64) -> Duration {
+    Duration::from_millis((now_ms - since_ms).max(0.0) as u64)
 }

@@ -9,6 +9,7 @@ pub mod controller;
 mod host;
 pub mod net;
 mod storage;
+mod tabs;
 pub mod texts;
 
 pub use app::App;

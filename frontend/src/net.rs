@@ -42,29 +42,9 @@ impl NetError {
     }
 }
 
-/// One Chat API request; retried on statusCode 1, 5xx and network errors. A response
-/// with statusCode 2 is returned for the caller to judge.
+/// One Chat API request, tried again as `policy` says on statusCode 1, 5xx and network
+/// errors. A response with statusCode 2 is returned for the caller to judge.
 pub async fn gms(
-    config: &WidgetConfig,
-    service: &str,
-    operation: &ChatOperation,
-    credentials: Option<&Credentials>,
-) -> Result<ChatResponse, NetError> {
-    gms_with(config, service, operation, credentials, RetryPolicy::GMS).await
-}
-
-/// One attempt only, for notices that are stale by the time a retry would land
-/// (typing started or stopped).
-pub async fn gms_once(
-    config: &WidgetConfig,
-    service: &str,
-    operation: &ChatOperation,
-    credentials: &Credentials,
-) -> Result<ChatResponse, NetError> {
-    gms_with(config, service, operation, Some(credentials), RetryPolicy::ONCE).await
-}
-
-async fn gms_with(
     config: &WidgetConfig,
     service: &str,
     operation: &ChatOperation,
@@ -170,13 +150,11 @@ fn envelope((status, _, bytes): (u16, bool, Vec<u8>)) -> Result<ChatResponse, Ne
 /// known position.
 pub async fn register(
     config: &WidgetConfig,
-    chat: &crate::chat::ChatState,
-    device_id: &str,
+    body: &RegisterSession,
 ) -> Result<SessionRegistered, NetError> {
-    let body = RegisterSession::new(&chat.service, &chat.credentials, Some(device_id));
     let url = format!("{}{SESSIONS_PATH}", config.relay_url.trim_end_matches('/'));
     let response = Request::post(&url)
-        .json(&body)
+        .json(body)
         .map_err(|e| NetError::Network(e.to_string()))?
         .send()
         .await

@@ -1,35 +1,66 @@
-//! localStorage: the widget's one versioned key. Failures (private mode, quota) are
-//! logged and the widget goes on in memory.
+//! localStorage: the widget's one versioned key, shared by every tab of the site. A write
+//! first reads what other tabs wrote and merges this tab's state into it, so no tab's
+//! update is lost; other tabs' writes arrive as `storage` events. Failures (private
+//! mode, quota) are logged and the widget goes on in memory.
 
-use crate::chat::{STORAGE_KEY, Stored};
+use shared::visitor::{STORAGE_KEY, Stored};
 
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
+fn read(storage: &web_sys::Storage) -> Option<(String, Stored)> {
+    let text = storage.get_item(STORAGE_KEY).ok().flatten()?;
+    let stored = serde_json::from_str(&text).ok()?;
+    Some((text, stored))
+}
+
 /// What was stored, with a device id created on first use.
 pub(crate) fn load() -> Stored {
-    let mut stored: Stored = local_storage()
-        .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
+    let mut stored = local_storage().and_then(|s| read(&s)).map(|(_, s)| s).unwrap_or_default();
     if stored.device_id.is_empty() {
         stored.device_id = new_device_id();
     }
     stored
 }
 
-/// Saves everything.
-pub(crate) fn save(stored: &Stored) {
-    let Some(storage) = local_storage() else { return };
-    match serde_json::to_string(stored) {
-        Ok(text) => {
-            if storage.set_item(STORAGE_KEY, &text).is_err() {
-                leptos::logging::warn!("gms-chat: could not save the chat to localStorage");
-            }
+/// Saves this tab's state merged into what is stored; answers the merged state when it
+/// holds more than this tab had (another tab's write that has not arrived as an event).
+pub(crate) fn save(mine: &Stored) -> Option<Stored> {
+    let storage = local_storage()?;
+    let (text, merged) = match read(&storage) {
+        Some((text, mut theirs)) => {
+            // This write is the latest: the merge keeps this tab's choices and adds what
+            // only the other tabs know.
+            theirs.absorb(mine);
+            (Some(text), theirs)
         }
-        Err(error) => leptos::logging::warn!("gms-chat: {error}"),
+        None => (None, mine.clone()),
+    };
+    let json = match serde_json::to_string(&merged) {
+        Ok(json) => json,
+        Err(error) => {
+            leptos::logging::warn!("gms-chat: {error}");
+            return None;
+        }
+    };
+    // An unchanged value would still wake every other tab for nothing.
+    if text.as_deref() != Some(json.as_str()) && storage.set_item(STORAGE_KEY, &json).is_err() {
+        leptos::logging::warn!("gms-chat: could not save the chat to localStorage");
     }
+    (merged != *mine).then_some(merged)
+}
+
+/// Calls `changed` with the stored state whenever another tab writes it.
+pub(crate) fn on_change(changed: impl Fn(Stored) + 'static) {
+    let _ = leptos::prelude::window_event_listener(leptos::ev::storage, move |event| {
+        if event.key().as_deref() != Some(STORAGE_KEY) {
+            return;
+        }
+        if let Some(stored) = event.new_value().and_then(|text| serde_json::from_str(&text).ok()) {
+            changed(stored);
+        }
+    });
 }
 
 /// 16 random bytes as hex.

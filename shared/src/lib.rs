@@ -17,6 +17,7 @@ mod json_search;
 pub mod push;
 pub mod relay_api;
 pub mod transcript;
+pub mod visitor;
 pub mod widget_config;
 
 #[cfg(test)]

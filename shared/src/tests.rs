@@ -7,3 +7,5 @@ mod policy_tests;
 mod protocol_doc;
 mod push_tests;
 mod transcript_tests;
+mod visitor_chat_tests;
+mod visitor_tests;

@@ -1,0 +1,220 @@
+//! One visitor's chat as it is kept in the browser: the push device id, the current chat's
+//! tokens, transcript position and bounded transcript cache, and whether the panel is open.
+//! This is what localStorage holds (under one versioned key) and what tabs of one site
+//! share.
+
+use serde::{Deserialize, Serialize};
+
+use crate::gms::{ChatEvent, ChatResponse, Credentials, EventType};
+use crate::transcript::{Gap, TranscriptCursor};
+
+/// Events kept in the cache; older ones are dropped (GMS still has them).
+pub const CACHE_LIMIT: usize = 300;
+
+/// The localStorage key; the version changes if the stored shape ever must.
+pub const STORAGE_KEY: &str = "gms-chat:v1";
+
+/// Everything the widget persists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Stored {
+    /// `GCTI_GMS_PushDeviceId`: random, kept across chats.
+    pub device_id: String,
+    /// The current (or last) chat.
+    pub chat: Option<ChatState>,
+    /// The panel was open: a reload shows it again.
+    pub open: bool,
+}
+
+impl Stored {
+    /// Takes in what another tab stored, so every tab converges on the same state whatever
+    /// order their writes land in: the panel state of the latest write, and one chat, the
+    /// active one over an ended one (two active ones: the greater chat id, arbitrary but
+    /// the same in every tab). Answers whether anything changed.
+    pub fn absorb(&mut self, other: &Stored) -> bool {
+        let before_open = self.open;
+        self.open = other.open;
+        if self.device_id.is_empty() {
+            self.device_id.clone_from(&other.device_id);
+        }
+        let chat_changed = match (&mut self.chat, &other.chat) {
+            (Some(mine), Some(theirs))
+                if mine.credentials.chat_id == theirs.credentials.chat_id =>
+            {
+                mine.absorb(theirs)
+            }
+            (Some(mine), Some(theirs)) => {
+                let theirs_wins = match (mine.ended, theirs.ended) {
+                    (true, false) => true,
+                    (false, true) => false,
+                    _ => theirs.credentials.chat_id > mine.credentials.chat_id,
+                };
+                if theirs_wins {
+                    *mine = theirs.clone();
+                }
+                theirs_wins
+            }
+            // The other tab forgot an ended chat to start anew: follow it.
+            (Some(mine), None) if mine.ended => {
+                self.chat = None;
+                true
+            }
+            (Some(_), None) => false,
+            (None, Some(theirs)) => {
+                self.chat = Some(theirs.clone());
+                true
+            }
+            (None, None) => false,
+        };
+        chat_changed || self.open != before_open
+    }
+}
+
+/// One chat as the widget knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatState {
+    /// The GMS service it was created on.
+    pub service: String,
+    /// The tokens; the alias is updated from every response and `tokens` frame.
+    pub credentials: Credentials,
+    /// The relay's subscription token, once registered.
+    #[serde(default)]
+    pub relay_token: Option<String>,
+    /// The next transcript index expected.
+    pub next_position: u64,
+    /// The transcript cache, in index order, at most [`CACHE_LIMIT`] events.
+    #[serde(default)]
+    pub events: Vec<ChatEvent>,
+    /// The chat is over.
+    #[serde(default)]
+    pub ended: bool,
+    /// `nextPosition` when the visitor last had the panel open; later agent lines are
+    /// unread. Absent in caches written before it existed: nothing counts as unread then.
+    #[serde(default)]
+    pub seen: Option<u64>,
+}
+
+/// What applying new transcript events did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// New events shown.
+    pub fresh: usize,
+    /// Events are missing: refresh from the stored position.
+    pub gap: Option<Gap>,
+}
+
+impl ChatState {
+    /// A chat just created.
+    pub fn new(service: &str, credentials: Credentials) -> ChatState {
+        ChatState {
+            service: service.to_owned(),
+            credentials,
+            relay_token: None,
+            next_position: 1,
+            events: Vec::new(),
+            ended: false,
+            seen: Some(1),
+        }
+    }
+
+    /// Agent messages, links and files that arrived after the visitor last looked.
+    pub fn unread(&self) -> usize {
+        let Some(seen) = self.seen else { return 0 };
+        self.events
+            .iter()
+            .filter(|e| e.index.is_some_and(|i| i >= seen) && !e.from.is_client())
+            .filter(|e| {
+                matches!(
+                    e.event_type,
+                    EventType::Message | EventType::PushUrl | EventType::FileUploaded
+                )
+            })
+            .count()
+    }
+
+    /// The visitor has seen everything up to here.
+    pub fn mark_seen(&mut self) {
+        self.seen = Some(self.next_position);
+    }
+
+    /// Applies a slice of events: in index order, each once; stops at a gap. Events without
+    /// an index cannot be placed in the transcript, so they are not kept (a resent push
+    /// would otherwise add them again each time).
+    pub fn apply_events(&mut self, events: impl IntoIterator<Item = ChatEvent>) -> Applied {
+        let mut cursor = TranscriptCursor::at(self.next_position);
+        let merge = cursor.merge(events.into_iter().filter(|e| e.index.is_some()));
+        self.next_position = cursor.next_position();
+        let fresh = merge.fresh.len();
+        self.events.extend(merge.fresh);
+        if self.events.len() > CACHE_LIMIT {
+            self.events.drain(..self.events.len() - CACHE_LIMIT);
+        }
+        Applied { fresh, gap: merge.gap }
+    }
+
+    /// Applies a GMS response: tokens, events, the end. The fields of an error response
+    /// are not trusted (they may be invalid), but its `chatEnded` is: a refusal because
+    /// the chat has ended ends it here too.
+    pub fn apply_response(&mut self, response: &ChatResponse) -> Applied {
+        if response.status_code != 0 {
+            if response.chat_ended == Some(true) {
+                self.ended = true;
+            }
+            return Applied { fresh: 0, gap: None };
+        }
+        response.update_credentials(&mut self.credentials);
+        let mut applied = self.apply_events(response.messages.iter().cloned());
+        if applied.gap.is_none() {
+            applied.gap = TranscriptCursor::at(self.next_position).behind(response.next_position);
+        }
+        if response.chat_ended == Some(true) {
+            self.ended = true;
+        }
+        applied
+    }
+
+    /// Takes in what another tab stored for the same chat: the later transcript, the
+    /// newer tokens, the end, the latest relay token and what the visitor has seen.
+    /// Answers whether anything changed.
+    pub fn absorb(&mut self, other: &ChatState) -> bool {
+        if other.credentials.chat_id != self.credentials.chat_id {
+            return false;
+        }
+        let before = (self.next_position, self.ended, self.seen, self.relay_token.clone());
+        let alias_before = self.credentials.alias.clone();
+        if other.next_position > self.next_position {
+            // The other copy is further along: its cache, tokens and position win, and any
+            // event only this copy had comes again with the next refresh if it matters.
+            let seen = self.seen.max(other.seen);
+            let relay_token = self.relay_token.clone();
+            *self = other.clone();
+            self.seen = seen;
+            self.relay_token = self.relay_token.clone().or(relay_token);
+        } else {
+            self.seen = self.seen.max(other.seen);
+            if self.relay_token.is_none() {
+                self.relay_token.clone_from(&other.relay_token);
+            }
+        }
+        self.ended |= other.ended;
+        (self.next_position, self.ended, self.seen, self.relay_token.clone()) != before
+            || self.credentials.alias != alias_before
+    }
+
+    /// Whether the agent is typing: their latest typing or message event is `TypingStarted`.
+    pub fn agent_typing(&self) -> Option<String> {
+        let latest = self.events.iter().rev().find(|e| {
+            !e.from.is_client()
+                && matches!(
+                    e.event_type,
+                    EventType::TypingStarted
+                        | EventType::TypingStopped
+                        | EventType::Message
+                        | EventType::ParticipantLeft
+                )
+        })?;
+        (latest.event_type == EventType::TypingStarted && !self.ended)
+            .then(|| latest.from.nickname.clone())
+    }
+}

@@ -1,0 +1,218 @@
+//! What goes into the visitor's state machine and what comes out of it.
+
+use std::time::Duration;
+
+use crate::gms::{ChatOperation, ChatResponse, Credentials, RetryPolicy, Visitor};
+use crate::relay_api::{RegisterSession, ServerFrame};
+
+use super::chat::Stored;
+
+/// Identifies one request, so its answer is applied to the chat it was made for.
+pub type RequestId = u64;
+
+/// What the relay connection is doing, as the visitor sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conn {
+    /// No chat, so no connection is needed.
+    Idle,
+    /// Connecting for the first time.
+    Connecting,
+    /// Live: new messages arrive by push.
+    Connected,
+    /// Lost; trying again with backoff.
+    Reconnecting,
+    /// The browser is offline.
+    Offline,
+    /// The relay refuses this page (its origin is not allowed): no live updates, and no
+    /// reconnecting, until the page is loaded again.
+    Refused,
+    /// Another tab of this site holds the connection and shares what it receives.
+    Shared,
+}
+
+/// A problem to show the visitor; the widget words it in the visitor's language.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Notice {
+    /// GMS could not be reached.
+    Unreachable,
+    /// An HTTP status without an answer.
+    Http(u16),
+    /// GMS refused the chat's request, with its reason.
+    Refused(String),
+    /// The chat could not be started, with GMS's reason.
+    CouldNotStart(String),
+    /// Something the widget itself found (a file over the limits): already worded.
+    Text(String),
+}
+
+/// A visitor message on its way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Local id, for keys and retry.
+    pub id: u64,
+    /// The text.
+    pub text: String,
+    /// Why it failed; `None` while sending.
+    pub failed: Option<Failure>,
+}
+
+/// Why a message was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// The network failed (the visitor may be offline).
+    Offline,
+    /// The chat has ended.
+    ChatEnded,
+    /// Anything else, as a notice.
+    Problem(Notice),
+}
+
+/// What came back from a GMS request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GmsResult {
+    /// An envelope (any statusCode: the machine judges it).
+    Answer(Box<ChatResponse>),
+    /// No usable answer after the retry policy gave up.
+    Failed(NetFailure),
+}
+
+/// A request that produced no envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetFailure {
+    /// No answer.
+    Network,
+    /// An HTTP status without an envelope.
+    Http(u16),
+}
+
+/// What came back from `POST /v1/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registration {
+    /// Registered: the subscription token and the relay's position.
+    Registered {
+        /// Subscription token.
+        token: String,
+        /// The highest position the relay knows.
+        position: u64,
+    },
+    /// GMS no longer accepts the chat's tokens.
+    Refused,
+    /// The relay could not be reached or failed: try again with the next connection.
+    Failed,
+}
+
+/// Everything that can happen to the visitor's chat.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The page loaded (the stored state is already in the machine).
+    Load,
+    /// The visitor submitted the pre-chat form.
+    Start(Visitor),
+    /// The visitor sent a message.
+    Send(String),
+    /// The visitor retried a failed message.
+    Retry(u64),
+    /// The visitor typed; `text` is the whole draft.
+    Typed(String),
+    /// `TYPING_PAUSE` passed since the keystroke that asked for it.
+    TypingPaused(u64),
+    /// The visitor ended the chat.
+    End,
+    /// The visitor asked for a new chat after the end.
+    NewChat,
+    /// The visitor opened or closed the panel.
+    SetOpen(bool),
+    /// The page became visible after being hidden this long.
+    Visible(Duration),
+    /// The browser came back online.
+    Online,
+    /// The idle timer fired.
+    IdleTimer,
+    /// The relay socket is open.
+    SocketOpened,
+    /// The relay socket closed or failed, with the relay's close code if it sent one;
+    /// `online` says whether the browser thinks it is online, `random` feeds the jitter.
+    SocketClosed {
+        /// The close code.
+        code: Option<u16>,
+        /// `navigator.onLine`.
+        online: bool,
+        /// A number in [0, 1].
+        random: f64,
+    },
+    /// The reconnect wait asked for with this generation is over.
+    ReconnectDue(u64),
+    /// A frame from the relay.
+    Frame(ServerFrame),
+    /// The answer to a GMS request.
+    Gms(RequestId, GmsResult),
+    /// The answer to a registration.
+    Registered(RequestId, Registration),
+    /// A file was uploaded by the widget; the upload's answer.
+    Uploaded(RequestId, GmsResult),
+    /// A request the machine tracked was not made after all (an upload the limits refuse),
+    /// with the reason to show.
+    Abandoned(RequestId, Notice),
+    /// Something the widget found that the visitor must read.
+    Problem(Notice),
+    /// Another tab wrote the shared state.
+    StorageChanged(Stored),
+    /// This tab became, or stopped being, the one that holds the relay connection.
+    Leader(bool),
+}
+
+/// What the machine asks its runner to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A Chat API request, answered with `Input::Gms(id, ..)`.
+    Gms {
+        /// Its id.
+        id: RequestId,
+        /// The chat service.
+        service: String,
+        /// The request.
+        operation: ChatOperation,
+        /// The chat's tokens (none for create).
+        credentials: Option<Credentials>,
+        /// How often to try.
+        policy: RetryPolicy,
+    },
+    /// `POST /v1/sessions`, answered with `Input::Registered(id, ..)`.
+    Register {
+        /// Its id.
+        id: RequestId,
+        /// The body.
+        body: RegisterSession,
+    },
+    /// `DELETE /v1/sessions/{chatId}` with the subscription token; nobody waits for it.
+    Forget {
+        /// The chat.
+        chat_id: String,
+        /// Its subscription token.
+        token: String,
+    },
+    /// Open the relay socket; answered with `SocketOpened` or `SocketClosed`.
+    OpenSocket,
+    /// Close the relay socket (no chat needs it any more).
+    CloseSocket,
+    /// Send a subscribe frame.
+    Subscribe {
+        /// The chat.
+        chat_id: String,
+        /// Its subscription token.
+        token: String,
+    },
+    /// Wait, then answer `ReconnectDue(generation)`.
+    ReconnectAfter {
+        /// How long.
+        wait: Duration,
+        /// Which wait this is; earlier ones are stale.
+        generation: u64,
+    },
+    /// Wait `TYPING_PAUSE`, then answer `TypingPaused(generation)`.
+    TypingTimer(u64),
+    /// Persist `Machine::stored` (merged with what other tabs wrote).
+    Save,
+    /// Something for the developer console.
+    Log(String),
+}

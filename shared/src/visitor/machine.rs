@@ -1,0 +1,359 @@
+//! The visitor's side of the chat as one pure state machine: `Machine::step` takes an
+//! input (a relay frame, a GMS answer, a page trigger, the visitor's action, a socket
+//! event, another tab's write) and returns the effects to run (requests, socket commands,
+//! timers, saving).
+//!
+//! Tabs of one site share one chat: one of them leads (holds the relay connection and
+//! refreshes on triggers), the others follow what it stores; each tab still makes the
+//! requests of its own visitor's actions. No DOM, no network, no clock: time and randomness come in with the
+//! inputs. The widget runs its effects in the browser; the reliability suite runs the
+//! very same machine in hundreds of headless visitors.
+//!
+//! The refresh policy lives here and nowhere else. A refresh is asked for only by: the
+//! catch-up after the relay connection is (re)established (or after it failed, when there
+//! is no connection to catch up through), a frame that does not continue the transcript
+//! (`changed`, `ended`, a gap, a `subscribed` position ahead of ours), the page becoming
+//! visible after a long hide, the browser coming back online, the idle timer, and a file
+//! the visitor sent whose event the answer did not carry. Concurrent asks coalesce: one
+//! refresh runs at a time, and one more runs after it if anything asked meanwhile.
+
+mod answers;
+mod relay;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::gms::{ChatOperation, PushSubscription, RetryPolicy, Visitor, async_push_user_data};
+use crate::transcript::TranscriptPosition;
+
+use super::chat::{ChatState, Stored};
+use super::io::{Conn, Effect, Failure, GmsResult, Input, NetFailure, Notice, Outgoing, RequestId};
+
+/// How long the page must have been hidden for its return to refresh.
+pub const LONG_HIDE: Duration = Duration::from_secs(60);
+/// How long after the last keystroke the visitor counts as no longer typing.
+pub const TYPING_PAUSE: Duration = Duration::from_secs(3);
+
+/// What a request in flight was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Purpose {
+    Create,
+    Register,
+    Refresh,
+    Send(u64),
+    Typing,
+    End,
+    Upload,
+}
+
+/// A request in flight, with the chat it was made for (none for create).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Pending {
+    chat_id: Option<String>,
+    purpose: Purpose,
+}
+
+/// The relay socket as the machine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Socket {
+    Closed,
+    Opening,
+    /// Open; `registered` once this chat's registration answered on this connection.
+    Open {
+        registering: bool,
+        registered: bool,
+    },
+}
+
+/// The visitor's chat: the persisted part (`stored`) and what lives only in this page.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// What localStorage keeps and tabs share.
+    pub stored: Stored,
+    /// The GMS chat service new chats are created on.
+    service: String,
+    /// `GCTI_GMS_NodeGroup` of the push subscription.
+    node_group: String,
+    /// The relay connection, as shown.
+    pub conn: Conn,
+    /// A problem to show.
+    pub notice: Option<Notice>,
+    /// Messages being sent or failed.
+    pub outbox: Vec<Outgoing>,
+    /// A chat is being created.
+    pub starting: bool,
+    /// Whether this tab holds the relay connection (true until told otherwise).
+    pub leader: bool,
+    socket: Socket,
+    /// A catch-up refresh is owed since the page loaded or the connection was lost.
+    catch_up: bool,
+    refreshing: bool,
+    refresh_again: bool,
+    pending: BTreeMap<RequestId, Pending>,
+    next_id: u64,
+    reconnect_failures: u32,
+    reconnect_generation: u64,
+    typing_sent: bool,
+    typing_generation: u64,
+    saved: bool,
+}
+
+impl Machine {
+    /// A machine over what was stored, creating chats on `service` with push through
+    /// `node_group`.
+    pub fn new(stored: Stored, service: &str, node_group: &str) -> Machine {
+        Machine {
+            stored,
+            service: service.to_owned(),
+            node_group: node_group.to_owned(),
+            conn: Conn::Idle,
+            notice: None,
+            outbox: Vec::new(),
+            starting: false,
+            leader: true,
+            socket: Socket::Closed,
+            catch_up: false,
+            refreshing: false,
+            refresh_again: false,
+            pending: BTreeMap::new(),
+            next_id: 0,
+            reconnect_failures: 0,
+            reconnect_generation: 0,
+            typing_sent: false,
+            typing_generation: 0,
+            saved: true,
+        }
+    }
+
+    /// The active (not ended) chat.
+    pub fn active_chat(&self) -> Option<&ChatState> {
+        self.stored.chat.as_ref().filter(|c| !c.ended)
+    }
+
+    /// Whether a refresh is running.
+    pub fn refreshing(&self) -> bool {
+        self.refreshing
+    }
+
+    /// Takes one input; answers the effects to run, in order.
+    pub fn step(&mut self, input: Input) -> Vec<Effect> {
+        let mut out = Vec::new();
+        self.saved = true;
+        match input {
+            Input::Load => self.load(&mut out),
+            Input::Start(visitor) => self.start(visitor, &mut out),
+            Input::Send(text) => self.send(&text, &mut out),
+            Input::Retry(id) => self.retry(id, &mut out),
+            Input::Typed(text) => self.typed(&text, &mut out),
+            Input::TypingPaused(generation) => self.typing_paused(generation, &mut out),
+            Input::End => self.end(&mut out),
+            Input::NewChat => self.new_chat(&mut out),
+            Input::SetOpen(open) => {
+                if self.stored.open != open {
+                    self.stored.open = open;
+                    self.saved = false;
+                }
+            }
+            Input::Visible(hidden) => {
+                if hidden >= LONG_HIDE {
+                    self.wake(&mut out);
+                }
+            }
+            Input::Online => self.wake(&mut out),
+            Input::IdleTimer => self.refresh(&mut out),
+            Input::SocketOpened => self.socket_opened(&mut out),
+            Input::SocketClosed { code, online, random } => {
+                self.socket_closed(code, online, random, &mut out);
+            }
+            Input::ReconnectDue(generation) => {
+                if generation == self.reconnect_generation {
+                    self.connect(&mut out);
+                }
+            }
+            Input::Frame(frame) => self.frame(frame, &mut out),
+            Input::Gms(id, result) => self.answer(id, result, &mut out),
+            Input::Registered(id, registration) => self.registered(id, registration, &mut out),
+            Input::Uploaded(id, result) => self.answer(id, result, &mut out),
+            Input::Abandoned(id, notice) => {
+                self.pending.remove(&id);
+                self.notice = Some(notice);
+            }
+            Input::Problem(notice) => self.notice = Some(notice),
+            Input::StorageChanged(theirs) => self.storage_changed(&theirs, &mut out),
+            Input::Leader(leader) => self.lead(leader, &mut out),
+        }
+        // While the panel is open the visitor sees every new line as it comes.
+        if self.stored.open
+            && let Some(chat) = self.stored.chat.as_mut()
+            && chat.seen != Some(chat.next_position)
+        {
+            chat.mark_seen();
+            self.saved = false;
+        }
+        if !self.saved {
+            out.push(Effect::Save);
+        }
+        out
+    }
+
+    /// Registers an upload the widget is about to make, so its answer is applied to the
+    /// chat it was made for; None without an active chat.
+    pub fn begin_upload(&mut self) -> Option<(RequestId, ChatState)> {
+        let chat = self.active_chat()?.clone();
+        let id = self.track(Some(&chat.credentials.chat_id), Purpose::Upload);
+        Some((id, chat))
+    }
+
+    fn track(&mut self, chat_id: Option<&str>, purpose: Purpose) -> RequestId {
+        self.next_id += 1;
+        let pending = Pending { chat_id: chat_id.map(str::to_owned), purpose };
+        self.pending.insert(self.next_id, pending);
+        self.next_id
+    }
+
+    fn chat_request(
+        &mut self,
+        purpose: Purpose,
+        operation: ChatOperation,
+        policy: RetryPolicy,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        let Some(chat) = self.active_chat() else { return false };
+        let (chat_id, service) = (chat.credentials.chat_id.clone(), chat.service.clone());
+        let credentials = Some(chat.credentials.clone());
+        let id = self.track(Some(&chat_id), purpose);
+        out.push(Effect::Gms { id, service, operation, credentials, policy });
+        true
+    }
+
+    fn position(&self) -> TranscriptPosition {
+        TranscriptPosition::from_value(self.active_chat().map_or(1, |c| c.next_position))
+    }
+
+    // --- page and visitor ---
+
+    fn load(&mut self, out: &mut Vec<Effect>) {
+        if self.active_chat().is_some() {
+            // One catch-up refresh, through the connection once it is up.
+            self.catch_up = true;
+            self.connect(out);
+        }
+    }
+
+    fn start(&mut self, visitor: Visitor, out: &mut Vec<Effect>) {
+        if self.starting || self.active_chat().is_some() {
+            return;
+        }
+        self.starting = true;
+        self.notice = None;
+        let subscription =
+            PushSubscription::new(self.stored.device_id.clone(), self.node_group.clone());
+        let operation =
+            ChatOperation::Create { visitor, user_data: async_push_user_data(&subscription) };
+        let id = self.track(None, Purpose::Create);
+        out.push(Effect::Gms {
+            id,
+            service: self.service.clone(),
+            operation,
+            credentials: None,
+            policy: RetryPolicy::GMS,
+        });
+    }
+
+    fn send(&mut self, text: &str, out: &mut Vec<Effect>) {
+        let text = text.trim().to_owned();
+        if text.is_empty() || self.active_chat().is_none() {
+            return;
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        self.outbox.push(Outgoing { id, text: text.clone(), failed: None });
+        self.typing_sent = false;
+        self.typing_generation += 1;
+        self.deliver(id, text, out);
+    }
+
+    fn retry(&mut self, id: u64, out: &mut Vec<Effect>) {
+        let Some(message) = self.outbox.iter_mut().find(|m| m.id == id && m.failed.is_some())
+        else {
+            return;
+        };
+        message.failed = None;
+        let text = message.text.clone();
+        self.deliver(id, text, out);
+    }
+
+    fn deliver(&mut self, id: u64, message: String, out: &mut Vec<Effect>) {
+        let position = self.position();
+        let operation = ChatOperation::Send { message, message_type: None, position };
+        if !self.chat_request(Purpose::Send(id), operation, RetryPolicy::GMS, out) {
+            self.fail_message(id, &Failure::ChatEnded);
+        }
+    }
+
+    fn fail_message(&mut self, id: u64, failure: &Failure) {
+        for message in self.outbox.iter_mut().filter(|m| m.id == id) {
+            message.failed = Some(failure.clone());
+        }
+    }
+
+    fn typed(&mut self, text: &str, out: &mut Vec<Effect>) {
+        if self.active_chat().is_none() {
+            return;
+        }
+        self.typing_generation += 1;
+        if !self.typing_sent && !text.trim().is_empty() {
+            self.typing_sent = true;
+            let operation = ChatOperation::StartTyping { message: None };
+            // A typing notice is stale by the time a retry would land.
+            self.chat_request(Purpose::Typing, operation, RetryPolicy::ONCE, out);
+        }
+        if self.typing_sent {
+            out.push(Effect::TypingTimer(self.typing_generation));
+        }
+    }
+
+    fn typing_paused(&mut self, generation: u64, out: &mut Vec<Effect>) {
+        if generation == self.typing_generation && self.typing_sent {
+            self.typing_sent = false;
+            let operation = ChatOperation::StopTyping { message: None };
+            self.chat_request(Purpose::Typing, operation, RetryPolicy::ONCE, out);
+        }
+    }
+
+    fn end(&mut self, out: &mut Vec<Effect>) {
+        self.chat_request(Purpose::End, ChatOperation::Disconnect, RetryPolicy::GMS, out);
+    }
+
+    fn new_chat(&mut self, out: &mut Vec<Effect>) {
+        if self.active_chat().is_some() {
+            return;
+        }
+        self.stored.chat = None;
+        self.outbox.clear();
+        self.notice = None;
+        self.disconnect(out);
+        self.saved = false;
+    }
+
+    /// Online again, or back after a long hide: catch up, and reconnect now if waiting.
+    fn wake(&mut self, out: &mut Vec<Effect>) {
+        if self.active_chat().is_none() {
+            return;
+        }
+        self.refresh(out);
+        if self.leader && matches!(self.conn, Conn::Reconnecting | Conn::Offline) {
+            self.reconnect_generation += 1;
+            self.connect(out);
+        }
+    }
+}
+
+/// How a failed request reads to the visitor.
+fn notice_of(result: &GmsResult) -> Notice {
+    match result {
+        GmsResult::Answer(response) => Notice::Refused(response.error_summary()),
+        GmsResult::Failed(NetFailure::Network) => Notice::Unreachable,
+        GmsResult::Failed(NetFailure::Http(status)) => Notice::Http(*status),
+    }
+}
