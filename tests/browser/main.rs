@@ -4,6 +4,7 @@
 
 mod page;
 mod panel;
+mod tabs;
 mod widget;
 
 use std::path::PathBuf;

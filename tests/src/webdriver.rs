@@ -92,8 +92,9 @@ impl Browser {
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Result<Value> {
         let url = format!("{}/session/{}{path}", self.driver, self.session);
-        let response: Value =
-            self.http.request(method, url).json(&body).send().await?.json().await?;
+        let request = self.http.request(method, url);
+        let request = if body.is_null() { request } else { request.json(&body) };
+        let response: Value = request.send().await?.json().await?;
         if let Some(error) = response["value"]["error"].as_str() {
             bail!("WebDriver {path}: {error}: {}", response["value"]["message"]);
         }
@@ -108,6 +109,31 @@ impl Browser {
             json!({"cmd": command, "params": params}),
         )
         .await
+    }
+
+    /// Opens a new tab in the same profile and switches to it; answers its handle.
+    pub async fn new_tab(&self) -> Result<String> {
+        let opened =
+            self.call(reqwest::Method::POST, "/window/new", json!({"type": "tab"})).await?;
+        let handle = opened["handle"].as_str().context("no window handle")?.to_owned();
+        self.switch_to(&handle).await?;
+        Ok(handle)
+    }
+
+    /// The handle of the tab commands go to.
+    pub async fn current_tab(&self) -> Result<String> {
+        let handle = self.call(reqwest::Method::GET, "/window", Value::Null).await?;
+        Ok(handle.as_str().context("no window handle")?.to_owned())
+    }
+
+    /// Sends the next commands to this tab.
+    pub async fn switch_to(&self, handle: &str) -> Result<()> {
+        self.call(reqwest::Method::POST, "/window", json!({"handle": handle})).await.map(drop)
+    }
+
+    /// Closes the current tab (as the visitor closing it would); switch to another after.
+    pub async fn close_tab(&self) -> Result<()> {
+        self.call(reqwest::Method::DELETE, "/window", Value::Null).await.map(drop)
     }
 
     pub async fn goto(&self, url: &str) -> Result<()> {

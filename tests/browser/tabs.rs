@@ -1,0 +1,171 @@
+//! One chat across the tabs of a site: every tab shows the same chat in step, one tab
+//! holds the relay connection, and another takes over when it closes.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use system_tests::gms_client::SimAdmin;
+use system_tests::harness::System;
+use system_tests::webdriver::Browser;
+
+use crate::system;
+use crate::widget::{say, start_chat};
+
+/// The relay's open WebSocket connections, from its `/status`.
+async fn relay_connections(system: &System) -> Result<u64> {
+    let status: Value = reqwest::get(format!("{}/status", system.relay_url)).await?.json().await?;
+    Ok(status["connections"].as_u64().unwrap_or(0))
+}
+
+/// Waits until the relay has exactly `count` connections.
+async fn connections_become(system: &System, count: u64, within: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let now = relay_connections(system).await?;
+        if now == count {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the relay has {now} connections, not {count}, after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Refreshes and registrations this tab itself made, as its resource timing saw them.
+async fn own_requests(browser: &Browser) -> Result<u64> {
+    let count = browser
+        .script(
+            "return performance.getEntriesByType('resource')
+               .filter(e => e.name.endsWith('/refresh') || e.name.endsWith('/v1/sessions')).length;",
+            json!([]),
+        )
+        .await?;
+    Ok(count.as_u64().unwrap_or(0))
+}
+
+#[tokio::test]
+async fn two_tabs_show_one_chat_in_step_over_one_connection() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let first = browser.current_tab().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    connections_become(&system, 1, Duration::from_secs(5)).await?;
+
+    let second = browser.new_tab().await?;
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.widget_element("[data-testid=composer]").await?;
+    browser.wait_for_text("[data-testid=status]", "Connected", 5).await?;
+
+    // An agent line reaches the tab that holds the connection, and the other within 1 s.
+    admin.agent_says(&chat_id, "hello to every tab").await?;
+    browser.switch_to(&first).await?;
+    browser.wait_for_text("[data-testid=line]", "hello to every tab", 10).await?;
+    browser.switch_to(&second).await?;
+    browser.wait_for_text("[data-testid=line]", "hello to every tab", 1).await?;
+
+    // A message sent in the second tab shows in the first within 1 s.
+    say(&browser, "sent from the second tab").await?;
+    browser.wait_for_text("[data-testid=line]", "sent from the second tab", 10).await?;
+    browser.switch_to(&first).await?;
+    browser.wait_for_text("[data-testid=line]", "sent from the second tab", 1).await?;
+
+    // The panel closed in one tab is closed in both, and the unread count follows.
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    admin.agent_says(&chat_id, "while the panel is closed").await?;
+    browser.wait_for_text("[data-testid=unread]", "1", 10).await?;
+    browser.switch_to(&second).await?;
+    browser.wait_for_text("[data-testid=unread]", "1", 1).await?;
+
+    // All along, the second tab cost neither a connection nor a refresh or registration.
+    assert_eq!(relay_connections(&system).await?, 1);
+    browser.switch_to(&second).await?;
+    assert_eq!(own_requests(&browser).await?, 0, "the follower asked GMS or the relay");
+
+    // The end, seen by one tab, is shown by both.
+    admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    browser.wait_for_text("[data-testid=ended]", "", 10).await?;
+    browser.switch_to(&first).await?;
+    browser.wait_for_text("[data-testid=ended]", "", 1).await?;
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn when_the_tab_holding_the_connection_closes_another_takes_over() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let leader = browser.current_tab().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        others.push(browser.new_tab().await?);
+        browser.goto(&format!("{}/", system.relay_url)).await?;
+        browser.widget_element("[data-testid=composer]").await?;
+    }
+    connections_become(&system, 1, Duration::from_secs(5)).await?;
+
+    browser.switch_to(&leader).await?;
+    browser.close_tab().await?;
+    browser.switch_to(&others[0]).await?;
+    // What the agent says at once reaches the remaining tabs within 2 s: another tab has
+    // taken the connection over (nothing else would fetch it: there is no polling).
+    admin.agent_says(&chat_id, "right after the first tab closed").await?;
+    browser.wait_for_text("[data-testid=line]", "right after the first tab closed", 2).await?;
+    // And it is connected: the next line arrives by push, in both tabs.
+    admin.agent_says(&chat_id, "by push to the new leader").await?;
+    for tab in &others {
+        browser.switch_to(tab).await?;
+        browser.wait_for_text("[data-testid=line]", "by push to the new leader", 10).await?;
+    }
+    connections_become(&system, 1, Duration::from_secs(5)).await?;
+    let refreshes: u64 = {
+        let mut total = 0;
+        for tab in &others {
+            browser.switch_to(tab).await?;
+            total += own_requests(&browser).await?;
+        }
+        total
+    };
+    // The new leader registered once and caught up once; the other asked nothing.
+    assert_eq!(refreshes, 2, "requests of the two remaining tabs");
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn a_reload_costs_one_registration_and_one_catch_up_refresh() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let refreshes = || async {
+        let stats = admin.stats().await?;
+        Ok::<u64, anyhow::Error>(stats["chats"][&chat_id]["refresh"].as_u64().unwrap_or(0))
+    };
+    let before = refreshes().await?;
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    browser
+        .wait_for(
+            "the reload's requests",
+            10,
+            "return performance.getEntriesByType('resource')
+               .filter(e => e.name.endsWith('/refresh') || e.name.endsWith('/v1/sessions'))
+               .length >= 2;",
+            json!([]),
+        )
+        .await?;
+    // Proving that nothing more comes needs a little time.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(own_requests(&browser).await?, 2, "one registration, one refresh");
+    // GMS saw the relay's validation of the registration and the widget's catch-up.
+    assert_eq!(refreshes().await? - before, 2);
+    browser.close().await?;
+    system.stop().await
+}
