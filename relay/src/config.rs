@@ -200,7 +200,7 @@ fn parse_cidr(text: &str) -> Result<Cidr, String> {
     Ok(Cidr { network, prefix })
 }
 
-fn seconds(text: &str) -> Result<Duration, String> {
+pub(crate) fn seconds(text: &str) -> Result<Duration, String> {
     let value: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
     if !(0.0..=1.0e7).contains(&value) {
         return Err(format!("{text} seconds is out of range"));

@@ -5,6 +5,7 @@
 //! and binding, so tests run the real relay on port 0 in-process.
 
 mod acker;
+pub mod check;
 mod config;
 mod error;
 mod gms;

@@ -1,10 +1,16 @@
-//! The relay binary: logging, configuration, bind, ready line, run.
+//! The relay binary: logging, configuration, bind, ready line, run; or `relay check`.
 use clap::Parser;
 use relay::{Config, shutdown_signal, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
+    if std::env::args().nth(1).as_deref() == Some("check") {
+        let config = relay::check::CheckConfig::parse_from(std::env::args().skip(1));
+        let passed = relay::check::run(&config, &mut std::io::stdout()).await?;
+        #[allow(clippy::exit, reason = "the check's result is the process's exit status")]
+        std::process::exit(if passed { 0 } else { 1 });
+    }
     let config = Config::parse();
     // Every WebSocket is a descriptor: take all the hard limit allows, as Go servers do.
     match rlimit::increase_nofile_limit(u64::MAX) {

@@ -43,6 +43,23 @@ pub(crate) struct Restorer {
     progress: Arc<Mutex<BTreeMap<String, RestorationProgress>>>,
 }
 
+/// Counts a restoration in `relay_restorations_running` for as long as it lives, however
+/// it ends.
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        metrics::gauge!("relay_restorations_running").increment(1.0);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        metrics::gauge!("relay_restorations_running").decrement(1.0);
+    }
+}
+
 /// A restoration under way: what stops it, and its task, which a replacing run awaits.
 type Run = (CancellationToken, JoinHandle<()>);
 
@@ -127,6 +144,7 @@ impl Restorer {
     }
 
     async fn restore(&self, alias: &str, run: CancellationToken) {
+        let _running = Running::start();
         let started = Instant::now();
         let mut todo = self.sessions.ids_on(alias);
         let total = todo.len();

@@ -27,6 +27,7 @@ pub(crate) fn describe_metrics() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     let counters = [
         ("relay_pushes_total", "Pushes received from GMS, by result."),
+        ("relay_push_repeats_total", "Pushes whose events were already known: GMS resends."),
         (
             "relay_pings_total",
             "GMS pings (acknowledgement, periodic, restore), by kind and result.",
@@ -69,6 +70,7 @@ pub(crate) fn describe_metrics() {
         }
     }
     for name in [
+        "relay_push_repeats_total",
         "relay_ping_queue_drops_total",
         "relay_restore_chats_total",
         "relay_restored_total",
@@ -86,6 +88,12 @@ pub(crate) fn describe_metrics() {
     }
     describe_gauge!("relay_ws_connections", Unit::Count, "Open WebSocket connections.");
     metrics::gauge!("relay_ws_connections").increment(0.0);
+    describe_gauge!(
+        "relay_restorations_running",
+        Unit::Count,
+        "Chat Server restorations under way on this node."
+    );
+    metrics::gauge!("relay_restorations_running").increment(0.0);
     let histograms: &[(&'static str, &'static str)] = &[
         ("relay_ack_latency_seconds", "From a push's arrival to its acknowledging ping's answer."),
         ("relay_gms_request_seconds", "Duration of one GMS Chat API request."),

@@ -7,6 +7,7 @@
 
 mod bench;
 mod demo;
+mod deploy;
 mod run;
 mod setup;
 mod test;

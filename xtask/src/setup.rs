@@ -14,12 +14,14 @@ use crate::run::{done, output, status, step};
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
-const APT_PACKAGES: [(&str, &str); 4] = [
+const APT_PACKAGES: [(&str, &str); 5] = [
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
     ("redis-server", "redis-server"),
-    // promtool checks the relay's /metrics.
+    // promtool checks the relay's /metrics and the alert rules.
     ("promtool", "prometheus"),
+    // systemd-analyze verifies the service unit.
+    ("systemd-analyze", "systemd"),
 ];
 
 /// Where the tools live and how to put them on PATH.
@@ -156,7 +158,7 @@ fn ensure_apt_packages() -> Result<bool> {
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {
-        println!("    chromium, chromedriver, redis-server, promtool: present");
+        println!("    chromium, chromedriver, redis-server, promtool, systemd-analyze: present");
         return Ok(false);
     }
     let is_root = output(Command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0");

@@ -50,6 +50,7 @@ pub(crate) fn run() -> Result<()> {
         ]),
     );
     add_tests(&mut counts, "workspace tests", &mut cargo(&["test", "--workspace"]));
+    crate::deploy::check_all(&tools, &mut counts)?;
 
     let widget_built =
         check(&mut counts, "widget release build (trunk)", &mut trunk_build(&tools)?);
@@ -84,7 +85,7 @@ pub(crate) fn trunk_build(tools: &Tools) -> Result<Command> {
 }
 
 /// A check counts as one passed or failed item.
-fn check(counts: &mut Counts, what: &str, cmd: &mut Command) -> bool {
+pub(crate) fn check(counts: &mut Counts, what: &str, cmd: &mut Command) -> bool {
     let started = step(what);
     let ok = run::status(cmd).map_err(|e| println!("    {e:#}")).is_ok();
     done(what, started, ok);

@@ -65,7 +65,15 @@ async fn accept(
         position: known_position,
         ..Observation::new(now_millis(), Source::Push)
     };
-    let previous_alias = state.sessions.get(&chat_id).map(|r| r.credentials.alias);
+    let previous = state.sessions.get(&chat_id).map(|r| (r.credentials.alias, r.position));
+    // A push whose events the relay has already seen is a resend: GMS did not get (or not
+    // yet get) the acknowledgement of the first one.
+    if let (Some((_, stored)), Some(position)) = (&previous, known_position)
+        && position <= *stored
+    {
+        metrics::counter!("relay_push_repeats_total").increment(1);
+    }
+    let previous_alias = previous.map(|(alias, _)| alias);
     let record =
         state.sessions.observe(&chat_id, seen, Some(&state.config.default_service)).await?;
     let Some(record) = record else {

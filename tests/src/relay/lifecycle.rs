@@ -253,3 +253,18 @@ async fn run_with_input(
     drop(stdin);
     Ok(child.wait_with_output().await?)
 }
+
+#[tokio::test]
+async fn a_push_the_relay_has_already_seen_counts_as_a_resend() -> Result<()> {
+    let setup = Setup::start(Options::sim(&[])).await?;
+    let (credentials, _ws, registered) = setup.subscribed_chat(false).await?;
+    let repeats = || async {
+        Ok::<f64, anyhow::Error>(metric(&setup.metrics().await?, "relay_push_repeats_total", &[]))
+    };
+    let before = repeats().await?;
+    let seen = json!({"deviceId": "d", "message": "m", "chatId": credentials.chat_id,
+                      "nextPosition": registered.position});
+    assert_eq!(setup.push(&test_secret_query(), seen.to_string()).await?, 200);
+    assert!(repeats().await? > before, "a push at the stored position is a resend");
+    setup.system.stop().await
+}

@@ -1,0 +1,39 @@
+//! Checks of the deployment files in `deploy/`: the systemd unit with `systemd-analyze
+//! verify`, the alert rules with `promtool check rules` and their tests with
+//! `promtool test rules`.
+
+use anyhow::{Context, Result};
+
+use crate::run::Counts;
+use crate::setup::Tools;
+use crate::test::check;
+
+pub(crate) fn check_all(tools: &Tools, counts: &mut Counts) -> Result<()> {
+    let root = crate::root()?;
+    let deploy = root.join("deploy");
+    // The unit names the installed binary; verify insists that the binary exists, so a
+    // copy that names the freshly built one is verified instead, everything else as is.
+    let mut build = tools.command("cargo");
+    build.current_dir(&root).args(["build", "--quiet", "-p", "relay", "--bin", "relay"]);
+    crate::run::status(&mut build)?;
+    let binary = root.join("target").join("debug").join("relay");
+    let unit = std::fs::read_to_string(deploy.join("relay.service"))
+        .context("reading deploy/relay.service")?;
+    let scratch = std::env::temp_dir().join(format!("gms-relay-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let copy = scratch.join("relay.service");
+    let built = format!("ExecStart={}", binary.display());
+    std::fs::write(&copy, unit.replace("ExecStart=/usr/local/bin/relay", &built))?;
+    let mut verify = tools.command("systemd-analyze");
+    verify.arg("verify").arg(&copy);
+    check(counts, "systemd unit (systemd-analyze verify)", &mut verify);
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    let mut rules = tools.command("promtool");
+    rules.current_dir(&deploy).args(["check", "rules", "alerts.yml"]);
+    check(counts, "alert rules (promtool check rules)", &mut rules);
+    let mut rule_tests = tools.command("promtool");
+    rule_tests.current_dir(&deploy).args(["test", "rules", "alerts.test.yml"]);
+    check(counts, "alert rule tests (promtool test rules)", &mut rule_tests);
+    Ok(())
+}
