@@ -274,10 +274,11 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> Outcome {
     outcome
 }
 
-/// The chat is over (or unusable): tell its subscribers and drop its tokens.
+/// The chat is over (or unusable): drop its tokens, then tell its subscribers, so a
+/// browser that subscribes again after the `ended` frame hears `ended` too.
 async fn forget(deps: &Deps, chat_id: &str) {
-    deps.hub.publish(chat_id, &ServerFrame::Ended { chat_id: chat_id.to_owned() });
     if let Err(error) = deps.sessions.remove(chat_id).await {
         tracing::error!(chat = chat_id, %error, "could not forget an ended chat");
     }
+    deps.hub.publish(chat_id, &ServerFrame::Ended { chat_id: chat_id.to_owned() });
 }

@@ -209,6 +209,20 @@ fn refreshes_coalesce_one_at_a_time_with_one_more_after() {
 }
 
 #[test]
+fn a_position_the_running_refresh_already_covers_asks_for_no_other() {
+    let mut m = stored_chat();
+    m.step(Input::Load);
+    let register = last_register(&m.step(Input::SocketOpened)).expect("register");
+    // The relay knows of events up to 6: the catch-up refresh fetches them.
+    let id = refresh_id(&m.step(Input::Registered(register, registered(6)))).expect("refresh");
+    let subscribed = ServerFrame::Subscribed { chat_id: "C".into(), position: 6 };
+    assert_eq!(refreshes(&m.step(Input::Frame(subscribed))), 0, "covered by the running one");
+    let later = ServerFrame::Subscribed { chat_id: "C".into(), position: 7 };
+    m.step(Input::Frame(later));
+    assert_eq!(refreshes(&m.step(Input::Gms(id, ok_at(6)))), 1, "7 was not known when it ran");
+}
+
+#[test]
 fn a_refresh_refused_because_the_chat_ended_ends_it() {
     let mut m = connected();
     let out = m.step(Input::IdleTimer);

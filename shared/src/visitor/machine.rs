@@ -89,6 +89,10 @@ pub struct Machine {
     catch_up: bool,
     refreshing: bool,
     refresh_again: bool,
+    /// The highest position the relay has reported, and what it was when the running
+    /// refresh was asked for: a report no higher than that is covered by its answer.
+    relay_position: u64,
+    refresh_covers: u64,
     pending: BTreeMap<RequestId, Pending>,
     next_id: u64,
     reconnect_failures: u32,
@@ -115,6 +119,8 @@ impl Machine {
             catch_up: false,
             refreshing: false,
             refresh_again: false,
+            relay_position: 0,
+            refresh_covers: 0,
             pending: BTreeMap::new(),
             next_id: 0,
             reconnect_failures: 0,

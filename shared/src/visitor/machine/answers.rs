@@ -17,6 +17,16 @@ impl Machine {
         }
     }
 
+    /// The relay reports a position ahead of ours: refresh, unless the running refresh was
+    /// asked for after the relay already knew that position.
+    pub(super) fn refresh_to(&mut self, position: u64, out: &mut Vec<Effect>) {
+        let covered = self.refreshing && position <= self.refresh_covers;
+        self.relay_position = self.relay_position.max(position);
+        if !covered {
+            self.refresh(out);
+        }
+    }
+
     /// A refresh this tab needs for its own action, leader or not.
     pub(super) fn refresh_now(&mut self, out: &mut Vec<Effect>) {
         if self.active_chat().is_none() {
@@ -26,6 +36,7 @@ impl Machine {
             self.refresh_again = true;
             return;
         }
+        self.refresh_covers = self.relay_position;
         let operation = ChatOperation::Refresh { position: self.position() };
         if self.chat_request(Purpose::Refresh, operation, RetryPolicy::GMS, out) {
             self.refreshing = true;

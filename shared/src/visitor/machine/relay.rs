@@ -89,6 +89,7 @@ impl Machine {
                 out.push(Effect::Subscribe { chat_id, token });
                 self.conn = Conn::Connected;
                 self.reconnect_failures = 0;
+                self.relay_position = self.relay_position.max(position);
                 if self.catch_up || behind {
                     self.refresh(out);
                 }
@@ -166,17 +167,19 @@ impl Machine {
         match frame {
             ServerFrame::Subscribed { position, .. } => {
                 if position > chat.next_position {
-                    self.refresh(out);
+                    self.refresh_to(position, out);
                 }
             }
             ServerFrame::Events { messages, next_position, .. } => {
                 let applied = chat.apply_events(messages);
-                let behind = next_position.is_some_and(|n| n > chat.next_position);
+                let ahead = next_position.filter(|n| *n > chat.next_position);
                 if applied.fresh > 0 {
                     self.saved = false;
                 }
-                if applied.gap.is_some() || behind {
-                    self.refresh(out);
+                match (applied.gap, ahead) {
+                    (_, Some(position)) => self.refresh_to(position, out),
+                    (Some(_), None) => self.refresh(out),
+                    (None, None) => {}
                 }
             }
             ServerFrame::Changed { .. } | ServerFrame::Ended { .. } => self.refresh(out),
