@@ -519,3 +519,37 @@ fn stored_copies_of_two_tabs_converge() {
     assert!(a.absorb(&fresh));
     assert_eq!(a.chat.as_ref().map(|c| c.credentials.chat_id.as_str()), Some("N"));
 }
+
+#[test]
+fn without_an_active_chat_or_as_a_follower_no_trigger_asks_for_anything() {
+    let no_chat = Machine::new(Stored { device_id: "d".into(), ..Stored::default() }, "svc", "");
+    let mut ended = connected();
+    let id = gms_id(&ended.step(Input::End), |op| matches!(op, ChatOperation::Disconnect));
+    ended.step(Input::Gms(id, ok_at(4)));
+    let mut follower = stored_chat();
+    follower.step(Input::Leader(false));
+    let triggers = || {
+        vec![
+            Input::Load,
+            Input::Online,
+            Input::IdleTimer,
+            Input::Visible(Duration::from_secs(3600)),
+            Input::Frame(ServerFrame::Changed { chat_id: "C".into() }),
+            Input::Frame(ServerFrame::Ended { chat_id: "C".into() }),
+            Input::Frame(ServerFrame::Subscribed { chat_id: "C".into(), position: 99 }),
+            Input::ReconnectDue(0),
+            Input::TypingPaused(0),
+        ]
+    };
+    for (state, machine) in [("no chat", no_chat), ("ended", ended), ("follower", follower)] {
+        for input in triggers() {
+            let mut m = machine.clone();
+            let what = format!("{state}: {input:?}");
+            let out = m.step(input);
+            let asks = out.iter().any(|e| {
+                matches!(e, Effect::Gms { .. } | Effect::Register { .. } | Effect::OpenSocket)
+            });
+            assert!(!asks, "{what} asked for {out:?}");
+        }
+    }
+}

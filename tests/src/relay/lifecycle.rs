@@ -268,3 +268,21 @@ async fn a_push_the_relay_has_already_seen_counts_as_a_resend() -> Result<()> {
     assert!(repeats().await? > before, "a push at the stored position is a resend");
     setup.system.stop().await
 }
+
+#[tokio::test]
+async fn readiness_fails_with_the_one_error_shape_when_gms_is_unreachable() -> Result<()> {
+    let setup = Setup::start(Options::sim(&[])).await?;
+    let ready = setup.http.get(format!("{}/readyz", setup.system.relay_url)).send().await?;
+    assert_eq!(ready.status(), 200);
+    setup.system.gms.shutdown.cancel();
+    let url = format!("{}/readyz", setup.system.relay_url);
+    until("readiness fails", Duration::from_secs(10), || async {
+        Ok(setup.http.get(&url).send().await?.status() == 503)
+    })
+    .await?;
+    let refused = setup.http.get(&url).send().await?;
+    let body: shared::relay_api::ErrorBody = refused.json().await?;
+    assert_eq!(body.code, "not_ready");
+    assert!(body.message.contains("GMS"), "{}", body.message);
+    setup.system.stop().await
+}
