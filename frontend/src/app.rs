@@ -9,7 +9,7 @@ use shared::widget_config::WidgetConfig;
 
 use shared::visitor::{ChatState, Conn, Failure, Input};
 
-use crate::chat::{Line, line, validate_prechat};
+use crate::chat::{Line, Segment, line, segments, validate_prechat};
 use crate::controller::Controller;
 use crate::texts::fill;
 
@@ -31,6 +31,10 @@ pub fn App(
     if crate::tabs::elect_leader(move || ctrl.input(Input::Leader(true))) {
         ctrl.input(Input::Leader(false));
     }
+    // On a phone the panel fills the screen: it does not come back open by itself.
+    if ctrl.with_untracked(|m| m.stored.open) && crate::host::is_phone() {
+        ctrl.input(Input::SetOpen(false));
+    }
     // A returning visitor: the cached transcript shows at once; the machine connects,
     // registers once and catches up once.
     ctrl.input(Input::Load);
@@ -38,7 +42,24 @@ pub fn App(
 
     let opened = ctrl.memo(|m| m.stored.open);
     let open = move || opened.get();
+    let launcher = NodeRef::<leptos::html::Button>::new();
     let toggle = move |_| ctrl.input(Input::SetOpen(!opened.get_untracked()));
+    // Closing from inside the panel hands the focus back to the launcher.
+    let close = move || {
+        ctrl.input(Input::SetOpen(false));
+        // After the view has updated: on a phone the launcher is hidden while open.
+        request_animation_frame(move || {
+            if let Some(button) = launcher.get_untracked() {
+                let _ = button.focus();
+            }
+        });
+    };
+    let escape = move |ev: KeyboardEvent| {
+        if ev.key() == "Escape" {
+            ev.prevent_default();
+            close();
+        }
+    };
     let unread = ctrl.memo(|m| {
         if m.stored.open { 0 } else { m.stored.chat.as_ref().map_or(0, ChatState::unread) }
     });
@@ -50,8 +71,10 @@ pub fn App(
         (false, n) => format!("{} ({})", t.open_chat, fill(t.unread, &[("count", &n.to_string())])),
     };
     view! {
+        <div class=move || if open() { "gc-open" } else { "" }>
         <button
             class="gc-launcher"
+            node_ref=launcher
             data-testid="launcher"
             aria-expanded=move || open().to_string()
             aria-controls="gc-panel"
@@ -64,10 +87,13 @@ pub fn App(
             </Show>
         </button>
         <Show when=open>
-            <section id="gc-panel" class="gc-panel" role="dialog" aria-label=title.clone() data-testid="panel">
+            <section id="gc-panel" class="gc-panel" role="dialog" aria-label=title.clone() data-testid="panel"
+                on:keydown=escape>
                 <header class="gc-header">
                     <h2>{title.clone()}</h2>
                     <Status ctrl=ctrl/>
+                    <button class="gc-close" data-testid="close" aria-label=t.close_chat
+                        on:click=move |_| close()>"×"</button>
                 </header>
                 <Notice ctrl=ctrl/>
                 {move || {
@@ -79,6 +105,7 @@ pub fn App(
                 }}
             </section>
         </Show>
+        </div>
     }
 }
 
@@ -218,7 +245,7 @@ fn Conversation(
             .map(|c| {
                 c.events
                     .iter()
-                    .filter_map(|e| Some((e.index.unwrap_or(0), line(e, t)?)))
+                    .filter_map(|e| Some((e.index.unwrap_or(0), line(e, t)?, e.utc_time)))
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default()
@@ -228,6 +255,10 @@ fn Conversation(
     let typing = ctrl.memo(|m| m.stored.chat.as_ref().and_then(ChatState::agent_typing));
     let typing = move || typing.get();
     let outbox = ctrl.memo(|m| m.outbox.clone());
+    // Until someone else has said or done anything, the visitor learns that the request
+    // arrived and that they may leave and come back.
+    let waiting =
+        ctrl.memo(|m| m.active_chat().is_some_and(|c| c.events.iter().all(|e| e.from.is_client())));
     Effect::new(move |_| {
         lines.track();
         outbox.track();
@@ -237,7 +268,10 @@ fn Conversation(
     });
     view! {
         <div class="gc-transcript" node_ref=list role="log" aria-live="polite" aria-label=t.conversation data-testid="transcript" tabindex="0">
-            <For each=move || lines.get() key=|(index, _)| *index children=move |(index, line)| view! { <LineView index=index line=line ctrl=ctrl/> }/>
+            <For each=move || lines.get() key=|(index, _, _)| *index children=move |(index, line, at)| view! { <LineView index=index line=line at=at ctrl=ctrl/> }/>
+            <Show when=move || waiting.get()>
+                <p class="gc-waiting" data-testid="waiting">{t.waiting}</p>
+            </Show>
             <For each=move || outbox.get() key=|m| (m.id, m.failed.clone()) children=move |m| {
                 let id = m.id;
                 let failed = m.failed.clone();
@@ -287,6 +321,8 @@ fn LineView(
     index: u64,
     /// What to show.
     line: Line,
+    /// When it happened (ms since the epoch), if GMS said.
+    at: Option<i64>,
     /// The widget's controller (texts, downloads).
     ctrl: Controller,
 ) -> impl IntoView {
@@ -296,7 +332,14 @@ fn LineView(
         Line::Message { mine, who, text } => view! {
             <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
                 <span class="gc-who">{if mine { you.to_owned() } else { who }}</span>
-                <div class="gc-bubble">{text}</div>
+                <div class="gc-bubble">{segments(&text).into_iter().map(|segment| match segment {
+                    Segment::Text(text) => view! { <span>{text}</span> }.into_any(),
+                    Segment::Link(url) => {
+                        let shown = url.clone();
+                        view! { <a href=url target="_blank" rel="noopener noreferrer">{shown}</a> }.into_any()
+                    }
+                }).collect_view()}</div>
+                {at.map(|ms| view! { <time class="gc-time" data-testid="time">{crate::host::local_time(ms)}</time> })}
             </div>
         }
         .into_any(),

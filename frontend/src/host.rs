@@ -57,3 +57,19 @@ pub(crate) fn save_file(bytes: &[u8], name: &str) {
         let _ = web_sys::Url::revoke_object_url(&url);
     });
 }
+
+/// Whether the page is as narrow as a phone (where the panel fills the screen).
+pub(crate) fn is_phone() -> bool {
+    web_sys::window()
+        .and_then(|w| w.match_media("(max-width: 480px)").ok().flatten())
+        .is_some_and(|query| query.matches())
+}
+
+/// A moment as the visitor reads the time of day, in their locale and time zone.
+pub(crate) fn local_time(ms: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"hour".into(), &"2-digit".into());
+    let _ = js_sys::Reflect::set(&options, &"minute".into(), &"2-digit".into());
+    date.to_locale_time_string_with_options("default", &options).into()
+}

@@ -5,6 +5,7 @@
 mod page;
 mod panel;
 mod tabs;
+mod visitor;
 mod widget;
 
 use std::path::PathBuf;

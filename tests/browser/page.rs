@@ -93,7 +93,8 @@ async fn on_a_360_pixel_phone_the_panel_fits_and_the_chat_works() -> Result<()> 
                composer: fits(rect('[data-testid=composer]')),
                send: fits(rect('[data-testid=send]')),
                attach: fits(rect('[data-testid=attach]')),
-               launcher: fits(rect('[data-testid=launcher]')),
+               close: fits(rect('[data-testid=close]')),
+               launcherHidden: rect('[data-testid=launcher]').width === 0,
                transcriptScrollsSideways: root.querySelector('[data-testid=transcript]').scrollWidth
                  > root.querySelector('[data-testid=transcript]').clientWidth,
              };",
@@ -103,7 +104,8 @@ async fn on_a_360_pixel_phone_the_panel_fits_and_the_chat_works() -> Result<()> 
     assert_eq!(
         layout,
         json!({"width": 360, "pageScrollsSideways": false, "panel": true, "composer": true,
-               "send": true, "attach": true, "launcher": true, "transcriptScrollsSideways": false}),
+               "send": true, "attach": true, "close": true, "launcherHidden": true,
+               "transcriptScrollsSideways": false}),
     );
     browser.close().await?;
     system.stop().await

@@ -1,6 +1,6 @@
 use shared::gms::{ChatEvent, EventType, FileLimits, Party};
 
-use super::{Line, check_upload, human_size, line, safe_url, validate_prechat};
+use super::{Line, Segment, check_upload, human_size, line, safe_url, segments, validate_prechat};
 use crate::texts::{DE, EN};
 
 fn party(id: i64, nickname: &str) -> Party {
@@ -105,4 +105,32 @@ fn uploads_are_checked_against_every_limit_before_sending() {
         (human_size(512), human_size(20 << 10), human_size(5 << 20)),
         ("512 B".into(), "20 KB".into(), "5 MB".into())
     );
+}
+
+#[test]
+fn urls_in_text_become_links_and_nothing_else_does() {
+    let text = |t: &str| Segment::Text(t.to_owned());
+    let link = |t: &str| Segment::Link(t.to_owned());
+    assert_eq!(
+        segments("See https://example.com/a?b=1. Thanks"),
+        [text("See "), link("https://example.com/a?b=1"), text(". Thanks")]
+    );
+    assert_eq!(segments("(http://x.org)"), [text("(http://x.org)")], "a parenthesis before it");
+    assert_eq!(segments("go to http://x.org)"), [text("go to "), link("http://x.org"), text(")")]);
+    for hostile in [
+        "javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "<a href=\"https://evil\">x</a>",
+        "\u{202e}https://example.com",
+        "https://example.com/\u{202e}gpj.exe",
+        "https:",
+        "",
+    ] {
+        assert!(
+            segments(hostile).iter().all(|s| matches!(s, Segment::Text(_))),
+            "{hostile:?} became a link: {:?}",
+            segments(hostile)
+        );
+    }
+    assert_eq!(segments("a\nhttps://b.c d"), [text("a\n"), link("https://b.c"), text(" d")]);
 }

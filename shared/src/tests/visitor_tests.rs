@@ -378,6 +378,15 @@ fn the_visitor_ends_the_chat_and_the_relay_forgets_it() {
     assert!(m.stored.chat.as_ref().is_some_and(|c| c.ended));
     assert!(out.contains(&Effect::Forget { chat_id: "C".into(), token: "T".into() }));
     assert!(out.contains(&Effect::CloseSocket));
+    // One last read shows the visitor's own leaving as a line.
+    let last = refresh_id(&out).expect("a final refresh");
+    let left = response(
+        r#"{"statusCode":0,"chatEnded":true,"nextPosition":4,
+            "messages":[{"from":{"nickname":"J","participantId":1,"type":"Client"},"index":3,"type":"ParticipantLeft"}]}"#,
+    );
+    m.step(Input::Gms(last, left));
+    let chat = m.stored.chat.as_ref().expect("chat");
+    assert_eq!(chat.events.last().map(|e| e.event_type.clone()), Some(EventType::ParticipantLeft));
     assert_eq!(m.step(Input::IdleTimer), [], "an ended chat asks for nothing");
     let out = m.step(Input::NewChat);
     assert!(m.stored.chat.is_none());

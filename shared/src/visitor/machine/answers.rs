@@ -3,6 +3,7 @@
 
 use crate::gms::RetryPolicy;
 use crate::gms::{ChatOperation, ChatResponse, Verdict};
+use crate::transcript::TranscriptPosition;
 use crate::visitor::chat::{Applied, ChatState};
 use crate::visitor::io::{Effect, Failure, GmsResult, NetFailure, Notice, RequestId};
 
@@ -178,10 +179,21 @@ impl Machine {
         match result {
             GmsResult::Answer(response) if response.verdict() != Verdict::Retry => {
                 self.apply(response);
-                if let Some(chat) = self.stored.chat.as_mut() {
-                    chat.ended = true;
-                }
+                let Some(chat) = self.stored.chat.as_mut() else { return };
+                chat.ended = true;
                 self.saved = false;
+                // One last read of the transcript, so the visitor's own leaving shows as a
+                // line like the agent's does (the disconnect answer carries no events).
+                if !self.refreshing {
+                    let operation = ChatOperation::Refresh {
+                        position: TranscriptPosition::from_value(chat.next_position),
+                    };
+                    let (service, credentials) = (chat.service.clone(), chat.credentials.clone());
+                    let id = self.track(Some(&credentials.chat_id), Purpose::Refresh);
+                    self.refreshing = true;
+                    let (credentials, policy) = (Some(credentials), RetryPolicy::GMS);
+                    out.push(Effect::Gms { id, service, operation, credentials, policy });
+                }
                 self.chat_over(out);
             }
             _ => self.notice = Some(notice_of(result)),

@@ -1,0 +1,194 @@
+//! What a new visitor meets: readable buttons, a panel a phone can get out of the way, a
+//! word after starting, links and times in messages, an honest connection state and the
+//! visitor's own leaving in the transcript.
+
+use anyhow::Result;
+use serde_json::json;
+use system_tests::gms_client::SimAdmin;
+use system_tests::webdriver::Browser;
+
+use crate::system;
+use crate::widget::{say, start_chat};
+
+/// WCAG contrast ratios of each element's text against its own background (or, for
+/// transparent links, the panel's white), computed in the page.
+const CONTRAST: &str = "
+const root = document.getElementById('gms-chat-widget').shadowRoot;
+const rgb = s => s.match(/[\\d.]+/g).slice(0, 4).map(Number);
+const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
+  .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+const ratio = sel => {
+  const el = root.querySelector(sel); if (!el) return null;
+  const style = getComputedStyle(el);
+  let bg = rgb(style.backgroundColor); if (bg.length === 4 && bg[3] === 0) bg = [255, 255, 255];
+  const [a, b] = [lum(rgb(style.color)), lum(bg)].sort((x, y) => y - x);
+  return Math.round((a + 0.05) / (b + 0.05) * 10) / 10;
+};
+return Object.fromEntries(arguments[0].map(sel => [sel, ratio(sel)]));";
+
+async fn contrast(browser: &Browser, selectors: &[&str]) -> Result<Vec<(String, f64)>> {
+    let ratios = browser.script(CONTRAST, json!([selectors])).await?;
+    Ok(selectors.iter().map(|s| ((*s).to_owned(), ratios[*s].as_f64().unwrap_or(0.0))).collect())
+}
+
+fn assert_readable(ratios: &[(String, f64)]) {
+    for (selector, ratio) in ratios {
+        assert!(*ratio >= 4.5, "{selector} has contrast {ratio}:1, below WCAG AA's 4.5:1");
+    }
+}
+
+#[tokio::test]
+async fn buttons_and_links_are_readable() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.widget_element("[data-testid=launcher]").await?;
+    assert_readable(&contrast(&browser, &["[data-testid=launcher]"]).await?);
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    browser.widget_element("[data-testid=prechat-submit]").await?;
+    assert_readable(&contrast(&browser, &["[data-testid=prechat-submit]"]).await?);
+    let field = browser.widget_element("[data-testid=prechat-name]").await?;
+    browser.type_into(&field, "Jane").await?;
+    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
+    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    let chat_id = browser.stored_chat_id().await?;
+    let selectors = ["[data-testid=send]", "[data-testid=end-chat]", "[data-testid=attach]"];
+    assert_readable(&contrast(&browser, &selectors).await?);
+    admin.agent_says(&chat_id, "bye").await?;
+    browser.wait_for_text("[data-testid=line]", "bye", 10).await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
+    browser.widget_element("[data-testid=new-chat]").await?;
+    assert_readable(&contrast(&browser, &["[data-testid=new-chat]"]).await?);
+    browser.close().await?;
+    system.stop().await
+}
+
+/// Waits until the widget's element with this test id has the focus.
+async fn focus_on(browser: &Browser, test_id: &str) -> Result<()> {
+    browser
+        .wait_for(
+            &format!("the focus on {test_id}"),
+            5,
+            "const el = document.getElementById('gms-chat-widget').shadowRoot.activeElement;
+             return el !== null && el.getAttribute('data-testid') === arguments[0];",
+            json!([test_id]),
+        )
+        .await
+        .map(drop)
+}
+
+#[tokio::test]
+async fn on_a_phone_the_panel_closes_by_button_or_escape_and_stays_closed_on_reload() -> Result<()>
+{
+    let system = system(&[]).await?;
+    let browser = Browser::start_phone(360, 740).await?;
+    start_chat(&browser, &system, "Jane").await?;
+    browser.click(&browser.widget_element("[data-testid=close]").await?).await?;
+    assert_eq!(browser.widget_texts("[data-testid=panel]").await?.len(), 0, "closed");
+    focus_on(&browser, "launcher").await?;
+
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    let composer = browser.widget_element("[data-testid=composer]").await?;
+    browser.type_into(&composer, "\u{E00C}").await?; // Escape
+    assert_eq!(browser.widget_texts("[data-testid=panel]").await?.len(), 0, "Escape closes");
+    focus_on(&browser, "launcher").await?;
+
+    // Left open, it does not come back open over the page on the next load.
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    browser.widget_element("[data-testid=panel]").await?;
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.widget_element("[data-testid=launcher]").await?;
+    assert_eq!(browser.widget_texts("[data-testid=panel]").await?.len(), 0);
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn after_starting_the_visitor_is_told_an_agent_will_answer_here() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    browser
+        .wait_for_text("[data-testid=waiting]", "you can close this page and come back", 5)
+        .await?;
+    admin.agent_says(&chat_id, "Hi Jane").await?;
+    browser.wait_for_text("[data-testid=line]", "Hi Jane", 10).await?;
+    assert!(browser.widget_texts("[data-testid=waiting]").await?.is_empty(), "gone once answered");
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn urls_in_agent_messages_are_safe_links_and_messages_show_their_time() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let hostile = "Help: https://example.com/help?a=1. Not: javascript:alert(1) \
+                   data:text/html,<b>x</b> <a href=\"https://evil.example\">y</a> \
+                   https://example.com/\u{202e}gpj.exe";
+    admin.agent_says(&chat_id, hostile).await?;
+    browser.wait_for_text("[data-testid=line]", "Help:", 10).await?;
+    let links = browser
+        .script(
+            "return [...document.getElementById('gms-chat-widget').shadowRoot
+               .querySelectorAll('[data-testid=line] a')]
+               .map(a => [a.getAttribute('href'), a.target, a.rel]);",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(
+        links,
+        json!([["https://example.com/help?a=1", "_blank", "noopener noreferrer"]]),
+        "only the http(s) URL is a link"
+    );
+    let markup = browser
+        .script(
+            "return document.getElementById('gms-chat-widget').shadowRoot
+               .querySelectorAll('[data-testid=line] b').length;",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(markup, json!(0), "markup stays text");
+    say(&browser, "thanks").await?;
+    browser.wait_for_text("[data-testid=line]", "thanks", 10).await?;
+    let times = browser.widget_texts("[data-testid=time]").await?;
+    assert!(times.len() >= 2 && times.iter().all(|t| t.contains(':')), "{times:?}");
+    browser.close().await?;
+    system.stop().await
+}
+
+/// Records every text the status shows from now on.
+const WATCH_STATUS: &str = "
+const root = document.getElementById('gms-chat-widget').shadowRoot;
+window.__statuses = [];
+const record = () => { const s = root.querySelector('[data-testid=status]'); if (s) window.__statuses.push(s.textContent); };
+new MutationObserver(record).observe(root, {subtree: true, childList: true, characterData: true});";
+
+#[tokio::test]
+async fn the_status_tells_the_truth_around_the_end_and_a_new_chat() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    // The agent ends it; the visitor starts again: connected, and said so.
+    admin.agent_says(&chat_id, "bye").await?;
+    browser.wait_for_text("[data-testid=line]", "bye", 10).await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
+    browser.click(&browser.widget_element("[data-testid=new-chat]").await?).await?;
+    let field = browser.widget_element("[data-testid=prechat-name]").await?;
+    browser.type_into(&field, "Jane").await?;
+    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
+    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    // The visitor ends this one: no "Reconnecting" on the way, and a line says so.
+    browser.script(WATCH_STATUS, json!([])).await?;
+    browser.click(&browser.widget_element("[data-testid=end-chat]").await?).await?;
+    browser.wait_for_text("[data-testid=line]", "You left the chat", 10).await?;
+    let statuses = browser.script("return window.__statuses;", json!([])).await?;
+    let shown: Vec<String> = serde_json::from_value(statuses)?;
+    assert!(shown.iter().all(|s| !s.contains("Reconnecting")), "{shown:?}");
+    browser.close().await?;
+    system.stop().await
+}
