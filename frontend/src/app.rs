@@ -89,12 +89,14 @@ pub fn App(
         <Show when=open>
             <section id="gc-panel" class="gc-panel" role="dialog" aria-label=title.clone() data-testid="panel"
                 on:keydown=escape>
-                <header class="gc-header">
+                // Not a <header>: inside a dialog it would be a second banner landmark of the
+                // host page.
+                <div class="gc-header">
                     <h2>{title.clone()}</h2>
                     <Status ctrl=ctrl/>
                     <button class="gc-close" data-testid="close" aria-label=t.close_chat
                         on:click=move |_| close()>"×"</button>
-                </header>
+                </div>
                 <Notice ctrl=ctrl/>
                 {move || {
                     if has_chat.get() {

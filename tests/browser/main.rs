@@ -2,6 +2,7 @@
 //! gms-sim. Built only with `--features browser`; `cargo xtask test` builds the widget,
 //! sets WIDGET_DIST and runs them.
 
+mod a11y;
 mod page;
 mod panel;
 mod tabs;

@@ -2,8 +2,9 @@
 //!
 //! Everything installs from the package registries this project may reach: rustup for
 //! the wasm32 target, crates.io for trunk and wasm-bindgen-cli, npm for binaryen's
-//! wasm-opt (Debian's is too old and breaks the wasm), apt for Chromium, chromedriver,
-//! redis-server and promtool.
+//! wasm-opt (Debian's is too old and breaks the wasm) and axe-core (the accessibility
+//! checker of the browser tests), apt for Chromium, chromedriver, redis-server, promtool
+//! and systemd-analyze.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,6 +15,8 @@ use crate::run::{done, output, status, step};
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
+/// axe-core, the accessibility checker the browser tests inject into the page.
+const AXE_VERSION: &str = "4.10.2";
 const APT_PACKAGES: [(&str, &str); 5] = [
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
@@ -29,6 +32,8 @@ const APT_PACKAGES: [(&str, &str); 5] = [
 pub(crate) struct Tools {
     /// PATH with the npm-installed wasm-opt first.
     pub(crate) path: String,
+    /// `axe.min.js` of axe-core, for the browser tests (`AXE_JS`).
+    pub(crate) axe_js: PathBuf,
 }
 
 impl Tools {
@@ -62,12 +67,18 @@ pub(crate) fn ensure_all() -> Result<Tools> {
     )? {
         installed.push("wasm-bindgen-cli");
     }
-    let binaryen_bin = binaryen_dir()?.join("node_modules").join(".bin");
+    let binaryen_bin =
+        cache_dir(&format!("binaryen-{BINARYEN_VERSION}"))?.join("node_modules").join(".bin");
     if ensure_wasm_opt(&binaryen_bin)? {
         installed.push("wasm-opt");
     }
     if ensure_apt_packages()? {
         installed.push("apt packages");
+    }
+    let axe_prefix = cache_dir(&format!("axe-core-{AXE_VERSION}"))?;
+    let axe_js = axe_prefix.join("node_modules").join("axe-core").join("axe.min.js");
+    if ensure_npm_package(&axe_prefix, &axe_js, &format!("axe-core@{AXE_VERSION}"))? {
+        installed.push("axe-core");
     }
     let path = format!("{}:{}", binaryen_bin.display(), std::env::var("PATH").unwrap_or_default());
     if installed.is_empty() {
@@ -76,7 +87,7 @@ pub(crate) fn ensure_all() -> Result<Tools> {
         println!("    installed: {}", installed.join(", "));
     }
     done("setup", started, true);
-    Ok(Tools { path })
+    Ok(Tools { path, axe_js })
 }
 
 fn ensure_wasm_target() -> Result<bool> {
@@ -124,12 +135,34 @@ pub(crate) fn wasm_bindgen_version() -> Result<String> {
     bail!("Cargo.lock has no wasm-bindgen package")
 }
 
-fn binaryen_dir() -> Result<PathBuf> {
+/// A directory of ours under the user's cache, for tools installed from npm.
+fn cache_dir(name: &str) -> Result<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .context("neither XDG_CACHE_HOME nor HOME is set")?;
-    Ok(cache.join("gms-async-chat").join(format!("binaryen-{BINARYEN_VERSION}")))
+    Ok(cache.join("gms-async-chat").join(name))
+}
+
+/// Installs an npm package under `prefix` unless `marker` (one of its files) exists.
+fn ensure_npm_package(
+    prefix: &std::path::Path,
+    marker: &std::path::Path,
+    spec: &str,
+) -> Result<bool> {
+    if marker.is_file() {
+        println!("    {spec}: present");
+        return Ok(false);
+    }
+    std::fs::create_dir_all(prefix)?;
+    println!("    {spec}: installing from npm");
+    status(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(prefix)
+            .arg(spec),
+    )?;
+    Ok(true)
 }
 
 fn ensure_wasm_opt(bin: &std::path::Path) -> Result<bool> {
