@@ -9,7 +9,7 @@ use shared::widget_config::WidgetConfig;
 
 use shared::visitor::{ChatState, Conn, Failure, Input};
 
-use crate::chat::{Line, Segment, line, segments, validate_prechat};
+use crate::chat::{Line, Segment, line, segments, transcript_text, validate_prechat};
 use crate::controller::Controller;
 use crate::texts::fill;
 
@@ -81,6 +81,9 @@ pub fn App(
             aria-label=label
             on:click=toggle
         >
+            <svg class="gc-icon" aria-hidden="true" viewBox="0 0 24 24" width="18" height="18">
+                <path fill="currentColor" d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/>
+            </svg>
             {move || if open() { t.close_chat } else { t.open_chat }}
             <Show when=move || { unread() > 0 }>
                 <span class="gc-badge" data-testid="unread" aria-hidden="true">{unread}</span>
@@ -115,13 +118,42 @@ pub fn App(
 /// (every 30 minutes by default). What they cause is the machine's decision.
 fn watch_page(ctrl: Controller) {
     let hidden_at = StoredValue::new(None::<f64>);
+    // The transcript position when the page was hidden: agent lines from there on show in
+    // the page title ("(2) " before the site's own) until the visitor looks again.
+    let hidden_from = RwSignal::new(None::<u64>);
     let _ = window_event_listener(leptos::ev::online, move |_| ctrl.input(Input::Online));
     let _ = window_event_listener(leptos::ev::visibilitychange, move |_| {
         let now = js_sys::Date::now();
         if document().hidden() {
             hidden_at.set_value(Some(now));
-        } else if let Some(since) = hidden_at.get_value() {
-            ctrl.input(Input::Visible(crate::controller::hidden_for(since, now)));
+            let position = ctrl.with_untracked(|m| m.active_chat().map(|c| c.next_position));
+            hidden_from.set(position);
+        } else {
+            hidden_from.set(None);
+            if let Some(since) = hidden_at.get_value() {
+                ctrl.input(Input::Visible(crate::controller::hidden_for(since, now)));
+            }
+        }
+    });
+    let missed = ctrl.memo(move |m| {
+        hidden_from
+            .get()
+            .map_or(0, |from| m.stored.chat.as_ref().map_or(0, |chat| chat.agent_lines_since(from)))
+    });
+    // The site's own title, kept while ours shows; the site may change it at other times.
+    let site_title = StoredValue::new(None::<String>);
+    Effect::new(move |_| match missed.get() {
+        0 => {
+            if let Some(title) = site_title.try_update_value(Option::take).flatten() {
+                document().set_title(&title);
+            }
+        }
+        count => {
+            if site_title.with_value(Option::is_none) {
+                site_title.set_value(Some(document().title()));
+            }
+            let own = site_title.with_value(|t| t.clone().unwrap_or_default());
+            document().set_title(&format!("({count}) {own}"));
         }
     });
     let every_ms = ctrl.config().idle_refresh_seconds.max(1).saturating_mul(1000);
@@ -300,11 +332,25 @@ fn Conversation(
                 <div class="gc-ended" data-testid="ended">
                     <p>{t.chat_ended}</p>
                     <button class="gc-primary" data-testid="new-chat" on:click=move |_| ctrl.input(Input::NewChat)>{t.new_chat}</button>
+                    <button class="gc-link" data-testid="save-transcript" on:click=move |_| save_transcript(ctrl)>{t.save_transcript}</button>
                 </div>
             }.into_any()
         } else {
             view! { <Composer ctrl=ctrl/> }.into_any()
         }}
+    }
+}
+
+/// Hands the conversation to the visitor as a plain-text file.
+fn save_transcript(ctrl: Controller) {
+    let text = ctrl.with_untracked(|m| {
+        m.stored
+            .chat
+            .as_ref()
+            .map(|c| transcript_text(&c.events, ctrl.texts, crate::host::local_date_time))
+    });
+    if let Some(text) = text {
+        crate::host::save_file(text.as_bytes(), "chat-transcript.txt");
     }
 }
 
@@ -406,6 +452,7 @@ fn Composer(
                 on:keydown=keydown></textarea>
             <div class="gc-actions">
                 <button class="gc-link" data-testid="end-chat" on:click=move |_| ctrl.input(Input::End)>{t.end_chat}</button>
+                <button class="gc-link" data-testid="save-transcript" on:click=move |_| save_transcript(ctrl)>{t.save_transcript}</button>
                 // The file input stays out of sight and out of the tab order; the button is
                 // what keyboard and screen reader users meet.
                 <input type="file" class="gc-visually-hidden" tabindex="-1" aria-hidden="true"

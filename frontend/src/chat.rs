@@ -62,6 +62,26 @@ pub fn line(event: &ChatEvent, t: &Texts) -> Option<Line> {
     })
 }
 
+/// The conversation as a plain-text file: one line per shown event, with its time (as
+/// `time` words it) and who said it; typing and hidden notices are left out.
+pub fn transcript_text(events: &[ChatEvent], t: &Texts, time: impl Fn(i64) -> String) -> String {
+    let mut text = String::new();
+    for event in events {
+        let Some(shown) = line(event, t) else { continue };
+        let when = event.utc_time.map(&time).map(|w| format!("[{w}] ")).unwrap_or_default();
+        let body = match shown {
+            Line::Message { mine, who, text } | Line::Link { mine, who, text, .. } => {
+                format!("{}: {text}", if mine { t.you } else { who.as_str() })
+            }
+            Line::File { text, .. } | Line::System(text) => text,
+        };
+        text.push_str(&when);
+        text.push_str(&body);
+        text.push('\n');
+    }
+    text
+}
+
 /// A piece of message text: plain, or an http(s) URL to show as a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {

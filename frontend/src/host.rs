@@ -73,3 +73,9 @@ pub(crate) fn local_time(ms: i64) -> String {
     let _ = js_sys::Reflect::set(&options, &"minute".into(), &"2-digit".into());
     date.to_locale_time_string_with_options("default", &options).into()
 }
+
+/// A moment with its date, as the visitor reads it, for the transcript file.
+pub(crate) fn local_date_time(ms: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED).into()
+}

@@ -30,7 +30,7 @@ async fn wait_for_refreshes(browser: &Browser, count: u64) -> Result<()> {
 
 /// Makes the page hidden or visible as a tab switch would, with the page's clock moved
 /// on by `later_ms` first (headless Chromium never hides its only tab by itself).
-async fn set_hidden(browser: &Browser, hidden: bool, later_ms: u64) -> Result<()> {
+pub(crate) async fn set_hidden(browser: &Browser, hidden: bool, later_ms: u64) -> Result<()> {
     browser
         .script(
             "const [hidden, later] = arguments;

@@ -192,3 +192,81 @@ async fn the_status_tells_the_truth_around_the_end_and_a_new_chat() -> Result<()
     browser.close().await?;
     system.stop().await
 }
+
+#[tokio::test]
+async fn the_launcher_has_an_icon_that_costs_no_request() -> Result<()> {
+    let system = system(&[]).await?;
+    let browser = Browser::start().await?;
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.widget_element("[data-testid=launcher] svg").await?;
+    let name = browser.widget_attribute("[data-testid=launcher]", "aria-label").await?;
+    assert_eq!(name, json!("Chat with us"));
+    let images = browser
+        .script(
+            "return performance.getEntriesByType('resource')
+               .filter(e => e.initiatorType === 'img' || /\\.(svg|png|jpe?g|gif|webp)$/.test(e.name)).length;",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(images, json!(0));
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn while_the_tab_is_hidden_new_agent_lines_show_in_the_page_title() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let title = browser.script("return document.title;", json!([])).await?;
+    let title = title.as_str().unwrap_or_default().to_owned();
+    crate::page::set_hidden(&browser, true, 0).await?;
+    admin.agent_says(&chat_id, "one").await?;
+    admin.agent_says(&chat_id, "two").await?;
+    browser.wait_for_text("[data-testid=line]", "two", 10).await?;
+    let badge = format!("(2) {title}");
+    browser
+        .wait_for("the badge", 5, "return document.title === arguments[0];", json!([badge]))
+        .await?;
+    crate::page::set_hidden(&browser, false, 1_000).await?;
+    browser
+        .wait_for("the site's title", 5, "return document.title === arguments[0];", json!([title]))
+        .await?;
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn the_visitor_can_download_the_conversation_as_text() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    say(&browser, "my question").await?;
+    admin.agent_says(&chat_id, "the answer").await?;
+    browser.wait_for_text("[data-testid=line]", "the answer", 10).await?;
+    let downloads = system_tests::harness::scratch_dir("transcripts")?;
+    let allow = json!({"behavior": "allow", "downloadPath": downloads.display().to_string()});
+    if browser.cdp("Browser.setDownloadBehavior", allow.clone()).await.is_err() {
+        browser.cdp("Page.setDownloadBehavior", allow).await?;
+    }
+    browser.click(&browser.widget_element("[data-testid=save-transcript]").await?).await?;
+    let saved = downloads.join("chat-transcript.txt");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        if let Ok(text) = std::fs::read_to_string(&saved)
+            && text.contains("the answer")
+        {
+            break text;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no transcript was saved");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(text.contains("You: my question"), "{text}");
+    assert!(text.contains(": the answer"), "{text}");
+    assert!(text.lines().all(|l| l.starts_with('[')), "every line has its time: {text}");
+    browser.close().await?;
+    let _ = std::fs::remove_dir_all(downloads);
+    system.stop().await
+}

@@ -125,6 +125,8 @@ async fn a_reload_restores_the_transcript_and_messages_sent_while_away_appear_on
     let browser = Browser::start().await?;
     let chat_id = start_chat(&browser, &system, "Jane").await?;
     say(&browser, "hello").await?;
+    // In GMS's transcript before the answer (under load the send could land after it).
+    browser.wait_for_text("[data-testid=line]", "hello", 10).await?;
     admin.agent_says(&chat_id, "first answer").await?;
     browser.wait_for_text("[data-testid=line]", "first answer", 10).await?;
 

@@ -17,7 +17,7 @@ pub struct Browser {
     http: reqwest::Client,
     session: String,
     driver: String,
-    chromedriver: Child,
+    _chromedriver: Child,
     profile: std::path::PathBuf,
 }
 
@@ -46,14 +46,11 @@ impl Browser {
         };
         let chromedriver =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
-        // Its own process group, which the Chromium it starts joins: a Browser dropped by a
-        // failing test takes every browser process with it.
         let mut child = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
-            .process_group(0)
             .spawn()
             .with_context(|| format!("starting {chromedriver} (apt install chromium-driver)"))?;
         let stdout = child.stdout.take().context("chromedriver stdout")?;
@@ -90,7 +87,7 @@ impl Browser {
             .as_str()
             .with_context(|| format!("no WebDriver session: {created}"))?
             .to_owned();
-        Ok(Browser { http, session, driver, chromedriver: child, profile })
+        Ok(Browser { http, session, driver, _chromedriver: child, profile })
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Result<Value> {
@@ -285,12 +282,6 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        if let Some(group) = self.chromedriver.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &format!("-{group}")])
-                .stderr(Stdio::null())
-                .status();
-        }
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }

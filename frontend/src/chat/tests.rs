@@ -1,6 +1,9 @@
 use shared::gms::{ChatEvent, EventType, FileLimits, Party};
 
-use super::{Line, Segment, check_upload, human_size, line, safe_url, segments, validate_prechat};
+use super::{
+    Line, Segment, check_upload, human_size, line, safe_url, segments, transcript_text,
+    validate_prechat,
+};
 use crate::texts::{DE, EN};
 
 fn party(id: i64, nickname: &str) -> Party {
@@ -133,4 +136,18 @@ fn urls_in_text_become_links_and_nothing_else_does() {
         );
     }
     assert_eq!(segments("a\nhttps://b.c d"), [text("a\n"), link("https://b.c"), text(" d")]);
+}
+
+#[test]
+fn the_transcript_file_names_who_said_what_and_when() {
+    let mut events = vec![
+        event(1, EventType::ParticipantJoined, party(1, "Jane"), ""),
+        event(2, EventType::ParticipantJoined, party(2, "Ann"), ""),
+        event(3, EventType::Message, party(2, "Ann"), "Hello"),
+        event(4, EventType::TypingStarted, party(1, "Jane"), ""),
+        event(5, EventType::Message, party(1, "Jane"), "Hi <b>"),
+    ];
+    events[2].utc_time = Some(60_000);
+    let text = transcript_text(&events, &EN, |ms| format!("t{ms}"));
+    assert_eq!(text, "[t0] Ann joined the chat\n[t60000] Ann: Hello\n[t0] You: Hi <b>\n");
 }

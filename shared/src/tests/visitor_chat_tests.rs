@@ -107,3 +107,17 @@ fn agent_lines_after_the_last_look_are_unread() {
     let older_cache = ChatState { seen: None, ..chat };
     assert_eq!(older_cache.unread(), 0);
 }
+
+#[test]
+fn agent_lines_count_from_a_position_and_never_the_visitors_own() {
+    let mut chat = state();
+    chat.apply_events([
+        event(1, EventType::Message, party(2, "Ann"), "a"),
+        event(2, EventType::Message, party(1, "Jane"), "b"),
+        event(3, EventType::TypingStarted, party(2, "Ann"), ""),
+        event(4, EventType::PushUrl, party(2, "Ann"), "https://x.org"),
+    ]);
+    assert_eq!(chat.agent_lines_since(1), 2);
+    assert_eq!(chat.agent_lines_since(2), 1);
+    assert_eq!(chat.agent_lines_since(5), 0);
+}

@@ -120,10 +120,14 @@ impl ChatState {
 
     /// Agent messages, links and files that arrived after the visitor last looked.
     pub fn unread(&self) -> usize {
-        let Some(seen) = self.seen else { return 0 };
+        self.seen.map_or(0, |seen| self.agent_lines_since(seen))
+    }
+
+    /// Agent messages, links and files at or after `position`.
+    pub fn agent_lines_since(&self, position: u64) -> usize {
         self.events
             .iter()
-            .filter(|e| e.index.is_some_and(|i| i >= seen) && !e.from.is_client())
+            .filter(|e| e.index.is_some_and(|i| i >= position) && !e.from.is_client())
             .filter(|e| {
                 matches!(
                     e.event_type,
