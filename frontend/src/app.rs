@@ -9,7 +9,9 @@ use shared::widget_config::WidgetConfig;
 
 use shared::visitor::{ChatState, Conn, Failure, Input};
 
-use crate::chat::{Line, Segment, line, segments, transcript_text, validate_prechat};
+use crate::chat::{
+    Line, Segment, initials, line, run_starts, segments, transcript_text, validate_prechat,
+};
 use crate::controller::Controller;
 use crate::texts::fill;
 
@@ -277,9 +279,16 @@ fn Conversation(
             .chat
             .as_ref()
             .map(|c| {
-                c.events
+                let shown: Vec<_> = c
+                    .events
                     .iter()
                     .filter_map(|e| Some((e.index.unwrap_or(0), line(e, t)?, e.utc_time)))
+                    .collect();
+                let lines: Vec<Line> = shown.iter().map(|(_, line, _)| line.clone()).collect();
+                shown
+                    .into_iter()
+                    .zip(run_starts(&lines))
+                    .map(|((index, line, at), first)| (index, line, at, first))
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default()
@@ -302,7 +311,7 @@ fn Conversation(
     });
     view! {
         <div class="gc-transcript" node_ref=list role="log" aria-live="polite" aria-label=t.conversation data-testid="transcript" tabindex="0">
-            <For each=move || lines.get() key=|(index, _, _)| *index children=move |(index, line, at)| view! { <LineView index=index line=line at=at ctrl=ctrl/> }/>
+            <For each=move || lines.get() key=|(index, ..)| *index children=move |(index, line, at, first)| view! { <LineView index=index line=line at=at first=first ctrl=ctrl/> }/>
             <Show when=move || waiting.get()>
                 <p class="gc-waiting" data-testid="waiting">{t.waiting}</p>
             </Show>
@@ -363,6 +372,27 @@ fn failure_text(ctrl: Controller, failure: &Failure) -> String {
     }
 }
 
+/// Who said a line: their name and, for others, an avatar with their initials, on the
+/// first line of a run; later lines keep the name for screen readers only.
+#[component]
+fn Speaker(
+    /// The visitor's own line.
+    mine: bool,
+    /// The other party's name.
+    who: String,
+    /// First of a run.
+    first: bool,
+    /// How the visitor is named.
+    you: &'static str,
+) -> impl IntoView {
+    let name = if mine { you.to_owned() } else { who };
+    let avatar = (first && !mine).then(|| {
+        view! { <span class="gc-avatar" aria-hidden="true" data-testid="avatar">{initials(&name)}</span> }
+    });
+    let class = if first { "gc-who" } else { "gc-who gc-visually-hidden" };
+    view! { <span class="gc-speaker">{avatar}<span class=class data-testid="who">{name}</span></span> }
+}
+
 #[component]
 fn LineView(
     /// Transcript index, for tests and screen readers.
@@ -371,6 +401,8 @@ fn LineView(
     line: Line,
     /// When it happened (ms since the epoch), if GMS said.
     at: Option<i64>,
+    /// It starts a run of lines by the same speaker: their name (and avatar) shows.
+    first: bool,
     /// The widget's controller (texts, downloads).
     ctrl: Controller,
 ) -> impl IntoView {
@@ -379,7 +411,7 @@ fn LineView(
     match line {
         Line::Message { mine, who, text } => view! {
             <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
-                <span class="gc-who">{if mine { you.to_owned() } else { who }}</span>
+                <Speaker mine=mine who=who first=first you=you/>
                 <div class="gc-bubble">{segments(&text).into_iter().map(|segment| match segment {
                     Segment::Text(text) => view! { <span>{text}</span> }.into_any(),
                     Segment::Link(url) => {
@@ -393,7 +425,7 @@ fn LineView(
         .into_any(),
         Line::Link { mine, who, text, url } => view! {
             <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
-                <span class="gc-who">{if mine { you.to_owned() } else { who }}</span>
+                <Speaker mine=mine who=who first=first you=you/>
                 <div class="gc-bubble">{match url {
                     Some(url) => view! { <a href=url target="_blank" rel="noopener noreferrer">{text}</a> }.into_any(),
                     None => view! { <span>{text}</span> }.into_any(),

@@ -82,6 +82,38 @@ pub fn transcript_text(events: &[ChatEvent], t: &Texts, time: impl Fn(i64) -> St
     text
 }
 
+/// Who said a line, when it is someone's message or link.
+fn speaker(line: &Line) -> Option<(bool, &str)> {
+    match line {
+        Line::Message { mine, who, .. } | Line::Link { mine, who, .. } => Some((*mine, who)),
+        Line::File { .. } | Line::System(_) => None,
+    }
+}
+
+/// For each line, whether it starts a run of lines by the same speaker: only the first of
+/// a run shows the name (and, for others, the avatar).
+pub fn run_starts(lines: &[Line]) -> Vec<bool> {
+    let mut previous = None;
+    lines
+        .iter()
+        .map(|line| {
+            let who = speaker(line);
+            let starts = who.is_none() || who != previous;
+            previous = who;
+            starts
+        })
+        .collect()
+}
+
+/// Up to two initials of a name, for the avatar: "Ann Lee" → "AL", "ann" → "A".
+pub fn initials(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|word| word.chars().next())
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
 /// A piece of message text: plain, or an http(s) URL to show as a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {

@@ -270,3 +270,38 @@ async fn the_visitor_can_download_the_conversation_as_text() -> Result<()> {
     let _ = std::fs::remove_dir_all(downloads);
     system.stop().await
 }
+
+#[tokio::test]
+async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann Lee"})).await?;
+    for text in ["one", "two"] {
+        admin.agent_says(&chat_id, text).await?;
+    }
+    browser.wait_for_text("[data-testid=line]", "two", 10).await?;
+    say(&browser, "mine").await?;
+    browser.wait_for_text("[data-testid=line]", "mine", 10).await?;
+    admin.agent_says(&chat_id, "three").await?;
+    browser.wait_for_text("[data-testid=line]", "three", 10).await?;
+    let shown = browser
+        .script(
+            "const root = document.getElementById('gms-chat-widget').shadowRoot;
+             return {
+               avatars: [...root.querySelectorAll('[data-testid=avatar]')].map(a => a.textContent),
+               names: [...root.querySelectorAll('[data-testid=who]')]
+                 .filter(w => !w.classList.contains('gc-visually-hidden')).map(w => w.textContent),
+             };",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(
+        shown,
+        json!({"avatars": ["AL", "AL"], "names": ["Ann Lee", "You", "Ann Lee"]}),
+        "one name per run: Ann's two lines, the visitor's, Ann's next"
+    );
+    browser.close().await?;
+    system.stop().await
+}

@@ -1,8 +1,8 @@
 use shared::gms::{ChatEvent, EventType, FileLimits, Party};
 
 use super::{
-    Line, Segment, check_upload, human_size, line, safe_url, segments, transcript_text,
-    validate_prechat,
+    Line, Segment, check_upload, human_size, initials, line, run_starts, safe_url, segments,
+    transcript_text, validate_prechat,
 };
 use crate::texts::{DE, EN};
 
@@ -150,4 +150,23 @@ fn the_transcript_file_names_who_said_what_and_when() {
     events[2].utc_time = Some(60_000);
     let text = transcript_text(&events, &EN, |ms| format!("t{ms}"));
     assert_eq!(text, "[t0] Ann joined the chat\n[t60000] Ann: Hello\n[t0] You: Hi <b>\n");
+}
+
+#[test]
+fn a_run_of_lines_by_one_speaker_names_them_once() {
+    let said = |mine: bool, who: &str| Line::Message { mine, who: who.into(), text: "x".into() };
+    let lines = [
+        said(false, "Ann"),
+        said(false, "Ann"),
+        said(true, "Jane"),
+        Line::System("Bob joined the chat".into()),
+        said(false, "Ann"),
+        said(false, "Bob"),
+        said(false, "Bob"),
+    ];
+    assert_eq!(run_starts(&lines), [true, false, true, true, true, true, false]);
+    assert_eq!(initials("Ann Lee"), "AL");
+    assert_eq!(initials("ann"), "A");
+    assert_eq!(initials("  "), "");
+    assert_eq!(initials("Émile de la Tour"), "ÉD");
 }
