@@ -10,7 +10,8 @@ use shared::widget_config::WidgetConfig;
 use shared::visitor::{ChatState, Conn, Failure, Input};
 
 use crate::chat::{
-    Line, Segment, initials, line, run_starts, segments, transcript_text, validate_prechat,
+    Line, Segment, day_starts, initials, line, run_starts, segments, transcript_text,
+    validate_prechat,
 };
 use crate::controller::Controller;
 use crate::texts::fill;
@@ -285,10 +286,13 @@ fn Conversation(
                     .filter_map(|e| Some((e.index.unwrap_or(0), line(e, t)?, e.utc_time)))
                     .collect();
                 let lines: Vec<Line> = shown.iter().map(|(_, line, _)| line.clone()).collect();
+                let times: Vec<Option<i64>> = shown.iter().map(|(_, _, at)| *at).collect();
+                let days = day_starts(&times, crate::host::local_date);
                 shown
                     .into_iter()
                     .zip(run_starts(&lines))
-                    .map(|((index, line, at), first)| (index, line, at, first))
+                    .zip(days)
+                    .map(|(((index, line, at), first), day)| (index, line, at, first, day))
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default()
@@ -311,7 +315,10 @@ fn Conversation(
     });
     view! {
         <div class="gc-transcript" node_ref=list role="log" aria-live="polite" aria-label=t.conversation data-testid="transcript" tabindex="0">
-            <For each=move || lines.get() key=|(index, ..)| *index children=move |(index, line, at, first)| view! { <LineView index=index line=line at=at first=first ctrl=ctrl/> }/>
+            <For each=move || lines.get() key=|(index, ..)| *index children=move |(index, line, at, first, day)| view! {
+                {day.map(|day| view! { <p class="gc-day" role="separator" data-testid="day">{day}</p> })}
+                <LineView index=index line=line at=at first=first ctrl=ctrl/>
+            }/>
             <Show when=move || waiting.get()>
                 <p class="gc-waiting" data-testid="waiting">{t.waiting}</p>
             </Show>

@@ -105,6 +105,21 @@ pub fn run_starts(lines: &[Line]) -> Vec<bool> {
         .collect()
 }
 
+/// For each line's time, the day to announce before it: the first dated line's, and each
+/// one whose day (as `day` words it) differs from the previous dated line's.
+pub fn day_starts(times: &[Option<i64>], day: impl Fn(i64) -> String) -> Vec<Option<String>> {
+    let mut previous: Option<String> = None;
+    times
+        .iter()
+        .map(|at| {
+            let today = day((*at)?);
+            let new = previous.as_ref() != Some(&today);
+            previous = Some(today.clone());
+            new.then_some(today)
+        })
+        .collect()
+}
+
 /// Up to two initials of a name, for the avatar: "Ann Lee" → "AL", "ann" → "A".
 pub fn initials(name: &str) -> String {
     name.split_whitespace()

@@ -79,3 +79,13 @@ pub(crate) fn local_date_time(ms: i64) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
     date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED).into()
 }
+
+/// The day of a moment, as the visitor reads a date, for the transcript's day dividers.
+pub(crate) fn local_date(ms: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    let options = js_sys::Object::new();
+    for (key, value) in [("day", "numeric"), ("month", "long"), ("year", "numeric")] {
+        let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
+    }
+    date.to_locale_date_string("default", &options).into()
+}

@@ -272,7 +272,8 @@ async fn the_visitor_can_download_the_conversation_as_text() -> Result<()> {
 }
 
 #[tokio::test]
-async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar() -> Result<()> {
+async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar_under_the_days_date()
+-> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
@@ -293,14 +294,18 @@ async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar() -> Result
                avatars: [...root.querySelectorAll('[data-testid=avatar]')].map(a => a.textContent),
                names: [...root.querySelectorAll('[data-testid=who]')]
                  .filter(w => !w.classList.contains('gc-visually-hidden')).map(w => w.textContent),
+               days: [...root.querySelectorAll('[data-testid=day]')].length,
+               dayFirst: root.querySelector('[data-testid=transcript]').firstElementChild
+                 .getAttribute('data-testid'),
              };",
             json!([]),
         )
         .await?;
     assert_eq!(
         shown,
-        json!({"avatars": ["AL", "AL"], "names": ["Ann Lee", "You", "Ann Lee"]}),
-        "one name per run: Ann's two lines, the visitor's, Ann's next"
+        json!({"avatars": ["AL", "AL"], "names": ["Ann Lee", "You", "Ann Lee"],
+               "days": 1, "dayFirst": "day"}),
+        "one name per run (Ann's two lines, the visitor's, Ann's next), one day divider on top"
     );
     browser.close().await?;
     system.stop().await

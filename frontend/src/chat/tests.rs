@@ -1,8 +1,8 @@
 use shared::gms::{ChatEvent, EventType, FileLimits, Party};
 
 use super::{
-    Line, Segment, check_upload, human_size, initials, line, run_starts, safe_url, segments,
-    transcript_text, validate_prechat,
+    Line, Segment, check_upload, day_starts, human_size, initials, line, run_starts, safe_url,
+    segments, transcript_text, validate_prechat,
 };
 use crate::texts::{DE, EN};
 
@@ -169,4 +169,14 @@ fn a_run_of_lines_by_one_speaker_names_them_once() {
     assert_eq!(initials("ann"), "A");
     assert_eq!(initials("  "), "");
     assert_eq!(initials("Émile de la Tour"), "ÉD");
+}
+
+#[test]
+fn a_divider_announces_each_new_day() {
+    const DAY: i64 = 86_400_000;
+    let day = |ms: i64| format!("day {}", ms / DAY);
+    let times = [Some(10), Some(20), None, Some(DAY + 5), Some(DAY + 6), Some(3 * DAY)];
+    let expected = [Some("day 0"), None, None, Some("day 1"), None, Some("day 3")];
+    let starts = day_starts(&times, day);
+    assert_eq!(starts.iter().map(Option::as_deref).collect::<Vec<_>>(), expected);
 }
