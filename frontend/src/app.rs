@@ -47,6 +47,22 @@ pub fn App(
     let open = move || opened.get();
     let launcher = NodeRef::<leptos::html::Button>::new();
     let toggle = move |_| ctrl.input(Input::SetOpen(!opened.get_untracked()));
+    // On a phone the open panel is the page: the page behind it must not scroll. The host
+    // page's own setting is kept and put back.
+    let page_overflow = StoredValue::new(None::<String>);
+    Effect::new(move |_| {
+        let Some(body) = document().body() else { return };
+        let style = body.style();
+        if opened.get() && crate::host::is_phone() {
+            if page_overflow.with_value(Option::is_none) {
+                let own = style.get_property_value("overflow").unwrap_or_default();
+                page_overflow.set_value(Some(own));
+                let _ = style.set_property("overflow", "hidden");
+            }
+        } else if let Some(own) = page_overflow.try_update_value(Option::take).flatten() {
+            let _ = style.set_property("overflow", &own);
+        }
+    });
     // Closing from inside the panel hands the focus back to the launcher.
     let close = move || {
         ctrl.input(Input::SetOpen(false));

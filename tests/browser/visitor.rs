@@ -79,12 +79,15 @@ async fn focus_on(browser: &Browser, test_id: &str) -> Result<()> {
 }
 
 #[tokio::test]
-async fn on_a_phone_the_panel_closes_by_button_or_escape_and_stays_closed_on_reload() -> Result<()>
-{
+async fn on_a_phone_the_panel_holds_the_page_closes_by_button_or_escape_and_stays_closed()
+-> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start_phone(360, 740).await?;
     start_chat(&browser, &system, "Jane").await?;
+    let page_scroll = "return getComputedStyle(document.body).overflow;";
+    assert_eq!(browser.script(page_scroll, json!([])).await?, json!("hidden"), "page held still");
     browser.click(&browser.widget_element("[data-testid=close]").await?).await?;
+    assert_eq!(browser.script(page_scroll, json!([])).await?, json!("visible"), "and let go");
     assert_eq!(browser.widget_texts("[data-testid=panel]").await?.len(), 0, "closed");
     focus_on(&browser, "launcher").await?;
 
