@@ -1,7 +1,5 @@
 //! Around the conversation: files both ways and the launcher's unread badge.
 
-use std::time::Duration;
-
 use anyhow::Result;
 use serde_json::{Value, json};
 use system_tests::gms_client::SimAdmin;
@@ -63,17 +61,10 @@ async fn the_visitor_sends_a_file_within_the_limits_and_can_download_it() -> Res
     assert_eq!(uploads(&admin.stats().await?), 1);
 
     let downloads = system_tests::harness::scratch_dir("downloads")?;
-    let allow = json!({"behavior": "allow", "downloadPath": downloads.display().to_string()});
-    if browser.cdp("Browser.setDownloadBehavior", allow.clone()).await.is_err() {
-        browser.cdp("Page.setDownloadBehavior", allow).await?;
-    }
+    browser.allow_downloads(&downloads).await?;
     browser.click(&browser.widget_element("[data-testid=download]").await?).await?;
-    let saved = downloads.join("note.txt");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while std::fs::read(&saved).ok().as_deref() != Some(b"hello from a file".as_slice()) {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "note.txt was not downloaded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let expected = b"hello from a file".as_slice();
+    Browser::downloaded(&downloads.join("note.txt"), |bytes| bytes == expected).await?;
     browser.close().await?;
     let _ = (std::fs::remove_dir_all(files), std::fs::remove_dir_all(downloads));
     system.stop().await

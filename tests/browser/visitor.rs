@@ -250,22 +250,12 @@ async fn the_visitor_can_download_the_conversation_as_text() -> Result<()> {
     admin.agent_says(&chat_id, "the answer").await?;
     browser.wait_for_text("[data-testid=line]", "the answer", 10).await?;
     let downloads = system_tests::harness::scratch_dir("transcripts")?;
-    let allow = json!({"behavior": "allow", "downloadPath": downloads.display().to_string()});
-    if browser.cdp("Browser.setDownloadBehavior", allow.clone()).await.is_err() {
-        browser.cdp("Page.setDownloadBehavior", allow).await?;
-    }
+    browser.allow_downloads(&downloads).await?;
     browser.click(&browser.widget_element("[data-testid=save-transcript]").await?).await?;
     let saved = downloads.join("chat-transcript.txt");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    let text = loop {
-        if let Ok(text) = std::fs::read_to_string(&saved)
-            && text.contains("the answer")
-        {
-            break text;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no transcript was saved");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let bytes =
+        Browser::downloaded(&saved, |b| String::from_utf8_lossy(b).contains("the answer")).await?;
+    let text = String::from_utf8(bytes)?;
     assert!(text.contains("You: my question"), "{text}");
     assert!(text.contains(": the answer"), "{text}");
     assert!(text.lines().all(|l| l.starts_with('[')), "every line has its time: {text}");

@@ -111,6 +111,37 @@ impl Browser {
         .await
     }
 
+    /// Lets the page download files into `dir` without asking.
+    pub async fn allow_downloads(&self, dir: &std::path::Path) -> Result<()> {
+        let allow = json!({"behavior": "allow", "downloadPath": dir.display().to_string()});
+        if self.cdp("Browser.setDownloadBehavior", allow.clone()).await.is_err() {
+            self.cdp("Page.setDownloadBehavior", allow).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits (10 s at most) until a downloaded file exists and `complete` says its bytes
+    /// are all there; answers them.
+    pub async fn downloaded(
+        path: &std::path::Path,
+        complete: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Ok(bytes) = std::fs::read(path)
+                && complete(&bytes)
+            {
+                return Ok(bytes);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{} was not downloaded",
+                path.display()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Opens a new tab in the same profile and switches to it; answers its handle.
     pub async fn new_tab(&self) -> Result<String> {
         let opened =
