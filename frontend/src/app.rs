@@ -159,6 +159,20 @@ fn watch_page(ctrl: Controller) {
             .get()
             .map_or(0, |from| m.stored.chat.as_ref().map_or(0, |chat| chat.agent_lines_since(from)))
     });
+    // Alerts, if the visitor asked for them: one per new line missed while hidden.
+    let alerted = StoredValue::new(0_usize);
+    Effect::new(move |_| {
+        let count = missed.get();
+        let before = alerted.try_update_value(|a| std::mem::replace(a, count)).unwrap_or(0);
+        if count > before && ctrl.with_untracked(|m| m.stored.alerts) {
+            let last = ctrl.with_untracked(|m| {
+                let chat = m.stored.chat.as_ref()?;
+                let event = chat.events.iter().rev().find(|e| !e.from.is_client())?;
+                Some(format!("{}: {}", event.from.nickname, event.text.clone().unwrap_or_default()))
+            });
+            crate::host::alert(&ctrl.config().title, &last.unwrap_or_default());
+        }
+    });
     // The site's own title, kept while ours shows; the site may change it at other times.
     let site_title = StoredValue::new(None::<String>);
     Effect::new(move |_| match missed.get() {
@@ -480,6 +494,7 @@ fn Composer(
 ) -> impl IntoView {
     let t = ctrl.texts;
     let draft = RwSignal::new(String::new());
+    let alerts = ctrl.memo(|m| m.stored.alerts);
     let picker = NodeRef::<leptos::html::Input>::new();
     let send = move || {
         let text = draft.get_untracked();
@@ -508,6 +523,16 @@ fn Composer(
             <div class="gc-actions">
                 <button class="gc-link" data-testid="end-chat" on:click=move |_| ctrl.input(Input::End)>{t.end_chat}</button>
                 <button class="gc-link" data-testid="save-transcript" on:click=move |_| save_transcript(ctrl)>{t.save_transcript}</button>
+                <button class="gc-link" data-testid="alerts" aria-pressed=move || alerts.get().to_string()
+                    on:click=move |_| {
+                        let on = !alerts.get_untracked();
+                        if on {
+                            crate::host::ask_notification_permission();
+                        }
+                        ctrl.input(Input::SetAlerts(on));
+                    }>
+                    {move || if alerts.get() { t.alerts_on } else { t.alerts_off }}
+                </button>
                 // The file input stays out of sight and out of the tab order; the button is
                 // what keyboard and screen reader users meet.
                 <input type="file" class="gc-visually-hidden" tabindex="-1" aria-hidden="true"

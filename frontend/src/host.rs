@@ -89,3 +89,62 @@ pub(crate) fn local_date(ms: i64) -> String {
     }
     date.to_locale_date_string("default", &options).into()
 }
+
+/// Asks the browser for permission to show notifications (the visitor just asked for
+/// alerts); where there is no Notifications API, nothing happens.
+pub(crate) fn ask_notification_permission() {
+    let Some(notification) = notification_class() else { return };
+    if let Ok(request) = js_sys::Reflect::get(&notification, &"requestPermission".into())
+        .and_then(wasm_bindgen::JsCast::dyn_into::<js_sys::Function>)
+    {
+        let _ = request.call0(&notification);
+    }
+}
+
+/// Tells the visitor a line arrived while the page was hidden: a short tone, and a system
+/// notification when the browser allows them. No file is loaded for either.
+pub(crate) fn alert(title: &str, body: &str) {
+    beep();
+    let Some(notification) = notification_class() else { return };
+    let granted = js_sys::Reflect::get(&notification, &"permission".into())
+        .ok()
+        .and_then(|p| p.as_string())
+        .is_some_and(|p| p == "granted");
+    if !granted {
+        return;
+    }
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"body".into(), &body.into());
+    let _ = js_sys::Reflect::set(&options, &"tag".into(), &"gms-chat".into());
+    if let Ok(constructor) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(notification) {
+        let args = js_sys::Array::of2(&title.into(), &options);
+        let _ = js_sys::Reflect::construct(&constructor, &args);
+    }
+}
+
+fn notification_class() -> Option<wasm_bindgen::JsValue> {
+    let window = web_sys::window()?;
+    js_sys::Reflect::get(&window, &"Notification".into()).ok().filter(|n| n.is_function())
+}
+
+/// A soft 150 ms tone through Web Audio.
+fn beep() {
+    let Some(window) = web_sys::window() else { return };
+    let Ok(class) = js_sys::Reflect::get(&window, &"AudioContext".into()) else { return };
+    let Ok(class) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(class) else { return };
+    let Ok(context) = js_sys::Reflect::construct(&class, &js_sys::Array::new()) else { return };
+    let call = |target: &wasm_bindgen::JsValue, name: &str, args: &js_sys::Array| {
+        js_sys::Reflect::get(target, &name.into())
+            .and_then(wasm_bindgen::JsCast::dyn_into::<js_sys::Function>)
+            .and_then(|f| f.apply(target, args))
+    };
+    let Ok(oscillator) = call(&context, "createOscillator", &js_sys::Array::new()) else { return };
+    let Ok(destination) = js_sys::Reflect::get(&context, &"destination".into()) else { return };
+    let _ = call(&oscillator, "connect", &js_sys::Array::of1(&destination));
+    let now = js_sys::Reflect::get(&context, &"currentTime".into())
+        .ok()
+        .and_then(|t| t.as_f64())
+        .unwrap_or(0.0);
+    let _ = call(&oscillator, "start", &js_sys::Array::of1(&now.into()));
+    let _ = call(&oscillator, "stop", &js_sys::Array::of1(&(now + 0.15).into()));
+}

@@ -303,3 +303,65 @@ async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar_under_the_d
     browser.close().await?;
     system.stop().await
 }
+
+/// Records system notifications and tones the page makes from now on.
+const SPY_ALERTS: &str = "
+window.__notes = []; window.__tones = 0;
+const Real = window.Notification;
+window.Notification = class extends Real {
+  constructor(title, options) { window.__notes.push(options && options.body); super(title, options); }
+};
+const oscillator = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.__tones += 1; return oscillator.call(this); };";
+
+#[tokio::test]
+async fn alerts_stay_off_until_the_visitor_turns_them_on_and_are_remembered() -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let grant = json!({"permissions": ["notifications"], "origin": system.relay_url});
+    browser.cdp("Browser.grantPermissions", grant).await?;
+    browser.script(SPY_ALERTS, json!([])).await?;
+    let title = browser.script("return document.title;", json!([])).await?;
+    let title = title.as_str().unwrap_or_default().to_owned();
+
+    // Off by default: a line missed while hidden shows in the title only.
+    crate::page::set_hidden(&browser, true, 0).await?;
+    admin.agent_says(&chat_id, "first while away").await?;
+    let badge = format!("(1) {title}");
+    browser
+        .wait_for("the badge", 10, "return document.title === arguments[0];", json!([badge]))
+        .await?;
+    let quiet =
+        browser.script("return [window.__notes.length, window.__tones];", json!([])).await?;
+    assert_eq!(quiet, json!([0, 0]), "no alert without the visitor's consent");
+    crate::page::set_hidden(&browser, false, 1_000).await?;
+
+    // Turned on: the next missed line sounds and notifies.
+    browser.click(&browser.widget_element("[data-testid=alerts]").await?).await?;
+    assert_eq!(
+        browser.widget_attribute("[data-testid=alerts]", "aria-pressed").await?,
+        json!("true")
+    );
+    crate::page::set_hidden(&browser, true, 0).await?;
+    admin.agent_says(&chat_id, "second while away").await?;
+    browser
+        .wait_for(
+            "the alert",
+            10,
+            "return window.__notes.some(n => n && n.includes('second while away')) && window.__tones > 0;",
+            json!([]),
+        )
+        .await?;
+
+    // The choice is kept for the next visit.
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.widget_element("[data-testid=alerts]").await?;
+    assert_eq!(
+        browser.widget_attribute("[data-testid=alerts]", "aria-pressed").await?,
+        json!("true")
+    );
+    browser.close().await?;
+    system.stop().await
+}

@@ -38,7 +38,7 @@ fn ok_at(next_position: u64) -> GmsResult {
 fn stored_chat() -> Machine {
     let mut chat = ChatState::new("svc", credentials("C"));
     chat.apply_events([agent(1, "a"), agent(2, "b")]);
-    let stored = Stored { device_id: "d".into(), chat: Some(chat), open: false };
+    let stored = Stored { device_id: "d".into(), chat: Some(chat), open: false, alerts: false };
     Machine::new(stored, "svc", "")
 }
 
@@ -184,6 +184,7 @@ fn the_refresh_policy_names_every_input_that_refreshes() {
         ("typing", Input::Typed("hel".into()), 0),
         ("typing paused", Input::TypingPaused(1), 0),
         ("panel opened", Input::SetOpen(true), 0),
+        ("alerts turned on", Input::SetAlerts(true), 0),
         ("send", Input::Send("hi".into()), 0),
         ("load again", Input::Load, 0),
         ("a problem", Input::Problem(Notice::Text("x".into())), 0),
@@ -320,6 +321,9 @@ fn a_frame_saves_once_and_typing_saves_nothing() {
     for key in ["h", "he", "hel"] {
         assert_eq!(saves(&m.step(Input::Typed(key.into()))), 0);
     }
+    assert_eq!(saves(&m.step(Input::SetAlerts(true))), 1, "the alerts choice is kept");
+    assert_eq!(saves(&m.step(Input::SetAlerts(true))), 0);
+    assert!(m.stored.alerts);
     assert_eq!(saves(&m.step(Input::Frame(ServerFrame::Changed { chat_id: "C".into() }))), 0);
 }
 
@@ -518,9 +522,10 @@ fn stored_copies_of_two_tabs_converge() {
     let mut b = a.clone();
     b.chat.as_mut().expect("chat").apply_events([agent(3, "c")]);
     b.open = true;
+    b.alerts = true;
     assert!(a.absorb(&b));
     assert_eq!(a.chat.as_ref().map(|c| c.next_position), Some(4));
-    assert!(a.open);
+    assert!(a.open && a.alerts, "the panel state and the alerts choice follow the latest write");
     assert!(!b.absorb(&a), "nothing new the other way");
     // A new chat started in one tab replaces the ended one in the other.
     a.chat.as_mut().expect("chat").ended = true;

@@ -24,6 +24,9 @@ pub struct Stored {
     pub chat: Option<ChatState>,
     /// The panel was open: a reload shows it again.
     pub open: bool,
+    /// The visitor turned on alerts (a sound, and a system notification where the browser
+    /// allows them) for agent lines that arrive while the page is hidden.
+    pub alerts: bool,
 }
 
 impl Stored {
@@ -32,8 +35,9 @@ impl Stored {
     /// active one over an ended one (two active ones: the greater chat id, arbitrary but
     /// the same in every tab). Answers whether anything changed.
     pub fn absorb(&mut self, other: &Stored) -> bool {
-        let before_open = self.open;
+        let before = (self.open, self.alerts);
         self.open = other.open;
+        self.alerts = other.alerts;
         if self.device_id.is_empty() {
             self.device_id.clone_from(&other.device_id);
         }
@@ -66,7 +70,7 @@ impl Stored {
             }
             (None, None) => false,
         };
-        chat_changed || self.open != before_open
+        chat_changed || (self.open, self.alerts) != before
     }
 }
 

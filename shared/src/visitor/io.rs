@@ -122,6 +122,8 @@ pub enum Input {
     NewChat,
     /// The visitor opened or closed the panel.
     SetOpen(bool),
+    /// The visitor turned alerts on or off.
+    SetAlerts(bool),
     /// The page became visible after being hidden this long.
     Visible(Duration),
     /// The browser came back online.

@@ -160,6 +160,12 @@ impl Machine {
                     self.saved = false;
                 }
             }
+            Input::SetAlerts(alerts) => {
+                if self.stored.alerts != alerts {
+                    self.stored.alerts = alerts;
+                    self.saved = false;
+                }
+            }
             Input::Visible(hidden) => {
                 if hidden >= LONG_HIDE {
                     self.wake(&mut out);
