@@ -212,7 +212,7 @@ impl Controller {
                     let result =
                         net::gms(&config, &chat.service, &upload, credentials, RetryPolicy::GMS)
                             .await;
-                    this.input(Input::Uploaded(id, gms_result(result)));
+                    this.input(Input::Gms(id, gms_result(result)));
                 }
                 Err(problem) => this.input(Input::Abandoned(id, Notice::Text(problem))),
             }

@@ -248,16 +248,22 @@ fn plan(
                     Some(record) => record.clone(),
                     None => state.chats.get(chat_id).cloned(),
                 };
-                let next = match (current, create) {
-                    (Some(mut record), _) => record.merge(seen).then_some(record),
-                    (None, Some(service)) => ChatRecord::create(chat_id, seen, service),
+                match (current, create) {
+                    (Some(mut record), _) => {
+                        if record.merge(seen) {
+                            overlay.chats.insert(chat_id.clone(), Some(record.clone()));
+                        }
+                        Some(record)
+                    }
+                    (None, Some(service)) => {
+                        let created = ChatRecord::create(chat_id, seen, service);
+                        if let Some(record) = &created {
+                            overlay.chats.insert(chat_id.clone(), Some(record.clone()));
+                        }
+                        created
+                    }
                     (None, None) => None,
-                };
-                if let Some(record) = &next {
-                    overlay.chats.insert(chat_id.clone(), Some(record.clone()));
                 }
-                next.or_else(|| overlay.chats.get(chat_id).cloned().flatten())
-                    .or_else(|| state.chats.get(chat_id).cloned())
             }
             Op::Remove { chat_id } => {
                 if state.chats.contains_key(chat_id) || overlay.chats.contains_key(chat_id) {
@@ -305,4 +311,34 @@ async fn commit(backend: &Arc<dyn Backend>, changes: Vec<Change>) -> Result<(), 
         tracing::error!(%error, "session store write failed");
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot;
+
+    use super::{Op, State, plan};
+    use crate::store::{ChatRecord, Observation, Source};
+
+    #[test]
+    fn a_chat_removed_earlier_in_a_batch_is_gone_for_the_rest_of_it() {
+        let seen = Observation {
+            user_id: Some("U".into()),
+            secure_key: Some("K".into()),
+            alias: Some("117".into()),
+            ..Observation::new(1, Source::Gms)
+        };
+        let mut state = State::default();
+        state.put(ChatRecord::create("C", &seen, "svc").expect("record"));
+        let op = |op| (op, oneshot::channel().0);
+        let later = Observation { position: Some(9), ..Observation::new(2, Source::Push) };
+        let batch = [
+            op(Op::Remove { chat_id: "C".into() }),
+            op(Op::Observe { chat_id: "C".into(), seen: later, create: None }),
+        ];
+        let (changes, overlay, replies) = plan(&state, &batch);
+        assert!(replies.iter().all(Option::is_none), "{replies:?}");
+        assert_eq!(changes.len(), 1);
+        assert_eq!(overlay.chats.get("C"), Some(&None));
+    }
 }

@@ -58,18 +58,23 @@ pub(crate) async fn upgrade(
         }))
 }
 
-/// A write that took longer than the write timeout: the peer stopped reading.
-struct Stalled;
+/// Why a write failed.
+enum WriteError {
+    /// The socket is closed or broken.
+    Closed,
+    /// The write took longer than the write timeout: the peer stopped reading.
+    Stalled,
+}
 
 async fn send(
     sink: &mut SplitSink<WebSocket, Message>,
     message: Message,
     within: Duration,
-) -> Result<(), Option<Stalled>> {
+) -> Result<(), WriteError> {
     match tokio::time::timeout(within, sink.send(message)).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(None),
-        Err(_) => Err(Some(Stalled)),
+        Ok(Err(_)) => Err(WriteError::Closed),
+        Err(_) => Err(WriteError::Stalled),
     }
 }
 
@@ -136,8 +141,8 @@ async fn serve(socket: WebSocket, state: AppState) {
         };
         match written {
             Ok(()) => {}
-            Err(None) => break None,
-            Err(Some(Stalled)) => {
+            Err(WriteError::Closed) => break None,
+            Err(WriteError::Stalled) => {
                 metrics::counter!("relay_ws_slow_consumers_total").increment(1);
                 metrics::counter!("relay_ws_write_timeouts_total").increment(1);
                 // The close frame could not be written either: just drop the socket.

@@ -150,8 +150,6 @@ pub enum Input {
     Gms(RequestId, GmsResult),
     /// The answer to a registration.
     Registered(RequestId, Registration),
-    /// A file was uploaded by the widget; the upload's answer.
-    Uploaded(RequestId, GmsResult),
     /// A request the machine tracked was not made after all (an upload the limits refuse),
     /// with the reason to show.
     Abandoned(RequestId, Notice),

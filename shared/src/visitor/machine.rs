@@ -185,7 +185,6 @@ impl Machine {
             Input::Frame(frame) => self.frame(frame, &mut out),
             Input::Gms(id, result) => self.answer(id, result, &mut out),
             Input::Registered(id, registration) => self.registered(id, registration, &mut out),
-            Input::Uploaded(id, result) => self.answer(id, result, &mut out),
             Input::Abandoned(id, notice) => {
                 self.pending.remove(&id);
                 self.notice = Some(notice);
@@ -208,8 +207,8 @@ impl Machine {
         out
     }
 
-    /// Registers an upload the widget is about to make, so its answer is applied to the
-    /// chat it was made for; None without an active chat.
+    /// Registers an upload the widget is about to make, so its answer (`Input::Gms` with
+    /// this id) is applied to the chat it was made for; None without an active chat.
     pub fn begin_upload(&mut self) -> Option<(RequestId, ChatState)> {
         let chat = self.active_chat()?.clone();
         let id = self.track(Some(&chat.credentials.chat_id), Purpose::Upload);
