@@ -3,6 +3,8 @@
 use shared::widget_config::{CONFIG_ELEMENT_ID, WidgetConfig};
 use wasm_bindgen::JsCast;
 
+use crate::texts::Texts;
+
 const HOST_ID: &str = "gms-chat-widget";
 const STYLES: &str = include_str!("widget.css");
 
@@ -17,9 +19,10 @@ pub(crate) fn config() -> WidgetConfig {
 }
 
 /// Creates `<div id="gms-chat-widget">` with an open shadow root holding the styles and
-/// an element to mount into, marked with the widget's language for screen readers.
+/// an element to mount into, marked with the widget's language for screen readers and its
+/// writing direction (Arabic and Hebrew mirror the layout).
 /// Constructable stylesheets keep a strict CSP happy (no inline style element).
-pub(crate) fn shadow_mount_point(lang: &str) -> Option<web_sys::HtmlElement> {
+pub(crate) fn shadow_mount_point(texts: &Texts) -> Option<web_sys::HtmlElement> {
     let document = web_sys::window()?.document()?;
     let host = document.create_element("div").ok()?;
     host.set_id(HOST_ID);
@@ -31,9 +34,29 @@ pub(crate) fn shadow_mount_point(lang: &str) -> Option<web_sys::HtmlElement> {
     shadow.set_adopted_style_sheets(&js_sys::Array::of1(&sheet));
     let mount = document.create_element("div").ok()?;
     mount.set_class_name("gc-root");
-    mount.set_attribute("lang", lang).ok()?;
+    mount.set_attribute("lang", texts.lang).ok()?;
+    mount.set_attribute("dir", texts.dir).ok()?;
     shadow.append_child(&mount).ok()?;
     mount.dyn_into::<web_sys::HtmlElement>().ok()
+}
+
+/// Keeps `--gc-vv-top` and `--gc-vv-height` on `target` equal to the visual viewport's
+/// place in the layout viewport, for the page's life. An on-screen keyboard shrinks only
+/// the visual viewport, so a full-screen panel sized by these stays above it.
+pub(crate) fn follow_visual_viewport(target: &web_sys::HtmlElement) {
+    let Some(viewport) = web_sys::window().and_then(|w| w.visual_viewport()) else { return };
+    let style = target.style();
+    let watched = viewport.clone();
+    let update = move || {
+        let _ = style.set_property("--gc-vv-top", &format!("{}px", watched.offset_top()));
+        let _ = style.set_property("--gc-vv-height", &format!("{}px", watched.height()));
+    };
+    update();
+    let callback = wasm_bindgen::closure::Closure::<dyn Fn()>::new(update);
+    for event in ["resize", "scroll"] {
+        let _ = viewport.add_event_listener_with_callback(event, callback.as_ref().unchecked_ref());
+    }
+    callback.forget();
 }
 
 /// Offers bytes to the visitor as a file download (a blob URL behind a `download` link).

@@ -17,11 +17,12 @@ pub use app::App;
 /// Reads the host page's configuration and mounts the widget.
 pub fn mount() {
     let config = host::config();
-    let lang = texts::for_language(&config.language).lang;
-    let Some(root) = host::shadow_mount_point(lang) else {
+    let texts = texts::for_language(&config.language);
+    let Some(root) = host::shadow_mount_point(texts) else {
         leptos::logging::error!("gms-chat: cannot create the widget's shadow root");
         return;
     };
+    host::follow_visual_viewport(&root);
     leptos::mount::mount_to(root, move || leptos::view! { <App config=config/> }).forget();
     // The launcher works from here on; benchmarks read this mark.
     if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {

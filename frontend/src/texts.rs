@@ -7,6 +7,8 @@
 pub struct Texts {
     /// The primary language subtag, set as the widget's `lang` attribute.
     pub lang: &'static str,
+    /// The writing direction, set as the widget's `dir` attribute: `ltr` or `rtl`.
+    pub dir: &'static str,
     pub open_chat: &'static str,
     pub close_chat: &'static str,
     /// `{count}`: the launcher's unread badge, spoken.
@@ -91,10 +93,11 @@ pub fn for_language(tag: &str) -> &'static Texts {
 }
 
 /// Every language the widget speaks.
-pub const ALL: [&Texts; 5] = [&EN, &DE, &FR, &ES, &NL];
+pub const ALL: [&Texts; 7] = [&EN, &DE, &FR, &ES, &NL, &AR, &HE];
 
 pub const EN: Texts = Texts {
     lang: "en",
+    dir: "ltr",
     open_chat: "Chat with us",
     close_chat: "Close chat",
     unread: "{count} new",
@@ -153,6 +156,7 @@ pub const EN: Texts = Texts {
 
 pub const DE: Texts = Texts {
     lang: "de",
+    dir: "ltr",
     open_chat: "Chatten Sie mit uns",
     close_chat: "Chat schließen",
     unread: "{count} neu",
@@ -211,6 +215,7 @@ pub const DE: Texts = Texts {
 
 pub const FR: Texts = Texts {
     lang: "fr",
+    dir: "ltr",
     open_chat: "Discutez avec nous",
     close_chat: "Fermer le chat",
     unread: "{count} nouveau(x)",
@@ -269,6 +274,7 @@ pub const FR: Texts = Texts {
 
 pub const ES: Texts = Texts {
     lang: "es",
+    dir: "ltr",
     open_chat: "Chatea con nosotros",
     close_chat: "Cerrar chat",
     unread: "{count} nuevo(s)",
@@ -327,6 +333,7 @@ pub const ES: Texts = Texts {
 
 pub const NL: Texts = Texts {
     lang: "nl",
+    dir: "ltr",
     open_chat: "Chat met ons",
     close_chat: "Chat sluiten",
     unread: "{count} nieuw",
@@ -383,6 +390,124 @@ pub const NL: Texts = Texts {
     http_error: "De chatdienst antwoordde met fout {status}.",
 };
 
+pub const AR: Texts = Texts {
+    lang: "ar",
+    dir: "rtl",
+    open_chat: "تحدث معنا",
+    close_chat: "إغلاق المحادثة",
+    unread: "{count} جديدة",
+    connecting: "جارٍ الاتصال…",
+    connected: "متصل",
+    reconnecting: "جارٍ إعادة الاتصال…",
+    offline: "غير متصل",
+    intro: "اسألنا عن أي شيء. يمكنك إغلاق هذه الصفحة والعودة لاحقًا: تبقى محادثتك هنا.",
+    waiting: "وصلتنا رسالتك. سيرد عليك أحد الموظفين هنا — يمكنك إغلاق هذه الصفحة والعودة لاحقًا.",
+    your_name: "اسمك",
+    email: "البريد الإلكتروني",
+    subject: "الموضوع",
+    optional: "(اختياري)",
+    start_chat: "ابدأ المحادثة",
+    starting: "جارٍ البدء…",
+    name_missing: "يرجى إخبارنا باسمك.",
+    name_too_long: "يرجى ألا يزيد اسمك على 64 حرفًا.",
+    email_invalid: "يرجى إدخال بريد إلكتروني صحيح، أو ترك الحقل فارغًا.",
+    conversation: "المحادثة",
+    you: "أنت",
+    sending: "جارٍ الإرسال…",
+    retry: "إعادة المحاولة",
+    is_typing: "{who} يكتب…",
+    chat_ended: "انتهت هذه المحادثة.",
+    new_chat: "ابدأ محادثة جديدة",
+    message: "الرسالة",
+    placeholder: "اكتب رسالة… (Enter للإرسال، Shift+Enter لسطر جديد)",
+    end_chat: "إنهاء المحادثة",
+    send: "إرسال",
+    joined: "انضم {who} إلى المحادثة",
+    you_left: "غادرت المحادثة",
+    left: "غادر {who} المحادثة",
+    renamed: "أصبح اسم {who} الآن {name}",
+    file_sent: "أرسل {who} ملفًا: {name}",
+    file_deleted: "حذف {who} ملفًا",
+    you_sent_file: "أرسلت ملفًا: {name}",
+    attach_file: "إرفاق ملف",
+    sending_file: "جارٍ إرسال الملف…",
+    download: "تنزيل",
+    save_transcript: "تنزيل نص المحادثة",
+    alerts_off: "نبّهني إلى الردود",
+    alerts_on: "التنبيهات مفعّلة",
+    too_many_files: "لا يمكن إرسال مزيد من الملفات في هذه المحادثة.",
+    file_too_big: "{name} كبير جدًا: الحد الأقصى {max}.",
+    file_type_not_allowed: "لا يمكن إرسال هذا النوع من الملفات. المسموح: {types}.",
+    file_failed: "تعذّر إرسال الملف: {reason}",
+    idle_alert: "ستُغلق هذه المحادثة قريبًا بسبب عدم النشاط",
+    idle_close: "أُغلقت هذه المحادثة بسبب عدم النشاط",
+    could_not_start: "تعذّر بدء المحادثة: {reason}",
+    refused: "رفضت خدمة المحادثة: {reason}",
+    not_sent_offline: "لم تُرسل: لا يوجد اتصال.",
+    no_live_updates: "التحديثات المباشرة غير متاحة في هذه الصفحة.",
+    unreachable: "تعذّر الوصول إلى خدمة المحادثة. تحقق من اتصالك.",
+    http_error: "أجابت خدمة المحادثة بالخطأ {status}.",
+};
+
+pub const HE: Texts = Texts {
+    lang: "he",
+    dir: "rtl",
+    open_chat: "דברו איתנו",
+    close_chat: "סגירת הצ'אט",
+    unread: "{count} חדשות",
+    connecting: "מתחבר…",
+    connected: "מחובר",
+    reconnecting: "מתחבר מחדש…",
+    offline: "לא מקוון",
+    intro: "שאלו אותנו כל דבר. אפשר לסגור את הדף ולחזור מאוחר יותר: השיחה נשמרת כאן.",
+    waiting: "קיבלנו את ההודעה שלך. נציג יענה כאן — אפשר לסגור את הדף ולחזור מאוחר יותר.",
+    your_name: "השם שלך",
+    email: "דואר אלקטרוני",
+    subject: "נושא",
+    optional: "(לא חובה)",
+    start_chat: "התחלת צ'אט",
+    starting: "מתחיל…",
+    name_missing: "נא לכתוב את שמך.",
+    name_too_long: "נא להשתמש בעד 64 תווים לשם.",
+    email_invalid: "נא להזין כתובת דואר אלקטרוני תקינה, או להשאיר ריק.",
+    conversation: "שיחה",
+    you: "את/ה",
+    sending: "שולח…",
+    retry: "ניסיון חוזר",
+    is_typing: "{who} מקליד/ה…",
+    chat_ended: "הצ'אט הסתיים.",
+    new_chat: "התחלת צ'אט חדש",
+    message: "הודעה",
+    placeholder: "כתבו הודעה… (Enter לשליחה, Shift+Enter לשורה חדשה)",
+    end_chat: "סיום הצ'אט",
+    send: "שליחה",
+    joined: "{who} הצטרף/ה לצ'אט",
+    you_left: "יצאת מהצ'אט",
+    left: "{who} יצא/ה מהצ'אט",
+    renamed: "{who} נקרא/ת עכשיו {name}",
+    file_sent: "{who} שלח/ה קובץ: {name}",
+    file_deleted: "{who} מחק/ה קובץ",
+    you_sent_file: "שלחת קובץ: {name}",
+    attach_file: "צירוף קובץ",
+    sending_file: "שולח את הקובץ…",
+    download: "הורדה",
+    save_transcript: "הורדת תמליל השיחה",
+    alerts_off: "התראה על תשובות",
+    alerts_on: "ההתראות פעילות",
+    too_many_files: "אי אפשר לשלוח עוד קבצים בצ'אט הזה.",
+    file_too_big: "{name} גדול מדי: אפשר לשלוח עד {max}.",
+    file_type_not_allowed: "אי אפשר לשלוח קובץ מהסוג הזה. מותר: {types}.",
+    file_failed: "לא ניתן היה לשלוח את הקובץ: {reason}",
+    idle_alert: "הצ'אט ייסגר בקרוב בגלל חוסר פעילות",
+    idle_close: "הצ'אט נסגר בגלל חוסר פעילות",
+    could_not_start: "לא ניתן היה להתחיל את הצ'אט: {reason}",
+    refused: "שירות הצ'אט סירב: {reason}",
+    not_sent_offline: "לא נשלח: אין חיבור.",
+    no_live_updates: "עדכונים חיים אינם זמינים בדף הזה.",
+    unreachable: "אין גישה לשירות הצ'אט. בדקו את החיבור.",
+    http_error: "שירות הצ'אט השיב בשגיאה {status}.",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,10 +530,26 @@ mod tests {
             .lines()
             .filter_map(|line| {
                 let (name, value) = line.trim().split_once(": ")?;
-                let value: String = serde_json::from_str(value.trim_end_matches(',')).ok()?;
+                let value = rust_escapes_as_chars(value.trim_end_matches(','));
+                let value: String = serde_json::from_str(&value).ok()?;
                 Some((name.to_owned(), value))
             })
             .collect()
+    }
+
+    /// Debug writes combining marks (Arabic vowel signs) as `\u{64b}`, which JSON does not
+    /// read: they become the characters again.
+    fn rust_escapes_as_chars(debug: &str) -> String {
+        let mut out = String::new();
+        let mut rest = debug;
+        while let Some(at) = rest.find("\\u{") {
+            out.push_str(&rest[..at]);
+            let (hex, after) = rest[at + 3..].split_once('}').expect("closed escape");
+            out.push(u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).expect("char"));
+            rest = after;
+        }
+        out.push_str(rest);
+        out
     }
 
     #[test]
@@ -433,6 +574,9 @@ mod tests {
         assert_eq!(for_language("es_MX").lang, "es");
         assert_eq!(for_language("nl").lang, "nl");
         assert_eq!(for_language("pt-BR").lang, "en");
+        assert_eq!((for_language("ar-EG").lang, for_language("ar-EG").dir), ("ar", "rtl"));
+        assert_eq!((for_language("he-IL").lang, for_language("he").dir), ("he", "rtl"));
+        assert_eq!(for_language("en-GB").dir, "ltr");
         assert_eq!(for_language("").lang, "en");
     }
 

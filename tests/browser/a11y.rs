@@ -1,6 +1,8 @@
 //! Accessibility as an independent checker sees it: axe-core (npm `axe-core`, injected into
 //! the page; it reads the widget's open shadow root) reports no violation in any state of
-//! the widget. `cargo xtask test` installs axe-core and names its `axe.min.js` in `AXE_JS`.
+//! the widget, and Lighthouse (npm `lighthouse`, with its own Chromium) scores the demo
+//! page's accessibility 100. `cargo xtask test` installs both and names axe-core's
+//! `axe.min.js` in `AXE_JS` and Lighthouse's command in `LIGHTHOUSE`.
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -71,5 +73,44 @@ async fn axe_finds_no_violation_in_any_state() -> Result<()> {
     browser.widget_element("[data-testid=new-chat]").await?;
     no_violations(&browser, "ended").await?;
     browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn lighthouse_scores_the_demo_pages_accessibility_100() -> Result<()> {
+    let lighthouse = std::env::var("LIGHTHOUSE").context("LIGHTHOUSE must name lighthouse")?;
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    let system = system(&[]).await?;
+    let profile = system_tests::harness::scratch_dir("lighthouse-profile")?;
+    let run = tokio::process::Command::new(&lighthouse)
+        .arg(format!("{}/", system.relay_url))
+        .args(["--only-categories=accessibility", "--output=json", "--output-path=stdout"])
+        .args(["--quiet", "--max-wait-for-load=20000"])
+        .arg(format!(
+            "--chrome-flags=--headless=new --no-sandbox --disable-gpu --user-data-dir={}",
+            profile.display()
+        ))
+        .env("CHROME_PATH", &chromium)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("running {lighthouse}"))?;
+    let _ = std::fs::remove_dir_all(&profile);
+    let report: Value = serde_json::from_slice(&run.stdout).with_context(|| {
+        format!("lighthouse printed no report: {}", String::from_utf8_lossy(&run.stderr))
+    })?;
+    let category = &report["categories"]["accessibility"];
+    let failing: Vec<String> = category["auditRefs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|audit_ref| {
+            let audit = &report["audits"][audit_ref["id"].as_str()?];
+            let failed = audit["score"].as_f64().is_some_and(|s| s < 1.0);
+            failed.then(|| format!("{}: {}", audit["id"], audit["title"]))
+        })
+        .collect();
+    assert_eq!(category["score"].as_f64(), Some(1.0), "failing audits: {failing:#?}");
     system.stop().await
 }

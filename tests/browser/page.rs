@@ -136,3 +136,103 @@ async fn the_widget_speaks_the_host_pages_language() -> Result<()> {
     browser.close().await?;
     system.stop().await
 }
+
+/// Where the widget's parts are on screen, as rectangles, for layout assertions.
+const RECTS: &str = "const root = document.getElementById('gms-chat-widget').shadowRoot;
+    return Object.fromEntries(arguments[0].map(sel => {
+      const r = root.querySelector(sel).getBoundingClientRect();
+      return [sel, {left: r.left, right: r.right, top: r.top, bottom: r.bottom}];
+    }));";
+
+#[tokio::test]
+async fn in_arabic_on_a_360_pixel_phone_the_layout_is_mirrored() -> Result<()> {
+    let widget_config = WidgetConfig { language: "ar-EG".to_owned(), ..WidgetConfig::default() };
+    let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start_phone(360, 740).await?;
+    let page = format!("{}/", system.relay_url);
+    browser.goto(&page).await?;
+    browser.wait_for_text("[data-testid=launcher]", "تحدث معنا", 10).await?;
+    assert_eq!(browser.widget_attribute(".gc-root", "dir").await?, json!("rtl"));
+    assert_eq!(browser.widget_attribute(".gc-root", "lang").await?, json!("ar"));
+    let launcher = browser.script(RECTS, json!([["[data-testid=launcher]"]])).await?;
+    let launcher = &launcher["[data-testid=launcher]"];
+    assert!(launcher["left"].as_f64() < Some(40.0), "launcher in the left corner: {launcher}");
+
+    browser.submit_prechat(&page, "ليلى").await?;
+    browser.wait_for_text("[data-testid=status]", "متصل", 10).await?;
+    let chat_id = browser.stored_chat_id().await?;
+    say(&browser, "مرحبا").await?;
+    browser.wait_for_text(".gc-mine", "مرحبا", 10).await?;
+    admin.agent_says(&chat_id, "أهلًا بك، كيف أساعدك؟").await?;
+    browser.wait_for_text(".gc-theirs", "كيف أساعدك", 10).await?;
+    let parts = [
+        "[data-testid=panel]",
+        ".gc-mine .gc-bubble",
+        ".gc-theirs .gc-bubble",
+        "[data-testid=end-chat]",
+        "[data-testid=send]",
+    ];
+    let rects = browser.script(RECTS, json!([parts])).await?;
+    let at = |part: &str, side: &str| rects[part][side].as_f64().unwrap_or(f64::NAN);
+    assert_eq!((at(parts[0], "left"), at(parts[0], "right")), (0.0, 360.0), "full screen");
+    assert!(at(parts[1], "left") < 40.0, "the visitor's bubble on the left: {rects}");
+    assert!(at(parts[2], "right") > 320.0, "the agent's bubble on the right: {rects}");
+    assert!(at(parts[3], "right") > 320.0, "the first action at the right: {rects}");
+    assert!(at(parts[4], "left") < 40.0, "Send at the left end: {rects}");
+    let composer_direction = "return getComputedStyle(document.getElementById('gms-chat-widget')
+        .shadowRoot.querySelector('[data-testid=composer]')).direction;";
+    assert_eq!(browser.script(composer_direction, json!([])).await?, json!("rtl"));
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn in_hebrew_the_widget_speaks_hebrew_from_the_left_corner() -> Result<()> {
+    let widget_config = WidgetConfig { language: "he".to_owned(), ..WidgetConfig::default() };
+    let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
+    let browser = Browser::start().await?;
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.wait_for_text("[data-testid=launcher]", "דברו איתנו", 10).await?;
+    assert_eq!(browser.widget_attribute(".gc-root", "dir").await?, json!("rtl"));
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    browser.wait_for_text("[data-testid=prechat-submit]", "התחלת צ'אט", 5).await?;
+    let rects = browser.script(RECTS, json!([["[data-testid=panel]"]])).await?;
+    let panel = &rects["[data-testid=panel]"];
+    assert_eq!(panel["left"].as_f64(), Some(20.0), "the panel in the left corner: {panel}");
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
+async fn on_a_phone_the_on_screen_keyboard_does_not_hide_the_composer() -> Result<()> {
+    let system = system(&[]).await?;
+    let browser = Browser::start_phone(360, 740).await?;
+    start_chat(&browser, &system, "Jane").await?;
+    // Headless Chromium has no on-screen keyboard; what one does to the page is shrink the
+    // visual viewport inside an unchanged layout viewport, as zooming in does.
+    browser.cdp("Emulation.setPageScaleFactor", json!({"pageScaleFactor": 2.0})).await?;
+    browser
+        .wait_for(
+            "the visual viewport to shrink",
+            5,
+            "return visualViewport.height < innerHeight * 0.75;",
+            json!([]),
+        )
+        .await?;
+    browser
+        .wait_for(
+            "the composer and Send inside the visual viewport",
+            5,
+            "const root = document.getElementById('gms-chat-widget').shadowRoot;
+             const top = visualViewport.offsetTop, bottom = top + visualViewport.height + 1;
+             return ['[data-testid=composer]', '[data-testid=send]'].every(sel => {
+               const r = root.querySelector(sel).getBoundingClientRect();
+               return r.height > 0 && r.top >= top && r.bottom <= bottom;
+             });",
+            json!([]),
+        )
+        .await?;
+    browser.close().await?;
+    system.stop().await
+}

@@ -2,8 +2,8 @@
 //!
 //! Everything installs from the package registries this project may reach: rustup for
 //! the wasm32 target, crates.io for trunk and wasm-bindgen-cli, npm for binaryen's
-//! wasm-opt (Debian's is too old and breaks the wasm) and axe-core (the accessibility
-//! checker of the browser tests), apt for Chromium, chromedriver, redis-server, promtool
+//! wasm-opt (Debian's is too old and breaks the wasm), axe-core and Lighthouse (the
+//! accessibility checkers of the browser tests), apt for Chromium, chromedriver, redis-server, promtool
 //! and systemd-analyze.
 
 use std::path::PathBuf;
@@ -17,6 +17,9 @@ const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
 /// axe-core, the accessibility checker the browser tests inject into the page.
 const AXE_VERSION: &str = "4.10.2";
+/// Lighthouse, whose accessibility category the browser tests require at 100. 12.2.3 runs
+/// with Debian's Chromium.
+const LIGHTHOUSE_VERSION: &str = "12.2.3";
 const APT_PACKAGES: [(&str, &str); 5] = [
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
@@ -34,6 +37,8 @@ pub(crate) struct Tools {
     pub(crate) path: String,
     /// `axe.min.js` of axe-core, for the browser tests (`AXE_JS`).
     pub(crate) axe_js: PathBuf,
+    /// Lighthouse's command line, for the browser tests (`LIGHTHOUSE`).
+    pub(crate) lighthouse: PathBuf,
 }
 
 impl Tools {
@@ -80,6 +85,15 @@ pub(crate) fn ensure_all() -> Result<Tools> {
     if ensure_npm_package(&axe_prefix, &axe_js, &format!("axe-core@{AXE_VERSION}"))? {
         installed.push("axe-core");
     }
+    let lighthouse_prefix = cache_dir(&format!("lighthouse-{LIGHTHOUSE_VERSION}"))?;
+    let lighthouse = lighthouse_prefix.join("node_modules").join(".bin").join("lighthouse");
+    if ensure_npm_package(
+        &lighthouse_prefix,
+        &lighthouse,
+        &format!("lighthouse@{LIGHTHOUSE_VERSION}"),
+    )? {
+        installed.push("lighthouse");
+    }
     let path = format!("{}:{}", binaryen_bin.display(), std::env::var("PATH").unwrap_or_default());
     if installed.is_empty() {
         println!("    nothing to install: every tool is present");
@@ -87,7 +101,7 @@ pub(crate) fn ensure_all() -> Result<Tools> {
         println!("    installed: {}", installed.join(", "));
     }
     done("setup", started, true);
-    Ok(Tools { path, axe_js })
+    Ok(Tools { path, axe_js, lighthouse })
 }
 
 fn ensure_wasm_target() -> Result<bool> {
@@ -150,7 +164,7 @@ fn ensure_npm_package(
     marker: &std::path::Path,
     spec: &str,
 ) -> Result<bool> {
-    if marker.is_file() {
+    if marker.exists() {
         println!("    {spec}: present");
         return Ok(false);
     }

@@ -59,6 +59,7 @@ pub(crate) fn run() -> Result<()> {
             cargo(&["test", "-p", "system-tests", "--features", "browser", "--test", "browser"]);
         browser.env("WIDGET_DIST", root.join("target").join("widget"));
         browser.env("AXE_JS", &tools.axe_js);
+        browser.env("LIGHTHOUSE", &tools.lighthouse);
         add_tests(&mut counts, "browser tests (Chromium)", &mut browser);
         // Every benchmark, small and short, so `cargo xtask bench` keeps working.
         let mut smoke =
