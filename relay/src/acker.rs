@@ -76,6 +76,19 @@ pub(crate) struct Deps {
     pub(crate) sessions: Sessions,
     /// The browsers.
     pub(crate) hub: Hub,
+    /// The other relays, when they share Redis.
+    pub(crate) bus: Option<crate::bus::Bus>,
+}
+
+impl Deps {
+    /// A frame to the chat's browsers on every relay; a frame the others miss is caught
+    /// up with after Redis returns.
+    async fn fan_out(&self, chat_id: &str, frame: &ServerFrame) {
+        if let Err(error) = crate::bus::fan_out(&self.hub, self.bus.as_ref(), chat_id, frame).await
+        {
+            tracing::warn!(chat = chat_id, %error, "frame not handed to the other relays");
+        }
+    }
 }
 
 impl Acker {
@@ -241,12 +254,12 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> Outcome {
                         let alias = stored.credentials.alias;
                         tracing::info!(chat = chat_id, %alias, "chat moved to another Chat Server");
                         let frame = ServerFrame::Tokens { chat_id: chat_id.to_owned(), alias };
-                        deps.hub.publish(chat_id, &frame);
+                        deps.fan_out(chat_id, &frame).await;
                     }
                     if stored.position > record.position && !pending.announced {
                         // Events no push announced (a lost push, or one without payload).
                         let frame = ServerFrame::Changed { chat_id: chat_id.to_owned() };
-                        deps.hub.publish(chat_id, &frame);
+                        deps.fan_out(chat_id, &frame).await;
                     }
                 }
                 Ok(None) => {}
@@ -280,5 +293,5 @@ async fn forget(deps: &Deps, chat_id: &str) {
     if let Err(error) = deps.sessions.remove(chat_id).await {
         tracing::error!(chat = chat_id, %error, "could not forget an ended chat");
     }
-    deps.hub.publish(chat_id, &ServerFrame::Ended { chat_id: chat_id.to_owned() });
+    deps.fan_out(chat_id, &ServerFrame::Ended { chat_id: chat_id.to_owned() }).await;
 }

@@ -124,6 +124,55 @@ pub struct Config {
     /// Serve the built widget from this directory (so a site embeds it from one origin).
     #[arg(long, env = "RELAY_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
+
+    /// Keep the chats and the token key in Redis, so several relays share them:
+    /// `redis://[:password@]host:port/db`, `rediss://` for TLS. Without it the embedded
+    /// store in the data directory is used (one relay). Never logged.
+    #[arg(long, env = "RELAY_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<RedisUrl>,
+
+    /// Prefix of every Redis key and channel (several deployments may share a server).
+    #[arg(long, env = "RELAY_REDIS_PREFIX", default_value = "gmschat:")]
+    pub redis_prefix: String,
+
+    /// This relay's name among several, in logs. Default: the host name and a random
+    /// suffix.
+    #[arg(long, env = "RELAY_NODE_ID")]
+    pub node_id: Option<String>,
+}
+
+/// A Redis URL, which may hold a password: its `Debug` form shows only the scheme.
+#[derive(Clone)]
+pub struct RedisUrl(pub String);
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.split_once("://").map_or("?", |(scheme, _)| scheme);
+        write!(f, "{scheme}://…")
+    }
+}
+
+impl std::str::FromStr for RedisUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<RedisUrl, String> {
+        redis::Client::open(text).map_err(|e| format!("not a Redis URL: {e}"))?;
+        Ok(RedisUrl(text.to_owned()))
+    }
+}
+
+impl Config {
+    /// The node id: as configured, or the host name with a random suffix.
+    pub fn node(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "relay".to_owned());
+            format!("{host}-{:08x}", rand::random::<u32>())
+        })
+    }
 }
 
 /// A watched Chat Server: its alias (application DBID) and health URL.

@@ -29,6 +29,9 @@ pub(crate) enum AppError {
     /// The durable store failed: nothing was accepted.
     #[error("the session store is unavailable")]
     Store(#[from] crate::sessions::StoreError),
+    /// The other relays could not be reached through Redis: GMS resends the push.
+    #[error("the other relays are unreachable")]
+    Bus(#[from] crate::bus::BusError),
     /// Unknown chat.
     #[error("no such chat")]
     NotFound,
@@ -53,6 +56,7 @@ impl AppError {
             AppError::RejectedByGms(_) => (StatusCode::FORBIDDEN, "rejected_by_gms"),
             AppError::GmsUnreachable(_) => (StatusCode::BAD_GATEWAY, "gms_unreachable"),
             AppError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            AppError::Bus(_) => (StatusCode::SERVICE_UNAVAILABLE, "relays_unreachable"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),

@@ -62,9 +62,10 @@ impl Hub {
         Connection { id, frames, slow }
     }
 
-    /// Removes a connection and its subscriptions.
-    pub(crate) fn disconnect(&self, id: ConnId) {
+    /// Removes a connection and its subscriptions; answers the chats it subscribed to.
+    pub(crate) fn disconnect(&self, id: ConnId) -> Vec<String> {
         let mut inner = self.lock();
+        let mut chats = Vec::new();
         if let Some(handle) = inner.connections.remove(&id) {
             for chat in handle.chats {
                 if let Some(set) = inner.subscribers.get_mut(&chat) {
@@ -73,9 +74,11 @@ impl Hub {
                         inner.subscribers.remove(&chat);
                     }
                 }
+                chats.push(chat);
             }
             metrics::gauge!("relay_ws_connections").decrement(1.0);
         }
+        chats
     }
 
     /// Subscribes a connection to a chat.
@@ -86,18 +89,22 @@ impl Hub {
         inner.subscribers.entry(chat_id.to_owned()).or_default().insert(id);
     }
 
-    /// Unsubscribes a connection from a chat.
-    pub(crate) fn unsubscribe(&self, id: ConnId, chat_id: &str) {
+    /// Whether a connection subscribes to a chat.
+    pub(crate) fn is_subscribed(&self, id: ConnId, chat_id: &str) -> bool {
+        self.lock().connections.get(&id).is_some_and(|h| h.chats.contains(chat_id))
+    }
+
+    /// Unsubscribes a connection from a chat; answers whether it was subscribed.
+    pub(crate) fn unsubscribe(&self, id: ConnId, chat_id: &str) -> bool {
         let mut inner = self.lock();
-        if let Some(handle) = inner.connections.get_mut(&id) {
-            handle.chats.remove(chat_id);
-        }
+        let was = inner.connections.get_mut(&id).is_some_and(|h| h.chats.remove(chat_id));
         if let Some(set) = inner.subscribers.get_mut(chat_id) {
             set.remove(&id);
             if set.is_empty() {
                 inner.subscribers.remove(chat_id);
             }
         }
+        was
     }
 
     /// Sends a frame to one connection (replies such as `subscribed`).
@@ -112,12 +119,22 @@ impl Hub {
     /// Sends a frame to every subscriber of its chat; returns how many got it.
     pub(crate) fn publish(&self, chat_id: &str, frame: &ServerFrame) -> usize {
         let Some(text) = serialize(frame) else { return 0 };
+        self.publish_text(chat_id, &text)
+    }
+
+    /// The same with a frame already serialized (by another relay).
+    pub(crate) fn publish_text(&self, chat_id: &str, text: &Arc<str>) -> usize {
         let inner = self.lock();
         let Some(ids) = inner.subscribers.get(chat_id) else { return 0 };
         ids.iter()
             .filter_map(|id| inner.connections.get(id))
             .filter(|h| offer(h, text.clone()))
             .count()
+    }
+
+    /// Every chat some connection subscribes to.
+    pub(crate) fn chats(&self) -> Vec<String> {
+        self.lock().subscribers.keys().cloned().collect()
     }
 
     /// How many connections are open.

@@ -5,6 +5,7 @@
 //! and binding, so tests run the real relay on port 0 in-process.
 
 mod acker;
+mod bus;
 pub mod check;
 mod config;
 mod error;
@@ -12,6 +13,7 @@ mod gms;
 mod hub;
 mod limits;
 mod pinger;
+mod redis_store;
 mod restorer;
 mod routes;
 mod sessions;
@@ -30,7 +32,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{ChatServer, Cidr, Config};
+pub use config::{ChatServer, Cidr, Config, RedisUrl};
 
 /// How long open sockets get to receive their close frame once shutdown starts.
 const SOCKETS_CLOSE: Duration = Duration::from_secs(5);
@@ -50,6 +52,8 @@ pub(crate) struct AppState {
     pub(crate) sessions: sessions::Sessions,
     /// The browsers' subscriptions.
     pub(crate) hub: hub::Hub,
+    /// Frames to and from the other relays, when they share Redis.
+    pub(crate) bus: Option<bus::Bus>,
     /// Acknowledgements and pings.
     pub(crate) acker: acker::Acker,
     /// Chat Server HA.
@@ -96,8 +100,21 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let backend = store::RedbBackend::open(&config.data_dir)?;
-    run_with_store(listener, config, Arc::new(backend), shutdown).await
+    let backend: Arc<dyn store::Backend> = match redis_of(&config)? {
+        Some((client, keys)) => Arc::new(
+            tokio::task::spawn_blocking(move || redis_store::RedisBackend::open(client, keys))
+                .await??,
+        ),
+        None => Arc::new(store::RedbBackend::open(&config.data_dir)?),
+    };
+    run_with_store(listener, config, backend, shutdown).await
+}
+
+/// The Redis client and key names, when the relays share Redis.
+fn redis_of(config: &Config) -> anyhow::Result<Option<(redis::Client, redis_store::Keys)>> {
+    let Some(url) = &config.redis_url else { return Ok(None) };
+    let client = redis::Client::open(url.0.as_str())?;
+    Ok(Some((client, redis_store::Keys::new(&config.redis_prefix))))
 }
 
 /// `run` with another store (the tests use one that fails on demand).
@@ -122,11 +139,34 @@ pub async fn run_with_store(
     let metrics = metrics_handle()?;
     telemetry::describe_metrics();
     let (sessions, writer) = sessions::Sessions::start(backend, store_stop.clone())?;
-    let tokens = token::Tokens::load(config.token_secret.as_deref(), &config.data_dir)?;
+    let redis = redis_of(&config)?;
+    let tokens = match (&redis, config.token_secret.as_deref().filter(|s| !s.is_empty())) {
+        (Some((client, keys)), None) => {
+            let (client, keys) = (client.clone(), keys.clone());
+            let key = tokio::task::spawn_blocking(move || redis_store::token_key(&client, &keys))
+                .await??;
+            token::Tokens::from_key(key)
+        }
+        _ => token::Tokens::load(config.token_secret.as_deref(), &config.data_dir)?,
+    };
     let gms = gms::Gms::new(&config.gms_url, config.gms_timeout)?;
     let limits = limits::Limits::new(&config);
     let hub = hub::Hub::default();
-    let deps = acker::Deps { gms: gms.clone(), sessions: sessions.clone(), hub: hub.clone() };
+    let node = config.node();
+    let bus = match redis {
+        Some((client, keys)) => {
+            let deps = (sessions.clone(), hub.clone());
+            Some(bus::Bus::start(client, keys, &node, deps, token.clone(), &tasks).await?)
+        }
+        None => None,
+    };
+    tracing::info!(node, redis = bus.is_some(), "relay starting");
+    let deps = acker::Deps {
+        gms: gms.clone(),
+        sessions: sessions.clone(),
+        hub: hub.clone(),
+        bus: bus.clone(),
+    };
     let acker = acker::Acker::start(deps, config.gms_concurrency, ack_stop.clone(), DRAIN, &acks);
     let settings = restorer::Settings {
         advice_delay: config.shutdown_advice_delay,
@@ -168,6 +208,7 @@ pub async fn run_with_store(
         sockets: sockets.clone(),
         sessions,
         hub,
+        bus,
         acker,
         restorer,
         gms,

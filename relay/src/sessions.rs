@@ -3,6 +3,10 @@
 //! concurrent changes into one commit (group commit), so throughput does not fall to one
 //! fsync per push, and it merges every change into the record as it is at that moment, so
 //! concurrent observations of one chat are never lost nor applied out of order.
+//!
+//! With a store several relays share (Redis), memory may be behind: a write over a revision
+//! another relay has replaced comes back as a conflict, memory takes the stored record, and
+//! the change is merged into it again. Other relays' changes reach memory through `apply`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,12 +14,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Backend, Change, ChatRecord, Observation};
+use crate::store::{Backend, Change, ChatRecord, Conflict, Observation};
 
 /// Changes waiting for the writer; senders wait when it is full (backpressure to GMS).
 const WRITE_QUEUE: usize = 8192;
 /// Most changes in one commit.
 const MAX_BATCH: usize = 2048;
+/// How often a change is merged again after other relays changed its chat first, before it
+/// fails (each round means another relay committed in between, so this is never reached in
+/// practice).
+const CONFLICT_ROUNDS: usize = 8;
 
 /// Why a change could not be made durable.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -58,6 +66,18 @@ impl State {
         self.chats.insert(chat_id, record);
     }
 
+    /// Takes a record as stored unless memory already holds a later revision of it.
+    fn take_stored(&mut self, chat_id: &str, stored: Option<ChatRecord>) {
+        match stored {
+            Some(record) => {
+                if self.chats.get(chat_id).is_none_or(|held| held.revision < record.revision) {
+                    self.put(record);
+                }
+            }
+            None => self.delete(chat_id),
+        }
+    }
+
     fn delete(&mut self, chat_id: &str) {
         self.unindex(chat_id);
         self.chats.remove(chat_id);
@@ -75,11 +95,22 @@ impl State {
     }
 }
 
+impl From<crate::store::Stored> for State {
+    fn from(stored: crate::store::Stored) -> State {
+        let mut state = State { servers: stored.servers, ..State::default() };
+        for record in stored.chats {
+            state.put(record);
+        }
+        state
+    }
+}
+
 /// Cheap to clone; every clone shares the same state and writer.
 #[derive(Clone)]
 pub(crate) struct Sessions {
     state: Arc<Mutex<State>>,
     writes: mpsc::Sender<(Op, oneshot::Sender<Reply>)>,
+    backend: Arc<dyn Backend>,
 }
 
 impl Sessions {
@@ -89,16 +120,49 @@ impl Sessions {
         backend: Arc<dyn Backend>,
         stop: CancellationToken,
     ) -> anyhow::Result<(Sessions, tokio::task::JoinHandle<()>)> {
-        let stored = backend.load_all()?;
-        tracing::info!(chats = stored.chats.len(), "session store loaded");
-        let mut state = State { servers: stored.servers, ..State::default() };
-        for record in stored.chats {
-            state.put(record);
-        }
+        let state = State::from(backend.load_all()?);
+        tracing::info!(chats = state.chats.len(), "session store loaded");
         let state = Arc::new(Mutex::new(state));
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        let writer = tokio::spawn(writer(queue, state.clone(), backend, stop));
-        Ok((Sessions { state, writes }, writer))
+        let writer = tokio::spawn(writer(queue, state.clone(), backend.clone(), stop));
+        Ok((Sessions { state, writes, backend }, writer))
+    }
+
+    /// One chat as stored now: read from the store when other relays share it (memory may
+    /// not have their latest change yet), from memory otherwise.
+    pub(crate) async fn current(&self, chat_id: &str) -> Result<Option<ChatRecord>, StoreError> {
+        if !self.backend.shared() {
+            return Ok(self.get(chat_id));
+        }
+        let stored = self.read_stored(chat_id).await?;
+        self.lock().take_stored(chat_id, stored.clone());
+        Ok(stored)
+    }
+
+    /// Another relay changed this chat: memory takes what is stored now.
+    pub(crate) async fn apply(&self, chat_id: &str) -> Result<(), StoreError> {
+        self.current(chat_id).await.map(drop)
+    }
+
+    /// Memory takes everything stored (after a time in which other relays' changes may
+    /// have gone unnoticed).
+    pub(crate) async fn reload(&self) -> Result<(), StoreError> {
+        let backend = self.backend.clone();
+        let stored = tokio::task::spawn_blocking(move || backend.load_all())
+            .await
+            .map_err(|e| StoreError(e.to_string()))?
+            .map_err(|e| StoreError(format!("{e:#}")))?;
+        *self.lock() = State::from(stored);
+        Ok(())
+    }
+
+    async fn read_stored(&self, chat_id: &str) -> Result<Option<ChatRecord>, StoreError> {
+        let backend = self.backend.clone();
+        let chat_id = chat_id.to_owned();
+        tokio::task::spawn_blocking(move || backend.read(&chat_id))
+            .await
+            .map_err(|e| StoreError(e.to_string()))?
+            .map_err(|e| StoreError(format!("{e:#}")))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -205,13 +269,43 @@ async fn writer(
                 Err(_) => break,
             }
         }
-        let (changes, overlay, replies) = {
+        let ops: Vec<&Op> = batch.iter().map(|(op, _)| op).collect();
+        let replies = settle(&ops, &state, &backend).await;
+        for ((_, done), reply) in batch.into_iter().zip(replies) {
+            let _ = done.send(reply);
+        }
+    }
+}
+
+/// Commits a batch's changes, merging again those whose chats other relays changed first;
+/// answers each change. A failed commit changes nothing in memory and fails what it held.
+async fn settle(ops: &[&Op], state: &Mutex<State>, backend: &Arc<dyn Backend>) -> Vec<Reply> {
+    let mut replies: Vec<Option<Reply>> = vec![None; ops.len()];
+    let mut pending: Vec<usize> = (0..ops.len()).collect();
+    for _ in 0..CONFLICT_ROUNDS {
+        let round: Vec<&Op> = pending.iter().map(|&i| ops[i]).collect();
+        let (changes, mut overlay, answers) = {
             let current = state.lock().unwrap_or_else(PoisonError::into_inner);
-            plan(&current, &batch)
+            plan(&current, &round)
         };
-        let result = if changes.is_empty() { Ok(()) } else { commit(&backend, changes).await };
-        if result.is_ok() {
+        let conflicts =
+            if changes.is_empty() { Ok(Vec::new()) } else { commit(backend, changes).await };
+        let conflicts = match conflicts {
+            Ok(conflicts) => conflicts,
+            Err(error) => {
+                for &i in &pending {
+                    replies[i] = Some(Err(StoreError(error.clone())));
+                }
+                pending.clear();
+                break;
+            }
+        };
+        {
             let mut current = state.lock().unwrap_or_else(PoisonError::into_inner);
+            for conflict in &conflicts {
+                overlay.chats.remove(&conflict.chat_id);
+                current.take_stored(&conflict.chat_id, conflict.current.clone());
+            }
             for (chat_id, record) in overlay.chats {
                 match record {
                     Some(record) => current.put(record),
@@ -220,10 +314,28 @@ async fn writer(
             }
             current.servers.extend(overlay.servers);
         }
-        for ((_, done), reply) in batch.into_iter().zip(replies) {
-            let _ = done.send(result.clone().map_err(StoreError).and(Ok(reply)));
+        if !conflicts.is_empty() {
+            metrics::counter!("relay_store_conflicts_total").increment(conflicts.len() as u64);
+        }
+        let conflicted = |i: usize| {
+            matches!(ops[i], Op::Observe { chat_id, .. }
+                if conflicts.iter().any(|c| &c.chat_id == chat_id))
+        };
+        let mut again = Vec::new();
+        for (&i, answer) in pending.iter().zip(answers) {
+            if conflicted(i) {
+                again.push(i);
+            } else {
+                replies[i] = Some(Ok(answer));
+            }
+        }
+        pending = again;
+        if pending.is_empty() {
+            break;
         }
     }
+    let gave_up = || Err(StoreError("other relays kept changing the chat".to_owned()));
+    replies.into_iter().map(|reply| reply.unwrap_or_else(gave_up)).collect()
 }
 
 /// The records and servers a batch changes.
@@ -235,22 +347,25 @@ struct Overlay {
 }
 
 /// Works out a batch: what to write, what memory becomes, and each change's answer.
-fn plan(
-    state: &State,
-    batch: &[(Op, oneshot::Sender<Reply>)],
-) -> (Vec<Change>, Overlay, Vec<Option<ChatRecord>>) {
+fn plan(state: &State, batch: &[&Op]) -> (Vec<Change>, Overlay, Vec<Option<ChatRecord>>) {
     let mut overlay = Overlay::default();
     let mut replies = Vec::with_capacity(batch.len());
-    for (op, _) in batch {
+    // The revision each changed chat had before the batch: its new one is the next.
+    let mut base: HashMap<&str, u64> = HashMap::new();
+    for op in batch {
         let reply = match op {
             Op::Observe { chat_id, seen, create } => {
                 let current = match overlay.chats.get(chat_id) {
                     Some(record) => record.clone(),
                     None => state.chats.get(chat_id).cloned(),
                 };
+                let revision = *base
+                    .entry(chat_id.as_str())
+                    .or_insert_with(|| current.as_ref().map_or(0, |r| r.revision));
                 match (current, create) {
                     (Some(mut record), _) => {
                         if record.merge(seen) {
+                            record.revision = revision + 1;
                             overlay.chats.insert(chat_id.clone(), Some(record.clone()));
                         }
                         Some(record)
@@ -258,9 +373,10 @@ fn plan(
                     (None, Some(service)) => {
                         let created = ChatRecord::create(chat_id, seen, service);
                         if let Some(record) = &created {
-                            overlay.chats.insert(chat_id.clone(), Some(record.clone()));
+                            let record = ChatRecord { revision: revision + 1, ..record.clone() };
+                            overlay.chats.insert(chat_id.clone(), Some(record));
                         }
-                        created
+                        created.map(|record| ChatRecord { revision: revision + 1, ..record })
                     }
                     (None, None) => None,
                 }
@@ -297,7 +413,7 @@ fn plan(
     (changes, overlay, replies)
 }
 
-async fn commit(backend: &Arc<dyn Backend>, changes: Vec<Change>) -> Result<(), String> {
+async fn commit(backend: &Arc<dyn Backend>, changes: Vec<Change>) -> Result<Vec<Conflict>, String> {
     let backend = backend.clone();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || backend.write(&changes))
@@ -315,8 +431,6 @@ async fn commit(backend: &Arc<dyn Backend>, changes: Vec<Change>) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use tokio::sync::oneshot;
-
     use super::{Op, State, plan};
     use crate::store::{ChatRecord, Observation, Source};
 
@@ -330,15 +444,106 @@ mod tests {
         };
         let mut state = State::default();
         state.put(ChatRecord::create("C", &seen, "svc").expect("record"));
-        let op = |op| (op, oneshot::channel().0);
         let later = Observation { position: Some(9), ..Observation::new(2, Source::Push) };
-        let batch = [
-            op(Op::Remove { chat_id: "C".into() }),
-            op(Op::Observe { chat_id: "C".into(), seen: later, create: None }),
-        ];
+        let remove = Op::Remove { chat_id: "C".into() };
+        let observe = Op::Observe { chat_id: "C".into(), seen: later, create: None };
+        let batch = [&remove, &observe];
         let (changes, overlay, replies) = plan(&state, &batch);
         assert!(replies.iter().all(Option::is_none), "{replies:?}");
         assert_eq!(changes.len(), 1);
         assert_eq!(overlay.chats.get("C"), Some(&None));
+    }
+}
+
+#[cfg(test)]
+mod shared_store_tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::Sessions;
+    use crate::store::{Backend, Change, ChatRecord, Conflict, Observation, Source, Stored};
+
+    /// A store with Redis's contract (a put lands only over the revision it was read at)
+    /// that a second relay also writes: `behind_its_back` is that relay's change.
+    #[derive(Default)]
+    struct SharedStore {
+        chats: Mutex<HashMap<String, ChatRecord>>,
+    }
+
+    impl SharedStore {
+        fn behind_its_back(&self, chat_id: &str, change: impl FnOnce(&mut ChatRecord)) {
+            let mut chats = self.chats.lock().expect("lock");
+            let record = chats.get_mut(chat_id).expect("stored");
+            change(record);
+            record.revision += 1;
+        }
+    }
+
+    impl Backend for SharedStore {
+        fn load_all(&self) -> anyhow::Result<Stored> {
+            Ok(Stored::default())
+        }
+
+        fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>> {
+            let mut chats = self.chats.lock().expect("lock");
+            let mut conflicts = Vec::new();
+            for change in changes {
+                match change {
+                    Change::Put(record) => {
+                        let chat_id = record.credentials.chat_id.clone();
+                        let stored = chats.get(&chat_id).map_or(0, |r| r.revision);
+                        if stored + 1 == record.revision {
+                            chats.insert(chat_id, record.clone());
+                        } else {
+                            conflicts
+                                .push(Conflict { current: chats.get(&chat_id).cloned(), chat_id });
+                        }
+                    }
+                    Change::Delete(chat_id) => {
+                        chats.remove(chat_id);
+                    }
+                    Change::Server { .. } => {}
+                }
+            }
+            Ok(conflicts)
+        }
+
+        fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>> {
+            Ok(self.chats.lock().expect("lock").get(chat_id).cloned())
+        }
+
+        fn shared(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_over_another_relays_change_is_merged_into_it_not_over_it() {
+        let store = Arc::new(SharedStore::default());
+        let (sessions, _writer) =
+            Sessions::start(store.clone(), CancellationToken::new()).expect("start");
+        let created = Observation {
+            user_id: Some("U".into()),
+            secure_key: Some("K".into()),
+            alias: Some("117".into()),
+            position: Some(3),
+            ..Observation::new(1, Source::Gms)
+        };
+        sessions.observe("C", created, Some("svc")).await.expect("stored");
+        // Another relay learns the chat moved to Chat Server 118; this one has not heard.
+        store.behind_its_back("C", |r| {
+            r.credentials.alias = "118".into();
+            r.alias_seen_at = 5;
+        });
+        let push = Observation { position: Some(7), ..Observation::new(6, Source::Push) };
+        let merged = sessions.observe("C", push, None).await.expect("stored").expect("record");
+
+        assert_eq!((merged.credentials.alias.as_str(), merged.position), ("118", 7));
+        assert_eq!(merged.revision, 3);
+        let stored = store.read("C").expect("read").expect("record");
+        assert_eq!(stored, merged);
+        assert_eq!(sessions.get("C"), Some(merged), "memory follows the store");
     }
 }

@@ -1,6 +1,6 @@
 //! Durable storage behind a small trait: the chat records and the last known process id of
 //! each Chat Server. redb (one file under the data directory) is the embedded default; a
-//! Redis backend can implement the same two calls. Also the one merge rule of a chat
+//! Redis backend (`redis_store`) implements the same calls for several relays. Also the one merge rule of a chat
 //! record, which every writer of records goes through.
 
 use std::collections::HashMap;
@@ -39,6 +39,11 @@ pub struct ChatRecord {
     /// so one wrong push cannot make the relay forget a running chat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposed: Option<ProposedTokens>,
+    /// Counts the record's committed versions (1 for the first). Relays sharing a store
+    /// write a record only over the version they read, so no node overwrites another's
+    /// change with a stale copy.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// Tokens a push proposed.
@@ -120,6 +125,7 @@ impl ChatRecord {
             alias_seen_at: seen.at,
             registered_at: seen.at,
             proposed: None,
+            revision: 0,
         };
         // Nothing to compare a push's tokens with: GMS's answer to the ping decides.
         record.merge(&Observation { source: Source::Gms, ..seen.clone() });
@@ -205,20 +211,35 @@ pub struct Stored {
 /// One change to persist.
 #[derive(Debug, Clone)]
 pub enum Change {
-    /// Insert or replace a chat.
+    /// Insert or replace a chat: stored only over `revision - 1` (nothing, for 1).
     Put(ChatRecord),
-    /// Forget a chat.
+    /// Forget a chat, whatever its revision.
     Delete(String),
     /// The process id a Chat Server runs as now.
     Server { alias: String, pid: u64 },
+}
+
+/// A `Put` that found another revision stored (another relay changed the chat first): it
+/// was not applied, and this is what is stored now.
+#[derive(Debug, Clone)]
+pub struct Conflict {
+    pub chat_id: String,
+    pub current: Option<ChatRecord>,
 }
 
 /// Where records live. Calls block; the relay runs them off the async threads.
 pub trait Backend: Send + Sync + 'static {
     /// Everything stored.
     fn load_all(&self) -> anyhow::Result<Stored>;
-    /// Applies changes atomically; when it returns `Ok`, they survive a crash.
-    fn write(&self, changes: &[Change]) -> anyhow::Result<()>;
+    /// Applies changes; when it returns `Ok`, every change but the conflicting ones
+    /// survives a crash. A store only one relay writes never conflicts.
+    fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>>;
+    /// One chat as stored now.
+    fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>>;
+    /// Whether other relays write this store too, so a relay's memory of it may be behind.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 const CHATS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("chats");
@@ -265,7 +286,7 @@ impl Backend for RedbBackend {
         Ok(stored)
     }
 
-    fn write(&self, changes: &[Change]) -> anyhow::Result<()> {
+    fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>> {
         let txn = self.db.begin_write()?;
         {
             let mut chats = txn.open_table(CHATS)?;
@@ -286,7 +307,14 @@ impl Backend for RedbBackend {
             }
         }
         txn.commit()?;
-        Ok(())
+        Ok(Vec::new())
+    }
+
+    fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(CHATS)?;
+        let Some(value) = table.get(chat_id)? else { return Ok(None) };
+        Ok(Some(serde_json::from_slice(value.value())?))
     }
 }
 

@@ -82,9 +82,13 @@ impl relay::store::Backend for FailingStore {
         self.inner.load_all()
     }
 
-    fn write(&self, changes: &[relay::store::Change]) -> Result<()> {
+    fn write(&self, changes: &[relay::store::Change]) -> Result<Vec<relay::store::Conflict>> {
         anyhow::ensure!(!self.fails.load(Ordering::SeqCst), "the test store fails on purpose");
         self.inner.write(changes)
+    }
+
+    fn read(&self, chat_id: &str) -> Result<Option<relay::store::ChatRecord>> {
+        self.inner.read(chat_id)
     }
 }
 
@@ -311,5 +315,109 @@ impl RelayProcess {
         self.child.start_kill()?;
         self.child.wait().await?;
         Ok(())
+    }
+}
+
+/// A real redis-server on a free port of 127.0.0.1, with an append-only file fsynced on
+/// every write in its own directory, so a restart (or kill -9) shows what Redis keeps.
+pub struct RedisServer {
+    child: Option<tokio::process::Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    pub async fn start() -> Result<RedisServer> {
+        let mut server =
+            RedisServer { child: None, port: free_port()?, dir: scratch_dir("redis")? };
+        server.restart().await?;
+        Ok(server)
+    }
+
+    /// `redis://127.0.0.1:<port>/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to be gone.
+    pub async fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts it (again) on the same port and directory; returns once it accepts clients.
+    pub async fn restart(&mut self) -> Result<()> {
+        use tokio::io::AsyncBufReadExt as _;
+        self.kill().await?;
+        let redis = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+        let mut child = tokio::process::Command::new(&redis)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {redis} (apt install redis-server)"))?;
+        let stdout = child.stdout.take().context("redis-server stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready = async {
+            while let Some(line) = lines.next_line().await? {
+                if line.contains("Ready to accept connections") {
+                    // Keep draining its output so it never blocks on a full pipe.
+                    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                    return Ok(());
+                }
+            }
+            anyhow::bail!("redis-server exited before it was ready")
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), ready)
+            .await
+            .context("redis-server did not get ready in 20 s")??;
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Another relay of the same system (same GMS, same flags, its own data directory):
+/// with `--redis-url`, a second node of a cluster.
+pub struct RelayNode {
+    /// Its base URL.
+    pub url: String,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl RelayNode {
+    /// Stops it gracefully.
+    pub async fn stop(self) -> Result<()> {
+        self.stop.cancel();
+        self.task.await.context("relay node task")?
+    }
+}
+
+impl System {
+    /// Starts one more relay like this system's, on its own port and data directory.
+    pub async fn add_relay(&self) -> Result<RelayNode> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let config = relay::Config {
+            data_dir: scratch_dir("relay-node-data")?,
+            ..self.relay_config.clone()
+        };
+        let stop = CancellationToken::new();
+        let task = spawn_relay(listener, &config, None, &stop)?;
+        Ok(RelayNode { url, stop, task })
     }
 }

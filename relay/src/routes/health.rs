@@ -40,6 +40,9 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppError>
     if !state.sessions.writer_alive() {
         return Err(AppError::NotReady("the session store writer stopped"));
     }
+    if state.bus.as_ref().is_some_and(|bus| !bus.ready()) {
+        return Err(AppError::NotReady("Redis is not reachable"));
+    }
     let gms = state.gms.authority().ok_or(AppError::NotReady("the GMS URL has no host"))?;
     match tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(&gms)).await {
         Ok(Ok(_)) => Ok("ready"),

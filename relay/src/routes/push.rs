@@ -14,6 +14,7 @@ use shared::relay_api::ServerFrame;
 
 use crate::AppState;
 use crate::acker::Reason;
+use crate::bus::fan_out;
 use crate::error::AppError;
 use crate::store::{Observation, Source, now_millis};
 
@@ -84,7 +85,8 @@ async fn accept(
     };
     if previous_alias.is_some_and(|before| before != record.credentials.alias) {
         let alias = record.credentials.alias;
-        state.hub.publish(&chat_id, &ServerFrame::Tokens { chat_id: chat_id.clone(), alias });
+        let frame = ServerFrame::Tokens { chat_id: chat_id.clone(), alias };
+        fan_out(&state.hub, state.bus.as_ref(), &chat_id, &frame).await?;
     }
 
     if push.shutdown_advice {
@@ -102,7 +104,9 @@ async fn accept(
         }
     };
     // Frames are counted when queued (hub) and when written to a socket (ws), not here.
-    state.hub.publish(&chat_id, &frame);
+    // With several relays, answered 200 only once the others have the frame too (else GMS
+    // resends it, and the browsers drop what they already have).
+    fan_out(&state.hub, state.bus.as_ref(), &chat_id, &frame).await?;
     metrics::histogram!("relay_push_to_frame_seconds").record(received.elapsed().as_secs_f64());
     state.acker.request(&chat_id, Reason::Push { announced: true });
     Ok("accepted")

@@ -131,7 +131,7 @@ async fn serve(socket: WebSocket, state: AppState) {
             }
             incoming = stream.next() => {
                 match incoming {
-                    Some(Ok(Message::Text(text))) => handle(&state, id, text.as_str()),
+                    Some(Ok(Message::Text(text))) => handle(&state, id, text.as_str()).await,
                     Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                     Some(Ok(_)) => {}
@@ -150,14 +150,19 @@ async fn serve(socket: WebSocket, state: AppState) {
             }
         }
     };
-    state.hub.disconnect(id);
+    let followed = state.hub.disconnect(id);
+    if let Some(bus) = &state.bus {
+        for chat_id in followed {
+            bus.unwatch(&chat_id).await;
+        }
+    }
     if let Some(close) = close {
         close_with(&mut sink, &mut stream, close, write_timeout).await;
     }
 }
 
 /// One client frame. Unknown or malformed frames are ignored, never fatal.
-fn handle(state: &AppState, id: u64, text: &str) {
+async fn handle(state: &AppState, id: u64, text: &str) {
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Subscribe { chat_id, token }) => {
             if !state.tokens.verify(&chat_id, &token) {
@@ -167,18 +172,42 @@ fn handle(state: &AppState, id: u64, text: &str) {
                     .send_to(id, &ServerFrame::Error { code: "bad_token".to_owned(), message });
                 return;
             }
+            // With several relays: follow the chat's frames first, then read its position,
+            // so whatever another relay publishes after that read reaches this socket. If
+            // Redis is away, the catch-up after its return covers this socket too.
+            let followed = state.hub.is_subscribed(id, &chat_id);
+            if let Some(bus) = state.bus.as_ref().filter(|_| !followed)
+                && let Err(error) = bus.watch(&chat_id).await
+            {
+                tracing::warn!(%error, "could not follow a chat's frames on Redis");
+            }
             // One answer per subscribe, and what follows agrees with it: a chat the relay
             // does not hold (signed by us, so it ended and was forgotten) is not subscribed.
-            match state.sessions.get(&chat_id) {
+            let record = match state.sessions.current(&chat_id).await {
+                Ok(record) => record,
+                Err(_) => state.sessions.get(&chat_id),
+            };
+            match record {
                 Some(record) => {
                     state.hub.subscribe(id, &chat_id);
                     let position = record.position;
                     state.hub.send_to(id, &ServerFrame::Subscribed { chat_id, position });
                 }
-                None => state.hub.send_to(id, &ServerFrame::Ended { chat_id }),
+                None => {
+                    if let Some(bus) = state.bus.as_ref().filter(|_| !followed) {
+                        bus.unwatch(&chat_id).await;
+                    }
+                    state.hub.send_to(id, &ServerFrame::Ended { chat_id });
+                }
             }
         }
-        Ok(ClientFrame::Unsubscribe { chat_id }) => state.hub.unsubscribe(id, &chat_id),
+        Ok(ClientFrame::Unsubscribe { chat_id }) => {
+            if state.hub.unsubscribe(id, &chat_id)
+                && let Some(bus) = &state.bus
+            {
+                bus.unwatch(&chat_id).await;
+            }
+        }
         Ok(ClientFrame::Unknown) | Err(_) => {
             metrics::counter!("relay_ws_ignored_frames_total").increment(1);
         }

@@ -1,6 +1,6 @@
 //! The real relay with the real gms-sim, over sockets: push → frame → acknowledgement,
 //! authentication, malformed input, registration, the WebSocket hub, durability across
-//! kill -9, the periodic ping and graceful shutdown.
+//! kill -9, the periodic ping and graceful shutdown, and several relays on Redis.
 
 mod check;
 mod durability;
@@ -8,6 +8,7 @@ mod ha;
 mod lifecycle;
 mod ping;
 mod push;
+mod redis;
 mod sessions;
 mod store;
 mod ws;

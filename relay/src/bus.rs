@@ -1,0 +1,262 @@
+//! Frames and changes between relays that share Redis. A frame published on any relay
+//! reaches the browsers of its chat on every relay: each relay subscribes (Redis pub/sub)
+//! to the frames channel of the chats its own browsers follow, and only those, so traffic
+//! grows with the chats followed, not with chats × relays. Each relay also follows the
+//! changes channel, which keeps its memory of the records current.
+//!
+//! After Redis was unreachable, the relay reads every record again and tells its browsers
+//! to catch up (`changed`), since frames and changes of that time may have been missed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{PushInfo, PushKind};
+use shared::relay_api::ServerFrame;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::Hub;
+use crate::redis_store::Keys;
+use crate::sessions::Sessions;
+
+/// Watch and unwatch requests waiting for the subscription task; senders wait when full.
+const COMMAND_QUEUE: usize = 1024;
+/// Longest pause between attempts to reach Redis again.
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+/// Why a frame could not be handed to the other relays.
+#[derive(Debug, thiserror::Error)]
+#[error("Redis: {0}")]
+pub(crate) struct BusError(String);
+
+enum Command {
+    Watch(String, oneshot::Sender<Result<(), BusError>>),
+    Unwatch(String),
+    /// Redis is back: subscribe to every watched chat again.
+    Resubscribe(oneshot::Sender<Result<(), BusError>>),
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Bus {
+    connection: ConnectionManager,
+    commands: mpsc::Sender<Command>,
+    keys: Keys,
+    node: Arc<str>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Bus {
+    /// Connects (RESP3, so one connection both subscribes and publishes) and starts the
+    /// tasks that follow the channels; they stop with `stop`.
+    pub(crate) async fn start(
+        client: redis::Client,
+        keys: Keys,
+        node: &str,
+        deps: (Sessions, Hub),
+        stop: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> anyhow::Result<Bus> {
+        // Unbounded because Redis's reader must never wait; the dispatcher only hands each
+        // message to bounded per-connection queues (which drop slow sockets), so it keeps up.
+        let (pushes, incoming) = mpsc::unbounded_channel::<PushInfo>();
+        let config = ConnectionManagerConfig::new()
+            .set_push_sender(pushes)
+            .set_automatic_resubscription()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_max_delay(Duration::from_secs(2));
+        // RESP3: pushes arrive on the same connection that publishes.
+        let info = client.get_connection_info().clone();
+        let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings))?;
+        let mut connection = client.get_connection_manager_with_config(config).await?;
+        connection.subscribe(keys.changes()).await?;
+        let (commands, queue) = mpsc::channel(COMMAND_QUEUE);
+        let bus = Bus {
+            connection,
+            commands,
+            keys,
+            node: Arc::from(node),
+            ready: Arc::new(AtomicBool::new(true)),
+        };
+        tasks.spawn(subscriptions(bus.connection.clone(), bus.keys.clone(), queue, stop.clone()));
+        tasks.spawn(dispatch(bus.clone(), deps, incoming, stop));
+        Ok(bus)
+    }
+
+    /// Whether Redis answers (readiness).
+    pub(crate) fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Hands a frame to the relays whose browsers follow its chat.
+    pub(crate) async fn publish(&self, chat_id: &str, frame: &ServerFrame) -> Result<(), BusError> {
+        let text = serde_json::to_string(frame).map_err(|e| BusError(e.to_string()))?;
+        let mut connection = self.connection.clone();
+        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(self.keys.frames(chat_id))
+            .arg(format!("{}\n{text}", self.node))
+            .query_async(&mut connection)
+            .await;
+        metrics::counter!("relay_cross_node_frames_total", "direction" => "out").increment(1);
+        sent.map(drop).map_err(|e| self.failed(&e))
+    }
+
+    /// Starts following a chat's frames; returns once Redis has the subscription, so no
+    /// frame published after this returns is missed.
+    pub(crate) async fn watch(&self, chat_id: &str) -> Result<(), BusError> {
+        let (done, wait) = oneshot::channel();
+        let stopped = || BusError("the relay is stopping".to_owned());
+        self.commands
+            .send(Command::Watch(chat_id.to_owned(), done))
+            .await
+            .map_err(|_| stopped())?;
+        wait.await.map_err(|_| stopped())?
+    }
+
+    /// Stops following a chat once no browser of this relay does.
+    pub(crate) async fn unwatch(&self, chat_id: &str) {
+        let _ = self.commands.send(Command::Unwatch(chat_id.to_owned())).await;
+    }
+
+    fn failed(&self, error: &redis::RedisError) -> BusError {
+        self.ready.store(false, Ordering::Relaxed);
+        BusError(error.to_string())
+    }
+}
+
+/// Sends a frame to this relay's browsers of the chat and, with Redis, to the others'.
+pub(crate) async fn fan_out(
+    hub: &Hub,
+    bus: Option<&Bus>,
+    chat_id: &str,
+    frame: &ServerFrame,
+) -> Result<(), BusError> {
+    hub.publish(chat_id, frame);
+    match bus {
+        Some(bus) => bus.publish(chat_id, frame).await,
+        None => Ok(()),
+    }
+}
+
+/// Owns the subscriptions: how many of this relay's browsers follow each chat.
+async fn subscriptions(
+    mut connection: ConnectionManager,
+    keys: Keys,
+    mut queue: mpsc::Receiver<Command>,
+    stop: CancellationToken,
+) {
+    let mut watched: HashMap<String, usize> = HashMap::new();
+    loop {
+        let command = tokio::select! {
+            () = stop.cancelled() => return,
+            command = queue.recv() => command,
+        };
+        let Some(command) = command else { return };
+        match command {
+            Command::Watch(chat_id, done) => {
+                let count = watched.entry(chat_id.clone()).or_default();
+                *count += 1;
+                // Subscribing again is harmless, and repairs one that failed earlier.
+                let result = connection.subscribe(keys.frames(&chat_id)).await;
+                let _ = done.send(result.map_err(|e| BusError(e.to_string())));
+            }
+            Command::Unwatch(chat_id) => {
+                if let Some(count) = watched.get_mut(&chat_id) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        watched.remove(&chat_id);
+                        let _ = connection.unsubscribe(keys.frames(&chat_id)).await;
+                    }
+                }
+            }
+            Command::Resubscribe(done) => {
+                let mut channels: Vec<String> = watched.keys().map(|c| keys.frames(c)).collect();
+                channels.push(keys.changes());
+                let result = connection.subscribe(channels).await;
+                let _ = done.send(result.map_err(|e| BusError(e.to_string())));
+            }
+        }
+    }
+}
+
+/// Delivers what Redis pushes: other relays' frames to this relay's browsers, changed
+/// records to memory; a lost connection starts the catch-up.
+async fn dispatch(
+    bus: Bus,
+    (sessions, hub): (Sessions, Hub),
+    mut incoming: mpsc::UnboundedReceiver<PushInfo>,
+    stop: CancellationToken,
+) {
+    loop {
+        let push = tokio::select! {
+            () = stop.cancelled() => return,
+            push = incoming.recv() => push,
+        };
+        let Some(push) = push else { return };
+        match push.kind {
+            PushKind::Message => {
+                let mut data = push.data.into_iter();
+                let (Some(channel), Some(payload)) = (data.next(), data.next()) else { continue };
+                let (Ok(channel), Ok(payload)) = (
+                    redis::from_redis_value::<String>(channel),
+                    redis::from_redis_value::<String>(payload),
+                ) else {
+                    continue;
+                };
+                if channel == bus.keys.changes() {
+                    if let Err(error) = sessions.apply(&payload).await {
+                        tracing::warn!(%error, "a changed chat could not be read");
+                    }
+                } else if let Some(chat_id) = bus.keys.chat_of_frames(&channel)
+                    && let Some((node, frame)) = payload.split_once('\n')
+                    && node != &*bus.node
+                {
+                    metrics::counter!("relay_cross_node_frames_total", "direction" => "in")
+                        .increment(1);
+                    hub.publish_text(chat_id, &Arc::from(frame));
+                }
+            }
+            PushKind::Disconnection => {
+                bus.ready.store(false, Ordering::Relaxed);
+                tracing::warn!("lost Redis; catching up once it answers again");
+                catch_up(&bus, &sessions, &hub, &stop).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Waits for Redis, subscribes again, reads every record again and tells this relay's
+/// browsers to catch up; then the relay is ready again.
+async fn catch_up(bus: &Bus, sessions: &Sessions, hub: &Hub, stop: &CancellationToken) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let mut connection = bus.connection.clone();
+        let answered: redis::RedisResult<String> =
+            redis::cmd("PING").query_async(&mut connection).await;
+        if answered.is_ok() {
+            let (done, wait) = oneshot::channel();
+            let resubscribed = bus.commands.send(Command::Resubscribe(done)).await.is_ok()
+                && matches!(wait.await, Ok(Ok(())));
+            if resubscribed && sessions.reload().await.is_ok() {
+                break;
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(MAX_RETRY);
+    }
+    for chat_id in hub.chats() {
+        hub.publish(&chat_id, &ServerFrame::Changed { chat_id: chat_id.clone() });
+    }
+    bus.ready.store(true, Ordering::Relaxed);
+    tracing::info!("Redis answers again; memory and browsers caught up");
+}

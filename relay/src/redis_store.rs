@@ -1,0 +1,261 @@
+//! The chat records in Redis, shared by several relays. One hash per chat, its key hash
+//! tagged by the chat id (Redis Cluster keeps each chat on one slot); a record is written
+//! only over the revision it was read at (a Lua compare-and-set), and every change is
+//! announced on the changes channel so the other relays' memories follow.
+//!
+//! Calls block (the relay runs them off the async threads) on one connection, opened again
+//! after any failure.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::store::{Backend, Change, ChatRecord, Conflict, Stored};
+
+/// How long one Redis call may take before the write counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Writes a record over the revision it was read at, or answers what is stored instead.
+/// KEYS[1]: the chat. ARGV: expected revision, record, new revision, changes channel, chat id.
+const PUT: &str = r"
+local stored = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if stored ~= tonumber(ARGV[1]) then
+  return {0, redis.call('HGET', KEYS[1], 'r') or ''}
+end
+redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return {1, ''}
+";
+
+/// Forgets a chat and says so. KEYS[1]: the chat. ARGV: changes channel, chat id.
+const DELETE: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return {1, ''}
+";
+
+/// The names of everything the relays keep in one Redis database.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Keys {
+        Keys { prefix: prefix.to_owned() }
+    }
+
+    /// A chat's record (a hash: `r` the record, `v` its revision).
+    pub(crate) fn chat(&self, chat_id: &str) -> String {
+        format!("{}{{{chat_id}}}:chat", self.prefix)
+    }
+
+    /// The channel on which a chat's frames reach the relays its browsers are connected to.
+    pub(crate) fn frames(&self, chat_id: &str) -> String {
+        format!("{}{{{chat_id}}}:frames", self.prefix)
+    }
+
+    /// The chat id a frames channel is for.
+    pub(crate) fn chat_of_frames<'a>(&self, channel: &'a str) -> Option<&'a str> {
+        channel.strip_prefix(&self.prefix)?.strip_prefix('{')?.strip_suffix("}:frames")
+    }
+
+    /// The channel announcing which chat changed.
+    pub(crate) fn changes(&self) -> String {
+        format!("{}changes", self.prefix)
+    }
+
+    /// Chat Server alias → last process id.
+    fn servers(&self) -> String {
+        format!("{}servers", self.prefix)
+    }
+
+    /// The subscription tokens' key, when none is configured.
+    pub(crate) fn token_key(&self) -> String {
+        format!("{}token-key", self.prefix)
+    }
+
+    fn every_chat(&self) -> String {
+        format!("{}{{*}}:chat", self.prefix)
+    }
+}
+
+/// The Redis store.
+pub(crate) struct RedisBackend {
+    client: redis::Client,
+    keys: Keys,
+    connection: Mutex<Option<redis::Connection>>,
+}
+
+impl RedisBackend {
+    /// Connects once, so a wrong URL or an unreachable server stops the relay at start.
+    pub(crate) fn open(client: redis::Client, keys: Keys) -> anyhow::Result<RedisBackend> {
+        let backend = RedisBackend { client, keys, connection: Mutex::new(None) };
+        backend
+            .call(|c| redis::cmd("PING").query::<String>(c).map(drop))
+            .context("reaching Redis")?;
+        Ok(backend)
+    }
+
+    /// Runs `f` on the connection, opening it first if needed; a failed call drops it.
+    fn call<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> anyhow::Result<T> {
+        let mut slot = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            let connection = self.client.get_connection_with_timeout(CALL_TIMEOUT)?;
+            connection.set_read_timeout(Some(CALL_TIMEOUT))?;
+            connection.set_write_timeout(Some(CALL_TIMEOUT))?;
+            *slot = Some(connection);
+        }
+        let Some(connection) = slot.as_mut() else { anyhow::bail!("no Redis connection") };
+        let started = std::time::Instant::now();
+        let result = f(connection);
+        metrics::histogram!("relay_redis_command_seconds").record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("relay_redis_errors_total").increment(1);
+            *slot = None;
+        }
+        Ok(result?)
+    }
+}
+
+fn parse(chat_id: &str, value: &str) -> Option<ChatRecord> {
+    match serde_json::from_str(value) {
+        Ok(record) => Some(record),
+        Err(error) => {
+            // A record this version cannot read is skipped: the widget registers again.
+            tracing::warn!(chat = chat_id, %error, "unreadable stored chat skipped");
+            None
+        }
+    }
+}
+
+impl Backend for RedisBackend {
+    fn load_all(&self) -> anyhow::Result<Stored> {
+        let pattern = self.keys.every_chat();
+        let (keys, servers) = self.call(|c| {
+            let keys: Vec<String> = redis::cmd("SCAN")
+                .cursor_arg(0)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .clone()
+                .iter(c)?
+                .collect::<redis::RedisResult<_>>()?;
+            let servers: std::collections::HashMap<String, u64> =
+                redis::cmd("HGETALL").arg(self.keys.servers()).query(c)?;
+            Ok((keys, servers))
+        })?;
+        let mut stored = Stored { servers, ..Stored::default() };
+        for batch in keys.chunks(500) {
+            let values: Vec<Option<String>> = self.call(|c| {
+                let mut pipe = redis::pipe();
+                for key in batch {
+                    pipe.cmd("HGET").arg(key).arg("r");
+                }
+                pipe.query(c)
+            })?;
+            for (key, value) in batch.iter().zip(values) {
+                let chat_id = key.rsplit_once('{').map_or(key.as_str(), |(_, rest)| rest);
+                let chat_id = chat_id.strip_suffix("}:chat").unwrap_or(chat_id);
+                if let Some(record) = value.as_deref().and_then(|v| parse(chat_id, v)) {
+                    stored.chats.push(record);
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>> {
+        let channel = self.keys.changes();
+        let mut pipe = redis::pipe();
+        for change in changes {
+            match change {
+                Change::Put(record) => {
+                    let chat_id = &record.credentials.chat_id;
+                    pipe.cmd("EVAL")
+                        .arg(PUT)
+                        .arg(1)
+                        .arg(self.keys.chat(chat_id))
+                        .arg(record.revision.saturating_sub(1))
+                        .arg(serde_json::to_string(record)?)
+                        .arg(record.revision)
+                        .arg(&channel)
+                        .arg(chat_id);
+                }
+                Change::Delete(chat_id) => {
+                    pipe.cmd("EVAL")
+                        .arg(DELETE)
+                        .arg(1)
+                        .arg(self.keys.chat(chat_id))
+                        .arg(&channel)
+                        .arg(chat_id);
+                }
+                Change::Server { alias, pid } => {
+                    pipe.cmd("HSET").arg(self.keys.servers()).arg(alias).arg(*pid).ignore();
+                }
+            }
+        }
+        let answers: Vec<(i64, String)> = self.call(|c| pipe.query(c))?;
+        let chats = changes.iter().filter_map(|change| match change {
+            Change::Put(record) => Some(record.credentials.chat_id.as_str()),
+            Change::Delete(chat_id) => Some(chat_id.as_str()),
+            Change::Server { .. } => None,
+        });
+        Ok(chats
+            .zip(answers)
+            .filter(|(_, (applied, _))| *applied == 0)
+            .map(|(chat_id, (_, current))| Conflict {
+                chat_id: chat_id.to_owned(),
+                current: (!current.is_empty()).then(|| parse(chat_id, &current)).flatten(),
+            })
+            .collect())
+    }
+
+    fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>> {
+        let key = self.keys.chat(chat_id);
+        let value: Option<String> =
+            self.call(|c| redis::cmd("HGET").arg(&key).arg("r").query(c))?;
+        Ok(value.as_deref().and_then(|v| parse(chat_id, v)))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+/// The subscription tokens' key: the one in Redis, created by the first relay to start.
+pub(crate) fn token_key(client: &redis::Client, keys: &Keys) -> anyhow::Result<Vec<u8>> {
+    use rand::RngCore as _;
+    let mut connection = client.get_connection_with_timeout(CALL_TIMEOUT)?;
+    let mut fresh = vec![0_u8; 32];
+    rand::rng().fill_bytes(&mut fresh);
+    let key: Vec<u8> = redis::cmd("SET")
+        .arg(keys.token_key())
+        .arg(&fresh)
+        .arg("NX")
+        .arg("GET")
+        .query::<Option<Vec<u8>>>(&mut connection)?
+        .unwrap_or(fresh);
+    anyhow::ensure!(key.len() >= 32, "the token key in Redis is too short to be a key");
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Keys;
+
+    #[test]
+    fn a_chats_keys_share_its_hash_tag_and_its_frames_channel_names_it() {
+        let keys = Keys::new("gmschat:");
+        assert_eq!(keys.chat("00AB"), "gmschat:{00AB}:chat");
+        assert_eq!(keys.frames("00AB"), "gmschat:{00AB}:frames");
+        assert_eq!(keys.chat_of_frames(&keys.frames("00AB")), Some("00AB"));
+        assert_eq!(keys.chat_of_frames("other:{00AB}:frames"), None);
+        assert_eq!(keys.chat_of_frames(&keys.changes()), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! Several relays on one real redis-server: a push taken by one relay reaches browsers on
+//! every relay exactly once, tokens of one are accepted by all, chats survive Redis and
+//! relay restarts, and while Redis is away pushes are refused (GMS resends) and readiness
+//! fails, then everything catches up.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use shared::gms::ChatEvent;
+use shared::relay_api::ServerFrame;
+
+use super::{Setup, next_events};
+use crate::harness::{Options, RedisServer};
+use crate::ws_client::WsClient;
+
+async fn cluster(redis: &RedisServer, sim: &[&str]) -> Result<Setup> {
+    Setup::start(Options::sim(sim).relay(&["--redis-url", &redis.url(), "--ping-interval", "3600"]))
+        .await
+}
+
+fn texts(events: &[ChatEvent]) -> Vec<String> {
+    events.iter().filter_map(|e| e.text.clone()).collect()
+}
+
+async fn status(http: &reqwest::Client, url: &str, path: &str) -> Result<u16> {
+    Ok(http.get(format!("{url}{path}")).send().await?.status().as_u16())
+}
+
+/// Polls an endpoint until it answers `want` (a state change this test caused elsewhere).
+async fn wait_status(http: &reqwest::Client, url: &str, path: &str, want: u16) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while status(http, url, path).await? != want {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{path} never answered {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_push_to_one_relay_reaches_browsers_on_every_relay_once() -> Result<()> {
+    let redis = RedisServer::start().await?;
+    let setup = cluster(&redis, &[]).await?;
+    let other = setup.system.add_relay().await?;
+    // Registered on the first relay, followed on both: the second accepts its token.
+    let (credentials, mut here, registered) = setup.subscribed_chat(true).await?;
+    let chat_id = credentials.chat_id.clone();
+    let mut there = WsClient::connect(&other.url).await?;
+    let answer = there.subscribe(&chat_id, &registered.token).await?;
+    assert!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
+
+    for text in ["one", "two", "three"] {
+        setup.admin.agent_says(&chat_id, text).await?;
+    }
+    for ws in [&mut here, &mut there] {
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            seen.extend(texts(&next_events(ws).await?));
+        }
+        assert_eq!(seen, ["one", "two", "three"]);
+        ws.none_within(Duration::from_millis(300)).await?;
+    }
+    setup.acknowledged(&chat_id, Duration::from_secs(5)).await?;
+    here.close().await?;
+    there.close().await?;
+    other.stop().await?;
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn chats_outlive_a_redis_kill_and_every_relay() -> Result<()> {
+    let mut redis = RedisServer::start().await?;
+    let mut setup = cluster(&redis, &[]).await?;
+    let credentials = setup.chat(true).await?;
+    let registered = setup.register(&credentials).await?;
+    setup.system.stop_relay().await?;
+    redis.kill().await?;
+    redis.restart().await?;
+    // A relay that never saw the chat, on a new data directory, knows it from Redis.
+    let fresh = setup.system.add_relay().await?;
+    let mut ws = WsClient::connect(&fresh.url).await?;
+    let answer = ws.subscribe(&credentials.chat_id, &registered.token).await?;
+    assert!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
+    ws.close().await?;
+    fresh.stop().await?;
+    setup.system.start_relay().await?;
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn while_redis_is_away_pushes_wait_and_readiness_fails_then_all_catches_up() -> Result<()> {
+    let mut redis = RedisServer::start().await?;
+    let setup =
+        cluster(&redis, &["--push-resend-delay", "0.3", "--push-resend-attempts", "100"]).await?;
+    let (credentials, mut ws, _) = setup.subscribed_chat(true).await?;
+    let chat_id = credentials.chat_id.clone();
+    let relay = setup.system.relay_url.clone();
+    wait_status(&setup.http, &relay, "/readyz", 200).await?;
+
+    redis.kill().await?;
+    wait_status(&setup.http, &relay, "/readyz", 503).await?;
+    setup.admin.agent_says(&chat_id, "while away").await?;
+    // The push is refused until Redis is back: nothing is acknowledged meanwhile.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let chat = setup.admin.get(&format!("/sim/chats/{chat_id}")).await?;
+    assert_ne!(chat["pendingPushes"], 0, "acknowledged without Redis: {chat}");
+
+    redis.restart().await?;
+    wait_status(&setup.http, &relay, "/readyz", 200).await?;
+    setup.acknowledged(&chat_id, Duration::from_secs(15)).await?;
+    // The browser stayed connected and hears of the line: the resent push's events, or a
+    // `changed` after the catch-up (then it refreshes).
+    let mut heard = false;
+    while !heard {
+        heard = match ws.frame(Duration::from_secs(10)).await? {
+            ServerFrame::Events { messages, .. } => texts(&messages).contains(&"while away".into()),
+            ServerFrame::Changed { .. } => true,
+            _ => false,
+        };
+    }
+    ws.close().await?;
+    setup.system.stop().await
+}
