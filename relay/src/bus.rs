@@ -28,6 +28,22 @@ const COMMAND_QUEUE: usize = 1024;
 /// Longest pause between attempts to reach Redis again.
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
+/// Takes or renews the lease. KEYS[1]: the lease. ARGV: this node, time to live in ms.
+const LEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+";
+
+/// Gives the lease up if this node holds it. KEYS[1]: the lease. ARGV: this node.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 /// Why a frame could not be handed to the other relays.
 #[derive(Debug, thiserror::Error)]
 #[error("Redis: {0}")]
@@ -122,6 +138,68 @@ impl Bus {
     /// Stops following a chat once no browser of this relay does.
     pub(crate) async fn unwatch(&self, chat_id: &str) {
         let _ = self.commands.send(Command::Unwatch(chat_id.to_owned())).await;
+    }
+
+    /// Claims this interval's periodic ping of a chat for this relay: false when another
+    /// relay pinged it within `interval` (so the cluster pings each chat once). Without
+    /// Redis the ping goes ahead: a ping too many is better than a chat left unpinged.
+    pub(crate) async fn claim_ping(&self, chat_id: &str, interval: Duration) -> bool {
+        let mut connection = self.connection.clone();
+        let claimed: redis::RedisResult<Option<String>> = redis::cmd("SET")
+            .arg(self.keys.pinged(chat_id))
+            .arg(&*self.node)
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1))
+            .query_async(&mut connection)
+            .await;
+        !matches!(claimed, Ok(None))
+    }
+
+    /// Keeps trying to hold the Chat Server watcher's lease, renewing it every third of
+    /// `ttl`; `held` says whether this relay holds it now. A relay that dies stops
+    /// renewing, and another takes over once the lease has expired.
+    pub(crate) async fn hold_watcher_lease(
+        self,
+        ttl: Duration,
+        held: Arc<AtomicBool>,
+        stop: CancellationToken,
+    ) {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(3);
+        loop {
+            let mut connection = self.connection.clone();
+            let holds: redis::RedisResult<i64> = redis::cmd("EVAL")
+                .arg(LEASE)
+                .arg(1)
+                .arg(self.keys.watcher_lease())
+                .arg(&*self.node)
+                .arg(ttl_ms)
+                .query_async(&mut connection)
+                .await;
+            if let Err(error) = &holds {
+                tracing::warn!(%error, "could not take or renew the watcher lease");
+            }
+            let holds = matches!(holds, Ok(1));
+            if holds != held.swap(holds, Ordering::Relaxed) {
+                tracing::info!(node = %self.node, holds, "Chat Server watcher lease");
+            }
+            metrics::gauge!("relay_watcher_lease_held").set(if holds { 1.0 } else { 0.0 });
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(ttl / 3) => {}
+            }
+        }
+        // Leaving: let another relay take over at once rather than after the expiry.
+        if held.swap(false, Ordering::Relaxed) {
+            let mut connection = self.connection.clone();
+            let _: redis::RedisResult<i64> = redis::cmd("EVAL")
+                .arg(RELEASE)
+                .arg(1)
+                .arg(self.keys.watcher_lease())
+                .arg(&*self.node)
+                .query_async(&mut connection)
+                .await;
+        }
     }
 
     fn failed(&self, error: &redis::RedisError) -> BusError {

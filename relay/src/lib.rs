@@ -24,6 +24,7 @@ mod watcher;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ pub use config::{ChatServer, Cidr, Config, RedisUrl};
 
 /// How long open sockets get to receive their close frame once shutdown starts.
 const SOCKETS_CLOSE: Duration = Duration::from_secs(5);
+/// How long the Chat Server watcher's lease lasts unrenewed: a relay that dies is
+/// replaced as watcher within this (plus one health interval).
+const WATCHER_LEASE: Duration = Duration::from_secs(3);
 /// How long in-flight acknowledgements may take once the HTTP side has stopped.
 const DRAIN: Duration = Duration::from_secs(20);
 
@@ -180,6 +184,15 @@ pub async fn run_with_store(
         token.clone(),
         tasks.clone(),
     );
+    // With several relays exactly one watches the Chat Servers: the lease holder.
+    let lease = match &bus {
+        Some(bus) if !config.chat_servers.is_empty() => {
+            let held = Arc::new(AtomicBool::new(false));
+            tasks.spawn(bus.clone().hold_watcher_lease(WATCHER_LEASE, held.clone(), token.clone()));
+            Some(held)
+        }
+        _ => None,
+    };
     for server in &config.chat_servers {
         tasks.spawn(watcher::run(
             server.clone(),
@@ -187,6 +200,7 @@ pub async fn run_with_store(
             config.health_failures,
             restorer.clone(),
             sessions.clone(),
+            lease.clone(),
             token.clone(),
         ));
     }
@@ -197,6 +211,7 @@ pub async fn run_with_store(
     tasks.spawn(pinger::run(
         sessions.clone(),
         acker.clone(),
+        bus.clone(),
         config.ping_interval,
         config.ping_rate,
         token.clone(),

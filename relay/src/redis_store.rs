@@ -76,6 +76,16 @@ impl Keys {
         format!("{}token-key", self.prefix)
     }
 
+    /// Set while some relay has pinged the chat this interval.
+    pub(crate) fn pinged(&self, chat_id: &str) -> String {
+        format!("{}{{{chat_id}}}:pinged", self.prefix)
+    }
+
+    /// Names the relay that watches the Chat Servers.
+    pub(crate) fn watcher_lease(&self) -> String {
+        format!("{}watcher-lease", self.prefix)
+    }
+
     fn every_chat(&self) -> String {
         format!("{}{{*}}:chat", self.prefix)
     }
@@ -221,6 +231,10 @@ impl Backend for RedisBackend {
         let value: Option<String> =
             self.call(|c| redis::cmd("HGET").arg(&key).arg("r").query(c))?;
         Ok(value.as_deref().and_then(|v| parse(chat_id, v)))
+    }
+
+    fn read_servers(&self) -> anyhow::Result<std::collections::HashMap<String, u64>> {
+        self.call(|c| redis::cmd("HGETALL").arg(self.keys.servers()).query(c))
     }
 
     fn shared(&self) -> bool {

@@ -156,6 +156,18 @@ impl Sessions {
         Ok(())
     }
 
+    /// Memory takes the Chat Servers' process ids as stored now (another relay may have
+    /// watched them until now).
+    pub(crate) async fn refresh_servers(&self) -> Result<(), StoreError> {
+        let backend = self.backend.clone();
+        let servers = tokio::task::spawn_blocking(move || backend.read_servers())
+            .await
+            .map_err(|e| StoreError(e.to_string()))?
+            .map_err(|e| StoreError(format!("{e:#}")))?;
+        self.lock().servers = servers;
+        Ok(())
+    }
+
     async fn read_stored(&self, chat_id: &str) -> Result<Option<ChatRecord>, StoreError> {
         let backend = self.backend.clone();
         let chat_id = chat_id.to_owned();

@@ -236,6 +236,10 @@ pub trait Backend: Send + Sync + 'static {
     fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>>;
     /// One chat as stored now.
     fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>>;
+    /// Every Chat Server's last process id as stored now.
+    fn read_servers(&self) -> anyhow::Result<HashMap<String, u64>> {
+        Ok(self.load_all()?.servers)
+    }
     /// Whether other relays write this store too, so a relay's memory of it may be behind.
     fn shared(&self) -> bool {
         false

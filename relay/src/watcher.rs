@@ -2,6 +2,8 @@
 //! `process_os_pid`. A new pid means the process restarted; a run of failed polls means it
 //! is gone. Either way its chats must be restored, which the restorer does.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use shared::health::ChatServerHealth;
@@ -65,6 +67,7 @@ pub(crate) async fn run(
     threshold: u32,
     restorer: Restorer,
     sessions: Sessions,
+    lease: Option<Arc<AtomicBool>>,
     shutdown: CancellationToken,
 ) {
     let http = match reqwest::Client::builder()
@@ -81,12 +84,30 @@ pub(crate) async fn run(
     // is noticed on the first answer.
     let mut known = sessions.server_pid(&server.alias);
     let mut watch = Watch::resume(known);
+    let mut watching = lease.is_none();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
+        }
+        // With several relays only the lease holder watches; the others keep their view
+        // current, so whoever takes over notices a restart that happened meanwhile.
+        let holds = lease.as_ref().is_none_or(|held| held.load(Ordering::Relaxed));
+        if !holds {
+            watching = false;
+            continue;
+        }
+        if !watching {
+            // Taking over: resume from the pid the previous watcher kept.
+            if let Err(error) = sessions.refresh_servers().await {
+                tracing::warn!(alias = %server.alias, %error, "could not read the Chat Servers' pids");
+                continue;
+            }
+            known = sessions.server_pid(&server.alias);
+            watch = Watch::resume(known);
+            watching = true;
         }
         let verdict = match poll(&http, &server.health_url).await {
             Ok(health) => {

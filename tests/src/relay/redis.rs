@@ -120,3 +120,117 @@ async fn while_redis_is_away_pushes_wait_and_readiness_fails_then_all_catches_up
     ws.close().await?;
     setup.system.stop().await
 }
+
+async fn refreshes(setup: &Setup) -> Result<std::collections::HashMap<String, u64>> {
+    let stats = setup.admin.stats().await?;
+    let chats = stats["chats"].as_object().cloned().unwrap_or_default();
+    Ok(chats.into_iter().map(|(id, ops)| (id, ops["refresh"].as_u64().unwrap_or(0))).collect())
+}
+
+#[tokio::test]
+async fn two_relays_ping_each_chat_once_per_interval_between_them() -> Result<()> {
+    let redis = RedisServer::start().await?;
+    let setup = Setup::start(Options::sim(&[]).relay(&[
+        "--redis-url",
+        &redis.url(),
+        "--ping-interval",
+        "0.5",
+    ]))
+    .await?;
+    let other = setup.system.add_relay().await?;
+    let credentials = setup.chat(false).await?;
+    setup.register(&credentials).await?;
+    let count = |all: std::collections::HashMap<String, u64>| {
+        all.get(&credentials.chat_id).copied().unwrap_or(0)
+    };
+    let before = count(refreshes(&setup).await?);
+    // A window of six intervals: one relay alone pings about six times, two that do not
+    // share the schedule about twelve.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pings = count(refreshes(&setup).await?) - before;
+    assert!((4..=8).contains(&pings), "{pings} pings in six intervals");
+    other.stop().await?;
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn one_relay_watches_the_chat_servers_and_another_takes_over_when_it_leaves() -> Result<()> {
+    let redis = RedisServer::start().await?;
+    let mut options = Options::sim(&[]).relay(&[
+        "--redis-url",
+        &redis.url(),
+        "--ping-interval",
+        "3600",
+        "--health-interval",
+        "0.1",
+    ]);
+    options.watch_chat_servers = true;
+    let mut setup = Setup::start(options).await?;
+    let other = setup.system.add_relay().await?;
+    let mut chats = Vec::new();
+    for _ in 0..12 {
+        let credentials = setup.chat(false).await?;
+        setup.register(&credentials).await?;
+        chats.push(credentials);
+    }
+    // Each restart moves the restarted server's chats to the other one; each of them is
+    // pinged exactly once however many relays watch.
+    for (round, server) in [(1_u64, "117"), (2, "118")] {
+        let before = refreshes(&setup).await?;
+        let moving: Vec<String> = {
+            let hosted = setup.admin.get("/sim/chats").await?;
+            hosted
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| c["alias"] == server)
+                .filter_map(|c| c["chatId"].as_str().map(str::to_owned))
+                .collect()
+        };
+        anyhow::ensure!(!moving.is_empty(), "no chat on {server}");
+        // The watching relay has seen the server's process before it restarts.
+        let polls = |stats: &serde_json::Value| stats["healthPolls"][server].as_u64().unwrap_or(0);
+        let seen = polls(&setup.admin.stats().await?);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while polls(&setup.admin.stats().await?) < seen + 2 {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "{server} is not watched");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        setup
+            .admin
+            .ok(&format!("/sim/chat-servers/{server}/restart"), serde_json::json!({}))
+            .await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = refreshes(&setup).await?;
+            let extra = |id: &String| {
+                now.get(id).copied().unwrap_or(0) - before.get(id).copied().unwrap_or(0)
+            };
+            if moving.iter().all(|id| extra(id) >= 1) {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "round {round}: not restored");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // A second watcher would ping within a few health intervals more.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let after = refreshes(&setup).await?;
+        for chat in &chats {
+            let id = &chat.chat_id;
+            let extra = after.get(id).copied().unwrap_or(0) - before.get(id).copied().unwrap_or(0);
+            assert_eq!(
+                extra,
+                u64::from(moving.contains(id)),
+                "round {round}: {id} pinged {extra} times"
+            );
+        }
+        if round == 1 {
+            // The first relay leaves (whether or not it held the lease): the other watches.
+            setup.system.stop_relay().await?;
+        }
+    }
+    other.stop().await?;
+    setup.system.start_relay().await?;
+    setup.system.stop().await
+}
