@@ -14,6 +14,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::bus::{AckClaim, Bus};
 use crate::gms::{Gms, PingResult};
 use crate::hub::Hub;
 use crate::sessions::Sessions;
@@ -77,7 +78,7 @@ pub(crate) struct Deps {
     /// The browsers.
     pub(crate) hub: Hub,
     /// The other relays, when they share Redis.
-    pub(crate) bus: Option<crate::bus::Bus>,
+    pub(crate) bus: Option<Bus>,
 }
 
 impl Deps {
@@ -207,9 +208,28 @@ async fn dispatch(
 }
 
 async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
-    let outcome = ping_once(deps, chat_id, &pending).await;
+    let cluster_ack = pending.push && !pending.restore && pending.waiters.is_empty();
+    let outcome = match deps.bus.as_ref().filter(|_| cluster_ack) {
+        Some(bus) => ack_in_cluster(deps, bus, chat_id, &pending).await,
+        None => ping_once(deps, chat_id, &pending).await,
+    };
     for waiter in pending.waiters {
         let _ = waiter.send(outcome);
+    }
+}
+
+/// With several relays one acknowledges a chat at a time; a push another relay takes
+/// meanwhile adds one ping after the current one instead of a ping of its own.
+async fn ack_in_cluster(deps: &Deps, bus: &Bus, chat_id: &str, pending: &Pending) -> Outcome {
+    if bus.claim_ack(chat_id).await == AckClaim::Deferred {
+        metrics::counter!("relay_acks_deferred_total").increment(1);
+        return Outcome::Ok;
+    }
+    loop {
+        let outcome = ping_once(deps, chat_id, pending).await;
+        if !bus.release_ack(chat_id).await {
+            return outcome;
+        }
     }
 }
 

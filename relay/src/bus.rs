@@ -44,6 +44,40 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
+/// Claims a chat's acknowledgement, or leaves word for the relay that holds it.
+/// KEYS: acking, ack-wanted. ARGV: this node, time to live in ms.
+const CLAIM_ACK: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return 0
+";
+
+/// Ends this node's acknowledgement; answers 1 when another relay left word meanwhile.
+/// KEYS: acking, ack-wanted. ARGV: this node.
+const RELEASE_ACK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[2]) then
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+";
+
+/// How long a claim on a chat's acknowledgement lasts if its relay dies mid-ping (GMS
+/// resends the push meanwhile, so nothing waits longer than its resend).
+const ACK_CLAIM: Duration = Duration::from_secs(10);
+
+/// Who acknowledges a chat's push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AckClaim {
+    /// This relay: it pings, then asks `release_ack` whether to ping once more.
+    Claimed,
+    /// Another relay is pinging and will ping once more for this push.
+    Deferred,
+    /// Redis did not answer: ping anyway (a ping too many beats a push unacknowledged).
+    Unavailable,
+}
+
 /// Why a frame could not be handed to the other relays.
 #[derive(Debug, thiserror::Error)]
 #[error("Redis: {0}")]
@@ -154,6 +188,68 @@ impl Bus {
             .query_async(&mut connection)
             .await;
         !matches!(claimed, Ok(None))
+    }
+
+    /// Claims the acknowledgement of a chat's push for this relay, or leaves word for the
+    /// relay acknowledging it now: a burst of pushes spread over several relays costs
+    /// about one ping, as it does on one relay.
+    pub(crate) async fn claim_ack(&self, chat_id: &str) -> AckClaim {
+        let mut connection = self.connection.clone();
+        let claimed: redis::RedisResult<i64> = redis::cmd("EVAL")
+            .arg(CLAIM_ACK)
+            .arg(2)
+            .arg(self.keys.acking(chat_id))
+            .arg(self.keys.ack_wanted(chat_id))
+            .arg(&*self.node)
+            .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX))
+            .query_async(&mut connection)
+            .await;
+        match claimed {
+            Ok(1) => AckClaim::Claimed,
+            Ok(_) => AckClaim::Deferred,
+            Err(_) => AckClaim::Unavailable,
+        }
+    }
+
+    /// Ends this relay's claim; true when another relay's push came in meanwhile, so one
+    /// more ping is due.
+    pub(crate) async fn release_ack(&self, chat_id: &str) -> bool {
+        let mut connection = self.connection.clone();
+        let again: redis::RedisResult<i64> = redis::cmd("EVAL")
+            .arg(RELEASE_ACK)
+            .arg(2)
+            .arg(self.keys.acking(chat_id))
+            .arg(self.keys.ack_wanted(chat_id))
+            .arg(&*self.node)
+            .query_async(&mut connection)
+            .await;
+        matches!(again, Ok(1))
+    }
+
+    /// Notes that a Chat Server's restoration started (`true`) or finished, so a relay
+    /// that takes over the watch after this one died finishes it.
+    pub(crate) async fn mark_restoring(&self, alias: &str, running: bool) {
+        let mut connection = self.connection.clone();
+        let command = if running { "SADD" } else { "SREM" };
+        let done: redis::RedisResult<i64> = redis::cmd(command)
+            .arg(self.keys.restoring())
+            .arg(alias)
+            .query_async(&mut connection)
+            .await;
+        if let Err(error) = done {
+            tracing::warn!(alias, %error, "could not note the restoration's state in Redis");
+        }
+    }
+
+    /// Whether a Chat Server's restoration was started and never finished.
+    pub(crate) async fn restoration_unfinished(&self, alias: &str) -> bool {
+        let mut connection = self.connection.clone();
+        let member: redis::RedisResult<bool> = redis::cmd("SISMEMBER")
+            .arg(self.keys.restoring())
+            .arg(alias)
+            .query_async(&mut connection)
+            .await;
+        member.unwrap_or(false)
     }
 
     /// Keeps trying to hold the Chat Server watcher's lease, renewing it every third of

@@ -183,6 +183,7 @@ pub async fn run_with_store(
         settings,
         token.clone(),
         tasks.clone(),
+        bus.clone(),
     );
     // With several relays exactly one watches the Chat Servers: the lease holder.
     let lease = match &bus {

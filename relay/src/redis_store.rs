@@ -81,6 +81,21 @@ impl Keys {
         format!("{}{{{chat_id}}}:pinged", self.prefix)
     }
 
+    /// Names the relay acknowledging the chat's pushes right now.
+    pub(crate) fn acking(&self, chat_id: &str) -> String {
+        format!("{}{{{chat_id}}}:acking", self.prefix)
+    }
+
+    /// Set when a push came in while another relay was acknowledging: one more ping.
+    pub(crate) fn ack_wanted(&self, chat_id: &str) -> String {
+        format!("{}{{{chat_id}}}:ack-wanted", self.prefix)
+    }
+
+    /// Chat Servers whose restoration has started and not finished.
+    pub(crate) fn restoring(&self) -> String {
+        format!("{}restoring", self.prefix)
+    }
+
     /// Names the relay that watches the Chat Servers.
     pub(crate) fn watcher_lease(&self) -> String {
         format!("{}watcher-lease", self.prefix)

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::acker::{Acker, Outcome, Reason};
+use crate::bus::Bus;
 use crate::sessions::Sessions;
 
 /// Restoration settings.
@@ -41,6 +42,8 @@ pub(crate) struct Restorer {
     tasks: TaskTracker,
     runs: Arc<Mutex<HashMap<String, Run>>>,
     progress: Arc<Mutex<BTreeMap<String, RestorationProgress>>>,
+    /// With several relays: where restorations under way are noted.
+    bus: Option<Bus>,
 }
 
 /// Counts a restoration in `relay_restorations_running` for as long as it lives, however
@@ -71,6 +74,7 @@ impl Restorer {
         settings: Settings,
         shutdown: CancellationToken,
         tasks: TaskTracker,
+        bus: Option<Bus>,
     ) -> Restorer {
         Restorer {
             acker,
@@ -78,6 +82,7 @@ impl Restorer {
             settings,
             shutdown,
             tasks,
+            bus,
             runs: Arc::default(),
             progress: Arc::default(),
         }
@@ -143,8 +148,22 @@ impl Restorer {
         change(progress.entry(alias.to_owned()).or_default());
     }
 
+    /// Taking over the watch of a Chat Server: finishes a restoration the previous watcher
+    /// started and did not finish (chats it already moved are no longer on that server).
+    pub(crate) async fn resume_unfinished(&self, alias: &str) {
+        if let Some(bus) = &self.bus
+            && bus.restoration_unfinished(alias).await
+        {
+            tracing::warn!(alias, "resuming a restoration another relay left unfinished");
+            self.restore_server(alias);
+        }
+    }
+
     async fn restore(&self, alias: &str, run: CancellationToken) {
         let _running = Running::start();
+        if let Some(bus) = &self.bus {
+            bus.mark_restoring(alias, true).await;
+        }
         let started = Instant::now();
         let mut todo = self.sessions.ids_on(alias);
         let total = todo.len();
@@ -210,6 +229,9 @@ impl Restorer {
                     seconds,
                     "restoration finished"
                 );
+                if let Some(bus) = &self.bus {
+                    bus.mark_restoring(alias, false).await;
+                }
                 return;
             }
             tracing::info!(

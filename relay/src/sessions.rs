@@ -9,7 +9,7 @@
 //! the change is merged into it again. Other relays' changes reach memory through `apply`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -110,7 +110,10 @@ impl From<crate::store::Stored> for State {
 pub(crate) struct Sessions {
     state: Arc<Mutex<State>>,
     writes: mpsc::Sender<(Op, oneshot::Sender<Reply>)>,
-    backend: Arc<dyn Backend>,
+    /// For reads; the writer owns the store, so it closes when the writer ends, however
+    /// long clones of `Sessions` live on.
+    backend: Weak<dyn Backend>,
+    shared: bool,
 }
 
 impl Sessions {
@@ -124,14 +127,15 @@ impl Sessions {
         tracing::info!(chats = state.chats.len(), "session store loaded");
         let state = Arc::new(Mutex::new(state));
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        let writer = tokio::spawn(writer(queue, state.clone(), backend.clone(), stop));
-        Ok((Sessions { state, writes, backend }, writer))
+        let (weak, shared) = (Arc::downgrade(&backend), backend.shared());
+        let writer = tokio::spawn(writer(queue, state.clone(), backend, stop));
+        Ok((Sessions { state, writes, backend: weak, shared }, writer))
     }
 
     /// One chat as stored now: read from the store when other relays share it (memory may
     /// not have their latest change yet), from memory otherwise.
     pub(crate) async fn current(&self, chat_id: &str) -> Result<Option<ChatRecord>, StoreError> {
-        if !self.backend.shared() {
+        if !self.shared {
             return Ok(self.get(chat_id));
         }
         let stored = self.read_stored(chat_id).await?;
@@ -147,7 +151,7 @@ impl Sessions {
     /// Memory takes everything stored (after a time in which other relays' changes may
     /// have gone unnoticed).
     pub(crate) async fn reload(&self) -> Result<(), StoreError> {
-        let backend = self.backend.clone();
+        let backend = self.backend()?;
         let stored = tokio::task::spawn_blocking(move || backend.load_all())
             .await
             .map_err(|e| StoreError(e.to_string()))?
@@ -159,7 +163,7 @@ impl Sessions {
     /// Memory takes the Chat Servers' process ids as stored now (another relay may have
     /// watched them until now).
     pub(crate) async fn refresh_servers(&self) -> Result<(), StoreError> {
-        let backend = self.backend.clone();
+        let backend = self.backend()?;
         let servers = tokio::task::spawn_blocking(move || backend.read_servers())
             .await
             .map_err(|e| StoreError(e.to_string()))?
@@ -168,8 +172,12 @@ impl Sessions {
         Ok(())
     }
 
+    fn backend(&self) -> Result<Arc<dyn Backend>, StoreError> {
+        self.backend.upgrade().ok_or_else(|| StoreError("the writer has stopped".to_owned()))
+    }
+
     async fn read_stored(&self, chat_id: &str) -> Result<Option<ChatRecord>, StoreError> {
-        let backend = self.backend.clone();
+        let backend = self.backend()?;
         let chat_id = chat_id.to_owned();
         tokio::task::spawn_blocking(move || backend.read(&chat_id))
             .await

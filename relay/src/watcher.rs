@@ -108,6 +108,7 @@ pub(crate) async fn run(
             known = sessions.server_pid(&server.alias);
             watch = Watch::resume(known);
             watching = true;
+            restorer.resume_unfinished(&server.alias).await;
         }
         let verdict = match poll(&http, &server.health_url).await {
             Ok(health) => {

@@ -1,0 +1,174 @@
+//! Chat Server high availability with several relays on Redis: one relay watches (a
+//! lease), another takes over when it leaves, and a restoration it left unfinished is
+//! finished by the next watcher, with no chat pinged more than twice for one event.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::Setup;
+use super::redis::refreshes;
+use crate::harness::{Options, RedisServer};
+
+async fn watched_cluster(redis: &RedisServer, restore_rate: &str) -> Result<Setup> {
+    let mut options = Options::sim(&[]).relay(&[
+        "--redis-url",
+        &redis.url(),
+        "--ping-interval",
+        "3600",
+        "--health-interval",
+        "0.1",
+        "--restore-rate",
+        restore_rate,
+    ]);
+    options.watch_chat_servers = true;
+    Setup::start(options).await
+}
+
+async fn registered_chats(setup: &Setup, count: usize) -> Result<Vec<String>> {
+    let mut chats = Vec::new();
+    for _ in 0..count {
+        let credentials = setup.chat(false).await?;
+        setup.register(&credentials).await?;
+        chats.push(credentials.chat_id);
+    }
+    Ok(chats)
+}
+
+/// The chats gms-sim hosts on `server`.
+async fn chats_on(setup: &Setup, server: &str) -> Result<Vec<String>> {
+    let hosted = setup.admin.get("/sim/chats").await?;
+    Ok(hosted
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c["alias"] == server)
+        .filter_map(|c| c["chatId"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Returns once a relay has polled `server` twice more (it has seen its process).
+async fn watched(setup: &Setup, server: &str) -> Result<()> {
+    let polls = |stats: &Value| stats["healthPolls"][server].as_u64().unwrap_or(0);
+    let seen = polls(&setup.admin.stats().await?);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while polls(&setup.admin.stats().await?) < seen + 2 {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{server} is not watched");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Pings each chat got since `before`.
+fn extra(now: &HashMap<String, u64>, before: &HashMap<String, u64>, id: &str) -> u64 {
+    now.get(id).copied().unwrap_or(0) - before.get(id).copied().unwrap_or(0)
+}
+
+/// Waits until every chat in `moving` has been pinged since `before`.
+async fn restored(setup: &Setup, moving: &[String], before: &HashMap<String, u64>) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = refreshes(setup).await?;
+        if moving.iter().all(|id| extra(&now, before, id) >= 1) {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "not every chat was restored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_relay_watches_the_chat_servers_and_another_takes_over_when_it_leaves() -> Result<()> {
+    let redis = RedisServer::start().await?;
+    let mut setup = watched_cluster(&redis, "200").await?;
+    let other = setup.system.add_relay().await?;
+    let chats = registered_chats(&setup, 12).await?;
+    // Each restart moves the restarted server's chats to the other one; each of them is
+    // pinged exactly once however many relays watch.
+    for (round, server) in [(1_u64, "117"), (2, "118")] {
+        let before = refreshes(&setup).await?;
+        let moving = chats_on(&setup, server).await?;
+        anyhow::ensure!(!moving.is_empty(), "no chat on {server}");
+        watched(&setup, server).await?;
+        setup.admin.ok(&format!("/sim/chat-servers/{server}/restart"), json!({})).await?;
+        restored(&setup, &moving, &before).await?;
+        // A second watcher would ping within a few health intervals more.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let after = refreshes(&setup).await?;
+        for id in &chats {
+            let extra = extra(&after, &before, id);
+            assert_eq!(
+                extra,
+                u64::from(moving.contains(id)),
+                "round {round}: {id} pinged {extra} times"
+            );
+        }
+        if round == 1 {
+            // The first relay leaves (whether or not it held the lease): the other watches.
+            setup.system.stop_relay().await?;
+        }
+    }
+    other.stop().await?;
+    setup.system.stop().await
+}
+
+#[tokio::test]
+async fn a_restoration_left_unfinished_by_a_leaving_watcher_is_finished_by_the_next() -> Result<()>
+{
+    let redis = RedisServer::start().await?;
+    // Four restoration pings a second: the restoration lasts long enough to interrupt.
+    let mut setup = watched_cluster(&redis, "4").await?;
+    let other = setup.system.add_relay().await?;
+    let chats = registered_chats(&setup, 16).await?;
+    let moving = chats_on(&setup, "117").await?;
+    anyhow::ensure!(moving.len() >= 4, "too few chats on 117: {}", moving.len());
+    watched(&setup, "117").await?;
+    let before = refreshes(&setup).await?;
+    setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
+
+    // Whichever relay restores leaves as soon as it has pinged some of the chats.
+    let nodes = [setup.system.relay_url.clone(), other.url.clone()];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let watcher = 'found: loop {
+        for (index, url) in nodes.iter().enumerate() {
+            let status: Value =
+                setup.http.get(format!("{url}/status")).send().await?.json().await?;
+            let progress = &status["restorations"]["117"];
+            if progress["running"] == true && progress["pinged"].as_u64() >= Some(1) {
+                break 'found index;
+            }
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no restoration started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let other = if watcher == 0 {
+        setup.system.stop_relay().await?;
+        Some(other)
+    } else {
+        other.stop().await?;
+        None
+    };
+    let now = refreshes(&setup).await?;
+    let left = moving.iter().filter(|id| extra(&now, &before, id) == 0).count();
+    assert!(left > 0, "the restoration had finished before its relay left");
+
+    restored(&setup, &moving, &before).await?;
+    // Let a second restoration run finish if one were (wrongly) going on.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let after = refreshes(&setup).await?;
+    for id in &chats {
+        let pinged = extra(&after, &before, id);
+        if moving.contains(id) {
+            assert!((1..=2).contains(&pinged), "{id} pinged {pinged} times");
+        } else {
+            assert_eq!(pinged, 0, "{id} was not on the restarted server");
+        }
+    }
+    if let Some(other) = other {
+        other.stop().await?;
+    }
+    setup.system.stop().await
+}
