@@ -147,11 +147,12 @@ impl Bus {
     /// Hands a frame to the relays whose browsers follow its chat.
     pub(crate) async fn publish(&self, chat_id: &str, frame: &ServerFrame) -> Result<(), BusError> {
         let text = serde_json::to_string(frame).map_err(|e| BusError(e.to_string()))?;
-        let mut connection = self.connection.clone();
-        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(self.keys.frames(chat_id))
-            .arg(format!("{}\n{text}", self.node))
-            .query_async(&mut connection)
+        let sent: redis::RedisResult<i64> = self
+            .query(
+                redis::cmd("PUBLISH")
+                    .arg(self.keys.frames(chat_id))
+                    .arg(format!("{}\n{text}", self.node)),
+            )
             .await;
         metrics::counter!("relay_cross_node_frames_total", "direction" => "out").increment(1);
         sent.map(drop).map_err(|e| self.failed(&e))
@@ -178,14 +179,15 @@ impl Bus {
     /// relay pinged it within `interval` (so the cluster pings each chat once). Without
     /// Redis the ping goes ahead: a ping too many is better than a chat left unpinged.
     pub(crate) async fn claim_ping(&self, chat_id: &str, interval: Duration) -> bool {
-        let mut connection = self.connection.clone();
-        let claimed: redis::RedisResult<Option<String>> = redis::cmd("SET")
-            .arg(self.keys.pinged(chat_id))
-            .arg(&*self.node)
-            .arg("NX")
-            .arg("PX")
-            .arg(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1))
-            .query_async(&mut connection)
+        let claimed: redis::RedisResult<Option<String>> = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.keys.pinged(chat_id))
+                    .arg(&*self.node)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1)),
+            )
             .await;
         !matches!(claimed, Ok(None))
     }
@@ -194,15 +196,16 @@ impl Bus {
     /// relay acknowledging it now: a burst of pushes spread over several relays costs
     /// about one ping, as it does on one relay.
     pub(crate) async fn claim_ack(&self, chat_id: &str) -> AckClaim {
-        let mut connection = self.connection.clone();
-        let claimed: redis::RedisResult<i64> = redis::cmd("EVAL")
-            .arg(CLAIM_ACK)
-            .arg(2)
-            .arg(self.keys.acking(chat_id))
-            .arg(self.keys.ack_wanted(chat_id))
-            .arg(&*self.node)
-            .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX))
-            .query_async(&mut connection)
+        let claimed: redis::RedisResult<i64> = self
+            .query(
+                redis::cmd("EVAL")
+                    .arg(CLAIM_ACK)
+                    .arg(2)
+                    .arg(self.keys.acking(chat_id))
+                    .arg(self.keys.ack_wanted(chat_id))
+                    .arg(&*self.node)
+                    .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX)),
+            )
             .await;
         match claimed {
             Ok(1) => AckClaim::Claimed,
@@ -214,14 +217,15 @@ impl Bus {
     /// Ends this relay's claim; true when another relay's push came in meanwhile, so one
     /// more ping is due.
     pub(crate) async fn release_ack(&self, chat_id: &str) -> bool {
-        let mut connection = self.connection.clone();
-        let again: redis::RedisResult<i64> = redis::cmd("EVAL")
-            .arg(RELEASE_ACK)
-            .arg(2)
-            .arg(self.keys.acking(chat_id))
-            .arg(self.keys.ack_wanted(chat_id))
-            .arg(&*self.node)
-            .query_async(&mut connection)
+        let again: redis::RedisResult<i64> = self
+            .query(
+                redis::cmd("EVAL")
+                    .arg(RELEASE_ACK)
+                    .arg(2)
+                    .arg(self.keys.acking(chat_id))
+                    .arg(self.keys.ack_wanted(chat_id))
+                    .arg(&*self.node),
+            )
             .await;
         matches!(again, Ok(1))
     }
@@ -229,13 +233,9 @@ impl Bus {
     /// Notes that a Chat Server's restoration started (`true`) or finished, so a relay
     /// that takes over the watch after this one died finishes it.
     pub(crate) async fn mark_restoring(&self, alias: &str, running: bool) {
-        let mut connection = self.connection.clone();
         let command = if running { "SADD" } else { "SREM" };
-        let done: redis::RedisResult<i64> = redis::cmd(command)
-            .arg(self.keys.restoring())
-            .arg(alias)
-            .query_async(&mut connection)
-            .await;
+        let done: redis::RedisResult<i64> =
+            self.query(redis::cmd(command).arg(self.keys.restoring()).arg(alias)).await;
         if let Err(error) = done {
             tracing::warn!(alias, %error, "could not note the restoration's state in Redis");
         }
@@ -243,12 +243,8 @@ impl Bus {
 
     /// Whether a Chat Server's restoration was started and never finished.
     pub(crate) async fn restoration_unfinished(&self, alias: &str) -> bool {
-        let mut connection = self.connection.clone();
-        let member: redis::RedisResult<bool> = redis::cmd("SISMEMBER")
-            .arg(self.keys.restoring())
-            .arg(alias)
-            .query_async(&mut connection)
-            .await;
+        let member: redis::RedisResult<bool> =
+            self.query(redis::cmd("SISMEMBER").arg(self.keys.restoring()).arg(alias)).await;
         member.unwrap_or(false)
     }
 
@@ -263,14 +259,15 @@ impl Bus {
     ) {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(3);
         loop {
-            let mut connection = self.connection.clone();
-            let holds: redis::RedisResult<i64> = redis::cmd("EVAL")
-                .arg(LEASE)
-                .arg(1)
-                .arg(self.keys.watcher_lease())
-                .arg(&*self.node)
-                .arg(ttl_ms)
-                .query_async(&mut connection)
+            let holds: redis::RedisResult<i64> = self
+                .query(
+                    redis::cmd("EVAL")
+                        .arg(LEASE)
+                        .arg(1)
+                        .arg(self.keys.watcher_lease())
+                        .arg(&*self.node)
+                        .arg(ttl_ms),
+                )
                 .await;
             if let Err(error) = &holds {
                 tracing::warn!(%error, "could not take or renew the watcher lease");
@@ -287,15 +284,28 @@ impl Bus {
         }
         // Leaving: let another relay take over at once rather than after the expiry.
         if held.swap(false, Ordering::Relaxed) {
-            let mut connection = self.connection.clone();
-            let _: redis::RedisResult<i64> = redis::cmd("EVAL")
-                .arg(RELEASE)
-                .arg(1)
-                .arg(self.keys.watcher_lease())
-                .arg(&*self.node)
-                .query_async(&mut connection)
+            let _: redis::RedisResult<i64> = self
+                .query(
+                    redis::cmd("EVAL")
+                        .arg(RELEASE)
+                        .arg(1)
+                        .arg(self.keys.watcher_lease())
+                        .arg(&*self.node),
+                )
                 .await;
         }
+    }
+
+    /// Runs one command, timed and counted as the store's are.
+    async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> redis::RedisResult<T> {
+        let mut connection = self.connection.clone();
+        let started = std::time::Instant::now();
+        let result = command.query_async(&mut connection).await;
+        metrics::histogram!("relay_redis_command_seconds").record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("relay_redis_errors_total").increment(1);
+        }
+        result
     }
 
     fn failed(&self, error: &redis::RedisError) -> BusError {
@@ -411,9 +421,7 @@ async fn dispatch(
 async fn catch_up(bus: &Bus, sessions: &Sessions, hub: &Hub, stop: &CancellationToken) {
     let mut pause = Duration::from_millis(100);
     loop {
-        let mut connection = bus.connection.clone();
-        let answered: redis::RedisResult<String> =
-            redis::cmd("PING").query_async(&mut connection).await;
+        let answered: redis::RedisResult<String> = bus.query(&redis::cmd("PING")).await;
         if answered.is_ok() {
             let (done, wait) = oneshot::channel();
             let resubscribed = bus.commands.send(Command::Resubscribe(done)).await.is_ok()

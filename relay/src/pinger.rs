@@ -30,6 +30,7 @@ pub(crate) async fn run(
             continue;
         }
         let spacing = (interval / u32::try_from(ids.len()).unwrap_or(u32::MAX)).max(fastest);
+        let round = std::time::Instant::now();
         for id in ids {
             if sleep(spacing, &shutdown).await {
                 return;
@@ -42,6 +43,9 @@ pub(crate) async fn run(
             }
             acker.request(&id, Reason::Periodic);
         }
+        // Above zero when --ping-rate cannot cover every chat within the interval.
+        let lag = round.elapsed().saturating_sub(interval);
+        metrics::gauge!("relay_ping_round_lag_seconds").set(lag.as_secs_f64());
     }
 }
 

@@ -54,6 +54,19 @@ pub(crate) fn describe_metrics() {
             "relay_ws_write_timeouts_total",
             "Connections dropped because a write did not finish in time.",
         ),
+        ("relay_redis_errors_total", "Redis commands that failed (several relays on Redis)."),
+        (
+            "relay_cross_node_frames_total",
+            "Frames published to, or received from, other relays through Redis, by direction.",
+        ),
+        (
+            "relay_store_conflicts_total",
+            "Record writes that found another relay's change first and were merged again.",
+        ),
+        (
+            "relay_acks_deferred_total",
+            "Acknowledgements left to the relay already acknowledging the chat.",
+        ),
     ];
     for (name, help) in counters {
         describe_counter!(name, Unit::Count, help);
@@ -94,12 +107,23 @@ pub(crate) fn describe_metrics() {
         "Chat Server restorations under way on this node."
     );
     metrics::gauge!("relay_restorations_running").increment(0.0);
+    describe_gauge!(
+        "relay_watcher_lease_held",
+        Unit::Count,
+        "1 while this relay holds the Chat Server watcher's lease (several relays on Redis)."
+    );
+    describe_gauge!(
+        "relay_ping_round_lag_seconds",
+        Unit::Seconds,
+        "How much longer than --ping-interval the last round of periodic pings took."
+    );
     let histograms: &[(&'static str, &'static str)] = &[
         ("relay_ack_latency_seconds", "From a push's arrival to its acknowledging ping's answer."),
         ("relay_gms_request_seconds", "Duration of one GMS Chat API request."),
         ("relay_push_to_frame_seconds", "From a push's arrival to its frame being queued."),
         ("relay_restore_duration_seconds", "From a Chat Server event to its chats restored."),
         ("relay_store_commit_seconds", "Duration of one session store commit."),
+        ("relay_redis_command_seconds", "Duration of one Redis command (or pipeline)."),
     ];
     for (name, help) in histograms {
         describe_histogram!(*name, Unit::Seconds, *help);
