@@ -5,6 +5,7 @@
 //! `--smoke` runs every benchmark small and short so `cargo xtask test` keeps them working.
 
 mod chats;
+mod cluster;
 mod gms_load;
 mod idle;
 mod machine;
@@ -27,7 +28,7 @@ struct Args {
     /// Small sizes and short windows: proves every benchmark runs, measures nothing.
     #[arg(long)]
     smoke: bool,
-    /// Run only these (idle, push, gms-load, restore, widget).
+    /// Run only these (idle, push, cluster, gms-load, restore, widget).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Directory for the JSON results (default: `target/bench` of the workspace).
@@ -59,6 +60,7 @@ async fn main() -> Result<()> {
     bench!("gms-load", gms_load::run(&mut report));
     bench!("restore", restore::run(&mut report));
     bench!("push", push::run(&mut report));
+    bench!("cluster", cluster::run(&mut report));
     bench!("idle", idle::run(&mut report));
     report.print_table();
     let out = args.out.unwrap_or_else(default_out);

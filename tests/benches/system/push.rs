@@ -37,11 +37,25 @@ struct Plan {
 }
 
 /// What the subscribers saw: when each push was sent, and the latencies of this step.
-struct Clock {
+pub(crate) struct Clock {
     origin: Instant,
     sent_at: Vec<AtomicU64>,
     latencies: Mutex<Vec<Duration>>,
     received: AtomicUsize,
+}
+
+impl Clock {
+    /// A clock for the pushes of every rate in `rates`, `step` long each.
+    pub(crate) fn for_steps(rates: &[u32], step: Duration) -> Arc<Clock> {
+        let total: usize =
+            rates.iter().map(|r| (f64::from(*r) * step.as_secs_f64()) as usize + 1).sum();
+        Arc::new(Clock {
+            origin: Instant::now(),
+            sent_at: (0..total).map(|_| AtomicU64::new(0)).collect(),
+            latencies: Mutex::new(Vec::new()),
+            received: AtomicUsize::new(0),
+        })
+    }
 }
 
 pub(crate) async fn run(report: &mut Report) -> Result<()> {
@@ -85,14 +99,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     let pid = relay.pid().context("relay pid")?;
     let chats = chats::create(&gms.url(), Some(&relay_url), "push", plan.chats).await?;
 
-    let total: usize =
-        plan.rates.iter().map(|r| (*r as f64 * plan.step.as_secs_f64()) as usize + 1).sum();
-    let clock = Arc::new(Clock {
-        origin: Instant::now(),
-        sent_at: (0..total).map(|_| AtomicU64::new(0)).collect(),
-        latencies: Mutex::new(Vec::new()),
-        received: AtomicUsize::new(0),
-    });
+    let clock = Clock::for_steps(plan.rates, plan.step);
     let stop = CancellationToken::new();
     for chat in &chats {
         subscribe(&relay_url, chat, clock.clone(), stop.clone()).await?;
@@ -150,7 +157,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
 }
 
 /// One subscriber per chat, recording the latency of every pushed event it reads.
-async fn subscribe(
+pub(crate) async fn subscribe(
     relay_url: &str,
     chat: &BenchChat,
     clock: Arc<Clock>,
@@ -190,20 +197,20 @@ async fn subscribe(
     Ok(())
 }
 
-struct Step {
-    rate: u32,
-    duration: Duration,
-    first_seq: usize,
+pub(crate) struct Step {
+    pub(crate) rate: u32,
+    pub(crate) duration: Duration,
+    pub(crate) first_seq: usize,
 }
 
-struct Outcome {
-    sent: usize,
-    accepted_rate: f64,
-    delivered: usize,
-    lost: usize,
-    latency: Option<Percentiles>,
+pub(crate) struct Outcome {
+    pub(crate) sent: usize,
+    pub(crate) accepted_rate: f64,
+    pub(crate) delivered: usize,
+    pub(crate) lost: usize,
+    pub(crate) latency: Option<Percentiles>,
     answer: Option<Percentiles>,
-    relay_cores: f64,
+    pub(crate) relay_cores: f64,
     own_cores: f64,
     pushes_per_commit: f64,
     commit_ms: f64,
@@ -211,7 +218,8 @@ struct Outcome {
 }
 
 impl Step {
-    async fn run(
+    /// Pushes into `relay_url` at the step's rate; the subscribers may be on another relay.
+    pub(crate) async fn run(
         &self,
         http: &reqwest::Client,
         relay_url: &str,
