@@ -394,8 +394,8 @@ async fn dispatch(
                     continue;
                 };
                 if channel == bus.keys.changes() {
-                    if let Err(error) = sessions.apply(&payload).await {
-                        tracing::warn!(%error, "a changed chat could not be read");
+                    if let Err(error) = sessions.take_announced(&payload) {
+                        tracing::warn!(%error, "an unreadable record was announced");
                     }
                 } else if let Some(chat_id) = bus.keys.chat_of_frames(&channel)
                     && let Some((node, frame)) = payload.split_once('\n')

@@ -162,16 +162,23 @@ impl std::str::FromStr for RedisUrl {
 }
 
 impl Config {
-    /// The node id: as configured, or the host name with a random suffix.
-    pub fn node(&self) -> String {
-        self.node_id.clone().unwrap_or_else(|| {
+    /// The same configuration with its node id settled: as configured, or the host name
+    /// with a random suffix (once, so every part of the relay uses the same).
+    pub fn with_node_id(mut self) -> Config {
+        if self.node_id.is_none() {
             let host = std::fs::read_to_string("/etc/hostname")
                 .ok()
                 .map(|h| h.trim().to_owned())
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| "relay".to_owned());
-            format!("{host}-{:08x}", rand::random::<u32>())
-        })
+            self.node_id = Some(format!("{host}-{:08x}", rand::random::<u32>()));
+        }
+        self
+    }
+
+    /// The node id (settled by `with_node_id`).
+    pub fn node(&self) -> &str {
+        self.node_id.as_deref().unwrap_or("relay")
     }
 }
 

@@ -104,11 +104,17 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let config = config.with_node_id();
     let backend: Arc<dyn store::Backend> = match redis_of(&config)? {
-        Some((client, keys)) => Arc::new(
-            tokio::task::spawn_blocking(move || redis_store::RedisBackend::open(client, keys))
+        Some((client, keys)) => {
+            let node = config.node().to_owned();
+            Arc::new(
+                tokio::task::spawn_blocking(move || {
+                    redis_store::RedisBackend::open(client, keys, node)
+                })
                 .await??,
-        ),
+            )
+        }
         None => Arc::new(store::RedbBackend::open(&config.data_dir)?),
     };
     run_with_store(listener, config, backend, shutdown).await
@@ -128,6 +134,7 @@ pub async fn run_with_store(
     backend: Arc<dyn store::Backend>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let config = config.with_node_id();
     // One owner for every task: however this function returns, early on an error too,
     // the guards cancel what it started.
     let token = CancellationToken::new();
@@ -160,7 +167,7 @@ pub async fn run_with_store(
     let bus = match redis {
         Some((client, keys)) => {
             let deps = (sessions.clone(), hub.clone());
-            Some(bus::Bus::start(client, keys, &node, deps, token.clone(), &tasks).await?)
+            Some(bus::Bus::start(client, keys, node, deps, token.clone(), &tasks).await?)
         }
         None => None,
     };

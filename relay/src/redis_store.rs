@@ -16,26 +16,40 @@ use crate::store::{Backend, Change, ChatRecord, Conflict, Stored};
 /// How long one Redis call may take before the write counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Writes a record over the revision it was read at, or answers what is stored instead.
-/// KEYS[1]: the chat. ARGV: expected revision, record, new revision, changes channel, chat id.
+/// Writes a record over the revision it was read at, or answers what is stored instead; the
+/// record itself is announced, so other relays take it without reading it back.
+/// KEYS[1]: the chat. ARGV: expected revision, record, new revision, changes channel.
 const PUT: &str = r"
 local stored = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if stored ~= tonumber(ARGV[1]) then
   return {0, redis.call('HGET', KEYS[1], 'r') or ''}
 end
 redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+redis.call('PUBLISH', ARGV[4], ARGV[2])
 return {1, ''}
 ";
 
-/// Forgets a chat and says so. KEYS[1]: the chat. ARGV: changes channel, chat id.
+/// Forgets a chat and says so (the announcement is the chat id alone, where a change
+/// announces a record). KEYS[1]: the chat. ARGV: changes channel, chat id.
 const DELETE: &str = r"
 redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return {1, ''}
 ";
 
-/// The names of everything the relays keep in one Redis database.
+/// Keeps a Chat Server's pid unless another relay holds the watcher's lease: a watcher that
+/// lost the lease (paused, cut off) is fenced off. KEYS: servers, lease. ARGV: alias, pid,
+/// this node.
+const SERVER: &str = r"
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[3] then return {0, ''} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {1, ''}
+";
+
+/// The names of everything the relays keep in one Redis database. Keys about one chat
+/// share its hash tag, those of the Chat Server watch share `{watch}`, so every script's
+/// keys live on one Redis Cluster slot.
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     prefix: String,
@@ -68,7 +82,7 @@ impl Keys {
 
     /// Chat Server alias → last process id.
     fn servers(&self) -> String {
-        format!("{}servers", self.prefix)
+        format!("{}{{watch}}:servers", self.prefix)
     }
 
     /// The subscription tokens' key, when none is configured.
@@ -93,12 +107,12 @@ impl Keys {
 
     /// Chat Servers whose restoration has started and not finished.
     pub(crate) fn restoring(&self) -> String {
-        format!("{}restoring", self.prefix)
+        format!("{}{{watch}}:restoring", self.prefix)
     }
 
     /// Names the relay that watches the Chat Servers.
     pub(crate) fn watcher_lease(&self) -> String {
-        format!("{}watcher-lease", self.prefix)
+        format!("{}{{watch}}:lease", self.prefix)
     }
 
     fn every_chat(&self) -> String {
@@ -110,13 +124,19 @@ impl Keys {
 pub(crate) struct RedisBackend {
     client: redis::Client,
     keys: Keys,
+    /// This relay's node id, which the watcher's lease names.
+    node: String,
     connection: Mutex<Option<redis::Connection>>,
 }
 
 impl RedisBackend {
     /// Connects once, so a wrong URL or an unreachable server stops the relay at start.
-    pub(crate) fn open(client: redis::Client, keys: Keys) -> anyhow::Result<RedisBackend> {
-        let backend = RedisBackend { client, keys, connection: Mutex::new(None) };
+    pub(crate) fn open(
+        client: redis::Client,
+        keys: Keys,
+        node: String,
+    ) -> anyhow::Result<RedisBackend> {
+        let backend = RedisBackend { client, keys, node, connection: Mutex::new(None) };
         backend
             .call(|c| redis::cmd("PING").query::<String>(c).map(drop))
             .context("reaching Redis")?;
@@ -209,8 +229,7 @@ impl Backend for RedisBackend {
                         .arg(record.revision.saturating_sub(1))
                         .arg(serde_json::to_string(record)?)
                         .arg(record.revision)
-                        .arg(&channel)
-                        .arg(chat_id);
+                        .arg(&channel);
                 }
                 Change::Delete(chat_id) => {
                     pipe.cmd("EVAL")
@@ -221,22 +240,37 @@ impl Backend for RedisBackend {
                         .arg(chat_id);
                 }
                 Change::Server { alias, pid } => {
-                    pipe.cmd("HSET").arg(self.keys.servers()).arg(alias).arg(*pid).ignore();
+                    pipe.cmd("EVAL")
+                        .arg(SERVER)
+                        .arg(2)
+                        .arg(self.keys.servers())
+                        .arg(self.keys.watcher_lease())
+                        .arg(alias)
+                        .arg(*pid)
+                        .arg(&self.node);
                 }
             }
         }
         let answers: Vec<(i64, String)> = self.call(|c| pipe.query(c))?;
-        let chats = changes.iter().filter_map(|change| match change {
-            Change::Put(record) => Some(record.credentials.chat_id.as_str()),
-            Change::Delete(chat_id) => Some(chat_id.as_str()),
-            Change::Server { .. } => None,
-        });
-        Ok(chats
+        Ok(changes
+            .iter()
             .zip(answers)
-            .filter(|(_, (applied, _))| *applied == 0)
-            .map(|(chat_id, (_, current))| Conflict {
-                chat_id: chat_id.to_owned(),
-                current: (!current.is_empty()).then(|| parse(chat_id, &current)).flatten(),
+            .filter_map(|(change, (applied, current))| match change {
+                Change::Put(record) if applied == 0 => {
+                    let chat_id = &record.credentials.chat_id;
+                    Some(Conflict {
+                        chat_id: chat_id.clone(),
+                        current: (!current.is_empty()).then(|| parse(chat_id, &current)).flatten(),
+                    })
+                }
+                Change::Server { alias, .. } if applied == 0 => {
+                    tracing::warn!(
+                        alias,
+                        "not the watcher any more: the Chat Server's pid was not kept"
+                    );
+                    None
+                }
+                _ => None,
             })
             .collect())
     }

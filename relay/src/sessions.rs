@@ -6,7 +6,8 @@
 //!
 //! With a store several relays share (Redis), memory may be behind: a write over a revision
 //! another relay has replaced comes back as a conflict, memory takes the stored record, and
-//! the change is merged into it again. Other relays' changes reach memory through `apply`.
+//! the change is merged into it again. Other relays' changes reach memory through
+//! `take_announced`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -143,9 +144,17 @@ impl Sessions {
         Ok(stored)
     }
 
-    /// Another relay changed this chat: memory takes what is stored now.
-    pub(crate) async fn apply(&self, chat_id: &str) -> Result<(), StoreError> {
-        self.current(chat_id).await.map(drop)
+    /// Another relay's announcement on the changes channel: a record as committed (JSON),
+    /// or the id of a chat it forgot. Memory takes it unless it holds a later revision.
+    pub(crate) fn take_announced(&self, announced: &str) -> Result<(), serde_json::Error> {
+        if announced.starts_with('{') {
+            let record: ChatRecord = serde_json::from_str(announced)?;
+            let chat_id = record.credentials.chat_id.clone();
+            self.lock().take_stored(&chat_id, Some(record));
+        } else {
+            self.lock().take_stored(announced, None);
+        }
+        Ok(())
     }
 
     /// Memory takes everything stored (after a time in which other relays' changes may

@@ -172,3 +172,49 @@ async fn a_restoration_left_unfinished_by_a_leaving_watcher_is_finished_by_the_n
     }
     setup.system.stop().await
 }
+
+/// Polls a relay has made of `server` so far, per gms-sim.
+async fn polls(setup: &Setup, server: &str) -> Result<u64> {
+    Ok(setup.admin.stats().await?["healthPolls"][server].as_u64().unwrap_or(0))
+}
+
+#[tokio::test]
+async fn without_the_lease_a_relay_does_not_watch_and_with_it_again_it_catches_up() -> Result<()> {
+    let redis = RedisServer::start().await?;
+    let setup = watched_cluster(&redis, "200").await?;
+    let chats = registered_chats(&setup, 6).await?;
+    let moving = chats_on(&setup, "117").await?;
+    watched(&setup, "117").await?;
+
+    // Another node takes the lease: this relay stops polling within a renewal (1 s).
+    let client = redis::Client::open(redis.url())?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let lease = "gmschat:{watch}:lease";
+    redis::cmd("SET")
+        .arg(lease)
+        .arg("intruder")
+        .arg("PX")
+        .arg(60_000)
+        .exec_async(&mut connection)
+        .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let before = polls(&setup, "117").await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if polls(&setup, "117").await? == before {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "still polling without the lease");
+    }
+    let before = refreshes(&setup).await?;
+    setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let now = refreshes(&setup).await?;
+    assert!(chats.iter().all(|id| extra(&now, &before, id) == 0), "restored without the lease");
+
+    // The lease is free again: the relay takes it, sees the new pid against the stored one
+    // and restores what the restart moved meanwhile.
+    redis::cmd("DEL").arg(lease).exec_async(&mut connection).await?;
+    restored(&setup, &moving, &before).await?;
+    setup.system.stop().await
+}
