@@ -62,6 +62,9 @@ pub struct SessionRegistered {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RelayStatus {
+    /// This relay's node id (`--node-id`).
+    #[serde(default)]
+    pub node: String,
     /// Chats in the store.
     #[serde(default)]
     pub chats: usize,

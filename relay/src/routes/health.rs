@@ -27,6 +27,7 @@ pub(super) fn router() -> Router<AppState> {
 /// nothing secret).
 async fn status(State(state): State<AppState>) -> Json<RelayStatus> {
     Json(RelayStatus {
+        node: state.config.node().to_owned(),
         chats: state.sessions.len(),
         connections: state.hub.connections(),
         restorations: state.restorer.progress(),

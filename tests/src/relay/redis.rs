@@ -148,7 +148,12 @@ async fn two_relays_ping_each_chat_once_per_interval_between_them() -> Result<()
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pings = count(refreshes(&setup).await?) - before;
     assert!((4..=8).contains(&pings), "{pings} pings in six intervals");
+    // One relay leaves: the other goes on pinging the chat as often.
     other.stop().await?;
+    let before = count(refreshes(&setup).await?);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pings = count(refreshes(&setup).await?) - before;
+    assert!((4..=8).contains(&pings), "{pings} pings in six intervals by the relay left");
     setup.system.stop().await
 }
 

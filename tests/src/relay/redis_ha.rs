@@ -179,14 +179,16 @@ async fn polls(setup: &Setup, server: &str) -> Result<u64> {
 }
 
 #[tokio::test]
-async fn without_the_lease_a_relay_does_not_watch_and_with_it_again_it_catches_up() -> Result<()> {
+async fn while_another_holds_the_lease_a_relay_does_not_watch_and_takes_over_at_its_expiry()
+-> Result<()> {
     let redis = RedisServer::start().await?;
     let setup = watched_cluster(&redis, "200").await?;
     let chats = registered_chats(&setup, 6).await?;
     let moving = chats_on(&setup, "117").await?;
     watched(&setup, "117").await?;
 
-    // Another node takes the lease: this relay stops polling within a renewal (1 s).
+    // Another node takes the lease and then dies (renews it no more): this relay stops
+    // polling within a renewal (1 s), and takes over once the lease expires.
     let client = redis::Client::open(redis.url())?;
     let mut connection = client.get_multiplexed_async_connection().await?;
     let lease = "gmschat:{watch}:lease";
@@ -194,9 +196,10 @@ async fn without_the_lease_a_relay_does_not_watch_and_with_it_again_it_catches_u
         .arg(lease)
         .arg("intruder")
         .arg("PX")
-        .arg(60_000)
+        .arg(4_000)
         .exec_async(&mut connection)
         .await?;
+    let expires = tokio::time::Instant::now() + Duration::from_secs(4);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let before = polls(&setup, "117").await?;
@@ -212,9 +215,12 @@ async fn without_the_lease_a_relay_does_not_watch_and_with_it_again_it_catches_u
     let now = refreshes(&setup).await?;
     assert!(chats.iter().all(|id| extra(&now, &before, id) == 0), "restored without the lease");
 
-    // The lease is free again: the relay takes it, sees the new pid against the stored one
-    // and restores what the restart moved meanwhile.
-    redis::cmd("DEL").arg(lease).exec_async(&mut connection).await?;
+    anyhow::ensure!(tokio::time::Instant::now() < expires, "too slow to test before the expiry");
+
+    // The lease expires: the relay takes it, sees the new pid against the stored one and
+    // restores what the restart moved meanwhile, within 5 s of the dead holder's expiry.
     restored(&setup, &moving, &before).await?;
+    let late = tokio::time::Instant::now().saturating_duration_since(expires);
+    assert!(late < Duration::from_secs(5), "took over {late:?} after the lease expired");
     setup.system.stop().await
 }
