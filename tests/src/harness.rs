@@ -285,10 +285,20 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Starts the binary with `args` and waits for its ready line.
     pub async fn start(binary: &Path, args: &[String]) -> Result<RelayProcess> {
+        RelayProcess::start_with_env(binary, args, &[]).await
+    }
+
+    /// The same with extra environment variables.
+    pub async fn start_with_env(
+        binary: &Path,
+        args: &[String],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Result<RelayProcess> {
         use tokio::io::AsyncBufReadExt as _;
         let log = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
         let mut child = tokio::process::Command::new(binary)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", log)
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -324,19 +334,39 @@ pub struct RedisServer {
     child: Option<tokio::process::Child>,
     port: u16,
     dir: PathBuf,
+    tls: bool,
 }
 
 impl RedisServer {
     pub async fn start() -> Result<RedisServer> {
-        let mut server =
-            RedisServer { child: None, port: free_port()?, dir: scratch_dir("redis")? };
+        let dir = scratch_dir("redis")?;
+        let mut server = RedisServer { child: None, port: free_port()?, dir, tls: false };
         server.restart().await?;
         Ok(server)
     }
 
-    /// `redis://127.0.0.1:<port>/0`.
+    /// The same serving TLS only, with a self-signed certificate for 127.0.0.1 whose file
+    /// `ca_file` names (clients must trust it).
+    pub async fn start_tls() -> Result<RedisServer> {
+        let dir = scratch_dir("redis-tls")?;
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let certified = rcgen::generate_simple_self_signed(names)?;
+        std::fs::write(dir.join("cert.pem"), certified.cert.pem())?;
+        std::fs::write(dir.join("key.pem"), certified.key_pair.serialize_pem())?;
+        let mut server = RedisServer { child: None, port: free_port()?, dir, tls: true };
+        server.restart().await?;
+        Ok(server)
+    }
+
+    /// The certificate a TLS server presents.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("cert.pem")
+    }
+
+    /// `redis://127.0.0.1:<port>/0`, or `rediss://` with TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
     /// Kills the server (SIGKILL) and waits for it to be gone.
@@ -352,8 +382,17 @@ impl RedisServer {
         use tokio::io::AsyncBufReadExt as _;
         self.kill().await?;
         let redis = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
-        let mut child = tokio::process::Command::new(&redis)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let mut command = tokio::process::Command::new(&redis);
+        if self.tls {
+            command.args(["--port", "0", "--tls-port", &self.port.to_string()]);
+            command.args(["--tls-auth-clients", "no", "--tls-cert-file"]).arg(self.ca_file());
+            command.arg("--tls-key-file").arg(self.dir.join("key.pem"));
+            command.arg("--tls-ca-cert-file").arg(self.ca_file());
+        } else {
+            command.args(["--port", &self.port.to_string()]);
+        }
+        let mut child = command
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
             .arg("--dir")
             .arg(&self.dir)

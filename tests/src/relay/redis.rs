@@ -200,3 +200,41 @@ async fn a_burst_of_pushes_over_three_relays_costs_about_one_acknowledgement() -
     }
     setup.system.stop().await
 }
+
+#[tokio::test]
+async fn relays_reach_redis_over_tls() -> Result<()> {
+    let redis = RedisServer::start_tls().await?;
+    let setup = Setup::start(Options::sim(&[])).await?;
+    let data_dir = crate::harness::scratch_dir("relay-tls")?;
+    let args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--gms-url",
+        &setup.system.gms.url(),
+        "--data-dir",
+        &data_dir.display().to_string(),
+        "--redis-url",
+        &redis.url(),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    // The relay trusts the test certificate as it would a site's own CA bundle.
+    let ca = redis.ca_file();
+    let env = [("SSL_CERT_FILE", ca.as_os_str())];
+    let relay =
+        crate::harness::RelayProcess::start_with_env(&crate::harness::relay_binary()?, &args, &env)
+            .await?;
+    let credentials = setup.chat(false).await?;
+    let body = shared::relay_api::RegisterSession::new(super::SERVICE, &credentials, None);
+    let registered =
+        setup.http.post(format!("{}/v1/sessions", relay.url)).json(&body).send().await?;
+    assert_eq!(registered.status().as_u16(), 200);
+    let held: serde_json::Value =
+        setup.http.get(format!("{}/status", relay.url)).send().await?.json().await?;
+    assert_eq!(held["chats"], 1, "{held}");
+    assert_eq!(status(&setup.http, &relay.url, "/readyz").await?, 200);
+    relay.kill9().await?;
+    let _ = std::fs::remove_dir_all(data_dir);
+    setup.system.stop().await
+}
