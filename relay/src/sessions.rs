@@ -331,9 +331,14 @@ async fn settle(ops: &[&Op], state: &Mutex<State>, backend: &Arc<dyn Backend>) -
         };
         {
             let mut current = state.lock().unwrap_or_else(PoisonError::into_inner);
+            // What a conflict returns is the store's truth, even at a lower revision (the
+            // chat was forgotten and registered again meanwhile).
             for conflict in &conflicts {
                 overlay.chats.remove(&conflict.chat_id);
-                current.take_stored(&conflict.chat_id, conflict.current.clone());
+                match conflict.current.clone() {
+                    Some(record) => current.put(record),
+                    None => current.delete(&conflict.chat_id),
+                }
             }
             for (chat_id, record) in overlay.chats {
                 match record {
@@ -510,6 +515,13 @@ mod shared_store_tests {
         }
     }
 
+    impl SharedStore {
+        fn replaced_behind_its_back(&self, record: ChatRecord) {
+            let mut chats = self.chats.lock().expect("lock");
+            chats.insert(record.credentials.chat_id.clone(), record);
+        }
+    }
+
     impl Backend for SharedStore {
         fn load_all(&self) -> anyhow::Result<Stored> {
             Ok(Stored::default())
@@ -574,5 +586,29 @@ mod shared_store_tests {
         let stored = store.read("C").expect("read").expect("record");
         assert_eq!(stored, merged);
         assert_eq!(sessions.get("C"), Some(merged), "memory follows the store");
+    }
+
+    #[tokio::test]
+    async fn a_chat_forgotten_and_registered_again_elsewhere_takes_the_change() {
+        let store = Arc::new(SharedStore::default());
+        let (sessions, _writer) =
+            Sessions::start(store.clone(), CancellationToken::new()).expect("start");
+        let created = Observation {
+            user_id: Some("U".into()),
+            secure_key: Some("K".into()),
+            alias: Some("117".into()),
+            ..Observation::new(1, Source::Gms)
+        };
+        sessions.observe("C", created.clone(), Some("svc")).await.expect("stored");
+        let again = Observation { position: Some(2), ..Observation::new(2, Source::Gms) };
+        sessions.observe("C", again, None).await.expect("stored");
+        // Another relay forgot the chat and registered it again: revision 1 once more.
+        let fresh =
+            ChatRecord { revision: 1, ..ChatRecord::create("C", &created, "svc").expect("record") };
+        store.replaced_behind_its_back(fresh);
+
+        let push = Observation { position: Some(9), ..Observation::new(3, Source::Push) };
+        let merged = sessions.observe("C", push, None).await.expect("stored").expect("record");
+        assert_eq!((merged.revision, merged.position), (2, 9));
     }
 }
