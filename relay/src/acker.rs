@@ -20,6 +20,9 @@ use crate::hub::Hub;
 use crate::sessions::Sessions;
 use crate::store::{Observation, Source, now_millis};
 
+/// How long a push GMS sent before answering a ping may take to be stored: events the
+/// ping found and no push has announced after this are announced with `changed`.
+const PUSH_IN_FLIGHT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Chats waiting for a ping beyond this are dropped (and counted); the periodic ping
 /// covers them later.
 const QUEUE: usize = 65_536;
@@ -27,12 +30,8 @@ const QUEUE: usize = 65_536;
 /// Why a chat is pinged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reason {
-    /// A push arrived: acknowledge it. `announced` when the push already told the
-    /// subscribers (so a higher position found by the ping is not news).
-    Push {
-        /// A frame was already sent for this push.
-        announced: bool,
-    },
+    /// A push arrived (and its frame went out): acknowledge it.
+    Push,
     /// The periodic keep-alive.
     Periodic,
     /// Its Chat Server restarted or is going away: make GMS restore it.
@@ -56,7 +55,6 @@ pub(crate) enum Outcome {
 struct Pending {
     since: Instant,
     push: bool,
-    announced: bool,
     restore: bool,
     waiters: Vec<oneshot::Sender<Outcome>>,
 }
@@ -146,16 +144,12 @@ impl Acker {
         let slot = entry.or_insert_with(|| Pending {
             since: Instant::now(),
             push: false,
-            announced: false,
             restore: false,
             waiters: Vec::new(),
         });
         slot.waiters.extend(waiter);
         match reason {
-            Reason::Push { announced } => {
-                slot.push = true;
-                slot.announced |= announced;
-            }
+            Reason::Push => slot.push = true,
             Reason::Periodic => {}
             Reason::Restore => slot.restore = true,
         }
@@ -201,39 +195,75 @@ async fn dispatch(
         let Some(pending) = acker.take(&chat_id) else { continue };
         let deps = deps.clone();
         tracker.spawn(async move {
-            ping(&deps, &chat_id, pending).await;
+            let unannounced = ping(&deps, &chat_id, pending).await;
             drop(permit);
+            if let Some(found) = unannounced {
+                announce_if_still_unannounced(&deps, &chat_id, found).await;
+            }
         });
     }
 }
 
-async fn ping(deps: &Deps, chat_id: &str, pending: Pending) {
+/// Pings; answers the position GMS reported when it was beyond what the browsers had been
+/// told of.
+async fn ping(deps: &Deps, chat_id: &str, pending: Pending) -> Option<u64> {
     let cluster_ack = pending.push && !pending.restore && pending.waiters.is_empty();
-    let outcome = match deps.bus.as_ref().filter(|_| cluster_ack) {
+    let (outcome, unannounced) = match deps.bus.as_ref().filter(|_| cluster_ack) {
         Some(bus) => ack_in_cluster(deps, bus, chat_id, &pending).await,
         None => ping_once(deps, chat_id, &pending).await,
     };
     for waiter in pending.waiters {
         let _ = waiter.send(outcome);
     }
+    unannounced
+}
+
+/// A ping found events no push had announced: a push still on its way (GMS sent it before
+/// answering), or one lost on the way, which GMS now counts acknowledged and never resends.
+/// Once the first kind has had time to land, what is still unannounced is told with a
+/// `changed` frame, so the browsers refresh instead of never learning of it.
+async fn announce_if_still_unannounced(deps: &Deps, chat_id: &str, found: u64) {
+    tokio::time::sleep(PUSH_IN_FLIGHT).await;
+    let told = match deps.sessions.current(chat_id).await {
+        Ok(Some(record)) => record.announced,
+        Ok(None) => return,
+        Err(_) => 0,
+    };
+    if found <= told {
+        return;
+    }
+    metrics::counter!("relay_unannounced_events_total").increment(1);
+    deps.fan_out(chat_id, &ServerFrame::Changed { chat_id: chat_id.to_owned() }).await;
+    let seen =
+        Observation { announced: Some(found), ..Observation::new(now_millis(), Source::Gms) };
+    if let Err(error) = deps.sessions.observe(chat_id, seen, None).await {
+        tracing::warn!(chat = chat_id, %error, "could not note that the chat's browsers were told");
+    }
 }
 
 /// With several relays one acknowledges a chat at a time; a push another relay takes
 /// meanwhile adds one ping after the current one instead of a ping of its own.
-async fn ack_in_cluster(deps: &Deps, bus: &Bus, chat_id: &str, pending: &Pending) -> Outcome {
+async fn ack_in_cluster(
+    deps: &Deps,
+    bus: &Bus,
+    chat_id: &str,
+    pending: &Pending,
+) -> (Outcome, Option<u64>) {
     if bus.claim_ack(chat_id).await == AckClaim::Deferred {
         metrics::counter!("relay_acks_deferred_total").increment(1);
-        return Outcome::Ok;
+        return (Outcome::Ok, None);
     }
+    let mut unannounced = None;
     loop {
-        let outcome = ping_once(deps, chat_id, pending).await;
+        let (outcome, found) = ping_once(deps, chat_id, pending).await;
+        unannounced = unannounced.max(found);
         if !bus.release_ack(chat_id).await {
-            return outcome;
+            return (outcome, unannounced);
         }
     }
 }
 
-async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> Outcome {
+async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, Option<u64>) {
     let kind = if pending.push {
         "ack"
     } else if pending.restore {
@@ -245,9 +275,10 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> Outcome {
         metrics::counter!("relay_pings_total", "kind" => kind, "result" => "impossible")
             .increment(1);
         tracing::debug!(chat = chat_id, "no tokens known: cannot ping");
-        return Outcome::Unknown;
+        return (Outcome::Unknown, None);
     };
     let asked_at = now_millis();
+    let mut unannounced = None;
     let mut result = deps.gms.ping(&record.service, &record.credentials).await;
     let mut credentials = record.credentials.clone();
     if let (PingResult::Stopped(_), Some(proposed)) = (&result, record.proposed_credentials()) {
@@ -276,10 +307,8 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> Outcome {
                         let frame = ServerFrame::Tokens { chat_id: chat_id.to_owned(), alias };
                         deps.fan_out(chat_id, &frame).await;
                     }
-                    if stored.position > record.position && !pending.announced {
-                        // Events no push announced (a lost push, or one without payload).
-                        let frame = ServerFrame::Changed { chat_id: chat_id.to_owned() };
-                        deps.fan_out(chat_id, &frame).await;
+                    if stored.position > stored.announced {
+                        unannounced = Some(stored.position);
                     }
                 }
                 Ok(None) => {}
@@ -304,7 +333,7 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> Outcome {
         metrics::histogram!("relay_ack_latency_seconds")
             .record(pending.since.elapsed().as_secs_f64());
     }
-    outcome
+    (outcome, unannounced)
 }
 
 /// The chat is over (or unusable): drop its tokens, then tell its subscribers, so a

@@ -39,6 +39,10 @@ pub struct ChatRecord {
     /// so one wrong push cannot make the relay forget a running chat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposed: Option<ProposedTokens>,
+    /// The highest position the chat's browsers have been told of: by a push's frame, a
+    /// registration, or a `changed` frame. A ping that finds more says so.
+    #[serde(default)]
+    pub announced: u64,
     /// Counts the record's committed versions (1 for the first). Relays sharing a store
     /// write a record only over the version they read, so no node overwrites another's
     /// change with a stale copy.
@@ -89,6 +93,8 @@ pub struct Observation {
     pub position: Option<u64>,
     /// A widget registered the chat now: it becomes its device's most recent chat.
     pub registration: bool,
+    /// The browsers have been told of the chat up to this position.
+    pub announced: Option<u64>,
 }
 
 impl Observation {
@@ -104,6 +110,7 @@ impl Observation {
             device_id: None,
             position: None,
             registration: false,
+            announced: None,
         }
     }
 }
@@ -125,6 +132,7 @@ impl ChatRecord {
             alias_seen_at: seen.at,
             registered_at: seen.at,
             proposed: None,
+            announced: 0,
             revision: 0,
         };
         // Nothing to compare a push's tokens with: GMS's answer to the ping decides.
@@ -139,6 +147,9 @@ impl ChatRecord {
         let before = self.clone();
         if let Some(position) = seen.position {
             self.position = self.position.max(position);
+        }
+        if let Some(announced) = seen.announced {
+            self.announced = self.announced.max(announced);
         }
         if let Some(alias) = &seen.alias
             && seen.at >= self.alias_seen_at
@@ -348,6 +359,17 @@ mod tests {
         assert!(!r.merge(&Observation { position: Some(3), ..gms(200) }));
         assert!(r.merge(&Observation { position: Some(9), ..gms(50) }));
         assert_eq!(r.position, 9);
+    }
+
+    #[test]
+    fn what_the_browsers_were_told_never_moves_back_and_a_ping_alone_tells_them_nothing() {
+        let mut r = record();
+        assert!(r.merge(&Observation { position: Some(9), ..gms(200) }));
+        assert_eq!((r.position, r.announced), (9, 0), "a ping found more than was told");
+        let push = Observation { position: Some(7), announced: Some(7), ..gms(300) };
+        assert!(r.merge(&Observation { source: Source::Push, ..push }));
+        assert!(!r.merge(&Observation { announced: Some(4), ..gms(400) }));
+        assert_eq!((r.position, r.announced), (9, 7));
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub(crate) fn describe_metrics() {
             "Record writes that found another relay's change first and were merged again.",
         ),
         (
+            "relay_unannounced_events_total",
+            "Pings that found events no push had announced (lost pushes): told with `changed`.",
+        ),
+        (
             "relay_acks_deferred_total",
             "Acknowledgements left to the relay already acknowledging the chat.",
         ),

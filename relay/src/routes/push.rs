@@ -64,6 +64,9 @@ async fn accept(
         alias: push.alias.clone(),
         device_id: push.device_id.clone(),
         position: known_position,
+        // Stored before its frame goes out: a ping meanwhile may count it as told already,
+        // which the frame makes true a moment later.
+        announced: known_position.filter(|_| !push.events.is_empty()),
         ..Observation::new(now_millis(), Source::Push)
     };
     let previous = state.sessions.get(&chat_id).map(|r| (r.credentials.alias, r.position));
@@ -108,7 +111,7 @@ async fn accept(
     // resends it, and the browsers drop what they already have).
     fan_out(&state.hub, state.bus.as_ref(), &chat_id, &frame).await?;
     metrics::histogram!("relay_push_to_frame_seconds").record(received.elapsed().as_secs_f64());
-    state.acker.request(&chat_id, Reason::Push { announced: true });
+    state.acker.request(&chat_id, Reason::Push);
     Ok("accepted")
 }
 

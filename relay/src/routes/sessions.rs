@@ -58,6 +58,8 @@ pub(crate) async fn register(
         alias: Some(response.alias.clone().unwrap_or(credentials.alias)),
         device_id: request.device_id.clone(),
         position: Some(response.next_position.unwrap_or(0)),
+        // The widget learns the position from its `subscribed` answer and catches up.
+        announced: response.next_position,
         registration: true,
         ..Observation::new(asked_at, Source::Gms)
     };

@@ -32,9 +32,11 @@ pub struct Config {
     #[arg(long, env = "GMS_SIM_HEALTH_HOST", default_value = "127.0.0.1")]
     pub health_host: std::net::IpAddr,
 
-    /// Where customhttp pushes are POSTed (GMS `[push] customhttp.url`).
-    #[arg(long, env = "GMS_SIM_PUSH_URL")]
-    pub push_url: Option<String>,
+    /// Where customhttp pushes are POSTed (GMS `[push] customhttp.url`). Repeated: each
+    /// POST (resends too) goes to the next one in turn, as a load balancer in front of
+    /// several relays would spread them.
+    #[arg(long = "push-url", env = "GMS_SIM_PUSH_URL", value_delimiter = ',')]
+    pub push_urls: Vec<String>,
 
     /// Seconds between resends of an unacknowledged push (Chat Server `flex-push-resend-delay`).
     #[arg(long, env = "GMS_SIM_PUSH_RESEND_DELAY", default_value = "15", value_parser = seconds)]

@@ -99,18 +99,19 @@ pub(crate) async fn deliver(
     client: reqwest::Client,
     shutdown: CancellationToken,
 ) {
-    let (url, delay, attempts) = {
+    let (delay, attempts) = {
         let Ok(w) = world.lock() else { return };
-        (w.config.push_url.clone(), w.config.push_resend_delay, w.config.push_resend_attempts)
+        (w.config.push_resend_delay, w.config.push_resend_attempts)
     };
-    let Some(url) = url else { return };
     for attempt in 0..=attempts {
-        if attempt > 0 {
-            let Ok(w) = world.lock() else { return };
-            if !w.is_pending(&job.chat_id, job.id) {
+        let url = {
+            let Ok(mut w) = world.lock() else { return };
+            if attempt > 0 && !w.is_pending(&job.chat_id, job.id) {
                 return;
             }
-        }
+            let Some(url) = w.next_push_url() else { return };
+            url
+        };
         let delivered = match client.post(&url).json(&job.body).send().await {
             Ok(response) => response.status() == reqwest::StatusCode::OK,
             Err(error) => {

@@ -93,6 +93,8 @@ pub(crate) struct World {
     pub(crate) faults: Faults,
     next_pid: u32,
     next_push_id: u64,
+    /// Which `--push-url` takes the next POST.
+    next_receiver: usize,
 }
 
 impl World {
@@ -105,6 +107,7 @@ impl World {
             faults: Faults::default(),
             next_pid: 4000 + rand::rng().random_range(0..1000),
             next_push_id: 1,
+            next_receiver: 0,
             config,
         };
         for alias in aliases {
@@ -194,7 +197,7 @@ impl World {
     /// Queues a push for the chat's newest event if the chat is subscribed and the event
     /// is one Chat Server pushes (not the visitor's own, not a notice).
     pub(crate) fn queue_push_for_last_event(&mut self, chat_id: &str, effects: &mut Effects) {
-        if self.config.push_url.is_none() {
+        if self.config.push_urls.is_empty() {
             return;
         }
         let Some(chat) = self.chats.get(chat_id) else { return };
@@ -234,6 +237,14 @@ impl World {
         let before = chat.pending_pushes.len();
         chat.pending_pushes.retain(|p| p.sent_at > at);
         self.stats.pushes.acknowledged += (before - chat.pending_pushes.len()) as u64;
+    }
+
+    /// The receiver of the next push POST, in turn (None: pushes are off).
+    pub(crate) fn next_push_url(&mut self) -> Option<String> {
+        let urls = &self.config.push_urls;
+        let url = urls.get(self.next_receiver % urls.len().max(1))?.clone();
+        self.next_receiver = self.next_receiver.wrapping_add(1);
+        Some(url)
     }
 
     /// Whether a push still waits for its acknowledgement.

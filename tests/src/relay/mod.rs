@@ -9,6 +9,7 @@ mod lifecycle;
 mod ping;
 mod push;
 mod redis;
+mod redis_cluster;
 mod redis_ha;
 mod sessions;
 mod store;

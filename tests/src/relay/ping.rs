@@ -60,3 +60,28 @@ async fn shutdown_closes_sockets_with_the_reconnect_code() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_lost_last_push_that_an_acknowledgement_covered_is_announced() -> anyhow::Result<()> {
+    // Pushes alternate between the relay and an address where nothing listens, and are
+    // resent only after a minute: the agent's joining reaches the relay, the line after it
+    // is lost. The relay's acknowledgement of the first reaches GMS after the second was
+    // sent (every Chat API answer takes 300 ms), so GMS counts the second acknowledged and
+    // never resends it: the lost push is the last, and no later frame reveals the gap.
+    let nowhere = format!("http://127.0.0.1:{}/gms/push", crate::harness::free_port()?);
+    let sim = ["--push-url", &nowhere, "--push-resend-delay", "60"];
+    let setup = Setup::start(Options::sim(&sim).relay(&["--ping-interval", "3600"])).await?;
+    let (credentials, mut ws, _) = setup.subscribed_chat(true).await?;
+    let chat_id = credentials.chat_id.clone();
+    setup.admin.ok("/sim/faults", serde_json::json!({"delayMs": 300})).await?;
+    setup.admin.agent_says(&chat_id, "one").await?;
+    let joined = next_events(&mut ws).await?;
+    assert!(joined.iter().all(|e| e.text.is_none()), "only the join came through: {joined:?}");
+    setup.acknowledged(&chat_id, Duration::from_secs(5)).await?;
+    let stats = setup.admin.stats().await?;
+    assert!(stats["pushes"]["failed"].as_u64() >= Some(1), "the second push was lost: {stats}");
+    // Only the relay can tell the browser now.
+    assert_eq!(ws.frame(Duration::from_secs(5)).await?, ServerFrame::Changed { chat_id });
+    setup.admin.ok("/sim/faults", serde_json::json!({"delayMs": 0})).await?;
+    setup.system.stop().await
+}

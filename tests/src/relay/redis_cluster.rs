@@ -1,0 +1,238 @@
+//! Three relay processes on one redis-server behind a round-robin "load balancer" (gms-sim
+//! spreads its pushes over all three): every frame reaches every subscriber once and in
+//! order, and after one relay is killed with SIGKILL its visitors reconnect to another,
+//! catch up, and lose nothing, while its chats stay acknowledged and pinged.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser as _;
+use shared::gms::{ChatOperation, Credentials, PushSubscription, async_push_user_data};
+use shared::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
+
+use super::SERVICE;
+use crate::gms_client::{GmsClient, SimAdmin};
+use crate::harness::{
+    NO_CLIENT_LIMITS, RedisServer, RelayProcess, TEST_PUSH_SECRET, free_port, relay_binary,
+    scratch_dir,
+};
+use crate::ws_client::WsClient;
+
+const NODES: usize = 3;
+const CHATS: usize = 6;
+
+/// A visitor: a chat, its token, its socket, and the agent lines it has, by index.
+struct Visitor {
+    credentials: Credentials,
+    token: String,
+    node: usize,
+    ws: WsClient,
+    lines: BTreeMap<u64, String>,
+    duplicates: usize,
+    /// `changed` frames received (each cost a refresh): a push whose frame raced the
+    /// acknowledgement of an earlier one may cause one.
+    changed: usize,
+}
+
+impl Visitor {
+    /// Reads frames until it holds `count` agent lines (fails after 20 s); a `changed`
+    /// frame makes it refresh from GMS, as the widget does.
+    async fn until(&mut self, gms: &GmsClient, count: usize) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.lines.len() < count {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.ws.frame(left).await? {
+                ServerFrame::Events { messages, .. } => {
+                    for event in messages {
+                        if let (Some(index), Some(text)) = (event.index, event.text)
+                            && text.starts_with("line ")
+                            && self.lines.insert(index, text).is_some()
+                        {
+                            self.duplicates += 1;
+                        }
+                    }
+                }
+                ServerFrame::Changed { .. } => {
+                    self.changed += 1;
+                    self.refresh(gms).await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The lines after the last one held, from GMS.
+    async fn refresh(&mut self, gms: &GmsClient) -> Result<()> {
+        let from = self.lines.keys().next_back().map_or(1, |i| i + 1);
+        let position = shared::transcript::TranscriptPosition::from_value(from);
+        let response = gms.call(&ChatOperation::Refresh { position }, &self.credentials).await?;
+        for event in response.messages {
+            if let (Some(index), Some(text)) = (event.index, event.text)
+                && text.starts_with("line ")
+            {
+                self.lines.insert(index, text);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn expected(upto: usize) -> Vec<String> {
+    (0..upto).map(|n| format!("line {n}")).collect()
+}
+
+#[tokio::test]
+async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result<()> {
+    let redis = RedisServer::start().await?;
+    let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect::<Result<_>>()?;
+    let urls: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let mut sim_args: Vec<String> = ["gms-sim", "--listen", "127.0.0.1:0"]
+        .iter()
+        .chain(&["--push-resend-delay", "0.3", "--push-resend-attempts", "100"])
+        .map(|s| (*s).to_owned())
+        .collect();
+    for url in &urls {
+        sim_args
+            .extend(["--push-url".to_owned(), format!("{url}/gms/push?secret={TEST_PUSH_SECRET}")]);
+    }
+    let sim = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
+    let binary = relay_binary()?;
+    let mut relays = Vec::new();
+    let mut dirs = Vec::new();
+    for port in &ports {
+        let dir = scratch_dir("relay-cluster")?;
+        let args: Vec<String> = [
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--gms-url",
+            &sim.url(),
+            "--data-dir",
+            &dir.display().to_string(),
+            "--push-secret",
+            TEST_PUSH_SECRET,
+            "--redis-url",
+            &redis.url(),
+            "--ping-interval",
+            "1",
+        ]
+        .iter()
+        .chain(&NO_CLIENT_LIMITS)
+        .map(|s| (*s).to_owned())
+        .collect();
+        relays.push(Some(RelayProcess::start(&binary, &args).await?));
+        dirs.push(dir);
+    }
+    let gms = GmsClient::new(&sim.url(), SERVICE);
+    let admin = SimAdmin::new(&sim.url());
+    let http = reqwest::Client::new();
+
+    // Each chat registered on one relay and followed on the next.
+    let mut visitors = Vec::new();
+    for n in 0..CHATS {
+        let mut subscription = PushSubscription::new(format!("dev-cluster-{n}"), "");
+        subscription.resend = true;
+        let (credentials, _) = gms.create("Jane", async_push_user_data(&subscription)).await?;
+        let registered: SessionRegistered = http
+            .post(format!("{}/v1/sessions", urls[n % NODES]))
+            .json(&RegisterSession::new(SERVICE, &credentials, None))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let node = (n + 1) % NODES;
+        let mut ws = WsClient::connect(&urls[node]).await?;
+        let answer = ws.subscribe(&credentials.chat_id, &registered.token).await?;
+        anyhow::ensure!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
+        let token = registered.token;
+        visitors.push(Visitor {
+            credentials,
+            token,
+            node,
+            ws,
+            lines: BTreeMap::new(),
+            duplicates: 0,
+            changed: 0,
+        });
+    }
+
+    // The agent writes in every chat; the pushes land on all three relays in turn.
+    for line in 0..4 {
+        for visitor in &visitors {
+            admin.agent_says(&visitor.credentials.chat_id, &format!("line {line}")).await?;
+        }
+    }
+    for visitor in &mut visitors {
+        visitor
+            .until(&gms, 4)
+            .await
+            .with_context(|| format!("before the kill, {:?}", visitor.lines))?;
+        assert_eq!(visitor.lines.values().cloned().collect::<Vec<_>>(), expected(4));
+        assert_eq!(visitor.duplicates, 0, "a frame arrived twice");
+    }
+
+    // One relay dies mid-traffic.
+    let dead = 2;
+    relays[dead].take().context("relay")?.kill9().await?;
+    for line in 4..8 {
+        for visitor in &visitors {
+            admin.agent_says(&visitor.credentials.chat_id, &format!("line {line}")).await?;
+        }
+    }
+    for visitor in &mut visitors {
+        if visitor.node == dead {
+            // As the widget does: reconnect elsewhere, subscribe, and refresh from the
+            // last line held if the relay's position is ahead of it.
+            visitor.node = (dead + 1) % NODES;
+            visitor.ws = WsClient::connect(&urls[visitor.node]).await?;
+            let chat_id = visitor.credentials.chat_id.clone();
+            let answer = visitor.ws.subscribe(&chat_id, &visitor.token).await?;
+            anyhow::ensure!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
+            let behind = matches!(answer, ServerFrame::Subscribed { position, .. }
+                if visitor.lines.keys().next_back().is_none_or(|last| position > last + 1));
+            if behind {
+                visitor.refresh(&gms).await?;
+            }
+        }
+        visitor.until(&gms, 8).await.with_context(|| {
+            format!("after the kill, node {} {:?}", visitor.node, visitor.lines)
+        })?;
+        assert_eq!(visitor.lines.values().cloned().collect::<Vec<_>>(), expected(8));
+    }
+
+    // Every push acknowledged by the relays left, and every chat still pinged.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let chats = admin.get("/sim/chats").await?;
+        let waiting = chats
+            .as_array()
+            .map_or(0, |all| all.iter().filter(|c| c["pendingPushes"].as_u64() != Some(0)).count());
+        if waiting == 0 {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{waiting} chats unacknowledged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refreshes = |stats: serde_json::Value, id: &str| stats["chats"][id]["refresh"].as_u64();
+    let before: Vec<_> = {
+        let stats = admin.stats().await?;
+        visitors.iter().map(|v| refreshes(stats.clone(), &v.credentials.chat_id)).collect()
+    };
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stats = admin.stats().await?;
+    for (visitor, before) in visitors.iter().zip(before) {
+        let now = refreshes(stats.clone(), &visitor.credentials.chat_id);
+        assert!(now > before, "chat {} no longer pinged", visitor.credentials.chat_id);
+    }
+
+    for relay in relays.into_iter().flatten() {
+        relay.kill9().await?;
+    }
+    sim.stop().await;
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(())
+}
