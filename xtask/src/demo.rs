@@ -1,6 +1,9 @@
 //! `cargo xtask demo`: the whole system on this machine, with gms-sim in place of GMS.
+//! `--nodes N` (N ≥ 2) runs N relays on one local redis-server behind a small load
+//! balancer, so a person can kill one relay and watch the chat carry on.
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -17,6 +20,7 @@ const PUSH_SECRET: &str = "demo-push-secret";
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let gms_port = port_arg(args, "--gms-port", 8090)?;
     let relay_port = port_arg(args, "--relay-port", 8091)?;
+    let nodes = usize::from(port_arg(args, "--nodes", 1)?.max(1));
     let tools = setup::ensure_all()?;
     let root = crate::root()?;
 
@@ -43,32 +47,60 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     let bin = root.join("target").join("debug");
     let mut children = Children::default();
-    let gms_sim = children.start(
-        Command::new(bin.join("gms-sim")).args([
-            "--listen",
-            &format!("127.0.0.1:{gms_port}"),
-            "--bot",
-            "--push-url",
-            &format!("{relay_url}/gms/push?secret={PUSH_SECRET}"),
-            "--cors-origin",
-            &relay_url,
-        ]),
-        "gms-sim",
-    )?;
-    let mut relay = Command::new(bin.join("relay"));
-    relay
-        .args(["--listen", &format!("127.0.0.1:{relay_port}"), "--gms-url", &gms_url])
-        .arg("--static-dir")
-        .arg(&site)
-        .arg("--data-dir")
-        .arg(demo.join("relay-data"))
-        .env("RELAY_PUSH_SECRET", PUSH_SECRET);
-    for server in gms_sim["chatServers"].as_array().into_iter().flatten() {
-        if let (Some(alias), Some(health)) = (server["alias"].as_str(), server["health"].as_str()) {
-            relay.args(["--chat-server", &format!("{alias}=http://{health}/health")]);
-        }
+    // One relay serves the page's port itself; several sit behind the balancer on it.
+    let relay_ports: Vec<u16> = if nodes == 1 {
+        vec![relay_port]
+    } else {
+        (1..=nodes).map(|k| relay_port + u16::try_from(k).unwrap_or(u16::MAX)).collect()
+    };
+    let mut sim = Command::new(bin.join("gms-sim"));
+    sim.args(["--listen", &format!("127.0.0.1:{gms_port}"), "--bot"]);
+    sim.args(["--cors-origin", &relay_url]);
+    for port in &relay_ports {
+        sim.args(["--push-url", &format!("http://127.0.0.1:{port}/gms/push?secret={PUSH_SECRET}")]);
     }
-    children.start(&mut relay, "relay")?;
+    let gms_sim = children.start(&mut sim, "gms-sim")?;
+    let redis_url = if nodes > 1 {
+        let port = port_arg(args, "--redis-port", 6390)?;
+        let dir = demo.join("redis");
+        std::fs::create_dir_all(&dir)?;
+        let mut redis = Command::new("redis-server");
+        redis.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+        redis.args(["--appendonly", "yes", "--dir"]).arg(&dir);
+        children.start_redis(&mut redis)?;
+        Some(format!("redis://127.0.0.1:{port}/0"))
+    } else {
+        None
+    };
+    let mut relays = Vec::new();
+    for (k, port) in relay_ports.iter().enumerate() {
+        let mut relay = Command::new(bin.join("relay"));
+        relay
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--gms-url", &gms_url])
+            .arg("--static-dir")
+            .arg(&site)
+            .arg("--data-dir")
+            .arg(demo.join(format!("relay-data-{}", k + 1)))
+            .env("RELAY_PUSH_SECRET", PUSH_SECRET);
+        if let Some(redis_url) = &redis_url {
+            relay.args(["--redis-url", redis_url, "--node-id", &format!("relay-{}", k + 1)]);
+        }
+        for server in gms_sim["chatServers"].as_array().into_iter().flatten() {
+            if let (Some(alias), Some(health)) =
+                (server["alias"].as_str(), server["health"].as_str())
+            {
+                relay.args(["--chat-server", &format!("{alias}=http://{health}/health")]);
+            }
+        }
+        let name = format!("relay-{}", k + 1);
+        children.start(&mut relay, &name)?;
+        relays.push(name);
+    }
+    if nodes > 1 {
+        let backends = relay_ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect();
+        crate::balancer::start(SocketAddr::from(([127, 0, 0, 1], relay_port)), backends)?;
+        println!("==> load balancer on {relay_url} over {}", relays.join(", "));
+    }
 
     println!();
     println!("  visitor page:   {relay_url}/");
@@ -76,6 +108,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     println!("  relay metrics:  {relay_url}/metrics");
     println!();
     println!("  The scripted agent joins every new chat and answers. Press Ctrl-C to stop.");
+    if nodes > 1 {
+        println!("  Kill a relay (`kill -9 <pid>`, pids above) mid-chat: the browser reconnects");
+        println!("  through the balancer to another, and pushes are resent to the ones left.");
+    }
     let _ = interrupted.recv();
     println!();
     children.stop_all();
@@ -88,7 +124,7 @@ fn port_arg(args: &[String], name: &str, default: u16) -> Result<u16> {
         Some(i) => args
             .get(i + 1)
             .and_then(|p| p.parse().ok())
-            .with_context(|| format!("{name} needs a port number")),
+            .with_context(|| format!("{name} needs a number")),
     }
 }
 
@@ -119,6 +155,25 @@ fn prepare_site(dist: &Path, site: &Path, gms_url: &str) -> Result<()> {
 struct Children(Vec<(String, Child)>);
 
 impl Children {
+    /// Starts redis-server and waits until it accepts connections.
+    fn start_redis(&mut self, cmd: &mut Command) -> Result<()> {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting redis-server (apt install redis-server)")?;
+        let stdout = child.stdout.take().context("redis-server stdout")?;
+        self.0.push(("redis-server".to_owned(), child));
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("Ready to accept"));
+        if !ready {
+            self.stop_all();
+            bail!("redis-server exited before it was ready");
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        println!("==> redis-server ready");
+        Ok(())
+    }
+
     /// Starts a server and waits for its ready line, which it returns.
     fn start(&mut self, cmd: &mut Command, name: &str) -> Result<serde_json::Value> {
         let mut child =
@@ -136,7 +191,7 @@ impl Children {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        println!("==> {name} ready: {ready}");
+        println!("==> {name} ready (pid {}): {ready}", self.0.last().map_or(0, |(_, c)| c.id()));
         Ok(ready)
     }
 

@@ -5,6 +5,7 @@
     reason = "a command-line tool reports on stdout"
 )]
 
+mod balancer;
 mod bench;
 mod demo;
 mod deploy;
@@ -20,7 +21,8 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|setup>
   test    install what is missing, then fmt, clippy (host and wasm32), every test,
           the release widget build and the browser tests; ends with `N passed, N failed`
   demo    build the widget, start gms-sim (with its scripted agent) and the relay, print
-          the URLs; Ctrl-C stops everything
+          the URLs; Ctrl-C stops everything (`-- --nodes 2`: two relays on a local
+          redis-server behind a small load balancer)
   bench   measure the relay (idle connections, push throughput and latency, restoration),
           the GMS load per idle chat and the widget's weight; prints a table and writes
           target/bench/results.json (`-- --only push,idle` runs some)
