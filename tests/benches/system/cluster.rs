@@ -1,8 +1,10 @@
-//! Two relays on one Redis: pushes go into relay A, every subscriber is connected to relay
-//! B, so each frame crosses Redis pub/sub. Latency runs from sending the push to A until
-//! B's subscriber reads it; the same offered rates as `push` (one relay) compare the two.
+//! Three relays on one Redis behind a round-robin "load balancer": pushes go to the three
+//! in turn and each chat's subscriber sits on a relay other than the one that registered
+//! it, so most frames cross Redis pub/sub. Reported next to one relay (`push`): the knee,
+//! push→frame latency, Redis commands per push, and the GMS requests an idle chat costs
+//! the whole cluster per hour (the periodic ping shared through Redis).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser as _;
@@ -18,91 +20,227 @@ use crate::push::{Clock, Step, subscribe};
 use crate::relay_metrics;
 use crate::report::Report;
 
+const NODES: usize = 3;
+/// A step keeps up while p99 push→frame stays under this (as in `push`).
+const P99_BUDGET_MS: f64 = 250.0;
+
 struct Plan {
     chats: usize,
     rates: &'static [u32],
     step: Duration,
+    idle_chats: usize,
+    idle_window: Duration,
+}
+
+/// Relays on one Redis, each its own process.
+struct Cluster {
+    relays: Vec<RelayProcess>,
+    urls: Vec<String>,
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl Cluster {
+    async fn start(
+        redis: &RedisServer,
+        gms_url: &str,
+        ports: &[u16],
+        extra: &[&str],
+    ) -> Result<Cluster> {
+        let binary = relay_binary()?;
+        let mut cluster = Cluster { relays: Vec::new(), urls: Vec::new(), dirs: Vec::new() };
+        for port in ports {
+            let dir = scratch_dir("bench-cluster")?;
+            let args: Vec<String> = [
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--gms-url",
+                gms_url,
+                "--data-dir",
+                &dir.display().to_string(),
+                "--push-secret",
+                TEST_PUSH_SECRET,
+                "--redis-url",
+                &redis.url(),
+            ]
+            .iter()
+            .chain(&NO_CLIENT_LIMITS)
+            .chain(extra)
+            .map(|s| (*s).to_owned())
+            .collect();
+            cluster.relays.push(RelayProcess::start(&binary, &args).await?);
+            cluster.urls.push(format!("http://127.0.0.1:{port}"));
+            cluster.dirs.push(dir);
+        }
+        Ok(cluster)
+    }
+
+    async fn stop(self) -> Result<()> {
+        for relay in self.relays {
+            relay.kill9().await?;
+        }
+        for dir in self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Ok(())
+    }
+}
+
+/// Commands Redis has processed so far.
+async fn redis_commands(redis: &RedisServer) -> Result<u64> {
+    let client = redis::Client::open(redis.url())?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("stats").query_async(&mut connection).await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .context("INFO stats has no total_commands_processed")
 }
 
 pub(crate) async fn run(report: &mut Report) -> Result<()> {
     let plan = if report.smoke {
-        Plan { chats: 20, rates: &[50], step: Duration::from_secs(1) }
+        Plan {
+            chats: 18,
+            rates: &[50],
+            step: Duration::from_secs(1),
+            idle_chats: 6,
+            idle_window: Duration::from_secs(4),
+        }
     } else {
-        Plan { chats: 500, rates: &[250, 1000, 2000, 4000], step: Duration::from_secs(5) }
+        Plan {
+            chats: 600,
+            rates: &[250, 1000, 2000, 4000, 6000, 8000, 12000],
+            step: Duration::from_secs(5),
+            idle_chats: 60,
+            idle_window: Duration::from_secs(60),
+        }
     };
     let redis = RedisServer::start().await?;
-    let (port_a, port_b) = (free_port()?, free_port()?);
-    let (url_a, url_b) =
-        (format!("http://127.0.0.1:{port_a}"), format!("http://127.0.0.1:{port_b}"));
-    let gms = gms_sim::start(gms_sim::Config::try_parse_from([
-        "gms-sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--flex-disconnect-timeout",
-        "100000",
-        "--push-url",
-        &format!("{url_a}/gms/push?secret={TEST_PUSH_SECRET}"),
-    ])?)
-    .await?;
-    let binary = relay_binary()?;
-    let mut relays = Vec::new();
-    let mut data_dirs = Vec::new();
-    for port in [port_a, port_b] {
-        let data_dir = scratch_dir("bench-cluster")?;
-        let args: Vec<String> = [
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--gms-url",
-            &gms.url(),
-            "--data-dir",
-            &data_dir.display().to_string(),
-            "--push-secret",
-            TEST_PUSH_SECRET,
-            "--redis-url",
-            &redis.url(),
-        ]
-        .iter()
-        .chain(&NO_CLIENT_LIMITS)
-        .map(|s| (*s).to_owned())
-        .collect();
-        relays.push(RelayProcess::start(&binary, &args).await?);
-        data_dirs.push(data_dir);
+    let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect::<Result<_>>()?;
+    let mut sim_args: Vec<String> =
+        ["gms-sim", "--listen", "127.0.0.1:0", "--flex-disconnect-timeout", "100000"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+    for port in &ports {
+        sim_args.push("--push-url".to_owned());
+        sim_args.push(format!("http://127.0.0.1:{port}/gms/push?secret={TEST_PUSH_SECRET}"));
     }
-    let pid_a = relays[0].pid().context("relay A pid")?;
-    let chats = chats::create(&gms.url(), Some(&url_a), "cluster", plan.chats).await?;
+    let gms = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
+    let cluster = Cluster::start(&redis, &gms.url(), &ports, &[]).await?;
+    let pid = cluster.relays[0].pid().context("relay pid")?;
+
+    // Registered on one relay, followed on the next.
+    let mut all = Vec::new();
+    for (k, url) in cluster.urls.iter().enumerate() {
+        let batch =
+            chats::create(&gms.url(), Some(url), &format!("cluster-{k}"), plan.chats / NODES)
+                .await?;
+        all.extend(batch.into_iter().map(|chat| (k, chat)));
+    }
     let clock = Clock::for_steps(plan.rates, plan.step);
     let stop = CancellationToken::new();
-    for chat in &chats {
-        subscribe(&url_b, chat, clock.clone(), stop.clone()).await?;
+    for (k, chat) in &all {
+        subscribe(&cluster.urls[(k + 1) % NODES], chat, clock.clone(), stop.clone()).await?;
     }
-    relay_metrics::wait_for_connections(&url_b, plan.chats).await?;
+    for url in &cluster.urls {
+        relay_metrics::wait_for_connections(url, plan.chats / NODES).await?;
+    }
+    let chats: Vec<_> = all.into_iter().map(|(_, chat)| chat).collect();
 
     let admin = SimAdmin::new(&gms.url());
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let mut next_seq = 0;
+    let mut knee = None;
     for &rate in plan.rates {
         let step = Step { rate, duration: plan.step, first_seq: next_seq };
-        let outcome = step.run(&http, &url_a, &chats, &clock, &admin, pid_a).await?;
+        let commands_before = redis_commands(&redis).await?;
+        let outcome = step.run(&http, &cluster.urls, &chats, &clock, &admin, pid).await?;
+        let commands = redis_commands(&redis).await? - commands_before;
         next_seq += outcome.sent;
-        let case = format!("{rate} pushes/s into relay A, {} subscribers on relay B", plan.chats);
+        let case = format!("{rate} pushes/s over {NODES} relays, {} subscribers", plan.chats);
         report.add("cluster", &case, "accepted", outcome.accepted_rate, "pushes/s");
         report.add("cluster", &case, "lost (sent - delivered)", outcome.lost as f64, "frames");
         if let Some(l) = &outcome.latency {
             report.add("cluster", &case, "push→frame p50", l.p50, "ms");
             report.add("cluster", &case, "push→frame p99", l.p99, "ms");
         }
-        report.add("cluster", &case, "relay A CPU", outcome.relay_cores, "cores");
-        if outcome.lost > 0 || outcome.accepted_rate < 0.95 * f64::from(rate) {
+        let accepted = (outcome.accepted_rate * plan.step.as_secs_f64()).max(1.0);
+        report.add(
+            "cluster",
+            &case,
+            "Redis commands per push",
+            commands as f64 / accepted,
+            "commands",
+        );
+        report.add("cluster", &case, "acknowledgements to GMS", outcome.acks_rate, "/s");
+        report.add("cluster", &case, "one relay's CPU", outcome.relay_cores, "cores");
+        report.add("cluster", &case, "load + gms-sim CPU", outcome.own_cores, "cores");
+        let kept_up = outcome.accepted_rate >= 0.95 * f64::from(rate)
+            && outcome.lost == 0
+            && outcome.latency.as_ref().is_some_and(|l| l.p99 <= P99_BUDGET_MS);
+        if !kept_up {
             break;
         }
+        knee = Some(rate);
+    }
+    if let Some(rate) = knee {
+        let case = format!("{NODES} relays, {} subscribers", plan.chats);
+        report.add("cluster", &case, "knee (highest rate kept up)", f64::from(rate), "pushes/s");
     }
     stop.cancel();
-    for relay in relays {
-        relay.kill9().await?;
-    }
+    cluster.stop().await?;
+
+    idle_load(report, &redis, &plan, &sim_args).await?;
     gms.stop().await;
-    for dir in data_dirs {
-        let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+/// GMS requests per idle chat-hour across three relays, with the ping interval shortened
+/// 600× (30 minutes become 3 s) and scaled back.
+async fn idle_load(
+    report: &mut Report,
+    redis: &RedisServer,
+    plan: &Plan,
+    sim_args: &[String],
+) -> Result<()> {
+    const SCALE: f64 = 600.0;
+    let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect::<Result<_>>()?;
+    let mut args: Vec<String> = sim_args.iter().take(5).cloned().collect();
+    for port in &ports {
+        args.push("--push-url".to_owned());
+        args.push(format!("http://127.0.0.1:{port}/gms/push?secret={TEST_PUSH_SECRET}"));
     }
+    let gms = gms_sim::start(gms_sim::Config::try_parse_from(&args)?).await?;
+    let interval = (1800.0 / SCALE).to_string();
+    let cluster = Cluster::start(
+        redis,
+        &gms.url(),
+        &ports,
+        &["--ping-interval", &interval, "--redis-prefix", "idle:"],
+    )
+    .await?;
+    let stored = chats::create(&gms.url(), Some(&cluster.urls[0]), "idle", plan.idle_chats).await?;
+    let admin = SimAdmin::new(&gms.url());
+    let count = |stats: &serde_json::Value| -> u64 {
+        stored
+            .iter()
+            .map(|c| {
+                let ops = &stats["chats"][&c.credentials.chat_id];
+                ops.as_object()
+                    .map_or(0, |o| o.values().filter_map(serde_json::Value::as_u64).sum())
+            })
+            .sum()
+    };
+    let before = count(&admin.stats().await?);
+    let started = Instant::now();
+    tokio::time::sleep(plan.idle_window).await;
+    let requests = count(&admin.stats().await?) - before;
+    let virtual_hours = started.elapsed().as_secs_f64() * SCALE / 3600.0;
+    let rate = requests as f64 / plan.idle_chats as f64 / virtual_hours;
+    let case =
+        format!("{} idle chats over {NODES} relays, ping timer ×{SCALE} faster", plan.idle_chats);
+    report.add("cluster", &case, "GMS requests (whole cluster)", rate, "req/chat-hour");
+    cluster.stop().await?;
+    gms.stop().await;
     Ok(())
 }

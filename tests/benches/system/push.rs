@@ -112,7 +112,8 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     let mut knee = None;
     for &rate in plan.rates {
         let step = Step { rate, duration: plan.step, first_seq: next_seq };
-        let outcome = step.run(&http, &relay_url, &chats, &clock, &admin, pid).await?;
+        let outcome =
+            step.run(&http, std::slice::from_ref(&relay_url), &chats, &clock, &admin, pid).await?;
         next_seq += outcome.sent;
         let case = format!("{rate} pushes/s offered, {} subscribers", plan.chats);
         report.add("push", &case, "accepted", outcome.accepted_rate, "pushes/s");
@@ -211,18 +212,19 @@ pub(crate) struct Outcome {
     pub(crate) latency: Option<Percentiles>,
     answer: Option<Percentiles>,
     pub(crate) relay_cores: f64,
-    own_cores: f64,
+    pub(crate) own_cores: f64,
     pushes_per_commit: f64,
     commit_ms: f64,
-    acks_rate: f64,
+    pub(crate) acks_rate: f64,
 }
 
 impl Step {
-    /// Pushes into `relay_url` at the step's rate; the subscribers may be on another relay.
+    /// Pushes into `relay_urls` in turn at the step's rate (the subscribers may be on other
+    /// relays); the first relay's metrics and the process `relay_pid` are reported.
     pub(crate) async fn run(
         &self,
         http: &reqwest::Client,
-        relay_url: &str,
+        relay_urls: &[String],
         chats: &[BenchChat],
         clock: &Arc<Clock>,
         admin: &SimAdmin,
@@ -233,6 +235,7 @@ impl Step {
         if let Ok(mut latencies) = clock.latencies.lock() {
             latencies.clear();
         }
+        let relay_url = relay_urls.first().context("a relay")?;
         let acks_before = refreshes(admin).await?;
         let metrics_before = scrape(http, relay_url).await?;
         let relay_before = Usage::of(relay_pid).context("relay usage")?;
@@ -242,7 +245,10 @@ impl Step {
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         let accepted = Arc::new(AtomicUsize::new(0));
         let answers = Arc::new(Mutex::new(Vec::with_capacity(count)));
-        let push_url = format!("{relay_url}/gms/push?secret={TEST_PUSH_SECRET}");
+        let push_urls: Vec<String> = relay_urls
+            .iter()
+            .map(|url| format!("{url}/gms/push?secret={TEST_PUSH_SECRET}"))
+            .collect();
         let gap = Duration::from_secs_f64(1.0 / f64::from(self.rate));
         let mut sending = tokio::task::JoinSet::new();
         for k in 0..count {
@@ -251,8 +257,12 @@ impl Step {
             let seq = self.first_seq + k;
             let chat = &chats[seq % chats.len()];
             let body = push_body(chat, seq, 2 + seq / chats.len());
-            let (http, url, accepted, answers) =
-                (http.clone(), push_url.clone(), accepted.clone(), answers.clone());
+            let (http, url, accepted, answers) = (
+                http.clone(),
+                push_urls[seq % push_urls.len()].clone(),
+                accepted.clone(),
+                answers.clone(),
+            );
             let origin = clock.origin;
             let sent = origin.elapsed();
             clock.sent_at[seq].store(u64::try_from(sent.as_nanos())?, Ordering::Relaxed);
