@@ -127,7 +127,7 @@ pub(super) async fn refreshes(setup: &Setup) -> Result<std::collections::HashMap
 }
 
 #[tokio::test]
-async fn two_relays_ping_each_chat_once_per_interval_between_them() -> Result<()> {
+async fn three_relays_ping_each_chat_once_per_interval_between_them() -> Result<()> {
     let redis = RedisServer::start().await?;
     let setup = Setup::start(Options::sim(&[]).relay(&[
         "--redis-url",
@@ -136,20 +136,22 @@ async fn two_relays_ping_each_chat_once_per_interval_between_them() -> Result<()
         "0.5",
     ]))
     .await?;
-    let other = setup.system.add_relay().await?;
+    let others = [setup.system.add_relay().await?, setup.system.add_relay().await?];
     let credentials = setup.chat(false).await?;
     setup.register(&credentials).await?;
     let count = |all: std::collections::HashMap<String, u64>| {
         all.get(&credentials.chat_id).copied().unwrap_or(0)
     };
     let before = count(refreshes(&setup).await?);
-    // A window of six intervals: one relay alone pings about six times, two that do not
-    // share the schedule about twelve.
+    // A window of six intervals: one relay alone pings about six times, three that do not
+    // share the schedule about eighteen.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pings = count(refreshes(&setup).await?) - before;
     assert!((4..=8).contains(&pings), "{pings} pings in six intervals");
-    // One relay leaves: the other goes on pinging the chat as often.
-    other.stop().await?;
+    // Two relays leave: the one left goes on pinging the chat as often.
+    for other in others {
+        other.stop().await?;
+    }
     let before = count(refreshes(&setup).await?);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pings = count(refreshes(&setup).await?) - before;

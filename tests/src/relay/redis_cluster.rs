@@ -1,7 +1,8 @@
 //! Three relay processes on one redis-server behind a round-robin "load balancer" (gms-sim
 //! spreads its pushes over all three): every frame reaches every subscriber once and in
 //! order, and after one relay is killed with SIGKILL its visitors reconnect to another,
-//! catch up, and lose nothing, while its chats stay acknowledged and pinged.
+//! catch up, and lose nothing, while its chats stay acknowledged and pinged. The Chat
+//! Server watcher killed mid-restoration is replaced and the restoration finished.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -227,6 +228,134 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
         assert!(now > before, "chat {} no longer pinged", visitor.credentials.chat_id);
     }
 
+    for relay in relays.into_iter().flatten() {
+        relay.kill9().await?;
+    }
+    sim.stop().await;
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(())
+}
+
+/// Refreshes gms-sim counted per chat.
+async fn refreshes(admin: &SimAdmin) -> Result<std::collections::HashMap<String, u64>> {
+    let stats = admin.stats().await?;
+    let chats = stats["chats"].as_object().cloned().unwrap_or_default();
+    Ok(chats.into_iter().map(|(id, ops)| (id, ops["refresh"].as_u64().unwrap_or(0))).collect())
+}
+
+#[tokio::test]
+async fn a_watcher_killed_mid_restoration_is_replaced_and_every_chat_restored() -> Result<()> {
+    let redis = RedisServer::start().await?;
+    let sim =
+        gms_sim::start(gms_sim::Config::try_parse_from(["gms-sim", "--listen", "127.0.0.1:0"])?)
+            .await?;
+    let binary = relay_binary()?;
+    let mut relays = Vec::new();
+    let mut dirs = Vec::new();
+    for _ in 0..NODES {
+        let dir = scratch_dir("relay-cluster-ha")?;
+        let mut args: Vec<String> = [
+            "--listen",
+            "127.0.0.1:0",
+            "--gms-url",
+            &sim.url(),
+            "--data-dir",
+            &dir.display().to_string(),
+            "--redis-url",
+            &redis.url(),
+            "--health-interval",
+            "0.1",
+            // Ten a second: the restoration lasts long enough to kill its relay mid-way.
+            "--restore-rate",
+            "10",
+            "--push-secret",
+            TEST_PUSH_SECRET,
+        ]
+        .iter()
+        .chain(&NO_CLIENT_LIMITS)
+        .map(|s| (*s).to_owned())
+        .collect();
+        for (alias, health) in &sim.chat_servers {
+            args.extend(["--chat-server".to_owned(), format!("{alias}=http://{health}/health")]);
+        }
+        relays.push(Some(RelayProcess::start(&binary, &args).await?));
+        dirs.push(dir);
+    }
+    let urls: Vec<String> = relays.iter().flatten().map(|r| r.url.clone()).collect();
+    let gms = GmsClient::new(&sim.url(), SERVICE);
+    let admin = SimAdmin::new(&sim.url());
+    let http = reqwest::Client::new();
+    for n in 0..40 {
+        let (credentials, _) = gms.create("Jane", Vec::new()).await?;
+        http.post(format!("{}/v1/sessions", urls[n % NODES]))
+            .json(&RegisterSession::new(SERVICE, &credentials, None))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let on_117: Vec<String> = admin
+        .get("/sim/chats")
+        .await?
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c["alias"] == "117")
+        .filter_map(|c| c["chatId"].as_str().map(str::to_owned))
+        .collect();
+    anyhow::ensure!(on_117.len() >= 10, "too few chats on 117: {}", on_117.len());
+    // The watcher has seen 117's process before it restarts.
+    let polls = |stats: serde_json::Value| stats["healthPolls"]["117"].as_u64().unwrap_or(0);
+    let seen = polls(admin.stats().await?);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while polls(admin.stats().await?) < seen + 2 {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "117 is not watched");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = refreshes(&admin).await?;
+    admin.ok("/sim/chat-servers/117/restart", serde_json::json!({})).await?;
+
+    // The relay restoring is killed once it has pinged a few chats.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let watcher = 'found: loop {
+        for (k, url) in urls.iter().enumerate() {
+            let status: serde_json::Value =
+                http.get(format!("{url}/status")).send().await?.json().await?;
+            let progress = &status["restorations"]["117"];
+            if progress["running"] == true && progress["pinged"].as_u64() >= Some(3) {
+                break 'found k;
+            }
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no restoration started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    relays[watcher].take().context("relay")?.kill9().await?;
+    let killed_at = tokio::time::Instant::now();
+
+    // Another relay takes the lease once it expires and finishes the restoration.
+    let deadline = killed_at + Duration::from_secs(30);
+    let extra = |now: &std::collections::HashMap<String, u64>, id: &String| {
+        now.get(id).copied().unwrap_or(0) - before.get(id).copied().unwrap_or(0)
+    };
+    loop {
+        let now = refreshes(&admin).await?;
+        if on_117.iter().all(|id| extra(&now, id) >= 1) {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "not every chat was restored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let now = refreshes(&admin).await?;
+    for (id, pings) in before.keys().map(|id| (id, extra(&now, id))) {
+        if on_117.contains(id) {
+            assert!((1..=2).contains(&pings), "{id} pinged {pings} times");
+        } else {
+            assert_eq!(pings, 0, "{id} was not on the restarted server");
+        }
+    }
     for relay in relays.into_iter().flatten() {
         relay.kill9().await?;
     }
