@@ -23,60 +23,14 @@ use crate::hub::Hub;
 use crate::redis_store::Keys;
 use crate::sessions::Sessions;
 
+mod coordination;
+
+pub(crate) use coordination::AckClaim;
+
 /// Watch and unwatch requests waiting for the subscription task; senders wait when full.
 const COMMAND_QUEUE: usize = 1024;
 /// Longest pause between attempts to reach Redis again.
 const MAX_RETRY: Duration = Duration::from_secs(5);
-
-/// Takes or renews the lease. KEYS[1]: the lease. ARGV: this node, time to live in ms.
-const LEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-";
-
-/// Gives the lease up if this node holds it. KEYS[1]: the lease. ARGV: this node.
-const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-";
-
-/// Claims a chat's acknowledgement, or leaves word for the relay that holds it.
-/// KEYS: acking, ack-wanted. ARGV: this node, time to live in ms.
-const CLAIM_ACK: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
-return 0
-";
-
-/// Ends this node's acknowledgement; answers 1 when another relay left word meanwhile.
-/// KEYS: acking, ack-wanted. ARGV: this node.
-const RELEASE_ACK: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-if redis.call('GET', KEYS[2]) then
-  redis.call('DEL', KEYS[2])
-  return 1
-end
-return 0
-";
-
-/// How long a claim on a chat's acknowledgement lasts if its relay dies mid-ping (GMS
-/// resends the push meanwhile, so nothing waits longer than its resend).
-const ACK_CLAIM: Duration = Duration::from_secs(10);
-
-/// Who acknowledges a chat's push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AckClaim {
-    /// This relay: it pings, then asks `release_ack` whether to ping once more.
-    Claimed,
-    /// Another relay is pinging and will ping once more for this push.
-    Deferred,
-    /// Redis did not answer: ping anyway (a ping too many beats a push unacknowledged).
-    Unavailable,
-}
 
 /// Why a frame could not be handed to the other relays.
 #[derive(Debug, thiserror::Error)]
@@ -173,127 +127,6 @@ impl Bus {
     /// Stops following a chat once no browser of this relay does.
     pub(crate) async fn unwatch(&self, chat_id: &str) {
         let _ = self.commands.send(Command::Unwatch(chat_id.to_owned())).await;
-    }
-
-    /// Claims this interval's periodic ping of a chat for this relay: false when another
-    /// relay pinged it within `interval` (so the cluster pings each chat once). Without
-    /// Redis the ping goes ahead: a ping too many is better than a chat left unpinged.
-    pub(crate) async fn claim_ping(&self, chat_id: &str, interval: Duration) -> bool {
-        let claimed: redis::RedisResult<Option<String>> = self
-            .query(
-                redis::cmd("SET")
-                    .arg(self.keys.pinged(chat_id))
-                    .arg(&*self.node)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1)),
-            )
-            .await;
-        !matches!(claimed, Ok(None))
-    }
-
-    /// Claims the acknowledgement of a chat's push for this relay, or leaves word for the
-    /// relay acknowledging it now: a burst of pushes spread over several relays costs
-    /// about one ping, as it does on one relay.
-    pub(crate) async fn claim_ack(&self, chat_id: &str) -> AckClaim {
-        let claimed: redis::RedisResult<i64> = self
-            .query(
-                redis::cmd("EVAL")
-                    .arg(CLAIM_ACK)
-                    .arg(2)
-                    .arg(self.keys.acking(chat_id))
-                    .arg(self.keys.ack_wanted(chat_id))
-                    .arg(&*self.node)
-                    .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX)),
-            )
-            .await;
-        match claimed {
-            Ok(1) => AckClaim::Claimed,
-            Ok(_) => AckClaim::Deferred,
-            Err(_) => AckClaim::Unavailable,
-        }
-    }
-
-    /// Ends this relay's claim; true when another relay's push came in meanwhile, so one
-    /// more ping is due.
-    pub(crate) async fn release_ack(&self, chat_id: &str) -> bool {
-        let again: redis::RedisResult<i64> = self
-            .query(
-                redis::cmd("EVAL")
-                    .arg(RELEASE_ACK)
-                    .arg(2)
-                    .arg(self.keys.acking(chat_id))
-                    .arg(self.keys.ack_wanted(chat_id))
-                    .arg(&*self.node),
-            )
-            .await;
-        matches!(again, Ok(1))
-    }
-
-    /// Notes that a Chat Server's restoration started (`true`) or finished, so a relay
-    /// that takes over the watch after this one died finishes it.
-    pub(crate) async fn mark_restoring(&self, alias: &str, running: bool) {
-        let command = if running { "SADD" } else { "SREM" };
-        let done: redis::RedisResult<i64> =
-            self.query(redis::cmd(command).arg(self.keys.restoring()).arg(alias)).await;
-        if let Err(error) = done {
-            tracing::warn!(alias, %error, "could not note the restoration's state in Redis");
-        }
-    }
-
-    /// Whether a Chat Server's restoration was started and never finished.
-    pub(crate) async fn restoration_unfinished(&self, alias: &str) -> bool {
-        let member: redis::RedisResult<bool> =
-            self.query(redis::cmd("SISMEMBER").arg(self.keys.restoring()).arg(alias)).await;
-        member.unwrap_or(false)
-    }
-
-    /// Keeps trying to hold the Chat Server watcher's lease, renewing it every third of
-    /// `ttl`; `held` says whether this relay holds it now. A relay that dies stops
-    /// renewing, and another takes over once the lease has expired.
-    pub(crate) async fn hold_watcher_lease(
-        self,
-        ttl: Duration,
-        held: Arc<AtomicBool>,
-        stop: CancellationToken,
-    ) {
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(3);
-        loop {
-            let holds: redis::RedisResult<i64> = self
-                .query(
-                    redis::cmd("EVAL")
-                        .arg(LEASE)
-                        .arg(1)
-                        .arg(self.keys.watcher_lease())
-                        .arg(&*self.node)
-                        .arg(ttl_ms),
-                )
-                .await;
-            if let Err(error) = &holds {
-                tracing::warn!(%error, "could not take or renew the watcher lease");
-            }
-            let holds = matches!(holds, Ok(1));
-            if holds != held.swap(holds, Ordering::Relaxed) {
-                tracing::info!(node = %self.node, holds, "Chat Server watcher lease");
-            }
-            metrics::gauge!("relay_watcher_lease_held").set(if holds { 1.0 } else { 0.0 });
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = tokio::time::sleep(ttl / 3) => {}
-            }
-        }
-        // Leaving: let another relay take over at once rather than after the expiry.
-        if held.swap(false, Ordering::Relaxed) {
-            let _: redis::RedisResult<i64> = self
-                .query(
-                    redis::cmd("EVAL")
-                        .arg(RELEASE)
-                        .arg(1)
-                        .arg(self.keys.watcher_lease())
-                        .arg(&*self.node),
-                )
-                .await;
-        }
     }
 
     /// Runs one command, timed and counted as the store's are.
