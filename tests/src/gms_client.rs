@@ -153,4 +153,40 @@ impl SimAdmin {
     pub async fn stats(&self) -> Result<Value> {
         self.get("/sim/stats").await
     }
+
+    /// Refresh requests per chat so far (pings and acknowledgements among them).
+    pub async fn refreshes(&self) -> Result<std::collections::HashMap<String, u64>> {
+        let stats = self.stats().await?;
+        let chats = stats["chats"].as_object().cloned().unwrap_or_default();
+        Ok(chats.into_iter().map(|(id, ops)| (id, ops["refresh"].as_u64().unwrap_or(0))).collect())
+    }
+
+    /// The chats hosted on the Chat Server `alias`.
+    pub async fn chats_on(&self, alias: &str) -> Result<Vec<String>> {
+        let chats = self.get("/sim/chats").await?;
+        Ok(chats
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["alias"] == alias)
+            .filter_map(|c| c["chatId"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// Health polls the Chat Server `alias` has answered so far.
+    pub async fn health_polls(&self, alias: &str) -> Result<u64> {
+        Ok(self.stats().await?["healthPolls"][alias].as_u64().unwrap_or(0))
+    }
+
+    /// Returns once `alias` has answered `more` health polls from now on (a relay watching
+    /// it has seen its process); fails after 10 s.
+    pub async fn polled(&self, alias: &str, more: u64) -> Result<()> {
+        let seen = self.health_polls(alias).await?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.health_polls(alias).await? < seen + more {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "{alias} is not polled");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
 }

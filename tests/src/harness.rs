@@ -328,6 +328,71 @@ impl RelayProcess {
     }
 }
 
+/// Where gms-sim posts pushes for a relay on `port` of 127.0.0.1 (with the test secret).
+pub fn push_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/gms/push?secret={TEST_PUSH_SECRET}")
+}
+
+/// Relay processes sharing one Redis, each on its own port and data directory, with the
+/// test push secret and no per-address limits.
+pub struct RelayCluster {
+    relays: Vec<Option<RelayProcess>>,
+    /// Their base URLs, in the order of the ports.
+    pub urls: Vec<String>,
+    dirs: Vec<PathBuf>,
+}
+
+impl RelayCluster {
+    /// One relay per port, each with `extra` flags too.
+    pub async fn start(
+        redis: &RedisServer,
+        gms_url: &str,
+        ports: &[u16],
+        extra: &[String],
+    ) -> Result<RelayCluster> {
+        let binary = relay_binary()?;
+        let mut cluster = RelayCluster { relays: Vec::new(), urls: Vec::new(), dirs: Vec::new() };
+        for port in ports {
+            let dir = scratch_dir("relay-cluster")?;
+            let mut args: Vec<String> =
+                ["--listen", &format!("127.0.0.1:{port}"), "--gms-url", gms_url]
+                    .iter()
+                    .chain(&["--push-secret", TEST_PUSH_SECRET, "--redis-url", &redis.url()])
+                    .chain(&NO_CLIENT_LIMITS)
+                    .map(|s| (*s).to_owned())
+                    .collect();
+            args.extend(["--data-dir".to_owned(), dir.display().to_string()]);
+            args.extend(extra.iter().cloned());
+            cluster.relays.push(Some(RelayProcess::start(&binary, &args).await?));
+            cluster.urls.push(format!("http://127.0.0.1:{port}"));
+            cluster.dirs.push(dir);
+        }
+        Ok(cluster)
+    }
+
+    /// The process id of relay `k`, while it runs.
+    pub fn pid(&self, k: usize) -> Option<u32> {
+        self.relays.get(k)?.as_ref()?.pid()
+    }
+
+    /// SIGKILL for relay `k`.
+    pub async fn kill9(&mut self, k: usize) -> Result<()> {
+        let relay = self.relays.get_mut(k).and_then(Option::take).context("no such relay")?;
+        relay.kill9().await
+    }
+
+    /// Kills every relay left and removes their data.
+    pub async fn stop(self) -> Result<()> {
+        for relay in self.relays.into_iter().flatten() {
+            relay.kill9().await?;
+        }
+        for dir in self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Ok(())
+    }
+}
+
 /// A real redis-server on a free port of 127.0.0.1, with an append-only file fsynced on
 /// every write in its own directory, so a restart (or kill -9) shows what Redis keeps.
 pub struct RedisServer {

@@ -9,10 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser as _;
 use system_tests::gms_client::SimAdmin;
-use system_tests::harness::{
-    NO_CLIENT_LIMITS, RedisServer, RelayProcess, TEST_PUSH_SECRET, free_port, relay_binary,
-    scratch_dir,
-};
+use system_tests::harness::{RedisServer, RelayCluster, free_port, push_url};
 use tokio_util::sync::CancellationToken;
 
 use crate::chats;
@@ -21,8 +18,6 @@ use crate::relay_metrics;
 use crate::report::Report;
 
 const NODES: usize = 3;
-/// A step keeps up while p99 push→frame stays under this (as in `push`).
-const P99_BUDGET_MS: f64 = 250.0;
 
 struct Plan {
     chats: usize,
@@ -32,57 +27,16 @@ struct Plan {
     idle_window: Duration,
 }
 
-/// Relays on one Redis, each its own process.
-struct Cluster {
-    relays: Vec<RelayProcess>,
-    urls: Vec<String>,
-    dirs: Vec<std::path::PathBuf>,
-}
-
-impl Cluster {
-    async fn start(
-        redis: &RedisServer,
-        gms_url: &str,
-        ports: &[u16],
-        extra: &[&str],
-    ) -> Result<Cluster> {
-        let binary = relay_binary()?;
-        let mut cluster = Cluster { relays: Vec::new(), urls: Vec::new(), dirs: Vec::new() };
-        for port in ports {
-            let dir = scratch_dir("bench-cluster")?;
-            let args: Vec<String> = [
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--gms-url",
-                gms_url,
-                "--data-dir",
-                &dir.display().to_string(),
-                "--push-secret",
-                TEST_PUSH_SECRET,
-                "--redis-url",
-                &redis.url(),
-            ]
-            .iter()
-            .chain(&NO_CLIENT_LIMITS)
-            .chain(extra)
-            .map(|s| (*s).to_owned())
-            .collect();
-            cluster.relays.push(RelayProcess::start(&binary, &args).await?);
-            cluster.urls.push(format!("http://127.0.0.1:{port}"));
-            cluster.dirs.push(dir);
-        }
-        Ok(cluster)
+/// gms-sim posting its pushes to the relays on `ports` in turn.
+async fn balanced_sim(ports: &[u16]) -> Result<gms_sim::Running> {
+    let mut args: Vec<String> =
+        ["gms-sim", "--listen", "127.0.0.1:0", "--flex-disconnect-timeout", "100000"]
+            .map(str::to_owned)
+            .to_vec();
+    for port in ports {
+        args.extend(["--push-url".to_owned(), push_url(*port)]);
     }
-
-    async fn stop(self) -> Result<()> {
-        for relay in self.relays {
-            relay.kill9().await?;
-        }
-        for dir in self.dirs {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        Ok(())
-    }
+    gms_sim::start(gms_sim::Config::try_parse_from(&args)?).await
 }
 
 /// Commands Redis has processed so far.
@@ -116,18 +70,9 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     };
     let redis = RedisServer::start().await?;
     let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect::<Result<_>>()?;
-    let mut sim_args: Vec<String> =
-        ["gms-sim", "--listen", "127.0.0.1:0", "--flex-disconnect-timeout", "100000"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-    for port in &ports {
-        sim_args.push("--push-url".to_owned());
-        sim_args.push(format!("http://127.0.0.1:{port}/gms/push?secret={TEST_PUSH_SECRET}"));
-    }
-    let gms = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
-    let cluster = Cluster::start(&redis, &gms.url(), &ports, &[]).await?;
-    let pid = cluster.relays[0].pid().context("relay pid")?;
+    let gms = balanced_sim(&ports).await?;
+    let cluster = RelayCluster::start(&redis, &gms.url(), &ports, &[]).await?;
+    let pid = cluster.pid(0).context("relay pid")?;
 
     // Registered on one relay, followed on the next.
     let mut all = Vec::new();
@@ -175,10 +120,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
         report.add("cluster", &case, "acknowledgements to GMS", outcome.acks_rate, "/s");
         report.add("cluster", &case, "one relay's CPU", outcome.relay_cores, "cores");
         report.add("cluster", &case, "load + gms-sim CPU", outcome.own_cores, "cores");
-        let kept_up = outcome.accepted_rate >= 0.95 * f64::from(rate)
-            && outcome.lost == 0
-            && outcome.latency.as_ref().is_some_and(|l| l.p99 <= P99_BUDGET_MS);
-        if !kept_up {
+        if !outcome.kept_up(rate) {
             break;
         }
         knee = Some(rate);
@@ -190,35 +132,20 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     stop.cancel();
     cluster.stop().await?;
 
-    idle_load(report, &redis, &plan, &sim_args).await?;
+    idle_load(report, &redis, &plan).await?;
     gms.stop().await;
     Ok(())
 }
 
 /// GMS requests per idle chat-hour across three relays, with the ping interval shortened
 /// 600× (30 minutes become 3 s) and scaled back.
-async fn idle_load(
-    report: &mut Report,
-    redis: &RedisServer,
-    plan: &Plan,
-    sim_args: &[String],
-) -> Result<()> {
+async fn idle_load(report: &mut Report, redis: &RedisServer, plan: &Plan) -> Result<()> {
     const SCALE: f64 = 600.0;
     let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect::<Result<_>>()?;
-    let mut args: Vec<String> = sim_args.iter().take(5).cloned().collect();
-    for port in &ports {
-        args.push("--push-url".to_owned());
-        args.push(format!("http://127.0.0.1:{port}/gms/push?secret={TEST_PUSH_SECRET}"));
-    }
-    let gms = gms_sim::start(gms_sim::Config::try_parse_from(&args)?).await?;
+    let gms = balanced_sim(&ports).await?;
     let interval = (1800.0 / SCALE).to_string();
-    let cluster = Cluster::start(
-        redis,
-        &gms.url(),
-        &ports,
-        &["--ping-interval", &interval, "--redis-prefix", "idle:"],
-    )
-    .await?;
+    let flags = ["--ping-interval", &interval, "--redis-prefix", "idle:"].map(str::to_owned);
+    let cluster = RelayCluster::start(redis, &gms.url(), &ports, &flags).await?;
     let stored = chats::create(&gms.url(), Some(&cluster.urls[0]), "idle", plan.idle_chats).await?;
     let admin = SimAdmin::new(&gms.url());
     let count = |stats: &serde_json::Value| -> u64 {

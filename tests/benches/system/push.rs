@@ -132,10 +132,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
         report.add("push", &case, "pushes per store commit", outcome.pushes_per_commit, "pushes");
         report.add("push", &case, "mean store commit", outcome.commit_ms, "ms");
         report.add("push", &case, "acknowledgements to GMS", outcome.acks_rate, "/s");
-        let kept_up = outcome.accepted_rate >= 0.95 * f64::from(rate)
-            && outcome.lost == 0
-            && outcome.latency.as_ref().is_some_and(|l| l.p99 <= P99_BUDGET_MS);
-        if !kept_up {
+        if !outcome.kept_up(rate) {
             break;
         }
         knee = Some(rate);
@@ -216,6 +213,16 @@ pub(crate) struct Outcome {
     pushes_per_commit: f64,
     commit_ms: f64,
     pub(crate) acks_rate: f64,
+}
+
+impl Outcome {
+    /// Whether the relay kept up with an offered rate: at least 95 % accepted, every frame
+    /// delivered, p99 within the budget.
+    pub(crate) fn kept_up(&self, rate: u32) -> bool {
+        self.accepted_rate >= 0.95 * f64::from(rate)
+            && self.lost == 0
+            && self.latency.as_ref().is_some_and(|l| l.p99 <= P99_BUDGET_MS)
+    }
 }
 
 impl Step {

@@ -41,12 +41,6 @@ async fn chats(setup: &Setup) -> Result<Vec<Credentials>> {
     Ok(all)
 }
 
-async fn refresh_counts(setup: &Setup) -> Result<HashMap<String, u64>> {
-    let stats = setup.admin.stats().await?;
-    let counts = stats["chats"].as_object().cloned().unwrap_or_default();
-    Ok(counts.into_iter().map(|(id, ops)| (id, ops["refresh"].as_u64().unwrap_or(0))).collect())
-}
-
 /// Waits until gms-sim hosts every chat on a running Chat Server process.
 async fn all_hosted(setup: &Setup, within: Duration) -> Result<Vec<Value>> {
     let deadline = tokio::time::Instant::now() + within;
@@ -119,7 +113,7 @@ async fn check_restored_once(
     assert!(hosted.iter().all(|c| c["alias"] == "118"), "every chat on the surviving Chat Server");
     let finished = restoration_finished(setup, runs).await?;
     assert_eq!(finished["failed"], 0, "{finished}");
-    let after = refresh_counts(setup).await?;
+    let after = setup.admin.refreshes().await?;
     for chat in chats {
         let extra = after.get(&chat.chat_id).copied().unwrap_or(0)
             - before.get(&chat.chat_id).copied().unwrap_or(0);
@@ -143,7 +137,7 @@ async fn a_restarted_chat_server_has_every_chat_restored_once() -> Result<()> {
     let setup = Setup::start(options(&["--restore-rate", "1000"])).await?;
     let chats = chats(&setup).await?;
     let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
-    let before = refresh_counts(&setup).await?;
+    let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
     check_restored_once(&setup, &chats, &before, 1).await?;
     tokens_then_delivery(&setup, &chat, &mut ws).await?;
@@ -160,25 +154,17 @@ async fn a_killed_chat_server_has_every_chat_restored_once() -> Result<()> {
     let setup = Setup::start(options(&["--restore-rate", "1000"])).await?;
     let chats = chats(&setup).await?;
     let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
-    let before = refresh_counts(&setup).await?;
+    let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/kill", json!({})).await?;
     check_restored_once(&setup, &chats, &before, 1).await?;
     tokens_then_delivery(&setup, &chat, &mut ws).await?;
     // It comes back as a new process: its old chats have already moved, nothing is pinged
     // and no restoration starts, however many times the relay polls it.
-    let settled = refresh_counts(&setup).await?;
+    let settled = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/start", json!({})).await?;
-    let polls = || async {
-        let stats = setup.admin.stats().await?;
-        Ok::<u64, anyhow::Error>(stats["healthPolls"]["117"].as_u64().unwrap_or(0))
-    };
-    let answered = polls().await?;
-    super::store::until("the relay polled 117 twice more", Duration::from_secs(5), || async {
-        Ok(polls().await? >= answered + 2)
-    })
-    .await?;
+    setup.admin.polled("117", 2).await?;
     assert_eq!(restoration(&setup).await?["runs"], 1, "no second restoration");
-    assert_eq!(refresh_counts(&setup).await?, settled);
+    assert_eq!(setup.admin.refreshes().await?, settled);
     setup.system.stop().await
 }
 
@@ -187,7 +173,7 @@ async fn a_gracefully_stopped_chat_server_has_every_chat_restored_once() -> Resu
     let setup = Setup::start(options(&["--restore-rate", "1000"])).await?;
     let chats = chats(&setup).await?;
     let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
-    let before = refresh_counts(&setup).await?;
+    let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/stop", json!({})).await?;
     check_restored_once(&setup, &chats, &before, 1).await?;
     tokens_then_delivery(&setup, &chat, &mut ws).await?;
@@ -200,7 +186,7 @@ async fn a_second_restart_during_a_restoration_is_handled() -> Result<()> {
     let setup = Setup::start(options(&["--restore-rate", "40"])).await?;
     let chats = chats(&setup).await?;
     let on_117 = chats.iter().filter(|c| c.alias == "117").count();
-    let before = refresh_counts(&setup).await?;
+    let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
     restoration_when(&setup, |r| r["runs"] == 1 && r["pinged"].as_u64().unwrap_or(0) >= 5).await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;

@@ -120,12 +120,6 @@ async fn while_redis_is_away_pushes_wait_and_readiness_fails_then_all_catches_up
     setup.system.stop().await
 }
 
-pub(super) async fn refreshes(setup: &Setup) -> Result<std::collections::HashMap<String, u64>> {
-    let stats = setup.admin.stats().await?;
-    let chats = stats["chats"].as_object().cloned().unwrap_or_default();
-    Ok(chats.into_iter().map(|(id, ops)| (id, ops["refresh"].as_u64().unwrap_or(0))).collect())
-}
-
 #[tokio::test]
 async fn three_relays_ping_each_chat_once_per_interval_between_them() -> Result<()> {
     let redis = RedisServer::start().await?;
@@ -142,19 +136,19 @@ async fn three_relays_ping_each_chat_once_per_interval_between_them() -> Result<
     let count = |all: std::collections::HashMap<String, u64>| {
         all.get(&credentials.chat_id).copied().unwrap_or(0)
     };
-    let before = count(refreshes(&setup).await?);
+    let before = count(setup.admin.refreshes().await?);
     // A window of six intervals: one relay alone pings about six times, three that do not
     // share the schedule about eighteen.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let pings = count(refreshes(&setup).await?) - before;
+    let pings = count(setup.admin.refreshes().await?) - before;
     assert!((4..=8).contains(&pings), "{pings} pings in six intervals");
     // Two relays leave: the one left goes on pinging the chat as often.
     for other in others {
         other.stop().await?;
     }
-    let before = count(refreshes(&setup).await?);
+    let before = count(setup.admin.refreshes().await?);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let pings = count(refreshes(&setup).await?) - before;
+    let pings = count(setup.admin.refreshes().await?) - before;
     assert!((4..=8).contains(&pings), "{pings} pings in six intervals by the relay left");
     setup.system.stop().await
 }
@@ -171,7 +165,7 @@ async fn a_burst_of_pushes_over_three_relays_costs_about_one_acknowledgement() -
     setup.admin.ok("/sim/faults", serde_json::json!({"delayMs": 300})).await?;
     let count =
         |all: std::collections::HashMap<String, u64>| all.get(&chat_id).copied().unwrap_or(0);
-    let before = count(refreshes(&setup).await?);
+    let before = count(setup.admin.refreshes().await?);
     let body =
         serde_json::json!({"deviceId": "d", "message": "New message", "session-id": chat_id})
             .to_string();
@@ -194,7 +188,7 @@ async fn a_burst_of_pushes_over_three_relays_costs_about_one_acknowledgement() -
     }
     // The pings are done well within this (one, then one more for the pushes it missed).
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let pings = count(refreshes(&setup).await?) - before;
+    let pings = count(setup.admin.refreshes().await?) - before;
     assert!((1..=2).contains(&pings), "{pings} acknowledgements for one burst over three relays");
     setup.admin.ok("/sim/faults", serde_json::json!({"delayMs": 0})).await?;
     for node in nodes {

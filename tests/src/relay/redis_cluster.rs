@@ -13,11 +13,9 @@ use shared::gms::{ChatOperation, Credentials, PushSubscription, async_push_user_
 use shared::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
 
 use super::SERVICE;
+use super::redis_ha::{extra, restored};
 use crate::gms_client::{GmsClient, SimAdmin};
-use crate::harness::{
-    NO_CLIENT_LIMITS, RedisServer, RelayProcess, TEST_PUSH_SECRET, free_port, relay_binary,
-    scratch_dir,
-};
+use crate::harness::{RedisServer, RelayCluster, free_port, push_url};
 use crate::ws_client::WsClient;
 
 const NODES: usize = 3;
@@ -88,43 +86,18 @@ fn expected(upto: usize) -> Vec<String> {
 async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result<()> {
     let redis = RedisServer::start().await?;
     let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect::<Result<_>>()?;
-    let urls: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
     let mut sim_args: Vec<String> = ["gms-sim", "--listen", "127.0.0.1:0"]
         .iter()
         .chain(&["--push-resend-delay", "0.3", "--push-resend-attempts", "100"])
         .map(|s| (*s).to_owned())
         .collect();
-    for url in &urls {
-        sim_args
-            .extend(["--push-url".to_owned(), format!("{url}/gms/push?secret={TEST_PUSH_SECRET}")]);
+    for port in &ports {
+        sim_args.extend(["--push-url".to_owned(), push_url(*port)]);
     }
     let sim = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
-    let binary = relay_binary()?;
-    let mut relays = Vec::new();
-    let mut dirs = Vec::new();
-    for port in &ports {
-        let dir = scratch_dir("relay-cluster")?;
-        let args: Vec<String> = [
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--gms-url",
-            &sim.url(),
-            "--data-dir",
-            &dir.display().to_string(),
-            "--push-secret",
-            TEST_PUSH_SECRET,
-            "--redis-url",
-            &redis.url(),
-            "--ping-interval",
-            "1",
-        ]
-        .iter()
-        .chain(&NO_CLIENT_LIMITS)
-        .map(|s| (*s).to_owned())
-        .collect();
-        relays.push(Some(RelayProcess::start(&binary, &args).await?));
-        dirs.push(dir);
-    }
+    let flags = ["--ping-interval", "1"].map(str::to_owned);
+    let mut cluster = RelayCluster::start(&redis, &sim.url(), &ports, &flags).await?;
+    let urls = cluster.urls.clone();
     let gms = GmsClient::new(&sim.url(), SERVICE);
     let admin = SimAdmin::new(&sim.url());
     let http = reqwest::Client::new();
@@ -176,7 +149,7 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
 
     // One relay dies mid-traffic.
     let dead = 2;
-    relays[dead].take().context("relay")?.kill9().await?;
+    cluster.kill9(dead).await?;
     for line in 4..8 {
         for visitor in &visitors {
             admin.agent_says(&visitor.credentials.chat_id, &format!("line {line}")).await?;
@@ -216,33 +189,16 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "{waiting} chats unacknowledged");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let refreshes = |stats: serde_json::Value, id: &str| stats["chats"][id]["refresh"].as_u64();
-    let before: Vec<_> = {
-        let stats = admin.stats().await?;
-        visitors.iter().map(|v| refreshes(stats.clone(), &v.credentials.chat_id)).collect()
-    };
+    let before = admin.refreshes().await?;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let stats = admin.stats().await?;
-    for (visitor, before) in visitors.iter().zip(before) {
-        let now = refreshes(stats.clone(), &visitor.credentials.chat_id);
-        assert!(now > before, "chat {} no longer pinged", visitor.credentials.chat_id);
+    let now = admin.refreshes().await?;
+    for visitor in &visitors {
+        let id = &visitor.credentials.chat_id;
+        assert!(now.get(id) > before.get(id), "chat {id} no longer pinged");
     }
-
-    for relay in relays.into_iter().flatten() {
-        relay.kill9().await?;
-    }
+    cluster.stop().await?;
     sim.stop().await;
-    for dir in dirs {
-        let _ = std::fs::remove_dir_all(dir);
-    }
     Ok(())
-}
-
-/// Refreshes gms-sim counted per chat.
-async fn refreshes(admin: &SimAdmin) -> Result<std::collections::HashMap<String, u64>> {
-    let stats = admin.stats().await?;
-    let chats = stats["chats"].as_object().cloned().unwrap_or_default();
-    Ok(chats.into_iter().map(|(id, ops)| (id, ops["refresh"].as_u64().unwrap_or(0))).collect())
 }
 
 #[tokio::test]
@@ -251,39 +207,15 @@ async fn a_watcher_killed_mid_restoration_is_replaced_and_every_chat_restored() 
     let sim =
         gms_sim::start(gms_sim::Config::try_parse_from(["gms-sim", "--listen", "127.0.0.1:0"])?)
             .await?;
-    let binary = relay_binary()?;
-    let mut relays = Vec::new();
-    let mut dirs = Vec::new();
-    for _ in 0..NODES {
-        let dir = scratch_dir("relay-cluster-ha")?;
-        let mut args: Vec<String> = [
-            "--listen",
-            "127.0.0.1:0",
-            "--gms-url",
-            &sim.url(),
-            "--data-dir",
-            &dir.display().to_string(),
-            "--redis-url",
-            &redis.url(),
-            "--health-interval",
-            "0.1",
-            // Ten a second: the restoration lasts long enough to kill its relay mid-way.
-            "--restore-rate",
-            "10",
-            "--push-secret",
-            TEST_PUSH_SECRET,
-        ]
-        .iter()
-        .chain(&NO_CLIENT_LIMITS)
-        .map(|s| (*s).to_owned())
-        .collect();
-        for (alias, health) in &sim.chat_servers {
-            args.extend(["--chat-server".to_owned(), format!("{alias}=http://{health}/health")]);
-        }
-        relays.push(Some(RelayProcess::start(&binary, &args).await?));
-        dirs.push(dir);
+    let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect::<Result<_>>()?;
+    // Ten restoration pings a second: long enough to kill the restoring relay mid-way.
+    let mut flags =
+        ["--health-interval", "0.1", "--restore-rate", "10"].map(str::to_owned).to_vec();
+    for (alias, health) in &sim.chat_servers {
+        flags.extend(["--chat-server".to_owned(), format!("{alias}=http://{health}/health")]);
     }
-    let urls: Vec<String> = relays.iter().flatten().map(|r| r.url.clone()).collect();
+    let mut cluster = RelayCluster::start(&redis, &sim.url(), &ports, &flags).await?;
+    let urls = cluster.urls.clone();
     let gms = GmsClient::new(&sim.url(), SERVICE);
     let admin = SimAdmin::new(&sim.url());
     let http = reqwest::Client::new();
@@ -295,26 +227,10 @@ async fn a_watcher_killed_mid_restoration_is_replaced_and_every_chat_restored() 
             .await?
             .error_for_status()?;
     }
-    let on_117: Vec<String> = admin
-        .get("/sim/chats")
-        .await?
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|c| c["alias"] == "117")
-        .filter_map(|c| c["chatId"].as_str().map(str::to_owned))
-        .collect();
+    let on_117 = admin.chats_on("117").await?;
     anyhow::ensure!(on_117.len() >= 10, "too few chats on 117: {}", on_117.len());
-    // The watcher has seen 117's process before it restarts.
-    let polls = |stats: serde_json::Value| stats["healthPolls"]["117"].as_u64().unwrap_or(0);
-    let seen = polls(admin.stats().await?);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while polls(admin.stats().await?) < seen + 2 {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "117 is not watched");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let before = refreshes(&admin).await?;
+    admin.polled("117", 2).await?;
+    let before = admin.refreshes().await?;
     admin.ok("/sim/chat-servers/117/restart", serde_json::json!({})).await?;
 
     // The relay restoring is killed once it has pinged a few chats.
@@ -331,37 +247,20 @@ async fn a_watcher_killed_mid_restoration_is_replaced_and_every_chat_restored() 
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "no restoration started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    relays[watcher].take().context("relay")?.kill9().await?;
-    let killed_at = tokio::time::Instant::now();
+    cluster.kill9(watcher).await?;
 
     // Another relay takes the lease once it expires and finishes the restoration.
-    let deadline = killed_at + Duration::from_secs(30);
-    let extra = |now: &std::collections::HashMap<String, u64>, id: &String| {
-        now.get(id).copied().unwrap_or(0) - before.get(id).copied().unwrap_or(0)
-    };
-    loop {
-        let now = refreshes(&admin).await?;
-        if on_117.iter().all(|id| extra(&now, id) >= 1) {
-            break;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "not every chat was restored");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    restored(&admin, &on_117, &before, Duration::from_secs(30)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let now = refreshes(&admin).await?;
-    for (id, pings) in before.keys().map(|id| (id, extra(&now, id))) {
+    let now = admin.refreshes().await?;
+    for (id, pings) in before.keys().map(|id| (id, extra(&now, &before, id))) {
         if on_117.contains(id) {
             assert!((1..=2).contains(&pings), "{id} pinged {pings} times");
         } else {
             assert_eq!(pings, 0, "{id} was not on the restarted server");
         }
     }
-    for relay in relays.into_iter().flatten() {
-        relay.kill9().await?;
-    }
+    cluster.stop().await?;
     sim.stop().await;
-    for dir in dirs {
-        let _ = std::fs::remove_dir_all(dir);
-    }
     Ok(())
 }

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::Setup;
-use super::redis::refreshes;
+use crate::gms_client::SimAdmin;
 use crate::harness::{Options, RedisServer};
 
 async fn watched_cluster(redis: &RedisServer, restore_rate: &str) -> Result<Setup> {
@@ -37,41 +37,21 @@ async fn registered_chats(setup: &Setup, count: usize) -> Result<Vec<String>> {
     Ok(chats)
 }
 
-/// The chats gms-sim hosts on `server`.
-async fn chats_on(setup: &Setup, server: &str) -> Result<Vec<String>> {
-    let hosted = setup.admin.get("/sim/chats").await?;
-    Ok(hosted
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|c| c["alias"] == server)
-        .filter_map(|c| c["chatId"].as_str().map(str::to_owned))
-        .collect())
-}
-
-/// Returns once a relay has polled `server` twice more (it has seen its process).
-async fn watched(setup: &Setup, server: &str) -> Result<()> {
-    let polls = |stats: &Value| stats["healthPolls"][server].as_u64().unwrap_or(0);
-    let seen = polls(&setup.admin.stats().await?);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while polls(&setup.admin.stats().await?) < seen + 2 {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{server} is not watched");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
-
 /// Pings each chat got since `before`.
-fn extra(now: &HashMap<String, u64>, before: &HashMap<String, u64>, id: &str) -> u64 {
+pub(super) fn extra(now: &HashMap<String, u64>, before: &HashMap<String, u64>, id: &str) -> u64 {
     now.get(id).copied().unwrap_or(0) - before.get(id).copied().unwrap_or(0)
 }
 
-/// Waits until every chat in `moving` has been pinged since `before`.
-async fn restored(setup: &Setup, moving: &[String], before: &HashMap<String, u64>) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+/// Waits until every chat in `moving` has been pinged since `before` (fails after `within`).
+pub(super) async fn restored(
+    admin: &SimAdmin,
+    moving: &[String],
+    before: &HashMap<String, u64>,
+    within: Duration,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
     loop {
-        let now = refreshes(setup).await?;
+        let now = admin.refreshes().await?;
         if moving.iter().all(|id| extra(&now, before, id) >= 1) {
             return Ok(());
         }
@@ -89,15 +69,15 @@ async fn one_relay_watches_the_chat_servers_and_another_takes_over_when_it_leave
     // Each restart moves the restarted server's chats to the other one; each of them is
     // pinged exactly once however many relays watch.
     for (round, server) in [(1_u64, "117"), (2, "118")] {
-        let before = refreshes(&setup).await?;
-        let moving = chats_on(&setup, server).await?;
+        let before = setup.admin.refreshes().await?;
+        let moving = setup.admin.chats_on(server).await?;
         anyhow::ensure!(!moving.is_empty(), "no chat on {server}");
-        watched(&setup, server).await?;
+        setup.admin.polled(server, 2).await?;
         setup.admin.ok(&format!("/sim/chat-servers/{server}/restart"), json!({})).await?;
-        restored(&setup, &moving, &before).await?;
+        restored(&setup.admin, &moving, &before, Duration::from_secs(20)).await?;
         // A second watcher would ping within a few health intervals more.
         tokio::time::sleep(Duration::from_millis(600)).await;
-        let after = refreshes(&setup).await?;
+        let after = setup.admin.refreshes().await?;
         for id in &chats {
             let extra = extra(&after, &before, id);
             assert_eq!(
@@ -123,10 +103,10 @@ async fn a_restoration_left_unfinished_by_a_leaving_watcher_is_finished_by_the_n
     let mut setup = watched_cluster(&redis, "4").await?;
     let other = setup.system.add_relay().await?;
     let chats = registered_chats(&setup, 16).await?;
-    let moving = chats_on(&setup, "117").await?;
+    let moving = setup.admin.chats_on("117").await?;
     anyhow::ensure!(moving.len() >= 4, "too few chats on 117: {}", moving.len());
-    watched(&setup, "117").await?;
-    let before = refreshes(&setup).await?;
+    setup.admin.polled("117", 2).await?;
+    let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
 
     // Whichever relay restores leaves as soon as it has pinged some of the chats.
@@ -151,14 +131,14 @@ async fn a_restoration_left_unfinished_by_a_leaving_watcher_is_finished_by_the_n
         other.stop().await?;
         None
     };
-    let now = refreshes(&setup).await?;
+    let now = setup.admin.refreshes().await?;
     let left = moving.iter().filter(|id| extra(&now, &before, id) == 0).count();
     assert!(left > 0, "the restoration had finished before its relay left");
 
-    restored(&setup, &moving, &before).await?;
+    restored(&setup.admin, &moving, &before, Duration::from_secs(20)).await?;
     // Let a second restoration run finish if one were (wrongly) going on.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let after = refreshes(&setup).await?;
+    let after = setup.admin.refreshes().await?;
     for id in &chats {
         let pinged = extra(&after, &before, id);
         if moving.contains(id) {
@@ -173,19 +153,14 @@ async fn a_restoration_left_unfinished_by_a_leaving_watcher_is_finished_by_the_n
     setup.system.stop().await
 }
 
-/// Polls a relay has made of `server` so far, per gms-sim.
-async fn polls(setup: &Setup, server: &str) -> Result<u64> {
-    Ok(setup.admin.stats().await?["healthPolls"][server].as_u64().unwrap_or(0))
-}
-
 #[tokio::test]
 async fn while_another_holds_the_lease_a_relay_does_not_watch_and_takes_over_at_its_expiry()
 -> Result<()> {
     let redis = RedisServer::start().await?;
     let setup = watched_cluster(&redis, "200").await?;
     let chats = registered_chats(&setup, 6).await?;
-    let moving = chats_on(&setup, "117").await?;
-    watched(&setup, "117").await?;
+    let moving = setup.admin.chats_on("117").await?;
+    setup.admin.polled("117", 2).await?;
 
     // Another node takes the lease and then dies (renews it no more): this relay stops
     // polling within a renewal (1 s), and takes over once the lease expires.
@@ -202,24 +177,24 @@ async fn while_another_holds_the_lease_a_relay_does_not_watch_and_takes_over_at_
     let expires = tokio::time::Instant::now() + Duration::from_secs(4);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let before = polls(&setup, "117").await?;
+        let before = setup.admin.health_polls("117").await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if polls(&setup, "117").await? == before {
+        if setup.admin.health_polls("117").await? == before {
             break;
         }
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "still polling without the lease");
     }
-    let before = refreshes(&setup).await?;
+    let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let now = refreshes(&setup).await?;
+    let now = setup.admin.refreshes().await?;
     assert!(chats.iter().all(|id| extra(&now, &before, id) == 0), "restored without the lease");
 
     anyhow::ensure!(tokio::time::Instant::now() < expires, "too slow to test before the expiry");
 
     // The lease expires: the relay takes it, sees the new pid against the stored one and
     // restores what the restart moved meanwhile, within 5 s of the dead holder's expiry.
-    restored(&setup, &moving, &before).await?;
+    restored(&setup.admin, &moving, &before, Duration::from_secs(20)).await?;
     let late = tokio::time::Instant::now().saturating_duration_since(expires);
     assert!(late < Duration::from_secs(5), "took over {late:?} after the lease expired");
     setup.system.stop().await
