@@ -139,7 +139,8 @@ impl Sessions {
         if !self.shared {
             return Ok(self.get(chat_id));
         }
-        let stored = self.read_stored(chat_id).await?;
+        let owned = chat_id.to_owned();
+        let stored = self.read(move |backend| backend.read(&owned)).await?;
         self.lock().take_stored(chat_id, stored.clone());
         Ok(stored)
     }
@@ -160,11 +161,7 @@ impl Sessions {
     /// Memory takes everything stored (after a time in which other relays' changes may
     /// have gone unnoticed).
     pub(crate) async fn reload(&self) -> Result<(), StoreError> {
-        let backend = self.backend()?;
-        let stored = tokio::task::spawn_blocking(move || backend.load_all())
-            .await
-            .map_err(|e| StoreError(e.to_string()))?
-            .map_err(|e| StoreError(format!("{e:#}")))?;
+        let stored = self.read(|backend| backend.load_all()).await?;
         *self.lock() = State::from(stored);
         Ok(())
     }
@@ -172,23 +169,21 @@ impl Sessions {
     /// Memory takes the Chat Servers' process ids as stored now (another relay may have
     /// watched them until now).
     pub(crate) async fn refresh_servers(&self) -> Result<(), StoreError> {
-        let backend = self.backend()?;
-        let servers = tokio::task::spawn_blocking(move || backend.read_servers())
-            .await
-            .map_err(|e| StoreError(e.to_string()))?
-            .map_err(|e| StoreError(format!("{e:#}")))?;
+        let servers = self.read(|backend| backend.read_servers()).await?;
         self.lock().servers = servers;
         Ok(())
     }
 
-    fn backend(&self) -> Result<Arc<dyn Backend>, StoreError> {
-        self.backend.upgrade().ok_or_else(|| StoreError("the writer has stopped".to_owned()))
-    }
-
-    async fn read_stored(&self, chat_id: &str) -> Result<Option<ChatRecord>, StoreError> {
-        let backend = self.backend()?;
-        let chat_id = chat_id.to_owned();
-        tokio::task::spawn_blocking(move || backend.read(&chat_id))
+    /// Runs a read of the store off the async threads, while the writer still owns it.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn Backend) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let backend = self
+            .backend
+            .upgrade()
+            .ok_or_else(|| StoreError("the writer has stopped".to_owned()))?;
+        tokio::task::spawn_blocking(move || read(backend.as_ref()))
             .await
             .map_err(|e| StoreError(e.to_string()))?
             .map_err(|e| StoreError(format!("{e:#}")))
