@@ -21,14 +21,20 @@ use crate::texts::fill;
 pub fn App(
     /// What the host page configured.
     config: WidgetConfig,
+    /// Tells the host page what happens (`GmsChat.on`): `emit(name, detail)`.
+    emit: js_sys::Function,
 ) -> impl IntoView {
     let title = config.title.clone();
     let ctrl = Controller::new(config, crate::storage::load());
+    crate::embed::link(ctrl, emit);
     let t = ctrl.texts;
     let (sender, receiver) = mpsc::unbounded();
     ctrl.set_socket(sender);
     spawn_local(crate::connection::run(ctrl, receiver));
-    crate::storage::on_change(move |theirs| ctrl.input(Input::StorageChanged(theirs)));
+    crate::storage::on_change(
+        move |theirs| ctrl.input(Input::StorageChanged(theirs)),
+        move || ctrl.input(Input::Wiped { device_id: crate::storage::new_device_id() }),
+    );
     // With Web Locks, one tab of the site holds the relay connection and the others follow
     // it; until this tab holds the lock it follows. Without them every tab leads.
     if crate::tabs::elect_leader(move || ctrl.input(Input::Leader(true))) {

@@ -45,9 +45,17 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// The controller over what localStorage held.
-    pub fn new(config: WidgetConfig, stored: Stored) -> Controller {
-        let machine = Machine::new(stored, &config.service, &config.node_group);
+    /// The controller over what localStorage held (nothing, for a visitor who never
+    /// chatted: then nothing is written until they start a chat).
+    pub fn new(config: WidgetConfig, stored: Option<Stored>) -> Controller {
+        let machine = match stored {
+            Some(stored) => Machine::new(stored, &config.service, &config.node_group),
+            None => Machine::fresh(
+                &crate::storage::new_device_id(),
+                &config.service,
+                &config.node_group,
+            ),
+        };
         Controller {
             texts: texts::for_language(&config.language),
             config: StoredValue::new(config),
@@ -142,6 +150,7 @@ impl Controller {
                     spawn_local(async move { this.input(Input::StorageChanged(merged)) });
                 }
             }
+            Effect::Wipe => crate::storage::wipe(),
             Effect::Log(message) => leptos::logging::warn!("gms-chat relay: {message}"),
         }
     }

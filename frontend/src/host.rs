@@ -1,44 +1,7 @@
-//! The widget's place in the host page: its configuration element and its shadow root.
+//! What the widget asks of the browser beyond its own view: the visual viewport, file
+//! downloads, local times, alerts.
 
-use shared::widget_config::{CONFIG_ELEMENT_ID, WidgetConfig};
 use wasm_bindgen::JsCast;
-
-use crate::texts::Texts;
-
-const HOST_ID: &str = "gms-chat-widget";
-const STYLES: &str = include_str!("widget.css");
-
-/// The configuration from `<script type="application/json" id="gms-chat-config">`.
-pub(crate) fn config() -> WidgetConfig {
-    let text = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id(CONFIG_ELEMENT_ID))
-        .and_then(|e| e.text_content())
-        .unwrap_or_default();
-    WidgetConfig::from_json(&text)
-}
-
-/// Creates `<div id="gms-chat-widget">` with an open shadow root holding the styles and
-/// an element to mount into, marked with the widget's language for screen readers and its
-/// writing direction (Arabic and Hebrew mirror the layout).
-/// Constructable stylesheets keep a strict CSP happy (no inline style element).
-pub(crate) fn shadow_mount_point(texts: &Texts) -> Option<web_sys::HtmlElement> {
-    let document = web_sys::window()?.document()?;
-    let host = document.create_element("div").ok()?;
-    host.set_id(HOST_ID);
-    document.body()?.append_child(&host).ok()?;
-    let shadow =
-        host.attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open)).ok()?;
-    let sheet = web_sys::CssStyleSheet::new().ok()?;
-    sheet.replace_sync(STYLES).ok()?;
-    shadow.set_adopted_style_sheets(&js_sys::Array::of1(&sheet));
-    let mount = document.create_element("div").ok()?;
-    mount.set_class_name("gc-root");
-    mount.set_attribute("lang", texts.lang).ok()?;
-    mount.set_attribute("dir", texts.dir).ok()?;
-    shadow.append_child(&mount).ok()?;
-    mount.dyn_into::<web_sys::HtmlElement>().ok()
-}
 
 /// Keeps `--gc-vv-top` and `--gc-vv-height` on `target` equal to the visual viewport's
 /// place in the layout viewport, for the page's life. An on-screen keyboard shrinks only

@@ -1,11 +1,12 @@
 //! The async chat widget: a Leptos CSR app that talks to GMS directly and to the relay
-//! for push, mounted inside a shadow root so the host page and the widget cannot restyle
-//! each other.
+//! for push. The loader (`loader.js`, served as `/widget.js`) makes its shadow root and
+//! styles, then mounts it there, so the host page and the widget cannot restyle each other.
 
 pub mod app;
 pub mod chat;
 pub mod connection;
 pub mod controller;
+pub mod embed;
 mod host;
 pub mod net;
 mod storage;
@@ -13,19 +14,13 @@ mod tabs;
 pub mod texts;
 
 pub use app::App;
+use shared::widget_config::WidgetConfig;
 
-/// Reads the host page's configuration and mounts the widget.
-pub fn mount() {
-    let config = host::config();
-    let texts = texts::for_language(&config.language);
-    let Some(root) = host::shadow_mount_point(texts) else {
-        leptos::logging::error!("gms-chat: cannot create the widget's shadow root");
-        return;
-    };
+/// Mounts the widget into `root` (the loader's `.gc-root`, inside its shadow root) with the
+/// loader's checked configuration; `emit(name, detail)` tells the host page what happens.
+pub fn mount(root: web_sys::HtmlElement, config_json: &str, emit: js_sys::Function) {
+    let config = WidgetConfig::from_json(config_json);
     host::follow_visual_viewport(&root);
-    leptos::mount::mount_to(root, move || leptos::view! { <App config=config/> }).forget();
-    // The launcher works from here on; benchmarks read this mark.
-    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
-        let _ = performance.mark("gms-chat:interactive");
-    }
+    leptos::mount::mount_to(root, move || leptos::view! { <App config=config emit=emit/> })
+        .forget();
 }

@@ -15,13 +15,18 @@ fn read(storage: &web_sys::Storage) -> Option<(String, Stored)> {
     Some((text, stored))
 }
 
-/// What was stored, with a device id created on first use.
-pub(crate) fn load() -> Stored {
-    let mut stored = local_storage().and_then(|s| read(&s)).map(|(_, s)| s).unwrap_or_default();
-    if stored.device_id.is_empty() {
-        stored.device_id = new_device_id();
+/// What was stored, if anything: a visitor who never started a chat has nothing here.
+pub(crate) fn load() -> Option<Stored> {
+    local_storage().and_then(|s| read(&s)).map(|(_, stored)| stored)
+}
+
+/// Removes everything the widget stored (`GmsChat.forget()`).
+pub(crate) fn wipe() {
+    if let Some(storage) = local_storage()
+        && storage.remove_item(STORAGE_KEY).is_err()
+    {
+        leptos::logging::warn!("gms-chat: could not remove the chat from localStorage");
     }
-    stored
 }
 
 /// Saves this tab's state merged into what is stored; answers the merged state when it
@@ -51,20 +56,25 @@ pub(crate) fn save(mine: &Stored) -> Option<Stored> {
     (merged != *mine).then_some(merged)
 }
 
-/// Calls `changed` with the stored state whenever another tab writes it.
-pub(crate) fn on_change(changed: impl Fn(Stored) + 'static) {
+/// Calls `changed` with the stored state whenever another tab writes it, and `wiped` when
+/// another tab (or the site, clearing the whole storage) removed it.
+pub(crate) fn on_change(changed: impl Fn(Stored) + 'static, wiped: impl Fn() + 'static) {
     let _ = leptos::prelude::window_event_listener(leptos::ev::storage, move |event| {
-        if event.key().as_deref() != Some(STORAGE_KEY) {
-            return;
-        }
-        if let Some(stored) = event.new_value().and_then(|text| serde_json::from_str(&text).ok()) {
-            changed(stored);
+        match (event.key().as_deref(), event.new_value()) {
+            (None, _) => wiped(),
+            (Some(STORAGE_KEY), None) => wiped(),
+            (Some(STORAGE_KEY), Some(text)) => {
+                if let Ok(stored) = serde_json::from_str(&text) {
+                    changed(stored);
+                }
+            }
+            _ => {}
         }
     });
 }
 
-/// 16 random bytes as hex.
-fn new_device_id() -> String {
+/// A new push device id: 16 random bytes as hex.
+pub(crate) fn new_device_id() -> String {
     let mut bytes = [0_u8; 16];
     let filled = web_sys::window()
         .and_then(|w| w.crypto().ok())

@@ -8,4 +8,5 @@ mod protocol_doc;
 mod push_tests;
 mod transcript_tests;
 mod visitor_chat_tests;
+mod visitor_embed_tests;
 mod visitor_tests;

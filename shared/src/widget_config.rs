@@ -1,8 +1,11 @@
 //! The widget's configuration, as the host page gives it.
 //!
-//! A site embeds the widget with a `<script type="application/json" id="gms-chat-config">`
-//! element holding this JSON. Every field has a default that works with `trunk serve` and
-//! `cargo xtask demo`, where GMS and the relay are reached on the page's own origin.
+//! A site embeds the widget with one tag, `<script src=".../widget.js" async data-...>`,
+//! whose `data-*` attributes are these fields in kebab case; a
+//! `<script type="application/json" id="gms-chat-config">` element holding this JSON works
+//! too. The loader checks both (and `theme` and `position`, which only it uses) and hands
+//! the widget this JSON. Every field has a default; the relay's defaults to the loader's
+//! own origin, GMS's to the page's.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,15 +55,46 @@ impl WidgetConfig {
         serde_json::from_str(text).unwrap_or_default()
     }
 
-    /// Replaces the configuration element's content in a page. `None` when the page has
-    /// no such element.
+    /// The one tag that embeds the widget with this configuration: every field that
+    /// differs from the default becomes a `data-*` attribute.
+    pub fn script_tag(&self, loader_url: &str) -> String {
+        let default = WidgetConfig::default();
+        let idle = self.idle_refresh_seconds.to_string();
+        let fields = [
+            ("gms-url", &self.gms_url, &default.gms_url),
+            ("service", &self.service, &default.service),
+            ("relay-url", &self.relay_url, &default.relay_url),
+            ("node-group", &self.node_group, &default.node_group),
+            ("title", &self.title, &default.title),
+            ("language", &self.language, &default.language),
+            ("idle-refresh-seconds", &idle, &default.idle_refresh_seconds.to_string()),
+        ];
+        let escape = |v: &str| v.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+        let mut tag = format!("<script src=\"{}\" async", escape(loader_url));
+        for (name, value, default) in fields {
+            if value != default {
+                tag.push_str(&format!(" data-{name}=\"{}\"", escape(value)));
+            }
+        }
+        tag.push_str("></script>");
+        tag
+    }
+
+    /// Puts this configuration in a page's configuration element, adding the element at
+    /// the end of `<head>` when the page has none. `None` when the page has neither.
     pub fn embed_in(&self, page: &str) -> Option<String> {
-        let marker = format!("id=\"{CONFIG_ELEMENT_ID}\"");
-        let element = page.find(&marker)?;
-        let content_start = element + page[element..].find('>')? + 1;
-        let content_end = content_start + page[content_start..].find("</script>")?;
         // `</` cannot appear inside a script element, so it is escaped in the JSON.
         let json = serde_json::to_string(self).ok()?.replace("</", "<\\/");
+        let marker = format!("id=\"{CONFIG_ELEMENT_ID}\"");
+        let Some(element) = page.find(&marker) else {
+            let head = page.find("</head>")?;
+            let element = format!(
+                "<script type=\"application/json\" id=\"{CONFIG_ELEMENT_ID}\">{json}</script>\n"
+            );
+            return Some(format!("{}{element}{}", &page[..head], &page[head..]));
+        };
+        let content_start = element + page[element..].find('>')? + 1;
+        let content_end = content_start + page[content_start..].find("</script>")?;
         Some(format!("{}{json}{}", &page[..content_start], &page[content_end..]))
     }
 }

@@ -128,7 +128,7 @@ fn port_arg(args: &[String], name: &str, default: u16) -> Result<u16> {
     }
 }
 
-/// Copies the built widget and writes the host page configuration into it.
+/// Copies the built widget and writes the host page's one tag with GMS's address.
 fn prepare_site(dist: &Path, site: &Path, gms_url: &str) -> Result<()> {
     if site.exists() {
         std::fs::remove_dir_all(site)?;
@@ -142,9 +142,12 @@ fn prepare_site(dist: &Path, site: &Path, gms_url: &str) -> Result<()> {
     }
     let index = site.join("index.html");
     let page = std::fs::read_to_string(&index)?;
-    // The relay serves the page, so only GMS lives on another origin.
+    // The relay serves the page and the loader, so only GMS lives on another origin: the
+    // one tag says where.
     let config = WidgetConfig { gms_url: gms_url.to_owned(), ..WidgetConfig::default() };
-    let page = config.embed_in(&page).context("index.html has no gms-chat-config element")?;
+    let start = page.find("<script src=\"/widget.js\"").context("index.html has no widget tag")?;
+    let end = start + page[start..].find("</script>").context("an open widget tag")? + 9;
+    let page = format!("{}{}{}", &page[..start], config.script_tag("/widget.js"), &page[end..]);
     std::fs::write(index, page)?;
     Ok(())
 }

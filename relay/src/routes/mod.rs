@@ -4,20 +4,17 @@
 mod health;
 mod push;
 mod sessions;
+mod widget;
 mod ws;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, Request, header};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::http::{HeaderValue, Method, header};
 use axum::routing::{delete, get, post};
 use shared::relay_api::{PUSH_PATH, SESSIONS_PATH, WS_PATH};
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::services::ServeDir;
 
 use crate::AppState;
 
@@ -36,11 +33,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(api)
         .route(WS_PATH, get(ws::upgrade));
     if let Some(dir) = &state.config.static_dir {
-        let widget = Router::new()
-            .fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))
-            .layer(middleware::from_fn(cache_headers))
-            .layer(CompressionLayer::new());
-        router = router.merge(widget);
+        router = router.merge(widget::router(dir.clone()));
     }
     router.with_state(state)
 }
@@ -65,33 +58,9 @@ fn cors(allowed: &[String]) -> CorsLayer {
     layer.allow_origin(AllowOrigin::list(list))
 }
 
-/// Trunk names assets by content hash (`frontend-0123456789abcdef_bg.wasm`), so they can
-/// be cached for a year; anything else (index.html) is revalidated on every load.
-async fn cache_headers(request: Request<axum::body::Body>, next: Next) -> Response {
-    let hashed = is_hashed_asset(request.uri().path());
-    let mut response = next.run(request).await;
-    let value = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
-    response
-}
-
-fn is_hashed_asset(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or("");
-    name.split(['-', '_', '.'])
-        .any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{is_hashed_asset, origin_allowed};
-
-    #[test]
-    fn only_content_hashed_assets_are_immutable() {
-        assert!(is_hashed_asset("/frontend-abc808f872ae67ac_bg.wasm"));
-        assert!(is_hashed_asset("/frontend-abc808f872ae67ac.js"));
-        assert!(!is_hashed_asset("/index.html"));
-        assert!(!is_hashed_asset("/"));
-    }
+    use super::origin_allowed;
 
     #[test]
     fn origins_are_matched_exactly_unless_none_are_configured() {

@@ -159,6 +159,21 @@ pub enum Input {
     StorageChanged(Stored),
     /// This tab became, or stopped being, the one that holds the relay connection.
     Leader(bool),
+    /// The site asked to forget the visitor (a shared computer): end any active chat and
+    /// wipe what the widget stored; `device_id` is the fresh one for a later chat.
+    Forget {
+        /// A new random push device id.
+        device_id: String,
+    },
+    /// Another tab forgot the visitor (the stored key was removed): reset without telling
+    /// GMS again.
+    Wiped {
+        /// A new random push device id.
+        device_id: String,
+    },
+    /// The site's own user data (`GmsChat.setUserData`): merged into the next chat's, and
+    /// sent to a running chat with `updateData`.
+    UserData(Vec<(String, String)>),
 }
 
 /// What the machine asks its runner to do.
@@ -213,6 +228,8 @@ pub enum Effect {
     TypingTimer(u64),
     /// Persist `Machine::stored` (merged with what other tabs wrote).
     Save,
+    /// Remove everything the widget stored in the browser.
+    Wipe,
     /// Something for the developer console.
     Log(String),
 }

@@ -42,6 +42,7 @@ pub(super) enum Purpose {
     Refresh,
     Send(u64),
     Typing,
+    UserData,
     End,
     Upload,
 }
@@ -100,12 +101,28 @@ pub struct Machine {
     typing_sent: bool,
     typing_generation: u64,
     saved: bool,
+    /// The browser holds the widget's record. Until then nothing is written (consent
+    /// first): a visitor who never chats leaves nothing behind, opening the panel included.
+    persisted: bool,
+    /// The site's user data for the next chat (this page only, never stored).
+    user_data: BTreeMap<String, String>,
 }
 
 impl Machine {
     /// A machine over what was stored, creating chats on `service` with push through
     /// `node_group`.
     pub fn new(stored: Stored, service: &str, node_group: &str) -> Machine {
+        Machine::over(stored, true, service, node_group)
+    }
+
+    /// A machine for a browser that has stored nothing: `device_id` (random) is used if the
+    /// visitor starts a chat, which is when the widget first writes to the browser.
+    pub fn fresh(device_id: &str, service: &str, node_group: &str) -> Machine {
+        let stored = Stored { device_id: device_id.to_owned(), ..Stored::default() };
+        Machine::over(stored, false, service, node_group)
+    }
+
+    fn over(stored: Stored, persisted: bool, service: &str, node_group: &str) -> Machine {
         Machine {
             stored,
             service: service.to_owned(),
@@ -128,6 +145,8 @@ impl Machine {
             typing_sent: false,
             typing_generation: 0,
             saved: true,
+            persisted,
+            user_data: BTreeMap::new(),
         }
     }
 
@@ -192,6 +211,9 @@ impl Machine {
             Input::Problem(notice) => self.notice = Some(notice),
             Input::StorageChanged(theirs) => self.storage_changed(&theirs, &mut out),
             Input::Leader(leader) => self.lead(leader, &mut out),
+            Input::Forget { device_id } => self.forget(device_id, true, &mut out),
+            Input::Wiped { device_id } => self.forget(device_id, false, &mut out),
+            Input::UserData(pairs) => self.site_user_data(pairs, &mut out),
         }
         // While the panel is open the visitor sees every new line as it comes.
         if self.stored.open
@@ -201,7 +223,8 @@ impl Machine {
             chat.mark_seen();
             self.saved = false;
         }
-        if !self.saved {
+        if !self.saved && (self.persisted || self.stored.chat.is_some()) {
+            self.persisted = true;
             out.push(Effect::Save);
         }
         out
@@ -259,8 +282,16 @@ impl Machine {
         self.notice = None;
         let subscription =
             PushSubscription::new(self.stored.device_id.clone(), self.node_group.clone());
-        let operation =
-            ChatOperation::Create { visitor, user_data: async_push_user_data(&subscription) };
+        // The site's keys first: the push subscription's own keys are not the site's to set.
+        let push = async_push_user_data(&subscription);
+        let mut user_data: Vec<(String, String)> = self
+            .user_data
+            .iter()
+            .filter(|(key, _)| !push.iter().any(|(k, _)| k == *key))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        user_data.extend(push);
+        let operation = ChatOperation::Create { visitor, user_data };
         let id = self.track(None, Purpose::Create);
         out.push(Effect::Gms {
             id,
@@ -345,6 +376,38 @@ impl Machine {
         self.notice = None;
         self.disconnect(out);
         self.saved = false;
+    }
+
+    fn forget(&mut self, device_id: String, tell_gms: bool, out: &mut Vec<Effect>) {
+        if tell_gms {
+            self.chat_request(Purpose::End, ChatOperation::Disconnect, RetryPolicy::ONCE, out);
+            if let Some(chat) = &self.stored.chat
+                && let Some(token) = &chat.relay_token
+            {
+                let chat_id = chat.credentials.chat_id.clone();
+                out.push(Effect::Forget { chat_id, token: token.clone() });
+            }
+        }
+        self.disconnect(out);
+        self.stored = Stored { device_id, ..Stored::default() };
+        self.outbox.clear();
+        self.notice = None;
+        self.starting = false;
+        self.refreshing = false;
+        self.refresh_again = false;
+        self.persisted = false;
+        if tell_gms {
+            out.push(Effect::Wipe);
+        }
+    }
+
+    fn site_user_data(&mut self, pairs: Vec<(String, String)>, out: &mut Vec<Effect>) {
+        if pairs.is_empty() {
+            return;
+        }
+        self.user_data.extend(pairs.iter().cloned());
+        let operation = ChatOperation::UpdateData { user_data: pairs };
+        self.chat_request(Purpose::UserData, operation, RetryPolicy::GMS, out);
     }
 
     /// Online again, or back after a long hide: catch up, and reconnect now if waiting.

@@ -69,7 +69,7 @@ impl Machine {
             // Answers for a chat that is no longer the current one change nothing.
             _ if !current => {}
             Purpose::Send(message) => self.sent(message, &result, out),
-            Purpose::Typing | Purpose::Register => {}
+            Purpose::Typing | Purpose::UserData | Purpose::Register => {}
             Purpose::End => self.ended(&result, out),
             Purpose::Upload => {
                 if let GmsResult::Answer(response) = &result

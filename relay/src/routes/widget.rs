@@ -1,0 +1,143 @@
+//! The widget's files for sites on other origins: `/widget.js`, the loader with this
+//! build's file names and styles filled in (a stable address, cached for minutes), and the
+//! build itself (content-hashed names, cached for a year), each with the headers a page on
+//! another origin needs: CORS for the module import and the wasm's streaming compile, and
+//! `Cross-Origin-Resource-Policy: cross-origin` for pages that isolate themselves.
+
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::http::{HeaderValue, Request, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+
+use crate::AppState;
+use crate::error::AppError;
+
+/// Where the loader is served.
+pub(crate) const LOADER_PATH: &str = "/widget.js";
+/// The loader's template and the styles it carries, as trunk copies them into the build.
+const TEMPLATE: &str = "loader.js";
+const STYLES: &str = "widget.css";
+
+pub(crate) fn router(dir: PathBuf) -> Router<AppState> {
+    let loader_dir = dir.clone();
+    Router::new()
+        .route(LOADER_PATH, get(move || loader(loader_dir.clone())))
+        .fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))
+        .layer(middleware::from_fn(headers))
+        .layer(CompressionLayer::new())
+}
+
+/// Read per request, so a rebuild (`trunk serve`) is served at once; the files are small
+/// and browsers keep the answer for minutes.
+async fn loader(dir: PathBuf) -> Result<Response, AppError> {
+    let rendered = tokio::task::spawn_blocking(move || render(&dir))
+        .await
+        .map_err(|e| AppError::WidgetNotBuilt(e.to_string()))??;
+    let javascript = HeaderValue::from_static("text/javascript; charset=utf-8");
+    Ok(([(header::CONTENT_TYPE, javascript)], rendered).into_response())
+}
+
+fn render(dir: &Path) -> Result<String, AppError> {
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .map_err(|e| AppError::WidgetNotBuilt(format!("{name}: {e}")))
+    };
+    let (js, wasm) = build_files(dir)?;
+    fill(&read(TEMPLATE)?, &js, &wasm, &read(STYLES)?)
+}
+
+/// The glue script and wasm trunk wrote (`frontend-<hash>.js`, `frontend-<hash>_bg.wasm`).
+fn build_files(dir: &Path) -> Result<(String, String), AppError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| AppError::WidgetNotBuilt(format!("{}: {e}", dir.display())))?;
+    let names: Vec<String> =
+        entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect();
+    let wasm = names
+        .iter()
+        .find(|n| n.ends_with("_bg.wasm"))
+        .ok_or_else(|| AppError::WidgetNotBuilt("no *_bg.wasm".to_owned()))?;
+    let js = format!("{}.js", wasm.trim_end_matches("_bg.wasm"));
+    if !names.contains(&js) {
+        return Err(AppError::WidgetNotBuilt(format!("no {js} next to {wasm}")));
+    }
+    Ok((js, wasm.clone()))
+}
+
+/// The loader with its placeholders replaced; each must be there, so a template and a
+/// relay that disagree fail loudly instead of serving a loader that loads nothing.
+pub(crate) fn fill(template: &str, js: &str, wasm: &str, css: &str) -> Result<String, AppError> {
+    let quoted = |value: &str| serde_json::to_string(value).unwrap_or_default();
+    let mut out = template.to_owned();
+    for (placeholder, value) in
+        [("'__GMS_CHAT_JS__'", js), ("'__GMS_CHAT_WASM__'", wasm), ("'__GMS_CHAT_CSS__'", css)]
+    {
+        if !out.contains(placeholder) {
+            return Err(AppError::WidgetNotBuilt(format!("{TEMPLATE} has no {placeholder}")));
+        }
+        out = out.replace(placeholder, &quoted(value));
+    }
+    Ok(out)
+}
+
+/// Trunk names build files by content hash (`frontend-0123456789abcdef_bg.wasm`), so they
+/// are cached for a year; the loader for five minutes (a new build reaches every page within
+/// that); anything else (the demo page) is revalidated on every load.
+async fn headers(request: Request<axum::body::Body>, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let cache = if is_hashed_asset(&path) {
+        "public, max-age=31536000, immutable"
+    } else if path == LOADER_PATH {
+        "public, max-age=300"
+    } else {
+        "no-cache"
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    // Public files, fetched without credentials by any site that embeds the widget.
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+fn is_hashed_asset(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    name.split(['-', '_', '.'])
+        .any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fill, is_hashed_asset};
+
+    #[test]
+    fn only_content_hashed_assets_are_immutable() {
+        assert!(is_hashed_asset("/frontend-abc808f872ae67ac_bg.wasm"));
+        assert!(is_hashed_asset("/frontend-abc808f872ae67ac.js"));
+        assert!(!is_hashed_asset("/index.html"));
+        assert!(!is_hashed_asset("/widget.js"));
+        assert!(!is_hashed_asset("/"));
+    }
+
+    #[test]
+    fn the_loader_gets_the_builds_names_and_styles_as_string_literals() {
+        let template =
+            "var JS = '__GMS_CHAT_JS__'; var W = '__GMS_CHAT_WASM__'; var C = '__GMS_CHAT_CSS__';";
+        let filled =
+            fill(template, "f-1.js", "f-1_bg.wasm", "a { content: \"'\" }\n").expect("fills");
+        assert_eq!(
+            filled,
+            r#"var JS = "f-1.js"; var W = "f-1_bg.wasm"; var C = "a { content: \"'\" }\n";"#
+        );
+        assert!(
+            fill("var JS = '__GMS_CHAT_JS__';", "a", "b", "c").is_err(),
+            "a placeholder missing"
+        );
+    }
+}
