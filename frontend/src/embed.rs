@@ -100,8 +100,10 @@ pub fn announcements(before: &Look, after: &Look, machine: &Machine) -> Vec<Anno
     if before.unread != after.unread {
         out.push(Announcement::Unread(after.unread));
     }
+    // Ended: seen to end, or wiped while running (`forget()`, here or in another tab).
     let was_running = matches!(&before.chat, Some((_, false)));
-    if was_running && same_chat && matches!(&after.chat, Some((_, true))) {
+    let gone = after.chat.is_none() || (same_chat && matches!(&after.chat, Some((_, true))));
+    if was_running && gone {
         out.push(Announcement::Ended);
     }
     out

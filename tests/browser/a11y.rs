@@ -40,7 +40,7 @@ async fn violations(browser: &Browser) -> Result<Vec<String>> {
         .collect())
 }
 
-async fn no_violations(browser: &Browser, state: &str) -> Result<()> {
+pub(crate) async fn no_violations(browser: &Browser, state: &str) -> Result<()> {
     let found = violations(browser).await?;
     assert!(found.is_empty(), "axe in state {state:?}:\n{}", found.join("\n"));
     Ok(())

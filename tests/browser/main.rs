@@ -3,6 +3,7 @@
 //! sets WIDGET_DIST and runs them.
 
 mod a11y;
+mod embed;
 mod page;
 mod panel;
 mod tabs;

@@ -77,7 +77,8 @@ impl Browser {
             chrome_options["mobileEmulation"] = emulation;
         }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome", "goog:chromeOptions": chrome_options
+            "browserName": "chrome", "goog:chromeOptions": chrome_options,
+            "goog:loggingPrefs": {"browser": "ALL"}
         }}});
         let http = reqwest::Client::new();
         let driver = format!("http://127.0.0.1:{port}");
@@ -165,6 +166,28 @@ impl Browser {
     /// Closes the current tab (as the visitor closing it would); switch to another after.
     pub async fn close_tab(&self) -> Result<()> {
         self.call(reqwest::Method::DELETE, "/window", Value::Null).await.map(drop)
+    }
+
+    /// The browser console's entries since the last call (level and message), CSP
+    /// violations and `console.warn` included.
+    pub async fn console_log(&self) -> Result<Vec<(String, String)>> {
+        let entries =
+            self.call(reqwest::Method::POST, "/se/log", json!({"type": "browser"})).await?;
+        Ok(entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let level = e["level"].as_str().unwrap_or_default().to_owned();
+                (level, e["message"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect())
+    }
+
+    /// Runs `source` in every new document before the page's own scripts (and outside its
+    /// Content-Security-Policy), e.g. to record events from the very start.
+    pub async fn on_new_document(&self, source: &str) -> Result<()> {
+        self.cdp("Page.addScriptToEvaluateOnNewDocument", json!({"source": source})).await.map(drop)
     }
 
     pub async fn goto(&self, url: &str) -> Result<()> {

@@ -72,6 +72,12 @@ fn a_chat_is_announced_when_it_starts_and_when_it_ends() {
         chat.ended = true;
     }
     assert_eq!(between(&started, &ended), [Announcement::Ended]);
+    assert_eq!(
+        between(&started, &none),
+        [Announcement::Unread(0), Announcement::Ended],
+        "forgotten"
+    );
+    assert_eq!(between(&ended, &none), [Announcement::Unread(0)], "an ended chat ends once");
     let mut next = machine(Some("D"), vec![]);
     assert_eq!(between(&ended, &next), [Announcement::Started, Announcement::Unread(0)]);
     next.step(Input::SetOpen(true));
