@@ -9,6 +9,8 @@
   var JS = '__GMS_CHAT_JS__';
   var WASM = '__GMS_CHAT_WASM__';
   var CSS = '__GMS_CHAT_CSS__';
+  // GMS for pages that name none: the relay's --widget-gms-url (may be empty).
+  var GMS = '__GMS_CHAT_GMS_URL__';
   // The launcher's words in every language the chat speaks; the frontend's unit tests
   // keep them equal to texts.rs.
   var LAUNCHER = {
@@ -74,6 +76,7 @@
     setting(camel, attributes[j].value, attribute);
   }
   if (!config.relayUrl) config.relayUrl = base;
+  if (!config.gmsUrl && GMS) config.gmsUrl = GMS;
   var language = config.language || 'en';
   config.language = language;
 

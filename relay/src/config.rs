@@ -121,9 +121,15 @@ pub struct Config {
     #[arg(long, env = "RELAY_WS_PER_ADDRESS", default_value = "200")]
     pub ws_per_address: usize,
 
-    /// Serve the built widget from this directory (so a site embeds it from one origin).
+    /// Serve the built widget from this directory: `/widget.js`, the one tag sites add,
+    /// and the files it loads.
     #[arg(long, env = "RELAY_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
+
+    /// The GMS address browsers use, given to widgets whose page names none
+    /// (`data-gms-url`); without it such a widget calls GMS on the page's own origin.
+    #[arg(long, env = "RELAY_WIDGET_GMS_URL")]
+    pub widget_gms_url: Option<String>,
 
     /// Keep the chats and the token key in Redis, so several relays share them:
     /// `redis://[:password@]host:port/db`, `rediss://` for TLS. Without it the embedded

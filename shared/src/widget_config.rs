@@ -55,31 +55,6 @@ impl WidgetConfig {
         serde_json::from_str(text).unwrap_or_default()
     }
 
-    /// The one tag that embeds the widget with this configuration: every field that
-    /// differs from the default becomes a `data-*` attribute.
-    pub fn script_tag(&self, loader_url: &str) -> String {
-        let default = WidgetConfig::default();
-        let idle = self.idle_refresh_seconds.to_string();
-        let fields = [
-            ("gms-url", &self.gms_url, &default.gms_url),
-            ("service", &self.service, &default.service),
-            ("relay-url", &self.relay_url, &default.relay_url),
-            ("node-group", &self.node_group, &default.node_group),
-            ("title", &self.title, &default.title),
-            ("language", &self.language, &default.language),
-            ("idle-refresh-seconds", &idle, &default.idle_refresh_seconds.to_string()),
-        ];
-        let escape = |v: &str| v.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
-        let mut tag = format!("<script src=\"{}\" async", escape(loader_url));
-        for (name, value, default) in fields {
-            if value != default {
-                tag.push_str(&format!(" data-{name}=\"{}\"", escape(value)));
-            }
-        }
-        tag.push_str("></script>");
-        tag
-    }
-
     /// Puts this configuration in a page's configuration element, adding the element at
     /// the end of `<head>` when the page has none. `None` when the page has neither.
     pub fn embed_in(&self, page: &str) -> Option<String> {

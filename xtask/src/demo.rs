@@ -4,13 +4,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use shared::widget_config::WidgetConfig;
 
 use crate::run::{done, status, step};
 use crate::setup;
@@ -34,10 +32,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     done("binaries", started, true);
 
     let demo = root.join("target").join("demo");
-    let site = demo.join("site");
+    // The relay serves trunk's build as it is (a `trunk serve` rebuild included) and tells
+    // the page's one tag where GMS is.
+    let site = root.join("target").join("widget");
     let gms_url = format!("http://127.0.0.1:{gms_port}");
     let relay_url = format!("http://127.0.0.1:{relay_port}");
-    prepare_site(&root.join("target").join("widget"), &site, &gms_url)?;
 
     let (interrupted_tx, interrupted) = mpsc::channel();
     ctrlc::set_handler(move || {
@@ -55,7 +54,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     };
     let mut sim = Command::new(bin.join("gms-sim"));
     sim.args(["--listen", &format!("127.0.0.1:{gms_port}"), "--bot"]);
-    sim.args(["--cors-origin", &relay_url]);
+    // The relay's page, and `trunk serve`'s (Trunk.toml) in the frontend dev loop.
+    sim.args(["--cors-origin", &relay_url, "--cors-origin", "http://127.0.0.1:8080"]);
     for port in &relay_ports {
         sim.args(["--push-url", &format!("http://127.0.0.1:{port}/gms/push?secret={PUSH_SECRET}")]);
     }
@@ -79,6 +79,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .args(["--listen", &format!("127.0.0.1:{port}"), "--gms-url", &gms_url])
             .arg("--static-dir")
             .arg(&site)
+            .args(["--widget-gms-url", &gms_url])
             .arg("--data-dir")
             .arg(demo.join(format!("relay-data-{}", k + 1)))
             .env("RELAY_PUSH_SECRET", PUSH_SECRET);
@@ -126,30 +127,6 @@ fn port_arg(args: &[String], name: &str, default: u16) -> Result<u16> {
             .and_then(|p| p.parse().ok())
             .with_context(|| format!("{name} needs a number")),
     }
-}
-
-/// Copies the built widget and writes the host page's one tag with GMS's address.
-fn prepare_site(dist: &Path, site: &Path, gms_url: &str) -> Result<()> {
-    if site.exists() {
-        std::fs::remove_dir_all(site)?;
-    }
-    std::fs::create_dir_all(site)?;
-    for entry in std::fs::read_dir(dist).with_context(|| format!("reading {}", dist.display()))? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), site.join(entry.file_name()))?;
-        }
-    }
-    let index = site.join("index.html");
-    let page = std::fs::read_to_string(&index)?;
-    // The relay serves the page and the loader, so only GMS lives on another origin: the
-    // one tag says where.
-    let config = WidgetConfig { gms_url: gms_url.to_owned(), ..WidgetConfig::default() };
-    let start = page.find("<script src=\"/widget.js\"").context("index.html has no widget tag")?;
-    let end = start + page[start..].find("</script>").context("an open widget tag")? + 9;
-    let page = format!("{}{}{}", &page[..start], config.script_tag("/widget.js"), &page[end..]);
-    std::fs::write(index, page)?;
-    Ok(())
 }
 
 /// Child processes, stopped with SIGINT (as Ctrl-C would) and SIGKILL after 10 s, in

@@ -33,7 +33,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(api)
         .route(WS_PATH, get(ws::upgrade));
     if let Some(dir) = &state.config.static_dir {
-        router = router.merge(widget::router(dir.clone()));
+        let gms_url = state.config.widget_gms_url.clone().unwrap_or_default();
+        router = router.merge(widget::router(dir.clone(), gms_url));
     }
     router.with_state(state)
 }

@@ -23,10 +23,11 @@ pub(crate) const LOADER_PATH: &str = "/widget.js";
 const TEMPLATE: &str = "loader.js";
 const STYLES: &str = "widget.css";
 
-pub(crate) fn router(dir: PathBuf) -> Router<AppState> {
+/// `gms_url`: the default for pages that name no GMS (`--widget-gms-url`), may be empty.
+pub(crate) fn router(dir: PathBuf, gms_url: String) -> Router<AppState> {
     let loader_dir = dir.clone();
     Router::new()
-        .route(LOADER_PATH, get(move || loader(loader_dir.clone())))
+        .route(LOADER_PATH, get(move || loader(loader_dir.clone(), gms_url.clone())))
         .fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))
         .layer(middleware::from_fn(headers))
         .layer(CompressionLayer::new())
@@ -34,21 +35,34 @@ pub(crate) fn router(dir: PathBuf) -> Router<AppState> {
 
 /// Read per request, so a rebuild (`trunk serve`) is served at once; the files are small
 /// and browsers keep the answer for minutes.
-async fn loader(dir: PathBuf) -> Result<Response, AppError> {
-    let rendered = tokio::task::spawn_blocking(move || render(&dir))
+async fn loader(dir: PathBuf, gms_url: String) -> Result<Response, AppError> {
+    let rendered = tokio::task::spawn_blocking(move || render(&dir, &gms_url))
         .await
         .map_err(|e| AppError::WidgetNotBuilt(e.to_string()))??;
     let javascript = HeaderValue::from_static("text/javascript; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, javascript)], rendered).into_response())
 }
 
-fn render(dir: &Path) -> Result<String, AppError> {
+fn render(dir: &Path, gms_url: &str) -> Result<String, AppError> {
     let read = |name: &str| {
         std::fs::read_to_string(dir.join(name))
             .map_err(|e| AppError::WidgetNotBuilt(format!("{name}: {e}")))
     };
     let (js, wasm) = build_files(dir)?;
-    fill(&read(TEMPLATE)?, &js, &wasm, &read(STYLES)?)
+    let values = Filled { js: &js, wasm: &wasm, css: &read(STYLES)?, gms_url };
+    fill(&read(TEMPLATE)?, &values)
+}
+
+/// What the loader's placeholders become.
+pub(crate) struct Filled<'a> {
+    /// The glue script's file name.
+    pub js: &'a str,
+    /// The wasm's file name.
+    pub wasm: &'a str,
+    /// The widget's styles.
+    pub css: &'a str,
+    /// GMS for pages that name none (may be empty).
+    pub gms_url: &'a str,
 }
 
 /// The glue script and wasm trunk wrote (`frontend-<hash>.js`, `frontend-<hash>_bg.wasm`).
@@ -70,12 +84,15 @@ fn build_files(dir: &Path) -> Result<(String, String), AppError> {
 
 /// The loader with its placeholders replaced; each must be there, so a template and a
 /// relay that disagree fail loudly instead of serving a loader that loads nothing.
-pub(crate) fn fill(template: &str, js: &str, wasm: &str, css: &str) -> Result<String, AppError> {
+pub(crate) fn fill(template: &str, values: &Filled<'_>) -> Result<String, AppError> {
     let quoted = |value: &str| serde_json::to_string(value).unwrap_or_default();
     let mut out = template.to_owned();
-    for (placeholder, value) in
-        [("'__GMS_CHAT_JS__'", js), ("'__GMS_CHAT_WASM__'", wasm), ("'__GMS_CHAT_CSS__'", css)]
-    {
+    for (placeholder, value) in [
+        ("'__GMS_CHAT_JS__'", values.js),
+        ("'__GMS_CHAT_WASM__'", values.wasm),
+        ("'__GMS_CHAT_CSS__'", values.css),
+        ("'__GMS_CHAT_GMS_URL__'", values.gms_url),
+    ] {
         if !out.contains(placeholder) {
             return Err(AppError::WidgetNotBuilt(format!("{TEMPLATE} has no {placeholder}")));
         }
@@ -116,7 +133,7 @@ fn is_hashed_asset(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{fill, is_hashed_asset};
+    use super::{Filled, fill, is_hashed_asset};
 
     #[test]
     fn only_content_hashed_assets_are_immutable() {
@@ -129,17 +146,18 @@ mod tests {
 
     #[test]
     fn the_loader_gets_the_builds_names_and_styles_as_string_literals() {
-        let template =
-            "var JS = '__GMS_CHAT_JS__'; var W = '__GMS_CHAT_WASM__'; var C = '__GMS_CHAT_CSS__';";
-        let filled =
-            fill(template, "f-1.js", "f-1_bg.wasm", "a { content: \"'\" }\n").expect("fills");
+        let template = "var JS = '__GMS_CHAT_JS__'; var W = '__GMS_CHAT_WASM__'; \
+                        var C = '__GMS_CHAT_CSS__'; var G = '__GMS_CHAT_GMS_URL__';";
+        let values = Filled {
+            js: "f-1.js",
+            wasm: "f-1_bg.wasm",
+            css: "a { content: \"'\" }\n",
+            gms_url: "",
+        };
         assert_eq!(
-            filled,
-            r#"var JS = "f-1.js"; var W = "f-1_bg.wasm"; var C = "a { content: \"'\" }\n";"#
+            fill(template, &values).expect("fills"),
+            r#"var JS = "f-1.js"; var W = "f-1_bg.wasm"; var C = "a { content: \"'\" }\n"; var G = "";"#
         );
-        assert!(
-            fill("var JS = '__GMS_CHAT_JS__';", "a", "b", "c").is_err(),
-            "a placeholder missing"
-        );
+        assert!(fill("var JS = '__GMS_CHAT_JS__';", &values).is_err(), "a placeholder missing");
     }
 }

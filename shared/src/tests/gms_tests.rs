@@ -346,20 +346,6 @@ mod properties {
 }
 
 #[test]
-fn the_one_tag_carries_what_differs_from_the_defaults() {
-    use crate::widget_config::WidgetConfig;
-    let config = WidgetConfig {
-        gms_url: "https://gms.example".into(),
-        title: "Say \"hi\" <now>".into(),
-        ..WidgetConfig::default()
-    };
-    assert_eq!(
-        config.script_tag("https://relay.example/widget.js"),
-        r#"<script src="https://relay.example/widget.js" async data-gms-url="https://gms.example" data-title="Say &quot;hi&quot; &lt;now>"></script>"#
-    );
-}
-
-#[test]
 fn widget_config_is_embedded_in_the_host_page() {
     use crate::widget_config::WidgetConfig;
     let page = r#"<html><script type="application/json" id="gms-chat-config">{}</script><body></body></html>"#;

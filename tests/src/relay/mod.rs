@@ -13,6 +13,7 @@ mod redis_cluster;
 mod redis_ha;
 mod sessions;
 mod store;
+mod widget_files;
 mod ws;
 
 use std::time::Duration;
