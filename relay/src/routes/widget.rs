@@ -49,7 +49,8 @@ fn render(dir: &Path, gms_url: &str) -> Result<String, AppError> {
             .map_err(|e| AppError::WidgetNotBuilt(format!("{name}: {e}")))
     };
     let (js, wasm) = build_files(dir)?;
-    let values = Filled { js: &js, wasm: &wasm, css: &read(STYLES)?, gms_url };
+    let css = compact_css(&read(STYLES)?);
+    let values = Filled { js: &js, wasm: &wasm, css: &css, gms_url };
     fill(&read(TEMPLATE)?, &values)
 }
 
@@ -65,21 +66,30 @@ pub(crate) struct Filled<'a> {
     pub gms_url: &'a str,
 }
 
-/// The glue script and wasm trunk wrote (`frontend-<hash>.js`, `frontend-<hash>_bg.wasm`).
+/// The glue script and wasm trunk wrote (`frontend-<hash>.js`, `frontend-<hash>_bg.wasm`);
+/// the newest build's when an operator keeps the previous one for pages still using it.
 fn build_files(dir: &Path) -> Result<(String, String), AppError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| AppError::WidgetNotBuilt(format!("{}: {e}", dir.display())))?;
-    let names: Vec<String> =
-        entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect();
-    let wasm = names
-        .iter()
-        .find(|n| n.ends_with("_bg.wasm"))
-        .ok_or_else(|| AppError::WidgetNotBuilt("no *_bg.wasm".to_owned()))?;
+    let mut names = Vec::new();
+    let mut newest: Option<(std::time::SystemTime, String)> = None;
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        if name.ends_with("_bg.wasm") {
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            let modified = modified.unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+            if newest.as_ref().is_none_or(|(time, _)| modified > *time) {
+                newest = Some((modified, name.clone()));
+            }
+        }
+        names.push(name);
+    }
+    let (_, wasm) = newest.ok_or_else(|| AppError::WidgetNotBuilt("no *_bg.wasm".to_owned()))?;
     let js = format!("{}.js", wasm.trim_end_matches("_bg.wasm"));
     if !names.contains(&js) {
         return Err(AppError::WidgetNotBuilt(format!("no {js} next to {wasm}")));
     }
-    Ok((js, wasm.clone()))
+    Ok((js, wasm))
 }
 
 /// The loader with its placeholders replaced; each must be there, so a template and a
@@ -101,6 +111,58 @@ pub(crate) fn fill(template: &str, values: &Filled<'_>) -> Result<String, AppErr
     Ok(out)
 }
 
+/// The styles without comments and with whitespace collapsed (a quarter off the loader,
+/// gzipped): strings are kept as they are, and whitespace is dropped only next to `{`, `}`,
+/// `;` and `,`, where it never means anything (next to `:` or `-` it can).
+pub(crate) fn compact_css(css: &str) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut chars = css.chars().peekable();
+    let mut pending_space = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+                pending_space = true;
+            }
+            c if c.is_whitespace() => pending_space = true,
+            '"' | '\'' => {
+                if std::mem::take(&mut pending_space) && !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push(c);
+                for inner in chars.by_ref() {
+                    out.push(inner);
+                    if inner == c {
+                        break;
+                    }
+                }
+            }
+            '{' | '}' | ';' | ',' => {
+                pending_space = false;
+                out.push(c);
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+            }
+            c => {
+                let joins = out.ends_with(['{', '}', ';', ',']);
+                if std::mem::take(&mut pending_space) && !out.is_empty() && !joins {
+                    out.push(' ');
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 /// Trunk names build files by content hash (`frontend-0123456789abcdef_bg.wasm`), so they
 /// are cached for a year; the loader for five minutes (a new build reaches every page within
 /// that); anything else (the demo page) is revalidated on every load.
@@ -114,7 +176,12 @@ async fn headers(request: Request<axum::body::Body>, next: Next) -> Response {
     } else {
         "no-cache"
     };
+    let declarations = path.ends_with(".d.ts") && response.status().is_success();
     let headers = response.headers_mut();
+    if declarations {
+        // TypeScript declarations for integrators, not an MPEG stream (the .ts guess).
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     // Public files, fetched without credentials by any site that embeds the widget.
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -133,7 +200,17 @@ fn is_hashed_asset(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Filled, fill, is_hashed_asset};
+    use super::{Filled, compact_css, fill, is_hashed_asset};
+
+    #[test]
+    fn compacted_styles_mean_the_same() {
+        let css =
+            "/* why */\n.a :focus, .b  >  .c {\n  content: \"●  \"; width: calc(1px - 2px);\n}\n";
+        assert_eq!(
+            compact_css(css),
+            r#".a :focus,.b > .c{content: "●  ";width: calc(1px - 2px);}"#
+        );
+    }
 
     #[test]
     fn only_content_hashed_assets_are_immutable() {

@@ -1,6 +1,8 @@
-//! The widget's weight: raw and gzipped bytes of every file it downloads, and the time
-//! from navigation to a working launcher in headless Chromium (median of 10), with the
-//! HTTP cache disabled (a first visit) and enabled (a returning visitor).
+//! The widget's weight and speed as a site's visitor meets them: the bytes a page view
+//! downloads before anyone opens the chat (the loader), the bytes the first open adds (the
+//! wasm and its glue), each raw and gzipped as the relay serves them; then, in headless
+//! Chromium, the time from navigation to the loader's launcher, and from a click on it to
+//! the chat panel, on a first visit (HTTP cache disabled) and a returning one (cached).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -20,65 +22,119 @@ pub(crate) fn dist() -> Result<PathBuf> {
 }
 
 pub(crate) async fn run(report: &mut Report) -> Result<()> {
-    weigh(report)?;
     let runs = if report.smoke { 2 } else { 10 };
     let system = System::start(Options { widget_dist: Some(dist()?), ..Options::sim(&[]) }).await?;
+    weigh(report, &system.relay_url).await?;
     let browser = Browser::start().await?;
     browser.cdp("Network.enable", json!({})).await?;
-    for (cache_disabled, case) in [(true, "first visit (no cache)"), (false, "returning (cached)")]
+    for (cache_disabled, visit) in [(true, "first visit (no cache)"), (false, "returning (cached)")]
     {
         browser.cdp("Network.setCacheDisabled", json!({"cacheDisabled": cache_disabled})).await?;
         if !cache_disabled {
-            time_to_interactive(&browser, &system.relay_url).await?;
+            visit_and_open(&browser, &system.relay_url).await?;
         }
-        let mut times = Vec::with_capacity(runs);
+        let (mut launcher, mut panel, mut page_view) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
-            times.push(time_to_interactive(&browser, &system.relay_url).await?);
+            let timing = visit_and_open(&browser, &system.relay_url).await?;
+            launcher.push(timing.launcher_ms);
+            panel.push(timing.panel_ms);
+            page_view.push(timing.page_view_bytes);
         }
-        let case = format!("{case}, median of {runs}");
-        report.add("widget", &case, "navigation → launcher live", median(&mut times), "ms");
+        let case = format!("{visit}, median of {runs}");
+        report.add("widget", &case, "navigation → launcher", median(&mut launcher), "ms");
+        report.add("widget", &case, "click → chat panel", median(&mut panel), "ms");
+        report.add("widget", &case, "transferred before the open", median(&mut page_view), "bytes");
     }
     browser.close().await?;
     system.stop().await
 }
 
-/// Milliseconds from navigation start to the widget's `gms-chat:interactive` mark.
-async fn time_to_interactive(browser: &Browser, relay_url: &str) -> Result<f64> {
+struct Timing {
+    launcher_ms: f64,
+    panel_ms: f64,
+    page_view_bytes: f64,
+}
+
+/// Loads the demo page, waits for the loader's launcher, clicks it and waits for the panel.
+async fn visit_and_open(browser: &Browser, relay_url: &str) -> Result<Timing> {
     browser.goto("about:blank").await?;
     browser.goto(&format!("{relay_url}/")).await?;
-    let value = browser
+    let launcher_ms = browser
         .wait_for(
-            "the widget's interactive mark",
+            "the loader's launcher",
             20,
             "const mark = performance.getEntriesByName('gms-chat:interactive')[0];
              return mark ? mark.startTime : null;",
             json!([]),
         )
+        .await?
+        .as_f64()
+        .context("a time")?;
+    let page_view_bytes = browser
+        .script(
+            "return performance.getEntriesByType('resource').reduce((n, e) => n + e.transferSize, 0);",
+            json!([]),
+        )
+        .await?
+        .as_f64()
+        .context("a size")?;
+    browser
+        .script(
+            "window.clickedAt = performance.now();
+             document.getElementById('gms-chat-widget').shadowRoot
+               .querySelector('[data-testid=launcher]').click();",
+            json!([]),
+        )
         .await?;
-    value.as_f64().context("a time")
+    let panel_ms = browser
+        .wait_for(
+            "the chat panel",
+            20,
+            "const mark = performance.getEntriesByName('gms-chat:handover')[0];
+             const panel = document.getElementById('gms-chat-widget').shadowRoot
+               .querySelector('[data-testid=prechat-name]');
+             return mark && panel ? mark.startTime - window.clickedAt : null;",
+            json!([]),
+        )
+        .await?
+        .as_f64()
+        .context("a time")?;
+    Ok(Timing { launcher_ms, panel_ms, page_view_bytes })
 }
 
-/// Every file of the build, raw and as `gzip -9` would send it.
-fn weigh(report: &mut Report) -> Result<()> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dist()?)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    let (mut raw_total, mut gz_total) = (0, 0);
-    for file in files {
-        let bytes = std::fs::read(&file)?;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        encoder.write_all(&bytes)?;
-        let gz = encoder.finish()?.len();
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let kind = name.rsplit('.').next().unwrap_or_default().to_owned();
-        report.add("widget", &format!("{kind} file"), "raw", bytes.len() as f64, "bytes");
-        report.add("widget", &format!("{kind} file"), "gzip -9", gz as f64, "bytes");
+/// What the relay serves: the loader (every page view) and the files the first open loads.
+async fn weigh(report: &mut Report, relay_url: &str) -> Result<()> {
+    let loader = reqwest::get(format!("{relay_url}/widget.js")).await?.error_for_status()?;
+    let loader = loader.bytes().await?.to_vec();
+    let mut first_open = Vec::new();
+    for entry in std::fs::read_dir(dist()?)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("frontend-") {
+            let url = format!("{relay_url}/{name}");
+            first_open.push((name, reqwest::get(url).await?.error_for_status()?.bytes().await?));
+        }
+    }
+    first_open.sort();
+    let (raw, gz) = (loader.len(), gzip(&loader)?);
+    report.add("widget", "loader /widget.js (every page view)", "raw", raw as f64, "bytes");
+    report.add("widget", "loader /widget.js (every page view)", "gzip -9", gz as f64, "bytes");
+    let (mut raw_total, mut gz_total) = (raw, gz);
+    for (name, bytes) in &first_open {
+        let kind = name.rsplit('.').next().unwrap_or_default();
+        let case = format!("{kind} (on the first open)");
+        let gz = gzip(bytes)?;
+        report.add("widget", &case, "raw", bytes.len() as f64, "bytes");
+        report.add("widget", &case, "gzip -9", gz as f64, "bytes");
         raw_total += bytes.len();
         gz_total += gz;
     }
-    report.add("widget", "everything downloaded", "raw", raw_total as f64, "bytes");
-    report.add("widget", "everything downloaded", "gzip -9", gz_total as f64, "bytes");
+    report.add("widget", "the whole chat", "raw", raw_total as f64, "bytes");
+    report.add("widget", "the whole chat", "gzip -9", gz_total as f64, "bytes");
     Ok(())
+}
+
+fn gzip(bytes: &[u8]) -> Result<usize> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?.len())
 }
