@@ -13,6 +13,7 @@ mod push;
 mod relay_metrics;
 mod report;
 mod restore;
+mod wasm_profile;
 mod widget;
 
 use std::path::PathBuf;
