@@ -11,8 +11,10 @@ pub(crate) fn follow_visual_viewport(target: &web_sys::HtmlElement) {
     let style = target.style();
     let watched = viewport.clone();
     let update = move || {
-        let _ = style.set_property("--gc-vv-top", &format!("{}px", watched.offset_top()));
-        let _ = style.set_property("--gc-vv-height", &format!("{}px", watched.height()));
+        // Whole pixels: formatting fractions would bring float printing into the wasm.
+        let px = |value: f64| format!("{}px", value.round() as i64);
+        let _ = style.set_property("--gc-vv-top", &px(watched.offset_top()));
+        let _ = style.set_property("--gc-vv-height", &px(watched.height()));
     };
     update();
     let callback = wasm_bindgen::closure::Closure::<dyn Fn()>::new(update);

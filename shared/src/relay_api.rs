@@ -133,8 +133,10 @@ pub enum ClientFrame {
     Unknown,
 }
 
-/// Frames the relay sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Frames the relay sends. Read through [`WireFrame`] rather than serde's internally
+/// tagged enums, which buffer every frame into an intermediate tree first (code the widget
+/// would carry for nothing).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum ServerFrame {
     /// The subscription is active; `position` is the highest `nextPosition` the relay knows,
@@ -182,6 +184,52 @@ pub enum ServerFrame {
     /// A frame type this version does not know: ignored.
     #[serde(other, skip_serializing)]
     Unknown,
+}
+
+/// Every field any server frame has, read in one pass.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    chat_id: Option<String>,
+    position: Option<u64>,
+    messages: Option<Vec<ChatEvent>>,
+    next_position: Option<u64>,
+    alias: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ServerFrame {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        fn field<T, E: serde::de::Error>(value: Option<T>, name: &'static str) -> Result<T, E> {
+            value.ok_or_else(|| E::missing_field(name))
+        }
+        let w = WireFrame::deserialize(d)?;
+        Ok(match w.kind.as_str() {
+            "subscribed" => ServerFrame::Subscribed {
+                chat_id: field(w.chat_id, "chatId")?,
+                position: field(w.position, "position")?,
+            },
+            "events" => ServerFrame::Events {
+                chat_id: field(w.chat_id, "chatId")?,
+                messages: field(w.messages, "messages")?,
+                next_position: w.next_position,
+            },
+            "changed" => ServerFrame::Changed { chat_id: field(w.chat_id, "chatId")? },
+            "tokens" => ServerFrame::Tokens {
+                chat_id: field(w.chat_id, "chatId")?,
+                alias: field(w.alias, "alias")?,
+            },
+            "ended" => ServerFrame::Ended { chat_id: field(w.chat_id, "chatId")? },
+            "error" => ServerFrame::Error {
+                code: field(w.code, "code")?,
+                message: field(w.message, "message")?,
+            },
+            _ => ServerFrame::Unknown,
+        })
+    }
 }
 
 impl ServerFrame {

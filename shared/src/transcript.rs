@@ -104,8 +104,12 @@ impl TranscriptCursor {
     /// with the refresh that fills the gap, in order. Events without an index cannot be
     /// placed, so they are passed through as fresh.
     pub fn merge(&mut self, events: impl IntoIterator<Item = ChatEvent>) -> Merge {
-        let mut events: Vec<ChatEvent> = events.into_iter().collect();
-        events.sort_by_key(|e| e.index.unwrap_or(0));
+        // Unindexed events first, in their order, then the others by index (an unstable sort:
+        // equal indices are duplicates, and it is the smaller code in the widget).
+        let (mut events, mut indexed): (Vec<ChatEvent>, Vec<ChatEvent>) =
+            events.into_iter().partition(|e| e.index.is_none());
+        indexed.sort_unstable_by_key(|e| e.index);
+        events.append(&mut indexed);
         let mut merge = Merge::default();
         for event in events {
             match event.index {

@@ -1,12 +1,15 @@
 //! The Chat API V2 response envelope, transcript events, errors and file limits.
 //!
 //! Every field but `statusCode` is optional (a failed send omits `secureKey`, the create
-//! example omits `nextPosition`); unknown fields are kept in `extra` so nothing a newer GMS
-//! sends is lost when a body is stored or forwarded.
+//! example omits `nextPosition`). With the `unknown-fields` feature (the relay's) unknown
+//! fields are kept in `extra`, so nothing a newer GMS sends is lost when a body is stored
+//! or forwarded; the widget reads what it knows and skips the rest, without the buffering
+//! `#[serde(flatten)]` costs in code.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
+#[cfg(feature = "unknown-fields")]
 use serde_json::{Map, Value};
 
 use super::{Answer, Credentials, FILE_LIMITS_NOTICE, Verdict};
@@ -45,6 +48,7 @@ pub struct ChatResponse {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "string_map")]
     pub user_data: BTreeMap<String, String>,
     /// Fields this crate does not know (`monitored`, `idleTimerExpire`, ...), kept verbatim.
+    #[cfg(feature = "unknown-fields")]
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -111,6 +115,7 @@ pub struct ChatEvent {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "string_map")]
     pub user_data: BTreeMap<String, String>,
     /// Fields this crate does not know, kept verbatim.
+    #[cfg(feature = "unknown-fields")]
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -126,6 +131,7 @@ impl ChatEvent {
             text: None,
             message_type: None,
             user_data: BTreeMap::new(),
+            #[cfg(feature = "unknown-fields")]
             extra: Map::new(),
         }
     }
@@ -228,7 +234,10 @@ impl ChatResponse {
     /// Parses a body. GMS may send an envelope with a non-200 status too, so callers
     /// should try this whatever the HTTP status was.
     pub fn parse(body: &[u8]) -> Result<ChatResponse, ResponseError> {
-        serde_json::from_slice(body).map_err(|e| ResponseError(e.to_string()))
+        // Through `&str`, the one JSON reader the widget has (gloo-net's is `from_str`):
+        // each reader is a copy of the decoding code in the wasm.
+        let text = std::str::from_utf8(body).map_err(|e| ResponseError(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| ResponseError(e.to_string()))
     }
 
     /// A success envelope, for simulators and tests.
@@ -244,6 +253,7 @@ impl ChatResponse {
             messages: Vec::new(),
             errors: Vec::new(),
             user_data: BTreeMap::new(),
+            #[cfg(feature = "unknown-fields")]
             extra: Map::new(),
         }
     }
@@ -370,15 +380,105 @@ impl FileLimits {
     }
 }
 
-/// Reads a string map whose values may arrive as numbers or booleans; nulls are dropped.
+/// Reads a string map whose values may arrive as integers or booleans (they become text);
+/// nulls, fractions, objects and arrays are dropped (GMS documents text only). A visitor
+/// rather than `serde_json::Value`, whose reader and writer, and float formatting, would
+/// otherwise come into the widget for this alone.
 fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let raw = Option::<BTreeMap<String, Value>>::deserialize(d)?.unwrap_or_default();
-    Ok(raw
-        .into_iter()
-        .filter_map(|(k, v)| match v {
-            Value::String(s) => Some((k, s)),
-            Value::Null => None,
-            other => Some((k, other.to_string())),
-        })
-        .collect())
+    d.deserialize_option(TextMap)
+}
+
+/// Fills the map entry by entry: collecting into a map would sort, and each sort is
+/// another copy of the sorting code in the wasm.
+struct TextMap;
+
+impl<'de> serde::de::Visitor<'de> for TextMap {
+    type Value = BTreeMap<String, String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object or null")
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(BTreeMap::new())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(BTreeMap::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = BTreeMap::new();
+        while let Some((key, value)) = map.next_entry::<String, Scalar>()? {
+            if let Some(value) = value.0 {
+                out.insert(key, value);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A JSON text, integer or boolean as text; `None` for anything else.
+struct Scalar(Option<String>);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string, number, boolean or null")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar(Some(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar(Some(v)))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar(Some(v.to_string())))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar(Some(v.to_string())))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar(Some(v.to_string())))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Scalar, E> {
+        Ok(Scalar(None))
+    }
+
+    fn visit_unit<E>(self) -> Result<Scalar, E> {
+        Ok(Scalar(None))
+    }
+
+    fn visit_none<E>(self) -> Result<Scalar, E> {
+        Ok(Scalar(None))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Scalar(None))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+        while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Scalar(None))
+    }
 }

@@ -81,3 +81,33 @@ fn frames_roundtrip_and_unknown_frames_are_tolerated() {
         "a frame needs a type"
     );
 }
+
+#[test]
+fn every_server_frame_reads_back_as_written_and_a_missing_field_is_an_error() {
+    use crate::gms::{ChatEvent, EventType, Party};
+    let event = ChatEvent::new(3, EventType::Message, Party::default(), 7);
+    let frames = [
+        ServerFrame::Subscribed { chat_id: "C".into(), position: 3 },
+        ServerFrame::Events { chat_id: "C".into(), messages: vec![event], next_position: Some(4) },
+        ServerFrame::Events { chat_id: "C".into(), messages: vec![], next_position: None },
+        ServerFrame::Changed { chat_id: "C".into() },
+        ServerFrame::Tokens { chat_id: "C".into(), alias: "118".into() },
+        ServerFrame::Ended { chat_id: "C".into() },
+        ServerFrame::Error { code: "bad_token".into(), message: "no".into() },
+    ];
+    for frame in frames {
+        let json = serde_json::to_string(&frame).expect("serialises");
+        assert_eq!(serde_json::from_str::<ServerFrame>(&json).ok(), Some(frame), "{json}");
+    }
+    for broken in [
+        r#"{"type":"subscribed","chatId":"C"}"#,
+        r#"{"type":"events","chatId":"C"}"#,
+        r#"{"type":"tokens","alias":"118"}"#,
+        r#"{"type":"error","code":"x"}"#,
+        r#"{"chatId":"C"}"#,
+        r#"{"type":7}"#,
+        r#"[]"#,
+    ] {
+        assert!(serde_json::from_str::<ServerFrame>(broken).is_err(), "{broken}");
+    }
+}
