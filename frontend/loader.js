@@ -135,17 +135,21 @@
   function load() {
     if (loading) return;
     if (drawn) drawn.firstChild.setAttribute('aria-busy', 'true');
+    // The texts of a language other than English come as a file, fetched with the wasm.
+    var texts = language === 'en' ? Promise.resolve('') : fetch(asset('texts/' + language + '.json'))
+      .then(function (r) { return r.ok ? r.text() : ''; }, function () { return ''; });
     loading = import(asset(JS)).then(function (glue) {
-      return glue['default']({ module_or_path: asset(WASM) }).then(function () { return glue; });
-    }).then(handOver, function (error) {
+      return glue['default']({ module_or_path: asset(WASM) }).then(function () { return texts; })
+        .then(function (json) { handOver(glue, json); });
+    }).then(null, function (error) {
       warn('the chat could not be loaded (' + error + ')');
       loading = null;
       if (drawn) drawn.firstChild.removeAttribute('aria-busy');
     });
   }
-  function handOver(glue) {
+  function handOver(glue, texts) {
     var focused = drawn && shadow.activeElement === drawn.firstChild;
-    glue.mount(root, JSON.stringify(config), emit);
+    glue.mount(root, JSON.stringify(config), texts, emit);
     app = glue;
     // Same task as the mount: the page never paints a frame without a launcher.
     if (drawn) root.removeChild(drawn);

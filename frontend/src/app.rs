@@ -21,11 +21,13 @@ use crate::texts::fill;
 pub fn App(
     /// What the host page configured.
     config: WidgetConfig,
+    /// What the widget says, in the page's language.
+    texts: &'static crate::texts::Texts,
     /// Tells the host page what happens (`GmsChat.on`): `emit(name, detail)`.
     emit: js_sys::Function,
 ) -> impl IntoView {
     let title = config.title.clone();
-    let ctrl = Controller::new(config, crate::storage::load());
+    let ctrl = Controller::new(config, crate::storage::load(), texts);
     crate::embed::link(ctrl, emit);
     let t = ctrl.texts;
     let (sender, receiver) = mpsc::unbounded();

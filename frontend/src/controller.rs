@@ -17,7 +17,7 @@ use shared::widget_config::WidgetConfig;
 
 use crate::chat::check_upload;
 use crate::net::{self, NetError};
-use crate::texts::{self, Texts, fill};
+use crate::texts::{Texts, fill};
 
 /// What the connection task is told to do with the relay socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub struct Controller {
 impl Controller {
     /// The controller over what localStorage held (nothing, for a visitor who never
     /// chatted: then nothing is written until they start a chat).
-    pub fn new(config: WidgetConfig, stored: Option<Stored>) -> Controller {
+    pub fn new(config: WidgetConfig, stored: Option<Stored>, texts: &'static Texts) -> Controller {
         let machine = match stored {
             Some(stored) => Machine::new(stored, &config.service, &config.node_group),
             None => Machine::fresh(
@@ -57,7 +57,7 @@ impl Controller {
             ),
         };
         Controller {
-            texts: texts::for_language(&config.language),
+            texts,
             config: StoredValue::new(config),
             machine: StoredValue::new(machine),
             revision: RwSignal::new(0),

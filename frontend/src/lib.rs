@@ -17,10 +17,20 @@ pub use app::App;
 use shared::widget_config::WidgetConfig;
 
 /// Mounts the widget into `root` (the loader's `.gc-root`, inside its shadow root) with the
-/// loader's checked configuration; `emit(name, detail)` tells the host page what happens.
-pub fn mount(root: web_sys::HtmlElement, config_json: &str, emit: js_sys::Function) {
+/// loader's checked configuration and the language file it fetched (empty for English);
+/// `emit(name, detail)` tells the host page what happens.
+pub fn mount(
+    root: web_sys::HtmlElement,
+    config_json: &str,
+    texts_json: &str,
+    emit: js_sys::Function,
+) {
     let config = WidgetConfig::from_json(config_json);
+    let texts = texts::from_language_file(texts_json);
     host::follow_visual_viewport(&root);
-    leptos::mount::mount_to(root, move || leptos::view! { <App config=config emit=emit/> })
-        .forget();
+    leptos::mount::mount_to(
+        root,
+        move || leptos::view! { <App config=config texts=texts emit=emit/> },
+    )
+    .forget();
 }

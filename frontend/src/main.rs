@@ -8,8 +8,8 @@ fn main() {
 
 /// Mounts the widget into the loader's root element.
 #[wasm_bindgen]
-pub fn mount(root: web_sys::HtmlElement, config: &str, emit: js_sys::Function) {
-    frontend::mount(root, config, emit);
+pub fn mount(root: web_sys::HtmlElement, config: &str, texts: &str, emit: js_sys::Function) {
+    frontend::mount(root, config, texts, emit);
 }
 
 /// Runs one host-page command (`open`, `close`, `toggle`, `userData`, `forget`).

@@ -1,82 +1,104 @@
-//! Everything the widget says, per language. The host page's `language` picks the set by
-//! its primary subtag (`de-CH` → German); an unknown language falls back to English.
-//! Templates name their values in braces (`{who}`) so translators can move them.
+//! Everything the widget says. English is built in; the other languages are JSON files
+//! (`frontend/texts/<lang>.json`, served next to the wasm), which the loader fetches with
+//! the wasm only when the page's `language` asks for one, so no visitor downloads the
+//! five they do not read. Templates name their values in braces (`{who}`) so translators
+//! can move them.
 
-/// One language's texts.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Texts {
+/// Declares `Texts` with one `&'static str` per name, and how a language file's pairs
+/// fill it (a field a file lacks makes it unreadable).
+macro_rules! texts {
+    ($($(#[$doc:meta])* $field:ident,)*) => {
+        /// One language's texts.
+        #[derive(Debug, PartialEq, Eq)]
+        pub struct Texts {
+            $($(#[$doc])* pub $field: &'static str,)*
+        }
+
+        impl Texts {
+            fn from_pairs(pairs: &[(&'static str, &'static str)]) -> Option<Texts> {
+                Some(Texts { $($field: value_of(pairs, stringify!($field))?,)* })
+            }
+        }
+    };
+}
+
+fn value_of(pairs: &[(&'static str, &'static str)], name: &str) -> Option<&'static str> {
+    pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| *value)
+}
+
+texts! {
     /// The primary language subtag, set as the widget's `lang` attribute.
-    pub lang: &'static str,
+    lang,
     /// The writing direction, set as the widget's `dir` attribute: `ltr` or `rtl`.
-    pub dir: &'static str,
-    pub open_chat: &'static str,
-    pub close_chat: &'static str,
+    dir,
+    open_chat,
+    close_chat,
     /// `{count}`: the launcher's unread badge, spoken.
-    pub unread: &'static str,
-    pub connecting: &'static str,
-    pub connected: &'static str,
-    pub reconnecting: &'static str,
-    pub offline: &'static str,
-    pub intro: &'static str,
-    pub waiting: &'static str,
-    pub your_name: &'static str,
-    pub email: &'static str,
-    pub subject: &'static str,
-    pub optional: &'static str,
-    pub start_chat: &'static str,
-    pub starting: &'static str,
-    pub name_missing: &'static str,
-    pub name_too_long: &'static str,
-    pub email_invalid: &'static str,
-    pub conversation: &'static str,
-    pub you: &'static str,
-    pub sending: &'static str,
-    pub retry: &'static str,
+    unread,
+    connecting,
+    connected,
+    reconnecting,
+    offline,
+    intro,
+    waiting,
+    your_name,
+    email,
+    subject,
+    optional,
+    start_chat,
+    starting,
+    name_missing,
+    name_too_long,
+    email_invalid,
+    conversation,
+    you,
+    sending,
+    retry,
     /// `{who}`.
-    pub is_typing: &'static str,
-    pub chat_ended: &'static str,
-    pub new_chat: &'static str,
-    pub message: &'static str,
-    pub placeholder: &'static str,
-    pub end_chat: &'static str,
-    pub send: &'static str,
+    is_typing,
+    chat_ended,
+    new_chat,
+    message,
+    placeholder,
+    end_chat,
+    send,
     /// `{who}`.
-    pub joined: &'static str,
-    pub you_left: &'static str,
+    joined,
+    you_left,
     /// `{who}`.
-    pub left: &'static str,
+    left,
     /// `{who}`, `{name}`.
-    pub renamed: &'static str,
+    renamed,
     /// `{who}`, `{name}`.
-    pub file_sent: &'static str,
+    file_sent,
     /// `{who}`.
-    pub file_deleted: &'static str,
+    file_deleted,
     /// `{name}`.
-    pub you_sent_file: &'static str,
-    pub attach_file: &'static str,
-    pub sending_file: &'static str,
-    pub download: &'static str,
-    pub save_transcript: &'static str,
-    pub alerts_off: &'static str,
-    pub alerts_on: &'static str,
-    pub too_many_files: &'static str,
+    you_sent_file,
+    attach_file,
+    sending_file,
+    download,
+    save_transcript,
+    alerts_off,
+    alerts_on,
+    too_many_files,
     /// `{name}`, `{max}`.
-    pub file_too_big: &'static str,
+    file_too_big,
     /// `{types}`.
-    pub file_type_not_allowed: &'static str,
+    file_type_not_allowed,
     /// `{reason}`.
-    pub file_failed: &'static str,
-    pub idle_alert: &'static str,
-    pub idle_close: &'static str,
+    file_failed,
+    idle_alert,
+    idle_close,
     /// `{reason}`.
-    pub could_not_start: &'static str,
+    could_not_start,
     /// `{reason}`.
-    pub refused: &'static str,
-    pub not_sent_offline: &'static str,
-    pub no_live_updates: &'static str,
-    pub unreachable: &'static str,
+    refused,
+    not_sent_offline,
+    no_live_updates,
+    unreachable,
     /// `{status}`.
-    pub http_error: &'static str,
+    http_error,
 }
 
 /// Fills a template's `{key}` placeholders.
@@ -86,14 +108,63 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
         .fold(template.to_owned(), |text, (key, value)| text.replace(&format!("{{{key}}}"), value))
 }
 
-/// The texts for a BCP 47 language tag.
-pub fn for_language(tag: &str) -> &'static Texts {
-    let primary = tag.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
-    ALL.into_iter().find(|t| t.lang == primary).unwrap_or(&EN)
+/// The texts of a language file the loader fetched (`texts/<lang>.json`); English when
+/// there is none (an English page) or it does not read, which the console is told.
+pub fn from_language_file(json: &str) -> &'static Texts {
+    if json.is_empty() {
+        return &EN;
+    }
+    match parse(Box::leak(json.to_owned().into_boxed_str())) {
+        Some(texts) => Box::leak(Box::new(texts)),
+        None => {
+            leptos::logging::warn!("gms-chat: the language file does not read: English instead");
+            &EN
+        }
+    }
 }
 
-/// Every language the widget speaks.
-pub const ALL: [&Texts; 7] = [&EN, &DE, &FR, &ES, &NL, &AR, &HE];
+/// A language file: a JSON object of texts, none with an escape (the unit tests keep the
+/// files so), read by splitting at its quotes rather than with a JSON reader and a derived
+/// decoder for every field, which would cost the wasm about what the five files weigh.
+fn parse(json: &'static str) -> Option<Texts> {
+    let body = json.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut parts = body.split('"');
+    let mut pairs = Vec::new();
+    if !parts.next()?.trim().is_empty() {
+        return None;
+    }
+    while let Some(key) = parts.next() {
+        let (colon, value) = (parts.next()?, parts.next()?);
+        if colon.trim() != ":" || value.contains('\\') {
+            return None;
+        }
+        pairs.push((key, value));
+        match parts.next().map(str::trim) {
+            Some(",") => {}
+            Some("") => break,
+            _ => return None,
+        }
+    }
+    Texts::from_pairs(&pairs)
+}
+
+/// Every language the widget speaks: English, and the files in `frontend/texts`.
+#[cfg(test)]
+pub(crate) fn every_language() -> Vec<&'static Texts> {
+    let files = [
+        include_str!("../texts/de.json"),
+        include_str!("../texts/fr.json"),
+        include_str!("../texts/es.json"),
+        include_str!("../texts/nl.json"),
+        include_str!("../texts/ar.json"),
+        include_str!("../texts/he.json"),
+    ];
+    let mut all = vec![&EN];
+    all.extend(
+        files.map(|json| &*Box::leak(Box::new(parse(json).expect("a language file reads")))),
+    );
+    all
+}
 
 pub const EN: Texts = Texts {
     lang: "en",
@@ -154,360 +225,6 @@ pub const EN: Texts = Texts {
     http_error: "The chat service answered with error {status}.",
 };
 
-pub const DE: Texts = Texts {
-    lang: "de",
-    dir: "ltr",
-    open_chat: "Chatten Sie mit uns",
-    close_chat: "Chat schließen",
-    unread: "{count} neu",
-    connecting: "Verbinde…",
-    connected: "Verbunden",
-    reconnecting: "Verbinde erneut…",
-    offline: "Offline",
-    intro: "Fragen Sie uns alles. Sie können diese Seite schließen und später wiederkommen: Ihr Gespräch bleibt hier.",
-    waiting: "Wir haben Ihre Nachricht erhalten. Ein Mitarbeiter antwortet hier – Sie können diese Seite schließen und später wiederkommen.",
-    your_name: "Ihr Name",
-    email: "E-Mail",
-    subject: "Betreff",
-    optional: "(optional)",
-    start_chat: "Chat beginnen",
-    starting: "Wird gestartet…",
-    name_missing: "Bitte nennen Sie uns Ihren Namen.",
-    name_too_long: "Bitte verwenden Sie höchstens 64 Zeichen für Ihren Namen.",
-    email_invalid: "Bitte geben Sie eine gültige E-Mail-Adresse ein oder lassen Sie das Feld leer.",
-    conversation: "Gespräch",
-    you: "Sie",
-    sending: "Wird gesendet…",
-    retry: "Erneut senden",
-    is_typing: "{who} schreibt…",
-    chat_ended: "Dieser Chat ist beendet.",
-    new_chat: "Neuen Chat beginnen",
-    message: "Nachricht",
-    placeholder: "Nachricht eingeben… (Enter sendet, Umschalt+Enter für eine neue Zeile)",
-    end_chat: "Chat beenden",
-    send: "Senden",
-    joined: "{who} ist dem Chat beigetreten",
-    you_left: "Sie haben den Chat verlassen",
-    left: "{who} hat den Chat verlassen",
-    renamed: "{who} heißt jetzt {name}",
-    file_sent: "{who} hat eine Datei gesendet: {name}",
-    file_deleted: "{who} hat eine Datei gelöscht",
-    you_sent_file: "Sie haben eine Datei gesendet: {name}",
-    attach_file: "Datei anhängen",
-    sending_file: "Datei wird gesendet…",
-    download: "Herunterladen",
-    save_transcript: "Verlauf herunterladen",
-    alerts_off: "Bei Antworten benachrichtigen",
-    alerts_on: "Benachrichtigungen an",
-    too_many_files: "In diesem Chat können keine weiteren Dateien gesendet werden.",
-    file_too_big: "{name} ist zu groß: höchstens {max} können gesendet werden.",
-    file_type_not_allowed: "Dieser Dateityp kann nicht gesendet werden. Erlaubt: {types}.",
-    file_failed: "Die Datei konnte nicht gesendet werden: {reason}",
-    idle_alert: "Dieser Chat wird wegen Inaktivität bald geschlossen",
-    idle_close: "Dieser Chat wurde wegen Inaktivität geschlossen",
-    could_not_start: "Der Chat konnte nicht beginnen: {reason}",
-    refused: "Der Chat-Dienst hat abgelehnt: {reason}",
-    not_sent_offline: "Nicht gesendet: keine Verbindung.",
-    no_live_updates: "Live-Aktualisierungen sind auf dieser Seite nicht verfügbar.",
-    unreachable: "Der Chat-Dienst ist nicht erreichbar. Prüfen Sie Ihre Verbindung.",
-    http_error: "Der Chat-Dienst antwortete mit Fehler {status}.",
-};
-
-pub const FR: Texts = Texts {
-    lang: "fr",
-    dir: "ltr",
-    open_chat: "Discutez avec nous",
-    close_chat: "Fermer le chat",
-    unread: "{count} nouveau(x)",
-    connecting: "Connexion…",
-    connected: "Connecté",
-    reconnecting: "Reconnexion…",
-    offline: "Hors ligne",
-    intro: "Posez-nous vos questions. Vous pouvez fermer cette page et revenir plus tard : votre conversation reste ici.",
-    waiting: "Nous avons bien reçu votre message. Un conseiller vous répondra ici — vous pouvez fermer cette page et revenir plus tard.",
-    your_name: "Votre nom",
-    email: "E-mail",
-    subject: "Sujet",
-    optional: "(facultatif)",
-    start_chat: "Démarrer le chat",
-    starting: "Démarrage…",
-    name_missing: "Veuillez indiquer votre nom.",
-    name_too_long: "Votre nom ne doit pas dépasser 64 caractères.",
-    email_invalid: "Veuillez saisir une adresse e-mail valide, ou laisser le champ vide.",
-    conversation: "Conversation",
-    you: "Vous",
-    sending: "Envoi…",
-    retry: "Réessayer",
-    is_typing: "{who} est en train d'écrire…",
-    chat_ended: "Ce chat est terminé.",
-    new_chat: "Démarrer un nouveau chat",
-    message: "Message",
-    placeholder: "Votre message… (Entrée envoie, Maj+Entrée pour une nouvelle ligne)",
-    end_chat: "Terminer le chat",
-    send: "Envoyer",
-    joined: "{who} a rejoint le chat",
-    you_left: "Vous avez quitté le chat",
-    left: "{who} a quitté le chat",
-    renamed: "{who} s'appelle désormais {name}",
-    file_sent: "{who} a envoyé un fichier : {name}",
-    file_deleted: "{who} a supprimé un fichier",
-    you_sent_file: "Vous avez envoyé un fichier : {name}",
-    attach_file: "Joindre un fichier",
-    sending_file: "Envoi du fichier…",
-    download: "Télécharger",
-    save_transcript: "Télécharger la conversation",
-    alerts_off: "M’avertir des réponses",
-    alerts_on: "Alertes activées",
-    too_many_files: "Aucun autre fichier ne peut être envoyé dans ce chat.",
-    file_too_big: "{name} est trop volumineux : {max} au maximum.",
-    file_type_not_allowed: "Ce type de fichier ne peut pas être envoyé. Autorisés : {types}.",
-    file_failed: "Le fichier n'a pas pu être envoyé : {reason}",
-    idle_alert: "Ce chat sera bientôt fermé pour inactivité",
-    idle_close: "Ce chat a été fermé pour inactivité",
-    could_not_start: "Le chat n'a pas pu démarrer : {reason}",
-    refused: "Le service de chat a refusé : {reason}",
-    not_sent_offline: "Non envoyé : pas de connexion.",
-    no_live_updates: "Les mises à jour en direct ne sont pas disponibles sur cette page.",
-    unreachable: "Impossible de joindre le service de chat. Vérifiez votre connexion.",
-    http_error: "Le service de chat a répondu avec l'erreur {status}.",
-};
-
-pub const ES: Texts = Texts {
-    lang: "es",
-    dir: "ltr",
-    open_chat: "Chatea con nosotros",
-    close_chat: "Cerrar chat",
-    unread: "{count} nuevo(s)",
-    connecting: "Conectando…",
-    connected: "Conectado",
-    reconnecting: "Reconectando…",
-    offline: "Sin conexión",
-    intro: "Pregúntanos lo que quieras. Puedes cerrar esta página y volver más tarde: tu conversación se queda aquí.",
-    waiting: "Hemos recibido tu mensaje. Un agente te responderá aquí; puedes cerrar esta página y volver más tarde.",
-    your_name: "Tu nombre",
-    email: "Correo electrónico",
-    subject: "Asunto",
-    optional: "(opcional)",
-    start_chat: "Iniciar chat",
-    starting: "Iniciando…",
-    name_missing: "Por favor, dinos tu nombre.",
-    name_too_long: "Usa como máximo 64 caracteres para tu nombre.",
-    email_invalid: "Introduce un correo electrónico válido o deja el campo vacío.",
-    conversation: "Conversación",
-    you: "Tú",
-    sending: "Enviando…",
-    retry: "Reintentar",
-    is_typing: "{who} está escribiendo…",
-    chat_ended: "Este chat ha terminado.",
-    new_chat: "Iniciar un chat nuevo",
-    message: "Mensaje",
-    placeholder: "Escribe un mensaje… (Intro envía, Mayús+Intro para una línea nueva)",
-    end_chat: "Terminar chat",
-    send: "Enviar",
-    joined: "{who} se ha unido al chat",
-    you_left: "Has salido del chat",
-    left: "{who} ha salido del chat",
-    renamed: "{who} ahora se llama {name}",
-    file_sent: "{who} ha enviado un archivo: {name}",
-    file_deleted: "{who} ha eliminado un archivo",
-    you_sent_file: "Has enviado un archivo: {name}",
-    attach_file: "Adjuntar un archivo",
-    sending_file: "Enviando el archivo…",
-    download: "Descargar",
-    save_transcript: "Descargar la conversación",
-    alerts_off: "Avisarme de las respuestas",
-    alerts_on: "Avisos activados",
-    too_many_files: "No se pueden enviar más archivos en este chat.",
-    file_too_big: "{name} es demasiado grande: como máximo {max}.",
-    file_type_not_allowed: "Este tipo de archivo no se puede enviar. Permitidos: {types}.",
-    file_failed: "No se pudo enviar el archivo: {reason}",
-    idle_alert: "Este chat se cerrará pronto por inactividad",
-    idle_close: "Este chat se ha cerrado por inactividad",
-    could_not_start: "No se pudo iniciar el chat: {reason}",
-    refused: "El servicio de chat lo rechazó: {reason}",
-    not_sent_offline: "No enviado: sin conexión.",
-    no_live_updates: "Las actualizaciones en directo no están disponibles en esta página.",
-    unreachable: "No se puede contactar con el servicio de chat. Comprueba tu conexión.",
-    http_error: "El servicio de chat respondió con el error {status}.",
-};
-
-pub const NL: Texts = Texts {
-    lang: "nl",
-    dir: "ltr",
-    open_chat: "Chat met ons",
-    close_chat: "Chat sluiten",
-    unread: "{count} nieuw",
-    connecting: "Verbinden…",
-    connected: "Verbonden",
-    reconnecting: "Opnieuw verbinden…",
-    offline: "Offline",
-    intro: "Vraag ons wat je wilt. Je kunt deze pagina sluiten en later terugkomen: je gesprek blijft hier.",
-    waiting: "We hebben je bericht ontvangen. Een medewerker antwoordt hier — je kunt deze pagina sluiten en later terugkomen.",
-    your_name: "Je naam",
-    email: "E-mail",
-    subject: "Onderwerp",
-    optional: "(optioneel)",
-    start_chat: "Chat starten",
-    starting: "Bezig met starten…",
-    name_missing: "Vul je naam in.",
-    name_too_long: "Gebruik maximaal 64 tekens voor je naam.",
-    email_invalid: "Vul een geldig e-mailadres in, of laat het veld leeg.",
-    conversation: "Gesprek",
-    you: "Jij",
-    sending: "Verzenden…",
-    retry: "Opnieuw proberen",
-    is_typing: "{who} is aan het typen…",
-    chat_ended: "Deze chat is beëindigd.",
-    new_chat: "Nieuwe chat starten",
-    message: "Bericht",
-    placeholder: "Typ een bericht… (Enter verstuurt, Shift+Enter voor een nieuwe regel)",
-    end_chat: "Chat beëindigen",
-    send: "Versturen",
-    joined: "{who} neemt deel aan de chat",
-    you_left: "Je hebt de chat verlaten",
-    left: "{who} heeft de chat verlaten",
-    renamed: "{who} heet nu {name}",
-    file_sent: "{who} heeft een bestand gestuurd: {name}",
-    file_deleted: "{who} heeft een bestand verwijderd",
-    you_sent_file: "Je hebt een bestand gestuurd: {name}",
-    attach_file: "Bestand bijvoegen",
-    sending_file: "Bestand wordt verzonden…",
-    download: "Downloaden",
-    save_transcript: "Gesprek downloaden",
-    alerts_off: "Waarschuw me bij antwoorden",
-    alerts_on: "Meldingen aan",
-    too_many_files: "In deze chat kunnen geen bestanden meer worden verzonden.",
-    file_too_big: "{name} is te groot: maximaal {max}.",
-    file_type_not_allowed: "Dit type bestand kan niet worden verzonden. Toegestaan: {types}.",
-    file_failed: "Het bestand kon niet worden verzonden: {reason}",
-    idle_alert: "Deze chat wordt binnenkort gesloten wegens inactiviteit",
-    idle_close: "Deze chat is gesloten wegens inactiviteit",
-    could_not_start: "De chat kon niet starten: {reason}",
-    refused: "De chatdienst weigerde: {reason}",
-    not_sent_offline: "Niet verzonden: geen verbinding.",
-    no_live_updates: "Live-updates zijn op deze pagina niet beschikbaar.",
-    unreachable: "De chatdienst is niet bereikbaar. Controleer je verbinding.",
-    http_error: "De chatdienst antwoordde met fout {status}.",
-};
-
-pub const AR: Texts = Texts {
-    lang: "ar",
-    dir: "rtl",
-    open_chat: "تحدث معنا",
-    close_chat: "إغلاق المحادثة",
-    unread: "{count} جديدة",
-    connecting: "جارٍ الاتصال…",
-    connected: "متصل",
-    reconnecting: "جارٍ إعادة الاتصال…",
-    offline: "غير متصل",
-    intro: "اسألنا عن أي شيء. يمكنك إغلاق هذه الصفحة والعودة لاحقًا: تبقى محادثتك هنا.",
-    waiting: "وصلتنا رسالتك. سيرد عليك أحد الموظفين هنا — يمكنك إغلاق هذه الصفحة والعودة لاحقًا.",
-    your_name: "اسمك",
-    email: "البريد الإلكتروني",
-    subject: "الموضوع",
-    optional: "(اختياري)",
-    start_chat: "ابدأ المحادثة",
-    starting: "جارٍ البدء…",
-    name_missing: "يرجى إخبارنا باسمك.",
-    name_too_long: "يرجى ألا يزيد اسمك على 64 حرفًا.",
-    email_invalid: "يرجى إدخال بريد إلكتروني صحيح، أو ترك الحقل فارغًا.",
-    conversation: "المحادثة",
-    you: "أنت",
-    sending: "جارٍ الإرسال…",
-    retry: "إعادة المحاولة",
-    is_typing: "{who} يكتب…",
-    chat_ended: "انتهت هذه المحادثة.",
-    new_chat: "ابدأ محادثة جديدة",
-    message: "الرسالة",
-    placeholder: "اكتب رسالة… (Enter للإرسال، Shift+Enter لسطر جديد)",
-    end_chat: "إنهاء المحادثة",
-    send: "إرسال",
-    joined: "انضم {who} إلى المحادثة",
-    you_left: "غادرت المحادثة",
-    left: "غادر {who} المحادثة",
-    renamed: "أصبح اسم {who} الآن {name}",
-    file_sent: "أرسل {who} ملفًا: {name}",
-    file_deleted: "حذف {who} ملفًا",
-    you_sent_file: "أرسلت ملفًا: {name}",
-    attach_file: "إرفاق ملف",
-    sending_file: "جارٍ إرسال الملف…",
-    download: "تنزيل",
-    save_transcript: "تنزيل نص المحادثة",
-    alerts_off: "نبّهني إلى الردود",
-    alerts_on: "التنبيهات مفعّلة",
-    too_many_files: "لا يمكن إرسال مزيد من الملفات في هذه المحادثة.",
-    file_too_big: "{name} كبير جدًا: الحد الأقصى {max}.",
-    file_type_not_allowed: "لا يمكن إرسال هذا النوع من الملفات. المسموح: {types}.",
-    file_failed: "تعذّر إرسال الملف: {reason}",
-    idle_alert: "ستُغلق هذه المحادثة قريبًا بسبب عدم النشاط",
-    idle_close: "أُغلقت هذه المحادثة بسبب عدم النشاط",
-    could_not_start: "تعذّر بدء المحادثة: {reason}",
-    refused: "رفضت خدمة المحادثة: {reason}",
-    not_sent_offline: "لم تُرسل: لا يوجد اتصال.",
-    no_live_updates: "التحديثات المباشرة غير متاحة في هذه الصفحة.",
-    unreachable: "تعذّر الوصول إلى خدمة المحادثة. تحقق من اتصالك.",
-    http_error: "أجابت خدمة المحادثة بالخطأ {status}.",
-};
-
-pub const HE: Texts = Texts {
-    lang: "he",
-    dir: "rtl",
-    open_chat: "דברו איתנו",
-    close_chat: "סגירת הצ'אט",
-    unread: "{count} חדשות",
-    connecting: "מתחבר…",
-    connected: "מחובר",
-    reconnecting: "מתחבר מחדש…",
-    offline: "לא מקוון",
-    intro: "שאלו אותנו כל דבר. אפשר לסגור את הדף ולחזור מאוחר יותר: השיחה נשמרת כאן.",
-    waiting: "קיבלנו את ההודעה שלך. נציג יענה כאן — אפשר לסגור את הדף ולחזור מאוחר יותר.",
-    your_name: "השם שלך",
-    email: "דואר אלקטרוני",
-    subject: "נושא",
-    optional: "(לא חובה)",
-    start_chat: "התחלת צ'אט",
-    starting: "מתחיל…",
-    name_missing: "נא לכתוב את שמך.",
-    name_too_long: "נא להשתמש בעד 64 תווים לשם.",
-    email_invalid: "נא להזין כתובת דואר אלקטרוני תקינה, או להשאיר ריק.",
-    conversation: "שיחה",
-    you: "את/ה",
-    sending: "שולח…",
-    retry: "ניסיון חוזר",
-    is_typing: "{who} מקליד/ה…",
-    chat_ended: "הצ'אט הסתיים.",
-    new_chat: "התחלת צ'אט חדש",
-    message: "הודעה",
-    placeholder: "כתבו הודעה… (Enter לשליחה, Shift+Enter לשורה חדשה)",
-    end_chat: "סיום הצ'אט",
-    send: "שליחה",
-    joined: "{who} הצטרף/ה לצ'אט",
-    you_left: "יצאת מהצ'אט",
-    left: "{who} יצא/ה מהצ'אט",
-    renamed: "{who} נקרא/ת עכשיו {name}",
-    file_sent: "{who} שלח/ה קובץ: {name}",
-    file_deleted: "{who} מחק/ה קובץ",
-    you_sent_file: "שלחת קובץ: {name}",
-    attach_file: "צירוף קובץ",
-    sending_file: "שולח את הקובץ…",
-    download: "הורדה",
-    save_transcript: "הורדת תמליל השיחה",
-    alerts_off: "התראה על תשובות",
-    alerts_on: "ההתראות פעילות",
-    too_many_files: "אי אפשר לשלוח עוד קבצים בצ'אט הזה.",
-    file_too_big: "{name} גדול מדי: אפשר לשלוח עד {max}.",
-    file_type_not_allowed: "אי אפשר לשלוח קובץ מהסוג הזה. מותר: {types}.",
-    file_failed: "לא ניתן היה לשלוח את הקובץ: {reason}",
-    idle_alert: "הצ'אט ייסגר בקרוב בגלל חוסר פעילות",
-    idle_close: "הצ'אט נסגר בגלל חוסר פעילות",
-    could_not_start: "לא ניתן היה להתחיל את הצ'אט: {reason}",
-    refused: "שירות הצ'אט סירב: {reason}",
-    not_sent_offline: "לא נשלח: אין חיבור.",
-    no_live_updates: "עדכונים חיים אינם זמינים בדף הזה.",
-    unreachable: "אין גישה לשירות הצ'אט. בדקו את החיבור.",
-    http_error: "שירות הצ'אט השיב בשגיאה {status}.",
-};
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,7 +273,7 @@ mod tests {
     fn every_language_fills_every_text_with_the_same_placeholders() {
         let english = fields(&EN);
         assert!(english.len() > 40, "{english:?}");
-        for texts in ALL {
+        for texts in every_language() {
             let translated = fields(texts);
             assert_eq!(translated.len(), english.len(), "{}", texts.lang);
             for ((name, en), (other_name, text)) in english.iter().zip(&translated) {
@@ -568,21 +285,34 @@ mod tests {
     }
 
     #[test]
-    fn a_language_tag_picks_its_primary_subtag_and_unknown_ones_fall_back_to_english() {
-        assert_eq!(for_language("de-CH").lang, "de");
-        assert_eq!(for_language("FR").lang, "fr");
-        assert_eq!(for_language("es_MX").lang, "es");
-        assert_eq!(for_language("nl").lang, "nl");
-        assert_eq!(for_language("pt-BR").lang, "en");
-        assert_eq!((for_language("ar-EG").lang, for_language("ar-EG").dir), ("ar", "rtl"));
-        assert_eq!((for_language("he-IL").lang, for_language("he").dir), ("he", "rtl"));
-        assert_eq!(for_language("en-GB").dir, "ltr");
-        assert_eq!(for_language("").lang, "en");
+    fn a_language_file_that_does_not_read_gives_english() {
+        assert_eq!(from_language_file("").lang, "en");
+        assert_eq!(from_language_file("{\"lang\": \"de\"}").lang, "en", "fields missing");
+        assert_eq!(from_language_file("not json").lang, "en");
+        let escaped =
+            include_str!("../texts/de.json").replacen("Chat schließen", "Chat \\\"zu\\\"", 1);
+        assert_eq!(from_language_file(&escaped).lang, "en", "an escape is refused, not misread");
+        let german = every_language().into_iter().find(|t| t.lang == "de").expect("German");
+        let json = include_str!("../texts/de.json");
+        assert_eq!(from_language_file(json), german);
+        let languages: Vec<(&str, &str)> =
+            every_language().iter().map(|t| (t.lang, t.dir)).collect();
+        let expected = [
+            ("en", "ltr"),
+            ("de", "ltr"),
+            ("fr", "ltr"),
+            ("es", "ltr"),
+            ("nl", "ltr"),
+            ("ar", "rtl"),
+            ("he", "rtl"),
+        ];
+        assert_eq!(languages, expected);
     }
 
     #[test]
     fn templates_are_filled_by_name() {
         assert_eq!(fill(EN.renamed, &[("who", "Ann"), ("name", "Anna")]), "Ann is now called Anna");
-        assert_eq!(fill(FR.is_typing, &[("who", "Léa")]), "Léa est en train d'écrire…");
+        let french = every_language().into_iter().find(|t| t.lang == "fr").expect("French");
+        assert_eq!(fill(french.is_typing, &[("who", "Léa")]), "Léa est en train d'écrire…");
     }
 }

@@ -236,19 +236,26 @@ pub fn scratch_dir(label: &str) -> Result<PathBuf> {
 /// owner would embed it.
 pub fn host_site(dist: &Path, config: &WidgetConfig) -> Result<PathBuf> {
     let site = scratch_dir("site")?;
-    for entry in std::fs::read_dir(dist)
-        .with_context(|| format!("reading widget build {}", dist.display()))?
-    {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), site.join(entry.file_name()))?;
-        }
-    }
+    copy_dir(dist, &site).with_context(|| format!("copying widget build {}", dist.display()))?;
     let index = site.join("index.html");
     let page = std::fs::read_to_string(&index).context("the widget build has no index.html")?;
     let page = config.embed_in(&page).context("index.html has no gms-chat-config element")?;
     std::fs::write(index, page)?;
     Ok(site)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 /// The relay binary, for tests that kill the process. `RELAY_BIN` names it; otherwise it

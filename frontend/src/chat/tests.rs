@@ -4,7 +4,11 @@ use super::{
     Line, Segment, check_upload, day_starts, human_size, initials, line, run_starts, safe_url,
     segments, transcript_text, validate_prechat,
 };
-use crate::texts::{DE, EN};
+use crate::texts::{EN, Texts};
+
+fn german() -> &'static Texts {
+    crate::texts::every_language().into_iter().find(|t| t.lang == "de").expect("German")
+}
 
 fn party(id: i64, nickname: &str) -> Party {
     Party {
@@ -54,10 +58,10 @@ fn prechat_validation_explains_what_is_wrong() {
 #[test]
 fn system_lines_and_form_messages_speak_the_configured_language() {
     assert_eq!(
-        line(&event(1, EventType::ParticipantJoined, party(2, "Ann"), ""), &DE),
+        line(&event(1, EventType::ParticipantJoined, party(2, "Ann"), ""), german()),
         Some(Line::System("Ann ist dem Chat beigetreten".into()))
     );
-    assert_eq!(validate_prechat("", "", &DE), Err(("name", DE.name_missing)));
+    assert_eq!(validate_prechat("", "", german()), Err(("name", german().name_missing)));
 }
 
 #[test]
@@ -75,7 +79,7 @@ fn a_file_line_names_the_sender_and_keeps_the_file_id() {
     );
     let theirs = event(7, EventType::FileUploaded, party(2, "Ann"), "F2");
     assert!(matches!(
-        line(&theirs, &DE),
+        line(&theirs, german()),
         Some(Line::File { mine: false, text, .. }) if text == "Ann hat eine Datei gesendet: F2"
     ));
 }

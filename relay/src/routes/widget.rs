@@ -164,14 +164,14 @@ pub(crate) fn compact_css(css: &str) -> String {
 }
 
 /// Trunk names build files by content hash (`frontend-0123456789abcdef_bg.wasm`), so they
-/// are cached for a year; the loader for five minutes (a new build reaches every page within
-/// that); anything else (the demo page) is revalidated on every load.
+/// are cached for a year; the loader and the language files for five minutes (a new build
+/// reaches every page within that); anything else (the demo page) is revalidated on every load.
 async fn headers(request: Request<axum::body::Body>, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let mut response = next.run(request).await;
     let cache = if is_hashed_asset(&path) {
         "public, max-age=31536000, immutable"
-    } else if path == LOADER_PATH {
+    } else if path == LOADER_PATH || path.starts_with("/texts/") {
         "public, max-age=300"
     } else {
         "no-cache"

@@ -32,6 +32,8 @@ fn build() -> Result<PathBuf> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     std::fs::copy(repo.join("frontend/loader.js"), dir.join("loader.js"))?;
     std::fs::copy(repo.join("frontend/src/widget.css"), dir.join("widget.css"))?;
+    std::fs::create_dir_all(dir.join("texts"))?;
+    std::fs::copy(repo.join("frontend/texts/de.json"), dir.join("texts/de.json"))?;
     std::fs::write(dir.join(format!("frontend-{HASH}.js")), "export default 1;\n".repeat(300))?;
     let mut wasm = b"\0asm\x01\0\0\0".to_vec();
     wasm.extend(std::iter::repeat_n(0_u8, 8000));
@@ -94,6 +96,12 @@ async fn the_loader_and_the_build_are_served_for_pages_on_other_origins() -> Res
         assert_eq!(header(&headers, "cross-origin-resource-policy"), "cross-origin", "{file}");
         assert_eq!(header(&headers, "timing-allow-origin"), "*", "{file}");
     }
+
+    // A language file is fetched with the wasm: cached like the loader, which names no hash.
+    let (status, headers, _) = get(&format!("{base}/texts/de.json"), "gzip").await?;
+    assert_eq!((status, header(&headers, "cache-control")), (200, "public, max-age=300"));
+    assert_eq!(header(&headers, "content-type"), "application/json");
+    assert_eq!(header(&headers, "access-control-allow-origin"), "*");
 
     system.stop().await
 }
