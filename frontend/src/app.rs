@@ -1,6 +1,7 @@
 //! `<App/>`: the launcher, the panel, the pre-chat form, the transcript and the composer.
 
 use futures_channel::mpsc;
+use leptos::either::{Either, EitherOf4};
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -130,9 +131,9 @@ pub fn App(
                 <Notice ctrl=ctrl/>
                 {move || {
                     if has_chat.get() {
-                        view! { <Conversation ctrl=ctrl/> }.into_any()
+                        Either::Left(view! { <Conversation ctrl=ctrl/> })
                     } else {
-                        view! { <Prechat ctrl=ctrl/> }.into_any()
+                        Either::Right(view! { <Prechat ctrl=ctrl/> })
                     }
                 }}
             </section>
@@ -367,12 +368,12 @@ fn Conversation(
                     <div class="gc-line gc-mine gc-pending" data-testid="outgoing">
                         <div class="gc-bubble">{m.text}</div>
                         {match failed {
-                            None => view! { <span class="gc-meta">{t.sending}</span> }.into_any(),
-                            Some(failure) => view! {
+                            None => Either::Left(view! { <span class="gc-meta">{t.sending}</span> }),
+                            Some(failure) => Either::Right(view! {
                                 <span class="gc-meta gc-failed" data-testid="failed">{failure_text(ctrl, &failure)}" "
                                     <button class="gc-link" data-testid="retry" on:click=move |_| ctrl.input(Input::Retry(id))>{t.retry}</button>
                                 </span>
-                            }.into_any(),
+                            }),
                         }}
                     </div>
                 }
@@ -382,15 +383,15 @@ fn Conversation(
             {move || typing().map(|who| fill(t.is_typing, &[("who", &who)])).unwrap_or_default()}
         </p>
         {move || if ended() {
-            view! {
+            Either::Left(view! {
                 <div class="gc-ended" data-testid="ended">
                     <p>{t.chat_ended}</p>
                     <button class="gc-primary" data-testid="new-chat" on:click=move |_| ctrl.input(Input::NewChat)>{t.new_chat}</button>
                     <button class="gc-link" data-testid="save-transcript" on:click=move |_| save_transcript(ctrl)>{t.save_transcript}</button>
                 </div>
-            }.into_any()
+            })
         } else {
-            view! { <Composer ctrl=ctrl/> }.into_any()
+            Either::Right(view! { <Composer ctrl=ctrl/> })
         }}
     }
 }
@@ -454,31 +455,29 @@ fn LineView(
     let t = ctrl.texts;
     let you = t.you;
     match line {
-        Line::Message { mine, who, text } => view! {
+        Line::Message { mine, who, text } => EitherOf4::A(view! {
             <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
                 <Speaker mine=mine who=who first=first you=you/>
                 <div class="gc-bubble">{segments(&text).into_iter().map(|segment| match segment {
-                    Segment::Text(text) => view! { <span>{text}</span> }.into_any(),
+                    Segment::Text(text) => Either::Left(view! { <span>{text}</span> }),
                     Segment::Link(url) => {
                         let shown = url.clone();
-                        view! { <a href=url target="_blank" rel="noopener noreferrer">{shown}</a> }.into_any()
+                        Either::Right(view! { <a href=url target="_blank" rel="noopener noreferrer">{shown}</a> })
                     }
                 }).collect_view()}</div>
                 {at.map(|ms| view! { <time class="gc-time" data-testid="time">{crate::host::local_time(ms)}</time> })}
             </div>
-        }
-        .into_any(),
-        Line::Link { mine, who, text, url } => view! {
+        }),
+        Line::Link { mine, who, text, url } => EitherOf4::B(view! {
             <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
                 <Speaker mine=mine who=who first=first you=you/>
                 <div class="gc-bubble">{match url {
-                    Some(url) => view! { <a href=url target="_blank" rel="noopener noreferrer">{text}</a> }.into_any(),
-                    None => view! { <span>{text}</span> }.into_any(),
+                    Some(url) => Either::Left(view! { <a href=url target="_blank" rel="noopener noreferrer">{text}</a> }),
+                    None => Either::Right(view! { <span>{text}</span> }),
                 }}</div>
             </div>
-        }
-        .into_any(),
-        Line::File { mine, text, file_id, name } => view! {
+        }),
+        Line::File { mine, text, file_id, name } => EitherOf4::C(view! {
             <div class=if mine { "gc-line gc-mine gc-file" } else { "gc-line gc-theirs gc-file" } data-testid="line" data-index=index>
                 <span>{text}" "</span>
                 {file_id.map(|id| view! {
@@ -486,12 +485,10 @@ fn LineView(
                         on:click=move |_| ctrl.download(id.clone(), name.clone())>{t.download}</button>
                 })}
             </div>
-        }
-        .into_any(),
-        Line::System(text) => view! {
+        }),
+        Line::System(text) => EitherOf4::D(view! {
             <div class="gc-line gc-system" data-testid="line" data-index=index>{text}</div>
-        }
-        .into_any(),
+        }),
     }
 }
 
