@@ -307,7 +307,9 @@ async fn the_host_page_api_drives_the_widget_and_hears_its_events() -> Result<()
 #[tokio::test]
 async fn the_site_themes_the_widget_dark_with_its_own_accent_and_corner() -> Result<()> {
     let (system, site) = embedded(&[]).await?;
-    let style = "<style>#gms-chat-widget { --gms-chat-accent: rgb(0, 90, 60); --gms-chat-radius: 4px; }</style>";
+    let style =
+        "<style>#gms-chat-widget { --gms-chat-accent: rgb(0, 90, 60); --gms-chat-radius: 4px;
+        --gms-chat-font: monospace; --gms-chat-launcher-size: 64px; }</style>";
     let html = page(&system, r#"data-theme="dark" data-position="left""#, style);
     let url = site.put("/", Page { html, ..Page::default() });
     let browser = Browser::start().await?;
@@ -316,12 +318,15 @@ async fn the_site_themes_the_widget_dark_with_its_own_accent_and_corner() -> Res
     let computed = "const root = document.getElementById('gms-chat-widget').shadowRoot;
         const style = s => getComputedStyle(root.querySelector(s));
         const panel = root.querySelector('[data-testid=panel]');
+        const launcher = root.querySelector('[data-testid=launcher]').getBoundingClientRect();
         return {launcher: style('[data-testid=launcher]').backgroundColor,
-                left: root.querySelector('[data-testid=launcher]').getBoundingClientRect().left,
+                font: style('[data-testid=launcher]').fontFamily, height: launcher.height,
+                left: launcher.left,
                 panel: panel && style('[data-testid=panel]').backgroundColor,
                 radius: panel && style('[data-testid=panel]').borderTopLeftRadius};";
     let before = browser.script(computed, json!([])).await?;
     assert_eq!(before["launcher"], json!("rgb(0, 90, 60)"), "the loader's launcher is themed");
+    assert_eq!((&before["font"], &before["height"]), (&json!("monospace"), &json!(64)), "{before}");
     assert!(before["left"].as_f64().is_some_and(|l| l < 100.0), "left corner: {before}");
     browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
     browser.widget_element("[data-testid=panel]").await?;
