@@ -9,6 +9,7 @@ mod balancer;
 mod bench;
 mod demo;
 mod deploy;
+mod fuzz;
 mod run;
 mod setup;
 mod test;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <test|demo|bench|setup>
+const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|setup>
   test    install what is missing, then fmt, clippy (host and wasm32), every test,
           the release widget build and the browser tests; ends with `N passed, N failed`
   demo    build the widget, start gms-sim (with its scripted agent) and the relay, print
@@ -26,6 +27,8 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|setup>
   bench   measure the relay (idle connections, push throughput and latency, restoration),
           the GMS load per idle chat and the widget's weight; prints a table and writes
           target/bench/results.json (`-- --only push,idle` runs some)
+  fuzz    run every coverage-guided fuzz target (tests/fuzz) on nightly
+          (`-- --seconds N`, 60 by default); skipped where there is no nightly
   setup   only install what is missing";
 
 fn main() {
@@ -34,6 +37,7 @@ fn main() {
         Some("test") => test::run(),
         Some("demo") => demo::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("setup") => setup::ensure_all().map(drop),
         _ => {
             eprintln!("{USAGE}");

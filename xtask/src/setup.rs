@@ -134,6 +134,15 @@ fn ensure_cargo_tool(binary: &str, expected: &str, install: &[&str]) -> Result<b
     Ok(true)
 }
 
+/// cargo-fuzz, for `cargo xtask fuzz` (only asked for where nightly exists).
+pub(crate) fn ensure_cargo_fuzz() -> Result<bool> {
+    ensure_cargo_tool(
+        "cargo-fuzz",
+        "cargo-fuzz 0.13",
+        &["cargo-fuzz", "--version", "0.13.2", "--locked"],
+    )
+}
+
 /// The wasm-bindgen version pinned in Cargo.lock: the CLI must match it exactly.
 pub(crate) fn wasm_bindgen_version() -> Result<String> {
     let lock =

@@ -50,6 +50,16 @@ pub(crate) fn run() -> Result<()> {
         ]),
     );
     add_tests(&mut counts, "workspace tests", &mut cargo(&["test", "--workspace"]));
+    // Seconds per target: enough to catch a parser that panics on what the seeds lead to;
+    // `cargo xtask fuzz` runs for minutes.
+    let started = step("fuzz smoke (3 s per target)");
+    let fuzzed = crate::fuzz::run_all(&tools, 3).map_err(|e| println!("    {e:#}")).is_ok();
+    done("fuzz smoke (3 s per target)", started, fuzzed);
+    if fuzzed {
+        counts.passed += 1;
+    } else {
+        counts.failed += 1;
+    }
     crate::deploy::check_all(&tools, &mut counts)?;
 
     let widget_built =

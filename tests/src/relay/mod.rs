@@ -4,6 +4,7 @@
 
 mod check;
 mod durability;
+mod fuzz_http;
 mod ha;
 mod lifecycle;
 mod ping;

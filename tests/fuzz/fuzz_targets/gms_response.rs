@@ -1,0 +1,16 @@
+//! Chat API answers, as the relay and the widget read and judge them.
+#![no_main]
+
+use shared::gms::{ChatResponse, FileLimits};
+
+libfuzzer_sys::fuzz_target!(|body: &[u8]| {
+    if let Ok(response) = ChatResponse::parse(body) {
+        let _ = response.verdict();
+        let _ = response.credentials();
+        let _ = response.error_summary();
+        if let Some(limits) = FileLimits::from_response(&response) {
+            let _ = limits.allows_file_name("a.pdf");
+        }
+        let _ = serde_json::to_vec(&response);
+    }
+});
