@@ -14,7 +14,6 @@ const HASH: &str = "0123456789abcdef";
 /// A previous build an operator keeps for pages that loaded the old loader.
 const OLD_HASH: &str = "fedcba9876543210";
 
-
 /// A build as trunk lays it out, with the repository's loader and styles, next to the
 /// previous build's files.
 fn build() -> Result<PathBuf> {
