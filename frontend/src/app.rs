@@ -1,6 +1,5 @@
 //! `<App/>`: the launcher, the panel, the pre-chat form, the transcript and the composer.
 
-use futures_channel::mpsc;
 use leptos::either::{Either, EitherOf4};
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
@@ -31,9 +30,6 @@ pub fn App(
     let ctrl = Controller::new(config, crate::storage::load(), texts);
     crate::embed::link(ctrl, emit);
     let t = ctrl.texts;
-    let (sender, receiver) = mpsc::unbounded();
-    ctrl.set_socket(sender);
-    spawn_local(crate::connection::run(ctrl, receiver));
     crate::storage::on_change(
         move |theirs| ctrl.input(Input::StorageChanged(theirs)),
         move || ctrl.input(Input::Wiped { device_id: crate::storage::new_device_id() }),

@@ -1,101 +1,100 @@
 //! The relay WebSocket, as the machine commands it: open, send frames, close; what the
 //! socket does comes back as inputs (`SocketOpened`, `Frame`, `SocketClosed`). Whether
 //! and when to connect, register, subscribe or reconnect is the machine's decision.
+//!
+//! The browser's WebSocket with three handlers, rather than a stream and sink over it:
+//! the same behaviour for a fraction of the code. Handlers hand their input to the
+//! controller in a task of its own, so whatever the machine then asks (a new socket
+//! included) never runs inside a handler that it would drop.
 
-use std::pin::Pin;
+use std::cell::RefCell;
 
-use futures_channel::mpsc::UnboundedReceiver;
-use futures_util::{FutureExt, Sink, SinkExt, StreamExt, select};
-use gloo_net::websocket::futures::WebSocket;
-use gloo_net::websocket::{Message, WebSocketError};
-use shared::relay_api::{ServerFrame, WS_PATH};
+use leptos::task::spawn_local;
+use shared::relay_api::{ClientFrame, ServerFrame, WS_PATH};
 use shared::visitor::Input;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-use crate::controller::{Controller, SocketCommand};
+use crate::controller::Controller;
 
-/// Runs for the page's lifetime.
-pub async fn run(ctrl: Controller, mut commands: UnboundedReceiver<SocketCommand>) {
-    loop {
-        match commands.next().await {
-            None => return,
-            Some(SocketCommand::Open) => {}
-            // Nothing is open: closing is done, frames have nowhere to go (the machine
-            // subscribes again on the next connection).
-            Some(SocketCommand::Close | SocketCommand::Send(_)) => continue,
-        }
-        let code = match WebSocket::open(&ws_url(&ctrl.config().relay_url)) {
-            Ok(socket) => session(&ctrl, socket, &mut commands).await,
-            Err(_) => Closed::By(None),
-        };
-        if let Closed::By(code) = code {
-            let online = web_sys::window().is_none_or(|w| w.navigator().on_line());
-            let random = js_sys::Math::random();
-            ctrl.input(Input::SocketClosed { code, online, random });
-        }
-    }
-}
-
-/// How a session ended.
-enum Closed {
-    /// The machine asked for it.
-    Asked,
-    /// The socket closed or failed, with the relay's close code if it sent one.
-    By(Option<u16>),
-}
-
-/// One connection, until it closes or the machine closes it.
-async fn session(
-    ctrl: &Controller,
+/// The socket and the handlers it calls, which must live as long as it may call them.
+struct Live {
     socket: WebSocket,
-    commands: &mut UnboundedReceiver<SocketCommand>,
-) -> Closed {
-    let (mut sink, stream) = socket.split();
-    let mut stream = stream.fuse();
-    // Open once the socket can take a frame; a failure to connect shows on the stream.
-    select! {
-        ready = futures_util::future::poll_fn(|cx| Pin::new(&mut sink).poll_ready(cx)).fuse() => {
-            if ready.is_err() {
-                return Closed::By(None);
-            }
-        }
-        message = stream.next() => return Closed::By(close_code(message)),
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+thread_local! {
+    static LIVE: RefCell<Option<Live>> = const { RefCell::new(None) };
+}
+
+/// Opens the socket, unless one is open or opening.
+pub(crate) fn open(ctrl: Controller) {
+    let busy = LIVE.with(|live| {
+        live.borrow().as_ref().is_some_and(|l| l.socket.ready_state() <= WebSocket::OPEN)
+    });
+    if busy {
+        return;
     }
-    ctrl.input(Input::SocketOpened);
-    loop {
-        select! {
-            message = stream.next() => match message {
-                Some(Ok(Message::Text(text))) => {
-                    if let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) {
-                        ctrl.input(Input::Frame(frame));
-                    }
-                }
-                Some(Ok(Message::Bytes(_))) => {}
-                other => return Closed::By(close_code(other)),
-            },
-            command = commands.next() => match command {
-                None | Some(SocketCommand::Close) => {
-                    let _ = sink.close().await;
-                    return Closed::Asked;
-                }
-                Some(SocketCommand::Open) => {}
-                Some(SocketCommand::Send(frame)) => {
-                    let Ok(text) = serde_json::to_string(&frame) else { continue };
-                    if sink.send(Message::Text(text)).await.is_err() {
-                        // Closing under us: the stream says why.
-                        return Closed::By(close_code(stream.next().await));
-                    }
-                }
-            },
+    // A socket that closed by itself: its handlers go now, outside them.
+    close();
+    let Ok(socket) = WebSocket::new(&ws_url(&ctrl.config().relay_url)) else {
+        later(ctrl, closed(None));
+        return;
+    };
+    let on_open = Closure::<dyn FnMut()>::new(move || later(ctrl, Input::SocketOpened));
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let frame =
+            event.data().as_string().and_then(|t| serde_json::from_str::<ServerFrame>(&t).ok());
+        if let Some(frame) = frame {
+            later(ctrl, Input::Frame(frame));
         }
+    });
+    // An error is always followed by a close (1006 when the relay sent no close frame).
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+        later(ctrl, closed(Some(event.code())));
+    });
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let live = Live { socket, _on_open: on_open, _on_message: on_message, _on_close: on_close };
+    LIVE.with(|l| *l.borrow_mut() = Some(live));
+}
+
+/// Closes the socket, if any, without telling the machine (it asked).
+pub(crate) fn close() {
+    let Some(live) = LIVE.with(|l| l.borrow_mut().take()) else { return };
+    live.socket.set_onopen(None);
+    live.socket.set_onmessage(None);
+    live.socket.set_onclose(None);
+    if live.socket.ready_state() <= WebSocket::OPEN {
+        let _ = live.socket.close();
     }
 }
 
-/// The relay's close code, when the socket ended with one.
-fn close_code(message: Option<Result<Message, WebSocketError>>) -> Option<u16> {
-    match message {
-        Some(Err(WebSocketError::ConnectionClose(event))) => Some(event.code),
-        _ => None,
-    }
+/// Sends a frame if the socket is open; otherwise it has nowhere to go (the machine
+/// subscribes again on the next connection).
+pub(crate) fn send(frame: &ClientFrame) {
+    let Ok(text) = serde_json::to_string(frame) else { return };
+    LIVE.with(|live| {
+        if let Some(l) = live.borrow().as_ref()
+            && l.socket.ready_state() == WebSocket::OPEN
+        {
+            // A socket closing under us says so through its close handler.
+            let _ = l.socket.send_with_str(&text);
+        }
+    });
+}
+
+fn later(ctrl: Controller, input: Input) {
+    spawn_local(async move { ctrl.input(input) });
+}
+
+fn closed(code: Option<u16>) -> Input {
+    let online = web_sys::window().is_none_or(|w| w.navigator().on_line());
+    Input::SocketClosed { code, online, random: js_sys::Math::random() }
 }
 
 /// `ws(s)://` URL of the relay; an empty base means the page's own origin.

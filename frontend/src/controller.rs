@@ -1,11 +1,11 @@
 //! Runs the visitor's state machine (`shared::visitor::Machine`) in the page: every event
-//! becomes an `Input`, every `Effect` is carried out here (requests, the relay socket,
-//! timers, localStorage), and the view reads the machine through one revision signal.
+//! becomes an `Input`, every `Effect` is carried out here (requests, the relay socket
+//! through `connection`, timers, localStorage), and the view reads the machine through one
+//! revision signal.
 //! No decision is made here.
 
 use std::time::Duration;
 
-use futures_channel::mpsc::UnboundedSender;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::gms::{ChatOperation, FileLimits, FilePart, RetryPolicy};
@@ -19,17 +19,6 @@ use crate::chat::check_upload;
 use crate::net::{self, NetError};
 use crate::texts::{Texts, fill};
 
-/// What the connection task is told to do with the relay socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SocketCommand {
-    /// Open it (answered with `SocketOpened` or `SocketClosed`).
-    Open,
-    /// Close it.
-    Close,
-    /// Send a frame on it.
-    Send(ClientFrame),
-}
-
 /// The widget's machine and what runs its effects. `Copy`: every field is an arena handle.
 #[derive(Clone, Copy)]
 pub struct Controller {
@@ -41,7 +30,6 @@ pub struct Controller {
     revision: RwSignal<u64>,
     /// A file is being sent.
     pub uploading: RwSignal<bool>,
-    socket: StoredValue<Option<UnboundedSender<SocketCommand>>>,
 }
 
 impl Controller {
@@ -62,18 +50,12 @@ impl Controller {
             machine: StoredValue::new(machine),
             revision: RwSignal::new(0),
             uploading: RwSignal::new(false),
-            socket: StoredValue::new(None),
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> WidgetConfig {
         self.config.get_value()
-    }
-
-    /// Wires the connection task's command channel.
-    pub fn set_socket(&self, sender: UnboundedSender<SocketCommand>) {
-        self.socket.set_value(Some(sender));
     }
 
     /// Reads the machine, tracked: the view re-runs after every step.
@@ -130,10 +112,10 @@ impl Controller {
             Effect::Forget { chat_id, token } => spawn_local(async move {
                 net::forget(&this.config(), &chat_id, &token).await;
             }),
-            Effect::OpenSocket => self.socket_command(SocketCommand::Open),
-            Effect::CloseSocket => self.socket_command(SocketCommand::Close),
+            Effect::OpenSocket => crate::connection::open(*self),
+            Effect::CloseSocket => crate::connection::close(),
             Effect::Subscribe { chat_id, token } => {
-                self.socket_command(SocketCommand::Send(ClientFrame::Subscribe { chat_id, token }));
+                crate::connection::send(&ClientFrame::Subscribe { chat_id, token });
             }
             Effect::ReconnectAfter { wait, generation } => spawn_local(async move {
                 gloo_timers::future::sleep(wait).await;
@@ -153,14 +135,6 @@ impl Controller {
             Effect::Wipe => crate::storage::wipe(),
             Effect::Log(message) => leptos::logging::warn!("gms-chat relay: {message}"),
         }
-    }
-
-    fn socket_command(&self, command: SocketCommand) {
-        self.socket.with_value(|s| {
-            if let Some(sender) = s {
-                let _ = sender.unbounded_send(command);
-            }
-        });
     }
 
     /// What a notice says, in the widget's language.
