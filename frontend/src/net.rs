@@ -1,12 +1,15 @@
 //! The widget's HTTP: GMS Chat API calls (encoded by `shared`) with retries, and the
-//! relay's session registration.
+//! relay's session registration. Straight through the browser's `fetch`: a wrapper
+//! library would add its own request builder and errors to the wasm for nothing.
 
-use gloo_net::http::Request;
 use shared::gms::{
     Answer, ChatOperation, ChatResponse, Credentials, RequestBody, RetryPolicy, Verdict,
 };
 use shared::relay_api::{ErrorBody, RegisterSession, SESSIONS_PATH, SessionRegistered};
 use shared::widget_config::WidgetConfig;
+
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::texts::{Texts, fill};
 
@@ -124,21 +127,45 @@ impl Body {
 
     /// Posts it; answers the HTTP status, whether the answer is JSON, and its bytes.
     async fn post(&self, url: &str) -> Result<(u16, bool, Vec<u8>), NetError> {
-        let network = |e: gloo_net::Error| NetError::Network(e.to_string());
         // A form POST without custom headers is a CORS "simple request": no preflight;
         // so is multipart, whose boundary the browser sets.
-        let request = match self {
-            Body::Form(text) => Request::post(url)
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(text.clone()),
-            Body::Multipart(form) => Request::post(url).body(form.clone()),
+        match self {
+            Body::Form(text) => {
+                let form = [("Content-Type", "application/x-www-form-urlencoded")];
+                fetch("POST", url, &form, Some(&JsValue::from_str(text))).await
+            }
+            Body::Multipart(form) => fetch("POST", url, &[], Some(form)).await,
         }
-        .map_err(network)?;
-        let response = request.send().await.map_err(network)?;
-        let json = response.headers().get("content-type").is_some_and(|t| t.contains("json"));
-        let bytes = response.binary().await.map_err(network)?;
-        Ok((response.status(), json, bytes))
     }
+}
+
+/// One request through the browser's `fetch`; answers the HTTP status, whether the answer
+/// is JSON, and its bytes. Any failure to get an answer is a network error.
+async fn fetch(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&JsValue>,
+) -> Result<(u16, bool, Vec<u8>), NetError> {
+    let failed = |_| NetError::Network(format!("{method} {url} failed"));
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    if let Some(body) = body {
+        init.set_body(body);
+    }
+    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(failed)?;
+    for (name, value) in headers {
+        request.headers().set(name, value).map_err(failed)?;
+    }
+    let window = web_sys::window().ok_or_else(|| failed(JsValue::NULL))?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .and_then(JsCast::dyn_into)
+        .map_err(failed)?;
+    let content_type = response.headers().get("content-type").ok().flatten();
+    let json = content_type.is_some_and(|t| t.contains("json"));
+    let buffer = JsFuture::from(response.array_buffer().map_err(failed)?).await.map_err(failed)?;
+    Ok((response.status(), json, js_sys::Uint8Array::new(&buffer).to_vec()))
 }
 
 /// GMS may send an envelope with a non-200 status too.
@@ -153,17 +180,15 @@ pub async fn register(
     body: &RegisterSession,
 ) -> Result<SessionRegistered, NetError> {
     let url = format!("{}{SESSIONS_PATH}", config.relay_url.trim_end_matches('/'));
-    let response = Request::post(&url)
-        .json(body)
-        .map_err(|e| NetError::Network(e.to_string()))?
-        .send()
-        .await
-        .map_err(|e| NetError::Network(e.to_string()))?;
-    match response.status() {
-        200 => response.json().await.map_err(|e| NetError::Network(e.to_string())),
+    let json = serde_json::to_string(body).map_err(|e| NetError::Network(e.to_string()))?;
+    let headers = [("Content-Type", "application/json")];
+    let (status, _, bytes) = fetch("POST", &url, &headers, Some(&JsValue::from_str(&json))).await?;
+    let text = String::from_utf8_lossy(&bytes);
+    match status {
+        200 => serde_json::from_str(&text).map_err(|e| NetError::Network(e.to_string())),
         403 => {
-            let reason = response.json::<ErrorBody>().await.map(|e| e.message).unwrap_or_default();
-            Err(NetError::Refused(reason))
+            let reason = serde_json::from_str::<ErrorBody>(&text).map(|e| e.message);
+            Err(NetError::Refused(reason.unwrap_or_default()))
         }
         status => Err(NetError::Http(status)),
     }
@@ -176,5 +201,6 @@ pub async fn forget(config: &WidgetConfig, chat_id: &str, token: &str) {
         config.relay_url.trim_end_matches('/'),
         shared::form::encode_path_segment(chat_id)
     );
-    let _ = Request::delete(&url).header("Authorization", &format!("Bearer {token}")).send().await;
+    let authorization = format!("Bearer {token}");
+    let _ = fetch("DELETE", &url, &[("Authorization", &authorization)], None).await;
 }
