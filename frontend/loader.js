@@ -163,16 +163,27 @@
     }
     mark('gms-chat:handover');
   }
+  function opening() {
+    for (var i = 0; i < queue.length; i++) if (queue[i][0] === 'open') return true;
+    return false;
+  }
   function command(name, data) {
     data = data === undefined ? '' : data;
     if (app) { app.command(name, data); return; }
-    if (name === 'close') return;
+    if (name === 'toggle') name = opening() ? 'close' : 'open';
+    if (name === 'close') {
+      // Closed again before the chat arrived: it arrives closed.
+      var kept = [];
+      for (var i = 0; i < queue.length; i++) if (queue[i][0] !== 'open') kept[kept.length] = queue[i];
+      queue = kept;
+      return;
+    }
     if (name === 'forget' && !loading) {
       try { w.localStorage.removeItem(KEY); } catch (e) { /* storage blocked */ }
       return;
     }
-    queue[queue.length] = [name === 'toggle' ? 'open' : name, data];
-    if (name === 'open' || name === 'toggle') load();
+    queue[queue.length] = [name, data];
+    if (name === 'open') load();
   }
 
   // --- events for the host page ---

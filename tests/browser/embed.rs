@@ -305,6 +305,40 @@ async fn the_host_page_api_drives_the_widget_and_hears_its_events() -> Result<()
 }
 
 #[tokio::test]
+async fn calls_made_while_the_chat_loads_end_where_they_would_have() -> Result<()> {
+    let (system, site) = embedded(&[]).await?;
+    let url =
+        site.put("/", Page { html: page(&system, "", STUB_AND_LISTENERS), ..Page::default() });
+    let browser = Browser::start().await?;
+    browser.goto(&url).await?;
+    wait_heard(&browser, "ready", 1).await?;
+    // All before the wasm can arrive: open, then closed again.
+    browser
+        .script("GmsChat.toggle(); GmsChat.toggle(); GmsChat.open(); GmsChat.close();", json!([]))
+        .await?;
+    browser
+        .wait_for(
+            "the chat to load",
+            15,
+            "return performance.getEntriesByName('gms-chat:handover').length > 0;",
+            json!([]),
+        )
+        .await?;
+    let state = browser
+        .script(
+            "const root = document.getElementById('gms-chat-widget').shadowRoot;
+             return [!!root.querySelector('[data-testid=panel]'), window.heard.map(h => h[0])];",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(state, json!([false, ["ready"]]), "it arrives closed, having opened for no one");
+    browser.script("GmsChat.toggle();", json!([])).await?;
+    browser.widget_element("[data-testid=panel]").await?;
+    browser.close().await?;
+    system.stop().await
+}
+
+#[tokio::test]
 async fn the_site_themes_the_widget_dark_with_its_own_accent_and_corner() -> Result<()> {
     let (system, site) = embedded(&[]).await?;
     let style =
