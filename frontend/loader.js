@@ -79,6 +79,7 @@
   if (!config.gmsUrl && GMS) config.gmsUrl = GMS;
   var language = config.language || 'en';
   config.language = language;
+  var rtl = own(RTL, language);
 
   // --- the host element, its shadow root and the launcher ---
   var host = d.createElement('gms-chat');
@@ -90,9 +91,9 @@
   var root = d.createElement('div');
   root.className = 'gc-root';
   root.setAttribute('lang', language);
-  root.setAttribute('dir', RTL[language] ? 'rtl' : 'ltr');
+  root.setAttribute('dir', rtl ? 'rtl' : 'ltr');
   root.setAttribute('data-theme', config.theme || 'light');
-  root.setAttribute('data-position', config.position || (RTL[language] ? 'left' : 'right'));
+  root.setAttribute('data-position', config.position || (rtl ? 'left' : 'right'));
   shadow.appendChild(root);
 
   var drawn = null;

@@ -555,18 +555,22 @@ mod shared_store_tests {
         }
     }
 
+    /// What a registration on Chat Server 117 observes.
+    fn registered() -> Observation {
+        Observation {
+            user_id: Some("U".into()),
+            secure_key: Some("K".into()),
+            alias: Some("117".into()),
+            ..Observation::new(1, Source::Gms)
+        }
+    }
+
     #[tokio::test]
     async fn a_change_over_another_relays_change_is_merged_into_it_not_over_it() {
         let store = Arc::new(SharedStore::default());
         let (sessions, _writer) =
             Sessions::start(store.clone(), CancellationToken::new()).expect("start");
-        let created = Observation {
-            user_id: Some("U".into()),
-            secure_key: Some("K".into()),
-            alias: Some("117".into()),
-            position: Some(3),
-            ..Observation::new(1, Source::Gms)
-        };
+        let created = Observation { position: Some(3), ..registered() };
         sessions.observe("C", created, Some("svc")).await.expect("stored");
         // Another relay learns the chat moved to Chat Server 118; this one has not heard.
         store.behind_its_back("C", |r| {
@@ -588,12 +592,7 @@ mod shared_store_tests {
         let store = Arc::new(SharedStore::default());
         let (sessions, _writer) =
             Sessions::start(store.clone(), CancellationToken::new()).expect("start");
-        let created = Observation {
-            user_id: Some("U".into()),
-            secure_key: Some("K".into()),
-            alias: Some("117".into()),
-            ..Observation::new(1, Source::Gms)
-        };
+        let created = registered();
         sessions.observe("C", created.clone(), Some("svc")).await.expect("stored");
         let again = Observation { position: Some(2), ..Observation::new(2, Source::Gms) };
         sessions.observe("C", again, None).await.expect("stored");

@@ -213,6 +213,24 @@ GmsChat.off('message', dropped);
 GmsChat.setUserData({plan: 'gold', visits: 3});
 </script>";
 
+/// Waits up to 5 s until gms-sim's view of the chat satisfies `done`.
+async fn sim_chat_becomes(
+    admin: &SimAdmin,
+    chat_id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let chat = admin.get(&format!("/sim/chats/{chat_id}")).await?;
+        if done(&chat) {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{what}: {chat}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn heard(browser: &Browser) -> Result<Vec<Value>> {
     let value = browser.script("return window.heard.map(h => h[0]);", json!([])).await?;
     Ok(value.as_array().cloned().unwrap_or_default())
@@ -261,15 +279,10 @@ async fn the_host_page_api_drives_the_widget_and_hears_its_events() -> Result<()
     assert_eq!(detail["userData"]["visits"], json!("3"));
 
     browser.script("GmsChat.setUserData({page: '/checkout'});", json!([])).await?;
-    let mut updated = Value::Null;
-    for _ in 0..100 {
-        updated = admin.get(&format!("/sim/chats/{chat_id}")).await?;
-        if updated["userData"]["page"] == json!("/checkout") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(updated["userData"]["page"], json!("/checkout"), "sent with updateData");
+    sim_chat_becomes(&admin, &chat_id, "sent with updateData", |chat| {
+        chat["userData"]["page"] == json!("/checkout")
+    })
+    .await?;
 
     browser.script("GmsChat.close();", json!([])).await?;
     wait_heard(&browser, "close", 2).await?;
@@ -289,15 +302,10 @@ async fn the_host_page_api_drives_the_widget_and_hears_its_events() -> Result<()
     wait_heard(&browser, "ended", 1).await?;
     let keys = browser.script("return localStorage.length;", json!([])).await?;
     assert_eq!(keys, json!(0), "forget() wipes what the widget stored");
-    let mut ended = Value::Null;
-    for _ in 0..100 {
-        ended = admin.get(&format!("/sim/chats/{chat_id}")).await?;
-        if ended["ended"] == json!(true) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(ended["ended"], json!(true), "forget() ends the chat in GMS");
+    sim_chat_becomes(&admin, &chat_id, "forget() ends the chat in GMS", |chat| {
+        chat["ended"] == json!(true)
+    })
+    .await?;
     let order = heard(&browser).await?;
     assert_eq!(order.first(), Some(&json!("ready")), "{order:?}");
     browser.close().await?;

@@ -5,6 +5,8 @@
 //! `Cross-Origin-Resource-Policy: cross-origin` for pages that isolate themselves.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::{HeaderValue, Request, header};
@@ -25,22 +27,45 @@ const STYLES: &str = "widget.css";
 
 /// `gms_url`: the default for pages that name no GMS (`--widget-gms-url`), may be empty.
 pub(crate) fn router(dir: PathBuf, gms_url: String) -> Router<AppState> {
-    let loader_dir = dir.clone();
+    let loader = Arc::new(Loader { dir: dir.clone(), gms_url, rendered: Mutex::new(None) });
     Router::new()
-        .route(LOADER_PATH, get(move || loader(loader_dir.clone(), gms_url.clone())))
+        .route(LOADER_PATH, get(move || serve_loader(loader.clone())))
         .fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))
         .layer(middleware::from_fn(headers))
         .layer(CompressionLayer::new())
 }
 
-/// Read per request, so a rebuild (`trunk serve`) is served at once; the files are small
-/// and browsers keep the answer for minutes.
-async fn loader(dir: PathBuf, gms_url: String) -> Result<Response, AppError> {
-    let rendered = tokio::task::spawn_blocking(move || render(&dir, &gms_url))
-        .await
-        .map_err(|e| AppError::WidgetNotBuilt(e.to_string()))??;
+/// How long a rendered loader is reused: every page view of a busy site asks for it, and a
+/// rebuild (`trunk serve`) still shows within this.
+const RENDERED_FOR: Duration = Duration::from_secs(1);
+
+struct Loader {
+    dir: PathBuf,
+    gms_url: String,
+    rendered: Mutex<Option<(Instant, Arc<str>)>>,
+}
+
+async fn serve_loader(loader: Arc<Loader>) -> Result<Response, AppError> {
+    let fresh = loader.rendered.lock().ok().and_then(|r| {
+        r.as_ref().filter(|(at, _)| at.elapsed() < RENDERED_FOR).map(|(_, l)| l.clone())
+    });
+    let text = match fresh {
+        Some(text) => text,
+        None => {
+            let reader = loader.clone();
+            let text: Arc<str> =
+                tokio::task::spawn_blocking(move || render(&reader.dir, &reader.gms_url))
+                    .await
+                    .map_err(|e| AppError::WidgetNotBuilt(e.to_string()))??
+                    .into();
+            if let Ok(mut rendered) = loader.rendered.lock() {
+                *rendered = Some((Instant::now(), text.clone()));
+            }
+            text
+        }
+    };
     let javascript = HeaderValue::from_static("text/javascript; charset=utf-8");
-    Ok(([(header::CONTENT_TYPE, javascript)], rendered).into_response())
+    Ok(([(header::CONTENT_TYPE, javascript)], text.to_string()).into_response())
 }
 
 fn render(dir: &Path, gms_url: &str) -> Result<String, AppError> {

@@ -1,5 +1,17 @@
 //! Literal bodies captured from real GMS deployments or the Genesys documentation
-//! (gms-protocol.md sections 2.1, 3.4 and 5.2).
+//! (gms-protocol.md sections 2.1, 3.4 and 5.2), and the tokens of a made-up chat.
+
+use crate::gms::Credentials;
+
+/// A chat's tokens: user `U`, key `K`, Chat Server `117`.
+pub(super) fn tokens(chat_id: &str) -> Credentials {
+    Credentials {
+        chat_id: chat_id.into(),
+        user_id: "U".into(),
+        secure_key: "K".into(),
+        alias: "117".into(),
+    }
+}
 
 /// Request Chat response, documentation example.
 pub(super) const CREATE: &str = r#"{"statusCode":0,"alias":"117","userId":"007555677B20000A","secureKey":"4ee15d7e1c343c8e",

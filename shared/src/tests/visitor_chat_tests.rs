@@ -1,6 +1,7 @@
 //! What the widget keeps of a chat: transcript merging, the bounded cache, typing, unread.
 
-use crate::gms::{ChatEvent, ChatResponse, Credentials, EventType, Party};
+use super::fixtures::tokens;
+use crate::gms::{ChatEvent, ChatResponse, EventType, Party};
 use crate::visitor::{CACHE_LIMIT, ChatState};
 
 fn party(id: i64, nickname: &str) -> Party {
@@ -18,13 +19,7 @@ fn event(index: u64, kind: EventType, from: Party, text: &str) -> ChatEvent {
 }
 
 fn state() -> ChatState {
-    let credentials = Credentials {
-        chat_id: "c".into(),
-        user_id: "u".into(),
-        secure_key: "k".into(),
-        alias: "117".into(),
-    };
-    ChatState::new("svc", credentials)
+    ChatState::new("svc", tokens("c"))
 }
 
 #[test]

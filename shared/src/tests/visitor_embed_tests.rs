@@ -1,7 +1,8 @@
 //! What the machine does for the embedding page: nothing stored before the visitor starts a
 //! chat, `forget()` for shared computers, and the site's own user data.
 
-use crate::gms::{ChatOperation, ChatResponse, Credentials, Visitor};
+use super::fixtures::tokens;
+use crate::gms::{ChatOperation, ChatResponse, Visitor};
 use crate::visitor::{ChatState, Effect, GmsResult, Input, Machine, Stored};
 
 fn created() -> GmsResult {
@@ -23,13 +24,7 @@ fn create_user_data(effects: &[Effect]) -> Option<(u64, Vec<(String, String)>)> 
 }
 
 fn with_chat() -> Machine {
-    let credentials = Credentials {
-        chat_id: "C".into(),
-        user_id: "U".into(),
-        secure_key: "K".into(),
-        alias: "117".into(),
-    };
-    let mut chat = ChatState::new("svc", credentials);
+    let mut chat = ChatState::new("svc", tokens("C"));
     chat.relay_token = Some("T".into());
     Machine::new(Stored { device_id: "d".into(), chat: Some(chat), ..Stored::default() }, "svc", "")
 }

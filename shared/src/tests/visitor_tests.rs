@@ -3,21 +3,13 @@
 
 use std::time::Duration;
 
-use crate::gms::{ChatEvent, ChatOperation, ChatResponse, Credentials, EventType, Party, Visitor};
+use super::fixtures::tokens;
+use crate::gms::{ChatEvent, ChatOperation, ChatResponse, EventType, Party, Visitor};
 use crate::relay_api::{ServerFrame, close_code};
 use crate::visitor::{
     ChatState, Conn, Effect, Failure, GmsResult, Input, Machine, NetFailure, Notice, Registration,
     Stored,
 };
-
-fn credentials(chat_id: &str) -> Credentials {
-    Credentials {
-        chat_id: chat_id.into(),
-        user_id: "U".into(),
-        secure_key: "K".into(),
-        alias: "117".into(),
-    }
-}
 
 fn agent(index: u64, text: &str) -> ChatEvent {
     let from = Party { nickname: "Ann".into(), participant_id: 2, party_type: "Agent".into() };
@@ -36,7 +28,7 @@ fn ok_at(next_position: u64) -> GmsResult {
 
 /// A machine with chat `C` stored at position 3, nothing run yet.
 fn stored_chat() -> Machine {
-    let mut chat = ChatState::new("svc", credentials("C"));
+    let mut chat = ChatState::new("svc", tokens("C"));
     chat.apply_events([agent(1, "a"), agent(2, "b")]);
     let stored = Stored { device_id: "d".into(), chat: Some(chat), open: false, alerts: false };
     Machine::new(stored, "svc", "")
@@ -529,7 +521,7 @@ fn stored_copies_of_two_tabs_converge() {
     assert!(!b.absorb(&a), "nothing new the other way");
     // A new chat started in one tab replaces the ended one in the other.
     a.chat.as_mut().expect("chat").ended = true;
-    let fresh = Stored { chat: Some(ChatState::new("svc", credentials("N"))), ..a.clone() };
+    let fresh = Stored { chat: Some(ChatState::new("svc", tokens("N"))), ..a.clone() };
     assert!(a.absorb(&fresh));
     assert_eq!(a.chat.as_ref().map(|c| c.credentials.chat_id.as_str()), Some("N"));
 }
