@@ -77,12 +77,17 @@ pub(crate) struct Deps {
     pub(crate) hub: Hub,
     /// The other relays, when they share Redis.
     pub(crate) bus: Option<Bus>,
+    /// Web Push, when on.
+    pub(crate) web_push: Option<crate::web_push::WebPush>,
 }
 
 impl Deps {
-    /// A frame to the chat's browsers on every relay; a frame the others miss is caught
-    /// up with after Redis returns.
+    /// A frame to the chat's browsers on every relay, and to its visitor by Web Push if
+    /// none follows it; a frame the others miss is caught up with after Redis returns.
     async fn fan_out(&self, chat_id: &str, frame: &ServerFrame) {
+        if let Some(web_push) = &self.web_push {
+            web_push.news(chat_id, frame);
+        }
         if let Err(error) = crate::bus::fan_out(&self.hub, self.bus.as_ref(), chat_id, frame).await
         {
             tracing::warn!(chat = chat_id, %error, "frame not handed to the other relays");
@@ -339,8 +344,13 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, O
 /// The chat is over (or unusable): drop its tokens, then tell its subscribers, so a
 /// browser that subscribes again after the `ended` frame hears `ended` too.
 async fn forget(deps: &Deps, chat_id: &str) {
+    let ended = ServerFrame::Ended { chat_id: chat_id.to_owned() };
+    if let Some(web_push) = &deps.web_push {
+        // While the record, and the visitor's subscription with it, still exist.
+        web_push.news(chat_id, &ended);
+    }
     if let Err(error) = deps.sessions.remove(chat_id).await {
         tracing::error!(chat = chat_id, %error, "could not forget an ended chat");
     }
-    deps.fan_out(chat_id, &ServerFrame::Ended { chat_id: chat_id.to_owned() }).await;
+    deps.fan_out(chat_id, &ended).await;
 }

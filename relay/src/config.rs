@@ -145,6 +145,42 @@ pub struct Config {
     /// suffix.
     #[arg(long, env = "RELAY_NODE_ID")]
     pub node_id: Option<String>,
+
+    /// Turns on Web Push (notifications of agent lines after the visitor left the site):
+    /// the contact push services are given, `mailto:` or `https:`.
+    #[arg(long, env = "RELAY_VAPID_SUBJECT", value_parser = parse_vapid_subject)]
+    pub vapid_subject: Option<String>,
+
+    /// The VAPID private key (base64url of the 32-byte P-256 scalar). Without it one is
+    /// made on first start and kept in the data directory (or in Redis, shared by every
+    /// relay). Never logged.
+    #[arg(long, env = "RELAY_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<String>,
+
+    /// Whether a notification shows the first words of the agent's line; `false` sends
+    /// only the title ("Ann replied"), so no chat text passes through push services.
+    #[arg(long, env = "RELAY_WEB_PUSH_PREVIEW", default_value_t = true, action = clap::ArgAction::Set)]
+    pub web_push_preview: bool,
+
+    /// How long push services keep an undelivered notification (seconds, at most a day).
+    #[arg(long, env = "RELAY_WEB_PUSH_TTL", default_value = "43200", value_parser = web_push_ttl)]
+    pub web_push_ttl: Duration,
+
+    /// Push services the relay posts to, as `https://host` or `https://*.domain`;
+    /// repeatable. A browser's subscription naming another endpoint is refused, so the
+    /// relay cannot be made to post anywhere else.
+    #[arg(
+        long = "web-push-service",
+        env = "RELAY_WEB_PUSH_SERVICES",
+        value_delimiter = ',',
+        default_values = [
+            "https://fcm.googleapis.com",
+            "https://*.push.services.mozilla.com",
+            "https://*.notify.windows.com",
+            "https://*.push.apple.com",
+        ]
+    )]
+    pub web_push_services: Vec<String>,
 }
 
 /// A Redis URL, which may hold a password: its `Debug` form shows only the scheme.
@@ -260,6 +296,24 @@ fn parse_cidr(text: &str) -> Result<Cidr, String> {
         return Err(format!("prefix /{prefix} is too long for {network}"));
     }
     Ok(Cidr { network, prefix })
+}
+
+fn parse_vapid_subject(text: &str) -> Result<String, String> {
+    if text.starts_with("mailto:") || text.starts_with("https://") {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is neither a mailto: nor an https: URL"))
+    }
+}
+
+fn web_push_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = seconds(text)?;
+    // The VAPID signature expires with the TTL, and push services refuse one valid for
+    // more than 24 hours.
+    if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(23 * 3600) {
+        return Err(format!("{text} seconds is outside 60..=82800"));
+    }
+    Ok(ttl)
 }
 
 pub(crate) fn seconds(text: &str) -> Result<Duration, String> {

@@ -44,6 +44,9 @@ pub(crate) enum AppError {
     /// The relay cannot take work now (shutting down, store stopped, GMS unreachable).
     #[error("not ready: {0}")]
     NotReady(&'static str),
+    /// Web Push is off (no `--vapid-subject`).
+    #[error("this relay sends no Web Push notifications")]
+    WebPushDisabled,
     /// `--static-dir` does not hold a complete widget build.
     #[error("the widget build is incomplete: {0}")]
     WidgetNotBuilt(String),
@@ -63,6 +66,7 @@ impl AppError {
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            AppError::WebPushDisabled => (StatusCode::NOT_FOUND, "web_push_disabled"),
             AppError::WidgetNotBuilt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "widget_not_built"),
         }
     }

@@ -97,7 +97,17 @@ impl Gms {
 
     /// The acknowledging ping, retried as `RetryPolicy::GMS` says.
     pub(crate) async fn ping(&self, service: &str, credentials: &Credentials) -> PingResult {
-        let operation = ChatOperation::Refresh { position: TranscriptPosition::None };
+        self.refresh(service, credentials, TranscriptPosition::None).await
+    }
+
+    /// A refresh from `position`, retried as `RetryPolicy::GMS` says.
+    pub(crate) async fn refresh(
+        &self,
+        service: &str,
+        credentials: &Credentials,
+        position: TranscriptPosition,
+    ) -> PingResult {
+        let operation = ChatOperation::Refresh { position };
         let mut failures = 0;
         loop {
             let failure = match self.call(service, &operation, credentials).await {

@@ -143,7 +143,6 @@ impl Hub {
     }
 
     /// How many connections subscribe to a chat.
-    #[cfg(test)]
     pub(crate) fn subscribers(&self, chat_id: &str) -> usize {
         self.lock().subscribers.get(chat_id).map_or(0, HashSet::len)
     }

@@ -21,6 +21,7 @@ pub mod store;
 pub mod telemetry;
 mod token;
 mod watcher;
+mod web_push;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -68,6 +69,8 @@ pub(crate) struct AppState {
     pub(crate) tokens: token::Tokens,
     /// Per-client-address limits of the public endpoints.
     pub(crate) limits: limits::Limits,
+    /// Web Push, when `--vapid-subject` turns it on.
+    pub(crate) web_push: Option<web_push::WebPush>,
     /// The Prometheus registry.
     pub(crate) metrics: PrometheusHandle,
 }
@@ -154,12 +157,15 @@ pub async fn run_with_store(
     let tokens = match (&redis, config.token_secret.as_deref().filter(|s| !s.is_empty())) {
         (Some((client, keys)), None) => {
             let (client, keys) = (client.clone(), keys.clone());
-            let key = tokio::task::spawn_blocking(move || redis_store::token_key(&client, &keys))
-                .await??;
+            let key = tokio::task::spawn_blocking(move || {
+                redis_store::kept_key(&client, &keys.token_key(), token::random_key)
+            })
+            .await??;
             token::Tokens::from_key(key)
         }
         _ => token::Tokens::load(config.token_secret.as_deref(), &config.data_dir)?,
     };
+    let web_push_settings = web_push_settings(&config, redis.as_ref()).await?;
     let gms = gms::Gms::new(&config.gms_url, config.gms_timeout)?;
     let limits = limits::Limits::new(&config);
     let hub = hub::Hub::default();
@@ -172,11 +178,24 @@ pub async fn run_with_store(
         None => None,
     };
     tracing::info!(node, redis = bus.is_some(), "relay starting");
+    let web_push = match web_push_settings {
+        Some(settings) => {
+            let deps = web_push::Deps {
+                sessions: sessions.clone(),
+                hub: hub.clone(),
+                bus: bus.clone(),
+                gms: gms.clone(),
+            };
+            Some(web_push::WebPush::start(settings, deps, token.clone(), &tasks)?)
+        }
+        None => None,
+    };
     let deps = acker::Deps {
         gms: gms.clone(),
         sessions: sessions.clone(),
         hub: hub.clone(),
         bus: bus.clone(),
+        web_push: web_push.clone(),
     };
     let acker = acker::Acker::start(deps, config.gms_concurrency, ack_stop.clone(), DRAIN, &acks);
     let settings = restorer::Settings {
@@ -237,6 +256,7 @@ pub async fn run_with_store(
         gms,
         tokens,
         limits,
+        web_push,
         metrics,
     };
     tracing::info!(listen = %listener.local_addr()?, "relay listening");
@@ -261,6 +281,33 @@ pub async fn run_with_store(
     }
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// Web Push's settings when `--vapid-subject` is set, with the VAPID key: configured, or
+/// kept in Redis (shared by every relay) or the data directory.
+async fn web_push_settings(
+    config: &Config,
+    redis: Option<&(redis::Client, redis_store::Keys)>,
+) -> anyhow::Result<Option<web_push::Settings>> {
+    let Some(subject) = config.vapid_subject.clone() else { return Ok(None) };
+    let configured = config.vapid_private_key.clone();
+    let data_dir = config.data_dir.clone();
+    let redis = redis.cloned();
+    let vapid = tokio::task::spawn_blocking(move || {
+        let keeper = match &redis {
+            Some((client, keys)) => web_push::Keeper::Redis(client, keys),
+            None => web_push::Keeper::Dir(&data_dir),
+        };
+        web_push::Vapid::load(configured.as_deref(), keeper, &subject)
+    })
+    .await??;
+    tracing::info!(public_key = %vapid.public, preview = config.web_push_preview, "Web Push on");
+    Ok(Some(web_push::Settings {
+        vapid,
+        preview: config.web_push_preview,
+        ttl: config.web_push_ttl,
+        services: config.web_push_services.clone(),
+    }))
 }
 
 async fn forget_idle_clients(limits: limits::Limits, stop: CancellationToken) {

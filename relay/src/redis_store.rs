@@ -90,6 +90,16 @@ impl Keys {
         format!("{}token-key", self.prefix)
     }
 
+    /// The VAPID private key, when none is configured.
+    pub(crate) fn vapid_key(&self) -> String {
+        format!("{}vapid-key", self.prefix)
+    }
+
+    /// The chat's events (by index) a Web Push notification was sent for.
+    pub(crate) fn web_pushed(&self, chat_id: &str) -> String {
+        format!("{}{{{chat_id}}}:web-pushed", self.prefix)
+    }
+
     /// Set while some relay has pinged the chat this interval.
     pub(crate) fn pinged(&self, chat_id: &str) -> String {
         format!("{}{{{chat_id}}}:pinged", self.prefix)
@@ -291,21 +301,24 @@ impl Backend for RedisBackend {
     }
 }
 
-/// The subscription tokens' key: the one in Redis, created by the first relay to start.
-pub(crate) fn token_key(client: &redis::Client, keys: &Keys) -> anyhow::Result<Vec<u8>> {
-    use rand::RngCore as _;
+/// A secret every relay shares: the one in Redis under `key`, made by `fresh` and stored by
+/// the first relay to start.
+pub(crate) fn kept_key(
+    client: &redis::Client,
+    key: &str,
+    fresh: impl FnOnce() -> Vec<u8>,
+) -> anyhow::Result<Vec<u8>> {
     let mut connection = client.get_connection_with_timeout(CALL_TIMEOUT)?;
-    let mut fresh = vec![0_u8; 32];
-    rand::rng().fill_bytes(&mut fresh);
-    let key: Vec<u8> = redis::cmd("SET")
-        .arg(keys.token_key())
+    let fresh = fresh();
+    let kept: Vec<u8> = redis::cmd("SET")
+        .arg(key)
         .arg(&fresh)
         .arg("NX")
         .arg("GET")
         .query::<Option<Vec<u8>>>(&mut connection)?
         .unwrap_or(fresh);
-    anyhow::ensure!(key.len() >= 32, "the token key in Redis is too short to be a key");
-    Ok(key)
+    anyhow::ensure!(kept.len() >= 32, "{key} in Redis is too short to be a key");
+    Ok(kept)
 }
 
 #[cfg(test)]

@@ -429,7 +429,7 @@ fn plan(state: &State, batch: &[&Op]) -> (Vec<Change>, Overlay, Vec<Option<ChatR
         .chats
         .iter()
         .map(|(chat_id, record)| match record {
-            Some(record) => Change::Put(record.clone()),
+            Some(record) => Change::Put(Box::new(record.clone())),
             None => Change::Delete(chat_id.clone()),
         })
         .collect();
@@ -531,7 +531,7 @@ mod shared_store_tests {
                         let chat_id = record.credentials.chat_id.clone();
                         let stored = chats.get(&chat_id).map_or(0, |r| r.revision);
                         if stored + 1 == record.revision {
-                            chats.insert(chat_id, record.clone());
+                            chats.insert(chat_id, (**record).clone());
                         } else {
                             conflicts
                                 .push(Conflict { current: chats.get(&chat_id).cloned(), chat_id });

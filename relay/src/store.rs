@@ -48,6 +48,41 @@ pub struct ChatRecord {
     /// change with a stale copy.
     #[serde(default)]
     pub revision: u64,
+    /// The browser to notify by Web Push while no browser follows the chat (the visitor
+    /// opted in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_push: Option<Box<WebPushSubscription>>,
+    /// When the subscription was last set or removed (ms since the Unix epoch): an older
+    /// change never replaces a newer one.
+    #[serde(default)]
+    pub web_push_at: u64,
+}
+
+/// A browser's Web Push subscription for one chat.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebPushSubscription {
+    /// The push service URL (it identifies the browser: kept out of logs).
+    pub endpoint: String,
+    /// The browser's P-256 public key, base64url.
+    pub p256dh: String,
+    /// The browser's authentication secret, base64url.
+    pub auth: String,
+    /// The page a click on a notification opens.
+    #[serde(default)]
+    pub page: Option<String>,
+    /// The titles in the visitor's language.
+    #[serde(default)]
+    pub texts: shared::relay_api::NotificationTexts,
+    /// The chat's position when the visitor opted in: nothing before it is notified.
+    #[serde(default)]
+    pub since: u64,
+}
+
+impl std::fmt::Debug for WebPushSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebPushSubscription").field("since", &self.since).finish_non_exhaustive()
+    }
 }
 
 /// Tokens a push proposed.
@@ -95,6 +130,8 @@ pub struct Observation {
     pub registration: bool,
     /// The browsers have been told of the chat up to this position.
     pub announced: Option<u64>,
+    /// The visitor turned Web Push on (`Some(Some(..))`) or off (`Some(None)`).
+    pub web_push: Option<Option<Box<WebPushSubscription>>>,
 }
 
 impl Observation {
@@ -111,6 +148,7 @@ impl Observation {
             position: None,
             registration: false,
             announced: None,
+            web_push: None,
         }
     }
 }
@@ -134,6 +172,8 @@ impl ChatRecord {
             proposed: None,
             announced: 0,
             revision: 0,
+            web_push: None,
+            web_push_at: 0,
         };
         // Nothing to compare a push's tokens with: GMS's answer to the ping decides.
         record.merge(&Observation { source: Source::Gms, ..seen.clone() });
@@ -159,6 +199,12 @@ impl ChatRecord {
         }
         if let Some(service) = &seen.service {
             self.service.clone_from(service);
+        }
+        if let Some(change) = &seen.web_push
+            && seen.at >= self.web_push_at
+        {
+            self.web_push.clone_from(change);
+            self.web_push_at = seen.at;
         }
         let user_id = seen.user_id.clone().unwrap_or_else(|| self.credentials.user_id.clone());
         let secure_key =
@@ -223,7 +269,7 @@ pub struct Stored {
 #[derive(Debug, Clone)]
 pub enum Change {
     /// Insert or replace a chat: stored only over `revision - 1` (nothing, for 1).
-    Put(ChatRecord),
+    Put(Box<ChatRecord>),
     /// Forget a chat, whatever its revision.
     Delete(String),
     /// The process id a Chat Server runs as now.
@@ -351,6 +397,30 @@ mod tests {
             ..gms(100)
         };
         ChatRecord::create("C", &seen, "svc").expect("every token")
+    }
+
+    #[test]
+    fn the_newest_web_push_change_wins_whatever_order_they_land_in() {
+        let subscription = super::WebPushSubscription {
+            endpoint: "https://push.example/1".into(),
+            p256dh: "key".into(),
+            auth: "auth".into(),
+            page: None,
+            texts: shared::relay_api::NotificationTexts::default(),
+            since: 5,
+        };
+        let mut r = record();
+        let on = Observation { web_push: Some(Some(Box::new(subscription.clone()))), ..gms(300) };
+        let off = Observation { web_push: Some(None), ..gms(400) };
+        assert!(r.merge(&off));
+        assert!(!r.merge(&on), "turned off after it was turned on");
+        assert_eq!(r.web_push, None);
+        let mut other = record();
+        assert!(other.merge(&on) && other.merge(&off));
+        assert_eq!(other, r);
+        assert!(r.merge(&Observation { web_push: Some(Some(Box::new(subscription))), ..gms(500) }));
+        r.merge(&Observation { position: Some(9), ..gms(600) });
+        assert!(r.web_push.is_some(), "other observations leave it alone");
     }
 
     #[test]

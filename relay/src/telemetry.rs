@@ -21,6 +21,19 @@ const PUSH_RESULTS: [&str; 7] = [
     "error",
 ];
 
+/// Every `result` label of `relay_web_push_total`.
+pub(crate) const WEB_PUSH_RESULTS: [&str; 9] = [
+    "delivered",
+    "gone",
+    "too_large",
+    "retried",
+    "refused",
+    "failed",
+    "dropped",
+    "followed",
+    "invalid",
+];
+
 /// Describes every metric with its unit and registers each series the relay knows in
 /// advance, so a fresh relay's `/metrics` already lists them all (at zero) with help text.
 pub(crate) fn describe_metrics() {
@@ -71,6 +84,13 @@ pub(crate) fn describe_metrics() {
             "relay_acks_deferred_total",
             "Acknowledgements left to the relay already acknowledging the chat.",
         ),
+        (
+            "relay_web_push_total",
+            "Web Push notifications, by result: delivered, gone (subscription removed), \
+             too_large (sent again without preview), retried, refused, failed (attempts used \
+             up), dropped (queue full), followed (a browser was connected: none sent), \
+             invalid (the stored subscription could not be used).",
+        ),
     ];
     for (name, help) in counters {
         describe_counter!(name, Unit::Count, help);
@@ -80,6 +100,7 @@ pub(crate) fn describe_metrics() {
         ("relay_pushes_total", "result", &PUSH_RESULTS[..]),
         ("relay_rate_limited_total", "endpoint", &["register", "ws", "ws_open"][..]),
         ("relay_ws_rejected_total", "reason", &["origin"][..]),
+        ("relay_web_push_total", "result", &WEB_PUSH_RESULTS[..]),
     ];
     for (name, key, values) in labelled {
         for value in values {
@@ -128,6 +149,7 @@ pub(crate) fn describe_metrics() {
         ("relay_restore_duration_seconds", "From a Chat Server event to its chats restored."),
         ("relay_store_commit_seconds", "Duration of one session store commit."),
         ("relay_redis_command_seconds", "Duration of one Redis command (or pipeline)."),
+        ("relay_web_push_seconds", "Duration of one request to a Web Push service."),
     ];
     for (name, help) in histograms {
         describe_histogram!(*name, Unit::Seconds, *help);

@@ -29,15 +29,7 @@ impl Tokens {
         if let Some(secret) = configured.filter(|s| !s.is_empty()) {
             return Ok(Tokens { key: secret.as_bytes().to_vec() });
         }
-        let path = dir.join("token.key");
-        if let Ok(existing) = std::fs::read(&path) {
-            anyhow::ensure!(existing.len() >= 32, "{} is too short to be a key", path.display());
-            return Ok(Tokens { key: existing });
-        }
-        std::fs::create_dir_all(dir)?;
-        let mut key = vec![0_u8; 32];
-        rand::rng().fill_bytes(&mut key);
-        write_private(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+        let key = kept_key(dir, "token.key", random_key)?;
         Ok(Tokens { key })
     }
 
@@ -63,6 +55,31 @@ impl Tokens {
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(token.trim()) else { return false };
         self.mac(chat_id).verify_slice(&bytes).is_ok()
     }
+}
+
+/// 32 random bytes: a fresh HMAC key.
+pub(crate) fn random_key() -> Vec<u8> {
+    let mut key = vec![0_u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    key
+}
+
+/// The secret kept in `dir/name`, made by `fresh` and written (readable by the owner only)
+/// on first start.
+pub(crate) fn kept_key(
+    dir: &Path,
+    name: &str,
+    fresh: impl FnOnce() -> Vec<u8>,
+) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join(name);
+    if let Ok(existing) = std::fs::read(&path) {
+        anyhow::ensure!(existing.len() >= 32, "{} is too short to be a key", path.display());
+        return Ok(existing);
+    }
+    std::fs::create_dir_all(dir)?;
+    let key = fresh();
+    write_private(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
 }
 
 #[cfg(unix)]

@@ -13,6 +13,10 @@ pub const PUSH_PATH: &str = "/gms/push";
 pub const SESSIONS_PATH: &str = "/v1/sessions";
 /// The browser WebSocket.
 pub const WS_PATH: &str = "/v1/ws";
+/// Below `{SESSIONS_PATH}/{chatId}`: the chat's Web Push subscription (`POST`, `DELETE`).
+pub const PUSH_SUBSCRIPTION: &str = "push-subscription";
+/// The service worker a site imports from its own origin for Web Push.
+pub const SERVICE_WORKER_PATH: &str = "/gms-chat-sw.js";
 
 /// `POST /v1/sessions`: the widget hands the relay the chat's tokens so it can acknowledge
 /// pushes and keep the chat alive while the visitor is away.
@@ -56,6 +60,65 @@ pub struct SessionRegistered {
     pub token: String,
     /// The highest `nextPosition` the relay knows for the chat.
     pub position: u64,
+    /// The relay's VAPID public key (base64url, uncompressed P-256 point) when it sends
+    /// Web Push notifications; absent when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vapid_public_key: Option<String>,
+}
+
+/// `POST /v1/sessions/{chatId}/push-subscription`: notify this browser of agent lines while
+/// the visitor is away. `endpoint` and `keys` are the browser's `PushSubscription.toJSON()`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushSubscriptionBody {
+    /// The push service URL the relay posts to.
+    pub endpoint: String,
+    /// The browser's keys for the payload encryption.
+    pub keys: PushKeys,
+    /// The page the visitor turned notifications on from: a click on one opens it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// The notification titles, worded in the visitor's language.
+    pub texts: NotificationTexts,
+}
+
+/// The subscription's keys, base64url as the browser gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushKeys {
+    /// The browser's P-256 public key.
+    pub p256dh: String,
+    /// The 16-byte authentication secret.
+    pub auth: String,
+}
+
+/// Titles of the notifications; `{agent}` stands for the agent's name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationTexts {
+    /// An agent wrote (e.g. "{agent} replied").
+    pub message: String,
+    /// An agent sent a file.
+    pub file: String,
+    /// The chat has ended.
+    pub ended: String,
+    /// The agent's name when GMS gives none.
+    pub agent: String,
+}
+
+/// What a Web Push notification carries (encrypted) to the site's service worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebPushPayload {
+    /// The chat (the notification's tag, so one chat shows one notification).
+    pub chat_id: String,
+    /// The notification's title.
+    pub title: String,
+    /// The preview (empty when the relay sends none).
+    #[serde(default)]
+    pub body: String,
+    /// The page a click opens (with the panel open), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// `GET /status`: one relay node's own view (counts only, nothing secret).

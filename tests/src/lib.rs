@@ -5,6 +5,7 @@
 pub mod gms_client;
 pub mod harness;
 pub mod host_site;
+pub mod push_service;
 pub mod push_sink;
 pub mod webdriver;
 pub mod ws_client;

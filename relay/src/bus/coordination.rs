@@ -46,6 +46,20 @@ end
 return 0
 ";
 
+/// Claims a chat's events for Web Push: answers the indexes no relay had claimed.
+/// KEYS[1]: the chat's set of claimed indexes. ARGV: its time to live in ms, the indexes.
+const CLAIM_WEB_PUSH: &str = r"
+local fresh = {}
+for i = 2, #ARGV do
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then fresh[#fresh + 1] = tonumber(ARGV[i]) end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return fresh
+";
+
+/// How long a chat's Web Push claims outlive its last notification.
+const WEB_PUSH_CLAIMS: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// How long a claim on a chat's acknowledgement lasts if its relay dies mid-ping (GMS
 /// resends the push meanwhile, so nothing waits longer than its resend).
 const ACK_CLAIM: Duration = Duration::from_secs(10);
@@ -62,6 +76,34 @@ pub(crate) enum AckClaim {
 }
 
 impl Bus {
+    /// Claims a chat's events for Web Push cluster-wide; answers those claimed now, so
+    /// whichever relays take a push (and its resends), each event is notified once.
+    pub(crate) async fn claim_web_push(
+        &self,
+        chat_id: &str,
+        indexes: &[u64],
+    ) -> Result<Vec<u64>, super::BusError> {
+        let ttl = u64::try_from(WEB_PUSH_CLAIMS.as_millis()).unwrap_or(u64::MAX);
+        let mut command = redis::cmd("EVAL");
+        command.arg(CLAIM_WEB_PUSH).arg(1).arg(self.keys.web_pushed(chat_id)).arg(ttl);
+        for index in indexes {
+            command.arg(index);
+        }
+        self.query(&command).await.map_err(|e| self.failed(&e))
+    }
+
+    /// Whether a browser follows the chat on any relay: each relay subscribes to a chat's
+    /// frames exactly while one of its browsers does, and a relay that dies loses its
+    /// subscriptions with its connection.
+    pub(crate) async fn followed(&self, chat_id: &str) -> Result<bool, super::BusError> {
+        // A map in RESP3, pairs in RESP2: redis-rs reads both as a map.
+        let counts: std::collections::HashMap<String, i64> = self
+            .query(redis::cmd("PUBSUB").arg("NUMSUB").arg(self.keys.frames(chat_id)))
+            .await
+            .map_err(|e| self.failed(&e))?;
+        Ok(counts.values().any(|&count| count > 0))
+    }
+
     /// Claims this interval's periodic ping of a chat for this relay: false when another
     /// relay pinged it within `interval` (so the cluster pings each chat once). Without
     /// Redis the ping goes ahead: a ping too many is better than a chat left unpinged.

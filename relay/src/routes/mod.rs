@@ -4,6 +4,7 @@
 mod health;
 mod push;
 mod sessions;
+mod web_push;
 mod widget;
 mod ws;
 
@@ -13,7 +14,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{delete, get, post};
-use shared::relay_api::{PUSH_PATH, SESSIONS_PATH, WS_PATH};
+use shared::relay_api::{
+    PUSH_PATH, PUSH_SUBSCRIPTION, SERVICE_WORKER_PATH, SESSIONS_PATH, WS_PATH,
+};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::AppState;
@@ -25,13 +28,18 @@ pub(crate) fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(SESSIONS_PATH, post(sessions::register))
         .route(&format!("{SESSIONS_PATH}/{{chat_id}}"), delete(sessions::forget))
+        .route(
+            &format!("{SESSIONS_PATH}/{{chat_id}}/{PUSH_SUBSCRIPTION}"),
+            post(web_push::subscribe).delete(web_push::unsubscribe),
+        )
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(cors(&state.config.allowed_origins));
     let mut router = Router::new()
         .merge(health::router())
         .merge(push)
         .merge(api)
-        .route(WS_PATH, get(ws::upgrade));
+        .route(WS_PATH, get(ws::upgrade))
+        .route(SERVICE_WORKER_PATH, get(web_push::service_worker));
     if let Some(dir) = &state.config.static_dir {
         let gms_url = state.config.widget_gms_url.clone().unwrap_or_default();
         router = router.merge(widget::router(dir.clone(), gms_url));

@@ -110,6 +110,9 @@ async fn accept(
     // With several relays, answered 200 only once the others have the frame too (else GMS
     // resends it, and the browsers drop what they already have).
     fan_out(&state.hub, state.bus.as_ref(), &chat_id, &frame).await?;
+    if let Some(web_push) = &state.web_push {
+        web_push.news(&chat_id, &frame);
+    }
     metrics::histogram!("relay_push_to_frame_seconds").record(received.elapsed().as_secs_f64());
     state.acker.request(&chat_id, Reason::Push);
     Ok("accepted")

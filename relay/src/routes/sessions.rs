@@ -72,6 +72,7 @@ pub(crate) async fn register(
     Ok(Json(SessionRegistered {
         token: state.tokens.sign(&request.chat_id),
         position: record.position,
+        vapid_public_key: state.web_push.as_ref().map(|w| w.public_key().to_owned()),
     }))
 }
 
@@ -80,13 +81,9 @@ pub(crate) async fn forget(
     Path(chat_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(AppError::BadToken)?;
-    if !state.tokens.verify(&chat_id, token) {
-        return Err(AppError::BadToken);
+    authorize(&state, &chat_id, &headers)?;
+    if let Some(web_push) = &state.web_push {
+        web_push.forget(&chat_id);
     }
     if state.sessions.remove(&chat_id).await? {
         tracing::info!(chat = %chat_id, "chat forgotten on request");
@@ -94,4 +91,19 @@ pub(crate) async fn forget(
     } else {
         Err(AppError::NotFound)
     }
+}
+
+/// Checks `Authorization: Bearer <subscription token>` for the chat (never a URL
+/// parameter, so tokens stay out of access logs).
+pub(super) fn authorize(
+    state: &AppState,
+    chat_id: &str,
+    headers: &HeaderMap,
+) -> Result<(), AppError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(AppError::BadToken)?;
+    if state.tokens.verify(chat_id, token) { Ok(()) } else { Err(AppError::BadToken) }
 }

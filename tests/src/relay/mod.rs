@@ -14,6 +14,7 @@ mod redis_cluster;
 mod redis_ha;
 mod sessions;
 mod store;
+mod web_push;
 mod widget_files;
 mod ws;
 
