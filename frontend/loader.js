@@ -48,6 +48,8 @@
       return own(LAUNCHER, primary) ? primary : undefined;
     },
     idleRefreshSeconds: function (v) { return /^\d{1,9}$/.test(v) && +v > 0 ? +v : undefined; },
+    // The browser refuses a worker from another origin when the visitor opts in.
+    serviceWorker: text,
     theme: oneOf({ light: 1, dark: 1, auto: 1 }),
     position: oneOf({ right: 1, left: 1 })
   };
@@ -242,6 +244,12 @@
     d.body.appendChild(host);
     if (activeChat()) load();
     else drawLauncher();
+    // A click on a Web Push notification opened this page for the chat (an open tab hears
+    // of it from the service worker, in the wasm).
+    if (w.location.hash === '#gms-chat-open') {
+      w.history.replaceState(w.history.state, '', w.location.pathname + w.location.search);
+      command('open');
+    }
     // A chat started in another tab of the site: load it here too, for its pushes and badge.
     w.addEventListener('storage', function (event) {
       if (event.key === KEY && !loading && activeChat()) load();

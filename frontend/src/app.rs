@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use shared::gms::Visitor;
 use shared::widget_config::WidgetConfig;
 
-use shared::visitor::{ChatState, Conn, Failure, Input};
+use shared::visitor::{ChatState, Conn, Failure, Input, NotifyOffer};
 
 use crate::chat::{
     Line, Segment, day_starts, initials, line, run_starts, segments, transcript_text,
@@ -45,6 +45,8 @@ pub fn App(
     }
     // A returning visitor: the cached transcript shows at once; the machine connects,
     // registers once and catches up once.
+    ctrl.input(Input::PushCapable(crate::web_push::capable(&ctrl.config())));
+    crate::web_push::follow_clicks(&ctrl.config(), move || ctrl.input(Input::SetOpen(true)));
     ctrl.input(Input::Load);
     watch_page(ctrl);
 
@@ -387,8 +389,36 @@ fn Conversation(
                 </div>
             })
         } else {
-            Either::Right(view! { <Composer ctrl=ctrl/> })
+            Either::Right(view! { <NotifyChoice ctrl=ctrl/> <Composer ctrl=ctrl/> })
         }}
+    }
+}
+
+/// "Notify me when the agent replies": Web Push, offered once the chat runs and everything
+/// supports it; the browser's permission prompt comes only from this click.
+#[component]
+fn NotifyChoice(
+    /// The widget's controller.
+    ctrl: Controller,
+) -> impl IntoView {
+    let t = ctrl.texts;
+    let offer = ctrl.memo(shared::visitor::Machine::notify_offer);
+    let on = move || offer.get() == NotifyOffer::On;
+    // Always rendered, hidden while there is nothing to offer: cheaper in the wasm than a
+    // view that comes and goes.
+    view! {
+        <p class="gc-notify" hidden=move || offer.get() == NotifyOffer::Hidden>
+            {move || if on() { t.notify_on } else { "" }}" "
+            <button class="gc-link" data-testid="notify" aria-pressed=move || on().to_string()
+                disabled=move || offer.get() == NotifyOffer::Busy
+                on:click=move |_| ctrl.input(Input::Notify(!on()))>
+                {move || match offer.get() {
+                    NotifyOffer::On => t.notify_off,
+                    NotifyOffer::Busy => t.notify_busy,
+                    _ => t.notify_offer,
+                }}
+            </button>
+        </p>
     }
 }
 

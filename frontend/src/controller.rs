@@ -101,9 +101,11 @@ impl Controller {
             }
             Effect::Register { id, body } => spawn_local(async move {
                 let registration = match net::register(&this.config(), &body).await {
-                    Ok(answer) => {
-                        Registration::Registered { token: answer.token, position: answer.position }
-                    }
+                    Ok(answer) => Registration::Registered {
+                        token: answer.token,
+                        position: answer.position,
+                        push_key: answer.vapid_public_key,
+                    },
                     Err(NetError::Refused(_)) => Registration::Refused,
                     Err(_) => Registration::Failed,
                 };
@@ -111,6 +113,15 @@ impl Controller {
             }),
             Effect::Forget { chat_id, token } => spawn_local(async move {
                 net::forget(&this.config(), &chat_id, &token).await;
+            }),
+            Effect::SubscribePush { chat_id, token, key } => spawn_local(async move {
+                let config = this.config();
+                let answer =
+                    crate::web_push::turn_on(&config, &chat_id, &token, &key, this.texts).await;
+                this.input(Input::NotifyAnswered(answer));
+            }),
+            Effect::UnsubscribePush { chat_id, token } => spawn_local(async move {
+                let _ = net::push_subscription(&this.config(), &chat_id, &token, None).await;
             }),
             Effect::OpenSocket => crate::connection::open(*self),
             Effect::CloseSocket => crate::connection::close(),
@@ -146,6 +157,7 @@ impl Controller {
             Notice::Refused(reason) => fill(t.refused, &[("reason", reason)]),
             Notice::CouldNotStart(reason) => fill(t.could_not_start, &[("reason", reason)]),
             Notice::Text(text) => text.clone(),
+            Notice::NotifyFailed => t.notify_failed.to_owned(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod net;
 mod storage;
 mod tabs;
 pub mod texts;
+mod web_push;
 
 pub use app::App;
 use shared::widget_config::WidgetConfig;

@@ -5,7 +5,9 @@
 use shared::gms::{
     Answer, ChatOperation, ChatResponse, Credentials, RequestBody, RetryPolicy, Verdict,
 };
-use shared::relay_api::{ErrorBody, RegisterSession, SESSIONS_PATH, SessionRegistered};
+use shared::relay_api::{
+    ErrorBody, PUSH_SUBSCRIPTION, RegisterSession, SESSIONS_PATH, SessionRegistered,
+};
 use shared::widget_config::WidgetConfig;
 
 use wasm_bindgen::{JsCast, JsValue};
@@ -194,13 +196,42 @@ pub async fn register(
     }
 }
 
-/// Tells the relay to forget an ended chat (best effort).
-pub async fn forget(config: &WidgetConfig, chat_id: &str, token: &str) {
-    let url = format!(
+/// The relay's URL of a chat (`/v1/sessions/{chatId}`).
+fn session_url(config: &WidgetConfig, chat_id: &str) -> String {
+    format!(
         "{}{SESSIONS_PATH}/{}",
         config.relay_url.trim_end_matches('/'),
         shared::form::encode_path_segment(chat_id)
-    );
+    )
+}
+
+/// Tells the relay to forget an ended chat (best effort).
+pub async fn forget(config: &WidgetConfig, chat_id: &str, token: &str) {
     let authorization = format!("Bearer {token}");
+    let url = session_url(config, chat_id);
     let _ = fetch("DELETE", &url, &[("Authorization", &authorization)], None).await;
+}
+
+/// Hands the relay the chat's Web Push subscription (`Some`: a `PushSubscriptionBody` as
+/// JSON), or takes it back (`None`).
+pub async fn push_subscription(
+    config: &WidgetConfig,
+    chat_id: &str,
+    token: &str,
+    subscription: Option<&str>,
+) -> Result<(), NetError> {
+    let url = format!("{}/{PUSH_SUBSCRIPTION}", session_url(config, chat_id));
+    let authorization = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", authorization.as_str())];
+    let (method, body) = match subscription {
+        Some(json) => {
+            headers.push(("Content-Type", "application/json"));
+            ("POST", Some(JsValue::from_str(json)))
+        }
+        None => ("DELETE", None),
+    };
+    match fetch(method, &url, &headers, body.as_ref()).await?.0 {
+        204 => Ok(()),
+        status => Err(NetError::Http(status)),
+    }
 }

@@ -32,6 +32,9 @@ pub struct WidgetConfig {
     /// sees an idle visitor as present. Lower it only to measure, never below GMS's own
     /// idle timers' needs.
     pub idle_refresh_seconds: u32,
+    /// The site's service worker for Web Push (the one-line file that imports the relay's
+    /// `gms-chat-sw.js`), on the page's own origin; empty: no notifications are offered.
+    pub service_worker: String,
 }
 
 impl Default for WidgetConfig {
@@ -44,6 +47,7 @@ impl Default for WidgetConfig {
             title: "Chat with us".to_owned(),
             language: "en".to_owned(),
             idle_refresh_seconds: 1800,
+            service_worker: String::new(),
         }
     }
 }

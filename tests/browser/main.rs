@@ -8,6 +8,7 @@ mod page;
 mod panel;
 mod tabs;
 mod visitor;
+mod web_push;
 mod widget;
 
 use std::path::PathBuf;

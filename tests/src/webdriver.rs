@@ -19,6 +19,9 @@ pub struct Browser {
     driver: String,
     _chromedriver: Child,
     profile: std::path::PathBuf,
+    /// Chromium's own DevTools address (`host:port`), for what chromedriver does not pass
+    /// on: events.
+    debugger: String,
 }
 
 /// A reference to an element in the page.
@@ -88,7 +91,11 @@ impl Browser {
             .as_str()
             .with_context(|| format!("no WebDriver session: {created}"))?
             .to_owned();
-        Ok(Browser { http, session, driver, _chromedriver: child, profile })
+        let debugger = created["value"]["capabilities"]["goog:chromeOptions"]["debuggerAddress"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Browser { http, session, driver, _chromedriver: child, profile, debugger })
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Result<Value> {
@@ -110,6 +117,23 @@ impl Browser {
             json!({"cmd": command, "params": params}),
         )
         .await
+    }
+
+    /// A DevTools session of its own on the first page: Chromium's socket, since
+    /// chromedriver passes commands on but not the events they cause.
+    pub async fn devtools(&self) -> Result<DevTools> {
+        let version: Value = self
+            .http
+            .get(format!("http://{}/json/version", self.debugger))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let url = version["webSocketDebuggerUrl"].as_str().context("no DevTools socket")?;
+        let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+        let mut devtools = DevTools { socket, next: 0, session: None, events: Vec::new() };
+        devtools.session = Some(devtools.attach("page", "").await?);
+        Ok(devtools)
     }
 
     /// Lets the page download files into `dir` without asking.
@@ -337,5 +361,99 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// A DevTools Protocol connection to one page, with the events it has seen.
+pub struct DevTools {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next: u64,
+    session: Option<String>,
+    events: Vec<Value>,
+}
+
+impl DevTools {
+    /// Sends a command to the page; answers its result and keeps the events that arrive
+    /// meanwhile.
+    pub async fn call(&mut self, method: &str, params: Value) -> Result<Value> {
+        let session = self.session.clone();
+        self.call_on(session.as_deref(), method, params).await
+    }
+
+    /// Attaches to the first target of `kind` (`page`, `service_worker`) whose URL starts
+    /// with `url`; answers the session to `call_on`.
+    pub async fn attach(&mut self, kind: &str, url: &str) -> Result<String> {
+        let targets = self.call_on(None, "Target.getTargets", json!({})).await?;
+        let target = targets["targetInfos"]
+            .as_array()
+            .and_then(|t| {
+                t.iter().find(|t| {
+                    t["type"] == kind && t["url"].as_str().is_some_and(|u| u.starts_with(url))
+                })
+            })
+            .with_context(|| format!("no {kind} target at {url}: {targets}"))?["targetId"]
+            .clone();
+        let attached = self
+            .call_on(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true}))
+            .await?;
+        attached["sessionId"].as_str().map(str::to_owned).context("no session")
+    }
+
+    /// Sends a command to a session (`None`: the browser).
+    pub async fn call_on(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value> {
+        use futures_util::{SinkExt as _, StreamExt as _};
+        self.next += 1;
+        let mut message = json!({"id": self.next, "method": method, "params": params});
+        if let Some(session) = session {
+            message["sessionId"] = json!(session);
+        }
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(message.to_string()))
+            .await?;
+        loop {
+            let frame =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.socket.next())
+                    .await
+                    .with_context(|| format!("no answer to {method}"))?
+                    .context("DevTools closed")??;
+            let Ok(text) = frame.into_text() else { continue };
+            let Ok(value) = serde_json::from_str::<Value>(&text) else { continue };
+            if value["id"] == self.next {
+                if let Some(error) = value.get("error") {
+                    bail!("{method}: {error}");
+                }
+                return Ok(value["result"].clone());
+            }
+            self.events.push(value);
+        }
+    }
+
+    /// Waits for an event named `method` for which `matches` holds.
+    pub async fn event(&mut self, method: &str, matches: impl Fn(&Value) -> bool) -> Result<Value> {
+        use futures_util::StreamExt as _;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(found) =
+                self.events.iter().find(|e| e["method"] == method && matches(&e["params"]))
+            {
+                return Ok(found["params"].clone());
+            }
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .with_context(|| format!("no {method} event"))?
+                .context("DevTools closed")??;
+            if let Ok(text) = frame.into_text()
+                && let Ok(value) = serde_json::from_str::<Value>(&text)
+            {
+                self.events.push(value);
+            }
+        }
     }
 }

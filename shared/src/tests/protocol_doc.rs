@@ -4,7 +4,8 @@ use crate::gms::{ChatEvent, ChatResponse};
 use crate::health::ChatServerHealth;
 use crate::push::PushNotification;
 use crate::relay_api::{
-    ClientFrame, ErrorBody, RegisterSession, RelayStatus, ServerFrame, SessionRegistered,
+    ClientFrame, ErrorBody, PushSubscriptionBody, RegisterSession, RelayStatus, ServerFrame,
+    SessionRegistered, WebPushPayload,
 };
 
 const PROTOCOL_MD: &str = include_str!("../../../docs/protocol.md");
@@ -24,6 +25,8 @@ fn check(kind: &str, body: &str) -> Result<(), String> {
         },
         "RegisterSession" => typed::<RegisterSession>(body),
         "SessionRegistered" => typed::<SessionRegistered>(body),
+        "PushSubscriptionBody" => typed::<PushSubscriptionBody>(body),
+        "WebPushPayload" => typed::<WebPushPayload>(body),
         "RelayStatus" => typed::<RelayStatus>(body),
         "ErrorBody" => typed::<ErrorBody>(body),
         "ChatResponse" => typed::<ChatResponse>(body),

@@ -30,7 +30,7 @@ fn ok_at(next_position: u64) -> GmsResult {
 fn stored_chat() -> Machine {
     let mut chat = ChatState::new("svc", tokens("C"));
     chat.apply_events([agent(1, "a"), agent(2, "b")]);
-    let stored = Stored { device_id: "d".into(), chat: Some(chat), open: false, alerts: false };
+    let stored = Stored { device_id: "d".into(), chat: Some(chat), ..Stored::default() };
     Machine::new(stored, "svc", "")
 }
 
@@ -48,7 +48,7 @@ fn connected() -> Machine {
 }
 
 fn registered(position: u64) -> Registration {
-    Registration::Registered { token: "T".into(), position }
+    Registration::Registered { token: "T".into(), position, push_key: None }
 }
 
 fn refresh_id(effects: &[Effect]) -> Option<u64> {

@@ -27,6 +27,9 @@ pub struct Stored {
     /// The visitor turned on alerts (a sound, and a system notification where the browser
     /// allows them) for agent lines that arrive while the page is hidden.
     pub alerts: bool,
+    /// The browser refused notifications when the visitor asked for them: the widget
+    /// never offers them again.
+    pub notify_refused: bool,
 }
 
 impl Stored {
@@ -38,6 +41,8 @@ impl Stored {
         let before = (self.open, self.alerts);
         self.open = other.open;
         self.alerts = other.alerts;
+        let refused_before = self.notify_refused;
+        self.notify_refused |= other.notify_refused;
         if self.device_id.is_empty() {
             self.device_id.clone_from(&other.device_id);
         }
@@ -70,7 +75,7 @@ impl Stored {
             }
             (None, None) => false,
         };
-        chat_changed || (self.open, self.alerts) != before
+        chat_changed || (self.open, self.alerts) != before || self.notify_refused != refused_before
     }
 }
 
@@ -97,6 +102,13 @@ pub struct ChatState {
     /// unread. Absent in caches written before it existed: nothing counts as unread then.
     #[serde(default)]
     pub seen: Option<u64>,
+    /// The relay's VAPID public key, from the registration: the relay sends Web Push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_key: Option<String>,
+    /// Whether the visitor wants a notification when the agent replies while they are
+    /// away (odd: on), counted in changes so that the latest change wins in every tab.
+    #[serde(default)]
+    pub notify_changes: u32,
 }
 
 /// What applying new transcript events did.
@@ -119,7 +131,23 @@ impl ChatState {
             events: Vec::new(),
             ended: false,
             seen: Some(1),
+            push_key: None,
+            notify_changes: 0,
         }
+    }
+
+    /// Whether the visitor turned notifications on for this chat.
+    pub fn notify(&self) -> bool {
+        self.notify_changes % 2 == 1
+    }
+
+    /// Turns notifications on or off; answers whether that changed anything.
+    pub fn set_notify(&mut self, on: bool) -> bool {
+        if self.notify() == on {
+            return false;
+        }
+        self.notify_changes += 1;
+        true
     }
 
     /// Agent messages, links and files that arrived after the visitor last looked.
@@ -191,6 +219,8 @@ impl ChatState {
         }
         let before = (self.next_position, self.ended, self.seen, self.relay_token.clone());
         let alias_before = self.credentials.alias.clone();
+        let push_before = (self.push_key.clone(), self.notify_changes);
+        let (push_key, notify_changes) = (self.push_key.clone(), self.notify_changes);
         if other.next_position > self.next_position {
             // The other copy is further along: its cache, tokens and position win, and any
             // event only this copy had comes again with the next refresh if it matters.
@@ -205,9 +235,12 @@ impl ChatState {
                 self.relay_token.clone_from(&other.relay_token);
             }
         }
+        self.push_key = other.push_key.clone().or(push_key);
+        self.notify_changes = notify_changes.max(other.notify_changes);
         self.ended |= other.ended;
         (self.next_position, self.ended, self.seen, self.relay_token.clone()) != before
             || self.credentials.alias != alias_before
+            || (self.push_key.clone(), self.notify_changes) != push_before
     }
 
     /// Whether the agent is typing: their latest typing or message event is `TypingStarted`.

@@ -43,6 +43,9 @@ pub enum Notice {
     CouldNotStart(String),
     /// Something the widget itself found (a file over the limits): already worded.
     Text(String),
+    /// Notifications could not be turned on (no service worker, the push service or the
+    /// relay failed).
+    NotifyFailed,
 }
 
 /// A visitor message on its way.
@@ -94,11 +97,39 @@ pub enum Registration {
         token: String,
         /// The highest position the relay knows.
         position: u64,
+        /// The relay's VAPID public key, when it sends Web Push.
+        push_key: Option<String>,
     },
     /// GMS no longer accepts the chat's tokens.
     Refused,
     /// The relay could not be reached or failed: try again with the next connection.
     Failed,
+}
+
+/// How turning notifications on ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyAnswer {
+    /// The browser is subscribed and the relay has the subscription.
+    On,
+    /// The visitor (or the browser) refused the permission: never ask again.
+    Refused,
+    /// The permission prompt was dismissed: ask again only on another click.
+    Dismissed,
+    /// Something failed on the way.
+    Failed,
+}
+
+/// What the notification offer in the panel shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOffer {
+    /// Nothing: no running chat, no support (browser, site or relay), or refused before.
+    Hidden,
+    /// "Notify me when the agent replies".
+    Offer,
+    /// Asking the browser and the relay.
+    Busy,
+    /// On, with a way to turn it off.
+    On,
 }
 
 /// Everything that can happen to the visitor's chat.
@@ -174,6 +205,13 @@ pub enum Input {
     /// The site's own user data (`GmsChat.setUserData`): merged into the next chat's, and
     /// sent to a running chat with `updateData`.
     UserData(Vec<(String, String)>),
+    /// Whether this page can offer Web Push: the site named its service worker, the browser
+    /// has push and notifications, and has not blocked them.
+    PushCapable(bool),
+    /// The visitor turned notifications on or off.
+    Notify(bool),
+    /// How turning them on ended.
+    NotifyAnswered(NotifyAnswer),
 }
 
 /// What the machine asks its runner to do.
@@ -226,6 +264,24 @@ pub enum Effect {
     },
     /// Wait `TYPING_PAUSE`, then answer `TypingPaused(generation)`.
     TypingTimer(u64),
+    /// Ask the browser for notification permission (now, while the click still counts as
+    /// the visitor's gesture), subscribe with `key`, and hand the subscription to the
+    /// relay; answered with `NotifyAnswered`.
+    SubscribePush {
+        /// The chat.
+        chat_id: String,
+        /// Its subscription token.
+        token: String,
+        /// The relay's VAPID public key.
+        key: String,
+    },
+    /// Tell the relay to stop notifying; nobody waits for it.
+    UnsubscribePush {
+        /// The chat.
+        chat_id: String,
+        /// Its subscription token.
+        token: String,
+    },
     /// Persist `Machine::stored` (merged with what other tabs wrote).
     Save,
     /// Remove everything the widget stored in the browser.

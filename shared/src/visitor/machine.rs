@@ -18,6 +18,7 @@
 //! refresh runs at a time, and one more runs after it if anything asked meanwhile.
 
 mod answers;
+mod notify;
 mod relay;
 
 use std::collections::BTreeMap;
@@ -106,6 +107,10 @@ pub struct Machine {
     persisted: bool,
     /// The site's user data for the next chat (this page only, never stored).
     user_data: BTreeMap<String, String>,
+    /// This page can offer Web Push.
+    push_capable: bool,
+    /// Notifications are being turned on.
+    notify_busy: bool,
 }
 
 impl Machine {
@@ -147,6 +152,8 @@ impl Machine {
             saved: true,
             persisted,
             user_data: BTreeMap::new(),
+            push_capable: false,
+            notify_busy: false,
         }
     }
 
@@ -214,6 +221,9 @@ impl Machine {
             Input::Forget { device_id } => self.forget(device_id, true, &mut out),
             Input::Wiped { device_id } => self.forget(device_id, false, &mut out),
             Input::UserData(pairs) => self.site_user_data(pairs, &mut out),
+            Input::PushCapable(capable) => self.push_capable = capable,
+            Input::Notify(on) => self.notify(on, &mut out),
+            Input::NotifyAnswered(answer) => self.notify_answered(answer),
         }
         // While the panel is open the visitor sees every new line as it comes.
         if self.stored.open

@@ -1,5 +1,5 @@
-//! The live relay under mutated input, over real sockets: pushes, registrations, forgets
-//! and WebSocket frames made from valid ones by flipping, cutting, repeating and splicing
+//! The live relay under mutated input, over real sockets: pushes, registrations, forgets,
+//! Web Push subscriptions and WebSocket frames made from valid ones by flipping, cutting, repeating and splicing
 //! bytes (seeded, so a failing seed reproduces). Every answer must be a 2xx or a 4xx,
 //! within seconds; the WebSocket may close, never hang; afterwards the relay still
 //! delivers a chat's push. `HTTP_FUZZ_REQUESTS` (600 by default) and `HTTP_FUZZ_SEED` set
@@ -91,7 +91,8 @@ async fn mutated_requests_get_a_4xx_never_a_5xx_a_panic_or_a_hang() -> Result<()
     let requests: usize =
         std::env::var("HTTP_FUZZ_REQUESTS").ok().and_then(|n| n.parse().ok()).unwrap_or(600);
     let seed: u64 = std::env::var("HTTP_FUZZ_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(7);
-    let setup = Setup::start(Options::sim(&[]).relay(&NO_CLIENT_LIMITS)).await?;
+    let web_push = ["--vapid-subject", "mailto:ops@example.com"];
+    let setup = Setup::start(Options::sim(&[]).relay(&NO_CLIENT_LIMITS).relay(&web_push)).await?;
     let (credentials, mut ws, registered) = setup.subscribed_chat(false).await?;
     let relay = setup.system.relay_url.clone();
     let push = json!({"deviceId": "d", "message": "Ann: hi", "type": "Message",
@@ -106,17 +107,24 @@ async fn mutated_requests_get_a_4xx_never_a_5xx_a_panic_or_a_hang() -> Result<()
     let frame =
         json!({"type": "subscribe", "chatId": credentials.chat_id, "token": registered.token})
             .to_string();
+    let keys = crate::push_service::PushService::start().await?.subscribe()?.keys;
+    let subscription = json!({"endpoint": "https://fcm.googleapis.com/fcm/send/fuzz",
+        "keys": {"p256dh": keys.p256dh, "auth": keys.auth}, "page": "https://shop.example/",
+        "texts": {"message": "{agent} replied", "file": "", "ended": "", "agent": ""}})
+    .to_string();
+    let subscription_url = format!("{relay}/v1/sessions/{}/push-subscription", credentials.chat_id);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let mut rng = Rng(seed.max(1));
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     for n in 0..requests {
-        let (method, url, body) = match rng.below(4) {
+        let (method, url, body) = match rng.below(5) {
             0 | 1 => (
                 reqwest::Method::POST,
                 format!("{relay}/gms/push{}", test_secret_query()),
                 push.as_bytes(),
             ),
             2 => (reqwest::Method::POST, format!("{relay}/v1/sessions"), register.as_bytes()),
+            3 => (reqwest::Method::POST, subscription_url.clone(), subscription.as_bytes()),
             _ => {
                 let chat =
                     String::from_utf8_lossy(&mutate(&mut rng, credentials.chat_id.as_bytes()))

@@ -75,11 +75,15 @@ impl Machine {
             self.socket = Socket::Open { registering: false, registered: true };
         }
         match registration {
-            Registration::Registered { token, position } => {
+            Registration::Registered { token, position, push_key } => {
                 let Some(chat) = self.stored.chat.as_mut() else { return };
                 let chat_id = chat.credentials.chat_id.clone();
                 if chat.relay_token.as_deref() != Some(token.as_str()) {
                     chat.relay_token = Some(token.clone());
+                    self.saved = false;
+                }
+                if chat.push_key != push_key {
+                    chat.push_key = push_key;
                     self.saved = false;
                 }
                 if !socket_open {

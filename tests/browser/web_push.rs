@@ -1,0 +1,329 @@
+//! Web Push in a real Chromium, end to end but for one stand-in: Chromium cannot reach a
+//! real push service here, so `PushManager.subscribe` answers a subscription on the test's
+//! push service, with keys the test made. Everything else is real: the permission (granted
+//! or denied through DevTools), the site's one-line service worker importing the relay's,
+//! the relay's signed and encrypted request, its delivery to the service worker
+//! (`ServiceWorker.deliverPushMessage`, with the bytes the push service received, decrypted
+//! as the browser would), the notification it shows, and what a click on it does.
+
+use anyhow::{Context, Result, ensure};
+use serde_json::{Value, json};
+use system_tests::gms_client::SimAdmin;
+use system_tests::harness::{Options, System};
+use system_tests::host_site::{HostSite, Page};
+use system_tests::push_service::{PushService, Received, Subscription};
+use system_tests::webdriver::{Browser, DevTools};
+
+use crate::system_with;
+
+const SUBJECT: &str = "mailto:ops@example.com";
+const WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The relay with Web Push on, gms-sim, the test's push service, and a shop whose page
+/// has the one tag with `data-service-worker` and whose root has the one-line worker.
+struct Shop {
+    system: System,
+    site: HostSite,
+    service: PushService,
+    page: String,
+    admin: SimAdmin,
+}
+
+async fn shop() -> Result<Shop> {
+    let service = PushService::start().await?;
+    let site = HostSite::start().await?;
+    let relay = [
+        "--allowed-origin",
+        &site.origin,
+        "--vapid-subject",
+        SUBJECT,
+        "--web-push-service",
+        service.origin(),
+    ];
+    let system = system_with(Options::sim(&["--cors-origin", &site.origin]).relay(&relay)).await?;
+    let worker = format!("importScripts('{}/gms-chat-sw.js');\n", system.relay_url);
+    let javascript = vec![("content-type".to_owned(), "text/javascript".to_owned())];
+    site.put("/gms-chat-sw.js", Page { html: worker, headers: javascript });
+    let html = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Help</title></head>
+<body><h1>Help</h1><script src="{relay}/widget.js" async data-gms-url="{gms}"
+  data-service-worker="/gms-chat-sw.js"></script></body></html>"#,
+        relay = system.relay_url,
+        gms = system.gms.url(),
+    );
+    let page = site.put("/shop/help", Page { html, headers: Vec::new() });
+    let admin = SimAdmin::new(&system.gms.url());
+    Ok(Shop { system, site, service, page, admin })
+}
+
+/// The one stand-in: `PushManager.subscribe` answers `subscription` (and notes the key the
+/// widget subscribed with).
+fn stand_in(subscription: &Subscription) -> String {
+    let json = json!({"endpoint": subscription.endpoint, "expirationTime": null,
+                      "keys": {"p256dh": subscription.keys.p256dh, "auth": subscription.keys.auth}});
+    format!(
+        "if (window.PushManager) PushManager.prototype.subscribe = function (options) {{
+           window.__gmsChatServerKey = options && options.applicationServerKey;
+           var json = {json};
+           return Promise.resolve({{ endpoint: json.endpoint, options: options,
+             toJSON: function () {{ return json; }},
+             unsubscribe: function () {{ return Promise.resolve(true); }} }});
+         }};"
+    )
+}
+
+async fn browser_for(
+    shop: &Shop,
+    subscription: &Subscription,
+    permission: &str,
+) -> Result<Browser> {
+    let browser = Browser::start().await?;
+    browser.on_new_document(&stand_in(subscription)).await?;
+    set_permission(&browser, &shop.site.origin, permission).await?;
+    Ok(browser)
+}
+
+async fn set_permission(browser: &Browser, origin: &str, setting: &str) -> Result<()> {
+    let params =
+        json!({"permission": {"name": "notifications"}, "setting": setting, "origin": origin});
+    browser.cdp("Browser.setPermission", params).await.map(drop)
+}
+
+/// Opens the panel and starts a chat; answers its id.
+async fn chat(browser: &Browser, shop: &Shop) -> Result<String> {
+    browser.goto(&shop.page).await?;
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    let name = browser.widget_element("[data-testid=prechat-name]").await?;
+    browser.type_into(&name, "Jane").await?;
+    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
+    browser.widget_element("[data-testid=composer]").await?;
+    browser.stored_chat_id().await
+}
+
+/// The notification choice while it is shown (it is hidden while nothing is offered).
+const OFFER: &str = ".gc-notify:not([hidden]) [data-testid=notify][aria-pressed=false]";
+const ON: &str = ".gc-notify:not([hidden]) [data-testid=notify][aria-pressed=true]";
+const SHOWN: &str = ".gc-notify:not([hidden])";
+
+/// Clicks "Notify me when the agent replies" and waits until it is on.
+async fn turn_on(browser: &Browser) -> Result<()> {
+    browser.click(&browser.widget_element(OFFER).await?).await?;
+    browser.widget_element(ON).await.map(drop)
+}
+
+/// The visitor leaves the site: once the relay has seen the socket go, nobody follows the
+/// chat.
+async fn leave(browser: &Browser, shop: &Shop) -> Result<()> {
+    browser.goto("about:blank").await?;
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let status: Value =
+            http.get(format!("{}/status", shop.system.relay_url)).send().await?.json().await?;
+        if status["connections"] == 0 {
+            return Ok(());
+        }
+        ensure!(tokio::time::Instant::now() < deadline, "the relay still sees a socket: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Evaluates `expression` (awaiting a promise) in the site's service worker.
+async fn in_worker(devtools: &mut DevTools, origin: &str, expression: &str) -> Result<Value> {
+    devtools.call("ServiceWorker.startWorker", json!({"scopeURL": format!("{origin}/")})).await?;
+    let worker = devtools.attach("service_worker", origin).await?;
+    let result = devtools
+        .call_on(
+            Some(&worker),
+            "Runtime.evaluate",
+            json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
+        )
+        .await?;
+    ensure!(result.get("exceptionDetails").is_none(), "in the worker: {result}");
+    Ok(result["result"]["value"].clone())
+}
+
+/// The notifications the site's worker shows, once it shows one (the push is handled after
+/// DevTools has answered).
+async fn notifications(devtools: &mut DevTools, origin: &str) -> Result<Value> {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let shown = in_worker(
+            devtools,
+            origin,
+            "self.registration.getNotifications().then(shown =>
+               shown.map(n => [n.title, n.body, n.tag, n.data && n.data.url]))",
+        )
+        .await?;
+        if shown.as_array().is_some_and(|s| !s.is_empty()) {
+            return Ok(shown);
+        }
+        ensure!(tokio::time::Instant::now() < deadline, "no notification shown");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Clicks the chat's notification, as far as a test can: the worker's own click handler
+/// runs on a `notificationclick` event for the notification it showed. `openWindow` needs
+/// a real click's permission, so it is noted instead, and answered with what it was asked
+/// to open (null when it was not called).
+const CLICK: &str = "new Promise(resolve => {
+    self.clients.openWindow = url => { resolve(url); return Promise.resolve(null); };
+    self.registration.getNotifications().then(shown => {
+      self.dispatchEvent(new NotificationEvent('notificationclick', { notification: shown[0] }));
+      setTimeout(() => resolve(null), 1000);
+    });
+  })";
+
+async fn panel_open(browser: &Browser) -> Result<()> {
+    browser
+        .wait_for(
+            "the panel to open",
+            10,
+            "const root = document.getElementById('gms-chat-widget');
+             const launcher = root && root.shadowRoot.querySelector('[data-testid=launcher]');
+             return launcher && launcher.getAttribute('aria-expanded') === 'true';",
+            json!([]),
+        )
+        .await
+        .map(drop)
+}
+
+/// A visitor away from the site, and the way to their browser's service worker.
+struct Away<'a> {
+    shop: &'a Shop,
+    subscription: &'a Subscription,
+    registration: Value,
+}
+
+impl Away<'_> {
+    /// The agent says `text`; the relay's `count`th notification arrives at the push
+    /// service, is delivered to the worker as the browser would (decrypted), and shown.
+    async fn notified(
+        &self,
+        devtools: &mut DevTools,
+        chat_id: &str,
+        text: &str,
+        count: usize,
+    ) -> Result<Received> {
+        self.shop.admin.agent_says(chat_id, text).await?;
+        let received = self.shop.service.wait_for(count, WITHIN).await?;
+        let last = received.last().context("a notification")?.clone();
+        let data = String::from_utf8(self.subscription.decrypt(&last.body)?)?;
+        let origin = &self.shop.site.origin;
+        let params = json!({"origin": origin, "registrationId": self.registration, "data": data});
+        devtools.call("ServiceWorker.deliverPushMessage", params).await?;
+        let shown = notifications(devtools, origin).await?;
+        let tag = format!("gms-chat-{chat_id}");
+        assert_eq!(shown, json!([["Agent replied", text, tag, self.shop.page]]));
+        Ok(last)
+    }
+}
+
+#[tokio::test]
+async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back() -> Result<()> {
+    let shop = shop().await?;
+    let subscription = shop.service.subscribe()?;
+    let browser = browser_for(&shop, &subscription, "granted").await?;
+    let chat_id = chat(&browser, &shop).await?;
+    turn_on(&browser).await?;
+    let key = browser.script("return window.__gmsChatServerKey;", json!([])).await?;
+    let mut devtools = browser.devtools().await?;
+    devtools.call("ServiceWorker.enable", json!({})).await?;
+    let origin = shop.site.origin.clone();
+    let scope = format!("{origin}/");
+    let registered = devtools
+        .event("ServiceWorker.workerRegistrationUpdated", |p| {
+            p["registrations"].as_array().is_some_and(|r| r.iter().any(|r| r["scopeURL"] == scope))
+        })
+        .await?;
+    let registration = registered["registrations"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["scopeURL"] == scope))
+        .context("the site's worker")?["registrationId"]
+        .clone();
+
+    // Away: the agent's line reaches the push service, and from it the worker, which shows it.
+    leave(&browser, &shop).await?;
+    let away = Away { shop: &shop, subscription: &subscription, registration };
+    let shown = away.notified(&mut devtools, &chat_id, "We found your order", 1).await?;
+    let vapid = shown.vapid.as_ref().expect("the VAPID signature verifies");
+    assert_eq!(json!(vapid.key), key, "signed with the key the widget subscribed with");
+
+    // The visitor came back on their own and closed the panel; then they click the
+    // notification: that tab opens its panel, and no window opens.
+    browser.goto(&shop.page).await?;
+    browser.click(&browser.widget_element("[data-testid=close]").await?).await?;
+    let opened = in_worker(&mut devtools, &origin, CLICK).await?;
+    assert_eq!(opened, Value::Null, "no new window");
+    panel_open(&browser).await?;
+
+    // Away again, with no tab of the site open: the click opens the page the chat started
+    // on, and the panel opens there.
+    leave(&browser, &shop).await?;
+    away.notified(&mut devtools, &chat_id, "Anything else?", 2).await?;
+    let opened = in_worker(&mut devtools, &origin, CLICK).await?;
+    let opened = opened.as_str().context("the worker opens a window")?.to_owned();
+    assert_eq!(opened, format!("{}#gms-chat-open", shop.page));
+    browser.goto(&opened).await?;
+    panel_open(&browser).await?;
+    let hash = browser.script("return location.hash;", json!([])).await?;
+    assert_eq!(hash, "", "the marker leaves the address");
+    browser.wait_for_text("[data-testid=transcript]", "Anything else?", 10).await?;
+    browser.close().await?;
+    shop.system.stop().await
+}
+
+#[tokio::test]
+async fn a_refusal_is_remembered_and_turning_off_stops_notifications() -> Result<()> {
+    let shop = shop().await?;
+    let subscription = shop.service.subscribe()?;
+    let browser = browser_for(&shop, &subscription, "denied").await?;
+    chat(&browser, &shop).await?;
+    // Denied before the page loaded: nothing is offered.
+    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    let offered = browser.widget_texts(SHOWN).await?;
+    assert!(offered.is_empty(), "{offered:?}");
+
+    // Allowed to ask: the click asks, the visitor refuses, and it is never offered again.
+    set_permission(&browser, &shop.site.origin, "prompt").await?;
+    browser.goto(&shop.page).await?;
+    let ask = browser.widget_element(OFFER).await?;
+    set_permission(&browser, &shop.site.origin, "denied").await?;
+    browser.click(&ask).await?;
+    browser
+        .wait_for(
+            "the offer to go",
+            10,
+            "return !document.getElementById('gms-chat-widget').shadowRoot
+               .querySelector(arguments[0]);",
+            json!([SHOWN]),
+        )
+        .await?;
+    set_permission(&browser, &shop.site.origin, "prompt").await?;
+    browser.goto(&shop.page).await?;
+    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    let offered = browser.widget_texts(SHOWN).await?;
+    assert!(offered.is_empty(), "offered again after a refusal: {offered:?}");
+    browser.close().await?;
+
+    // Another visitor turns it on, then off: lines while it is off are not notified.
+    let other = browser_for(&shop, &subscription, "granted").await?;
+    let chat_id = chat(&other, &shop).await?;
+    turn_on(&other).await?;
+    other.click(&other.widget_element(ON).await?).await?;
+    other.widget_element(OFFER).await?;
+    leave(&other, &shop).await?;
+    shop.admin.agent_says(&chat_id, "while off").await?;
+    // Back, on again (no prompt: the permission stands), away again.
+    other.goto(&shop.page).await?;
+    turn_on(&other).await?;
+    leave(&other, &shop).await?;
+    shop.admin.agent_says(&chat_id, "while on").await?;
+    let received = shop.service.wait_for(1, WITHIN).await?;
+    let bodies: Vec<_> =
+        received.iter().map(|r| r.payload.as_ref().map(|p| p.body.clone())).collect();
+    assert_eq!(bodies, [Ok("while on".to_owned())], "nothing from while it was off");
+    other.close().await?;
+    shop.system.stop().await
+}
