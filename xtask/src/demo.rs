@@ -80,6 +80,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .arg("--static-dir")
             .arg(&site)
             .args(["--widget-gms-url", &gms_url])
+            // Web Push on: the page is on the relay's origin, so the relay's own
+            // /gms-chat-sw.js is the site's worker (a desktop browser with network gets
+            // real notifications through its push service).
+            .args(["--vapid-subject", "mailto:demo@example.invalid"])
             .arg("--data-dir")
             .arg(demo.join(format!("relay-data-{}", k + 1)))
             .env("RELAY_PUSH_SECRET", PUSH_SECRET);

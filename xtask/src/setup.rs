@@ -20,7 +20,9 @@ const AXE_VERSION: &str = "4.10.2";
 /// Lighthouse, whose accessibility category the browser tests require at 100. 12.2.3 runs
 /// with Debian's Chromium.
 const LIGHTHOUSE_VERSION: &str = "12.2.3";
-const APT_PACKAGES: [(&str, &str); 5] = [
+/// What must be on the machine: a binary on PATH, or a file (an absolute path), and the
+/// Debian package that brings it.
+const APT_PACKAGES: [(&str, &str); 7] = [
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
     ("redis-server", "redis-server"),
@@ -28,6 +30,9 @@ const APT_PACKAGES: [(&str, &str); 5] = [
     ("promtool", "prometheus"),
     // systemd-analyze verifies the service unit.
     ("systemd-analyze", "systemd"),
+    // OpenSSL for the tests' independent check of Web Push (the `ece` and `openssl` crates).
+    ("pkg-config", "pkg-config"),
+    ("/usr/include/openssl/ssl.h", "libssl-dev"),
 ];
 
 /// Where the tools live and how to put them on PATH.
@@ -210,11 +215,16 @@ fn ensure_wasm_opt(bin: &std::path::Path) -> Result<bool> {
 fn ensure_apt_packages() -> Result<bool> {
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
-        .filter(|(binary, _)| output(Command::new("which").arg(binary)).is_none())
+        .filter(|(probe, _)| match probe.strip_prefix('/') {
+            Some(_) => !std::path::Path::new(probe).exists(),
+            None => output(Command::new("which").arg(probe)).is_none(),
+        })
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {
-        println!("    chromium, chromedriver, redis-server, promtool, systemd-analyze: present");
+        println!(
+            "    chromium, chromedriver, redis-server, promtool, systemd-analyze, OpenSSL: present"
+        );
         return Ok(false);
     }
     let is_root = output(Command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0");

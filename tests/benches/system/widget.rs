@@ -22,7 +22,9 @@ const LOADER_BUDGET_GZ: usize = 6 * 1024;
 /// The most the whole chat (loader, glue and wasm) may weigh, gzipped. Issue 16's goal is
 /// 120 KB; lower this with every step towards it, and raise it only for a feature visitors
 /// asked for, saying which here.
-const CHAT_BUDGET_GZ: usize = 196_000;
+/// Raised from 196,000 for Web Push (issue 19: the opt-in in the panel, its state in the
+/// machine, the permission, service worker and subscription calls): +7.6 KB.
+const CHAT_BUDGET_GZ: usize = 201_500;
 
 /// The built widget (`WIDGET_DIST`, set by xtask after `trunk build --release`).
 pub(crate) fn dist() -> Result<PathBuf> {
