@@ -11,18 +11,12 @@
     var data = null;
     try { data = event.data ? event.data.json() : null; } catch (e) { data = null; }
     if (!data || typeof data.chatId !== 'string' || typeof data.title !== 'string') return;
-    var tag = PREFIX + data.chatId;
-    // Read before showing: headless Chromium was seen to lose the first notification a
-    // push showed in a fresh profile unless its notification store had been read. The
-    // chat's earlier notification, if still shown, is replaced (same tag).
-    event.waitUntil(sw.registration.getNotifications({ tag: tag }).then(function () {
-      return sw.registration.showNotification(data.title, {
-        body: typeof data.body === 'string' ? data.body : '',
-        // One notification per chat: a later line replaces it, and still alerts.
-        tag: tag,
-        renotify: true,
-        data: { gmsChat: true, chatId: data.chatId, url: typeof data.url === 'string' ? data.url : null }
-      });
+    event.waitUntil(sw.registration.showNotification(data.title, {
+      body: typeof data.body === 'string' ? data.body : '',
+      // One notification per chat: a later line replaces it, and still alerts.
+      tag: PREFIX + data.chatId,
+      renotify: true,
+      data: { gmsChat: true, chatId: data.chatId, url: typeof data.url === 'string' ? data.url : null }
     }));
   });
 

@@ -38,6 +38,9 @@ use send::Verdict;
 const QUEUE: usize = 4096;
 /// Requests to push services in flight at once.
 const CONCURRENCY: usize = 16;
+/// Notifications being handled at once (waiting to retry included); beyond it news waits
+/// in the queue, and beyond the queue it is dropped.
+const IN_FLIGHT: usize = 512;
 /// The claim of a chat's end: beyond any transcript position.
 const ENDED: u64 = 1 << 53;
 /// Claims remembered per chat by a relay without Redis.
@@ -169,7 +172,13 @@ impl WebPush {
         stop: CancellationToken,
         tasks: TaskTracker,
     ) {
+        let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
         loop {
+            let permit = tokio::select! {
+                () = stop.cancelled() => return,
+                permit = in_flight.clone().acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else { return };
             let job = tokio::select! {
                 () = stop.cancelled() => return,
                 job = jobs.recv() => job,
@@ -181,6 +190,7 @@ impl WebPush {
                     () = stop.cancelled() => {}
                     () = web_push.handle(job) => {}
                 }
+                drop(permit);
             });
         }
     }
@@ -202,8 +212,15 @@ impl WebPush {
         // push taken by another relay, finds its events claimed and sends nothing.
         let fresh: Vec<ChatEvent>;
         let news = match events {
-            None if self.claim(&chat_id, &[ENDED]).await.is_empty() => return,
-            None => News::Ended,
+            None => {
+                // The chat is gone: what this relay noted of it goes too.
+                let claimed = self.claim(&chat_id, &[ENDED]).await;
+                self.forget(&chat_id);
+                if claimed.is_empty() {
+                    return;
+                }
+                News::Ended
+            }
             Some(events) => {
                 let indexes: Vec<u64> =
                     events.iter().filter_map(|e| e.index).filter(|&i| i >= since).collect();

@@ -143,10 +143,16 @@ async fn in_worker(devtools: &mut DevTools, origin: &str, expression: &str) -> R
     Ok(result["result"]["value"].clone())
 }
 
-/// The notifications the site's worker shows, once it shows one (the push is handled after
-/// DevTools has answered).
+/// Delivers a push to the site's worker, then reads what it shows.
+async fn notifications_after(devtools: &mut DevTools, origin: &str, push: &Value) -> Result<Value> {
+    devtools.call("ServiceWorker.deliverPushMessage", push.clone()).await?;
+    notifications(devtools, origin).await
+}
+
+/// The notifications the site's worker shows, once it shows one within 3 s (the push is
+/// handled after DevTools has answered).
 async fn notifications(devtools: &mut DevTools, origin: &str) -> Result<Value> {
-    let deadline = tokio::time::Instant::now() + WITHIN;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
     loop {
         let shown = in_worker(
             devtools,
@@ -212,8 +218,17 @@ impl Away<'_> {
         let data = String::from_utf8(self.subscription.decrypt(&last.body)?)?;
         let origin = &self.shop.site.origin;
         let params = json!({"origin": origin, "registrationId": self.registration, "data": data});
-        devtools.call("ServiceWorker.deliverPushMessage", params).await?;
-        let shown = notifications(devtools, origin).await?;
+        // Headless Chromium sometimes drops a notification from its store while reconciling
+        // the store with what is on display (seen in about one run in two under load);
+        // the same push is delivered again then, at most twice.
+        let mut shown = notifications_after(devtools, origin, &params).await;
+        for _ in 0..2 {
+            if shown.is_ok() {
+                break;
+            }
+            shown = notifications_after(devtools, origin, &params).await;
+        }
+        let shown = shown?;
         let tag = format!("gms-chat-{chat_id}");
         assert_eq!(shown, json!([["Agent replied", text, tag, self.shop.page]]));
         Ok(last)
