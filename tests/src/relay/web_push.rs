@@ -123,6 +123,19 @@ async fn an_agent_line_reaches_an_away_visitor_once_signed_encrypted_and_collaps
 }
 
 #[tokio::test]
+async fn without_preview_no_chat_text_reaches_the_push_service() -> Result<()> {
+    let service = PushService::start().await?;
+    let setup = Setup::start(options(&service).relay(&["--web-push-preview=false"])).await?;
+    let (credentials, _, _) = away_visitor(&setup, &service, true).await?;
+    setup.admin.agent_says(&credentials.chat_id, "Your account number is 4711").await?;
+    let all = service.wait_for(1, WITHIN).await?;
+    assert_eq!(payload(&all[0]), ("Agent hat geantwortet".into(), String::new()));
+    let sent = serde_json::to_string(all[0].payload.as_ref().expect("decrypts"))?;
+    assert!(!sent.contains("4711"), "{sent}");
+    setup.system.stop().await
+}
+
+#[tokio::test]
 async fn a_resent_push_notifies_nothing_twice() -> Result<()> {
     let service = PushService::start().await?;
     let setup = Setup::start(options(&service)).await?;
