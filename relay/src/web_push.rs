@@ -296,7 +296,7 @@ impl WebPush {
             match verdict {
                 Verdict::Delivered => return count("delivered"),
                 Verdict::Gone => {
-                    self.unsubscribe(chat_id).await;
+                    self.unsubscribe(chat_id, &subscription.endpoint).await;
                     return count("gone");
                 }
                 Verdict::TooLarge if !shortened => {
@@ -337,7 +337,14 @@ impl WebPush {
         }
     }
 
-    async fn unsubscribe(&self, chat_id: &str) {
+    /// Removes the chat's subscription if it is still the one at `endpoint` (the visitor may
+    /// have subscribed again meanwhile).
+    async fn unsubscribe(&self, chat_id: &str, endpoint: &str) {
+        let sessions = &self.inner.deps.sessions;
+        let current = sessions.get(chat_id).and_then(|r| r.web_push).map(|s| s.endpoint);
+        if current.as_deref() != Some(endpoint) {
+            return;
+        }
         let off =
             Observation { web_push: Some(None), ..Observation::new(now_millis(), Source::Gms) };
         if let Err(error) = self.inner.deps.sessions.observe(chat_id, off, None).await {
