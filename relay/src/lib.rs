@@ -177,6 +177,12 @@ pub async fn run_with_store(
         }
         None => None,
     };
+    if bus.is_some() {
+        // The first load ran before the changes channel was followed: what other relays
+        // committed in between would be missing from memory until changed again (a chat
+        // this relay would then never restore). Now that changes are followed, read again.
+        sessions.reload().await?;
+    }
     tracing::info!(node, redis = bus.is_some(), "relay starting");
     let web_push = match web_push_settings {
         Some(settings) => {
