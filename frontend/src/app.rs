@@ -45,8 +45,11 @@ pub fn App(
     }
     // A returning visitor: the cached transcript shows at once; the machine connects,
     // registers once and catches up once.
-    ctrl.input(Input::PushCapable(crate::web_push::capable(&ctrl.config())));
-    crate::web_push::follow_clicks(&ctrl.config(), move || ctrl.input(Input::SetOpen(true)));
+    let push_capable = crate::web_push::capable(&ctrl.config());
+    ctrl.input(Input::PushCapable(push_capable));
+    if push_capable {
+        crate::web_push::follow_clicks(move || ctrl.input(Input::SetOpen(true)));
+    }
     ctrl.input(Input::Load);
     watch_page(ctrl);
 

@@ -102,12 +102,9 @@ async fn subscribe(service_worker: &str, key: &str) -> Result<JsValue, JsValue> 
 }
 
 /// Opens the panel when the site's service worker says a notification of this chat was
-/// clicked (it posts `{type: "gms-chat:open"}` to the tab it focuses).
-pub(crate) fn follow_clicks(config: &WidgetConfig, open: impl Fn() + 'static) {
+/// clicked (it posts `{type: "gms-chat:open"}` to the tab it focuses); for a `capable` page.
+pub(crate) fn follow_clicks(open: impl Fn() + 'static) {
     let Some(window) = web_sys::window() else { return };
-    if !capable(config) {
-        return;
-    }
     let workers = window.navigator().service_worker();
     let listener = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::MessageEvent)>::new(
         move |event: web_sys::MessageEvent| {

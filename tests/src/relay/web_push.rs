@@ -76,6 +76,17 @@ async fn away_visitor(
     Ok((credentials, registered, subscription))
 }
 
+/// A push of the chat's agent line `text` at `index`, as GMS posts it with its payload.
+fn agent_push(credentials: &Credentials, index: u64, text: &str) -> Value {
+    json!({
+        "deviceId": "dev", "message": format!("Agent: {text}"), "chatId": credentials.chat_id,
+        "userId": credentials.user_id, "secureKey": credentials.secure_key,
+        "alias": credentials.alias, "nextPosition": index + 1,
+        "messages": [{"from": {"nickname": "Agent", "participantId": 2, "type": "Agent"},
+                      "index": index, "type": "Message", "text": text, "utcTime": 1}]
+    })
+}
+
 fn payload(received: &Received) -> (String, String) {
     let payload = received.payload.as_ref().expect("the payload decrypts");
     (payload.title.clone(), payload.body.clone())
@@ -144,13 +155,7 @@ async fn a_resent_push_notifies_nothing_twice() -> Result<()> {
     setup.admin.agent_says(chat_id, "one").await?;
     service.wait_for(1, WITHIN).await?;
     // The same push again, as GMS resends it when an acknowledgement is lost.
-    let push = json!({
-        "deviceId": "dev", "message": "Agent: one", "chatId": chat_id,
-        "userId": credentials.user_id, "secureKey": credentials.secure_key,
-        "alias": credentials.alias, "nextPosition": 3,
-        "messages": [{"from": {"nickname": "Agent", "participantId": 2, "type": "Agent"},
-                      "index": 2, "type": "Message", "text": "one", "utcTime": 1}]
-    });
+    let push = agent_push(&credentials, 2, "one");
     let query = format!("?secret={TEST_PUSH_SECRET}");
     for _ in 0..3 {
         assert_eq!(setup.push(&query, push.to_string()).await?, 200);
@@ -335,13 +340,7 @@ async fn two_relays_on_redis_notify_each_line_once_whichever_takes_the_push() ->
     let lines = ["first", "second", "third", "fourth"];
     for (n, text) in lines.iter().enumerate() {
         let index = 10 + n as u64;
-        let push = json!({
-            "deviceId": "dev", "message": text, "chatId": chat_id,
-            "userId": credentials.user_id, "secureKey": credentials.secure_key,
-            "alias": credentials.alias, "nextPosition": index + 1,
-            "messages": [{"from": {"nickname": "Ann", "participantId": 2, "type": "Agent"},
-                          "index": index, "type": "Message", "text": text, "utcTime": 1}]
-        });
+        let push = agent_push(&credentials, index, text);
         let (a, b) = if n % 2 == 0 {
             (&setup.system.relay_url, &other.url)
         } else {
