@@ -176,13 +176,27 @@ async fn get_faults(State(sim): State<Sim>) -> Response {
     axum::Json(sim.with_world(|world, _| world.faults)).into_response()
 }
 
+/// Sets the faults the body names and leaves the others as they are, so faults of
+/// different kinds can be armed independently.
 async fn set_faults(State(sim): State<Sim>, body: Bytes) -> Response {
-    let faults: Faults = match serde_json::from_slice(&body) {
-        Ok(faults) => faults,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("faults: {e}")).into_response(),
+    let changes = match json_body(&body) {
+        Ok(Value::Object(changes)) => changes,
+        Ok(_) => return (StatusCode::BAD_REQUEST, "faults: not an object").into_response(),
+        Err(refusal) => return refusal.into_response(),
     };
-    sim.with_world(|world, _| world.faults = faults);
-    axum::Json(faults).into_response()
+    let merged = sim.with_world(|world, _| {
+        let mut current = json!(world.faults);
+        if let Value::Object(fields) = &mut current {
+            fields.extend(changes);
+        }
+        let faults = serde_json::from_value::<Faults>(current)?;
+        world.faults = faults;
+        Ok::<_, serde_json::Error>(faults)
+    });
+    match merged {
+        Ok(faults) => axum::Json(faults).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("faults: {e}")).into_response(),
+    }
 }
 
 async fn stats(State(sim): State<Sim>) -> Response {

@@ -104,20 +104,27 @@ pub(crate) async fn deliver(
         (w.config.push_resend_delay, w.config.push_resend_attempts)
     };
     for attempt in 0..=attempts {
-        let url = {
+        let (url, fault) = {
             let Ok(mut w) = world.lock() else { return };
             if attempt > 0 && !w.is_pending(&job.chat_id, job.id) {
                 return;
             }
             let Some(url) = w.next_push_url() else { return };
-            url
+            (url, w.take_push_fault())
         };
-        let delivered = match client.post(&url).json(&job.body).send().await {
-            Ok(response) => response.status() == reqwest::StatusCode::OK,
-            Err(error) => {
-                tracing::debug!(%error, "push delivery failed");
-                false
+        if !fault.delay.is_zero() {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(fault.delay) => {}
             }
+        }
+        let delivered = if fault.drop {
+            false
+        } else {
+            if fault.duplicate {
+                post(&client, &url, &job.body).await;
+            }
+            post(&client, &url, &job.body).await
         };
         if let Ok(mut w) = world.lock() {
             let stats = &mut w.stats.pushes;
@@ -134,5 +141,16 @@ pub(crate) async fn deliver(
     }
     if let Ok(mut w) = world.lock() {
         w.expire(&job.chat_id, job.id);
+    }
+}
+
+/// Posts one push; answers whether the receiver took it (HTTP 200).
+async fn post(client: &reqwest::Client, url: &str, body: &Value) -> bool {
+    match client.post(url).json(body).send().await {
+        Ok(response) => response.status() == reqwest::StatusCode::OK,
+        Err(error) => {
+            tracing::debug!(%error, "push delivery failed");
+            false
+        }
     }
 }

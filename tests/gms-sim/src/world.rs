@@ -67,6 +67,23 @@ pub struct Faults {
     pub http5xx: u32,
     /// Every Chat API request is delayed this long, until set back to 0.
     pub delay_ms: u64,
+    /// The next n push deliveries (resends included) are not posted: lost on the way.
+    pub push_drop: u32,
+    /// The next n push deliveries are posted twice.
+    pub push_duplicate: u32,
+    /// Every push delivery waits this long before it is posted, until set back to 0.
+    pub push_delay_ms: u64,
+    /// Every push delivery waits a random time up to this long, so later pushes overtake
+    /// earlier ones, until set back to 0.
+    pub push_shuffle_ms: u64,
+}
+
+/// What happens to one push delivery on its way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PushFault {
+    pub(crate) drop: bool,
+    pub(crate) duplicate: bool,
+    pub(crate) delay: std::time::Duration,
 }
 
 /// What the HTTP layer does with a request before the chat logic sees it.
@@ -140,6 +157,24 @@ impl World {
             Injected::StatusCode1
         } else {
             Injected::None
+        }
+    }
+
+    /// Takes the faults armed for one push delivery.
+    pub(crate) fn take_push_fault(&mut self) -> PushFault {
+        let take = |n: &mut u32| {
+            let armed = *n > 0;
+            *n = n.saturating_sub(1);
+            armed
+        };
+        let shuffle = match self.faults.push_shuffle_ms {
+            0 => 0,
+            most => rand::rng().random_range(0..=most),
+        };
+        PushFault {
+            drop: take(&mut self.faults.push_drop),
+            duplicate: take(&mut self.faults.push_duplicate),
+            delay: std::time::Duration::from_millis(self.faults.push_delay_ms + shuffle),
         }
     }
 

@@ -149,3 +149,53 @@ async fn resend_gives_up_after_its_attempts_and_never_without_the_flag() -> anyh
     sim.running.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn push_faults_drop_duplicate_and_delay_deliveries() -> anyhow::Result<()> {
+    let sink = PushSink::start().await?;
+    let sim = Sim::start(&[
+        "--push-url",
+        &sink.url,
+        "--push-resend-delay",
+        "0.4",
+        "--push-resend-attempts",
+        "5",
+    ])
+    .await?;
+    let (credentials, _) = sim.gms.create("Jane", push_user_data("dev-1", true)).await?;
+    let chat = &credentials.chat_id;
+    let faults = |body| sim.admin.ok("/sim/faults", body);
+
+    // Dropped: nothing arrives for the first delivery; the resend brings it.
+    faults(serde_json::json!({"pushDrop": 1})).await?;
+    let dropped_at = tokio::time::Instant::now();
+    sim.admin.ok(&format!("/sim/chats/{chat}/agent/join"), serde_json::json!({})).await?;
+    let (arrived, joined) = sink.next(Duration::from_secs(5)).await?;
+    assert!(arrived - dropped_at >= Duration::from_millis(350), "the first delivery was dropped");
+    sim.refresh(&credentials, 0).await?;
+
+    // Duplicated: the same body twice, before any resend is due.
+    faults(serde_json::json!({"pushDuplicate": 1})).await?;
+    sim.admin.agent_says(chat, "twice").await?;
+    let (first, once) = sink.next(Duration::from_secs(5)).await?;
+    let (second, again) = sink.next(Duration::from_secs(5)).await?;
+    assert_eq!(once, again);
+    assert_ne!(once, joined);
+    assert!(second - first < Duration::from_millis(300), "a duplicate, not a resend");
+    sim.refresh(&credentials, 0).await?;
+
+    // Delayed, until set back to 0.
+    faults(serde_json::json!({"pushDelayMs": 500})).await?;
+    let said_at = tokio::time::Instant::now();
+    sim.admin.agent_says(chat, "late").await?;
+    let (late, _) = sink.next(Duration::from_secs(5)).await?;
+    assert!(late - said_at >= Duration::from_millis(500), "delayed {:?}", late - said_at);
+    sim.refresh(&credentials, 0).await?;
+    let now = faults(serde_json::json!({"pushDelayMs": 0, "statusCode1": 1})).await?;
+    assert_eq!(now["pushDelayMs"], 0);
+    assert_eq!(now["pushShuffleMs"], 0, "every fault is reported: {now}");
+    let now = faults(serde_json::json!({"http5xx": 1})).await?;
+    assert_eq!((now["statusCode1"].as_u64(), now["http5xx"].as_u64()), (Some(1), Some(1)));
+    sim.running.stop().await;
+    Ok(())
+}
