@@ -327,6 +327,26 @@ impl RelayProcess {
         self.child.id()
     }
 
+    /// SIGTERM, then waits for the orderly shutdown (SIGKILL after 30 s).
+    pub async fn terminate(mut self) -> Result<()> {
+        let pid = self.child.id().context("the relay already exited")?;
+        let sent = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .context("running kill")?;
+        anyhow::ensure!(sent.success(), "kill -TERM {pid} failed");
+        if tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait())
+            .await
+            .is_err()
+        {
+            self.child.start_kill()?;
+            self.child.wait().await?;
+            anyhow::bail!("the relay did not stop within 30 s of SIGTERM");
+        }
+        Ok(())
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub async fn kill9(mut self) -> Result<()> {
         self.child.start_kill()?;

@@ -2,6 +2,7 @@
 //! port 0, talked to over real sockets. The browser tests (tests/browser) drive the real
 //! widget in Chromium against the same harness.
 
+pub mod chaos;
 pub mod gms_client;
 pub mod harness;
 pub mod host_site;

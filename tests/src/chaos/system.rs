@@ -1,0 +1,241 @@
+//! The system under chaos: gms-sim in-process, the relays as processes on fixed ports
+//! (so they can be killed and come back on the same address), redis-server in Redis mode,
+//! and the proxy in front of the relays; and how each fault is done to it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser as _;
+use rand::rngs::StdRng;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::proxy::Proxy;
+use super::schedule::Fault;
+use crate::gms_client::SimAdmin;
+use crate::harness::{
+    NO_CLIENT_LIMITS, RedisServer, RelayProcess, TEST_PUSH_SECRET, free_port, push_url,
+    relay_binary, scratch_dir,
+};
+
+/// How pushes are resent: often and long enough that a relay restart or a lost push is
+/// repaired by a resend, as Chat Server's resend is meant to.
+const RESEND_DELAY: &str = "1";
+const RESEND_ATTEMPTS: &str = "60";
+
+/// Everything the visitors talk to.
+pub(crate) struct Chaos {
+    pub(crate) gms: gms_sim::Running,
+    pub(crate) admin: SimAdmin,
+    pub(crate) proxy: Proxy,
+    pub(crate) redis: Option<RedisServer>,
+    relays: Vec<Option<RelayProcess>>,
+    relay_args: Vec<Vec<String>>,
+    relay_ports: Vec<u16>,
+    binary: PathBuf,
+    aliases: Vec<String>,
+    dirs: Vec<PathBuf>,
+    stop: CancellationToken,
+}
+
+impl Chaos {
+    /// Starts `relays` relays (on Redis when there are several, or when `redis`), the
+    /// proxy and gms-sim, with a host page for the widget from `widget_dist`.
+    pub(crate) async fn start(
+        relays: usize,
+        redis: bool,
+        widget: Option<PathBuf>,
+    ) -> Result<Chaos> {
+        let stop = CancellationToken::new();
+        let relay_ports = (0..relays).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
+        let upstreams = relay_ports.iter().map(|p| ([127, 0, 0, 1], *p).into()).collect();
+        let proxy = Proxy::start(upstreams, stop.clone()).await?;
+        let redis = if redis || relays > 1 { Some(RedisServer::start().await?) } else { None };
+        let mut sim_args = vec!["gms-sim", "--listen", "127.0.0.1:0", "--cors-origin", &proxy.url]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<String>>();
+        sim_args.extend(
+            ["--push-resend-delay", RESEND_DELAY, "--push-resend-attempts", RESEND_ATTEMPTS]
+                .map(str::to_owned),
+        );
+        for port in &relay_ports {
+            sim_args.extend(["--push-url".to_owned(), push_url(*port)]);
+        }
+        let gms = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
+        let admin = SimAdmin::new(&gms.url());
+        let site = match &widget {
+            Some(dist) => {
+                let config = shared::widget_config::WidgetConfig {
+                    gms_url: gms.url(),
+                    ..shared::widget_config::WidgetConfig::default()
+                };
+                Some(crate::harness::host_site(dist, &config)?)
+            }
+            None => None,
+        };
+        let mut chaos = Chaos {
+            aliases: gms.chat_servers.iter().map(|(alias, _)| alias.clone()).collect(),
+            admin,
+            proxy,
+            redis,
+            relays: Vec::new(),
+            relay_args: Vec::new(),
+            relay_ports,
+            binary: relay_binary()?,
+            dirs: Vec::new(),
+            stop,
+            gms,
+        };
+        for port in chaos.relay_ports.clone() {
+            let dir = scratch_dir("chaos-relay")?;
+            let mut args: Vec<String> = [
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--gms-url",
+                &chaos.gms.url(),
+                "--push-secret",
+                TEST_PUSH_SECRET,
+                "--data-dir",
+                &dir.display().to_string(),
+            ]
+            .iter()
+            .chain(&NO_CLIENT_LIMITS)
+            .map(|s| (*s).to_owned())
+            .collect();
+            for (alias, health) in &chaos.gms.chat_servers {
+                args.extend([
+                    "--chat-server".to_owned(),
+                    format!("{alias}=http://{health}/health"),
+                ]);
+            }
+            if let Some(redis) = &chaos.redis {
+                args.extend(["--redis-url".to_owned(), redis.url()]);
+            }
+            if let Some(site) = &site {
+                args.extend(["--static-dir".to_owned(), site.display().to_string()]);
+            }
+            chaos.relays.push(Some(RelayProcess::start(&chaos.binary, &args).await?));
+            chaos.relay_args.push(args);
+            chaos.dirs.push(dir);
+        }
+        chaos.dirs.extend(site);
+        Ok(chaos)
+    }
+
+    /// Does a fault (or starts one that lasts: `heal` ends it); answers what was done.
+    pub(crate) async fn strike(&mut self, fault: Fault, rng: &mut StdRng) -> Result<String> {
+        Ok(match fault {
+            Fault::RelayKill { node } => {
+                self.relay(node)?.kill9().await?;
+                self.start_relay(node).await?;
+                format!("relay {node} killed and started")
+            }
+            Fault::RelayTerm { node } => {
+                self.relay(node)?.terminate().await?;
+                self.start_relay(node).await?;
+                format!("relay {node} stopped and started")
+            }
+            Fault::SocketsCut { percent } => {
+                format!(
+                    "{} of the open connections cut ({percent} %)",
+                    self.proxy.cut(percent, rng)
+                )
+            }
+            Fault::ChatServerRestart { server } => self.chat_server(server, "restart").await?,
+            Fault::ChatServerKill { server, .. } => self.chat_server(server, "kill").await?,
+            Fault::ChatServerStop { server, .. } => self.chat_server(server, "stop").await?,
+            Fault::GmsStatusCode1 { requests } => {
+                self.faults(json!({"statusCode1": requests})).await?
+            }
+            Fault::GmsHttp5xx { requests } => self.faults(json!({"http5xx": requests})).await?,
+            Fault::GmsSlow { delay_ms, .. } => self.faults(json!({"delayMs": delay_ms})).await?,
+            Fault::PushDrop { pushes } => self.faults(json!({"pushDrop": pushes})).await?,
+            Fault::PushDuplicate { pushes } => {
+                self.faults(json!({"pushDuplicate": pushes})).await?
+            }
+            Fault::PushDelay { delay_ms, .. } => {
+                self.faults(json!({"pushDelayMs": delay_ms})).await?
+            }
+            Fault::PushShuffle { spread_ms, .. } => {
+                self.faults(json!({"pushShuffleMs": spread_ms})).await?
+            }
+            Fault::RedisRestart => {
+                let redis = self.redis.as_mut().context("no redis-server in this run")?;
+                redis.kill().await?;
+                redis.restart().await?;
+                "redis-server killed and started".to_owned()
+            }
+            Fault::BrowserOffline { .. } => anyhow::bail!("browsers are the conductor's"),
+        })
+    }
+
+    /// What ends a lasting fault, done on gms-sim's admin API (which a heal task owns).
+    pub(crate) fn heal_request(&self, fault: Fault) -> Option<(String, Value)> {
+        let start = |server: usize| {
+            let alias = &self.aliases[server % self.aliases.len()];
+            (format!("/sim/chat-servers/{alias}/start"), json!({}))
+        };
+        match fault {
+            Fault::ChatServerKill { server, .. } | Fault::ChatServerStop { server, .. } => {
+                Some(start(server))
+            }
+            Fault::GmsSlow { .. } => Some(("/sim/faults".to_owned(), json!({"delayMs": 0}))),
+            Fault::PushDelay { .. } => Some(("/sim/faults".to_owned(), json!({"pushDelayMs": 0}))),
+            Fault::PushShuffle { .. } => {
+                Some(("/sim/faults".to_owned(), json!({"pushShuffleMs": 0})))
+            }
+            _ => None,
+        }
+    }
+
+    /// Ends every fault that may still be armed, after the last heal has run.
+    pub(crate) async fn heal_all(&self) -> Result<()> {
+        let zero = json!({"statusCode1": 0, "http5xx": 0, "delayMs": 0, "pushDrop": 0,
+            "pushDuplicate": 0, "pushDelayMs": 0, "pushShuffleMs": 0});
+        self.faults(zero).await?;
+        let servers = self.admin.get("/sim/chat-servers").await?;
+        for server in servers.as_array().into_iter().flatten() {
+            if server["up"] == false
+                && let Some(alias) = server["alias"].as_str()
+            {
+                self.admin.ok(&format!("/sim/chat-servers/{alias}/start"), json!({})).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops everything and removes the relays' data.
+    pub(crate) async fn stop(mut self) -> Result<()> {
+        self.stop.cancel();
+        for relay in self.relays.drain(..).flatten() {
+            relay.kill9().await?;
+        }
+        self.gms.stop().await;
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Ok(())
+    }
+
+    fn relay(&mut self, node: usize) -> Result<RelayProcess> {
+        self.relays.get_mut(node).and_then(Option::take).context("that relay is not running")
+    }
+
+    async fn start_relay(&mut self, node: usize) -> Result<()> {
+        let relay = RelayProcess::start(&self.binary, &self.relay_args[node]).await?;
+        self.relays[node] = Some(relay);
+        Ok(())
+    }
+
+    async fn chat_server(&self, server: usize, action: &str) -> Result<String> {
+        let alias = &self.aliases[server % self.aliases.len()];
+        self.admin.ok(&format!("/sim/chat-servers/{alias}/{action}"), json!({})).await?;
+        Ok(format!("Chat Server {alias}: {action}"))
+    }
+
+    async fn faults(&self, body: Value) -> Result<String> {
+        self.admin.ok("/sim/faults", body.clone()).await?;
+        Ok(format!("gms-sim faults {body}"))
+    }
+}

@@ -1,0 +1,413 @@
+//! A headless visitor: the widget's own state machine (`shared::visitor::Machine`) with its
+//! effects carried out over real sockets the way the widget carries them out in a page
+//! (`frontend/src/controller.rs`, `net.rs`, `connection.rs`): GMS directly, the relay
+//! through the proxy, and localStorage as the JSON the widget writes. Closing the tab drops
+//! everything but that JSON.
+
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shared::gms::{Answer, ChatOperation, ChatResponse, RequestBody, Verdict};
+use shared::relay_api::{ClientFrame, SESSIONS_PATH, ServerFrame, SessionRegistered, WS_PATH};
+use shared::visitor::{Effect, GmsResult, Input, Machine, NetFailure, Registration, Stored};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::ledger::Ledger;
+
+/// Where the visitors' requests go.
+pub(crate) struct Env {
+    pub(crate) gms_url: String,
+    /// The proxy in front of the relays.
+    pub(crate) relay_url: String,
+    pub(crate) service: String,
+    pub(crate) http: reqwest::Client,
+}
+
+/// The run's phase, which every visitor follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Tabs open and close at the visitor's own pace.
+    Chaos,
+    /// Every visitor comes back and stays, to show whether anyone is stuck.
+    Return,
+    /// Close the tab and hand in the ledger.
+    Done,
+}
+
+/// What the conductor sees of a visitor while it runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// The chat's next transcript position, as the view shows it.
+    pub(crate) next_position: u64,
+    pub(crate) tab_open: bool,
+}
+
+/// One visitor's shared face: its chat, once created, and its progress.
+pub(crate) struct Face {
+    pub(crate) chat_id: OnceLock<String>,
+    pub(crate) progress: watch::Sender<Progress>,
+    /// `ended` frames for this chat: the relay forgot it.
+    pub(crate) ended_frames: Mutex<u64>,
+}
+
+impl Face {
+    pub(crate) fn new() -> Arc<Face> {
+        Arc::new(Face {
+            chat_id: OnceLock::new(),
+            progress: watch::Sender::new(Progress::default()),
+            ended_frames: Mutex::new(0),
+        })
+    }
+}
+
+/// What a visitor hands in at the end.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) ledger: Ledger,
+    pub(crate) tabs: u64,
+    pub(crate) sent: u64,
+    pub(crate) failed_sends: u64,
+    /// Relay connections opened.
+    pub(crate) connections: u64,
+}
+
+/// Runs one visitor until the phase is `Done`.
+pub(crate) async fn run(
+    env: Arc<Env>,
+    number: usize,
+    seed: u64,
+    face: Arc<Face>,
+    mut phase: watch::Receiver<Phase>,
+) -> Outcome {
+    let mut rng = StdRng::seed_from_u64(seed ^ (number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut visitor = Visitor { env, number, face, stored: None, outcome: Outcome::default() };
+    loop {
+        let current = *phase.borrow_and_update();
+        match current {
+            Phase::Done => break,
+            Phase::Chaos => {
+                let stay = Duration::from_millis(rng.random_range(5_000..40_000));
+                visitor.tab(&mut rng, Some(Instant::now() + stay), &mut phase).await;
+                if *phase.borrow() == Phase::Chaos {
+                    let away = Duration::from_millis(rng.random_range(1_000..15_000));
+                    tokio::select! {
+                        () = tokio::time::sleep(away) => {}
+                        _ = phase.changed() => {}
+                    }
+                }
+            }
+            Phase::Return => visitor.tab(&mut rng, None, &mut phase).await,
+        }
+    }
+    visitor.outcome
+}
+
+struct Visitor {
+    env: Arc<Env>,
+    number: usize,
+    face: Arc<Face>,
+    /// localStorage: what the widget last wrote.
+    stored: Option<String>,
+    outcome: Outcome,
+}
+
+/// A socket command.
+enum Command {
+    Send(ClientFrame),
+    Close,
+}
+
+/// One open tab.
+struct Tab {
+    machine: Machine,
+    inputs: mpsc::Sender<Input>,
+    /// Requests, timers and the socket: aborted when the tab closes.
+    tasks: JoinSet<()>,
+    socket: Option<mpsc::Sender<Command>>,
+    rng: StdRng,
+}
+
+impl Visitor {
+    /// Opens a tab, lives in it until `until` (or the phase says otherwise), closes it.
+    async fn tab(
+        &mut self,
+        rng: &mut StdRng,
+        until: Option<Instant>,
+        phase: &mut watch::Receiver<Phase>,
+    ) {
+        let service = self.env.service.clone();
+        let machine = match self.stored.as_deref().map(serde_json::from_str::<Stored>) {
+            Some(Ok(stored)) => Machine::new(stored, &service, ""),
+            _ => Machine::fresh(&format!("chaos-device-{}", self.number), &service, ""),
+        };
+        self.outcome.tabs += 1;
+        // Bounded: a tab that cannot keep up makes its requests wait, as a busy page would.
+        let (inputs, mut received) = mpsc::channel(256);
+        let mut tab = Tab {
+            machine,
+            inputs,
+            tasks: JoinSet::new(),
+            socket: None,
+            rng: StdRng::seed_from_u64(rng.random()),
+        };
+        self.step(&mut tab, Input::Load);
+        if tab.machine.stored.chat.is_none() {
+            let nickname = Some(format!("Visitor {}", self.number));
+            self.step(
+                &mut tab,
+                Input::Start(shared::gms::Visitor { nickname, ..Default::default() }),
+            );
+        }
+        let mut next_send = Instant::now() + Duration::from_millis(rng.random_range(2_000..20_000));
+        let mut next_idle = Instant::now() + Duration::from_secs(1800);
+        let far = Instant::now() + Duration::from_secs(86_400);
+        loop {
+            tokio::select! {
+                Some(input) = received.recv() => self.step(&mut tab, input),
+                () = tokio::time::sleep_until(next_send) => {
+                    // A visitor retries what failed before writing more.
+                    let failed: Vec<u64> = tab.machine.outbox.iter().filter(|m| m.failed.is_some()).map(|m| m.id).collect();
+                    for id in failed {
+                        self.outcome.failed_sends += 1;
+                        self.step(&mut tab, Input::Retry(id));
+                    }
+                    self.outcome.sent += 1;
+                    let text = format!("v{}-{}", self.number, self.outcome.sent);
+                    self.step(&mut tab, Input::Send(text));
+                    next_send = Instant::now() + Duration::from_millis(rng.random_range(5_000..30_000));
+                }
+                () = tokio::time::sleep_until(next_idle) => {
+                    self.step(&mut tab, Input::IdleTimer);
+                    next_idle = Instant::now() + Duration::from_secs(1800);
+                }
+                () = tokio::time::sleep_until(until.unwrap_or(far)) => break,
+                changed = phase.changed() => {
+                    let now = *phase.borrow();
+                    if changed.is_err() || now == Phase::Done || (now == Phase::Return && until.is_some()) {
+                        break;
+                    }
+                }
+            }
+        }
+        self.face.progress.send_modify(|p| p.tab_open = false);
+    }
+
+    fn step(&mut self, tab: &mut Tab, input: Input) {
+        let before = tab.machine.stored.chat.as_ref().map_or(1, |c| c.next_position);
+        if input == Input::SocketOpened {
+            self.outcome.connections += 1;
+        }
+        if let Input::Frame(ServerFrame::Ended { chat_id }) = &input
+            && self.face.chat_id.get() == Some(chat_id)
+        {
+            *self.face.ended_frames.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        }
+        let effects = tab.machine.step(input);
+        if let Some(chat) = &tab.machine.stored.chat {
+            let _ = self.face.chat_id.set(chat.credentials.chat_id.clone());
+            self.outcome.ledger.record(before, chat);
+            let progress = Progress { next_position: chat.next_position, tab_open: true };
+            self.face.progress.send_if_modified(|p| std::mem::replace(p, progress) != progress);
+        }
+        for effect in effects {
+            self.run(tab, effect);
+        }
+    }
+
+    fn run(&mut self, tab: &mut Tab, effect: Effect) {
+        let inputs = tab.inputs.clone();
+        let env = self.env.clone();
+        let random: u64 = tab.rng.random();
+        match effect {
+            Effect::Gms { id, service, operation, credentials, policy } => {
+                tab.tasks.spawn(async move {
+                    let result =
+                        gms(&env, &service, &operation, credentials.as_ref(), policy, random).await;
+                    let _ = inputs.send(Input::Gms(id, result)).await;
+                });
+            }
+            Effect::Register { id, body } => {
+                tab.tasks.spawn(async move {
+                    let registration = register(&env, &body).await;
+                    let _ = inputs.send(Input::Registered(id, registration)).await;
+                });
+            }
+            Effect::OpenSocket => {
+                if tab.socket.as_ref().is_some_and(|s| !s.is_closed()) {
+                    return;
+                }
+                let (commands, receiver) = mpsc::channel(16);
+                tab.socket = Some(commands);
+                let url = format!("{}{WS_PATH}", env.relay_url.replacen("http", "ws", 1));
+                tab.tasks.spawn(socket(url, receiver, inputs, random));
+            }
+            Effect::CloseSocket => {
+                if let Some(socket) = tab.socket.take() {
+                    let _ = socket.try_send(Command::Close);
+                }
+            }
+            Effect::Subscribe { chat_id, token } => {
+                if let Some(socket) = &tab.socket {
+                    // Overflow policy: a frame that does not fit is lost, as on a socket
+                    // that closes; the machine subscribes again on the next connection.
+                    let _ =
+                        socket.try_send(Command::Send(ClientFrame::Subscribe { chat_id, token }));
+                }
+            }
+            Effect::ReconnectAfter { wait, generation } => {
+                tab.tasks.spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let _ = inputs.send(Input::ReconnectDue(generation)).await;
+                });
+            }
+            Effect::TypingTimer(generation) => {
+                tab.tasks.spawn(async move {
+                    tokio::time::sleep(shared::visitor::TYPING_PAUSE).await;
+                    let _ = inputs.send(Input::TypingPaused(generation)).await;
+                });
+            }
+            Effect::Save => self.stored = serde_json::to_string(&tab.machine.stored).ok(),
+            Effect::Wipe => self.stored = None,
+            // Not asked of a visitor that never forgets the chat or turns on notifications.
+            Effect::Forget { .. }
+            | Effect::SubscribePush { .. }
+            | Effect::UnsubscribePush { .. }
+            | Effect::Log(_) => {}
+        }
+    }
+}
+
+/// The relay socket, as `frontend/src/connection.rs` runs it: what happens comes back as
+/// inputs; a close the machine asked for is not reported.
+async fn socket(
+    url: String,
+    mut commands: mpsc::Receiver<Command>,
+    inputs: mpsc::Sender<Input>,
+    random: u64,
+) {
+    let closed = |code: Option<u16>| Input::SocketClosed {
+        code,
+        online: true,
+        random: (random % 1000) as f64 / 1000.0,
+    };
+    let Ok((socket, _)) = tokio_tungstenite::connect_async(url).await else {
+        let _ = inputs.send(closed(Some(1006))).await;
+        return;
+    };
+    let _ = inputs.send(Input::SocketOpened).await;
+    let (mut sink, mut stream) = socket.split();
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::Send(frame)) => {
+                    let Ok(text) = serde_json::to_string(&frame) else { continue };
+                    // A socket closing under us says so through the stream.
+                    let _ = sink.send(Message::text(text)).await;
+                }
+                Some(Command::Close) | None => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+            message = stream.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) {
+                        let _ = inputs.send(Input::Frame(frame)).await;
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map_or(1005, |f| u16::from(f.code));
+                    let _ = inputs.send(closed(Some(code))).await;
+                    return;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    let _ = inputs.send(closed(Some(1006))).await;
+                    return;
+                }
+            },
+        }
+    }
+}
+
+/// One Chat API request, retried as `frontend/src/net.rs` retries it.
+async fn gms(
+    env: &Env,
+    service: &str,
+    operation: &ChatOperation,
+    credentials: Option<&shared::gms::Credentials>,
+    policy: shared::gms::RetryPolicy,
+    seed: u64,
+) -> GmsResult {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let request = operation.encode(service, credentials);
+    let url = format!("{}{}", env.gms_url, request.path);
+    let RequestBody::Form(fields) = &request.body else {
+        return GmsResult::Failed(NetFailure::Network);
+    };
+    let body = shared::form::encode(fields);
+    let network_retried = Verdict::of(Answer::Network) == Verdict::Retry;
+    let mut failures = 0;
+    loop {
+        let sent = env
+            .http
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                response.bytes().await.map(|bytes| (status, bytes))
+            }
+            Err(error) => Err(error),
+        };
+        let failure = match answer {
+            Ok((status, bytes)) => match ChatResponse::parse(&bytes) {
+                // The widget reports a refusal it gave up on as a network failure.
+                Ok(response) if response.verdict() == Verdict::Retry => {
+                    GmsResult::Failed(NetFailure::Network)
+                }
+                Ok(response) => return GmsResult::Answer(Box::new(response)),
+                Err(_) if Verdict::of(Answer::Http(status)) == Verdict::Retry => {
+                    GmsResult::Failed(NetFailure::Http(status))
+                }
+                Err(_) => return GmsResult::Failed(NetFailure::Http(status)),
+            },
+            Err(_) if network_retried => GmsResult::Failed(NetFailure::Network),
+            Err(_) => return GmsResult::Failed(NetFailure::Network),
+        };
+        failures += 1;
+        match policy.wait_after(failures, rng.random()) {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => return failure,
+        }
+    }
+}
+
+/// `POST /v1/sessions`, judged as `frontend/src/controller.rs` judges it.
+async fn register(env: &Env, body: &shared::relay_api::RegisterSession) -> Registration {
+    let url = format!("{}{SESSIONS_PATH}", env.relay_url);
+    let Ok(response) = env.http.post(url).json(body).send().await else {
+        return Registration::Failed;
+    };
+    match response.status().as_u16() {
+        200 => match response.json::<SessionRegistered>().await {
+            Ok(answer) => Registration::Registered {
+                token: answer.token,
+                position: answer.position,
+                push_key: answer.vapid_public_key,
+            },
+            Err(_) => Registration::Failed,
+        },
+        403 => Registration::Refused,
+        _ => Registration::Failed,
+    }
+}
