@@ -7,6 +7,7 @@
 
 mod balancer;
 mod bench;
+mod chaos;
 mod demo;
 mod deploy;
 mod fuzz;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|setup>
+const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|setup>
   test    install what is missing, then fmt, clippy (host and wasm32), every test,
           the release widget build and the browser tests; ends with `N passed, N failed`
   demo    build the widget, start gms-sim (with its scripted agent) and the relay, print
@@ -29,6 +30,10 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|setup>
           target/bench/results.json (`-- --only push,idle` runs some)
   fuzz    run every coverage-guided fuzz target (tests/fuzz) on nightly
           (`-- --seconds N`, 60 by default); skipped where there is no nightly
+  chaos   the chaos suite: headless visitors and 3 widgets in Chromium chat while a seeded
+          schedule of faults hits relays, Chat Servers, GMS, pushes and Redis; prints the
+          table, exits 1 on any lost, repeated or reordered event (`-- --seed N --minutes M
+          --visitors V --relays 2`; see RELIABILITY.md)
   setup   only install what is missing";
 
 fn main() {
@@ -38,6 +43,7 @@ fn main() {
         Some("demo") => demo::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("chaos") => chaos::run(&args[1..]),
         Some("setup") => setup::ensure_all().map(drop),
         _ => {
             eprintln!("{USAGE}");

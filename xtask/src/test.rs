@@ -76,8 +76,13 @@ pub(crate) fn run() -> Result<()> {
             cargo(&["test", "-p", "system-tests", "--bench", "system", "--", "--smoke"]);
         smoke.env("WIDGET_DIST", root.join("target").join("widget"));
         check(&mut counts, "benchmark smoke", &mut smoke);
+        check(
+            &mut counts,
+            "chaos smoke (seed 20261130, 1 min, 100 faults)",
+            &mut crate::chaos::smoke(&tools)?,
+        );
     } else {
-        println!("==> browser tests and benchmark smoke: not run, the widget did not build");
+        println!("==> browser tests, benchmark and chaos smoke: not run, the widget did not build");
         counts.failed += 1;
     }
 

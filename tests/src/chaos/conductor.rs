@@ -15,9 +15,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::browsers::{self, Widgets};
 use super::ledger;
 use super::report::{Percentiles, Report};
-use super::schedule::{self, Shape};
+use super::schedule::{self, Fault, Shape};
 use super::system::Chaos;
 use super::visitor::{self, Env, Face, Phase};
 use crate::gms_client::SimAdmin;
@@ -61,7 +62,13 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
         service: "customer-support".to_owned(),
         http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
     });
+    let widgets = match options.browsers {
+        0 => None,
+        count => Some(Widgets::start(count, &format!("{}/", chaos.proxy.url)).await?),
+    };
     let faces: Arc<[Arc<Face>]> = (0..options.visitors).map(|_| Face::new()).collect();
+    let widget_faces: Vec<Arc<Face>> = widgets.iter().flat_map(|w| w.faces.clone()).collect();
+    let everyone: Arc<[Arc<Face>]> = faces.iter().chain(&widget_faces).cloned().collect();
     let (phase, phase_rx) = watch::channel(Phase::Chaos);
     let mut visitors = Vec::new();
     for (number, face) in faces.iter().enumerate() {
@@ -74,7 +81,7 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
         )));
     }
     let agent =
-        tokio::spawn(agent(chaos.admin.clone(), faces.clone(), options.seed, phase_rx.clone()));
+        tokio::spawn(agent(chaos.admin.clone(), everyone.clone(), options.seed, phase_rx.clone()));
 
     let shape = Shape {
         relays: options.relays,
@@ -97,9 +104,19 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
     for planned in planned {
         tokio::time::sleep_until(started + planned.at).await;
         let at = started.elapsed();
-        let detail = chaos.strike(planned.fault, &mut rng).await.with_context(|| {
-            format!("striking {:?} at {:.1} s", planned.fault, at.as_secs_f64())
-        })?;
+        let offline = match (planned.fault, &widgets) {
+            (Fault::BrowserOffline { browser, .. }, Some(widgets)) => {
+                Some(widgets.browser(browser)?)
+            }
+            _ => None,
+        };
+        let detail = match &offline {
+            Some(browser) => {
+                browsers::set_offline(browser, true).await.map(|()| "offline".to_owned())
+            }
+            None => chaos.strike(planned.fault, &mut rng).await,
+        }
+        .with_context(|| format!("striking {:?} at {:.1} s", planned.fault, at.as_secs_f64()))?;
         let line = format!("[{:>8.1} s] {}: {detail}", at.as_secs_f64(), planned.fault.kind());
         log(&line);
         report.fault_log.push(line);
@@ -111,6 +128,9 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
             tokio::time::sleep(lasting).await;
             if let Some((path, body)) = heal {
                 admin.ok(&path, body).await?;
+            }
+            if let Some(browser) = offline {
+                browsers::set_offline(&browser, false).await?;
             }
             let measured = catch_up(&admin, &faces, Duration::from_secs(60)).await?;
             catch_ups.lock().unwrap_or_else(PoisonError::into_inner).extend(measured);
@@ -133,6 +153,13 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
     report.final_catch_up_ms = Percentiles::of(&finals);
     report.stuck = stuck;
     report.agent_lines += final_lines.len() as u64;
+    if let Some(widgets) = &widgets {
+        report.agent_lines += self::final_lines(&chaos.admin, &widget_faces).await?.len() as u64;
+        let (shown, stuck, mut violations) = widgets.check(&chaos.admin, CATCH_UP_LIMIT).await?;
+        report.browser_lines = shown;
+        report.stuck.extend(stuck);
+        report.violations.append(&mut violations);
+    }
     report.pushes_pending = settle_pushes(&chaos.admin).await?;
     report.minutes = started.elapsed().as_secs_f64() / 60.0;
 
@@ -186,6 +213,9 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
         + injected;
     report.gms_budget_per_visitor_hour = 2.0 * (explained as f64 / visitor_hours + 4.0);
 
+    if let Some(widgets) = widgets {
+        widgets.close().await;
+    }
     judge(&mut report);
     Ok(report)
 }

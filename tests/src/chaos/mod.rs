@@ -4,6 +4,7 @@
 //! against GMS's transcripts. `cargo xtask chaos` runs it long, `cargo xtask test` runs a
 //! short fixed seed, RELIABILITY.md has the method and the figures.
 
+mod browsers;
 mod conductor;
 pub mod ledger;
 pub mod proxy;

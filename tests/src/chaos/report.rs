@@ -15,8 +15,10 @@ pub struct Report {
     pub redis: bool,
     /// Faults done, by kind.
     pub faults: BTreeMap<String, u64>,
-    /// Transcript events shown to visitors (each visitor counts its own).
+    /// Transcript events shown to headless visitors (each visitor counts its own).
     pub events_delivered: u64,
+    /// Transcript lines the widgets in Chromium show at the end.
+    pub browser_lines: u64,
     pub agent_lines: u64,
     pub visitor_lines: u64,
     /// Transcript events a visitor never saw.
@@ -90,7 +92,11 @@ impl Report {
                     "agent lines / visitor lines".to_owned(),
                     format!("{} / {}", self.agent_lines, self.visitor_lines),
                 ),
-                ("events delivered".to_owned(), self.events_delivered.to_string()),
+                ("events delivered (headless)".to_owned(), self.events_delivered.to_string()),
+                (
+                    "lines shown by the widgets in Chromium".to_owned(),
+                    self.browser_lines.to_string(),
+                ),
                 ("gaps (events never shown)".to_owned(), self.gaps.to_string()),
                 ("duplicates".to_owned(), self.duplicates.to_string()),
                 ("out of order".to_owned(), self.out_of_order.to_string()),

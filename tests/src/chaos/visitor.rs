@@ -138,7 +138,7 @@ impl Visitor {
     async fn tab(
         &mut self,
         rng: &mut StdRng,
-        until: Option<Instant>,
+        mut until: Option<Instant>,
         phase: &mut watch::Receiver<Phase>,
     ) {
         let service = self.env.service.clone();
@@ -189,9 +189,12 @@ impl Visitor {
                 () = tokio::time::sleep_until(until.unwrap_or(far)) => break,
                 changed = phase.changed() => {
                     let now = *phase.borrow();
-                    if changed.is_err() || now == Phase::Done || (now == Phase::Return && until.is_some()) {
+                    if changed.is_err() || now == Phase::Done {
                         break;
                     }
+                    // A visitor whose tab is open when everyone comes back stays, so the
+                    // final check sees whether a live tab catches up without a new one.
+                    until = None;
                 }
             }
         }

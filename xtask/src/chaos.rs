@@ -1,0 +1,60 @@
+//! `cargo xtask chaos [-- --seed N --minutes M --visitors V ...]`: the release relay and
+//! widget, then one chaos run (`tests/src/bin/chaos.rs`) with 3 real widgets in Chromium;
+//! the run's flags are passed on. `cargo xtask test` runs a short fixed seed (`smoke`).
+
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::run::{done, status, step};
+use crate::setup::{self, Tools};
+
+/// The smoke run's seed, fixed so that CI replays the same faults.
+pub(crate) const SMOKE_SEED: &str = "20261130";
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
+    let tools = setup::ensure_all()?;
+    let root = crate::root()?;
+    let started = step("widget release build (trunk)");
+    status(&mut crate::test::trunk_build(&tools)?)?;
+    done("widget release build (trunk)", started, true);
+    let started = step("relay and chaos release build");
+    status(tools.command("cargo").current_dir(&root).args([
+        "build",
+        "--release",
+        "-p",
+        "relay",
+        "--bin",
+        "relay",
+        "-p",
+        "system-tests",
+        "--bin",
+        "chaos",
+    ]))?;
+    done("relay and chaos release build", started, true);
+    let target = root.join("target");
+    let binary = target.join("release").join("chaos");
+    let mut chaos = tools.command(&binary.to_string_lossy());
+    chaos
+        .current_dir(&root)
+        .env("RELAY_BIN", target.join("release").join("relay"))
+        .env("WIDGET_DIST", target.join("widget"));
+    if !args.iter().any(|a| a == "--browsers") {
+        chaos.args(["--browsers", "3"]);
+    }
+    status(chaos.args(args))
+}
+
+/// The short run of `cargo xtask test`: a minute of 100 faults on 20 headless visitors and
+/// one widget in Chromium, in the dev profile.
+pub(crate) fn smoke(tools: &Tools) -> Result<Command> {
+    let root = crate::root()?;
+    let mut cmd = tools.command("cargo");
+    cmd.current_dir(&root)
+        .args(["run", "--quiet", "-p", "system-tests", "--bin", "chaos", "--"])
+        .args(["--seed", SMOKE_SEED, "--minutes", "1", "--faults", "100"])
+        .args(["--visitors", "20", "--browsers", "1"])
+        .env("WIDGET_DIST", root.join("target").join("widget"));
+    Ok(cmd)
+}
