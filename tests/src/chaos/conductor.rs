@@ -190,6 +190,13 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
         }
     }
 
+    // Every chat is still running, so every relay must still hold every one.
+    let running = everyone.iter().filter(|f| f.chat_id.get().is_some()).count() as u64;
+    for (node, held) in chaos.relay_chats().await?.into_iter().enumerate() {
+        if held < running {
+            report.violations.push(format!("relay {node} holds {held} of {running} running chats"));
+        }
+    }
     let stats = chaos.admin.stats().await?;
     let count = |path: &[&str]| path.iter().fold(&stats, |v, k| &v[*k]).as_u64().unwrap_or(0);
     report.pushes_sent = count(&["pushes", "sent"]);

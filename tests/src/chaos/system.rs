@@ -205,6 +205,17 @@ impl Chaos {
         Ok(())
     }
 
+    /// How many chats each relay holds (`/status`).
+    pub(crate) async fn relay_chats(&self) -> Result<Vec<u64>> {
+        let mut held = Vec::new();
+        for port in &self.relay_ports {
+            let status: Value =
+                reqwest::get(format!("http://127.0.0.1:{port}/status")).await?.json().await?;
+            held.push(status["chats"].as_u64().context("/status has no chat count")?);
+        }
+        Ok(held)
+    }
+
     /// Stops everything and removes the relays' data.
     pub(crate) async fn stop(mut self) -> Result<()> {
         self.stop.cancel();
