@@ -4,7 +4,9 @@
 //! against GMS's transcripts. `cargo xtask chaos` runs it long, `cargo xtask test` runs a
 //! short fixed seed, RELIABILITY.md has the method and the figures.
 
+mod agent;
 mod browsers;
+mod catch_up;
 mod conductor;
 pub mod ledger;
 pub mod proxy;

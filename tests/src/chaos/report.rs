@@ -20,6 +20,8 @@ pub struct Report {
     /// Transcript lines the widgets in Chromium show at the end.
     pub browser_lines: u64,
     pub agent_lines: u64,
+    /// Agent lines GMS refused because the chat's Chat Server was down or restarted.
+    pub agent_refused: u64,
     pub visitor_lines: u64,
     /// Transcript events a visitor never saw.
     pub gaps: u64,
