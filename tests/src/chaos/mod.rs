@@ -8,6 +8,7 @@ mod agent;
 mod browsers;
 mod catch_up;
 mod conductor;
+mod effects;
 pub mod ledger;
 pub mod proxy;
 pub mod report;

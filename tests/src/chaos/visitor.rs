@@ -7,17 +7,15 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::gms::{Answer, ChatOperation, ChatResponse, RequestBody, Verdict};
-use shared::relay_api::{ClientFrame, SESSIONS_PATH, ServerFrame, SessionRegistered, WS_PATH};
-use shared::visitor::{Effect, GmsResult, Input, Machine, NetFailure, Registration, Stored};
+use shared::relay_api::{ClientFrame, ServerFrame, WS_PATH};
+use shared::visitor::{Effect, Input, Machine, Stored};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 
+use super::effects::{self, Command};
 use super::ledger::Ledger;
 
 /// Where the visitors' requests go.
@@ -117,12 +115,6 @@ struct Visitor {
     outcome: Outcome,
 }
 
-/// A socket command.
-enum Command {
-    Send(ClientFrame),
-    Close,
-}
-
 /// One open tab.
 struct Tab {
     machine: Machine,
@@ -171,16 +163,9 @@ impl Visitor {
             tokio::select! {
                 Some(input) = received.recv() => self.step(&mut tab, input),
                 () = tokio::time::sleep_until(next_send) => {
-                    // A visitor retries what failed before writing more.
-                    let failed: Vec<u64> = tab.machine.outbox.iter().filter(|m| m.failed.is_some()).map(|m| m.id).collect();
-                    for id in failed {
-                        self.outcome.failed_sends += 1;
-                        self.step(&mut tab, Input::Retry(id));
-                    }
-                    self.outcome.sent += 1;
-                    let text = format!("v{}-{}", self.number, self.outcome.sent);
-                    self.step(&mut tab, Input::Send(text));
-                    next_send = Instant::now() + Duration::from_millis(rng.random_range(5_000..30_000));
+                    self.write(&mut tab);
+                    let pause = Duration::from_millis(rng.random_range(5_000..30_000));
+                    next_send = Instant::now() + pause;
                 }
                 () = tokio::time::sleep_until(next_idle) => {
                     self.step(&mut tab, Input::IdleTimer);
@@ -199,6 +184,19 @@ impl Visitor {
             }
         }
         self.face.progress.send_modify(|p| p.tab_open = false);
+    }
+
+    /// The visitor writes a line, after retrying what failed before.
+    fn write(&mut self, tab: &mut Tab) {
+        let failed: Vec<u64> =
+            tab.machine.outbox.iter().filter(|m| m.failed.is_some()).map(|m| m.id).collect();
+        for id in failed {
+            self.outcome.failed_sends += 1;
+            self.step(tab, Input::Retry(id));
+        }
+        self.outcome.sent += 1;
+        let text = format!("v{}-{}", self.number, self.outcome.sent);
+        self.step(tab, Input::Send(text));
     }
 
     fn step(&mut self, tab: &mut Tab, input: Input) {
@@ -230,14 +228,21 @@ impl Visitor {
         match effect {
             Effect::Gms { id, service, operation, credentials, policy } => {
                 tab.tasks.spawn(async move {
-                    let result =
-                        gms(&env, &service, &operation, credentials.as_ref(), policy, random).await;
+                    let result = effects::gms(
+                        &env,
+                        &service,
+                        &operation,
+                        credentials.as_ref(),
+                        policy,
+                        random,
+                    )
+                    .await;
                     let _ = inputs.send(Input::Gms(id, result)).await;
                 });
             }
             Effect::Register { id, body } => {
                 tab.tasks.spawn(async move {
-                    let registration = register(&env, &body).await;
+                    let registration = effects::register(&env, &body).await;
                     let _ = inputs.send(Input::Registered(id, registration)).await;
                 });
             }
@@ -248,7 +253,7 @@ impl Visitor {
                 let (commands, receiver) = mpsc::channel(16);
                 tab.socket = Some(commands);
                 let url = format!("{}{WS_PATH}", env.relay_url.replacen("http", "ws", 1));
-                tab.tasks.spawn(socket(url, receiver, inputs, random));
+                tab.tasks.spawn(effects::socket(url, receiver, inputs, random));
             }
             Effect::CloseSocket => {
                 if let Some(socket) = tab.socket.take() {
@@ -283,134 +288,5 @@ impl Visitor {
             | Effect::UnsubscribePush { .. }
             | Effect::Log(_) => {}
         }
-    }
-}
-
-/// The relay socket, as `frontend/src/connection.rs` runs it: what happens comes back as
-/// inputs; a close the machine asked for is not reported.
-async fn socket(
-    url: String,
-    mut commands: mpsc::Receiver<Command>,
-    inputs: mpsc::Sender<Input>,
-    random: u64,
-) {
-    let closed = |code: Option<u16>| Input::SocketClosed {
-        code,
-        online: true,
-        random: (random % 1000) as f64 / 1000.0,
-    };
-    let Ok((socket, _)) = tokio_tungstenite::connect_async(url).await else {
-        let _ = inputs.send(closed(Some(1006))).await;
-        return;
-    };
-    let _ = inputs.send(Input::SocketOpened).await;
-    let (mut sink, mut stream) = socket.split();
-    loop {
-        tokio::select! {
-            command = commands.recv() => match command {
-                Some(Command::Send(frame)) => {
-                    let Ok(text) = serde_json::to_string(&frame) else { continue };
-                    // A socket closing under us says so through the stream.
-                    let _ = sink.send(Message::text(text)).await;
-                }
-                Some(Command::Close) | None => {
-                    let _ = sink.send(Message::Close(None)).await;
-                    return;
-                }
-            },
-            message = stream.next() => match message {
-                Some(Ok(Message::Text(text))) => {
-                    if let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) {
-                        let _ = inputs.send(Input::Frame(frame)).await;
-                    }
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    let code = frame.map_or(1005, |f| u16::from(f.code));
-                    let _ = inputs.send(closed(Some(code))).await;
-                    return;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => {
-                    let _ = inputs.send(closed(Some(1006))).await;
-                    return;
-                }
-            },
-        }
-    }
-}
-
-/// One Chat API request, retried as `frontend/src/net.rs` retries it.
-async fn gms(
-    env: &Env,
-    service: &str,
-    operation: &ChatOperation,
-    credentials: Option<&shared::gms::Credentials>,
-    policy: shared::gms::RetryPolicy,
-    seed: u64,
-) -> GmsResult {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let request = operation.encode(service, credentials);
-    let url = format!("{}{}", env.gms_url, request.path);
-    let RequestBody::Form(fields) = &request.body else {
-        return GmsResult::Failed(NetFailure::Network);
-    };
-    let body = shared::form::encode(fields);
-    let network_retried = Verdict::of(Answer::Network) == Verdict::Retry;
-    let mut failures = 0;
-    loop {
-        let sent = env
-            .http
-            .post(&url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body.clone())
-            .send()
-            .await;
-        let answer = match sent {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                response.bytes().await.map(|bytes| (status, bytes))
-            }
-            Err(error) => Err(error),
-        };
-        let failure = match answer {
-            Ok((status, bytes)) => match ChatResponse::parse(&bytes) {
-                // The widget reports a refusal it gave up on as a network failure.
-                Ok(response) if response.verdict() == Verdict::Retry => {
-                    GmsResult::Failed(NetFailure::Network)
-                }
-                Ok(response) => return GmsResult::Answer(Box::new(response)),
-                Err(_) if Verdict::of(Answer::Http(status)) == Verdict::Retry => {
-                    GmsResult::Failed(NetFailure::Http(status))
-                }
-                Err(_) => return GmsResult::Failed(NetFailure::Http(status)),
-            },
-            Err(_) if network_retried => GmsResult::Failed(NetFailure::Network),
-            Err(_) => return GmsResult::Failed(NetFailure::Network),
-        };
-        failures += 1;
-        match policy.wait_after(failures, rng.random()) {
-            Some(wait) => tokio::time::sleep(wait).await,
-            None => return failure,
-        }
-    }
-}
-
-/// `POST /v1/sessions`, judged as `frontend/src/controller.rs` judges it.
-async fn register(env: &Env, body: &shared::relay_api::RegisterSession) -> Registration {
-    let url = format!("{}{SESSIONS_PATH}", env.relay_url);
-    let Ok(response) = env.http.post(url).json(body).send().await else {
-        return Registration::Failed;
-    };
-    match response.status().as_u16() {
-        200 => match response.json::<SessionRegistered>().await {
-            Ok(answer) => Registration::Registered {
-                token: answer.token,
-                position: answer.position,
-                push_key: answer.vapid_public_key,
-            },
-            Err(_) => Registration::Failed,
-        },
-        403 => Registration::Refused,
-        _ => Registration::Failed,
     }
 }

@@ -1,0 +1,149 @@
+//! A headless visitor's effects over real sockets, as the widget carries them out
+//! (`frontend/src/net.rs`, `connection.rs`, `controller.rs`): Chat API requests with the
+//! widget's retries, the relay registration, and the relay WebSocket.
+
+use futures_util::{SinkExt, StreamExt};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shared::gms::{Answer, ChatOperation, ChatResponse, RequestBody, Verdict};
+use shared::relay_api::{ClientFrame, SESSIONS_PATH, ServerFrame, SessionRegistered};
+use shared::visitor::{GmsResult, Input, NetFailure, Registration};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::visitor::Env;
+
+/// A command to the socket task.
+pub(super) enum Command {
+    Send(ClientFrame),
+    Close,
+}
+
+/// The relay socket, as `frontend/src/connection.rs` runs it: what happens comes back as
+/// inputs; a close the machine asked for is not reported.
+pub(super) async fn socket(
+    url: String,
+    mut commands: mpsc::Receiver<Command>,
+    inputs: mpsc::Sender<Input>,
+    random: u64,
+) {
+    let closed = |code: Option<u16>| Input::SocketClosed {
+        code,
+        online: true,
+        random: (random % 1000) as f64 / 1000.0,
+    };
+    let Ok((socket, _)) = tokio_tungstenite::connect_async(url).await else {
+        let _ = inputs.send(closed(Some(1006))).await;
+        return;
+    };
+    let _ = inputs.send(Input::SocketOpened).await;
+    let (mut sink, mut stream) = socket.split();
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::Send(frame)) => {
+                    let Ok(text) = serde_json::to_string(&frame) else { continue };
+                    // A socket closing under us says so through the stream.
+                    let _ = sink.send(Message::text(text)).await;
+                }
+                Some(Command::Close) | None => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+            message = stream.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) {
+                        let _ = inputs.send(Input::Frame(frame)).await;
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map_or(1005, |f| u16::from(f.code));
+                    let _ = inputs.send(closed(Some(code))).await;
+                    return;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    let _ = inputs.send(closed(Some(1006))).await;
+                    return;
+                }
+            },
+        }
+    }
+}
+
+/// One Chat API request, retried as `frontend/src/net.rs` retries it.
+pub(super) async fn gms(
+    env: &Env,
+    service: &str,
+    operation: &ChatOperation,
+    credentials: Option<&shared::gms::Credentials>,
+    policy: shared::gms::RetryPolicy,
+    seed: u64,
+) -> GmsResult {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let request = operation.encode(service, credentials);
+    let url = format!("{}{}", env.gms_url, request.path);
+    let RequestBody::Form(fields) = &request.body else {
+        return GmsResult::Failed(NetFailure::Network);
+    };
+    let body = shared::form::encode(fields);
+    let network_retried = Verdict::of(Answer::Network) == Verdict::Retry;
+    let mut failures = 0;
+    loop {
+        let sent = env
+            .http
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                response.bytes().await.map(|bytes| (status, bytes))
+            }
+            Err(error) => Err(error),
+        };
+        let failure = match answer {
+            Ok((status, bytes)) => match ChatResponse::parse(&bytes) {
+                // The widget reports a refusal it gave up on as a network failure.
+                Ok(response) if response.verdict() == Verdict::Retry => {
+                    GmsResult::Failed(NetFailure::Network)
+                }
+                Ok(response) => return GmsResult::Answer(Box::new(response)),
+                Err(_) if Verdict::of(Answer::Http(status)) == Verdict::Retry => {
+                    GmsResult::Failed(NetFailure::Http(status))
+                }
+                Err(_) => return GmsResult::Failed(NetFailure::Http(status)),
+            },
+            Err(_) if network_retried => GmsResult::Failed(NetFailure::Network),
+            Err(_) => return GmsResult::Failed(NetFailure::Network),
+        };
+        failures += 1;
+        match policy.wait_after(failures, rng.random()) {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => return failure,
+        }
+    }
+}
+
+/// `POST /v1/sessions`, judged as `frontend/src/controller.rs` judges it.
+pub(super) async fn register(env: &Env, body: &shared::relay_api::RegisterSession) -> Registration {
+    let url = format!("{}{SESSIONS_PATH}", env.relay_url);
+    let Ok(response) = env.http.post(url).json(body).send().await else {
+        return Registration::Failed;
+    };
+    match response.status().as_u16() {
+        200 => match response.json::<SessionRegistered>().await {
+            Ok(answer) => Registration::Registered {
+                token: answer.token,
+                position: answer.position,
+                push_key: answer.vapid_public_key,
+            },
+            Err(_) => Registration::Failed,
+        },
+        403 => Registration::Refused,
+        _ => Registration::Failed,
+    }
+}
