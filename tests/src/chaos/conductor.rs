@@ -230,6 +230,7 @@ async fn check_ledgers(
 ) -> Result<()> {
     for (face, outcome) in faces.iter().zip(outcomes) {
         report.visitor_lines += outcome.sent;
+        report.visitor_retries += outcome.failed_sends;
         report.events_delivered += outcome.ledger.shown.len() as u64;
         report.forgotten += *face.ended_frames.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(chat_id) = face.chat_id.get() else {

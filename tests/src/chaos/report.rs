@@ -23,6 +23,8 @@ pub struct Report {
     /// Agent lines GMS refused because the chat's Chat Server was down or restarted.
     pub agent_refused: u64,
     pub visitor_lines: u64,
+    /// Visitor lines that failed (the retry policy gave up) and were sent again.
+    pub visitor_retries: u64,
     /// Transcript events a visitor never saw.
     pub gaps: u64,
     pub duplicates: u64,
