@@ -89,3 +89,58 @@ async fn pipe(
         return;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// An echo server; answers its address.
+    async fn echo() -> Result<SocketAddr> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut read, mut write) = stream.split();
+                    let _ = tokio::io::copy(&mut read, &mut write).await;
+                });
+            }
+        });
+        Ok(addr)
+    }
+
+    async fn round_trip(stream: &mut TcpStream) -> Result<()> {
+        stream.write_all(b"ping").await?;
+        let mut answer = [0; 4];
+        stream.read_exact(&mut answer).await?;
+        anyhow::ensure!(&answer == b"ping");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn connections_pass_skip_a_refusing_upstream_and_are_cut_on_command() -> Result<()> {
+        let refusing = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
+        let stop = CancellationToken::new();
+        let proxy = Proxy::start(vec![refusing, echo().await?], stop.clone()).await?;
+        let address = proxy.url.trim_start_matches("http://").to_owned();
+        let mut first = TcpStream::connect(&address).await?;
+        let mut second = TcpStream::connect(&address).await?;
+        round_trip(&mut first).await?;
+        round_trip(&mut second).await?;
+
+        let mut rng = StdRng::seed_from_u64(1);
+        assert_eq!(proxy.cut(100, &mut rng), 2);
+        let mut rest = Vec::new();
+        let read = first.read_to_end(&mut rest).await;
+        assert!(read.is_err() || rest.is_empty(), "the cut connection is closed");
+        let mut third = TcpStream::connect(&address).await?;
+        round_trip(&mut third).await?;
+        assert_eq!(proxy.cut(0, &mut rng), 0);
+        round_trip(&mut third).await?;
+        stop.cancel();
+        Ok(())
+    }
+}
