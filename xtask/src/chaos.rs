@@ -39,7 +39,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     chaos
         .current_dir(&root)
         .env("RELAY_BIN", target.join("release").join("relay"))
-        .env("WIDGET_DIST", target.join("widget"));
+        .env("WIDGET_DIST", target.join("widget"))
+        .env("TEST_LOG", quiet_relays());
     if !args.iter().any(|a| a == "--browsers") {
         chaos.args(["--browsers", "3"]);
     }
@@ -55,6 +56,12 @@ pub(crate) fn smoke(tools: &Tools) -> Result<Command> {
         .args(["run", "--quiet", "-p", "system-tests", "--bin", "chaos", "--"])
         .args(["--seed", SMOKE_SEED, "--minutes", "1", "--faults", "100"])
         .args(["--visitors", "20", "--browsers", "1"])
-        .env("WIDGET_DIST", root.join("target").join("widget"));
+        .env("WIDGET_DIST", root.join("target").join("widget"))
+        .env("TEST_LOG", quiet_relays());
     Ok(cmd)
+}
+
+/// The relays' log level: errors only, so the fault log stays readable (`TEST_LOG` overrides).
+fn quiet_relays() -> String {
+    std::env::var("TEST_LOG").unwrap_or_else(|_| "error".to_owned())
 }
