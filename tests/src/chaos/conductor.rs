@@ -263,8 +263,8 @@ async fn gms_load(chaos: &Chaos, visitors: usize, also: u64, report: &mut Report
     report.pushes_sent = count(&["pushes", "sent"]);
     report.pushes_resent = count(&["pushes", "resent"]);
     report.pushes_expired = count(&["pushes", "expired"]);
-    report.gms_requests =
-        stats["requests"].as_object().map_or(0, |r| r.values().filter_map(|v| v.as_u64()).sum());
+    report.gms_requests_by_operation = serde_json::from_value(stats["requests"].clone())?;
+    report.gms_requests = report.gms_requests_by_operation.values().sum();
     let visitor_hours = visitors as f64 * report.minutes / 60.0;
     report.gms_requests_per_visitor_hour = report.gms_requests as f64 / visitor_hours;
     let explained = report.agent_lines

@@ -46,6 +46,8 @@ pub struct Report {
     /// `ended` frames for chats that were still running: the relay forgot them.
     pub forgotten: u64,
     pub gms_requests: u64,
+    /// The same by Chat API operation (`refresh` includes the relay's pings).
+    pub gms_requests_by_operation: BTreeMap<String, u64>,
     pub gms_requests_per_visitor_hour: f64,
     /// What the events of the run explain (see RELIABILITY.md), per visitor-hour.
     pub gms_budget_per_visitor_hour: f64,
@@ -119,6 +121,14 @@ impl Report {
                 ("pushes unacknowledged at the end".to_owned(), self.pushes_pending.to_string()),
                 ("running chats the relay forgot".to_owned(), self.forgotten.to_string()),
                 ("GMS requests".to_owned(), self.gms_requests.to_string()),
+                (
+                    "GMS requests by operation".to_owned(),
+                    self.gms_requests_by_operation
+                        .iter()
+                        .map(|(operation, n)| format!("{operation} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
                 (
                     "GMS requests per visitor-hour (budget)".to_owned(),
                     format!(
