@@ -28,6 +28,9 @@ struct Visitor {
     node: usize,
     ws: WsClient,
     lines: BTreeMap<u64, String>,
+    /// The lines that came in frames, by index: one coming in a frame again is a duplicate
+    /// (one a refresh brought first is not).
+    framed: std::collections::BTreeSet<u64>,
     duplicates: usize,
     /// `changed` frames received (each cost a refresh): a push whose frame raced the
     /// acknowledgement of an earlier one may cause one.
@@ -36,19 +39,31 @@ struct Visitor {
 
 impl Visitor {
     /// Reads frames until it holds `count` agent lines (fails after 20 s); a `changed`
-    /// frame makes it refresh from GMS, as the widget does.
+    /// frame, or one past the lines it holds, makes it refresh from GMS, as the widget does.
     async fn until(&mut self, gms: &GmsClient, count: usize) -> Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while self.lines.len() < count {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.ws.frame(left).await? {
                 ServerFrame::Events { messages, .. } => {
+                    // As the protocol asks of a widget: a frame that does not continue
+                    // what it holds means a push was lost (GMS counts it acknowledged
+                    // once a later one is), so refresh from there.
+                    let first = messages.iter().filter_map(|e| e.index).min();
+                    let last = self.lines.keys().next_back().copied();
+                    if let (Some(first), Some(last)) = (first, last)
+                        && first > last + 1
+                    {
+                        self.refresh(gms).await?;
+                    }
                     for event in messages {
                         if let (Some(index), Some(text)) = (event.index, event.text)
                             && text.starts_with("line ")
-                            && self.lines.insert(index, text).is_some()
                         {
-                            self.duplicates += 1;
+                            self.lines.insert(index, text);
+                            if !self.framed.insert(index) {
+                                self.duplicates += 1;
+                            }
                         }
                     }
                 }
@@ -127,6 +142,7 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
             node,
             ws,
             lines: BTreeMap::new(),
+            framed: std::collections::BTreeSet::new(),
             duplicates: 0,
             changed: 0,
         });
