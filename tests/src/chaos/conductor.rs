@@ -232,7 +232,8 @@ async fn check_ledgers(
         report.visitor_lines += outcome.sent;
         report.visitor_retries += outcome.failed_sends;
         report.events_delivered += outcome.ledger.shown.len() as u64;
-        report.forgotten += *face.ended_frames.lock().unwrap_or_else(PoisonError::into_inner);
+        report.forgotten += face.ended_frames.load(std::sync::atomic::Ordering::Relaxed);
+        report.tabs += outcome.tabs;
         let Some(chat_id) = face.chat_id.get() else {
             report.violations.push("a visitor never got a chat".to_owned());
             continue;

@@ -23,6 +23,8 @@ pub struct Report {
     /// Agent lines GMS refused because the chat's Chat Server was down or restarted.
     pub agent_refused: u64,
     pub visitor_lines: u64,
+    /// Tabs the headless visitors opened (the first visit and every return).
+    pub tabs: u64,
     /// Visitor lines that failed (the retry policy gave up) and were sent again.
     pub visitor_retries: u64,
     /// Transcript events a visitor never saw.
@@ -98,6 +100,7 @@ impl Report {
                     "agent lines / visitor lines".to_owned(),
                     format!("{} / {}", self.agent_lines, self.visitor_lines),
                 ),
+                ("tabs opened (visits and returns)".to_owned(), self.tabs.to_string()),
                 ("events delivered (headless)".to_owned(), self.events_delivered.to_string()),
                 (
                     "lines shown by the widgets in Chromium".to_owned(),

@@ -123,7 +123,8 @@ impl Chaos {
         Ok(chaos)
     }
 
-    /// Does a fault (or starts one that lasts: `heal` ends it); answers what was done.
+    /// Does a fault (or starts one that lasts: `heal_request` says what ends it); answers
+    /// what was done.
     pub(crate) async fn strike(&mut self, fault: Fault, rng: &mut StdRng) -> Result<String> {
         Ok(match fault {
             Fault::RelayKill { node } => {

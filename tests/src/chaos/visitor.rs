@@ -4,7 +4,8 @@
 //! through the proxy, and localStorage as the JSON the widget writes. Closing the tab drops
 //! everything but that JSON.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -51,7 +52,7 @@ pub(crate) struct Face {
     pub(crate) chat_id: OnceLock<String>,
     pub(crate) progress: watch::Sender<Progress>,
     /// `ended` frames for this chat: the relay forgot it.
-    pub(crate) ended_frames: Mutex<u64>,
+    pub(crate) ended_frames: AtomicU64,
 }
 
 impl Face {
@@ -59,7 +60,7 @@ impl Face {
         Arc::new(Face {
             chat_id: OnceLock::new(),
             progress: watch::Sender::new(Progress::default()),
-            ended_frames: Mutex::new(0),
+            ended_frames: AtomicU64::new(0),
         })
     }
 }
@@ -68,6 +69,7 @@ impl Face {
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     pub(crate) ledger: Ledger,
+    /// Tabs opened: the first visit and every return.
     pub(crate) tabs: u64,
     pub(crate) sent: u64,
     pub(crate) failed_sends: u64,
@@ -207,7 +209,7 @@ impl Visitor {
         if let Input::Frame(ServerFrame::Ended { chat_id }) = &input
             && self.face.chat_id.get() == Some(chat_id)
         {
-            *self.face.ended_frames.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+            self.face.ended_frames.fetch_add(1, Ordering::Relaxed);
         }
         let effects = tab.machine.step(input);
         if let Some(chat) = &tab.machine.stored.chat {
