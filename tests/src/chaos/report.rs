@@ -100,6 +100,14 @@ impl Report {
                     "agent lines / visitor lines".to_owned(),
                     format!("{} / {}", self.agent_lines, self.visitor_lines),
                 ),
+                (
+                    "agent lines refused (Chat Server down)".to_owned(),
+                    self.agent_refused.to_string(),
+                ),
+                (
+                    "visitor lines failed and sent again".to_owned(),
+                    self.visitor_retries.to_string(),
+                ),
                 ("tabs opened (visits and returns)".to_owned(), self.tabs.to_string()),
                 ("events delivered (headless)".to_owned(), self.events_delivered.to_string()),
                 (
