@@ -327,6 +327,11 @@ impl RelayProcess {
         self.child.id()
     }
 
+    /// Whether the process has exited (by itself: it was not told to).
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGTERM, then waits for the orderly shutdown (SIGKILL after 30 s).
     pub async fn terminate(mut self) -> Result<()> {
         let pid = self.child.id().context("the relay already exited")?;

@@ -129,6 +129,7 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
             report.violations.push(format!("relay {node} holds {held} of {running} running chats"));
         }
     }
+    report.relay_failed_starts = chaos.failed_starts;
     let connections: u64 = outcomes.iter().map(|o| o.connections).sum();
     gms_load(chaos, options.visitors, connections + injected, &mut report).await?;
     if let Some(widgets) = cast.widgets {

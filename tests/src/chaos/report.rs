@@ -53,6 +53,8 @@ pub struct Report {
     pub gms_requests_per_visitor_hour: f64,
     /// What the events of the run explain (see RELIABILITY.md), per visitor-hour.
     pub gms_budget_per_visitor_hour: f64,
+    /// Relay starts that ended with the process exiting (started again after 2 s).
+    pub relay_failed_starts: u64,
     pub violations: Vec<String>,
     /// Every fault with its time from the start.
     pub fault_log: Vec<String>,
@@ -131,6 +133,10 @@ impl Report {
                 ("pushes expired unacknowledged".to_owned(), self.pushes_expired.to_string()),
                 ("pushes unacknowledged at the end".to_owned(), self.pushes_pending.to_string()),
                 ("running chats the relay forgot".to_owned(), self.forgotten.to_string()),
+                (
+                    "relay starts that failed (started again)".to_owned(),
+                    self.relay_failed_starts.to_string(),
+                ),
                 ("GMS requests".to_owned(), self.gms_requests.to_string()),
                 (
                     "GMS requests by operation".to_owned(),

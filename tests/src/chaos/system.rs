@@ -3,6 +3,7 @@
 //! and the proxy in front of the relays; and how each fault is done to it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser as _;
@@ -36,6 +37,8 @@ pub(crate) struct Chaos {
     aliases: Vec<String>,
     dirs: Vec<PathBuf>,
     stop: CancellationToken,
+    /// Relay starts that ended with the process exiting, started again.
+    pub(crate) failed_starts: u64,
 }
 
 impl Chaos {
@@ -85,6 +88,7 @@ impl Chaos {
             binary: relay_binary()?,
             dirs: Vec::new(),
             stop,
+            failed_starts: 0,
             gms,
         };
         for port in chaos.relay_ports.clone() {
@@ -115,8 +119,9 @@ impl Chaos {
             if let Some(site) = &site {
                 args.extend(["--static-dir".to_owned(), site.display().to_string()]);
             }
-            chaos.relays.push(Some(RelayProcess::start(&chaos.binary, &args).await?));
+            chaos.relays.push(None);
             chaos.relay_args.push(args);
+            chaos.start_relay(chaos.relays.len() - 1).await?;
             chaos.dirs.push(dir);
         }
         chaos.dirs.extend(site);
@@ -234,10 +239,26 @@ impl Chaos {
         self.relays.get_mut(node).and_then(Option::take).context("that relay is not running")
     }
 
+    /// Starts relay `node` and waits until it serves: its ready line comes once it is bound,
+    /// before it has opened its store, and a fault then (redis-server restarting) makes it
+    /// exit. One that exits is started again after 2 s, as the systemd unit's
+    /// `Restart=on-failure` does, and counted.
     async fn start_relay(&mut self, node: usize) -> Result<()> {
-        let relay = RelayProcess::start(&self.binary, &self.relay_args[node]).await?;
-        self.relays[node] = Some(relay);
-        Ok(())
+        let status = format!("http://127.0.0.1:{}/status", self.relay_ports[node]);
+        for _ in 0..5 {
+            let mut relay = RelayProcess::start(&self.binary, &self.relay_args[node]).await?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while !relay.exited() && tokio::time::Instant::now() < deadline {
+                if reqwest::get(&status).await.is_ok_and(|r| r.status().is_success()) {
+                    self.relays[node] = Some(relay);
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            self.failed_starts += 1;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        anyhow::bail!("relay {node} did not start in five tries")
     }
 
     async fn chat_server(&self, server: usize, action: &str) -> Result<String> {
