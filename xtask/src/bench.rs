@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::run::{done, status, step};
+use crate::run::status;
 use crate::setup;
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
@@ -11,19 +11,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
     let tools = setup::ensure_all()?;
     let root = crate::root()?;
-    let started = step("widget release build (trunk)");
-    status(&mut crate::test::trunk_build(&tools)?)?;
-    done("widget release build (trunk)", started, true);
-    let started = step("relay release build");
-    status(tools.command("cargo").current_dir(&root).args([
-        "build",
-        "--release",
-        "-p",
-        "relay",
-        "--bin",
-        "relay",
-    ]))?;
-    done("relay release build", started, true);
+    crate::test::release_builds(&tools, &[])?;
     let target = root.join("target");
     status(
         tools

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::run::{done, status, step};
+use crate::run::status;
 use crate::setup::{self, Tools};
 
 /// The smoke run's seed, fixed so that CI replays the same faults.
@@ -16,23 +16,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
     let tools = setup::ensure_all()?;
     let root = crate::root()?;
-    let started = step("widget release build (trunk)");
-    status(&mut crate::test::trunk_build(&tools)?)?;
-    done("widget release build (trunk)", started, true);
-    let started = step("relay and chaos release build");
-    status(tools.command("cargo").current_dir(&root).args([
-        "build",
-        "--release",
-        "-p",
-        "relay",
-        "--bin",
-        "relay",
-        "-p",
-        "system-tests",
-        "--bin",
-        "chaos",
-    ]))?;
-    done("relay and chaos release build", started, true);
+    crate::test::release_builds(&tools, &["-p", "system-tests", "--bin", "chaos"])?;
     let target = root.join("target");
     let binary = target.join("release").join("chaos");
     let mut chaos = tools.command(&binary.to_string_lossy());

@@ -101,6 +101,24 @@ pub(crate) fn trunk_build(tools: &Tools) -> Result<Command> {
     Ok(cmd)
 }
 
+/// The release widget, then the release relay and any other binaries `more` names
+/// (`-p <package> --bin <name>` pairs): what `bench` and `chaos` measure.
+pub(crate) fn release_builds(tools: &Tools, more: &[&str]) -> Result<()> {
+    let started = step("widget release build (trunk)");
+    run::status(&mut trunk_build(tools)?)?;
+    done("widget release build (trunk)", started, true);
+    let started = step("release build");
+    run::status(
+        tools
+            .command("cargo")
+            .current_dir(crate::root()?)
+            .args(["build", "--release", "-p", "relay", "--bin", "relay"])
+            .args(more),
+    )?;
+    done("release build", started, true);
+    Ok(())
+}
+
 /// A check counts as one passed or failed item.
 pub(crate) fn check(counts: &mut Counts, what: &str, cmd: &mut Command) -> bool {
     let started = step(what);

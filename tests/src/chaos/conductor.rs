@@ -96,7 +96,7 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
         relays: options.relays,
         chat_servers: chaos.gms.chat_servers.len(),
         browsers: options.browsers,
-        redis: options.redis || options.relays > 1,
+        redis: chaos.redis.is_some(),
     };
     let mut report = Report {
         seed: options.seed,
