@@ -151,13 +151,7 @@ impl Visitor {
             rng: StdRng::seed_from_u64(rng.random()),
         };
         self.step(&mut tab, Input::Load);
-        if tab.machine.stored.chat.is_none() {
-            let nickname = Some(format!("Visitor {}", self.number));
-            self.step(
-                &mut tab,
-                Input::Start(shared::gms::Visitor { nickname, ..Default::default() }),
-            );
-        }
+        self.start_if_needed(&mut tab);
         let mut next_send = Instant::now() + Duration::from_millis(rng.random_range(2_000..20_000));
         let mut next_idle = Instant::now() + Duration::from_secs(1800);
         let far = Instant::now() + Duration::from_secs(86_400);
@@ -188,8 +182,23 @@ impl Visitor {
         self.face.progress.send_modify(|p| p.tab_open = false);
     }
 
-    /// The visitor writes a line, after retrying what failed before.
+    /// Without a chat (none yet, or the start failed under the faults), the visitor
+    /// submits the pre-chat form (again).
+    fn start_if_needed(&mut self, tab: &mut Tab) {
+        if tab.machine.stored.chat.is_none() && !tab.machine.starting {
+            let nickname = Some(format!("Visitor {}", self.number));
+            let visitor = shared::gms::Visitor { nickname, ..Default::default() };
+            self.step(tab, Input::Start(visitor));
+        }
+    }
+
+    /// The visitor writes a line, after retrying what failed before; without a chat it
+    /// starts one instead.
     fn write(&mut self, tab: &mut Tab) {
+        if tab.machine.stored.chat.is_none() {
+            self.start_if_needed(tab);
+            return;
+        }
         let failed: Vec<u64> =
             tab.machine.outbox.iter().filter(|m| m.failed.is_some()).map(|m| m.id).collect();
         for id in failed {
