@@ -47,7 +47,7 @@ pub(crate) fn open(ctrl: Controller) {
     let on_open = Closure::<dyn FnMut()>::new(move || later(ctrl, Input::SocketOpened));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let frame =
-            event.data().as_string().and_then(|t| serde_json::from_str::<ServerFrame>(&t).ok());
+            event.data().as_string().and_then(|t| shared::json::from_str::<ServerFrame>(&t));
         if let Some(frame) = frame {
             later(ctrl, Input::Frame(frame));
         }
@@ -77,7 +77,7 @@ pub(crate) fn close() {
 /// Sends a frame if the socket is open; otherwise it has nowhere to go (the machine
 /// subscribes again on the next connection).
 pub(crate) fn send(frame: &ClientFrame) {
-    let Ok(text) = serde_json::to_string(frame) else { return };
+    let text = shared::json::to_string(frame);
     LIVE.with(|live| {
         if let Some(l) = live.borrow().as_ref()
             && l.socket.ready_state() == WebSocket::OPEN

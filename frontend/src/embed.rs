@@ -121,7 +121,7 @@ pub fn input_of(
         "open" => Input::SetOpen(true),
         "close" => Input::SetOpen(false),
         "toggle" => Input::SetOpen(!open),
-        "userData" => Input::UserData(serde_json::from_str(data).ok()?),
+        "userData" => Input::UserData(shared::json::from_str(data)?),
         "forget" => Input::Forget { device_id: new_device_id() },
         _ => return None,
     })

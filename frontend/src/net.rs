@@ -89,8 +89,8 @@ pub async fn download(
     let request = operation.encode(service, Some(credentials));
     let url = format!("{}{}", config.gms_url.trim_end_matches('/'), request.path);
     let (status, json, bytes) = Body::of(&request.body)?.post(&url).await?;
-    match ChatResponse::parse(&bytes) {
-        Ok(refusal) if json && refusal.status_code != 0 => {
+    match ChatResponse::read(&bytes) {
+        Some(refusal) if json && refusal.status_code != 0 => {
             Err(NetError::Refused(refusal.error_summary()))
         }
         _ if status == 200 => Ok(bytes),
@@ -172,7 +172,7 @@ async fn fetch(
 
 /// GMS may send an envelope with a non-200 status too.
 fn envelope((status, _, bytes): (u16, bool, Vec<u8>)) -> Result<ChatResponse, NetError> {
-    ChatResponse::parse(&bytes).map_err(|_| NetError::Http(status))
+    ChatResponse::read(&bytes).ok_or(NetError::Http(status))
 }
 
 /// Registers the chat with the relay; answers the subscription token and the relay's
@@ -182,14 +182,16 @@ pub async fn register(
     body: &RegisterSession,
 ) -> Result<SessionRegistered, NetError> {
     let url = format!("{}{SESSIONS_PATH}", config.relay_url.trim_end_matches('/'));
-    let json = serde_json::to_string(body).map_err(|e| NetError::Network(e.to_string()))?;
+    let json = shared::json::to_string(body);
     let headers = [("Content-Type", "application/json")];
     let (status, _, bytes) = fetch("POST", &url, &headers, Some(&JsValue::from_str(&json))).await?;
     let text = String::from_utf8_lossy(&bytes);
     match status {
-        200 => serde_json::from_str(&text).map_err(|e| NetError::Network(e.to_string())),
+        200 => shared::json::from_str(&text).ok_or_else(|| {
+            NetError::Network("the relay's answer is not a registration".to_owned())
+        }),
         403 => {
-            let reason = serde_json::from_str::<ErrorBody>(&text).map(|e| e.message);
+            let reason = shared::json::from_str::<ErrorBody>(&text).map(|e| e.message);
             Err(NetError::Refused(reason.unwrap_or_default()))
         }
         status => Err(NetError::Http(status)),

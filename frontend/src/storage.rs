@@ -11,7 +11,7 @@ fn local_storage() -> Option<web_sys::Storage> {
 
 fn read(storage: &web_sys::Storage) -> Option<(String, Stored)> {
     let text = storage.get_item(STORAGE_KEY).ok().flatten()?;
-    let stored = serde_json::from_str(&text).ok()?;
+    let stored = shared::json::from_str(&text)?;
     Some((text, stored))
 }
 
@@ -42,13 +42,7 @@ pub(crate) fn save(mine: &Stored) -> Option<Stored> {
         }
         None => (None, mine.clone()),
     };
-    let json = match serde_json::to_string(&merged) {
-        Ok(json) => json,
-        Err(error) => {
-            leptos::logging::warn!("gms-chat: {error}");
-            return None;
-        }
-    };
+    let json = shared::json::to_string(&merged);
     // An unchanged value would still wake every other tab for nothing.
     if text.as_deref() != Some(json.as_str()) && storage.set_item(STORAGE_KEY, &json).is_err() {
         leptos::logging::warn!("gms-chat: could not save the chat to localStorage");
@@ -64,7 +58,7 @@ pub(crate) fn on_change(changed: impl Fn(Stored) + 'static, wiped: impl Fn() + '
             (None, _) => wiped(),
             (Some(STORAGE_KEY), None) => wiped(),
             (Some(STORAGE_KEY), Some(text)) => {
-                if let Ok(stored) = serde_json::from_str(&text) {
+                if let Some(stored) = shared::json::from_str(&text) {
                     changed(stored);
                 }
             }

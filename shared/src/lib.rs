@@ -13,6 +13,7 @@
 pub mod form;
 pub mod gms;
 pub mod health;
+pub mod json;
 mod json_search;
 pub mod push;
 pub mod relay_api;

@@ -56,7 +56,7 @@ impl WidgetConfig {
     /// Reads the host page's JSON. Missing keys take their defaults and an unreadable
     /// document gives the defaults, so a broken host page still gets a working widget.
     pub fn from_json(text: &str) -> WidgetConfig {
-        serde_json::from_str(text).unwrap_or_default()
+        crate::json::from_str(text).unwrap_or_default()
     }
 
     /// Puts this configuration in a page's configuration element, adding the element at
