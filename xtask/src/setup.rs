@@ -2,7 +2,8 @@
 //!
 //! Everything installs from the package registries this project may reach: rustup for
 //! the wasm32 target, crates.io for trunk and wasm-bindgen-cli, npm for binaryen's
-//! wasm-opt (Debian's is too old and breaks the wasm), axe-core and Lighthouse (the
+//! wasm-opt (Debian's is too old and breaks the wasm), terser (which minifies the widget's
+//! JavaScript in release builds: `frontend/minify.sh`), axe-core and Lighthouse (the
 //! accessibility checkers of the browser tests), apt for Chromium, chromedriver, redis-server, promtool
 //! and systemd-analyze.
 
@@ -15,6 +16,8 @@ use crate::run::{done, output, status, step};
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
+/// terser, the JavaScript minifier of trunk's post-build hook.
+const TERSER_VERSION: &str = "5.51.4";
 /// axe-core, the accessibility checker the browser tests inject into the page.
 const AXE_VERSION: &str = "4.10.2";
 /// Lighthouse, whose accessibility category the browser tests require at 100. 12.2.3 runs
@@ -38,7 +41,7 @@ const APT_PACKAGES: [(&str, &str); 7] = [
 /// Where the tools live and how to put them on PATH.
 #[derive(Debug, Clone)]
 pub(crate) struct Tools {
-    /// PATH with the npm-installed wasm-opt first.
+    /// PATH with the npm-installed wasm-opt and terser first.
     pub(crate) path: String,
     /// `axe.min.js` of axe-core, for the browser tests (`AXE_JS`).
     pub(crate) axe_js: PathBuf,
@@ -82,6 +85,15 @@ pub(crate) fn ensure_all() -> Result<Tools> {
     if ensure_wasm_opt(&binaryen_bin)? {
         installed.push("wasm-opt");
     }
+    let terser_prefix = cache_dir(&format!("terser-{TERSER_VERSION}"))?;
+    let terser_bin = terser_prefix.join("node_modules").join(".bin");
+    if ensure_npm_package(
+        &terser_prefix,
+        &terser_bin.join("terser"),
+        &format!("terser@{TERSER_VERSION}"),
+    )? {
+        installed.push("terser");
+    }
     if ensure_apt_packages()? {
         installed.push("apt packages");
     }
@@ -99,7 +111,12 @@ pub(crate) fn ensure_all() -> Result<Tools> {
     )? {
         installed.push("lighthouse");
     }
-    let path = format!("{}:{}", binaryen_bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}:{}",
+        binaryen_bin.display(),
+        terser_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     if installed.is_empty() {
         println!("    nothing to install: every tool is present");
     } else {

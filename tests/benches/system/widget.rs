@@ -15,16 +15,18 @@ use system_tests::webdriver::Browser;
 use crate::report::{Report, median};
 
 /// The most a page view may download for the widget before the chat is opened: the loader
-/// with its styles, gzipped. Issue 15 set it (8 KB for the page view, headers included);
-/// raise it only for something every visitor of every page needs before they chat.
-const LOADER_BUDGET_GZ: usize = 6 * 1024;
+/// with its styles, gzipped. Issue 15 set it at 6 KB (8 KB for the page view, headers
+/// included); issue 16 lowered it to what the minified loader weighs (4,995 B). Raise it
+/// only for something every visitor of every page needs before they chat.
+const LOADER_BUDGET_GZ: usize = 5 * 1024;
 
 /// The most the whole chat (loader, glue and wasm) may weigh, gzipped. Issue 16's goal is
 /// 120 KB; lower this with every step towards it, and raise it only for a feature visitors
 /// asked for, saying which here.
 /// Raised from 196,000 for Web Push (issue 19: the opt-in in the panel, its state in the
-/// machine, the permission, service worker and subscription calls): +7.6 KB.
-const CHAT_BUDGET_GZ: usize = 201_500;
+/// machine, the permission, service worker and subscription calls): +7.6 KB. Lowered from
+/// 201,500 for the widget's own JSON codecs and the minified glue and loader (174,499 B).
+const CHAT_BUDGET_GZ: usize = 175_500;
 
 /// The built widget (`WIDGET_DIST`, set by xtask after `trunk build --release`).
 pub(crate) fn dist() -> Result<PathBuf> {
