@@ -89,8 +89,9 @@ pub async fn download(
     let request = operation.encode(service, Some(credentials));
     let url = format!("{}{}", config.gms_url.trim_end_matches('/'), request.path);
     let (status, json, bytes) = Body::of(&request.body)?.post(&url).await?;
-    match ChatResponse::read(&bytes) {
-        Some(refusal) if json && refusal.status_code != 0 => {
+    // Only a JSON answer can be a refusal: a downloaded file is not read as one.
+    match json.then(|| ChatResponse::read(&bytes)).flatten() {
+        Some(refusal) if refusal.status_code != 0 => {
             Err(NetError::Refused(refusal.error_summary()))
         }
         _ if status == 200 => Ok(bytes),
