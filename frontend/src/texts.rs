@@ -135,8 +135,9 @@ pub fn from_language_file(json: &str) -> &'static Texts {
 }
 
 /// A language file: a JSON object of texts, none with an escape (the unit tests keep the
-/// files so), read by splitting at its quotes rather than with a JSON reader and a derived
-/// decoder for every field, which would cost the wasm about what the five files weigh.
+/// files so), read by splitting at its quotes, so every text borrows from the file (leaked
+/// once) as the `&'static str` a `Texts` holds. `shared::json` would read escapes too, but
+/// as owned copies of every text.
 fn parse(json: &'static str) -> Option<Texts> {
     let body = json.trim().strip_prefix('{')?.strip_suffix('}')?;
     let mut parts = body.split('"');

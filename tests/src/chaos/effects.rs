@@ -1,6 +1,7 @@
 //! A headless visitor's effects over real sockets, as the widget carries them out
 //! (`frontend/src/net.rs`, `connection.rs`, `controller.rs`): Chat API requests with the
-//! widget's retries, the relay registration, and the relay WebSocket.
+//! widget's retries, the relay registration, and the relay WebSocket. JSON goes through the
+//! widget's own reader and writer (`shared::json`), so the chaos runs exercise them too.
 
 use futures_util::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
@@ -42,7 +43,7 @@ pub(super) async fn socket(
         tokio::select! {
             command = commands.recv() => match command {
                 Some(Command::Send(frame)) => {
-                    let Ok(text) = serde_json::to_string(&frame) else { continue };
+                    let text = shared::json::to_string(&frame);
                     // A socket closing under us says so through the stream.
                     let _ = sink.send(Message::text(text)).await;
                 }
@@ -53,7 +54,7 @@ pub(super) async fn socket(
             },
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => {
-                    if let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) {
+                    if let Some(frame) = shared::json::from_str::<ServerFrame>(&text) {
                         let _ = inputs.send(Input::Frame(frame)).await;
                     }
                 }
@@ -106,16 +107,16 @@ pub(super) async fn gms(
             Err(error) => Err(error),
         };
         let failure = match answer {
-            Ok((status, bytes)) => match ChatResponse::parse(&bytes) {
+            Ok((status, bytes)) => match ChatResponse::read(&bytes) {
                 // The widget reports a refusal it gave up on as a network failure.
-                Ok(response) if response.verdict() == Verdict::Retry => {
+                Some(response) if response.verdict() == Verdict::Retry => {
                     GmsResult::Failed(NetFailure::Network)
                 }
-                Ok(response) => return GmsResult::Answer(Box::new(response)),
-                Err(_) if Verdict::of(Answer::Http(status)) == Verdict::Retry => {
+                Some(response) => return GmsResult::Answer(Box::new(response)),
+                None if Verdict::of(Answer::Http(status)) == Verdict::Retry => {
                     GmsResult::Failed(NetFailure::Http(status))
                 }
-                Err(_) => return GmsResult::Failed(NetFailure::Http(status)),
+                None => return GmsResult::Failed(NetFailure::Http(status)),
             },
             Err(_) if network_retried => GmsResult::Failed(NetFailure::Network),
             Err(_) => return GmsResult::Failed(NetFailure::Network),
@@ -131,17 +132,20 @@ pub(super) async fn gms(
 /// `POST /v1/sessions`, judged as `frontend/src/controller.rs` judges it.
 pub(super) async fn register(env: &Env, body: &shared::relay_api::RegisterSession) -> Registration {
     let url = format!("{}{SESSIONS_PATH}", env.relay_url);
-    let Ok(response) = env.http.post(url).json(body).send().await else {
+    let request = env
+        .http
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(shared::json::to_string(body));
+    let Ok(response) = request.send().await else {
         return Registration::Failed;
     };
     match response.status().as_u16() {
-        200 => match response.json::<SessionRegistered>().await {
-            Ok(answer) => Registration::Registered {
-                token: answer.token,
-                position: answer.position,
-                push_key: answer.vapid_public_key,
-            },
-            Err(_) => Registration::Failed,
+        200 => match response.text().await.ok().and_then(|t| shared::json::from_str(&t)) {
+            Some(SessionRegistered { token, position, vapid_public_key }) => {
+                Registration::Registered { token, position, push_key: vapid_public_key }
+            }
+            None => Registration::Failed,
         },
         403 => Registration::Refused,
         _ => Registration::Failed,

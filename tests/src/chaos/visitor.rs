@@ -136,8 +136,8 @@ impl Visitor {
         phase: &mut watch::Receiver<Phase>,
     ) {
         let service = self.env.service.clone();
-        let machine = match self.stored.as_deref().map(serde_json::from_str::<Stored>) {
-            Some(Ok(stored)) => Machine::new(stored, &service, ""),
+        let machine = match self.stored.as_deref().and_then(shared::json::from_str::<Stored>) {
+            Some(stored) => Machine::new(stored, &service, ""),
             _ => Machine::fresh(&format!("chaos-device-{}", self.number), &service, ""),
         };
         self.outcome.tabs += 1;
@@ -291,7 +291,7 @@ impl Visitor {
                     let _ = inputs.send(Input::TypingPaused(generation)).await;
                 });
             }
-            Effect::Save => self.stored = serde_json::to_string(&tab.machine.stored).ok(),
+            Effect::Save => self.stored = Some(shared::json::to_string(&tab.machine.stored)),
             Effect::Wipe => self.stored = None,
             // Not asked of a visitor that never forgets the chat or turns on notifications.
             Effect::Forget { .. }
