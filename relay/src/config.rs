@@ -30,12 +30,20 @@ pub struct Config {
     pub data_dir: PathBuf,
 
     /// Shared secret GMS must present on `/gms/push` (`?secret=` or the HTTP Basic
-    /// password). Without it pushes are accepted unauthenticated (a warning is logged).
+    /// password), at least 16 characters. Required: the relay does not start without one
+    /// (an empty value counts as none), unless `--insecure-no-push-secret`. Never logged.
     #[arg(long, env = "RELAY_PUSH_SECRET", hide_env_values = true)]
     pub push_secret: Option<String>,
 
+    /// Accept pushes from anyone, without a secret: for a demo on a laptop only, since
+    /// whoever can reach `/gms/push` could then write into any chat whose id they know. A
+    /// warning is logged every minute while it is on.
+    #[arg(long, env = "RELAY_INSECURE_NO_PUSH_SECRET")]
+    pub insecure_no_push_secret: bool,
+
     /// Networks allowed to post pushes, as CIDRs (e.g. `10.0.0.0/8`); repeatable. Empty
-    /// allows any address.
+    /// allows any address. It checks the direct peer only: behind a load balancer that is
+    /// the balancer, so list GMS's addresses only where GMS connects to the relay itself.
     #[arg(long = "push-allow", env = "RELAY_PUSH_ALLOW", value_delimiter = ',', value_parser = parse_cidr)]
     pub push_allow: Vec<Cidr>,
 
@@ -203,7 +211,35 @@ impl std::str::FromStr for RedisUrl {
     }
 }
 
+/// The shortest push secret accepted: guessing 16 random characters is out of reach.
+pub(crate) const MIN_PUSH_SECRET: usize = 16;
+
 impl Config {
+    /// Refuses a configuration that would run unsafely by omission: the relay fails closed
+    /// when someone forgets a line of its environment file.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.push_secret() {
+            None if self.insecure_no_push_secret => Ok(()),
+            None => Err(format!(
+                "no push secret: set RELAY_PUSH_SECRET (or --push-secret) to a random string of \
+                 at least {MIN_PUSH_SECRET} characters (e.g. `openssl rand -hex 16`) and give GMS \
+                 the same in customhttp.url as ?secret=...; only for a demo on a laptop, \
+                 --insecure-no-push-secret accepts pushes from anyone"
+            )),
+            Some(secret) if secret.chars().count() < MIN_PUSH_SECRET => Err(format!(
+                "the push secret (RELAY_PUSH_SECRET) has {} characters: at least \
+                 {MIN_PUSH_SECRET} are needed (e.g. `openssl rand -hex 16`)",
+                secret.chars().count()
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The secret pushes must present; None only with `--insecure-no-push-secret`.
+    pub fn push_secret(&self) -> Option<&str> {
+        self.push_secret.as_deref().filter(|s| !s.trim().is_empty())
+    }
+
     /// The same configuration with its node id settled: as configured, or the host name
     /// with a random suffix (once, so every part of the relay uses the same).
     pub fn with_node_id(mut self) -> Config {

@@ -137,6 +137,7 @@ pub async fn run_with_store(
     backend: Arc<dyn store::Backend>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
     let config = config.with_node_id();
     // One owner for every task: however this function returns, early on an error too,
     // the guards cancel what it started.
@@ -237,8 +238,8 @@ pub async fn run_with_store(
             token.clone(),
         ));
     }
-    if config.push_secret.is_none() {
-        tracing::warn!("no --push-secret: pushes are accepted without authentication");
+    if config.push_secret().is_none() {
+        tasks.spawn(warn_insecure_pushes(token.clone()));
     }
     tasks.spawn(forget_idle_clients(limits.clone(), token.clone()));
     tasks.spawn(pinger::run(
@@ -314,6 +315,21 @@ async fn web_push_settings(
         ttl: config.web_push_ttl,
         services: config.web_push_services.clone(),
     }))
+}
+
+/// `--insecure-no-push-secret` is for a laptop demo: say so every minute, so it is never
+/// forgotten in a log nobody reads at start.
+async fn warn_insecure_pushes(stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => tracing::warn!(
+                "--insecure-no-push-secret: pushes are accepted from anyone, without a secret; \
+                 never run this way outside a demo"
+            ),
+        }
+    }
 }
 
 async fn forget_idle_clients(limits: limits::Limits, stop: CancellationToken) {

@@ -12,6 +12,8 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(if passed { 0 } else { 1 });
     }
     let config = Config::parse();
+    // Before binding: a relay that would run unsafely never prints its ready line.
+    config.validate().map_err(anyhow::Error::msg)?;
     // Every WebSocket is a descriptor: take all the hard limit allows, as Go servers do.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::info!(limit, "open file limit"),

@@ -20,8 +20,6 @@ pub struct Options {
     pub widget_config: WidgetConfig,
     /// Extra relay flags, e.g. `["--ping-interval", "0.5"]`.
     pub relay_args: Vec<String>,
-    /// The push secret the relay requires and gms-sim presents (None: no secret).
-    pub push_secret: Option<String>,
     /// Point the relay's health watch at every simulated Chat Server.
     pub watch_chat_servers: bool,
     /// While set, every write of the relay's store fails (see `FailingStore`).
@@ -29,13 +27,9 @@ pub struct Options {
 }
 
 impl Options {
-    /// gms-sim with these flags, the relay with a push secret.
+    /// gms-sim with these flags.
     pub fn sim(args: &[&str]) -> Options {
-        Options {
-            sim_args: args.iter().map(|s| (*s).to_owned()).collect(),
-            push_secret: Some(TEST_PUSH_SECRET.to_owned()),
-            ..Options::default()
-        }
+        Options { sim_args: args.iter().map(|s| (*s).to_owned()).collect(), ..Options::default() }
     }
 
     /// Adds relay flags.
@@ -50,8 +44,19 @@ impl Options {
 pub const NO_CLIENT_LIMITS: [&str; 6] =
     ["--register-rate", "0", "--ws-connect-rate", "0", "--ws-per-address", "0"];
 
-/// The push secret of test systems.
+/// The push secret of test systems (the shortest the relay accepts).
 pub const TEST_PUSH_SECRET: &str = "test-push-secret";
+
+/// The flags of a test relay: it listens on `listen` (port 0 picks one), calls GMS at
+/// `gms_url`, keeps its data in `data_dir` and requires the test push secret. Each test
+/// adds what it is about.
+pub fn relay_args(listen: &str, gms_url: &str, data_dir: &Path) -> Vec<String> {
+    ["--listen", listen, "--gms-url", gms_url, "--push-secret", TEST_PUSH_SECRET, "--data-dir"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain([data_dir.display().to_string()])
+        .collect()
+}
 
 /// gms-sim and the relay, running until dropped or stopped.
 pub struct System {
@@ -124,10 +129,7 @@ impl System {
             "--cors-origin".to_owned(),
             relay_url.clone(),
             "--push-url".to_owned(),
-            match &options.push_secret {
-                Some(secret) => format!("{relay_url}/gms/push?secret={secret}"),
-                None => format!("{relay_url}/gms/push"),
-            },
+            format!("{relay_url}/gms/push?secret={TEST_PUSH_SECRET}"),
         ];
         sim_args.extend(options.sim_args);
         let gms = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
@@ -140,16 +142,9 @@ impl System {
             None => None,
         };
         let data_dir = scratch_dir("relay-data")?;
-        let mut relay_args = vec![
-            "relay".to_owned(),
-            "--gms-url".to_owned(),
-            gms.url(),
-            "--data-dir".to_owned(),
-            data_dir.display().to_string(),
-        ];
-        if let Some(secret) = &options.push_secret {
-            relay_args.extend(["--push-secret".to_owned(), secret.clone()]);
-        }
+        // The listener is bound already: `--listen` is only what the configuration says.
+        let mut relay_args = vec!["relay".to_owned()];
+        relay_args.extend(self::relay_args(&relay_addr.to_string(), &gms.url(), &data_dir));
         if options.watch_chat_servers {
             for (alias, health) in &gms.chat_servers {
                 relay_args.extend([
@@ -386,14 +381,9 @@ impl RelayCluster {
         let mut cluster = RelayCluster { relays: Vec::new(), urls: Vec::new(), dirs: Vec::new() };
         for port in ports {
             let dir = scratch_dir("relay-cluster")?;
-            let mut args: Vec<String> =
-                ["--listen", &format!("127.0.0.1:{port}"), "--gms-url", gms_url]
-                    .iter()
-                    .chain(&["--push-secret", TEST_PUSH_SECRET, "--redis-url", &redis.url()])
-                    .chain(&NO_CLIENT_LIMITS)
-                    .map(|s| (*s).to_owned())
-                    .collect();
-            args.extend(["--data-dir".to_owned(), dir.display().to_string()]);
+            let mut args = relay_args(&format!("127.0.0.1:{port}"), gms_url, &dir);
+            args.extend(["--redis-url".to_owned(), redis.url()]);
+            args.extend(NO_CLIENT_LIMITS.iter().map(|s| (*s).to_owned()));
             args.extend(extra.iter().cloned());
             cluster.relays.push(Some(RelayProcess::start(&binary, &args).await?));
             cluster.urls.push(format!("http://127.0.0.1:{port}"));

@@ -128,7 +128,8 @@ fn authorize(
     if !allow.is_empty() && !allow.iter().any(|net| net.contains(peer.ip())) {
         return Err(AppError::PushForbidden);
     }
-    let Some(secret) = state.config.push_secret.as_deref() else { return Ok(()) };
+    // None only with --insecure-no-push-secret (`Config::validate`).
+    let Some(secret) = state.config.push_secret() else { return Ok(()) };
     let presented = query.get("secret").cloned().or_else(|| basic_password(headers));
     match presented {
         Some(presented) if constant_time_eq(presented.as_bytes(), secret.as_bytes()) => Ok(()),

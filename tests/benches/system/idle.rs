@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-use system_tests::harness::{NO_CLIENT_LIMITS, RelayProcess, relay_binary, scratch_dir};
+use system_tests::harness::{
+    NO_CLIENT_LIMITS, RelayProcess, relay_args, relay_binary, scratch_dir,
+};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
@@ -57,18 +59,8 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
 
 async fn measure(report: &mut Report, size: usize, window: Duration) -> Result<()> {
     let data_dir = scratch_dir("bench-idle")?;
-    let args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--gms-url",
-        "http://127.0.0.1:9",
-        "--data-dir",
-        &data_dir.display().to_string(),
-    ]
-    .iter()
-    .chain(&NO_CLIENT_LIMITS)
-    .map(|s| (*s).to_owned())
-    .collect();
+    let mut args = relay_args("127.0.0.1:0", "http://127.0.0.1:9", &data_dir);
+    args.extend(NO_CLIENT_LIMITS.iter().map(|s| (*s).to_owned()));
     let relay = RelayProcess::start(&relay_binary()?, &args).await?;
     let pid = relay.pid().context("relay pid")?;
     let addr: SocketAddr = relay.url.trim_start_matches("http://").parse()?;

@@ -14,7 +14,7 @@ use serde_json::json;
 use shared::relay_api::{ClientFrame, ServerFrame};
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::{
-    NO_CLIENT_LIMITS, RelayProcess, TEST_PUSH_SECRET, relay_binary, scratch_dir,
+    NO_CLIENT_LIMITS, RelayProcess, TEST_PUSH_SECRET, relay_args, relay_binary, scratch_dir,
 };
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
@@ -81,20 +81,8 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     ])?)
     .await?;
     let data_dir = scratch_dir("bench-push")?;
-    let args: Vec<String> = [
-        "--listen",
-        &format!("127.0.0.1:{relay_port}"),
-        "--gms-url",
-        &gms.url(),
-        "--data-dir",
-        &data_dir.display().to_string(),
-        "--push-secret",
-        TEST_PUSH_SECRET,
-    ]
-    .iter()
-    .chain(&NO_CLIENT_LIMITS)
-    .map(|s| (*s).to_owned())
-    .collect();
+    let mut args = relay_args(&format!("127.0.0.1:{relay_port}"), &gms.url(), &data_dir);
+    args.extend(NO_CLIENT_LIMITS.iter().map(|s| (*s).to_owned()));
     let relay = RelayProcess::start(&relay_binary()?, &args).await?;
     let pid = relay.pid().context("relay pid")?;
     let chats = chats::create(&gms.url(), Some(&relay_url), "push", plan.chats).await?;

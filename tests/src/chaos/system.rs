@@ -15,8 +15,8 @@ use super::proxy::Proxy;
 use super::schedule::Fault;
 use crate::gms_client::SimAdmin;
 use crate::harness::{
-    NO_CLIENT_LIMITS, RedisServer, RelayProcess, TEST_PUSH_SECRET, free_port, push_url,
-    relay_binary, scratch_dir,
+    NO_CLIENT_LIMITS, RedisServer, RelayProcess, free_port, push_url, relay_args, relay_binary,
+    scratch_dir,
 };
 
 /// How pushes are resent: often and long enough that a relay restart or a lost push is
@@ -93,20 +93,8 @@ impl Chaos {
         };
         for port in chaos.relay_ports.clone() {
             let dir = scratch_dir("chaos-relay")?;
-            let mut args: Vec<String> = [
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--gms-url",
-                &chaos.gms.url(),
-                "--push-secret",
-                TEST_PUSH_SECRET,
-                "--data-dir",
-                &dir.display().to_string(),
-            ]
-            .iter()
-            .chain(&NO_CLIENT_LIMITS)
-            .map(|s| (*s).to_owned())
-            .collect();
+            let mut args = relay_args(&format!("127.0.0.1:{port}"), &chaos.gms.url(), &dir);
+            args.extend(NO_CLIENT_LIMITS.iter().map(|s| (*s).to_owned()));
             for (alias, health) in &chaos.gms.chat_servers {
                 args.extend([
                     "--chat-server".to_owned(),

@@ -5,7 +5,9 @@ use shared::relay_api::ServerFrame;
 
 use super::{SERVICE, next_events};
 use crate::gms_client::{GmsClient, SimAdmin};
-use crate::harness::{RelayProcess, TEST_PUSH_SECRET, free_port, relay_binary, scratch_dir};
+use crate::harness::{
+    RelayProcess, TEST_PUSH_SECRET, free_port, relay_args, relay_binary, scratch_dir,
+};
 use crate::ws_client::WsClient;
 
 #[tokio::test]
@@ -26,19 +28,7 @@ async fn a_relay_killed_with_sigkill_keeps_its_chats_and_tokens() -> anyhow::Res
     ];
     let sim = gms_sim::start(gms_sim::Config::try_parse_from(sim_args)?).await?;
     let data_dir = scratch_dir("relay-kill9")?;
-    let args: Vec<String> = [
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--gms-url",
-        &sim.url(),
-        "--push-secret",
-        TEST_PUSH_SECRET,
-        "--data-dir",
-        &data_dir.display().to_string(),
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let args = relay_args(&format!("127.0.0.1:{port}"), &sim.url(), &data_dir);
 
     let relay = RelayProcess::start(&binary, &args).await?;
     let setup_gms = GmsClient::new(&sim.url(), SERVICE);

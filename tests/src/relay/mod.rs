@@ -12,6 +12,7 @@ mod push;
 mod redis;
 mod redis_cluster;
 mod redis_ha;
+mod security;
 mod sessions;
 mod store;
 mod web_push;

@@ -202,19 +202,8 @@ async fn relays_reach_redis_over_tls() -> Result<()> {
     let redis = RedisServer::start_tls().await?;
     let setup = Setup::start(Options::sim(&[])).await?;
     let data_dir = crate::harness::scratch_dir("relay-tls")?;
-    let args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--gms-url",
-        &setup.system.gms.url(),
-        "--data-dir",
-        &data_dir.display().to_string(),
-        "--redis-url",
-        &redis.url(),
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let mut args = crate::harness::relay_args("127.0.0.1:0", &setup.system.gms.url(), &data_dir);
+    args.extend(["--redis-url".to_owned(), redis.url()]);
     // The relay trusts the test certificate as it would a site's own CA bundle.
     let ca = redis.ca_file();
     let env = [("SSL_CERT_FILE", ca.as_os_str())];

@@ -196,13 +196,10 @@ async fn a_relay_that_fails_to_start_leaves_nothing_running() -> Result<()> {
     // The token key cannot be read: start fails after the store writer has started.
     std::fs::create_dir_all(data_dir.join("token.key"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let config = <relay::Config as clap::Parser>::try_parse_from([
-        "relay",
-        "--gms-url",
-        "http://127.0.0.1:9",
-        "--data-dir",
-        &data_dir.display().to_string(),
-    ])?;
+    let args = crate::harness::relay_args("127.0.0.1:0", "http://127.0.0.1:9", &data_dir);
+    let config = <relay::Config as clap::Parser>::try_parse_from(
+        std::iter::once("relay".to_owned()).chain(args),
+    )?;
     let started = relay::run(listener, config, std::future::pending()).await;
     assert!(started.is_err(), "a token key that is a directory is an error");
     // The writer let go of the store file (redb allows one opener at a time).
