@@ -35,6 +35,9 @@ pub struct WidgetConfig {
     /// The site's service worker for Web Push (the one-line file that imports the relay's
     /// `gms-chat-sw.js`), on the page's own origin; empty: no notifications are offered.
     pub service_worker: String,
+    /// Days an ended chat's transcript stays in the visitor's browser (its tokens go when
+    /// it ends); 0 removes it on the next page load that runs the widget.
+    pub keep_ended_days: u32,
 }
 
 impl Default for WidgetConfig {
@@ -48,6 +51,7 @@ impl Default for WidgetConfig {
             language: "en".to_owned(),
             idle_refresh_seconds: 1800,
             service_worker: String::new(),
+            keep_ended_days: 7,
         }
     }
 }
@@ -57,6 +61,11 @@ impl WidgetConfig {
     /// document gives the defaults, so a broken host page still gets a working widget.
     pub fn from_json(text: &str) -> WidgetConfig {
         crate::json::from_str(text).unwrap_or_default()
+    }
+
+    /// How long an ended chat's transcript is kept.
+    pub fn keep_ended(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.keep_ended_days) * 86_400)
     }
 
     /// Puts this configuration in a page's configuration element, adding the element at

@@ -299,6 +299,7 @@ impl FromJson for ChatState {
             seen: optional(v, "seen")?,
             push_key: optional(v, "pushKey")?,
             notify_changes: or_default(v, "notifyChanges")?,
+            ended_at: optional(v, "endedAt")?,
         })
     }
 }
@@ -315,6 +316,7 @@ impl ToJson for ChatState {
             .field("seen", &self.seen)
             .some("pushKey", self.push_key.as_ref())
             .field("notifyChanges", &self.notify_changes)
+            .some("endedAt", self.ended_at.as_ref())
             .end();
     }
 }
@@ -359,6 +361,7 @@ impl FromJson for WidgetConfig {
             idle_refresh_seconds: optional(v, "idleRefreshSeconds")?
                 .unwrap_or(d.idle_refresh_seconds),
             service_worker: or("serviceWorker", d.service_worker)?,
+            keep_ended_days: optional(v, "keepEndedDays")?.unwrap_or(d.keep_ended_days),
         })
     }
 }

@@ -182,8 +182,11 @@ fn widget_config_reads_as_serde_reads_it() {
     reads_as_serde::<WidgetConfig>(r#"{}"#);
     reads_as_serde::<WidgetConfig>(
         r#"{"gmsUrl":"https://g","service":"s","relayUrl":"https://r","nodeGroup":"n","title":"t",
-           "language":"ar","idleRefreshSeconds":60,"serviceWorker":"/sw.js","theme":"dark"}"#,
+           "language":"ar","idleRefreshSeconds":60,"serviceWorker":"/sw.js","theme":"dark",
+           "keepEndedDays":0}"#,
     );
+    reads_as_serde::<WidgetConfig>(r#"{"keepEndedDays":30}"#);
+    assert_eq!(json::from_str::<WidgetConfig>(r#"{"keepEndedDays":-1}"#), None);
     // An unreadable document is the defaults, as `WidgetConfig::from_json` says.
     assert!(serde_json::from_str::<WidgetConfig>(r#"{"title":3}"#).is_err());
     assert_eq!(json::from_str::<WidgetConfig>(r#"{"title":3}"#), None);
@@ -237,11 +240,17 @@ fn stored() -> impl Strategy<Value = Stored> {
     let chat = (
         (text(), text(), text(), text(), text()),
         (proptest::option::of(text()), any::<u64>(), proptest::collection::vec(event(), 0..3)),
-        (any::<bool>(), any::<Option<u64>>(), proptest::option::of(text()), any::<u32>()),
+        (
+            any::<bool>(),
+            any::<Option<u64>>(),
+            proptest::option::of(text()),
+            any::<u32>(),
+            any::<Option<u64>>(),
+        ),
     )
         .prop_map(
             |((service, chat_id, user_id, secure_key, alias), (token, next, events), rest)| {
-                let (ended, seen, push_key, notify_changes) = rest;
+                let (ended, seen, push_key, notify_changes, ended_at) = rest;
                 ChatState {
                     service,
                     credentials: Credentials { chat_id, user_id, secure_key, alias },
@@ -252,6 +261,7 @@ fn stored() -> impl Strategy<Value = Stored> {
                     seen,
                     push_key,
                     notify_changes,
+                    ended_at,
                 }
             },
         );
@@ -325,4 +335,14 @@ fn events_and_errors_agree_with_serde() {
     let error = ChatError { code: 249, advice: Some("a".into()), message: None };
     let text = serde_json::to_string(&error).expect("writes");
     assert_eq!(json::from_str::<ChatError>(&text), Some(error));
+}
+
+#[test]
+fn a_chat_stored_before_its_end_time_was_kept_still_reads() {
+    let older = r#"{"deviceId":"d","chat":{"service":"s","credentials":{"chatId":"c","userId":"u","secureKey":"k","alias":"117"},
+        "relayToken":null,"nextPosition":3,"events":[],"ended":true,"seen":3,"notifyChanges":0},
+        "open":false,"alerts":false,"notifyRefused":false}"#;
+    reads_as_serde::<Stored>(older);
+    let stored: Stored = json::from_str(older).expect("reads");
+    assert_eq!(stored.chat.and_then(|c| c.ended_at), None);
 }

@@ -128,3 +128,17 @@ fn the_relay_key_comes_with_the_registration_and_goes_if_the_relay_stops_pushing
     assert!(register(&mut m, None));
     assert_eq!(m.notify_offer(), NotifyOffer::Hidden);
 }
+
+#[test]
+fn the_page_a_notification_brings_the_visitor_back_to_keeps_no_query_or_fragment() {
+    for (href, page) in [
+        ("https://shop.example/help", "https://shop.example/help"),
+        ("https://shop.example/help?reset=s3cret&x=1", "https://shop.example/help"),
+        ("https://shop.example/help#token=abc", "https://shop.example/help"),
+        ("https://shop.example/a/b?q#f?g", "https://shop.example/a/b"),
+        ("https://shop.example/?", "https://shop.example/"),
+        ("", ""),
+    ] {
+        assert_eq!(crate::visitor::return_page(href), page, "{href}");
+    }
+}

@@ -559,3 +559,119 @@ fn without_an_active_chat_or_as_a_follower_no_trigger_asks_for_anything() {
         }
     }
 }
+
+/// The tokens of the stored chat, as they would be written to the browser.
+fn stored_tokens(m: &Machine) -> (String, String) {
+    let chat = m.stored.chat.as_ref().expect("chat");
+    (chat.credentials.user_id.clone(), chat.credentials.secure_key.clone())
+}
+
+#[test]
+fn an_ended_chat_keeps_no_tokens_in_the_browser() {
+    let none = (String::new(), String::new());
+    // The visitor ends it: the tokens go with that answer, yet the final refresh, already
+    // asked for, still carries them, and its answer (which repeats them) does not bring
+    // them back.
+    let mut m = connected();
+    let id = gms_id(&m.step(Input::End), |op| matches!(op, ChatOperation::Disconnect));
+    let out = m.step(Input::Gms(id, ok_at(4)));
+    assert_eq!(stored_tokens(&m), none);
+    assert_eq!(m.stored.chat.as_ref().map(|c| c.credentials.chat_id.as_str()), Some("C"));
+    assert!(out.contains(&Effect::Save));
+    let last = out
+        .iter()
+        .find_map(|e| match e {
+            Effect::Gms { id, operation: ChatOperation::Refresh { .. }, credentials, .. } => {
+                Some((*id, credentials.clone()))
+            }
+            _ => None,
+        })
+        .expect("a final refresh");
+    assert_eq!(last.1.map(|c| c.secure_key), Some("K".to_owned()));
+    let answer = r#"{"statusCode":0,"chatEnded":true,"nextPosition":4,"userId":"U","secureKey":"K",
+        "messages":[{"from":{"nickname":"J","participantId":1,"type":"Client"},"index":3,"type":"ParticipantLeft","utcTime":1700000000000}]}"#;
+    m.step(Input::Gms(last.0, response(answer)));
+    assert_eq!(stored_tokens(&m), none);
+    assert_eq!(m.stored.chat.as_ref().and_then(|c| c.ended_at), Some(1_700_000_000_000));
+
+    // GMS refuses a refresh because the chat ended.
+    let mut m = connected();
+    let id = refresh_id(&m.step(Input::IdleTimer)).expect("refresh");
+    m.step(Input::Gms(id, response(r#"{"statusCode":2,"chatEnded":true}"#)));
+    assert_eq!(stored_tokens(&m), none);
+
+    // Another tab ended it: what it stored carries none, and this tab's older copy does
+    // not bring them back into the merge.
+    let mut m = connected();
+    let mut theirs = m.stored.clone();
+    theirs.chat.as_mut().expect("chat").ended = true;
+    m.step(Input::StorageChanged(theirs));
+    assert_eq!(stored_tokens(&m), none);
+}
+
+#[test]
+fn a_copy_written_before_the_end_does_not_bring_the_tokens_back() {
+    let running = stored_chat().stored;
+    let mut ahead = running.clone();
+    ahead.chat.as_mut().expect("chat").apply_events([agent(3, "c")]);
+    let mut ended = running;
+    let chat = ended.chat.as_mut().expect("chat");
+    chat.ended = true;
+    assert!(chat.settle());
+    for (mut mine, theirs) in [(ended.clone(), ahead.clone()), (ahead, ended)] {
+        mine.absorb(&theirs);
+        let chat = mine.chat.expect("chat");
+        assert!(chat.ended);
+        assert_eq!((chat.credentials.user_id, chat.credentials.secure_key), Default::default());
+    }
+}
+
+#[test]
+fn an_ended_chat_goes_from_the_browser_after_the_days_the_site_keeps_it() {
+    const DAY: u64 = 86_400_000;
+    let keep = Duration::from_secs(7 * 86_400);
+    let at = |now_ms: u64| Input::Expire { now_ms, keep };
+    let ended_at = 1_700_000_000_000;
+    let mut chat = ChatState::new("svc", tokens("C"));
+    let mut last = agent(1, "bye");
+    last.utc_time = Some(i64::try_from(ended_at).expect("fits"));
+    chat.apply_events([last]);
+    chat.ended = true;
+    let stored =
+        Stored { device_id: "d".into(), chat: Some(chat), alerts: true, ..Stored::default() };
+
+    // Written before ended chats lost their tokens: they go at the first load.
+    let mut m = Machine::new(stored.clone(), "svc", "");
+    assert_eq!(m.step(at(ended_at + DAY)), [Effect::Save]);
+    assert_eq!(stored_tokens(&m), (String::new(), String::new()));
+    assert_eq!(m.stored.chat.as_ref().and_then(|c| c.ended_at), Some(ended_at), "its last event");
+    assert_eq!(m.step(at(ended_at + 7 * DAY - 1)), [], "kept for seven days");
+    assert_eq!(m.step(at(ended_at + 7 * DAY)), [Effect::Save]);
+    assert_eq!(m.stored.chat, None, "then gone");
+    assert!(m.stored.alerts && m.stored.device_id == "d", "the visitor's choices stay");
+
+    // No event told when it ended: counted from the first load that finds it ended.
+    let mut untimed = stored.clone();
+    untimed.chat.as_mut().expect("chat").events.clear();
+    let mut m = Machine::new(untimed, "svc", "");
+    m.step(at(ended_at));
+    assert_eq!(m.stored.chat.as_ref().and_then(|c| c.ended_at), Some(ended_at));
+    assert_eq!(m.step(at(ended_at + 7 * DAY)), [Effect::Save]);
+    assert_eq!(m.stored.chat, None);
+
+    // A GMS clock ahead of the browser's does not keep it longer; 0 days keeps nothing.
+    let mut m = Machine::new(stored.clone(), "svc", "");
+    m.step(at(ended_at - 30 * DAY));
+    assert_eq!(m.stored.chat.as_ref().and_then(|c| c.ended_at), Some(ended_at - 30 * DAY));
+    let mut m = Machine::new(stored, "svc", "");
+    m.step(Input::Expire { now_ms: ended_at, keep: Duration::ZERO });
+    assert_eq!(m.stored.chat, None);
+
+    // A running chat stays however old, and a visitor who never chatted gets nothing
+    // written.
+    let mut m = stored_chat();
+    assert_eq!(m.step(at(u64::MAX)), []);
+    assert!(m.active_chat().is_some());
+    let mut m = Machine::fresh("d", "svc", "");
+    assert_eq!(m.step(at(ended_at)), []);
+}

@@ -2,6 +2,12 @@
 //! tokens, transcript position and bounded transcript cache, and whether the panel is open.
 //! This is what localStorage holds (under one versioned key) and what tabs of one site
 //! share.
+//!
+//! An ended chat is kept only to show its transcript: its GMS tokens go as soon as it ends
+//! (a secureKey left in the browser is a way into the chat for whoever reads the storage),
+//! and the rest once it ended longer ago than the site keeps ended chats.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +81,33 @@ impl Stored {
             }
             (None, None) => false,
         };
-        chat_changed || (self.open, self.alerts) != before || self.notify_refused != refused_before
+        // The other copy may be one written before the chat ended here.
+        let settled = self.chat.as_mut().is_some_and(ChatState::settle);
+        chat_changed
+            || settled
+            || (self.open, self.alerts) != before
+            || self.notify_refused != refused_before
+    }
+
+    /// Drops what an ended chat no longer needs, `now_ms` (milliseconds since the Unix
+    /// epoch) being the time the page loaded: its tokens, and the whole chat once it ended
+    /// `keep` ago or more. A chat whose end has no time yet (no event carried one) is
+    /// counted from now. Answers whether anything changed.
+    pub fn expire(&mut self, now_ms: u64, keep: Duration) -> bool {
+        let Some(chat) = self.chat.as_mut().filter(|c| c.ended) else { return false };
+        let mut changed = chat.settle();
+        // A GMS clock ahead of the browser's must not keep the transcript for longer.
+        let ended_at = chat.ended_at.map_or(now_ms, |at| at.min(now_ms));
+        if chat.ended_at != Some(ended_at) {
+            chat.ended_at = Some(ended_at);
+            changed = true;
+        }
+        let keep_ms = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
+        if now_ms - ended_at >= keep_ms {
+            self.chat = None;
+            changed = true;
+        }
+        changed
     }
 }
 
@@ -109,6 +141,11 @@ pub struct ChatState {
     /// away (odd: on), counted in changes so that the latest change wins in every tab.
     #[serde(default)]
     pub notify_changes: u32,
+    /// When the chat ended, in milliseconds since the Unix epoch: the time of its latest
+    /// event (GMS's clock), or of the first page load that found it ended without one.
+    /// Absent while it runs, and in caches written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
 }
 
 /// What applying new transcript events did.
@@ -133,7 +170,29 @@ impl ChatState {
             seen: Some(1),
             push_key: None,
             notify_changes: 0,
+            ended_at: None,
         }
+    }
+
+    /// Once the chat has ended: forgets its userId and secureKey (nothing is sent for an
+    /// ended chat, and they would let anyone who reads the storage into it) and notes when
+    /// it ended from its latest event's time, if it has none yet. Answers whether anything
+    /// changed. The chat id stays: tabs tell chats apart by it.
+    pub fn settle(&mut self) -> bool {
+        if !self.ended {
+            return false;
+        }
+        let credentials = &mut self.credentials;
+        let had_tokens = !credentials.user_id.is_empty() || !credentials.secure_key.is_empty();
+        credentials.user_id.clear();
+        credentials.secure_key.clear();
+        // Once, from what is known then: a later event would move it by minutes at most.
+        let stamped = self.ended_at.is_none() && {
+            let latest = self.events.iter().filter_map(|e| e.utc_time).max();
+            self.ended_at = latest.and_then(|t| u64::try_from(t).ok()).filter(|t| *t > 0);
+            self.ended_at.is_some()
+        };
+        had_tokens || stamped
     }
 
     /// Whether the visitor turned notifications on for this chat.
@@ -221,6 +280,7 @@ impl ChatState {
         let alias_before = self.credentials.alias.clone();
         let push_before = (self.push_key.clone(), self.notify_changes);
         let (push_key, notify_changes) = (self.push_key.clone(), self.notify_changes);
+        let (ended, ended_at) = (self.ended, self.ended_at);
         if other.next_position > self.next_position {
             // The other copy is further along: its cache, tokens and position win, and any
             // event only this copy had comes again with the next refresh if it matters.
@@ -237,10 +297,19 @@ impl ChatState {
         }
         self.push_key = other.push_key.clone().or(push_key);
         self.notify_changes = notify_changes.max(other.notify_changes);
-        self.ended |= other.ended;
+        // An end is for good, whichever copy is further along.
+        self.ended = ended || other.ended;
+        // The earliest known end, the same in every tab.
+        self.ended_at = match (ended_at, other.ended_at) {
+            (Some(mine), Some(theirs)) => Some(mine.min(theirs)),
+            (mine, theirs) => mine.or(theirs),
+        };
+        let settled = self.settle();
         (self.next_position, self.ended, self.seen, self.relay_token.clone()) != before
             || self.credentials.alias != alias_before
             || (self.push_key.clone(), self.notify_changes) != push_before
+            || self.ended_at != ended_at
+            || settled
     }
 
     /// Whether the agent is typing: their latest typing or message event is `TypingStarted`.

@@ -137,6 +137,14 @@ pub enum NotifyOffer {
 pub enum Input {
     /// The page loaded (the stored state is already in the machine).
     Load,
+    /// The wall clock as the page loaded (milliseconds since the Unix epoch), and how long
+    /// the site keeps an ended chat: an ended chat older than that goes from the browser.
+    Expire {
+        /// `Date.now()`.
+        now_ms: u64,
+        /// `keepEndedDays`.
+        keep: Duration,
+    },
     /// The visitor submitted the pre-chat form.
     Start(Visitor),
     /// The visitor sent a message.

@@ -21,6 +21,8 @@ mod answers;
 mod notify;
 mod relay;
 
+pub use notify::return_page;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -173,6 +175,11 @@ impl Machine {
         self.saved = true;
         match input {
             Input::Load => self.load(&mut out),
+            Input::Expire { now_ms, keep } => {
+                if self.stored.expire(now_ms, keep) {
+                    self.saved = false;
+                }
+            }
             Input::Start(visitor) => self.start(visitor, &mut out),
             Input::Send(text) => self.send(&text, &mut out),
             Input::Retry(id) => self.retry(id, &mut out),
@@ -224,6 +231,11 @@ impl Machine {
             Input::PushCapable(capable) => self.push_capable = capable,
             Input::Notify(on) => self.notify(on, &mut out),
             Input::NotifyAnswered(answer) => self.notify_answered(answer),
+        }
+        // An ended chat's tokens leave the browser with the step that ended it, whichever
+        // input that was (requests already made carry their own copy).
+        if self.stored.chat.as_mut().is_some_and(ChatState::settle) {
+            self.saved = false;
         }
         // While the panel is open the visitor sees every new line as it comes.
         if self.stored.open

@@ -11,4 +11,4 @@ pub use io::{
     Conn, Effect, Failure, GmsResult, Input, NetFailure, Notice, NotifyAnswer, NotifyOffer,
     Outgoing, Registration, RequestId,
 };
-pub use machine::{LONG_HIDE, Machine, TYPING_PAUSE};
+pub use machine::{LONG_HIDE, Machine, TYPING_PAUSE, return_page};

@@ -1,5 +1,8 @@
 //! Web Push opt-in: offered once a chat runs and the page, the browser and the relay all
 //! support it; asked for only on the visitor's click; a refusal is kept for good.
+//! The page a notification's click brings the visitor back to is kept without its query
+//! and fragment: those often hold a session, a reset token or a search, and the relay
+//! keeps the page for as long as the chat.
 
 use super::Machine;
 use crate::visitor::io::{Effect, Notice, NotifyAnswer, NotifyOffer};
@@ -60,4 +63,10 @@ impl Machine {
             NotifyAnswer::Failed => self.notice = Some(Notice::NotifyFailed),
         }
     }
+}
+
+/// The page a click on a notification opens, as the relay is told it: the page's address
+/// (`location.href`) up to its query or fragment.
+pub fn return_page(href: &str) -> &str {
+    href.find(['?', '#']).map_or(href, |end| &href[..end])
 }
