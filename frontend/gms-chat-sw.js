@@ -33,13 +33,20 @@
     return sw.clients.matchAll({ type: 'window', includeUncontrolled: true }).then(function (tabs) {
       // Most recently focused first: prefer the page the chat started on.
       var tab = null;
-      for (var i = 0; i < tabs.length && !tab; i++) if (data.url && tabs[i].url === data.url) tab = tabs[i];
+      // The page is kept without its query and fragment (shared::visitor::return_page).
+      for (var i = 0; i < tabs.length && !tab; i++) if (data.url && tabs[i].url.split(/[?#]/)[0] === data.url) tab = tabs[i];
       tab = tab || tabs[0];
       if (tab) {
         tab.postMessage({ type: 'gms-chat:open', chatId: data.chatId });
         return tab.focus().then(null, function () { /* not allowed: the panel is open anyway */ });
       }
-      var url = new URL(data.url || sw.registration.scope);
+      // Only a page of this site: whatever a push names, the worker must not be a way to
+      // open any other address in the visitor's browser.
+      var url = new URL(sw.registration.scope);
+      try {
+        var page = new URL(data.url);
+        if (page.origin === url.origin) url = page;
+      } catch (e) { /* no page, or not an address: the site's root */ }
       url.hash = 'gms-chat-open';
       return sw.clients.openWindow(url.href);
     });

@@ -20,7 +20,10 @@
   var RTL = { ar: 1, he: 1 };
   var EVENTS = { ready: 1, open: 1, close: 1, started: 1, message: 1, unread: 1, ended: 1 };
 
-  var script = d.currentScript || d.querySelector('script[src$="/widget.js"]');
+  var script = d.currentScript;
+  // A page's `<img name="currentScript">` would stand in for it (DOM clobbering), and its
+  // src say where the chat's code is loaded from.
+  if (!(script instanceof HTMLScriptElement)) script = d.querySelector('script[src$="/widget.js"]');
   if (!script || w.__gmsChatLoaded) return;
   w.__gmsChatLoaded = true;
   var base = script.src.replace(/[?#].*$/, '').replace(/\/[^\/]*$/, '');
@@ -36,6 +39,7 @@
     } catch (e) { /* not a URL */ }
   }
   function text(v) { return v.replace(/^\s+|\s+$/g, '') || undefined; }
+  function count(v) { return /^\d{1,9}$/.test(v) ? +v : undefined; }
   function oneOf(list) { return function (v) { return own(list, v) ? v : undefined; }; }
   var SETTINGS = {
     gmsUrl: webUrl,
@@ -47,7 +51,8 @@
       var primary = v.toLowerCase().split(/[-_]/)[0];
       return own(LAUNCHER, primary) ? primary : undefined;
     },
-    idleRefreshSeconds: function (v) { return /^\d{1,9}$/.test(v) && +v > 0 ? +v : undefined; },
+    idleRefreshSeconds: function (v) { return count(v) > 0 ? +v : undefined; },
+    keepEndedDays: count,
     // The browser refuses a worker from another origin when the visitor opts in.
     serviceWorker: text,
     theme: oneOf({ light: 1, dark: 1, auto: 1 }),
@@ -61,7 +66,13 @@
     if (clean === undefined) warn('invalid ' + where + ' ' + JSON.stringify(String(value)) + ', the default is used');
     else config[name] = clean;
   }
-  var element = d.getElementById('gms-chat-config');
+  // Only the site's own script element: user content a sanitizer let through (a
+  // `<div id="gms-chat-config">` in a comment) would otherwise name the relay that every
+  // returning visitor's tokens are sent to.
+  var element = d.querySelector('script[type="application/json"]#gms-chat-config');
+  if (d.querySelector('#gms-chat-config:not(script[type="application/json"])')) {
+    warn('#gms-chat-config that is not a JSON script is ignored');
+  }
   if (element) {
     var json;
     try { json = JSON.parse(element.textContent || '{}'); } catch (e) { warn('#gms-chat-config is not JSON, ignored'); }
@@ -132,7 +143,11 @@
   function activeChat() {
     try {
       var stored = JSON.parse(w.localStorage.getItem(KEY) || 'null');
-      return !!(stored && stored.chat && !stored.chat.ended);
+      var chat = stored && stored.chat;
+      // An ended chat goes keepEndedDays after its end (shared::visitor's Stored::expire)
+      // also for a visitor who never opens the chat again, which is when the chat would.
+      if (chat && chat.ended && Date.now() - chat.endedAt >= (config.keepEndedDays ?? 7) * 864e5) w.localStorage.removeItem(KEY);
+      return !!(chat && !chat.ended);
     } catch (e) { return false; }
   }
   function load() {

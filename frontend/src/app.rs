@@ -27,7 +27,10 @@ pub fn App(
     emit: js_sys::Function,
 ) -> impl IntoView {
     let title = config.title.clone();
+    let keep = config.keep_ended();
     let ctrl = Controller::new(config, crate::storage::load(), texts);
+    // An ended chat kept past the site's days goes before anything shows or announces it.
+    ctrl.input(Input::Expire { now_ms: js_sys::Date::now() as u64, keep });
     crate::embed::link(ctrl, emit);
     let t = ctrl.texts;
     crate::storage::on_change(

@@ -60,16 +60,16 @@ pub(crate) async fn turn_on(
 }
 
 /// `shared::relay_api::PushSubscriptionBody` as JSON: the browser's own `toJSON()` (its
-/// `endpoint` and `keys`) with the page and the titles added, written by the browser's JSON
-/// so that no serde code for it weighs on the widget.
+/// `endpoint` and `keys`) with the page (without its query or fragment) and the titles
+/// added, written by the browser's JSON so that no serde code for it weighs on the widget.
 fn body(subscription: &JsValue, texts: &Texts) -> Result<String, JsValue> {
     let to_json = js_sys::Reflect::get(subscription, &JsValue::from_str("toJSON"))?;
     let json = to_json.dyn_into::<js_sys::Function>()?.call0(subscription)?;
     let set = |target: &JsValue, key: &str, value: &str| {
         js_sys::Reflect::set(target, &JsValue::from_str(key), &JsValue::from_str(value))
     };
-    if let Some(page) = web_sys::window().and_then(|w| w.location().href().ok()) {
-        set(&json, "page", &page)?;
+    if let Some(href) = web_sys::window().and_then(|w| w.location().href().ok()) {
+        set(&json, "page", shared::visitor::return_page(&href))?;
     }
     let titles = js_sys::Object::new();
     set(&titles, "message", texts.push_message)?;

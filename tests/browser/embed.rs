@@ -439,6 +439,44 @@ async fn invalid_settings_get_one_warning_each_and_the_defaults() -> Result<()> 
     system.stop().await
 }
 
+/// User content a sanitizer let through: a comment holding an element with the
+/// configuration's id, naming another relay and title, and an image named to stand in for
+/// `document.currentScript` (DOM clobbering) with a script address and settings of its own.
+const COMMENT: &str = r#"<div class="comment"><p>Great shop!</p>
+<div id="gms-chat-config">{"relayUrl":"http://127.0.0.1:9","title":"Pwned"}</div>
+<img name="currentScript" alt="" src="http://127.0.0.1:9/widget.js" data-relay-url="http://127.0.0.1:9" data-title="Pwned"></div>"#;
+
+#[tokio::test]
+async fn configuration_comes_only_from_the_sites_json_script_and_the_tag() -> Result<()> {
+    let (system, site) = embedded(&[]).await?;
+    // The comment comes first in the page, the site's own configuration after it.
+    let html = page(&system, "", "").replace(
+        "<main>",
+        &format!(
+            r#"<main>{COMMENT}<script type="application/json" id="gms-chat-config">{{"title":"Shop help"}}</script>"#
+        ),
+    );
+    let url = site.put("/", Page { html, ..Page::default() });
+    let browser = Browser::start().await?;
+    browser.goto(&url).await?;
+    ready(&browser).await?;
+    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    start_chat(&browser, "Jane").await?;
+    // The chat's tokens went to the tag's own relay, and the site's title is shown.
+    browser.wait_for_text("[data-testid=status]", "Connected", 20).await?;
+    assert_eq!(browser.widget_texts(".gc-panel h2").await?, ["Shop help"]);
+    let warnings: Vec<String> = browser
+        .console_log()
+        .await?
+        .into_iter()
+        .map(|(_, m)| m)
+        .filter(|m| m.contains("gms-chat-config"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    browser.close().await?;
+    system.stop().await
+}
+
 /// Global CSS that would wreck a naive widget, a header claiming the highest z-index over
 /// the whole page, Array methods replaced with wrong ones (all but `push` and `some`, which
 /// chromedriver and the test's own scripts need), and a `window.GmsChat` of the page's own.

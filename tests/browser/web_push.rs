@@ -91,7 +91,12 @@ async fn set_permission(browser: &Browser, origin: &str, setting: &str) -> Resul
 
 /// Opens the panel and starts a chat; answers its id.
 async fn chat(browser: &Browser, shop: &Shop) -> Result<String> {
-    browser.goto(&shop.page).await?;
+    chat_on(browser, &shop.page).await
+}
+
+/// The same on the shop's page at `url`.
+async fn chat_on(browser: &Browser, url: &str) -> Result<String> {
+    browser.goto(url).await?;
     browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
     let name = browser.widget_element("[data-testid=prechat-name]").await?;
     browser.type_into(&name, "Jane").await?;
@@ -126,6 +131,23 @@ async fn leave(browser: &Browser, shop: &Shop) -> Result<()> {
         ensure!(tokio::time::Instant::now() < deadline, "the relay still sees a socket: {status}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// The DevTools id of the site's worker registration.
+async fn registration(devtools: &mut DevTools, origin: &str) -> Result<Value> {
+    devtools.call("ServiceWorker.enable", json!({})).await?;
+    let scope = format!("{origin}/");
+    let registered = devtools
+        .event("ServiceWorker.workerRegistrationUpdated", |p| {
+            p["registrations"].as_array().is_some_and(|r| r.iter().any(|r| r["scopeURL"] == scope))
+        })
+        .await?;
+    let registration = registered["registrations"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["scopeURL"] == scope))
+        .context("the site's worker")?["registrationId"]
+        .clone();
+    Ok(registration)
 }
 
 /// Evaluates `expression` (awaiting a promise) in the site's service worker.
@@ -203,6 +225,23 @@ struct Away<'a> {
 }
 
 impl Away<'_> {
+    /// Delivers `data` to the worker as a push, and answers the notifications it shows.
+    async fn deliver(&self, devtools: &mut DevTools, data: &str) -> Result<Value> {
+        let origin = &self.shop.site.origin;
+        let params = json!({"origin": origin, "registrationId": self.registration, "data": data});
+        // Headless Chromium sometimes drops a notification from its store while reconciling
+        // the store with what is on display (seen in about one run in two under load);
+        // the same push is delivered again then, at most twice.
+        let mut shown = notifications_after(devtools, origin, &params).await;
+        for _ in 0..2 {
+            if shown.is_ok() {
+                break;
+            }
+            shown = notifications_after(devtools, origin, &params).await;
+        }
+        shown
+    }
+
     /// The agent says `text`; the relay's `count`th notification arrives at the push
     /// service, is delivered to the worker as the browser would (decrypted), and shown.
     async fn notified(
@@ -216,19 +255,7 @@ impl Away<'_> {
         let received = self.shop.service.wait_for(count, WITHIN).await?;
         let last = received.last().context("a notification")?.clone();
         let data = String::from_utf8(self.subscription.decrypt(&last.body)?)?;
-        let origin = &self.shop.site.origin;
-        let params = json!({"origin": origin, "registrationId": self.registration, "data": data});
-        // Headless Chromium sometimes drops a notification from its store while reconciling
-        // the store with what is on display (seen in about one run in two under load);
-        // the same push is delivered again then, at most twice.
-        let mut shown = notifications_after(devtools, origin, &params).await;
-        for _ in 0..2 {
-            if shown.is_ok() {
-                break;
-            }
-            shown = notifications_after(devtools, origin, &params).await;
-        }
-        let shown = shown?;
+        let shown = self.deliver(devtools, &data).await?;
         let tag = format!("gms-chat-{chat_id}");
         assert_eq!(shown, json!([["Agent replied", text, tag, self.shop.page]]));
         Ok(last)
@@ -244,19 +271,8 @@ async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back() 
     turn_on(&browser).await?;
     let key = browser.script("return window.__gmsChatServerKey;", json!([])).await?;
     let mut devtools = browser.devtools().await?;
-    devtools.call("ServiceWorker.enable", json!({})).await?;
     let origin = shop.site.origin.clone();
-    let scope = format!("{origin}/");
-    let registered = devtools
-        .event("ServiceWorker.workerRegistrationUpdated", |p| {
-            p["registrations"].as_array().is_some_and(|r| r.iter().any(|r| r["scopeURL"] == scope))
-        })
-        .await?;
-    let registration = registered["registrations"]
-        .as_array()
-        .and_then(|r| r.iter().find(|r| r["scopeURL"] == scope))
-        .context("the site's worker")?["registrationId"]
-        .clone();
+    let registration = registration(&mut devtools, &origin).await?;
 
     // Away: the agent's line reaches the push service, and from it the worker, which shows it.
     leave(&browser, &shop).await?;
@@ -340,5 +356,45 @@ async fn a_refusal_is_remembered_and_turning_off_stops_notifications() -> Result
         received.iter().map(|r| r.payload.as_ref().map(|p| p.body.clone())).collect();
     assert_eq!(bodies, [Ok("while on".to_owned())], "nothing from while it was off");
     other.close().await?;
+    shop.system.stop().await
+}
+
+#[tokio::test]
+async fn a_click_opens_only_a_page_of_the_site_and_the_page_keeps_no_query() -> Result<()> {
+    let shop = shop().await?;
+    let subscription = shop.service.subscribe()?;
+    let browser = browser_for(&shop, &subscription, "granted").await?;
+    // The visitor came with a secret in the address: it does not go to the relay.
+    let chat_id = chat_on(&browser, &format!("{}?reset=s3cret#top", shop.page)).await?;
+    turn_on(&browser).await?;
+    let mut devtools = browser.devtools().await?;
+    let origin = shop.site.origin.clone();
+    let registration = registration(&mut devtools, &origin).await?;
+    leave(&browser, &shop).await?;
+    let away = Away { shop: &shop, subscription: &subscription, registration };
+    // `notified` checks the page the notification opens: the shop's, without the query.
+    away.notified(&mut devtools, &chat_id, "We found your order", 1).await?;
+
+    // A push naming a page elsewhere (whoever could make the relay say it): the click
+    // opens the site instead.
+    for (page, opens) in [
+        json!("https://attacker.example/login"),
+        json!("javascript:alert(1)"),
+        json!(3),
+        json!(format!("{}?from=push", shop.page)),
+    ]
+    .into_iter()
+    .zip([
+        format!("{origin}/#gms-chat-open"),
+        format!("{origin}/#gms-chat-open"),
+        format!("{origin}/#gms-chat-open"),
+        format!("{}?from=push#gms-chat-open", shop.page),
+    ]) {
+        let data = json!({"chatId": chat_id, "title": "Agent replied", "url": page});
+        away.deliver(&mut devtools, &data.to_string()).await?;
+        let opened = in_worker(&mut devtools, &origin, CLICK).await?;
+        assert_eq!(opened, json!(opens), "a push naming {page}");
+    }
+    browser.close().await?;
     shop.system.stop().await
 }

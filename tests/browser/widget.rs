@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
+use shared::widget_config::WidgetConfig;
 use system_tests::gms_client::SimAdmin;
-use system_tests::harness::System;
+use system_tests::harness::{Options, System};
 
-use crate::system;
+use crate::{system, system_with};
 use system_tests::webdriver::Browser;
 
 const ENTER: &str = "\u{E007}";
@@ -247,15 +248,47 @@ async fn an_agent_typing_is_shown_and_the_agent_ending_the_chat_closes_the_compo
     system.stop().await
 }
 
+/// What the widget keeps in localStorage, as written (empty when nothing).
+async fn stored_text(browser: &Browser) -> Result<String> {
+    let text =
+        browser.script("return localStorage.getItem('gms-chat:v1') || '';", json!([])).await?;
+    Ok(text.as_str().context("text")?.to_owned())
+}
+
 #[tokio::test]
-async fn the_visitor_ends_the_chat() -> Result<()> {
-    let system = system(&[]).await?;
+async fn the_visitor_ends_the_chat_and_its_tokens_and_then_its_transcript_leave_the_browser()
+-> Result<()> {
+    // A site that keeps no ended chat: the transcript goes with the next page view.
+    let config = WidgetConfig { keep_ended_days: 0, ..WidgetConfig::default() };
+    let system = system_with(Options { widget_config: config, ..Options::sim(&[]) }).await?;
     let browser = Browser::start().await?;
     let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let stored: Value = serde_json::from_str(&stored_text(&browser).await?)?;
+    let credentials = &stored["chat"]["credentials"];
+    let user_id = credentials["userId"].as_str().context("a user id")?.to_owned();
+    let secure_key = credentials["secureKey"].as_str().context("a secure key")?.to_owned();
     browser.click(&browser.widget_element("[data-testid=end-chat]").await?).await?;
     browser.widget_element("[data-testid=ended]").await?;
     let chat = SimAdmin::new(&system.gms.url()).get(&format!("/sim/chats/{chat_id}")).await?;
     assert_eq!(chat["ended"], true);
+    // The tokens go with the end; the transcript stays for the visitor to read.
+    browser
+        .wait_for(
+            "the ended chat to be stored without its tokens",
+            10,
+            "const s = JSON.parse(localStorage.getItem('gms-chat:v1'));
+             const c = s.chat.credentials;
+             return s.chat.ended && c.userId === '' && c.secureKey === '' && s.chat.events.length > 0;",
+            json!([]),
+        )
+        .await?;
+    let text = stored_text(&browser).await?;
+    assert!(!text.contains(&user_id) && !text.contains(&secure_key), "{text}");
+    browser.wait_for_text("[data-testid=line]", "You left the chat", 10).await?;
+    // The next page view, past the site's 0 days: nothing of the chat is left.
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.widget_element("[data-testid=launcher]").await?;
+    assert_eq!(stored_text(&browser).await?, "");
     browser.close().await?;
     system.stop().await
 }
