@@ -297,10 +297,12 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, O
             ("ended", Outcome::Gone)
         }
         PingResult::Ok(response) => {
+            // GMS accepted these tokens: its answer's alias, else the one they carried (a
+            // push's proposal, when the accepted tokens were refused).
             let seen = Observation {
+                alias: response.alias.clone().or(Some(credentials.alias)),
                 user_id: Some(credentials.user_id),
                 secure_key: Some(credentials.secure_key),
-                alias: response.alias.clone(),
                 position: response.next_position,
                 ..Observation::new(asked_at, Source::Gms)
             };

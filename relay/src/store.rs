@@ -34,9 +34,10 @@ pub struct ChatRecord {
     /// epoch): pushes that name only a device go to that device's most recent chat.
     #[serde(default)]
     pub registered_at: u64,
-    /// userId and secureKey a push carried that differ from the accepted ones. They are
-    /// tried only if GMS refuses the accepted ones, and replace them once GMS accepts them,
-    /// so one wrong push cannot make the relay forget a running chat.
+    /// userId, secureKey and alias a push carried that differ from the accepted ones. They
+    /// are tried only if GMS refuses the accepted ones, and replace them once GMS accepts
+    /// them, so one wrong push can neither make the relay forget a running chat nor move it
+    /// (and its browsers) to another Chat Server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposed: Option<ProposedTokens>,
     /// The highest position the chat's browsers have been told of: by a push's frame, a
@@ -91,6 +92,9 @@ impl std::fmt::Debug for WebPushSubscription {
 pub struct ProposedTokens {
     pub user_id: String,
     pub secure_key: String,
+    /// Empty: the accepted alias (records from before pushes proposed aliases).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub alias: String,
 }
 
 // Records hold the secure key: their Debug form names the chat and nothing secret.
@@ -180,9 +184,9 @@ impl ChatRecord {
         Some(record)
     }
 
-    /// The one merge rule: the position only grows, the alias follows the newest
-    /// observation, tokens change only once GMS has accepted them. Answers whether the
-    /// record changed.
+    /// The one merge rule: the position only grows, the alias follows the newest GMS
+    /// answer, tokens and alias change only once GMS has accepted them (a push's are kept
+    /// as a proposal). Answers whether the record changed.
     pub fn merge(&mut self, seen: &Observation) -> bool {
         let before = self.clone();
         if let Some(position) = seen.position {
@@ -191,7 +195,7 @@ impl ChatRecord {
         if let Some(announced) = seen.announced {
             self.announced = self.announced.max(announced);
         }
-        if let Some(alias) = &seen.alias
+        if let Some(alias) = seen.alias.as_ref().filter(|_| seen.source == Source::Gms)
             && seen.at >= self.alias_seen_at
         {
             self.credentials.alias.clone_from(alias);
@@ -209,8 +213,10 @@ impl ChatRecord {
         let user_id = seen.user_id.clone().unwrap_or_else(|| self.credentials.user_id.clone());
         let secure_key =
             seen.secure_key.clone().unwrap_or_else(|| self.credentials.secure_key.clone());
-        let same_tokens =
-            user_id == self.credentials.user_id && secure_key == self.credentials.secure_key;
+        let alias = seen.alias.clone().unwrap_or_else(|| self.credentials.alias.clone());
+        let same_tokens = user_id == self.credentials.user_id
+            && secure_key == self.credentials.secure_key
+            && alias == self.credentials.alias;
         match seen.source {
             Source::Gms => {
                 self.credentials.user_id = user_id;
@@ -224,7 +230,7 @@ impl ChatRecord {
                 }
             }
             Source::Push if !same_tokens => {
-                self.proposed = Some(ProposedTokens { user_id, secure_key });
+                self.proposed = Some(ProposedTokens { user_id, secure_key, alias });
             }
             Source::Push => {}
         }
@@ -242,9 +248,14 @@ impl ChatRecord {
     /// The proposed tokens as credentials, to try when GMS refuses the accepted ones.
     pub fn proposed_credentials(&self) -> Option<Credentials> {
         let proposed = self.proposed.as_ref()?;
+        let alias = match proposed.alias.as_str() {
+            "" => self.credentials.alias.clone(),
+            alias => alias.to_owned(),
+        };
         Some(Credentials {
             user_id: proposed.user_id.clone(),
             secure_key: proposed.secure_key.clone(),
+            alias,
             ..self.credentials.clone()
         })
     }
@@ -470,6 +481,24 @@ mod tests {
         assert_eq!((r.credentials.secure_key.as_str(), r.proposed.is_none()), ("WRONG", true));
         // A push repeating the accepted tokens proposes nothing.
         assert!(!r.merge(&Observation { secure_key: Some("WRONG".into()), ..push }));
+    }
+
+    #[test]
+    fn a_pushs_alias_is_only_proposed_until_gms_answers() {
+        let mut r = record();
+        let push = Observation { alias: Some("999".into()), ..Observation::new(500, Source::Push) };
+        assert!(r.merge(&push));
+        assert_eq!(r.credentials.alias, "117", "the accepted alias stays");
+        assert_eq!(r.proposed_credentials().expect("proposed").alias, "999");
+        // GMS answers with its own alias: that one is the truth, the proposal is moot.
+        let answer = Observation {
+            user_id: Some("U".into()),
+            secure_key: Some("K".into()),
+            alias: Some("118".into()),
+            ..gms(600)
+        };
+        assert!(r.merge(&answer));
+        assert_eq!((r.credentials.alias.as_str(), r.proposed.is_none()), ("118", true));
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub struct PushNotification {
     pub events: Vec<ChatEvent>,
     /// Array entries under `messages` that were not events.
     pub skipped_events: usize,
-    /// `nextPosition`, when the payload has one.
+    /// `nextPosition`, when the payload has one (not trusted: see `proven_next_position`).
     pub next_position: Option<u64>,
     /// Chat Server is shutting down and advises the client to reconnect (refresh) so the
     /// session is restored elsewhere.
@@ -105,14 +105,11 @@ impl PushNotification {
         self.events.iter().filter_map(|e| e.index).max()
     }
 
-    /// The position this notification proves exists: `nextPosition`, or one past the
-    /// highest carried index.
-    pub fn known_next_position(&self) -> Option<u64> {
-        let from_events = self.highest_index().map(|i| i + 1);
-        match (self.next_position, from_events) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }
+    /// The position the carried events prove: one past the highest index. A push's own
+    /// `nextPosition` is not evidence (anyone who can post a push could claim any), so only
+    /// a GMS answer moves a chat beyond this.
+    pub fn proven_next_position(&self) -> Option<u64> {
+        self.highest_index().map(|i| i + 1)
     }
 }
 

@@ -56,7 +56,7 @@ fn carried_events_are_read_top_level_or_nested() {
         assert_eq!(push.skipped_events, 1);
         assert_eq!(push.events[0].text.as_deref(), Some("Hi"));
         assert_eq!(push.highest_index(), Some(8));
-        assert_eq!(push.known_next_position(), Some(9));
+        assert_eq!(push.proven_next_position(), Some(9));
     }
     assert_eq!(top.notification_type.as_deref(), Some("Message"));
     assert_eq!(nested.next_position, None);
@@ -164,7 +164,19 @@ proptest! {
     #[test]
     fn push_parser_never_panics_on_json(value in json_value()) {
         if let Ok(push) = PushNotification::from_value(&value) {
-            let _ = push.known_next_position();
+            let _ = push.proven_next_position();
         }
     }
+}
+
+#[test]
+fn a_pushs_next_position_proves_nothing_beyond_its_events() {
+    // Anyone who can post a push could claim any position: only carried indexes count.
+    let claim = json!({"chatId": "c", "nextPosition": 1_000_000, "messages": [
+        {"index": 4, "type": "Message", "text": "hi", "utcTime": 1,
+         "from": {"nickname": "A", "participantId": 2, "type": "Agent"}}]});
+    let push = PushNotification::from_value(&claim).expect("parses");
+    assert_eq!((push.next_position, push.proven_next_position()), (Some(1_000_000), Some(5)));
+    let bare = json!({"chatId": "c", "nextPosition": 1_000_000});
+    assert_eq!(PushNotification::from_value(&bare).expect("parses").proven_next_position(), None);
 }

@@ -38,7 +38,7 @@ async fn agent_events_are_pushed_with_tokens_and_payload_in_every_format() -> an
         assert_eq!(push.events.len(), 1);
         assert_eq!(push.events[0].text.as_deref(), Some("Hello Jane"));
         assert_eq!(
-            push.known_next_position(),
+            push.proven_next_position(),
             Some(5),
             "{format}: join, mine, agent join, message"
         );
