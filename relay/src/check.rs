@@ -73,7 +73,11 @@ impl<W: Write> Step<'_, W> {
 
 /// Runs every step in order, stopping at the first failure; answers whether all passed.
 pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<bool> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+    // No redirects, as the relay's own GMS client: a chat's tokens go to GMS only.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let mut step = Step { out, passed: 0, failed: false };
     let gms = config.gms_url.trim_end_matches('/');
     let relay = config.relay_url.trim_end_matches('/');

@@ -69,7 +69,7 @@ pub struct Config {
     #[arg(long, env = "RELAY_PING_RATE", default_value = "100")]
     pub ping_rate: u32,
 
-    /// GMS requests in flight at once for acknowledgements and pings.
+    /// GMS requests in flight at once: acknowledgements, pings and registrations together.
     #[arg(long, env = "RELAY_GMS_CONCURRENCY", default_value = "32")]
     pub gms_concurrency: usize,
 
@@ -119,6 +119,14 @@ pub struct Config {
     /// request. 0 turns the limit off.
     #[arg(long, env = "RELAY_REGISTER_RATE", default_value = "120")]
     pub register_rate: u32,
+
+    /// Registrations per second across every client address together, so a flood from
+    /// many addresses cannot reach GMS either. A widget registers whenever it connects (each
+    /// page view of a running chat), so the default is sized for 100,000 chats a day at ten
+    /// page views each with a peak hour at three times the average (35 a second), plus room.
+    /// 0 turns the limit off.
+    #[arg(long, env = "RELAY_REGISTER_GLOBAL_RATE", default_value = "50")]
+    pub register_global_rate: u32,
 
     /// WebSocket connections opened per minute per client address. 0 turns the limit off.
     #[arg(long, env = "RELAY_WS_CONNECT_RATE", default_value = "120")]

@@ -1,5 +1,7 @@
-//! The relay's GMS client: Chat API requests encoded by `shared`, with retries.
+//! The relay's GMS client: Chat API requests encoded by `shared`, with retries, and the
+//! one bound on how many are in flight at once, whoever asks.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -17,6 +19,9 @@ pub(crate) enum GmsError {
     /// GMS answered with a status and no envelope.
     #[error("GMS answered HTTP {0}")]
     Http(u16),
+    /// Every slot for GMS requests stayed taken for a whole request timeout.
+    #[error("GMS requests are at their concurrency limit")]
+    Busy,
 }
 
 /// What a ping (refresh with `transcriptPosition=0`) found out.
@@ -35,13 +40,27 @@ pub(crate) enum PingResult {
 pub(crate) struct Gms {
     http: reqwest::Client,
     base: String,
+    /// GMS requests in flight at once, acknowledgements, pings and registrations alike, so
+    /// no flood of one kind can put more load on GMS than the operator allowed.
+    slots: Arc<tokio::sync::Semaphore>,
+    timeout: Duration,
 }
 
 impl Gms {
-    /// A client for `base` (e.g. `https://gms.example.com`).
-    pub(crate) fn new(base: &str, timeout: Duration) -> anyhow::Result<Gms> {
-        let http = reqwest::Client::builder().timeout(timeout).build()?;
-        Ok(Gms { http, base: base.trim_end_matches('/').to_owned() })
+    /// A client for `base` (e.g. `https://gms.example.com`) with at most `concurrency`
+    /// requests in flight. It follows no redirect: GMS answers its API directly, and a
+    /// redirect would carry the chat's tokens to wherever it points.
+    pub(crate) fn new(base: &str, timeout: Duration, concurrency: usize) -> anyhow::Result<Gms> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Gms {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            slots: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+            timeout,
+        })
     }
 
     /// The `host:port` GMS listens on, for readiness probes.
@@ -60,6 +79,10 @@ impl Gms {
         let request = operation.encode(service, Some(credentials));
         let RequestBody::Form(fields) = &request.body else {
             return Err(GmsError::Network("the relay sends no multipart requests".to_owned()));
+        };
+        let Ok(Ok(_slot)) = tokio::time::timeout(self.timeout, self.slots.acquire()).await else {
+            metrics::counter!("relay_gms_requests_total", "operation" => request.operation, "result" => "busy").increment(1);
+            return Err(GmsError::Busy);
         };
         let started = std::time::Instant::now();
         let sent = self
@@ -88,6 +111,7 @@ impl Gms {
             },
             Err(GmsError::Network(_)) => "network",
             Err(GmsError::Http(_)) => "http",
+            Err(GmsError::Busy) => "busy",
         };
         metrics::counter!("relay_gms_requests_total", "operation" => request.operation, "result" => label).increment(1);
         metrics::histogram!("relay_gms_request_seconds", "operation" => request.operation)
@@ -98,6 +122,20 @@ impl Gms {
     /// The acknowledging ping, retried as `RetryPolicy::GMS` says.
     pub(crate) async fn ping(&self, service: &str, credentials: &Credentials) -> PingResult {
         self.refresh(service, credentials, TranscriptPosition::None).await
+    }
+
+    /// A registration's check of the tokens a browser handed over: one ping, never retried
+    /// (the widget retries), so a refused or failing registration costs GMS one request.
+    pub(crate) async fn validate(&self, service: &str, credentials: &Credentials) -> PingResult {
+        let operation = ChatOperation::Refresh { position: TranscriptPosition::None };
+        match self.call(service, &operation, credentials).await {
+            Ok(response) => match response.verdict() {
+                Verdict::Ok | Verdict::Ended => PingResult::Ok(response),
+                Verdict::Stop => PingResult::Stopped(response),
+                Verdict::Retry => PingResult::Failed(response.error_summary()),
+            },
+            Err(error) => PingResult::Failed(error.to_string()),
+        }
     }
 
     /// A refresh from `position`, retried as `RetryPolicy::GMS` says.
@@ -132,7 +170,7 @@ impl GmsError {
     /// What the retry policy makes of it.
     fn answer(&self) -> Answer<'static> {
         match self {
-            GmsError::Network(_) => Answer::Network,
+            GmsError::Network(_) | GmsError::Busy => Answer::Network,
             GmsError::Http(status) => Answer::Http(*status),
         }
     }

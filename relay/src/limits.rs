@@ -1,9 +1,10 @@
-//! Per-client-address limits of the public endpoints: registrations per minute (each costs
-//! GMS a request), WebSocket connections per minute and open at once. The client address
-//! is the peer's, or what a trusted proxy put in `X-Forwarded-For`.
+//! Per-client limits of the public endpoints: registrations per minute (each costs GMS a
+//! request) and per second across every client, WebSocket connections per minute and open
+//! at once. The client is the peer's address, or what a trusted proxy put in
+//! `X-Forwarded-For`; an IPv6 client is its /64, since one host commonly holds a whole /64.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -15,20 +16,42 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::config::{Cidr, Config};
 use crate::error::AppError;
 
+/// Whom a limit counts: one IPv4 address, one IPv6 /64 (its first 64 bits), or together
+/// every client whose forwarded hop could not be read (nothing tells them apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Client {
+    V4(Ipv4Addr),
+    V6Net(u64),
+    Unreadable,
+}
+
+impl Client {
+    fn of(address: IpAddr) -> Client {
+        match address {
+            IpAddr::V4(v4) => Client::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Client::V4(v4),
+                None => Client::V6Net((v6.to_bits() >> 64) as u64),
+            },
+        }
+    }
+}
+
 /// The limits; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Limits {
     trusted: Arc<[Cidr]>,
-    register: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
-    connect: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    register: Option<Arc<DefaultKeyedRateLimiter<Client>>>,
+    register_global: Option<Arc<governor::DefaultDirectRateLimiter>>,
+    connect: Option<Arc<DefaultKeyedRateLimiter<Client>>>,
     open_per_address: usize,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    open: Arc<Mutex<HashMap<Client, usize>>>,
 }
 
-/// Holds one of an address's open WebSockets; dropping it gives the slot back.
+/// Holds one of a client's open WebSockets; dropping it gives the slot back.
 pub(crate) struct OpenSocket {
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    address: IpAddr,
+    open: Arc<Mutex<HashMap<Client, usize>>>,
+    address: Client,
 }
 
 impl Drop for OpenSocket {
@@ -43,7 +66,7 @@ impl Drop for OpenSocket {
     }
 }
 
-fn per_minute(rate: u32) -> Option<Arc<DefaultKeyedRateLimiter<IpAddr>>> {
+fn per_minute(rate: u32) -> Option<Arc<DefaultKeyedRateLimiter<Client>>> {
     NonZeroU32::new(rate).map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n))))
 }
 
@@ -52,24 +75,34 @@ impl Limits {
         Limits {
             trusted: config.trusted_proxies.clone().into(),
             register: per_minute(config.register_rate),
+            register_global: NonZeroU32::new(config.register_global_rate)
+                .map(|n| Arc::new(RateLimiter::direct(Quota::per_second(n)))),
             connect: per_minute(config.ws_connect_rate),
             open_per_address: config.ws_per_address,
             open: Arc::default(),
         }
     }
 
-    /// The client's address: the peer, unless the peer is a trusted proxy.
-    pub(crate) fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    /// The client: the peer, unless the peer is a trusted proxy.
+    pub(crate) fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> Client {
         client_address(peer.ip(), headers, &self.trusted)
     }
 
-    /// One registration from `client`, or 429.
-    pub(crate) fn register(&self, client: IpAddr) -> Result<(), AppError> {
-        check(self.register.as_deref(), client, "register")
+    /// One registration from `client`, or 429: its own rate first, then every client's
+    /// together, so a flood from many addresses cannot reach GMS either.
+    pub(crate) fn register(&self, client: Client) -> Result<(), AppError> {
+        check(self.register.as_deref(), client, "register")?;
+        let Some(global) = &self.register_global else { return Ok(()) };
+        global.check().map_err(|not_until| {
+            metrics::counter!("relay_rate_limited_total", "endpoint" => "register_global")
+                .increment(1);
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            AppError::TooManyRequests { retry_after: wait }
+        })
     }
 
     /// One WebSocket from `client`: the rate, then a slot among its open sockets.
-    pub(crate) fn open_socket(&self, client: IpAddr) -> Result<OpenSocket, AppError> {
+    pub(crate) fn open_socket(&self, client: Client) -> Result<OpenSocket, AppError> {
         check(self.connect.as_deref(), client, "ws")?;
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(client).or_default();
@@ -91,8 +124,8 @@ impl Limits {
 }
 
 fn check(
-    limiter: Option<&DefaultKeyedRateLimiter<IpAddr>>,
-    client: IpAddr,
+    limiter: Option<&DefaultKeyedRateLimiter<Client>>,
+    client: Client,
     endpoint: &'static str,
 ) -> Result<(), AppError> {
     let Some(limiter) = limiter else { return Ok(()) };
@@ -103,21 +136,38 @@ fn check(
     })
 }
 
-/// The rightmost `X-Forwarded-For` address that is not a trusted proxy, when the peer is
-/// one (the entries left of it could be forged by the client); otherwise the peer.
-fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+/// When the peer is a trusted proxy, the `X-Forwarded-For` hops walked from the right: the
+/// first that is not a trusted proxy is the client (the hops left of it could be forged by
+/// the client). A hop that cannot be read is the client too, never skipped, since skipping
+/// it would hand the choice to whatever the client wrote further left. Otherwise the peer.
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Client {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
-        return peer;
+        return Client::of(peer);
     }
-    let hops: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
-        .collect();
-    hops.iter().rev().copied().find(|ip| !is_trusted(*ip)).unwrap_or(peer)
+    let values: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or("")).collect();
+    for hop in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+        match hop_address(hop.trim()) {
+            Some(ip) if is_trusted(ip) => {}
+            Some(ip) => return Client::of(ip),
+            None => return Client::Unreadable,
+        }
+    }
+    Client::of(peer)
+}
+
+/// One hop as proxies write it: `ip`, `ip:port`, `[v6]` or `[v6]:port`.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        let port_ok = after.is_empty() || after.strip_prefix(':')?.parse::<u16>().is_ok();
+        return port_ok.then(|| inside.parse().ok()).flatten();
+    }
+    hop.parse::<SocketAddr>().ok().map(|s| s.ip())
 }
 
 #[cfg(test)]
@@ -126,11 +176,15 @@ mod tests {
 
     use axum::http::{HeaderMap, HeaderValue};
 
-    use super::client_address;
+    use super::{Client, client_address};
     use crate::config::Cidr;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("ip")
+    }
+
+    fn client(text: &str) -> Client {
+        Client::of(ip(text))
     }
 
     fn forwarded(value: &str) -> HeaderMap {
@@ -143,10 +197,42 @@ mod tests {
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         let trusted = [Cidr::parse("10.0.0.0/8").expect("cidr")];
         let headers = forwarded("6.6.6.6, 203.0.113.9, 10.0.0.7");
-        assert_eq!(client_address(ip("10.0.0.2"), &headers, &trusted), ip("203.0.113.9"));
-        assert_eq!(client_address(ip("198.51.100.1"), &headers, &trusted), ip("198.51.100.1"));
-        assert_eq!(client_address(ip("10.0.0.2"), &HeaderMap::new(), &trusted), ip("10.0.0.2"));
-        assert_eq!(client_address(ip("10.0.0.2"), &forwarded("junk"), &trusted), ip("10.0.0.2"));
-        assert_eq!(client_address(ip("10.0.0.2"), &headers, &[]), ip("10.0.0.2"));
+        assert_eq!(client_address(ip("10.0.0.2"), &headers, &trusted), client("203.0.113.9"));
+        assert_eq!(client_address(ip("198.51.100.1"), &headers, &trusted), client("198.51.100.1"));
+        assert_eq!(client_address(ip("10.0.0.2"), &HeaderMap::new(), &trusted), client("10.0.0.2"));
+        assert_eq!(client_address(ip("10.0.0.2"), &headers, &[]), client("10.0.0.2"));
+    }
+
+    #[test]
+    fn every_hop_form_is_read_and_an_unreadable_hop_is_the_client() {
+        let trusted = [Cidr::parse("10.0.0.0/8").expect("cidr")];
+        let proxy = ip("10.0.0.2");
+        for (value, expected) in [
+            ("203.0.113.9:4711, 10.0.0.7:80", client("203.0.113.9")),
+            ("[2001:db8::1]:443", client("2001:db8::1")),
+            ("[2001:db8::1]", client("2001:db8::1")),
+            ("2001:db8::1", client("2001:db8::1")),
+            // The client's own text left of an unreadable hop is never reached.
+            ("6.6.6.6, unknown, 10.0.0.7", Client::Unreadable),
+            ("6.6.6.6, [2001:db8::1]:99999", Client::Unreadable),
+            ("6.6.6.6, 1.2.3.4:", Client::Unreadable),
+            ("6.6.6.6,", Client::Unreadable),
+            ("junk", Client::Unreadable),
+        ] {
+            assert_eq!(client_address(proxy, &forwarded(value), &trusted), expected, "{value}");
+        }
+        // Two header lines read as one list, the last line rightmost.
+        let mut two = forwarded("6.6.6.6");
+        two.append("x-forwarded-for", "203.0.113.9, 10.0.0.9".parse().expect("header"));
+        assert_eq!(client_address(proxy, &two, &trusted), client("203.0.113.9"));
+        // Only trusted hops: the peer.
+        assert_eq!(client_address(proxy, &forwarded("10.1.1.1"), &trusted), client("10.0.0.2"));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64_and_a_mapped_v4_its_address() {
+        assert_eq!(client("2001:db8:1:2::1"), client("2001:db8:1:2:ffff::9"));
+        assert_ne!(client("2001:db8:1:2::1"), client("2001:db8:1:3::1"));
+        assert_eq!(client("::ffff:203.0.113.9"), client("203.0.113.9"));
     }
 }

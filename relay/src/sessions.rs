@@ -198,9 +198,11 @@ impl Sessions {
         self.lock().chats.get(chat_id).cloned()
     }
 
-    /// The chat a push device registered most recently, for pushes that carry no chat id.
-    pub(crate) fn by_device(&self, device_id: &str) -> Option<String> {
-        self.lock().devices.get(device_id)?.last().map(|(_, chat_id)| chat_id.clone())
+    /// Every chat registered with a push device, for pushes that carry no chat id.
+    pub(crate) fn on_device(&self, device_id: &str) -> Vec<String> {
+        let inner = self.lock();
+        let chats = inner.devices.get(device_id).into_iter().flatten();
+        chats.map(|(_, chat_id)| chat_id.clone()).collect()
     }
 
     /// The process id last seen for a Chat Server, from before a restart too.

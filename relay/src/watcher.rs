@@ -70,8 +70,11 @@ pub(crate) async fn run(
     lease: Option<Arc<AtomicBool>>,
     shutdown: CancellationToken,
 ) {
+    // No redirects: a health port answers itself, and following one would count whatever
+    // it points at as this Chat Server.
     let http = match reqwest::Client::builder()
         .timeout(interval.max(Duration::from_millis(500)))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
     {
         Ok(http) => http,

@@ -41,8 +41,16 @@ impl Options {
 
 /// Relay flags that turn the per-address limits off, for loads that come from one machine
 /// on purpose (benchmarks, hundreds of chats registered by one test).
-pub const NO_CLIENT_LIMITS: [&str; 6] =
-    ["--register-rate", "0", "--ws-connect-rate", "0", "--ws-per-address", "0"];
+pub const NO_CLIENT_LIMITS: [&str; 8] = [
+    "--register-rate",
+    "0",
+    "--register-global-rate",
+    "0",
+    "--ws-connect-rate",
+    "0",
+    "--ws-per-address",
+    "0",
+];
 
 /// The push secret of test systems (the shortest the relay accepts).
 pub const TEST_PUSH_SECRET: &str = "test-push-secret";

@@ -50,46 +50,42 @@ async fn accept(
         tracing::warn!(reason = %e, bytes = body.len(), "malformed push rejected");
         AppError::BadRequest(e.to_string())
     })?;
-    let chat_id =
-        push.chat_id.clone().or_else(|| state.sessions.by_device(push.device_id.as_deref()?));
-    let Some(chat_id) = chat_id else {
-        tracing::warn!(device = ?push.device_id, "push for no known chat ignored");
-        return Ok("unroutable");
+    let Some(chat_id) = push.chat_id.clone() else {
+        return device_only(state, &push).await;
     };
+    super::sessions::checked_id("the push's chat id", &chat_id)?;
 
-    let known_position = push.known_next_position();
+    // Tokens and the alias a push carries are proposals, tried only once GMS accepts them;
+    // the position is what its events prove. So a push can add events to a chat, never
+    // move it where GMS would not (the acknowledging ping brings GMS's own word).
+    let proven = push.proven_next_position();
     let seen = Observation {
         user_id: push.user_id.clone(),
         secure_key: push.secure_key.clone(),
         alias: push.alias.clone(),
         device_id: push.device_id.clone(),
-        position: known_position,
+        position: proven,
         // Stored before its frame goes out: a ping meanwhile may count it as told already,
         // which the frame makes true a moment later.
-        announced: known_position.filter(|_| !push.events.is_empty()),
+        announced: proven,
         ..Observation::new(now_millis(), Source::Push)
     };
-    let previous = state.sessions.get(&chat_id).map(|r| (r.credentials.alias, r.position));
     // A push whose events the relay has already seen is a resend: GMS did not get (or not
     // yet get) the acknowledgement of the first one.
-    if let (Some((_, stored)), Some(position)) = (&previous, known_position)
-        && position <= *stored
+    // (A metric only: the push's own `nextPosition` may count here.)
+    if let (Some(stored), Some(position)) =
+        (state.sessions.get(&chat_id), push.next_position.max(proven))
+        && position <= stored.position
     {
         metrics::counter!("relay_push_repeats_total").increment(1);
     }
-    let previous_alias = previous.map(|(alias, _)| alias);
     let record =
         state.sessions.observe(&chat_id, seen, Some(&state.config.default_service)).await?;
-    let Some(record) = record else {
+    if record.is_none() {
         // Unregistered and without every token: nothing to acknowledge with.
         metrics::counter!("relay_pings_total", "kind" => "ack", "result" => "impossible")
             .increment(1);
         return Ok("no_tokens");
-    };
-    if previous_alias.is_some_and(|before| before != record.credentials.alias) {
-        let alias = record.credentials.alias;
-        let frame = ServerFrame::Tokens { chat_id: chat_id.clone(), alias };
-        fan_out(&state.hub, state.bus.as_ref(), &chat_id, &frame).await?;
     }
 
     if push.shutdown_advice {
@@ -103,7 +99,7 @@ async fn accept(
         ServerFrame::Events {
             chat_id: chat_id.clone(),
             messages: push.events,
-            next_position: known_position,
+            next_position: proven,
         }
     };
     // Frames are counted when queued (hub) and when written to a socket (ws), not here.
@@ -116,6 +112,32 @@ async fn accept(
     metrics::histogram!("relay_push_to_frame_seconds").record(received.elapsed().as_secs_f64());
     state.acker.request(&chat_id, Reason::Push);
     Ok("accepted")
+}
+
+/// A push that names no chat (GMS configured without `session-id` in
+/// `flex-push-content`) names only a device, which any chat can be registered with: its
+/// events go to nobody. Every chat on that device hears `changed`, so each widget refreshes
+/// with its own tokens and sees only its own transcript, and is pinged, which acknowledges
+/// the push whichever chat it was for.
+async fn device_only(state: &AppState, push: &PushNotification) -> Result<&'static str, AppError> {
+    let chats = push.device_id.as_deref().map(|d| state.sessions.on_device(d)).unwrap_or_default();
+    if chats.is_empty() {
+        tracing::warn!(device = ?push.device_id, "push for no known chat ignored");
+        return Ok("unroutable");
+    }
+    for chat_id in chats {
+        if push.shutdown_advice {
+            state.restorer.after_shutdown_advice(&chat_id);
+            continue;
+        }
+        let frame = ServerFrame::Changed { chat_id: chat_id.clone() };
+        fan_out(&state.hub, state.bus.as_ref(), &chat_id, &frame).await?;
+        if let Some(web_push) = &state.web_push {
+            web_push.news(&chat_id, &frame);
+        }
+        state.acker.request(&chat_id, Reason::Push);
+    }
+    Ok("device_only")
 }
 
 fn authorize(

@@ -24,13 +24,15 @@ pub(crate) async fn register(
     // Before anything else: every registration costs GMS a request.
     state.limits.register(state.limits.client(peer, &headers))?;
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let fields =
-        [&request.service, &request.chat_id, &request.user_id, &request.secure_key, &request.alias];
+    let fields = [&request.user_id, &request.secure_key, &request.alias];
     if fields.iter().any(|f| f.trim().is_empty() || f.len() > 256) {
         return Err(AppError::BadRequest(
             "service, chatId, userId, secureKey and alias are required".to_owned(),
         ));
     }
+    // Both become segments of GMS URLs: checked before GMS hears of them.
+    checked_id("service", &request.service)?;
+    checked_id("chatId", &request.chat_id)?;
     let credentials = Credentials {
         chat_id: request.chat_id.clone(),
         user_id: request.user_id.clone(),
@@ -38,7 +40,7 @@ pub(crate) async fn register(
         alias: request.alias.clone(),
     };
     let asked_at = now_millis();
-    let response = match state.gms.ping(&request.service, &credentials).await {
+    let response = match state.gms.validate(&request.service, &credentials).await {
         PingResult::Ok(response) if response.chat_ended == Some(true) => {
             return Err(AppError::RejectedByGms("the chat has ended".to_owned()));
         }
@@ -100,10 +102,22 @@ pub(super) fn authorize(
     chat_id: &str,
     headers: &HeaderMap,
 ) -> Result<(), AppError> {
+    checked_id("chatId", chat_id)?;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(AppError::BadToken)?;
     if state.tokens.verify(chat_id, token) { Ok(()) } else { Err(AppError::BadToken) }
+}
+
+/// A service name or chat id from outside, refused unless it has GMS's id alphabet.
+pub(crate) fn checked_id(what: &str, id: &str) -> Result<(), AppError> {
+    if shared::gms::is_gms_id(id) {
+        return Ok(());
+    }
+    Err(AppError::BadRequest(format!(
+        "{what} must be 1 to {} letters, digits, '-' or '_'",
+        shared::gms::MAX_ID_LEN
+    )))
 }

@@ -392,3 +392,14 @@ fn widget_config_is_embedded_in_the_host_page() {
     assert_eq!(partial.title, "Chat with us");
     assert_eq!(WidgetConfig::from_json("not json"), WidgetConfig::default());
 }
+
+#[test]
+fn ids_are_letters_digits_dashes_and_underscores_up_to_128() {
+    use crate::gms::is_gms_id;
+    for good in ["customer-support", "00048aABcd_19", "a", &"x".repeat(128)] {
+        assert!(is_gms_id(good), "{good}");
+    }
+    for bad in ["", ".", "..", "a/b", "a.b", "a b", "%2e%2e", "é", &"x".repeat(129)] {
+        assert!(!is_gms_id(bad), "{bad}");
+    }
+}
