@@ -4,6 +4,6 @@
 libfuzzer_sys::fuzz_target!(|body: &[u8]| {
     if let Ok(push) = shared::push::PushNotification::parse(body) {
         let _ = push.highest_index();
-        let _ = push.known_next_position();
+        let _ = push.proven_next_position();
     }
 });
