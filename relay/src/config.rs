@@ -147,6 +147,16 @@ pub struct Config {
     #[arg(long, env = "RELAY_WIDGET_GMS_URL")]
     pub widget_gms_url: Option<String>,
 
+    /// Serve the build's example page at `/` (with `--static-dir`): for the demo and tests.
+    /// Off, `/` and `/index.html` answer 404, so a production relay shows no test page.
+    #[arg(long, env = "RELAY_DEMO_PAGE")]
+    pub demo_page: bool,
+
+    /// Serve `/metrics` and `/status` on this address only (e.g. `127.0.0.1:9091`), not on
+    /// the public listener; `/healthz` and `/readyz` answer on both.
+    #[arg(long, env = "RELAY_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
     /// Keep the chats and the token key in Redis, so several relays share them:
     /// `redis://[:password@]host:port/db`, `rediss://` for TLS. Without it the embedded
     /// store in the data directory is used (one relay). Never logged.

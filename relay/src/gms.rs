@@ -1,8 +1,9 @@
 //! The relay's GMS client: Chat API requests encoded by `shared`, with retries, and the
 //! one bound on how many are in flight at once, whoever asks.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use shared::gms::{
@@ -44,7 +45,17 @@ pub(crate) struct Gms {
     /// no flood of one kind can put more load on GMS than the operator allowed.
     slots: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
+    /// The last reachability probe: when, and whether GMS accepted the connection.
+    probed: Arc<Mutex<Option<(Instant, bool)>>>,
+    /// Set while a probe runs, so concurrent readiness checks share it.
+    probing: Arc<AtomicBool>,
 }
+
+/// How long one reachability probe answers every readiness check: a load balancer that
+/// checks every second per node costs GMS a connection every few seconds, not one each.
+const PROBE_FOR: Duration = Duration::from_secs(5);
+/// How long a probe waits for GMS to accept.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Gms {
     /// A client for `base` (e.g. `https://gms.example.com`) with at most `concurrency`
@@ -60,13 +71,40 @@ impl Gms {
             base: base.trim_end_matches('/').to_owned(),
             slots: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
             timeout,
+            probed: Arc::default(),
+            probing: Arc::default(),
         })
     }
 
     /// The `host:port` GMS listens on, for readiness probes.
-    pub(crate) fn authority(&self) -> Option<String> {
+    fn authority(&self) -> Option<String> {
         let url = reqwest::Url::parse(&self.base).ok()?;
         Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?))
+    }
+
+    /// Whether GMS accepts a TCP connection: probed at most once per `PROBE_FOR`, however
+    /// often readiness is asked (while a probe runs, the others get the last answer).
+    pub(crate) async fn reachable(&self) -> bool {
+        let last = *self.probed.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, reachable)) = last
+            && at.elapsed() < PROBE_FOR
+        {
+            return reachable;
+        }
+        if self.probing.swap(true, Ordering::AcqRel) {
+            return last.is_some_and(|(_, reachable)| reachable);
+        }
+        let reachable = match self.authority() {
+            Some(address) => matches!(
+                tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(address)).await,
+                Ok(Ok(_))
+            ),
+            None => false,
+        };
+        *self.probed.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), reachable));
+        self.probing.store(false, Ordering::Release);
+        reachable
     }
 
     /// One request, one answer: the envelope whatever the HTTP status, when there is one.

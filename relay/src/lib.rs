@@ -267,6 +267,20 @@ pub async fn run_with_store(
         metrics,
     };
     tracing::info!(listen = %listener.local_addr()?, "relay listening");
+    if let Some(address) = state.config.admin_listen {
+        let admin = tokio::net::TcpListener::bind(address).await?;
+        tracing::info!(listen = %admin.local_addr()?, "monitoring endpoints listening");
+        let router = routes::admin_router(state.clone());
+        let stop = token.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(admin, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the monitoring listener failed");
+            }
+        });
+    }
     let stop = token.clone();
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)

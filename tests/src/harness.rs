@@ -165,6 +165,8 @@ impl System {
         if let Some(site) = &site {
             relay_args.push("--static-dir".to_owned());
             relay_args.push(site.display().to_string());
+            // The tests' host page is the build's page at `/`.
+            relay_args.push("--demo-page".to_owned());
         }
         let relay_config = relay::Config::try_parse_from(&relay_args)?;
         let relay_stop = CancellationToken::new();

@@ -79,6 +79,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .args(["--listen", &format!("127.0.0.1:{port}"), "--gms-url", &gms_url])
             .arg("--static-dir")
             .arg(&site)
+            .arg("--demo-page")
             .args(["--widget-gms-url", &gms_url])
             // Web Push on: the page is on the relay's origin, so the relay's own
             // /gms-chat-sw.js is the site's worker (a desktop browser with network gets

@@ -2,8 +2,6 @@
 //! GMS reachable), `/status` (this node's chats, connections and restorations, as JSON) and
 //! `/metrics` (Prometheus).
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -12,15 +10,17 @@ use shared::relay_api::RelayStatus;
 use crate::AppState;
 use crate::error::AppError;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/status", get(status))
-        .route(
-            "/metrics",
-            get(|State(state): State<AppState>| async move { state.metrics.render() }),
-        )
+/// `/healthz` and `/readyz`, which load balancers and Kubernetes ask on the public address.
+pub(super) fn probes() -> Router<AppState> {
+    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(readyz))
+}
+
+/// `/metrics` and `/status`: on the public listener, or only on `--admin-listen`.
+pub(super) fn admin() -> Router<AppState> {
+    Router::new().route("/status", get(status)).route(
+        "/metrics",
+        get(|State(state): State<AppState>| async move { state.metrics.render() }),
+    )
 }
 
 /// This relay's own view, as JSON: what `/metrics` cannot say per node (counts only,
@@ -44,9 +44,9 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppError>
     if state.bus.as_ref().is_some_and(|bus| !bus.ready()) {
         return Err(AppError::NotReady("Redis is not reachable"));
     }
-    let gms = state.gms.authority().ok_or(AppError::NotReady("the GMS URL has no host"))?;
-    match tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(&gms)).await {
-        Ok(Ok(_)) => Ok("ready"),
-        _ => Err(AppError::NotReady("GMS is not reachable")),
+    if state.gms.reachable().await {
+        Ok("ready")
+    } else {
+        Err(AppError::NotReady("GMS is not reachable"))
     }
 }

@@ -35,16 +35,24 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(cors(&state.config.allowed_origins));
     let mut router = Router::new()
-        .merge(health::router())
+        .merge(health::probes())
         .merge(push)
         .merge(api)
         .route(WS_PATH, get(ws::upgrade))
         .route(SERVICE_WORKER_PATH, get(web_push::service_worker));
+    if state.config.admin_listen.is_none() {
+        router = router.merge(health::admin());
+    }
     if let Some(dir) = &state.config.static_dir {
         let gms_url = state.config.widget_gms_url.clone().unwrap_or_default();
-        router = router.merge(widget::router(dir.clone(), gms_url));
+        router = router.merge(widget::router(dir.clone(), gms_url, state.config.demo_page));
     }
     router.with_state(state)
+}
+
+/// What `--admin-listen` serves: the monitoring endpoints and the probes.
+pub(crate) fn admin_router(state: AppState) -> Router {
+    health::probes().merge(health::admin()).with_state(state)
 }
 
 /// Whether a page origin may use the relay; an empty list allows any.

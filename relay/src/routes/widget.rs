@@ -25,11 +25,16 @@ pub(crate) const LOADER_PATH: &str = "/widget.js";
 const TEMPLATE: &str = "loader.js";
 const STYLES: &str = "widget.css";
 
-/// `gms_url`: the default for pages that name no GMS (`--widget-gms-url`), may be empty.
-pub(crate) fn router(dir: PathBuf, gms_url: String) -> Router<AppState> {
+/// `gms_url`: the default for pages that name no GMS (`--widget-gms-url`), may be empty;
+/// `demo_page`: whether the build's example page is served at `/` (`--demo-page`).
+pub(crate) fn router(dir: PathBuf, gms_url: String, demo_page: bool) -> Router<AppState> {
     let loader = Arc::new(Loader { dir: dir.clone(), gms_url, rendered: Mutex::new(None) });
-    Router::new()
-        .route(LOADER_PATH, get(move || serve_loader(loader.clone())))
+    let mut router = Router::new().route(LOADER_PATH, get(move || serve_loader(loader.clone())));
+    if !demo_page {
+        let absent = || async { AppError::NotFound };
+        router = router.route("/", get(absent)).route("/index.html", get(absent));
+    }
+    router
         .fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))
         .layer(middleware::from_fn(headers))
         .layer(CompressionLayer::new())
@@ -194,13 +199,7 @@ pub(crate) fn compact_css(css: &str) -> String {
 async fn headers(request: Request<axum::body::Body>, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let mut response = next.run(request).await;
-    let cache = if is_hashed_asset(&path) {
-        "public, max-age=31536000, immutable"
-    } else if path == LOADER_PATH || path.starts_with("/texts/") {
-        "public, max-age=300"
-    } else {
-        "no-cache"
-    };
+    let cache = cache_control(&path, response.status());
     let declarations = path.ends_with(".d.ts") && response.status().is_success();
     let headers = response.headers_mut();
     if declarations {
@@ -217,6 +216,21 @@ async fn headers(request: Request<axum::body::Body>, next: Next) -> Response {
     response
 }
 
+/// Only a successful answer may be kept: an error (a 404 for a hashed file during a
+/// rolling deploy, a 500 for an incomplete build) kept by a CDN for a year would break the
+/// widget for a year.
+fn cache_control(path: &str, status: axum::http::StatusCode) -> &'static str {
+    if !status.is_success() && status != axum::http::StatusCode::NOT_MODIFIED {
+        "no-store"
+    } else if is_hashed_asset(path) {
+        "public, max-age=31536000, immutable"
+    } else if path == LOADER_PATH || path.starts_with("/texts/") {
+        "public, max-age=300"
+    } else {
+        "no-cache"
+    }
+}
+
 fn is_hashed_asset(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or("");
     name.split(['-', '_', '.'])
@@ -225,7 +239,24 @@ fn is_hashed_asset(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Filled, compact_css, fill, is_hashed_asset};
+    use axum::http::StatusCode;
+
+    use super::{Filled, cache_control, compact_css, fill, is_hashed_asset};
+
+    #[test]
+    fn only_successful_answers_may_be_cached() {
+        let hashed = "/frontend-0123456789abcdef_bg.wasm";
+        assert_eq!(cache_control(hashed, StatusCode::OK), "public, max-age=31536000, immutable");
+        assert_eq!(
+            cache_control(hashed, StatusCode::NOT_MODIFIED),
+            "public, max-age=31536000, immutable"
+        );
+        for status in [StatusCode::NOT_FOUND, StatusCode::INTERNAL_SERVER_ERROR] {
+            for path in [hashed, "/widget.js", "/texts/de.json", "/other"] {
+                assert_eq!(cache_control(path, status), "no-store", "{path} {status}");
+            }
+        }
+    }
 
     #[test]
     fn compacted_styles_mean_the_same() {

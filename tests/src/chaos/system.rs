@@ -106,6 +106,7 @@ impl Chaos {
             }
             if let Some(site) = &site {
                 args.extend(["--static-dir".to_owned(), site.display().to_string()]);
+                args.push("--demo-page".to_owned());
             }
             chaos.relays.push(None);
             chaos.relay_args.push(args);

@@ -286,3 +286,75 @@ async fn readiness_fails_with_the_one_error_shape_when_gms_is_unreachable() -> R
     assert!(body.message.contains("GMS"), "{}", body.message);
     setup.system.stop().await
 }
+
+/// A relay of its own in this process with `extra` flags and GMS at `gms_url`; answers its
+/// address and the token that stops it.
+async fn relay_at(
+    gms_url: &str,
+    extra: &[&str],
+) -> Result<(String, tokio_util::sync::CancellationToken)> {
+    use clap::Parser as _;
+    let dir = crate::harness::scratch_dir("relay-own")?;
+    let mut args = crate::harness::relay_args("127.0.0.1:0", gms_url, &dir);
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let config = relay::Config::try_parse_from(std::iter::once("relay".to_owned()).chain(args))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(async move { relay::run(listener, config, stopped.cancelled_owned()).await });
+    Ok((url, stop))
+}
+
+#[tokio::test]
+async fn readiness_asks_gms_for_a_connection_at_most_every_few_seconds() -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // GMS as a socket that counts the connections it accepts.
+    let gms = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let gms_url = format!("http://{}", gms.local_addr()?);
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = gms.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let (relay, stop) = relay_at(&gms_url, &[]).await?;
+    let http = reqwest::Client::new();
+    for _ in 0..30 {
+        assert_eq!(http.get(format!("{relay}/readyz")).send().await?.status(), 200);
+    }
+    let probes = accepted.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&probes), "{probes} connections for 30 readiness checks");
+    stop.cancel();
+    Ok(())
+}
+
+#[tokio::test]
+async fn monitoring_endpoints_can_live_on_their_own_address() -> Result<()> {
+    let setup = Setup::start(Options::sim(&[])).await?;
+    let admin = crate::harness::free_port()?;
+    let admin_address = format!("127.0.0.1:{admin}");
+    let (relay, stop) =
+        relay_at(&setup.system.gms.url(), &["--admin-listen", &admin_address]).await?;
+    let http = reqwest::Client::new();
+    let status = |url: String| {
+        let http = http.clone();
+        async move { Ok::<u16, anyhow::Error>(http.get(url).send().await?.status().as_u16()) }
+    };
+    until("the monitoring listener answers", Duration::from_secs(10), || async {
+        Ok(status(format!("http://{admin_address}/metrics")).await.unwrap_or(0) == 200)
+    })
+    .await?;
+    assert_eq!(status(format!("http://{admin_address}/status")).await?, 200);
+    for path in ["/metrics", "/status"] {
+        assert_eq!(status(format!("{relay}{path}")).await?, 404, "{path} on the public address");
+    }
+    for base in [relay.clone(), format!("http://{admin_address}")] {
+        assert_eq!(status(format!("{base}/healthz")).await?, 200, "{base}");
+    }
+    stop.cancel();
+    setup.system.stop().await
+}

@@ -114,3 +114,25 @@ async fn an_incomplete_build_is_named_in_the_error() -> Result<()> {
     assert!(body.contains("widget_not_built") && body.contains("_bg.wasm"), "{body}");
     system.stop().await
 }
+
+#[tokio::test]
+async fn errors_are_never_cached_and_the_demo_page_is_served_only_when_asked() -> Result<()> {
+    let dist = build()?;
+    std::fs::write(dist.join("index.html"), "<!doctype html><title>demo</title>")?;
+    let dir = dist.to_string_lossy();
+    let production = System::start(Options::sim(&[]).relay(&["--static-dir", &dir])).await?;
+    let base = &production.relay_url;
+    // A hashed name from another build (a rolling deploy behind a CDN) and a missing file.
+    for path in ["/frontend-aaaaaaaaaaaaaaaa_bg.wasm", "/nothing.js", "/", "/index.html"] {
+        let (status, headers, _) = get(&format!("{base}{path}"), "identity").await?;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(header(&headers, "cache-control"), "no-store", "{path}");
+    }
+    production.stop().await?;
+    let demo =
+        System::start(Options::sim(&[]).relay(&["--static-dir", &dir, "--demo-page"])).await?;
+    let (status, headers, body) = get(&format!("{}/", demo.relay_url), "identity").await?;
+    assert_eq!((status, header(&headers, "cache-control")), (200, "no-cache"));
+    assert!(String::from_utf8_lossy(&body).contains("demo"));
+    demo.stop().await
+}
