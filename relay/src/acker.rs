@@ -310,7 +310,7 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, O
                 Ok(Some(stored)) => {
                     if stored.credentials.alias != record.credentials.alias {
                         let alias = stored.credentials.alias;
-                        tracing::info!(chat = chat_id, %alias, "chat moved to another Chat Server");
+                        tracing::info!(chat = chat_id, ?alias, "chat moved to another Chat Server");
                         let frame = ServerFrame::Tokens { chat_id: chat_id.to_owned(), alias };
                         deps.fan_out(chat_id, &frame).await;
                     }
@@ -326,7 +326,7 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, O
             ("ok", Outcome::Ok)
         }
         PingResult::Stopped(response) => {
-            tracing::info!(chat = chat_id, errors = %response.error_summary(), "GMS refused the chat's tokens; forgetting it");
+            tracing::info!(chat = chat_id, errors = ?response.error_summary(), "GMS refused the chat's tokens; forgetting it");
             forget(deps, chat_id).await;
             ("stopped", Outcome::Gone)
         }

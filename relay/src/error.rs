@@ -75,10 +75,12 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        // Every refusal is counted by its reason, in this one place.
+        metrics::counter!("relay_refused_total", "reason" => code).increment(1);
         if status.is_server_error() && !matches!(self, AppError::NotReady(_)) {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = ?self.to_string(), "request failed");
         } else {
-            tracing::debug!(error = %self, "request refused");
+            tracing::debug!(error = ?self.to_string(), "request refused");
         }
         let mut response =
             (status, Json(ErrorBody { code: code.to_owned(), message: self.to_string() }))

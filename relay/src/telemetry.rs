@@ -11,9 +11,10 @@ pub fn init() {
 }
 
 /// Every `result` label of `relay_pushes_total`.
-const PUSH_RESULTS: [&str; 7] = [
+const PUSH_RESULTS: [&str; 8] = [
     "accepted",
     "shutdown_advice",
+    "device_only",
     "unroutable",
     "no_tokens",
     "unauthorized",
@@ -57,6 +58,11 @@ pub(crate) fn describe_metrics() {
         ("relay_store_commits_total", "Commits of the session store (each may hold many changes)."),
         ("relay_store_failures_total", "Failed commits of the session store."),
         ("relay_rate_limited_total", "Requests refused by a per-address limit, by endpoint."),
+        (
+            "relay_refused_total",
+            "HTTP requests refused, by reason (the error body's code: bad_secret, \
+             bad_request, bad_token, rate_limited, rejected_by_gms, not_found…).",
+        ),
         ("relay_ws_frames_queued_total", "Frames queued for WebSocket connections."),
         ("relay_ws_frames_sent_total", "Frames written to WebSocket connections."),
         ("relay_ws_ignored_frames_total", "Unknown or malformed frames received from browsers."),
@@ -98,7 +104,11 @@ pub(crate) fn describe_metrics() {
     // Series whose labels are known in advance start at zero; the others appear when used.
     let labelled = [
         ("relay_pushes_total", "result", &PUSH_RESULTS[..]),
-        ("relay_rate_limited_total", "endpoint", &["register", "ws", "ws_open"][..]),
+        (
+            "relay_rate_limited_total",
+            "endpoint",
+            &["register", "register_global", "ws", "ws_open"][..],
+        ),
         ("relay_ws_rejected_total", "reason", &["origin"][..]),
         ("relay_web_push_total", "result", &WEB_PUSH_RESULTS[..]),
     ];

@@ -116,7 +116,7 @@ pub(crate) async fn run(
         let verdict = match poll(&http, &server.health_url).await {
             Ok(health) => {
                 if health.app_dbid != server.alias {
-                    tracing::warn!(alias = %server.alias, app_dbid = %health.app_dbid, "health endpoint reports another app_dbid");
+                    tracing::warn!(alias = %server.alias, app_dbid = ?health.app_dbid, "health endpoint reports another app_dbid");
                 }
                 let verdict = watch.answered(&health);
                 let pid = health.process_os_pid;
@@ -126,7 +126,7 @@ pub(crate) async fn run(
                 verdict
             }
             Err(reason) => {
-                tracing::debug!(alias = %server.alias, %reason, "health poll failed");
+                tracing::debug!(alias = %server.alias, ?reason, "health poll failed");
                 watch.failed(threshold)
             }
         };

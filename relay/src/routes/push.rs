@@ -47,7 +47,7 @@ async fn accept(
 ) -> Result<&'static str, AppError> {
     authorize(state, peer, query, headers)?;
     let push = PushNotification::parse(body).map_err(|e| {
-        tracing::warn!(reason = %e, bytes = body.len(), "malformed push rejected");
+        tracing::warn!(reason = ?e.to_string(), bytes = body.len(), "malformed push rejected");
         AppError::BadRequest(e.to_string())
     })?;
     let Some(chat_id) = push.chat_id.clone() else {
@@ -89,7 +89,7 @@ async fn accept(
     }
 
     if push.shutdown_advice {
-        tracing::info!(chat = %chat_id, "Chat Server shutdown advice: restoring the chat shortly");
+        tracing::info!(chat = ?chat_id, "Chat Server shutdown advice: restoring the chat shortly");
         state.restorer.after_shutdown_advice(&chat_id);
         return Ok("shutdown_advice");
     }

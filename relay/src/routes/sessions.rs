@@ -70,7 +70,7 @@ pub(crate) async fn register(
         .observe(&request.chat_id, seen, Some(&request.service))
         .await?
         .ok_or_else(|| AppError::BadRequest("the chat could not be stored".to_owned()))?;
-    tracing::info!(chat = %request.chat_id, alias = %record.credentials.alias, "chat registered");
+    tracing::info!(chat = ?request.chat_id, alias = ?record.credentials.alias, "chat registered");
     Ok(Json(SessionRegistered {
         token: state.tokens.sign(&request.chat_id),
         position: record.position,
@@ -88,7 +88,7 @@ pub(crate) async fn forget(
         web_push.forget(&chat_id);
     }
     if state.sessions.remove(&chat_id).await? {
-        tracing::info!(chat = %chat_id, "chat forgotten on request");
+        tracing::info!(chat = ?chat_id, "chat forgotten on request");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::NotFound)

@@ -31,9 +31,12 @@ pub(crate) async fn subscribe(
     if body.endpoint.len() > URL_LIMIT || !crate::web_push::texts_fit(&body.texts) {
         return Err(AppError::BadRequest("the endpoint or a title is too long".to_owned()));
     }
+    // Kept without its query or fragment (tokens a site put there stay out of the store),
+    // as the widget sends it.
     let page = body.page.filter(|page| {
         page.len() <= URL_LIMIT && (page.starts_with("https://") || page.starts_with("http://"))
     });
+    let page = page.map(|page| shared::visitor::return_page(&page).to_owned());
     let subscription = WebPushSubscription {
         endpoint: body.endpoint,
         p256dh: body.keys.p256dh,
@@ -45,7 +48,7 @@ pub(crate) async fn subscribe(
     };
     web_push.check(&subscription).map_err(AppError::BadRequest)?;
     set(&state, &chat_id, Some(Box::new(subscription))).await?;
-    tracing::info!(chat = %chat_id, "Web Push turned on");
+    tracing::info!(chat = ?chat_id, "Web Push turned on");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -59,7 +62,7 @@ pub(crate) async fn unsubscribe(
         return Err(AppError::NotFound);
     }
     set(&state, &chat_id, None).await?;
-    tracing::info!(chat = %chat_id, "Web Push turned off");
+    tracing::info!(chat = ?chat_id, "Web Push turned off");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -237,6 +237,8 @@ async fn service_and_chat_ids_outside_gms_alphabet_are_refused_before_gms() -> R
     assert_eq!(response.status().as_u16(), 400);
     let push = serde_json::json!({"chatId": "..", "userId": "u", "secureKey": "k", "alias": "117"});
     assert_eq!(setup.push(&test_secret_query(), push.to_string()).await?, 400);
+    let metrics = setup.metrics().await?;
+    assert!(metric(&metrics, "relay_refused_total", &["reason=\"bad_request\""]) >= 5.0);
     setup.system.stop().await
 }
 
