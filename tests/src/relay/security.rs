@@ -16,7 +16,7 @@ use crate::harness::{Options, relay_binary, scratch_dir};
 use crate::ws_client::WsClient;
 
 /// How a start of the relay binary ended.
-enum Started {
+pub(super) enum Started {
     /// It exited before its ready line, with this on stderr.
     Refused(String),
     /// It runs: its ready line, and its stderr so far (kept up to date).
@@ -28,12 +28,14 @@ enum Started {
 }
 
 /// Runs the relay binary with `args` and `env` until it exits or prints its ready line.
-async fn start_binary(args: &[&str], env: &[(&str, &str)]) -> Result<Started> {
+pub(super) async fn start_binary(args: &[&str], env: &[(&str, &str)]) -> Result<Started> {
     use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
     let dir = scratch_dir("relay-start")?;
     let mut child = tokio::process::Command::new(relay_binary()?)
-        .args(["--listen", "127.0.0.1:0", "--gms-url", "http://127.0.0.1:9", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
+        // A GMS nobody answers at, unless the test names one.
+        .args(["--gms-url", "http://127.0.0.1:9"].iter().filter(|_| !args.contains(&"--gms-url")))
         .args(args)
         .env_remove("RELAY_PUSH_SECRET")
         .envs(env.iter().copied())

@@ -1,0 +1,135 @@
+//! A GMS (or something on its address) that answers what real GMS never should: the relay
+//! follows no redirect with a chat's tokens, and what an answer or a browser carries cannot
+//! forge a line of the relay's log.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::security::{Started, start_binary};
+use super::store::until;
+
+/// A socket server that answers every HTTP request with `response` and counts them.
+struct FakeServer {
+    url: String,
+    requests: Arc<AtomicUsize>,
+}
+
+impl FakeServer {
+    async fn start(response: String) -> Result<FakeServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (counter, response) = (counter.clone(), response.clone());
+                tokio::spawn(async move {
+                    if read_request(&mut socket).await.is_ok() {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let _ = socket.write_all(response.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        Ok(FakeServer { url, requests })
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads one request's head and its `Content-Length` body.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Result<()> {
+    let mut seen = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    loop {
+        let n = socket.read(&mut buffer).await?;
+        anyhow::ensure!(n > 0, "closed mid-request");
+        seen.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if seen.len() >= end + 4 + length {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn answer(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\n{headers}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// `POST /v1/sessions` with these tokens; the status.
+async fn register(relay: &str, alias: &str) -> Result<u16> {
+    let body = serde_json::json!({"service": "customer-support", "chatId": "c0ffee",
+        "userId": "u1", "secureKey": "k1", "alias": alias});
+    let response =
+        reqwest::Client::new().post(format!("{relay}/v1/sessions")).json(&body).send().await?;
+    Ok(response.status().as_u16())
+}
+
+fn listen(ready: &serde_json::Value) -> Result<String> {
+    Ok(format!("http://{}", ready["listen"].as_str().context("listen")?))
+}
+
+#[tokio::test]
+async fn a_redirect_from_gms_is_not_followed_with_the_chats_tokens() -> Result<()> {
+    let elsewhere = FakeServer::start(answer("200 OK", "", "{\"statusCode\":0}")).await?;
+    let location = format!("location: {}/steal\r\n", elsewhere.url);
+    let gms = FakeServer::start(answer("307 Temporary Redirect", &location, "")).await?;
+    let Started::Running { ready, _child: _running, .. } =
+        start_binary(&["--gms-url", &gms.url], &[("RELAY_PUSH_SECRET", "sixteen-chars!!!")])
+            .await?
+    else {
+        anyhow::bail!("the relay did not start");
+    };
+    assert_eq!(register(&listen(&ready)?, "117").await?, 502, "a redirect is no answer");
+    assert_eq!(gms.requests(), 1, "asked once, not retried");
+    assert_eq!(elsewhere.requests(), 0, "the tokens went nowhere else");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_newline_from_outside_cannot_forge_a_log_line() -> Result<()> {
+    // GMS accepts the tokens and names no alias: the browser's alias is kept, and logged.
+    let gms = FakeServer::start(answer(
+        "200 OK",
+        "",
+        "{\"statusCode\":0,\"chatId\":\"c0ffee\",\"nextPosition\":1}",
+    ))
+    .await?;
+    let Started::Running { ready, log, _child: _running } =
+        start_binary(&["--gms-url", &gms.url], &[("RELAY_PUSH_SECRET", "sixteen-chars!!!")])
+            .await?
+    else {
+        anyhow::bail!("the relay did not start");
+    };
+    let forged = "117\nERROR relay: forged line";
+    assert_eq!(register(&listen(&ready)?, forged).await?, 200);
+    let text = || log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    until("the registration is logged", Duration::from_secs(10), || async {
+        Ok(text().contains("chat registered"))
+    })
+    .await?;
+    let text = text();
+    assert!(!text.lines().any(|l| l.starts_with("ERROR relay: forged")), "{text}");
+    assert!(text.contains(r"117\nERROR relay: forged line"), "logged escaped: {text}");
+    Ok(())
+}
