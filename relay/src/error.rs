@@ -85,6 +85,8 @@ impl IntoResponse for AppError {
         let mut response =
             (status, Json(ErrorBody { code: code.to_owned(), message: self.to_string() }))
                 .into_response();
+        // An error says how things stood for one request: no cache may keep it.
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
             AppError::PushUnauthorized => {
                 response.headers_mut().insert(

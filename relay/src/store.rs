@@ -31,7 +31,7 @@ pub struct ChatRecord {
     #[serde(default)]
     pub alias_seen_at: u64,
     /// When a widget last registered the chat, or it was first seen (ms since the Unix
-    /// epoch): pushes that name only a device go to that device's most recent chat.
+    /// epoch): orders a device's chats.
     #[serde(default)]
     pub registered_at: u64,
     /// userId, secureKey and alias a push carried that differ from the accepted ones. They

@@ -231,6 +231,7 @@ async fn service_and_chat_ids_outside_gms_alphabet_are_refused_before_gms() -> R
             .send()
             .await?;
         assert_eq!(response.status().as_u16(), 400, "{service} {chat_id}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "an error is not kept");
     }
     assert_eq!(setup.admin.stats().await?["requests"], before, "GMS heard nothing");
     // In a path too (a client resolves a bare `..` before sending it).
