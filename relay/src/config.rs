@@ -85,6 +85,16 @@ pub struct Config {
     #[arg(long, env = "RELAY_WS_QUEUE", default_value = "256")]
     pub ws_queue: usize,
 
+    /// Frames a browser may send per second (and at once) before its socket is closed with
+    /// 4029: a widget sends a handful a minute (0: no limit).
+    #[arg(long, env = "RELAY_WS_FRAME_RATE", default_value = "20")]
+    pub ws_frame_rate: u32,
+
+    /// Chats one socket may follow at once (a browser follows one); beyond, a subscribe is
+    /// refused with `too_many_subscriptions` (0: no limit).
+    #[arg(long, env = "RELAY_WS_SUBSCRIPTIONS", default_value = "16")]
+    pub ws_subscriptions: usize,
+
     /// Seconds to wait after a Chat Server's shutdown advice before pinging the chat, so
     /// the ping reaches GMS after that server is gone and the chat is restored elsewhere.
     #[arg(long, env = "RELAY_SHUTDOWN_ADVICE_DELAY", default_value = "2", value_parser = seconds)]

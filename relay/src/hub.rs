@@ -94,6 +94,11 @@ impl Hub {
         self.lock().connections.get(&id).is_some_and(|h| h.chats.contains(chat_id))
     }
 
+    /// How many chats a connection subscribes to.
+    pub(crate) fn subscriptions(&self, id: ConnId) -> usize {
+        self.lock().connections.get(&id).map_or(0, |h| h.chats.len())
+    }
+
     /// Unsubscribes a connection from a chat; answers whether it was subscribed.
     pub(crate) fn unsubscribe(&self, id: ConnId, chat_id: &str) -> bool {
         let mut inner = self.lock();

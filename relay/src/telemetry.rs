@@ -67,7 +67,10 @@ pub(crate) fn describe_metrics() {
         ("relay_ws_frames_sent_total", "Frames written to WebSocket connections."),
         ("relay_ws_ignored_frames_total", "Unknown or malformed frames received from browsers."),
         ("relay_ws_queue_drops_total", "Frames not queued because a connection's queue was full."),
-        ("relay_ws_rejected_total", "WebSocket connections refused, by reason."),
+        (
+            "relay_ws_rejected_total",
+            "WebSocket connections refused or closed, and subscriptions refused, by reason.",
+        ),
         ("relay_ws_slow_consumers_total", "Connections closed for falling behind or not reading."),
         (
             "relay_ws_write_timeouts_total",
@@ -109,7 +112,11 @@ pub(crate) fn describe_metrics() {
             "endpoint",
             &["register", "register_global", "ws", "ws_open"][..],
         ),
-        ("relay_ws_rejected_total", "reason", &["origin"][..]),
+        (
+            "relay_ws_rejected_total",
+            "reason",
+            &["origin", "too_many_frames", "too_many_subscriptions"][..],
+        ),
         ("relay_web_push_total", "result", &WEB_PUSH_RESULTS[..]),
     ];
     for (name, key, values) in labelled {

@@ -317,6 +317,9 @@ pub mod close_code {
     pub const SLOW_CONSUMER: u16 = 4001;
     /// The peer stopped answering pings.
     pub const PING_TIMEOUT: u16 = 4002;
+    /// The socket sent far more frames than a widget does (about 20 a second): reconnect
+    /// later, after the usual backoff.
+    pub const TOO_MANY_FRAMES: u16 = 4029;
     /// The page's origin is not allowed: do not reconnect.
     pub const ORIGIN_REJECTED: u16 = 4100;
 

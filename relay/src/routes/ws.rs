@@ -111,6 +111,7 @@ async fn serve(socket: WebSocket, state: AppState) {
     let mut ping = tokio::time::interval(state.config.ws_ping);
     ping.tick().await;
     let mut last_pong = Instant::now();
+    let mut budget = FrameBudget::new(state.config.ws_frame_rate, Instant::now());
     let close = loop {
         let written = tokio::select! {
             () = state.shutdown.cancelled() => break Some((close_code::GOING_AWAY, "relay restarting")),
@@ -130,11 +131,20 @@ async fn serve(socket: WebSocket, state: AppState) {
                 send(&mut sink, Message::Ping(Bytes::new()), write_timeout).await
             }
             incoming = stream.next() => {
-                match incoming {
-                    Some(Ok(Message::Text(text))) => handle(&state, id, text.as_str()).await,
-                    Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
+                let message = match incoming {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
-                    Some(Ok(_)) => {}
+                    Some(Ok(message)) => message,
+                };
+                // Every frame counts, pings and pongs too: each costs the relay a read.
+                if !budget.as_mut().is_none_or(|b| b.take(Instant::now())) {
+                    metrics::counter!("relay_ws_rejected_total", "reason" => "too_many_frames")
+                        .increment(1);
+                    break Some((close_code::TOO_MANY_FRAMES, "too many frames"));
+                }
+                match message {
+                    Message::Text(text) => handle(&state, id, text.as_str()).await,
+                    Message::Pong(_) => last_pong = Instant::now(),
+                    _ => {}
                 }
                 Ok(())
             }
@@ -161,6 +171,35 @@ async fn serve(socket: WebSocket, state: AppState) {
     }
 }
 
+/// What a socket may still send: a bucket of `rate` frames refilled at `rate` a second, so a
+/// widget's few frames (even its burst of subscribes after a reconnect) always pass and a
+/// sustained flood does not.
+struct FrameBudget {
+    rate: f64,
+    left: f64,
+    at: Instant,
+}
+
+impl FrameBudget {
+    /// None when frames are not limited (a rate of 0).
+    fn new(rate: u32, now: Instant) -> Option<FrameBudget> {
+        let rate = f64::from(rate);
+        (rate > 0.0).then_some(FrameBudget { rate, left: rate, at: now })
+    }
+
+    /// Takes one frame from the budget; false once it is spent.
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
+        self.left = (self.left + refill).min(self.rate);
+        self.at = now;
+        if self.left < 1.0 {
+            return false;
+        }
+        self.left -= 1.0;
+        true
+    }
+}
+
 /// One client frame. Unknown or malformed frames are ignored, never fatal.
 async fn handle(state: &AppState, id: u64, text: &str) {
     match serde_json::from_str::<ClientFrame>(text) {
@@ -172,10 +211,20 @@ async fn handle(state: &AppState, id: u64, text: &str) {
                     .send_to(id, &ServerFrame::Error { code: "bad_token".to_owned(), message });
                 return;
             }
+            // A browser follows one chat; a socket following many is someone else's load.
+            let followed = state.hub.is_subscribed(id, &chat_id);
+            let limit = state.config.ws_subscriptions;
+            if !followed && limit > 0 && state.hub.subscriptions(id) >= limit {
+                metrics::counter!("relay_ws_rejected_total", "reason" => "too_many_subscriptions")
+                    .increment(1);
+                let message = format!("a connection follows at most {limit} chats");
+                let code = "too_many_subscriptions".to_owned();
+                state.hub.send_to(id, &ServerFrame::Error { code, message });
+                return;
+            }
             // With several relays: follow the chat's frames first, then read its position,
             // so whatever another relay publishes after that read reaches this socket. If
             // Redis is away, the catch-up after its return covers this socket too.
-            let followed = state.hub.is_subscribed(id, &chat_id);
             if let Some(bus) = state.bus.as_ref().filter(|_| !followed)
                 && let Err(error) = bus.watch(&chat_id).await
             {
@@ -211,5 +260,37 @@ async fn handle(state: &AppState, id: u64, text: &str) {
         Ok(ClientFrame::Unknown) | Err(_) => {
             metrics::counter!("relay_ws_ignored_frames_total").increment(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::FrameBudget;
+
+    #[test]
+    fn a_burst_of_the_rate_passes_and_a_sustained_flood_does_not() {
+        let start = Instant::now();
+        let Some(mut budget) = FrameBudget::new(20, start) else { panic!("limited") };
+        assert!((0..20).all(|_| budget.take(start)));
+        assert!(!budget.take(start));
+        // Refilled at the rate: one frame every 50 ms passes for ever.
+        let mut now = start;
+        for _ in 0..100 {
+            now += Duration::from_millis(50);
+            assert!(budget.take(now));
+        }
+        // Twice the rate does not, for long.
+        let refused = (0..40)
+            .filter(|_| {
+                now += Duration::from_millis(25);
+                !budget.take(now)
+            })
+            .count();
+        assert!(refused >= 19, "{refused}");
+        assert!(FrameBudget::new(0, start).is_none());
     }
 }

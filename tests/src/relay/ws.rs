@@ -1,7 +1,10 @@
+//! The WebSocket edge: subscription tokens, allowed origins, slow consumers, silent peers,
+//! and sockets that flood the relay with frames or subscriptions (issue 29).
+
 use std::time::Duration;
 
 use serde_json::json;
-use shared::relay_api::{ServerFrame, close_code};
+use shared::relay_api::{ClientFrame, ServerFrame, close_code};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::{Setup, next_events, test_secret_query};
@@ -124,5 +127,83 @@ async fn a_peer_that_stops_answering_pings_is_dropped() -> anyhow::Result<()> {
             }
         }
     }
+    setup.system.stop().await
+}
+
+/// Issue 29: a widget sends a handful of frames a minute; a socket sending a hundred at
+/// once is closed with a code after which the widget reconnects only after its backoff,
+/// and the sockets of other chats do not notice.
+#[tokio::test]
+async fn a_socket_that_floods_the_relay_with_frames_is_closed() -> anyhow::Result<()> {
+    let setup = Setup::start(Options::sim(&[])).await?;
+    let (credentials, mut calm, _) = setup.subscribed_chat(false).await?;
+    let mut flood = WsClient::connect(&setup.system.relay_url).await?;
+    for _ in 0..100 {
+        // Once the relay has closed the socket, the rest may no longer be written.
+        if flood.send_raw(r#"{"type":"hello"}"#).await.is_err() {
+            break;
+        }
+    }
+    let code = loop {
+        match flood.next(Duration::from_secs(5)).await? {
+            Received::Closed(code) => break code,
+            Received::Frame(_) => {}
+        }
+    };
+    assert_eq!(code, Some(close_code::TOO_MANY_FRAMES));
+    assert!(close_code::should_reconnect(close_code::TOO_MANY_FRAMES));
+    let metrics = setup.metrics().await?;
+    let flooded = r#"reason="too_many_frames""#;
+    assert_eq!(super::metric(&metrics, "relay_ws_rejected_total", &[flooded]), 1.0);
+
+    setup.admin.agent_says(&credentials.chat_id, "still here").await?;
+    // Whatever else the agent's side sends (typing), the line arrives.
+    let mut texts = Vec::new();
+    while texts.is_empty() {
+        texts.extend(next_events(&mut calm).await?.into_iter().filter_map(|e| e.text));
+    }
+    assert_eq!(texts, ["still here"]);
+    setup.system.stop().await
+}
+
+/// Issue 29: a browser follows one chat; a socket may follow 16, and the 17th subscription
+/// is refused with an error frame and not made (its frames never reach the socket). The
+/// socket stays open, following a chat again is no new subscription, and leaving one makes
+/// room. (20 frames in all: within what a socket may send at once.)
+#[tokio::test]
+async fn a_socket_follows_at_most_16_chats() -> anyhow::Result<()> {
+    let setup = Setup::start(Options::sim(&[])).await?;
+    let mut chats = Vec::new();
+    for _ in 0..17 {
+        let credentials = setup.chat(false).await?;
+        let registered = setup.register(&credentials).await?;
+        chats.push((credentials.chat_id, registered.token));
+    }
+    let mut ws = WsClient::connect(&setup.system.relay_url).await?;
+    for (chat_id, token) in &chats[..16] {
+        let answer = ws.subscribe(chat_id, token).await?;
+        assert!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
+    }
+    let (extra, extra_token) = &chats[16];
+    let refused = ws.subscribe(extra, extra_token).await?;
+    assert!(
+        matches!(refused, ServerFrame::Error { ref code, .. } if code == "too_many_subscriptions"),
+        "{refused:?}"
+    );
+    setup.admin.agent_says(extra, "not for this socket").await?;
+    // Acknowledged means forwarded: had the refused subscription been made, the frame
+    // would now come before the answer to the next subscribe.
+    setup.acknowledged(extra, Duration::from_secs(5)).await?;
+    let (first, first_token) = &chats[0];
+    let again = ws.subscribe(first, first_token).await?;
+    assert!(matches!(again, ServerFrame::Subscribed { .. }), "{again:?}");
+
+    ws.send(&ClientFrame::Unsubscribe { chat_id: first.clone() }).await?;
+    let made = ws.subscribe(extra, extra_token).await?;
+    assert!(matches!(made, ServerFrame::Subscribed { .. }), "{made:?}");
+    let metrics = setup.metrics().await?;
+    let refusals = r#"reason="too_many_subscriptions""#;
+    assert_eq!(super::metric(&metrics, "relay_ws_rejected_total", &[refusals]), 1.0);
+    ws.close().await?;
     setup.system.stop().await
 }
