@@ -1,13 +1,16 @@
 //! GMS customhttp push notifications: tolerant extraction of tokens, events and advice.
 //!
 //! GMS documents only `{"deviceId", "message"}`; the `flex-push-content` tokens and the
-//! included payload have no documented key names or places. So the parser looks for every
-//! known spelling at any depth (the shallowest wins) and never rejects unknown keys.
+//! included payload have no documented key names or places. Chat Server includes the payload
+//! "the same as with CometD", whose data is the whole REST envelope, and whether GMS adds it
+//! as an object or as a JSON string is not public. So the parser first reads every string
+//! that holds JSON as that JSON (two encodings deep; never an event's own text), then looks
+//! for every known spelling at any depth (the shallowest wins), and never rejects unknown keys.
 
 use serde_json::Value;
 
 use crate::gms::{ChatEvent, EventType};
-use crate::json_search::{any_string, find, find_scalar, scalar};
+use crate::json_search::{any_string, decode_strings, find, find_scalar, scalar};
 
 /// Spellings of the chat id: `flex-push-content` calls it `session-id`.
 pub const CHAT_ID_KEYS: &[&str] = &["chatId", "sessionId", "session-id", "session_id"];
@@ -26,7 +29,7 @@ pub const QUIT_REASON_KEYS: &[&str] =
 pub struct PushNotification {
     /// `GCTI_GMS_PushDeviceId` of the chat.
     pub device_id: Option<String>,
-    /// The notification text.
+    /// The notification text (none when `message` holds JSON: then it is the payload).
     pub message: Option<String>,
     /// The notification type (an event type, or `push-url` when resend is on).
     pub notification_type: Option<String>,
@@ -78,7 +81,10 @@ impl PushNotification {
     }
 
     /// Reads a notification from parsed JSON.
-    pub fn from_value(root: &Value) -> Result<PushNotification, PushError> {
+    pub fn from_value(raw: &Value) -> Result<PushNotification, PushError> {
+        // Events' strings are what people typed: never decoded (see `decode_strings`).
+        let decoded = decode_strings(raw, &["messages"]);
+        let root = &decoded;
         let Value::Object(top) = root else { return Err(PushError::NotAnObject) };
         let top_string = |keys: &[&str]| keys.iter().find_map(|k| top.get(*k).and_then(scalar));
         let (events, skipped_events) = events(root);

@@ -94,6 +94,129 @@ fn a_plain_leave_or_an_agent_leave_is_not_shutdown_advice() {
     assert!(!parse(&other_advice).shutdown_advice);
 }
 
+/// The REST envelope, as a CometD notification's `data` carries it (gms-deployed-evidence
+/// finding 2): what Chat Server says a customhttp push includes "the same as with CometD".
+fn rest_envelope() -> serde_json::Value {
+    json!({"chatId": "C1", "statusCode": 0, "chatEnded": false, "alias": "117",
+           "secureKey": "K1", "userId": "U1", "nextPosition": 8, "messages": [
+               {"from": {"nickname": "Ann", "participantId": 2, "type": "Agent"}, "index": 7,
+                "type": "Message", "text": "Hi", "utcTime": 1}]})
+}
+
+fn assert_reads_the_envelope(push: &PushNotification, layout: &str) {
+    assert_eq!(push.device_id.as_deref(), Some("d"), "{layout}");
+    assert_eq!(push.chat_id.as_deref(), Some("C1"), "{layout}");
+    assert_eq!(push.user_id.as_deref(), Some("U1"), "{layout}");
+    assert_eq!(push.secure_key.as_deref(), Some("K1"), "{layout}");
+    assert_eq!(push.alias.as_deref(), Some("117"), "{layout}");
+    assert_eq!(push.events.len(), 1, "{layout}");
+    assert_eq!(push.events[0].text.as_deref(), Some("Hi"), "{layout}");
+    assert_eq!(push.next_position, Some(8), "{layout}");
+    assert_eq!(push.proven_next_position(), Some(8), "{layout}");
+}
+
+#[test]
+fn the_rest_envelope_is_read_merged_at_the_top_or_nested_as_an_object() {
+    let mut merged = rest_envelope();
+    merged["deviceId"] = json!("d");
+    merged["message"] = json!("Ann: Hi");
+    assert_reads_the_envelope(&parse(&merged), "merged");
+    assert_eq!(parse(&merged).message.as_deref(), Some("Ann: Hi"));
+    let nested = json!({"deviceId": "d", "notification": {"data": rest_envelope()}});
+    assert_reads_the_envelope(&parse(&nested), "nested");
+}
+
+#[test]
+fn an_envelope_encoded_in_a_json_string_is_read_under_any_key() {
+    let text = rest_envelope().to_string();
+    for key in ["message", "payload", "data", "anythingElse"] {
+        let push = parse(&json!({"deviceId": "d", "type": "push-url", key: text}));
+        assert_reads_the_envelope(&push, key);
+        assert_eq!(push.notification_type.as_deref(), Some("push-url"));
+    }
+    let nested = parse(&json!({"deviceId": "d", "notification": {"data": text}}));
+    assert_reads_the_envelope(&nested, "a string nested in an object");
+    let in_array = parse(&json!({"deviceId": "d", "payloads": [text]}));
+    assert_reads_the_envelope(&in_array, "a string in an array");
+    let array_text = json!([rest_envelope()]).to_string();
+    assert_reads_the_envelope(&parse(&json!({"deviceId": "d", "data": array_text})), "an array");
+}
+
+#[test]
+fn a_message_that_holds_json_is_not_the_notification_text() {
+    let push = parse(&json!({"deviceId": "d", "message": rest_envelope().to_string()}));
+    assert_eq!(push.message, None, "the text is the envelope, not words for a person");
+    let text = parse(&json!({"deviceId": "d", "message": "{not json, only braces"}));
+    assert_eq!(text.message.as_deref(), Some("{not json, only braces"));
+    assert_eq!(text.chat_id, None);
+}
+
+#[test]
+fn events_encoded_as_a_string_are_read() {
+    let events = rest_envelope()["messages"].to_string();
+    let push = parse(&json!({"deviceId": "d", "chatId": "C1", "messages": events}));
+    assert_eq!(push.events.len(), 1);
+    assert_eq!(push.proven_next_position(), Some(8));
+}
+
+#[test]
+fn the_whole_body_encoded_as_a_string_is_read() {
+    let mut envelope = rest_envelope();
+    envelope["deviceId"] = json!("d");
+    let body = serde_json::Value::String(envelope.to_string()).to_string();
+    assert_reads_the_envelope(&PushNotification::parse(body.as_bytes()).expect("parses"), "body");
+}
+
+#[test]
+fn shutdown_advice_inside_a_string_is_recognised() {
+    let left = json!({"from": {"nickname": "Jane", "participantId": 1, "type": "Client"},
+                      "index": 5, "type": "ParticipantLeft", "utcTime": 1,
+                      "userData": {"quit-reason-advice": "reconnect"}});
+    let in_envelope = json!({"chatId": "C1", "statusCode": 0, "messages": [left]}).to_string();
+    let beside = json!({"chatId": "C1", "quit-reason-advice": "reconnect",
+                        "messages": [{"from": {"participantId": 1}, "index": 5,
+                                      "type": "ParticipantLeft"}]})
+    .to_string();
+    for (key, text) in [("message", &in_envelope), ("payload", &in_envelope), ("data", &beside)] {
+        let push = parse(&json!({"deviceId": "d", "type": "push-url", key: text}));
+        assert!(push.shutdown_advice, "{key}: {text}");
+        assert_eq!(push.chat_id.as_deref(), Some("C1"));
+    }
+}
+
+#[test]
+fn a_string_in_a_string_is_read_but_no_deeper() {
+    // Two encodings cover GMS serialising the envelope and something on the way serialising
+    // the body once more; a third is not a layout anyone sends, only work for a hostile one.
+    let once = rest_envelope().to_string();
+    let twice = json!({"data": once}).to_string();
+    assert_reads_the_envelope(&parse(&json!({"deviceId": "d", "message": twice})), "twice");
+    let thrice = json!({"data": json!({"data": once}).to_string()}).to_string();
+    let push = parse(&json!({"deviceId": "d", "message": thrice}));
+    assert_eq!((push.chat_id, push.events.len()), (None, 0), "a third encoding is left as text");
+}
+
+#[test]
+fn the_text_of_an_event_is_never_read_as_json() {
+    // An event's text is what a visitor or an agent typed: it must not name a chat, tokens
+    // or events.
+    let typed = json!({"chatId": "victim", "secureKey": "forged", "messages": [
+        {"index": 99, "type": "Message", "text": "x", "utcTime": 1}]})
+    .to_string();
+    let event = json!({"from": {"nickname": "Jane", "participantId": 1, "type": "Client"},
+                       "index": 3, "type": "Message", "text": typed, "utcTime": 1,
+                       "userData": {"note": typed}});
+    for body in [
+        json!({"deviceId": "d", "messages": [event]}),
+        json!({"deviceId": "d", "message": json!({"messages": [event]}).to_string()}),
+        json!({"deviceId": "d", "messages": json!([event]).to_string()}),
+    ] {
+        let push = parse(&body);
+        assert_eq!((&push.chat_id, &push.secure_key), (&None, &None), "{body}");
+        assert_eq!(push.proven_next_position(), Some(4), "{body}");
+    }
+}
+
 #[test]
 fn malformed_pushes_are_errors() {
     assert!(matches!(PushNotification::parse(b"not json"), Err(PushError::NotJson(_))));
@@ -109,6 +232,19 @@ fn deep_nesting_is_bounded() {
         value = json!({"n": value});
     }
     assert_eq!(parse(&value).chat_id, None, "tokens below the search depth are ignored");
+}
+
+#[test]
+fn hostile_encodings_are_bounded() {
+    // Each encoding doubles the escapes: ten are 2^10 times the text, all but two ignored.
+    let mut text = json!({"chatId": "deep"}).to_string();
+    for _ in 0..10 {
+        text = json!({"s": text}).to_string();
+    }
+    assert_eq!(parse(&json!({"deviceId": "d", "message": text})).chat_id, None);
+    // Nesting past serde_json's recursion limit inside a string stays a string.
+    let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
+    assert_eq!(parse(&json!({"deviceId": "d", "message": deep})).chat_id, None);
 }
 
 #[test]
@@ -145,12 +281,16 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
             Just("participantId".to_owned()),
             Just("quit-reason-advice".to_owned()),
             Just("nextPosition".to_owned()),
+            Just("message".to_owned()),
+            Just("userData".to_owned()),
             "[a-z]{1,6}",
         ];
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
-            proptest::collection::btree_map(keys, inner, 0..5)
+            proptest::collection::btree_map(keys, inner.clone(), 0..5)
                 .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            // The same trees encoded in strings, as GMS may send the envelope.
+            inner.prop_map(|v| serde_json::Value::String(v.to_string())),
         ]
     })
 }
