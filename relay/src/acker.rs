@@ -47,6 +47,9 @@ pub(crate) enum Outcome {
     Gone,
     /// GMS could not be reached, or kept answering statusCode 1.
     Failed,
+    /// GMS refused the tokens without saying the chat ended, for the first time: the chat
+    /// is asked about again after a while, and forgotten only if refused again.
+    Refused,
     /// The relay holds no tokens for the chat.
     Unknown,
 }
@@ -79,6 +82,8 @@ pub(crate) struct Deps {
     pub(crate) bus: Option<Bus>,
     /// Web Push, when on.
     pub(crate) web_push: Option<crate::web_push::WebPush>,
+    /// How long after a first refusal of a chat's tokens a second one makes it final.
+    pub(crate) refusal_apart: std::time::Duration,
 }
 
 impl Deps {
@@ -199,19 +204,29 @@ async fn dispatch(
         let Ok(permit) = permit else { return };
         let Some(pending) = acker.take(&chat_id) else { continue };
         let deps = deps.clone();
+        let (again, stop) = (acker.clone(), stop.clone());
         tracker.spawn(async move {
-            let unannounced = ping(&deps, &chat_id, pending).await;
+            let (outcome, unannounced) = ping(&deps, &chat_id, pending).await;
             drop(permit);
             if let Some(found) = unannounced {
                 announce_if_still_unannounced(&deps, &chat_id, found).await;
+            }
+            if outcome == Outcome::Refused {
+                // The second look that decides whether the refusal was final.
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = tokio::time::sleep(deps.refusal_apart) => {
+                        again.request(&chat_id, Reason::Periodic);
+                    }
+                }
             }
         });
     }
 }
 
-/// Pings; answers the position GMS reported when it was beyond what the browsers had been
-/// told of.
-async fn ping(deps: &Deps, chat_id: &str, pending: Pending) -> Option<u64> {
+/// Pings; answers how it ended and the position GMS reported when it was beyond what the
+/// browsers had been told of.
+async fn ping(deps: &Deps, chat_id: &str, pending: Pending) -> (Outcome, Option<u64>) {
     let cluster_ack = pending.push && !pending.restore && pending.waiters.is_empty();
     let (outcome, unannounced) = match deps.bus.as_ref().filter(|_| cluster_ack) {
         Some(bus) => ack_in_cluster(deps, bus, chat_id, &pending).await,
@@ -220,7 +235,7 @@ async fn ping(deps: &Deps, chat_id: &str, pending: Pending) -> Option<u64> {
     for waiter in pending.waiters {
         let _ = waiter.send(outcome);
     }
-    unannounced
+    (outcome, unannounced)
 }
 
 /// A ping found events no push had announced: a push still on its way (GMS sent it before
@@ -325,10 +340,18 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, O
             }
             ("ok", Outcome::Ok)
         }
-        PingResult::Stopped(response) => {
-            tracing::info!(chat = chat_id, errors = ?response.error_summary(), "GMS refused the chat's tokens; forgetting it");
+        PingResult::Stopped(response) if record.refusal_confirmed(asked_at, deps.refusal_apart) => {
+            tracing::info!(chat = chat_id, errors = ?response.error_summary(), "GMS refused the chat's tokens again; forgetting it");
             forget(deps, chat_id).await;
             ("stopped", Outcome::Gone)
+        }
+        PingResult::Stopped(response) => {
+            tracing::info!(chat = chat_id, errors = ?response.error_summary(), "GMS refused the chat's tokens without ending it; asking again later");
+            let seen = Observation { refused: true, ..Observation::new(asked_at, Source::Gms) };
+            if let Err(error) = deps.sessions.observe(chat_id, seen, None).await {
+                tracing::error!(chat = chat_id, %error, "could not store a refusal");
+            }
+            ("refused", Outcome::Refused)
         }
         PingResult::Failed(error) => {
             tracing::warn!(chat = chat_id, %error, "ping failed after retries");

@@ -69,6 +69,12 @@ pub struct Config {
     #[arg(long, env = "RELAY_PING_RATE", default_value = "100")]
     pub ping_rate: u32,
 
+    /// Seconds between two refusals of a chat's tokens (statusCode 2 without `chatEnded`)
+    /// after which the relay forgets the chat; a single refusal, as during a move between
+    /// Chat Servers, only makes it ask again after this long.
+    #[arg(long, env = "RELAY_GMS_REFUSAL_APART", default_value = "30", value_parser = seconds)]
+    pub gms_refusal_apart: Duration,
+
     /// GMS requests in flight at once: acknowledgements, pings and registrations together.
     #[arg(long, env = "RELAY_GMS_CONCURRENCY", default_value = "32")]
     pub gms_concurrency: usize,

@@ -203,6 +203,7 @@ pub async fn run_with_store(
         hub: hub.clone(),
         bus: bus.clone(),
         web_push: web_push.clone(),
+        refusal_apart: config.gms_refusal_apart,
     };
     let acker = acker::Acker::start(deps, config.gms_concurrency, ack_stop.clone(), DRAIN, &acks);
     let settings = restorer::Settings {

@@ -208,7 +208,7 @@ impl Restorer {
                 match outcome {
                     Outcome::Ok => restored += 1,
                     Outcome::Gone | Outcome::Unknown => gone += 1,
-                    Outcome::Failed => failed.push(id),
+                    Outcome::Failed | Outcome::Refused => failed.push(id),
                 }
                 self.report(alias, &run, |p| (p.restored, p.ended) = (restored, gone));
             }

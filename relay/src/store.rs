@@ -57,6 +57,20 @@ pub struct ChatRecord {
     /// change never replaces a newer one.
     #[serde(default)]
     pub web_push_at: u64,
+    /// When GMS first refused the accepted tokens without saying the chat ended (ms since
+    /// the Unix epoch; 0: not refused since GMS last accepted them). GMS documents
+    /// statusCode 2 as "the chat may have ended": a chat is forgotten only when a second
+    /// refusal comes long enough after this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused_at: u64,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if takes a reference"
+)]
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// A browser's Web Push subscription for one chat.
@@ -136,6 +150,8 @@ pub struct Observation {
     pub announced: Option<u64>,
     /// The visitor turned Web Push on (`Some(Some(..))`) or off (`Some(None)`).
     pub web_push: Option<Option<Box<WebPushSubscription>>>,
+    /// GMS refused the tokens (statusCode 2) without saying the chat ended.
+    pub refused: bool,
 }
 
 impl Observation {
@@ -153,6 +169,7 @@ impl Observation {
             registration: false,
             announced: None,
             web_push: None,
+            refused: false,
         }
     }
 }
@@ -178,6 +195,7 @@ impl ChatRecord {
             revision: 0,
             web_push: None,
             web_push_at: 0,
+            refused_at: 0,
         };
         // Nothing to compare a push's tokens with: GMS's answer to the ping decides.
         record.merge(&Observation { source: Source::Gms, ..seen.clone() });
@@ -234,6 +252,14 @@ impl ChatRecord {
             }
             Source::Push => {}
         }
+        if seen.refused {
+            if self.refused_at == 0 {
+                self.refused_at = seen.at;
+            }
+        } else if seen.source == Source::Gms && seen.secure_key.is_some() {
+            // GMS accepted tokens again: an earlier refusal was a passing one.
+            self.refused_at = 0;
+        }
         if seen.registration {
             self.registered_at = self.registered_at.max(seen.at);
             if seen.device_id.is_some() {
@@ -243,6 +269,15 @@ impl ChatRecord {
             self.device_id.clone_from(&seen.device_id);
         }
         *self != before
+    }
+
+    /// Whether a refusal of the tokens at `at` confirms an earlier one at least `apart`
+    /// before it: only then is the chat taken to be over (GMS said neither `chatEnded` nor
+    /// anything else to tell a passing refusal, as during a move between Chat Servers,
+    /// from a final one).
+    pub fn refusal_confirmed(&self, at: u64, apart: std::time::Duration) -> bool {
+        let apart = u64::try_from(apart.as_millis()).unwrap_or(u64::MAX);
+        self.refused_at != 0 && at.saturating_sub(self.refused_at) >= apart
     }
 
     /// The proposed tokens as credentials, to try when GMS refuses the accepted ones.
@@ -481,6 +516,27 @@ mod tests {
         assert_eq!((r.credentials.secure_key.as_str(), r.proposed.is_none()), ("WRONG", true));
         // A push repeating the accepted tokens proposes nothing.
         assert!(!r.merge(&Observation { secure_key: Some("WRONG".into()), ..push }));
+    }
+
+    #[test]
+    fn a_refusal_is_final_only_when_a_second_comes_long_enough_after_the_first() {
+        let apart = std::time::Duration::from_secs(30);
+        let mut r = record();
+        assert!(!r.refusal_confirmed(1_000, apart), "a first refusal is not final");
+        let refused = |at| Observation { refused: true, ..gms(at) };
+        assert!(r.merge(&refused(1_000)));
+        assert!(!r.refusal_confirmed(20_000, apart), "too soon after the first");
+        assert!(!r.merge(&refused(20_000)), "the first refusal's time is kept");
+        assert!(r.refusal_confirmed(31_000, apart));
+        // GMS accepting the tokens in between makes the next refusal a first one again.
+        let accepted =
+            Observation { user_id: Some("U".into()), secure_key: Some("K".into()), ..gms(32_000) };
+        assert!(r.merge(&accepted));
+        assert!(!r.refusal_confirmed(70_000, apart));
+        // What is not GMS accepting tokens (a note that browsers were told) changes nothing.
+        assert!(r.merge(&refused(71_000)));
+        assert!(!r.merge(&Observation { announced: Some(0), ..gms(72_000) }));
+        assert!(r.refusal_confirmed(101_000, apart));
     }
 
     #[test]

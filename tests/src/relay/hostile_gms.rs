@@ -9,8 +9,11 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use shared::relay_api::ServerFrame;
+
 use super::security::{Started, start_binary};
 use super::store::until;
+use crate::ws_client::WsClient;
 
 /// A socket server that answers every HTTP request with `response` and counts them.
 struct FakeServer {
@@ -20,17 +23,24 @@ struct FakeServer {
 
 impl FakeServer {
     async fn start(response: String) -> Result<FakeServer> {
+        FakeServer::scripted(vec![response]).await
+    }
+
+    /// Answers the n-th request with `responses[n]`, and every later one with the last.
+    async fn scripted(responses: Vec<String>) -> Result<FakeServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
+        let responses: Arc<[String]> = responses.into();
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                let (counter, response) = (counter.clone(), response.clone());
+                let (counter, responses) = (counter.clone(), responses.clone());
                 tokio::spawn(async move {
                     if read_request(&mut socket).await.is_ok() {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        let _ = socket.write_all(response.as_bytes()).await;
+                        let n = counter.fetch_add(1, Ordering::SeqCst);
+                        let response = responses.get(n).or(responses.last());
+                        let _ = socket.write_all(response.map_or(&b""[..], |r| r.as_bytes())).await;
                     }
                 });
             }
@@ -131,5 +141,79 @@ async fn a_newline_from_outside_cannot_forge_a_log_line() -> Result<()> {
     let text = text();
     assert!(!text.lines().any(|l| l.starts_with("ERROR relay: forged")), "{text}");
     assert!(text.contains(r"117\nERROR relay: forged line"), "logged escaped: {text}");
+    Ok(())
+}
+
+const ACCEPTED: &str =
+    "{\"statusCode\":0,\"chatId\":\"c0ffee\",\"alias\":\"117\",\"nextPosition\":1}";
+const REFUSED: &str =
+    "{\"statusCode\":2,\"errors\":[{\"code\":102,\"advice\":\"chat not found\"}]}";
+
+/// A relay (refusals 1 s apart make a chat over) before a GMS answering `responses`, with
+/// the chat registered and followed; answers what happened after a push made it ping.
+async fn refused_then(responses: &[&str]) -> Result<(FakeServer, Vec<(Duration, ServerFrame)>)> {
+    let script = responses.iter().map(|body| answer("200 OK", "", body)).collect();
+    let gms = FakeServer::scripted(script).await?;
+    let Started::Running { ready, _child: _running, .. } = start_binary(
+        &["--gms-url", &gms.url, "--gms-refusal-apart", "1"],
+        &[("RELAY_PUSH_SECRET", "sixteen-chars!!!")],
+    )
+    .await?
+    else {
+        anyhow::bail!("the relay did not start");
+    };
+    let relay = listen(&ready)?;
+    let body = serde_json::json!({"service": "customer-support", "chatId": "c0ffee",
+        "userId": "u1", "secureKey": "k1", "alias": "117"});
+    let registered: shared::relay_api::SessionRegistered = reqwest::Client::new()
+        .post(format!("{relay}/v1/sessions"))
+        .json(&body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let mut ws = WsClient::connect(&relay).await?;
+    ws.subscribe("c0ffee", &registered.token).await?;
+    let push = serde_json::json!({"chatId": "c0ffee", "deviceId": "d", "message": "m"});
+    let status = reqwest::Client::new()
+        .post(format!("{relay}/gms/push?secret=sixteen-chars!!!"))
+        .body(push.to_string())
+        .send()
+        .await?
+        .status();
+    anyhow::ensure!(status == 200, "push answered {status}");
+    let pushed = tokio::time::Instant::now();
+    let mut frames = Vec::new();
+    while let Ok(frame) = ws.frame(Duration::from_secs(3)).await {
+        let ended = matches!(frame, ServerFrame::Ended { .. });
+        frames.push((pushed.elapsed(), frame));
+        if ended {
+            break;
+        }
+    }
+    Ok((gms, frames))
+}
+
+#[tokio::test]
+async fn a_chat_is_forgotten_only_when_gms_refuses_it_twice_some_time_apart() -> Result<()> {
+    let (gms, frames) = refused_then(&[ACCEPTED, REFUSED]).await?;
+    let Some((after, ServerFrame::Ended { .. })) = frames.last() else {
+        anyhow::bail!("the chat was never given up: {frames:?}");
+    };
+    // The acknowledgement was refused at once; only the look a second later ended it.
+    assert!(*after >= Duration::from_secs(1), "ended {after:?} after the first refusal");
+    assert_eq!(gms.requests(), 3, "the registration and two pings");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_passing_refusal_does_not_end_the_chat() -> Result<()> {
+    let (gms, frames) = refused_then(&[ACCEPTED, REFUSED, ACCEPTED]).await?;
+    assert!(
+        !frames.iter().any(|(_, frame)| matches!(frame, ServerFrame::Ended { .. })),
+        "{frames:?}"
+    );
+    assert!(gms.requests() >= 3, "asked again after the refusal");
     Ok(())
 }
