@@ -134,7 +134,7 @@ impl Body {
         // so is multipart, whose boundary the browser sets.
         match self {
             Body::Form(text) => {
-                let form = [("Content-Type", "application/x-www-form-urlencoded")];
+                let form = [("Content-Type", shared::form::CONTENT_TYPE)];
                 fetch("POST", url, &form, Some(&JsValue::from_str(text))).await
             }
             Body::Multipart(form) => fetch("POST", url, &[], Some(form)).await,

@@ -223,7 +223,7 @@ async fn gms_call(
     };
     let response = http
         .post(format!("{gms}{}", request.path))
-        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(reqwest::header::CONTENT_TYPE, shared::form::CONTENT_TYPE)
         .body(shared::form::encode(fields))
         .send()
         .await

@@ -126,7 +126,7 @@ impl Gms {
         let sent = self
             .http
             .post(format!("{}{}", self.base, request.path))
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(reqwest::header::CONTENT_TYPE, shared::form::CONTENT_TYPE)
             .body(shared::form::encode(fields))
             .send()
             .await;

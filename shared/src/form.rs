@@ -5,6 +5,11 @@
 
 use std::fmt::Write as _;
 
+/// The `Content-Type` of every form GMS is sent. The charset is said: a server (or a gateway
+/// before it) without it may read the bytes as ISO-8859-1 and garble every non-ASCII
+/// letter. It stays a CORS-safelisted type, so a browser sends no preflight for it.
+pub const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=UTF-8";
+
 /// Percent-encodes one key or value the way browsers encode form fields.
 pub fn encode_component(input: &str) -> String {
     let mut out = String::with_capacity(input.len());

@@ -95,7 +95,7 @@ pub(super) async fn gms(
         let sent = env
             .http
             .post(&url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Content-Type", shared::form::CONTENT_TYPE)
             .body(body.clone())
             .send()
             .await;

@@ -19,6 +19,8 @@ use crate::ws_client::WsClient;
 struct FakeServer {
     url: String,
     requests: Arc<AtomicUsize>,
+    /// Each request's head (request line and headers), in order.
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FakeServer {
@@ -33,11 +35,14 @@ impl FakeServer {
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
         let responses: Arc<[String]> = responses.into();
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = heads.clone();
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                let (counter, responses) = (counter.clone(), responses.clone());
+                let (counter, responses, kept) = (counter.clone(), responses.clone(), kept.clone());
                 tokio::spawn(async move {
-                    if read_request(&mut socket).await.is_ok() {
+                    if let Ok(head) = read_request(&mut socket).await {
+                        kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(head);
                         let n = counter.fetch_add(1, Ordering::SeqCst);
                         let response = responses.get(n).or(responses.last());
                         let _ = socket.write_all(response.map_or(&b""[..], |r| r.as_bytes())).await;
@@ -45,7 +50,7 @@ impl FakeServer {
                 });
             }
         });
-        Ok(FakeServer { url, requests })
+        Ok(FakeServer { url, requests, heads })
     }
 
     fn requests(&self) -> usize {
@@ -53,8 +58,8 @@ impl FakeServer {
     }
 }
 
-/// Reads one request's head and its `Content-Length` body.
-async fn read_request(socket: &mut tokio::net::TcpStream) -> Result<()> {
+/// Reads one request's head and its `Content-Length` body; answers the head.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Result<String> {
     let mut seen = Vec::new();
     let mut buffer = [0_u8; 4096];
     loop {
@@ -73,7 +78,7 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Result<()> {
                 .and_then(|v| v.parse::<usize>().ok())
                 .unwrap_or(0);
             if seen.len() >= end + 4 + length {
-                return Ok(());
+                return Ok(text[..end].to_owned());
             }
         }
     }
@@ -204,6 +209,15 @@ async fn a_chat_is_forgotten_only_when_gms_refuses_it_twice_some_time_apart() ->
     // The acknowledgement was refused at once; only the look a second later ended it.
     assert!(*after >= Duration::from_secs(1), "ended {after:?} after the first refusal");
     assert_eq!(gms.requests(), 3, "the registration and two pings");
+    // Every form says its charset, so GMS (or a gateway) reads non-ASCII letters right.
+    let heads = gms.heads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    for head in &heads {
+        let declared = head.lines().any(|line| {
+            line.to_ascii_lowercase()
+                == "content-type: application/x-www-form-urlencoded; charset=utf-8"
+        });
+        assert!(declared, "{head}");
+    }
     Ok(())
 }
 
