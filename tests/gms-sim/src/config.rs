@@ -14,6 +14,15 @@ pub enum PushFormat {
     /// `deviceId`, `message` and `type` at the top; tokens, events and `nextPosition`
     /// inside a `payload` object.
     Nested,
+    /// The REST envelope (`chatId`, `statusCode`, `chatEnded`, `alias`, `secureKey`,
+    /// `userId`, `nextPosition`, `messages`), as the CometD notification's data is, merged
+    /// into the top level next to `deviceId`, `message` and `type`.
+    Envelope,
+    /// `deviceId` and `type` at the top, and the envelope encoded as a JSON string in
+    /// `message`.
+    EnvelopeString,
+    /// Only `{deviceId, message}`, as the GMS push guide documents: no tokens, no payload.
+    Minimal,
 }
 
 /// Simulator configuration.

@@ -37,6 +37,34 @@ pub(crate) fn body(
     } else {
         event.event_type.as_str().to_owned()
     };
+    let mut top = Map::new();
+    top.insert("deviceId".into(), json!(subscription.device_id));
+    top.insert("message".into(), json!(summary(event)));
+    if config.push_format != PushFormat::Minimal {
+        top.insert("type".into(), json!(kind));
+    }
+    match config.push_format {
+        PushFormat::Minimal => {}
+        PushFormat::Flat | PushFormat::Kebab => {
+            top.extend(tokens(config, chat));
+            top.extend(payload(chat, subscription, event));
+        }
+        PushFormat::Nested => {
+            let mut nested = tokens(config, chat);
+            nested.extend(payload(chat, subscription, event));
+            top.insert("payload".into(), Value::Object(nested));
+        }
+        PushFormat::Envelope => top.extend(envelope(config, chat, subscription, event)),
+        PushFormat::EnvelopeString => {
+            let text = Value::Object(envelope(config, chat, subscription, event)).to_string();
+            top.insert("message".into(), json!(text));
+        }
+    }
+    Value::Object(top)
+}
+
+/// The `flex-push-content` tokens, under Chat Server's names in the `kebab` format.
+fn tokens(config: &Config, chat: &Chat) -> Map<String, Value> {
     let wants = |token: &str| config.flex_push_content.iter().any(|t| t.trim() == token);
     let mut tokens = Map::new();
     let kebab = config.push_format == PushFormat::Kebab;
@@ -58,23 +86,41 @@ pub(crate) fn body(
         };
         tokens.insert(if kebab { "app-dbid" } else { "alias" }.into(), alias);
     }
+    tokens
+}
+
+/// What `GCTI_GMS_PushIncludePayload` adds in the token layouts: the event and the
+/// position after it.
+fn payload(chat: &Chat, subscription: &PushSubscription, event: &ChatEvent) -> Map<String, Value> {
+    let mut payload = Map::new();
     if subscription.include_payload {
-        tokens.insert("messages".into(), json!([event]));
+        payload.insert("messages".into(), json!([event]));
         if event.index.is_some() {
-            tokens.insert("nextPosition".into(), json!(chat.next_position()));
+            payload.insert("nextPosition".into(), json!(chat.next_position()));
         }
     }
-    let mut top = Map::new();
-    top.insert("deviceId".into(), json!(subscription.device_id));
-    top.insert("message".into(), json!(summary(event)));
-    top.insert("type".into(), json!(kind));
-    match config.push_format {
-        PushFormat::Flat | PushFormat::Kebab => top.extend(tokens),
-        PushFormat::Nested => {
-            top.insert("payload".into(), Value::Object(tokens));
-        }
+    payload
+}
+
+/// With the payload included, the REST envelope as a CometD notification carries it: every
+/// token whatever `flex-push-content` says, `statusCode`, `chatEnded`, the event and
+/// `nextPosition`. Without it, only the `flex-push-content` tokens.
+fn envelope(
+    config: &Config,
+    chat: &Chat,
+    subscription: &PushSubscription,
+    event: &ChatEvent,
+) -> Map<String, Value> {
+    if !subscription.include_payload {
+        return tokens(config, chat);
     }
-    Value::Object(top)
+    let mut response = chat.envelope(0);
+    response.messages = vec![event.clone()];
+    response.next_position = event.index.map(|_| chat.next_position());
+    match serde_json::to_value(response) {
+        Ok(Value::Object(envelope)) => envelope,
+        _ => tokens(config, chat),
+    }
 }
 
 /// The human-readable notification text.

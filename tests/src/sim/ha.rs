@@ -80,17 +80,19 @@ async fn a_killed_chat_server_stops_answering_health_until_started_again() -> an
 
 #[tokio::test]
 async fn a_graceful_stop_pushes_the_shutdown_advice_first() -> anyhow::Result<()> {
-    let sink = PushSink::start().await?;
-    let sim = Sim::start(&["--push-url", &sink.url]).await?;
-    let subscribed = chat_on(&sim, "117", push_user_data("dev-1", false)).await?;
-    sim.admin.ok("/sim/chat-servers/117/stop", json!({})).await?;
-    let advice = PushNotification::from_value(&sink.next(Duration::from_secs(5)).await?.1)?;
-    assert!(advice.shutdown_advice);
-    assert_eq!(advice.chat_id.as_deref(), Some(subscribed.chat_id.as_str()));
-    assert!(health(&sim, "117").await.is_err());
-    let restored = sim.refresh(&subscribed, 0).await?;
-    assert_eq!(restored.alias.as_deref(), Some("118"));
-    sim.running.stop().await;
+    for format in ["flat", "envelope", "envelope-string"] {
+        let sink = PushSink::start().await?;
+        let sim = Sim::start(&["--push-url", &sink.url, "--push-format", format]).await?;
+        let subscribed = chat_on(&sim, "117", push_user_data("dev-1", false)).await?;
+        sim.admin.ok("/sim/chat-servers/117/stop", json!({})).await?;
+        let advice = PushNotification::from_value(&sink.next(Duration::from_secs(5)).await?.1)?;
+        assert!(advice.shutdown_advice, "{format}");
+        assert_eq!(advice.chat_id.as_deref(), Some(subscribed.chat_id.as_str()), "{format}");
+        assert!(health(&sim, "117").await.is_err());
+        let restored = sim.refresh(&subscribed, 0).await?;
+        assert_eq!(restored.alias.as_deref(), Some("118"));
+        sim.running.stop().await;
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use serde_json::json;
 use shared::gms::{ChatOperation, EventType};
 use shared::push::PushNotification;
 use shared::transcript::TranscriptPosition;
@@ -13,7 +14,7 @@ fn parse(value: &serde_json::Value) -> PushNotification {
 
 #[tokio::test]
 async fn agent_events_are_pushed_with_tokens_and_payload_in_every_format() -> anyhow::Result<()> {
-    for format in ["flat", "kebab", "nested"] {
+    for format in ["flat", "kebab", "nested", "envelope", "envelope-string"] {
         let sink = PushSink::start().await?;
         let sim = Sim::start(&["--push-url", &sink.url, "--push-format", format]).await?;
         let (credentials, _) = sim.gms.create("Jane", push_user_data("dev-1", false)).await?;
@@ -42,8 +43,59 @@ async fn agent_events_are_pushed_with_tokens_and_payload_in_every_format() -> an
             Some(5),
             "{format}: join, mine, agent join, message"
         );
-        assert_eq!(push.message.as_deref(), Some("Agent: Hello Jane"));
+        let envelope = match format {
+            // The envelope encoded in `message`: the notification text gives way to it.
+            "envelope-string" => {
+                assert_eq!(push.message, None);
+                serde_json::from_str(raw["message"].as_str().unwrap_or_default())?
+            }
+            _ => {
+                assert_eq!(push.message.as_deref(), Some("Agent: Hello Jane"), "{format}");
+                raw.clone()
+            }
+        };
+        if format.starts_with("envelope") {
+            // The REST envelope, as a CometD notification's data is.
+            assert_eq!(
+                (&envelope["statusCode"], &envelope["chatEnded"]),
+                (&json!(0), &json!(false))
+            );
+            assert_eq!(envelope["nextPosition"], 5, "{format}");
+        }
         sink.none_within(Duration::from_millis(200)).await?;
+        sim.running.stop().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_minimal_format_is_only_the_documented_device_and_text() -> anyhow::Result<()> {
+    let sink = PushSink::start().await?;
+    let sim = Sim::start(&["--push-url", &sink.url, "--push-format", "minimal"]).await?;
+    let (credentials, _) = sim.gms.create("Jane", push_user_data("dev-1", true)).await?;
+    sim.admin.agent_says(&credentials.chat_id, "hi").await?;
+    for said in ["Agent joined the chat", "Agent: hi"] {
+        let (_, raw) = sink.next(Duration::from_secs(5)).await?;
+        assert_eq!(raw, json!({"deviceId": "dev-1", "message": said}));
+    }
+    sim.running.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_the_payload_the_envelope_layouts_carry_only_the_tokens() -> anyhow::Result<()> {
+    for format in ["envelope", "envelope-string"] {
+        let sink = PushSink::start().await?;
+        let sim = Sim::start(&["--push-url", &sink.url, "--push-format", format]).await?;
+        let mut subscription = shared::gms::PushSubscription::new("dev-1", "gms-cluster");
+        subscription.include_payload = false;
+        let user_data = shared::gms::async_push_user_data(&subscription);
+        let (credentials, _) = sim.gms.create("Jane", user_data).await?;
+        sim.admin.agent_says(&credentials.chat_id, "hi").await?;
+        let push = parse(&sink.next(Duration::from_secs(5)).await?.1);
+        assert_eq!(push.chat_id.as_deref(), Some(credentials.chat_id.as_str()), "{format}");
+        assert_eq!(push.secure_key.as_deref(), Some(credentials.secure_key.as_str()));
+        assert!(push.events.is_empty() && push.next_position.is_none(), "{format}");
         sim.running.stop().await;
     }
     Ok(())
