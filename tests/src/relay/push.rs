@@ -2,11 +2,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::json;
-use shared::gms::EventType;
-use shared::relay_api::ServerFrame;
+use shared::gms::{ChatOperation, EventType, PushSubscription, async_push_user_data};
+use shared::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
+use shared::transcript::TranscriptPosition;
 
-use super::{Setup, metric, next_events, test_secret_query};
+use super::{SERVICE, Setup, metric, next_events, test_secret_query};
 use crate::harness::Options;
+use crate::ws_client::WsClient;
 
 #[tokio::test]
 async fn an_agent_message_becomes_a_frame_and_is_acknowledged() -> anyhow::Result<()> {
@@ -31,14 +33,46 @@ async fn an_agent_message_becomes_a_frame_and_is_acknowledged() -> anyhow::Resul
     setup.system.stop().await
 }
 
+/// Every layout gms-sim can send, end to end: a registered chat's browser hears the agent,
+/// and the push is acknowledged. Where the push carries the tokens (all but `minimal`), a
+/// chat nobody registered is acknowledged too, which proves the relay read them (from the
+/// JSON string in `message` for `envelope-string`). `minimal` names no chat: every chat on
+/// the device hears `changed` and catches up from GMS.
 #[tokio::test]
 async fn every_push_format_is_understood() -> anyhow::Result<()> {
-    for format in ["kebab", "nested"] {
+    for format in ["flat", "kebab", "nested", "envelope", "envelope-string", "minimal"] {
         let setup = Setup::start(Options::sim(&["--push-format", format])).await?;
-        let (credentials, mut ws, _) = setup.subscribed_chat(false).await?;
+        let device = format!("dev-{format}");
+        let mut subscription = PushSubscription::new(device.clone(), "");
+        subscription.resend = true;
+        let (credentials, _) =
+            setup.gms.create("Jane", async_push_user_data(&subscription)).await?;
+        let register = RegisterSession::new(SERVICE, &credentials, Some(&device));
+        let url = format!("{}/v1/sessions", setup.system.relay_url);
+        let registered: SessionRegistered =
+            setup.http.post(url).json(&register).send().await?.error_for_status()?.json().await?;
+        let mut ws = WsClient::connect(&setup.system.relay_url).await?;
+        ws.subscribe(&credentials.chat_id, &registered.token).await?;
         setup.admin.agent_says(&credentials.chat_id, "hi").await?;
-        next_events(&mut ws).await?;
-        assert_eq!(next_events(&mut ws).await?[0].text.as_deref(), Some("hi"), "{format}");
+        if format == "minimal" {
+            // The agent's join and message: each names only the device.
+            for _ in 0..2 {
+                assert_eq!(
+                    ws.frame(Duration::from_secs(5)).await?,
+                    ServerFrame::Changed { chat_id: credentials.chat_id.clone() },
+                    "{format}"
+                );
+            }
+            let refresh = ChatOperation::Refresh { position: TranscriptPosition::All };
+            let caught_up = setup.gms.call(&refresh, &credentials).await?;
+            assert!(caught_up.messages.iter().any(|e| e.text.as_deref() == Some("hi")));
+        } else {
+            next_events(&mut ws).await?;
+            assert_eq!(next_events(&mut ws).await?[0].text.as_deref(), Some("hi"), "{format}");
+            let unregistered = setup.chat(true).await?;
+            setup.admin.agent_says(&unregistered.chat_id, "anyone?").await?;
+            setup.acknowledged(&unregistered.chat_id, Duration::from_secs(5)).await?;
+        }
         setup.acknowledged(&credentials.chat_id, Duration::from_secs(5)).await?;
         setup.system.stop().await?;
     }
