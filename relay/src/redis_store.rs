@@ -3,11 +3,12 @@
 //! only over the revision it was read at (a Lua compare-and-set), and every change is
 //! announced on the changes channel so the other relays' memories follow.
 //!
-//! Calls block (the relay runs them off the async threads) on one connection, opened again
-//! after any failure.
+//! Calls block (the relay runs them off the async threads). The writer's commits have one
+//! connection and reads a few of their own, each opened again after any failure: a read (a
+//! browser's subscribe) never queues behind a commit, nor a commit behind reads.
 
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -15,6 +16,10 @@ use crate::store::{Backend, Change, ChatRecord, Conflict, Stored};
 
 /// How long one Redis call may take before the write counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connections for reads at most: reads are single commands, so a few keep up with many
+/// subscribes while bounding what one relay holds open in Redis.
+const READ_CONNECTIONS: usize = 4;
 
 /// Writes a record over the revision it was read at, or answers what is stored instead; the
 /// record itself is announced, so other relays take it without reading it back.
@@ -136,7 +141,9 @@ pub(crate) struct RedisBackend {
     keys: Keys,
     /// This relay's node id, which the watcher's lease names.
     node: String,
+    /// The writer's.
     connection: Mutex<Option<redis::Connection>>,
+    reads: ReadPool,
 }
 
 impl RedisBackend {
@@ -146,7 +153,13 @@ impl RedisBackend {
         keys: Keys,
         node: String,
     ) -> anyhow::Result<RedisBackend> {
-        let backend = RedisBackend { client, keys, node, connection: Mutex::new(None) };
+        let backend = RedisBackend {
+            client,
+            keys,
+            node,
+            connection: Mutex::new(None),
+            reads: ReadPool::default(),
+        };
         backend
             .call(|c| redis::cmd("PING").query::<String>(c).map(drop))
             .context("reaching Redis")?;
@@ -160,20 +173,128 @@ impl RedisBackend {
     ) -> anyhow::Result<T> {
         let mut slot = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
-            let connection = self.client.get_connection_with_timeout(CALL_TIMEOUT)?;
-            connection.set_read_timeout(Some(CALL_TIMEOUT))?;
-            connection.set_write_timeout(Some(CALL_TIMEOUT))?;
-            *slot = Some(connection);
+            *slot = Some(self.connect()?);
         }
         let Some(connection) = slot.as_mut() else { anyhow::bail!("no Redis connection") };
-        let started = std::time::Instant::now();
-        let result = f(connection);
-        metrics::histogram!("relay_redis_command_seconds").record(started.elapsed().as_secs_f64());
+        let result = timed(connection, f);
         if result.is_err() {
-            metrics::counter!("relay_redis_errors_total").increment(1);
             *slot = None;
         }
         Ok(result?)
+    }
+
+    /// The same on one of the read connections, which the writer's commits never hold. A
+    /// read that failed on a connection kept from before is tried once more on a new one
+    /// (reads change nothing): after Redis restarts, every kept connection is broken.
+    fn read_call<T>(
+        &self,
+        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> anyhow::Result<T> {
+        loop {
+            let mut lease = self.reads.lease(|| self.connect())?;
+            let Some(connection) = lease.connection.as_mut() else {
+                anyhow::bail!("no Redis connection")
+            };
+            let result = timed(connection, &f);
+            if result.is_ok() {
+                return Ok(result?);
+            }
+            // Dropped rather than given back: the lease frees its place for a new one.
+            lease.connection = None;
+            if !lease.kept {
+                return Ok(result?);
+            }
+        }
+    }
+
+    fn connect(&self) -> anyhow::Result<redis::Connection> {
+        let connection = self.client.get_connection_with_timeout(CALL_TIMEOUT)?;
+        connection.set_read_timeout(Some(CALL_TIMEOUT))?;
+        connection.set_write_timeout(Some(CALL_TIMEOUT))?;
+        Ok(connection)
+    }
+}
+
+/// Runs one call, timed and counted.
+fn timed<T>(
+    connection: &mut redis::Connection,
+    f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+) -> redis::RedisResult<T> {
+    let started = Instant::now();
+    let result = f(connection);
+    metrics::histogram!("relay_redis_command_seconds").record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::counter!("relay_redis_errors_total").increment(1);
+    }
+    result
+}
+
+/// At most `READ_CONNECTIONS` read connections, opened when needed and kept while they work.
+#[derive(Default)]
+struct ReadPool {
+    state: Mutex<PoolState>,
+    /// Signalled whenever a connection, or the room for one, is given back.
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    idle: Vec<redis::Connection>,
+    /// Connections in use or idle, and places taken by connections being opened.
+    open: usize,
+}
+
+/// One read connection in use; dropping it gives the connection back, or its place when the
+/// connection was dropped.
+struct Lease<'a> {
+    pool: &'a ReadPool,
+    connection: Option<redis::Connection>,
+    /// Whether the connection was idle in the pool (rather than opened for this lease).
+    kept: bool,
+}
+
+impl ReadPool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle connection, a new one from `connect` while there is room, or the first one
+    /// given back within the call timeout.
+    fn lease(
+        &self,
+        connect: impl FnOnce() -> anyhow::Result<redis::Connection>,
+    ) -> anyhow::Result<Lease<'_>> {
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        let mut state = self.lock();
+        loop {
+            if let Some(connection) = state.idle.pop() {
+                return Ok(Lease { pool: self, connection: Some(connection), kept: true });
+            }
+            if state.open < READ_CONNECTIONS {
+                state.open += 1;
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            anyhow::ensure!(!left.is_zero(), "every Redis read connection stayed busy");
+            state = self.freed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        drop(state);
+        // Opened unlocked: a slow connect holds up no other read. A failed one frees its place.
+        let mut lease = Lease { pool: self, connection: None, kept: false };
+        lease.connection = Some(connect()?);
+        Ok(lease)
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut state = self.pool.lock();
+        match self.connection.take() {
+            Some(connection) => state.idle.push(connection),
+            None => state.open = state.open.saturating_sub(1),
+        }
+        drop(state);
+        self.pool.freed.notify_one();
     }
 }
 
@@ -191,7 +312,7 @@ fn parse(chat_id: &str, value: &str) -> Option<ChatRecord> {
 impl Backend for RedisBackend {
     fn load_all(&self) -> anyhow::Result<Stored> {
         let pattern = self.keys.every_chat();
-        let (keys, servers) = self.call(|c| {
+        let (keys, servers) = self.read_call(|c| {
             let keys: Vec<String> = redis::cmd("SCAN")
                 .cursor_arg(0)
                 .arg("MATCH")
@@ -207,7 +328,7 @@ impl Backend for RedisBackend {
         })?;
         let mut stored = Stored { servers, ..Stored::default() };
         for batch in keys.chunks(500) {
-            let values: Vec<Option<String>> = self.call(|c| {
+            let values: Vec<Option<String>> = self.read_call(|c| {
                 let mut pipe = redis::pipe();
                 for key in batch {
                     pipe.cmd("HGET").arg(key).arg("r");
@@ -288,12 +409,12 @@ impl Backend for RedisBackend {
     fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>> {
         let key = self.keys.chat(chat_id);
         let value: Option<String> =
-            self.call(|c| redis::cmd("HGET").arg(&key).arg("r").query(c))?;
+            self.read_call(|c| redis::cmd("HGET").arg(&key).arg("r").query(c))?;
         Ok(value.as_deref().and_then(|v| parse(chat_id, v)))
     }
 
     fn read_servers(&self) -> anyhow::Result<std::collections::HashMap<String, u64>> {
-        self.call(|c| redis::cmd("HGETALL").arg(self.keys.servers()).query(c))
+        self.read_call(|c| redis::cmd("HGETALL").arg(self.keys.servers()).query(c))
     }
 
     fn shared(&self) -> bool {

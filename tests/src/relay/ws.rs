@@ -1,14 +1,14 @@
 //! The WebSocket edge: subscription tokens, allowed origins, slow consumers, silent peers,
 //! and sockets that flood the relay with frames or subscriptions (issue 29).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use shared::relay_api::{ClientFrame, ServerFrame, close_code};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::{Setup, next_events, test_secret_query};
-use crate::harness::Options;
+use crate::harness::{Options, RedisServer};
 use crate::ws_client::{Received, WsClient};
 
 #[tokio::test]
@@ -205,5 +205,60 @@ async fn a_socket_follows_at_most_16_chats() -> anyhow::Result<()> {
     let refusals = r#"reason="too_many_subscriptions""#;
     assert_eq!(super::metric(&metrics, "relay_ws_rejected_total", &[refusals]), 1.0);
     ws.close().await?;
+    setup.system.stop().await
+}
+
+/// Issue 29: with Redis, a subscribe reads the chat's record from Redis; that read must not
+/// queue behind the writer's commits, or sockets subscribing in a loop would hold up every
+/// push. Redis holds writes (`CLIENT PAUSE … WRITE`, reads go on) while a push's commit is
+/// under way: the subscribe is answered while that commit still waits.
+#[tokio::test]
+async fn with_redis_a_subscribe_does_not_wait_for_the_writers_commit() -> anyhow::Result<()> {
+    // Below the relay's 2 s Redis timeout, so the held commit succeeds in the end.
+    const HELD: Duration = Duration::from_millis(1800);
+    let redis = RedisServer::start().await?;
+    let setup = Setup::start(Options::sim(&[]).relay(&[
+        "--redis-url",
+        &redis.url(),
+        "--ping-interval",
+        "3600",
+    ]))
+    .await?;
+    let (pushed, _pushed_ws, _) = setup.subscribed_chat(false).await?;
+    let followed = setup.chat(false).await?;
+    let registered = setup.register(&followed).await?;
+    let mut ws = WsClient::connect(&setup.system.relay_url).await?;
+
+    let client = redis::Client::open(redis.url())?;
+    let mut control = client.get_multiplexed_async_connection().await?;
+    let held_at = Instant::now();
+    let () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(HELD.as_millis().to_string())
+        .arg("WRITE")
+        .query_async(&mut control)
+        .await?;
+    let push = json!({"deviceId": "d", "chatId": pushed.chat_id, "messages": [
+        {"from": {"nickname": "Ann", "participantId": 2, "type": "Agent"},
+         "index": 10, "type": "Message", "text": "held", "utcTime": 1}]});
+    let url = format!("{}/gms/push{}", setup.system.relay_url, test_secret_query());
+    let posting = setup.http.post(url).header("content-type", "application/json");
+    let pushing = tokio::spawn(posting.body(push.to_string()).send());
+    // The commit is in Redis, held: a client blocked on EVAL.
+    let deadline = held_at + HELD / 2;
+    loop {
+        let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut control).await?;
+        if clients.lines().any(|l| l.contains(" flags=b ") && l.contains(" cmd=eval ")) {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the push's commit never reached Redis");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let answer = ws.subscribe(&followed.chat_id, &registered.token).await?;
+    let answered_after = held_at.elapsed();
+    assert!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
+    assert!(!pushing.is_finished(), "the subscribe was answered after the commit");
+    assert!(answered_after < HELD * 3 / 4, "answered after {answered_after:?}");
+    assert_eq!(pushing.await??.status().as_u16(), 200);
     setup.system.stop().await
 }
