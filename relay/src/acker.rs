@@ -354,7 +354,7 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, O
             ("refused", Outcome::Refused)
         }
         PingResult::Failed(error) => {
-            tracing::warn!(chat = chat_id, %error, "ping failed after retries");
+            tracing::warn!(chat = chat_id, ?error, "ping failed after retries");
             ("failed", Outcome::Failed)
         }
     };

@@ -230,7 +230,10 @@ async fn gms_call(
         .map_err(|e| format!("no answer from GMS: {e}"))?;
     let status = response.status().as_u16();
     let body = response.bytes().await.map_err(|e| e.to_string())?;
-    ChatResponse::parse(&body).map_err(|_| format!("HTTP {status} without a Chat API answer"))
+    ChatResponse::parse(&body).map_err(|_| match ChatResponse::foreign_error(&body) {
+        Some(message) => format!("HTTP {status} without a Chat API answer: {message:?}"),
+        None => format!("HTTP {status} without a Chat API answer"),
+    })
 }
 
 async fn end_chat(

@@ -17,9 +17,10 @@ pub(crate) enum GmsError {
     /// GMS could not be reached, or timed out.
     #[error("GMS unreachable: {0}")]
     Network(String),
-    /// GMS answered with a status and no envelope.
-    #[error("GMS answered HTTP {0}")]
-    Http(u16),
+    /// GMS answered with a status and no envelope; what the body said, when it said it
+    /// (GMS's other APIs and API gateways answer errors in bodies of their own).
+    #[error("GMS answered HTTP {status}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Http { status: u16, message: Option<String> },
     /// Every slot for GMS requests stayed taken for a whole request timeout.
     #[error("GMS requests are at their concurrency limit")]
     Busy,
@@ -136,7 +137,10 @@ impl Gms {
                 let status = response.status().as_u16();
                 match response.bytes().await {
                     Err(error) => Err(GmsError::Network(without_url(&error))),
-                    Ok(body) => ChatResponse::parse(&body).map_err(|_| GmsError::Http(status)),
+                    Ok(body) => ChatResponse::parse(&body).map_err(|_| GmsError::Http {
+                        status,
+                        message: ChatResponse::foreign_error(&body),
+                    }),
                 }
             }
         };
@@ -148,7 +152,7 @@ impl Gms {
                 Verdict::Stop => "stop",
             },
             Err(GmsError::Network(_)) => "network",
-            Err(GmsError::Http(_)) => "http",
+            Err(GmsError::Http { .. }) => "http",
             Err(GmsError::Busy) => "busy",
         };
         metrics::counter!("relay_gms_requests_total", "operation" => request.operation, "result" => label).increment(1);
@@ -209,7 +213,7 @@ impl GmsError {
     fn answer(&self) -> Answer<'static> {
         match self {
             GmsError::Network(_) | GmsError::Busy => Answer::Network,
-            GmsError::Http(status) => Answer::Http(*status),
+            GmsError::Http { status, .. } => Answer::Http(*status),
         }
     }
 }

@@ -238,6 +238,31 @@ impl ChatResponse {
         serde_json::from_str(text).map_err(|e| ResponseError(e.to_string()))
     }
 
+    /// What a body that is no Chat API envelope says went wrong, when it says so: GMS's
+    /// other APIs answer `{"message", "exception"}`, and an API gateway before GMS a fault
+    /// such as Apigee's `{"fault": {"faultstring", "detail": {"errorcode"}}}`. At most 300
+    /// characters, for a log line or an operator.
+    pub fn foreign_error(body: &[u8]) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        fn text(v: &serde_json::Value) -> Option<&str> {
+            v.as_str().map(str::trim).filter(|s| !s.is_empty())
+        }
+        let fault = &value["fault"];
+        let parts: Vec<&str> = [
+            text(&value["message"]),
+            text(&value["exception"]),
+            text(&fault["faultstring"]),
+            text(&fault["detail"]["errorcode"]),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() {
+            return None;
+        }
+        Some(parts.join(": ").chars().take(300).collect())
+    }
+
     /// Reads a body as the widget does, with [`crate::json`]'s small reader instead of
     /// serde's: the same envelope as [`ChatResponse::parse`], unknown fields left out.
     pub fn read(body: &[u8]) -> Option<ChatResponse> {

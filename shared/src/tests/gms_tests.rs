@@ -403,3 +403,22 @@ fn ids_are_letters_digits_dashes_and_underscores_up_to_128() {
         assert!(!is_gms_id(bad), "{bad}");
     }
 }
+
+#[test]
+fn a_body_that_is_no_envelope_still_says_what_went_wrong() {
+    let gms = br#"{"message":"Chat service not found","exception":"com.genesyslab.gms.NotFound"}"#;
+    assert_eq!(
+        ChatResponse::foreign_error(gms).as_deref(),
+        Some("Chat service not found: com.genesyslab.gms.NotFound")
+    );
+    let apigee = br#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#;
+    assert_eq!(
+        ChatResponse::foreign_error(apigee).as_deref(),
+        Some("Invalid ApiKey: oauth.v2.InvalidApiKey")
+    );
+    for nothing in [&b"<html>502</html>"[..], b"{}", b"[]", b"{\"message\": 5}"] {
+        assert_eq!(ChatResponse::foreign_error(nothing), None);
+    }
+    let long = format!(r#"{{"message":"{}"}}"#, "x".repeat(1000));
+    assert_eq!(ChatResponse::foreign_error(long.as_bytes()).map(|m| m.len()), Some(300));
+}

@@ -231,3 +231,22 @@ async fn a_passing_refusal_does_not_end_the_chat() -> Result<()> {
     assert!(gms.requests() >= 3, "asked again after the refusal");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_error_body_that_is_no_envelope_is_logged_with_its_message() -> Result<()> {
+    // What GMS's other APIs answer, and what an API gateway before GMS answers.
+    let body = r#"{"message":"Chat service not found","exception":"com.genesyslab.NotFound"}"#;
+    let gms = FakeServer::start(answer("404 Not Found", "", body)).await?;
+    let Started::Running { ready, log, _child: _running } =
+        start_binary(&["--gms-url", &gms.url], &[("RELAY_PUSH_SECRET", "sixteen-chars!!!")])
+            .await?
+    else {
+        anyhow::bail!("the relay did not start");
+    };
+    assert_eq!(register(&listen(&ready)?, "117").await?, 502);
+    let text = || log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    until("the refusal is logged with GMS's message", Duration::from_secs(10), || async {
+        Ok(text().contains("HTTP 404: Chat service not found: com.genesyslab.NotFound"))
+    })
+    .await
+}
