@@ -5,6 +5,7 @@
 //! `--smoke` runs every benchmark small and short so `cargo xtask test` keeps them working.
 
 mod chats;
+mod churn;
 mod cluster;
 mod gms_load;
 mod idle;
@@ -29,7 +30,7 @@ struct Args {
     /// Small sizes and short windows: proves every benchmark runs, measures nothing.
     #[arg(long)]
     smoke: bool,
-    /// Run only these (idle, push, cluster, gms-load, restore, widget).
+    /// Run only these (idle, push, cluster, churn, gms-load, restore, widget).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Directory for the JSON results (default: `target/bench` of the workspace).
@@ -62,6 +63,7 @@ async fn main() -> Result<()> {
     bench!("restore", restore::run(&mut report));
     bench!("push", push::run(&mut report));
     bench!("cluster", cluster::run(&mut report));
+    bench!("churn", churn::run(&mut report));
     bench!("idle", idle::run(&mut report));
     report.print_table();
     let out = args.out.unwrap_or_else(default_out);
