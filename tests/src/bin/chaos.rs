@@ -35,6 +35,10 @@ struct Args {
     /// Relays on Redis even when there is one.
     #[arg(long)]
     redis: bool,
+    /// gms-sim's push layout (`flat`, `kebab`, `nested`, `envelope`, `envelope-string`,
+    /// `minimal`); gms-sim's default when not given.
+    #[arg(long)]
+    push_format: Option<String>,
     /// Where to write the report as JSON.
     #[arg(long, default_value = "target/chaos")]
     out: PathBuf,
@@ -53,6 +57,7 @@ async fn main() -> Result<()> {
         redis: args.redis,
         browsers: args.browsers,
         widget: args.widget.clone(),
+        push_format: args.push_format.clone(),
     };
     let report = system_tests::chaos::run(options).await?;
     print!("{}", report.table());

@@ -41,11 +41,19 @@ pub struct Options {
     pub browsers: usize,
     /// The built widget (`trunk build` output).
     pub widget: Option<PathBuf>,
+    /// gms-sim's `--push-format` (its default when none).
+    pub push_format: Option<String>,
 }
 
 /// Runs it; the report says whether any invariant was violated.
 pub async fn run(options: Options) -> Result<Report> {
-    let mut chaos = Chaos::start(options.relays, options.redis, options.widget.clone()).await?;
+    let mut chaos = Chaos::start(
+        options.relays,
+        options.redis,
+        options.widget.clone(),
+        options.push_format.as_deref(),
+    )
+    .await?;
     let result = conduct(&options, &mut chaos).await;
     chaos.stop().await?;
     result

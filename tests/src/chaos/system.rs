@@ -43,11 +43,13 @@ pub(crate) struct Chaos {
 
 impl Chaos {
     /// Starts `relays` relays (on Redis when there are several, or when `redis`), the
-    /// proxy and gms-sim, with a host page for the widget from `widget_dist`.
+    /// proxy and gms-sim (laying pushes out as `push_format` says, if given), with a host
+    /// page for the widget from `widget_dist`.
     pub(crate) async fn start(
         relays: usize,
         redis: bool,
         widget: Option<PathBuf>,
+        push_format: Option<&str>,
     ) -> Result<Chaos> {
         let stop = CancellationToken::new();
         let relay_ports = (0..relays).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
@@ -64,6 +66,9 @@ impl Chaos {
         );
         for port in &relay_ports {
             sim_args.extend(["--push-url".to_owned(), push_url(*port)]);
+        }
+        if let Some(format) = push_format {
+            sim_args.extend(["--push-format".to_owned(), format.to_owned()]);
         }
         let gms = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
         let admin = SimAdmin::new(&gms.url());
