@@ -213,8 +213,9 @@ async fn a_chat_is_forgotten_only_when_gms_refuses_it_twice_some_time_apart() ->
     let heads = gms.heads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     for head in &heads {
         let declared = head.lines().any(|line| {
-            line.to_ascii_lowercase()
-                == "content-type: application/x-www-form-urlencoded; charset=utf-8"
+            line.eq_ignore_ascii_case(
+                "content-type: application/x-www-form-urlencoded; charset=utf-8",
+            )
         });
         assert!(declared, "{head}");
     }
