@@ -91,13 +91,16 @@ fn answer(status: &str, headers: &str, body: &str) -> String {
     )
 }
 
-/// `POST /v1/sessions` with these tokens; the status.
-async fn register(relay: &str, alias: &str) -> Result<u16> {
+/// `POST /v1/sessions` for the chat `c0ffee` with this alias.
+async fn registration(relay: &str, alias: &str) -> Result<reqwest::Response> {
     let body = serde_json::json!({"service": "customer-support", "chatId": "c0ffee",
         "userId": "u1", "secureKey": "k1", "alias": alias});
-    let response =
-        reqwest::Client::new().post(format!("{relay}/v1/sessions")).json(&body).send().await?;
-    Ok(response.status().as_u16())
+    Ok(reqwest::Client::new().post(format!("{relay}/v1/sessions")).json(&body).send().await?)
+}
+
+/// The status of that registration.
+async fn register(relay: &str, alias: &str) -> Result<u16> {
+    Ok(registration(relay, alias).await?.status().as_u16())
 }
 
 fn listen(ready: &serde_json::Value) -> Result<String> {
@@ -168,16 +171,8 @@ async fn refused_then(responses: &[&str]) -> Result<(FakeServer, Vec<(Duration, 
         anyhow::bail!("the relay did not start");
     };
     let relay = listen(&ready)?;
-    let body = serde_json::json!({"service": "customer-support", "chatId": "c0ffee",
-        "userId": "u1", "secureKey": "k1", "alias": "117"});
-    let registered: shared::relay_api::SessionRegistered = reqwest::Client::new()
-        .post(format!("{relay}/v1/sessions"))
-        .json(&body)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let registered: shared::relay_api::SessionRegistered =
+        registration(&relay, "117").await?.error_for_status()?.json().await?;
     let mut ws = WsClient::connect(&relay).await?;
     ws.subscribe("c0ffee", &registered.token).await?;
     let push = serde_json::json!({"chatId": "c0ffee", "deviceId": "d", "message": "m"});

@@ -57,15 +57,19 @@ impl Setup {
         Ok(credentials)
     }
 
+    /// `POST /v1/sessions` with `body`, as it is.
+    pub(crate) async fn post_registration(
+        &self,
+        body: &RegisterSession,
+    ) -> Result<reqwest::Response> {
+        let url = format!("{}/v1/sessions", self.system.relay_url);
+        Ok(self.http.post(url).json(body).send().await?)
+    }
+
     /// `POST /v1/sessions`: returns the HTTP status and the body.
     pub(crate) async fn register_raw(&self, credentials: &Credentials) -> Result<(u16, Value)> {
         let body = RegisterSession::new(SERVICE, credentials, None);
-        let response = self
-            .http
-            .post(format!("{}/v1/sessions", self.system.relay_url))
-            .json(&body)
-            .send()
-            .await?;
+        let response = self.post_registration(&body).await?;
         let status = response.status().as_u16();
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }

@@ -224,12 +224,7 @@ async fn service_and_chat_ids_outside_gms_alphabet_are_refused_before_gms() -> R
     {
         let mut body = shared::relay_api::RegisterSession::new(service, &credentials, None);
         body.chat_id = chat_id.to_owned();
-        let response = setup
-            .http
-            .post(format!("{}/v1/sessions", setup.system.relay_url))
-            .json(&body)
-            .send()
-            .await?;
+        let response = setup.post_registration(&body).await?;
         assert_eq!(response.status().as_u16(), 400, "{service} {chat_id}");
         assert_eq!(response.headers()["cache-control"], "no-store", "an error is not kept");
     }
@@ -256,12 +251,7 @@ async fn a_push_naming_only_a_device_tells_every_chat_on_it_to_refresh_and_forwa
         let credentials = setup.chat(false).await?;
         let body =
             shared::relay_api::RegisterSession::new(super::SERVICE, &credentials, Some(device));
-        let response = setup
-            .http
-            .post(format!("{}/v1/sessions", setup.system.relay_url))
-            .json(&body)
-            .send()
-            .await?;
+        let response = setup.post_registration(&body).await?;
         let registered: shared::relay_api::SessionRegistered = response.json().await?;
         let mut ws = WsClient::connect(&setup.system.relay_url).await?;
         ws.subscribe(&credentials.chat_id, &registered.token).await?;
