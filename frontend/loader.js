@@ -146,8 +146,9 @@
       var chat = stored && stored.chat;
       // An ended chat goes keepEndedDays after its end (shared::visitor's Stored::expire)
       // also for a visitor who never opens the chat again, which is when the chat would.
-      // (No `??`: the loader parses in browsers older than ES2020 too.)
-      if (chat && chat.ended && Date.now() - chat.endedAt >= (config.keepEndedDays >= 0 ? config.keepEndedDays : 7) * 864e5) w.localStorage.removeItem(KEY);
+      // A chat that ended before endedAt was kept (NaN) goes at once: it may still hold its
+      // tokens. (No `??`: the loader parses in browsers older than ES2020 too.)
+      if (chat && chat.ended && !(Date.now() - chat.endedAt < (config.keepEndedDays >= 0 ? config.keepEndedDays : 7) * 864e5)) w.localStorage.removeItem(KEY);
       return !!(chat && !chat.ended);
     } catch (e) { return false; }
   }
