@@ -1,6 +1,8 @@
 //! `cargo xtask chaos [-- --seed N --minutes M --visitors V ...]`: the release relay and
 //! widget, then one chaos run (`tests/src/bin/chaos.rs`) with 3 real widgets in Chromium;
-//! the run's flags are passed on. `cargo xtask test` runs a short fixed seed (`smoke`).
+//! the run's flags are passed on, `--push-format` among them (gms-sim's push layout: `flat`
+//! by default, `kebab`, `nested`, `envelope`, `envelope-string` with the payload as a JSON
+//! string, or `minimal`). `cargo xtask test` runs a short fixed seed (`smoke`).
 
 use std::process::Command;
 
