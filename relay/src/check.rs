@@ -172,7 +172,7 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
         Err(problem) => {
             step.fail(what, &problem, &[
                 "GMS: `[chat] enable_notification_mode=true`, and `[push] pushEnabled` lists customhttp",
-                "GMS: `customhttp.url` is this relay's /gms/push with its secret (?secret= or user:secret@); GMS must reach it",
+                "GMS: `customhttp.url` is this relay's /gms/push?secret=<its push secret> (GMS turns no user:secret@ into a Basic header); GMS must reach it",
                 "Chat Server: flex-push-enabled=true, flex-push-on-join=true, a large flex-push-timeout",
                 "--node-group must name the GMS cluster application (Chat Server log: \"no gms node found in group\")",
                 "the relay's log shows refused pushes (401 secret, 403 --push-allow, 413 --push-body-limit)",
@@ -187,7 +187,7 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
     match acknowledged(&http, relay, acks_before).await {
         Ok(()) => step.ok(what, "its ping to GMS was answered"),
         Err(problem) => step.fail(what, &problem, &[
-            "\"stopped\": GMS refused the tokens the push carried: flex-push-content must list app-dbid, secure-key, session-id, user-id",
+            "\"refused\" or \"stopped\": GMS refused the tokens the push carried: flex-push-content must list app-dbid, secure-key, session-id, user-id",
             "\"failed\": the relay cannot reach GMS (its --gms-url, firewall)",
         ]),
     }
@@ -288,7 +288,7 @@ async fn first_push(
 async fn ack_counts(http: &reqwest::Client, relay: &str) -> Vec<(String, f64)> {
     let Ok(response) = http.get(format!("{relay}/metrics")).send().await else { return vec![] };
     let text = response.text().await.unwrap_or_default();
-    ["ok", "stopped", "failed"]
+    ["ok", "refused", "stopped", "failed"]
         .iter()
         .map(|result| {
             let label = format!("result=\"{result}\"");

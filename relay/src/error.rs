@@ -23,8 +23,9 @@ pub(crate) enum AppError {
     /// GMS refused the chat's tokens, or the chat has ended.
     #[error("{0}")]
     RejectedByGms(String),
-    /// GMS could not be reached.
-    #[error("GMS could not be reached: {0}")]
+    /// GMS could not be reached, or answered no Chat API answer; what happened is logged,
+    /// not told to the browser (a gateway's error text is no visitor's business).
+    #[error("GMS could not be reached")]
     GmsUnreachable(String),
     /// The durable store failed: nothing was accepted.
     #[error("the session store is unavailable")]
@@ -77,7 +78,9 @@ impl IntoResponse for AppError {
         let (status, code) = self.status_and_code();
         // Every refusal is counted by its reason, in this one place.
         metrics::counter!("relay_refused_total", "reason" => code).increment(1);
-        if status.is_server_error() && !matches!(self, AppError::NotReady(_)) {
+        if let AppError::GmsUnreachable(detail) = &self {
+            tracing::error!(error = ?detail, "request failed: GMS could not be reached");
+        } else if status.is_server_error() && !matches!(self, AppError::NotReady(_)) {
             tracing::error!(error = ?self.to_string(), "request failed");
         } else {
             tracing::debug!(error = ?self.to_string(), "request refused");

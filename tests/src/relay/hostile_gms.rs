@@ -239,7 +239,10 @@ async fn an_error_body_that_is_no_envelope_is_logged_with_its_message() -> Resul
     else {
         anyhow::bail!("the relay did not start");
     };
-    assert_eq!(register(&listen(&ready)?, "117").await?, 502);
+    let refused = registration(&listen(&ready)?, "117").await?;
+    assert_eq!(refused.status(), 502);
+    let told = refused.text().await?;
+    assert!(!told.contains("Chat service not found"), "the browser is told no more: {told}");
     let text = || log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     until("the refusal is logged with GMS's message", Duration::from_secs(10), || async {
         Ok(text().contains("HTTP 404: Chat service not found: com.genesyslab.NotFound"))
