@@ -6,6 +6,7 @@
 //! during the ping gets a ping of its own, sent after it, as the acknowledgement needs.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -84,6 +85,10 @@ pub(crate) struct Deps {
     pub(crate) web_push: Option<crate::web_push::WebPush>,
     /// How long after a first refusal of a chat's tokens a second one makes it final.
     pub(crate) refusal_apart: std::time::Duration,
+    /// Events found that no push announced, in chats registered at least `missed_after`
+    /// before: Chat Server is not pushing for them (shown in `/status`).
+    pub(crate) missed: Arc<AtomicU64>,
+    pub(crate) missed_after: std::time::Duration,
 }
 
 impl Deps {
@@ -244,15 +249,27 @@ async fn ping(deps: &Deps, chat_id: &str, pending: Pending) -> (Outcome, Option<
 /// `changed` frame, so the browsers refresh instead of never learning of it.
 async fn announce_if_still_unannounced(deps: &Deps, chat_id: &str, found: u64) {
     tokio::time::sleep(PUSH_IN_FLIGHT).await;
-    let told = match deps.sessions.current(chat_id).await {
-        Ok(Some(record)) => record.announced,
+    let record = match deps.sessions.current(chat_id).await {
+        Ok(Some(record)) => Some(record),
         Ok(None) => return,
-        Err(_) => 0,
+        Err(_) => None,
     };
-    if found <= told {
+    if found <= record.as_ref().map_or(0, |r| r.announced) {
         return;
     }
     metrics::counter!("relay_unannounced_events_total").increment(1);
+    // A chat this old has had time for its push subscription to take effect: silence now
+    // is Chat Server not pushing for it, which only its configuration can mend.
+    let missed_after = u64::try_from(deps.missed_after.as_millis()).unwrap_or(u64::MAX);
+    if record.is_some_and(|r| now_millis().saturating_sub(r.registered_at) >= missed_after) {
+        metrics::counter!("relay_push_missed_total").increment(1);
+        deps.missed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            chat = chat_id,
+            "GMS has events no push announced: check Chat Server's version (8.5.315.05 or \
+             later), flex-push-on-join, the node group and flex-push-content"
+        );
+    }
     deps.fan_out(chat_id, &ServerFrame::Changed { chat_id: chat_id.to_owned() }).await;
     let seen =
         Observation { announced: Some(found), ..Observation::new(now_millis(), Source::Gms) };

@@ -13,6 +13,7 @@ use shared::gms::{
     async_push_user_data,
 };
 use shared::relay_api::{ClientFrame, RegisterSession, SESSIONS_PATH, ServerFrame, WS_PATH};
+use shared::transcript::TranscriptPosition;
 use tokio_tungstenite::tungstenite::Message;
 
 /// What to check.
@@ -169,6 +170,19 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
     ));
     match first_push(relay, &credentials.chat_id, &token, config.wait).await {
         Ok(frame) => step.ok(what, &frame),
+        Err(problem) if someone_else_wrote(&http, gms, &config.service, &credentials).await => {
+            // Something happened in the chat and GMS knows it, but no push came: Chat
+            // Server does not push for this chat.
+            step.fail(what, &format!("{problem}, though GMS has events in the chat from others"), &[
+                "Chat Server 8.5.315.05 or later keeps an idle web visitor's push subscription (older ones log them out after flex-disconnect-timeout)",
+                "Chat Server: flex-push-enabled=true and flex-push-on-join=true",
+                "--node-group must name the GMS cluster application Chat Server pushes through",
+                "Chat Server: flex-push-content must list session-id (and app-dbid, secure-key, user-id)",
+                "GMS: `customhttp.url` is this relay's /gms/push?secret=<its push secret>, and GMS reaches it",
+            ]);
+            end_chat(&http, gms, &config.service, &credentials).await;
+            return Ok(false);
+        }
         Err(problem) => {
             step.fail(what, &problem, &[
                 "GMS: `[chat] enable_notification_mode=true`, and `[push] pushEnabled` lists customhttp",
@@ -234,6 +248,19 @@ async fn gms_call(
         Some(message) => format!("HTTP {status} without a Chat API answer: {message:?}"),
         None => format!("HTTP {status} without a Chat API answer"),
     })
+}
+
+/// Whether the chat's transcript holds an event from someone other than the visitor (an
+/// agent, a bot, the system's greeting).
+async fn someone_else_wrote(
+    http: &reqwest::Client,
+    gms: &str,
+    service: &str,
+    credentials: &Credentials,
+) -> bool {
+    let everything = ChatOperation::Refresh { position: TranscriptPosition::All };
+    let answer = gms_call(http, gms, service, &everything, Some(credentials)).await;
+    answer.is_ok_and(|r| r.messages.iter().any(|event| !event.from.is_client()))
 }
 
 async fn end_chat(

@@ -75,6 +75,12 @@ pub struct Config {
     #[arg(long, env = "RELAY_GMS_REFUSAL_APART", default_value = "30", value_parser = seconds)]
     pub gms_refusal_apart: Duration,
 
+    /// Seconds after its registration from which a chat whose events reach the relay only
+    /// by its pings counts as missing pushes (`relay_push_missed_total`, `/status`); before
+    /// that, its push subscription may not have taken effect yet.
+    #[arg(long, env = "RELAY_PUSH_MISSED_AFTER", default_value = "120", value_parser = seconds)]
+    pub push_missed_after: Duration,
+
     /// GMS requests in flight at once: acknowledgements, pings and registrations together.
     #[arg(long, env = "RELAY_GMS_CONCURRENCY", default_value = "32")]
     pub gms_concurrency: usize,

@@ -73,6 +73,8 @@ pub(crate) struct AppState {
     pub(crate) web_push: Option<web_push::WebPush>,
     /// The Prometheus registry.
     pub(crate) metrics: PrometheusHandle,
+    /// Events pings found that Chat Server never pushed (`acker::Deps::missed`).
+    pub(crate) pushes_missed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The relay's router.
@@ -197,6 +199,7 @@ pub async fn run_with_store(
         }
         None => None,
     };
+    let pushes_missed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let deps = acker::Deps {
         gms: gms.clone(),
         sessions: sessions.clone(),
@@ -204,6 +207,8 @@ pub async fn run_with_store(
         bus: bus.clone(),
         web_push: web_push.clone(),
         refusal_apart: config.gms_refusal_apart,
+        missed: pushes_missed.clone(),
+        missed_after: config.push_missed_after,
     };
     let acker = acker::Acker::start(deps, config.gms_concurrency, ack_stop.clone(), DRAIN, &acks);
     let settings = restorer::Settings {
@@ -266,6 +271,7 @@ pub async fn run_with_store(
         limits,
         web_push,
         metrics,
+        pushes_missed,
     };
     tracing::info!(listen = %listener.local_addr()?, "relay listening");
     if let Some(address) = state.config.admin_listen {

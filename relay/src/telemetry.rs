@@ -86,6 +86,11 @@ pub(crate) fn describe_metrics() {
             "Record writes that found another relay's change first and were merged again.",
         ),
         (
+            "relay_push_missed_total",
+            "Pings that found events no push announced, in chats registered long enough \
+             before (--push-missed-after): Chat Server is not pushing for them.",
+        ),
+        (
             "relay_unannounced_events_total",
             "Pings that found events no push had announced (lost pushes): told with `changed`.",
         ),
@@ -126,6 +131,7 @@ pub(crate) fn describe_metrics() {
     }
     for name in [
         "relay_push_repeats_total",
+        "relay_push_missed_total",
         "relay_ping_queue_drops_total",
         "relay_restore_chats_total",
         "relay_restored_total",

@@ -137,6 +137,10 @@ pub struct RelayStatus {
     /// Per Chat Server alias, its latest restoration.
     #[serde(default)]
     pub restorations: std::collections::BTreeMap<String, RestorationProgress>,
+    /// Times a ping found events that no push announced in a chat registered long enough
+    /// before: Chat Server is not pushing for some chats (its configuration).
+    #[serde(default)]
+    pub pushes_missed: u64,
 }
 
 /// How the latest restoration of one Chat Server's chats goes.

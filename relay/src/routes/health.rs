@@ -31,6 +31,7 @@ async fn status(State(state): State<AppState>) -> Json<RelayStatus> {
         chats: state.sessions.len(),
         connections: state.hub.connections(),
         restorations: state.restorer.progress(),
+        pushes_missed: state.pushes_missed.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

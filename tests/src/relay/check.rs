@@ -79,3 +79,19 @@ async fn an_unreachable_gms_fails_the_first_step() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_agent_line_without_a_push_points_at_chat_servers_push_settings() -> anyhow::Result<()> {
+    // The bot answers at once, but every push is refused (as if Chat Server pushed
+    // nowhere): GMS has the line, the relay never hears of it.
+    let options =
+        Options::sim(&["--bot", "--bot-delay-ms", "50"]).relay(&["--push-allow", "10.0.0.0/8"]);
+    let setup = Setup::start(options).await?;
+    let mut out = Vec::new();
+    let passed = run(&config(&setup, "2")?, &mut out).await?;
+    let report = String::from_utf8(out)?;
+    assert!(!passed);
+    assert!(report.contains("though GMS has events in the chat from others"), "{report}");
+    assert!(report.contains("flex-push-on-join") && report.contains("8.5.315.05"), "{report}");
+    setup.system.stop().await
+}

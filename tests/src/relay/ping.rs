@@ -10,16 +10,40 @@ use crate::ws_client::Received;
 async fn the_periodic_ping_recovers_an_event_whose_push_was_lost() -> anyhow::Result<()> {
     // Pushes from gms-sim (127.0.0.1) are refused with 403 and resend is off, so they are
     // lost: only the periodic ping can find the new event.
-    let options =
-        Options::sim(&[]).relay(&["--push-allow", "10.0.0.0/8", "--ping-interval", "0.3"]);
-    let setup = Setup::start(options).await?;
-    let (credentials, mut ws, _) = setup.subscribed_chat(false).await?;
-    setup.admin.agent_says(&credentials.chat_id, "are you there?").await?;
-    let frame = ws.frame(Duration::from_secs(5)).await?;
-    assert_eq!(frame, ServerFrame::Changed { chat_id: credentials.chat_id.clone() });
-    let stats = setup.admin.stats().await?;
-    assert!(stats["pushes"]["failed"].as_u64() >= Some(2), "the pushes really were lost: {stats}");
-    setup.system.stop().await
+    // A chat counts as missing pushes from its registration on (`--push-missed-after 0`).
+    for missed_after in ["0", "120"] {
+        let options = Options::sim(&[]).relay(&[
+            "--push-allow",
+            "10.0.0.0/8",
+            "--ping-interval",
+            "0.3",
+            "--push-missed-after",
+            missed_after,
+        ]);
+        let setup = Setup::start(options).await?;
+        let (credentials, mut ws, _) = setup.subscribed_chat(false).await?;
+        setup.admin.agent_says(&credentials.chat_id, "are you there?").await?;
+        let frame = ws.frame(Duration::from_secs(5)).await?;
+        assert_eq!(frame, ServerFrame::Changed { chat_id: credentials.chat_id.clone() });
+        let stats = setup.admin.stats().await?;
+        let lost = stats["pushes"]["failed"].as_u64();
+        assert!(lost >= Some(2), "the pushes really were lost: {stats}");
+        // The silence is visible to the operator, once the chat is old enough for it to
+        // mean that Chat Server does not push for it.
+        let status: shared::relay_api::RelayStatus = setup
+            .http
+            .get(format!("{}/status", setup.system.relay_url))
+            .send()
+            .await?
+            .json()
+            .await?;
+        match missed_after {
+            "0" => assert!(status.pushes_missed >= 1, "{status:?}"),
+            _ => assert_eq!(status.pushes_missed, 0, "a new chat's silence is no fault yet"),
+        }
+        setup.system.stop().await?;
+    }
+    Ok(())
 }
 
 #[tokio::test]
