@@ -31,6 +31,18 @@ impl GmsClient {
         }
     }
 
+    /// The same client sending `name: value` with every request, as a client of a GMS
+    /// behind an API gateway does.
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<GmsClient> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())?,
+            reqwest::header::HeaderValue::from_str(value)?,
+        );
+        self.http = reqwest::Client::builder().default_headers(headers).build()?;
+        Ok(self)
+    }
+
     /// Sends an operation and returns the raw answer.
     pub async fn raw(
         &self,

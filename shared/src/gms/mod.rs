@@ -3,11 +3,13 @@
 //! The facts and their evidence are in `gms-protocol.md` (sections 2 to 5 and 7); the
 //! choices made where sources are silent are listed in `docs/protocol.md`.
 
+mod header;
 mod policy;
 mod request;
 mod response;
 mod user_data;
 
+pub use header::{GmsHeader, checked_headers};
 pub use policy::{Answer, RetryPolicy, Verdict};
 pub use request::{ChatOperation, Credentials, EncodedRequest, FilePart, RequestBody, Visitor};
 pub use response::{

@@ -422,3 +422,25 @@ fn a_body_that_is_no_envelope_still_says_what_went_wrong() {
     let long = format!(r#"{{"message":"{}"}}"#, "x".repeat(1000));
     assert_eq!(ChatResponse::foreign_error(long.as_bytes()).map(|m| m.len()), Some(300));
 }
+
+#[test]
+fn extra_gms_headers_are_checked_and_their_values_never_shown() {
+    use crate::gms::{GmsHeader, checked_headers};
+    let header = GmsHeader::parse("apikey:  s3cr3t, with comma ").expect("valid");
+    assert_eq!((header.name.as_str(), header.value.as_str()), ("apikey", "s3cr3t, with comma"));
+    assert_eq!(format!("{header:?}"), "\"apikey\": …");
+    assert!(GmsHeader::parse("x-api-key:").is_ok(), "an empty value is a value");
+    for bad in ["apikey", ": v", "api key: v", "apikey\u{e9}: v", "Host: h", "content-length: 1"] {
+        assert!(GmsHeader::parse(bad).is_err(), "{bad:?}");
+    }
+    for reserved in ["Sec-Fetch-Mode: x", "Proxy-Authorization: x", "Cookie: a=b"] {
+        assert!(GmsHeader::parse(reserved).is_err(), "{reserved:?}");
+    }
+    let problem = GmsHeader::new("apikey", "a\r\nInjected: 1").expect_err("a line break");
+    assert!(!problem.contains("Injected"), "the value stays out of the message: {problem}");
+
+    let given = [("apikey".to_owned(), "k".to_owned()), ("bad name".to_owned(), "v".to_owned())];
+    let (valid, problems) = checked_headers(given.iter().map(|(n, v)| (n, v)));
+    assert_eq!(valid, vec![GmsHeader::new("apikey", "k").expect("valid")]);
+    assert_eq!(problems.len(), 1);
+}

@@ -1,15 +1,17 @@
 //! The Chat API V2 HTTP surface: content types, faults, CORS, envelope or file replies.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use shared::gms::FilePart;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use shared::gms::{FilePart, GmsHeader};
+use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 
 use crate::Sim;
 use crate::config::Config;
@@ -24,13 +26,19 @@ pub(crate) fn router(config: &Config) -> Router<Sim> {
         .route("/genesys/2/chat/{service}", post(create))
         .route("/genesys/2/chat/{service}/{chat_id}/{*operation}", post(operation))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            Arc::from(config.require_headers.as_slice()),
+            gateway,
+        ))
         .layer(cors(&config.cors_origins))
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::POST, Method::OPTIONS])
-        .allow_headers(Any)
+        // Whatever the preflight asks for, `Authorization` and a gateway's key included
+        // (a `*` would not cover `Authorization`).
+        .allow_headers(AllowHeaders::mirror_request())
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {
         return layer.allow_origin(Any);
@@ -38,6 +46,29 @@ fn cors(origins: &[String]) -> CorsLayer {
     let list: Vec<HeaderValue> =
         origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()).collect();
     layer.allow_origin(AllowOrigin::list(list))
+}
+
+/// An API gateway in front of GMS (Apigee, as Genesys hosts it): a request without every
+/// required header never reaches GMS and gets the gateway's 401 and fault body. The CORS
+/// layer around it answers preflights, which carry no such header.
+async fn gateway(
+    State(required): State<Arc<[GmsHeader]>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let carried = |wanted: &GmsHeader| {
+        request.headers().get_all(wanted.name.as_str()).iter().any(|v| v == wanted.value.as_str())
+    };
+    if required.iter().all(carried) {
+        return next.run(request).await;
+    }
+    let fault = serde_json::json!({
+        "fault": {
+            "faultstring": "Invalid ApiKey",
+            "detail": {"errorcode": "oauth.v2.InvalidApiKey"}
+        }
+    });
+    (StatusCode::UNAUTHORIZED, axum::Json(fault)).into_response()
 }
 
 async fn create(State(sim): State<Sim>, Path(service): Path<String>, request: Request) -> Response {

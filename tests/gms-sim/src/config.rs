@@ -91,6 +91,19 @@ pub struct Config {
     #[arg(long = "cors-origin", env = "GMS_SIM_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// A header every Chat API request must carry, as `NAME: VALUE` (repeatable; in the
+    /// environment one a line), as an API gateway in front of GMS asks for its key
+    /// (`apikey: ...`). A request without it gets 401 and an Apigee fault body; the CORS
+    /// preflight allows it.
+    #[arg(
+        long = "require-header",
+        env = "GMS_SIM_REQUIRE_HEADERS",
+        value_delimiter = '\n',
+        hide_env_values = true,
+        value_parser = shared::gms::GmsHeader::parse
+    )]
+    pub require_headers: Vec<shared::gms::GmsHeader>,
+
     /// Run a scripted agent that joins every new chat and answers.
     #[arg(long, env = "GMS_SIM_BOT")]
     pub bot: bool,

@@ -2,6 +2,7 @@
 
 mod api;
 mod files;
+mod gateway;
 mod ha;
 mod push;
 mod refusals;
