@@ -124,6 +124,15 @@ pub struct Config {
     #[arg(long, env = "RELAY_HEALTH_FAILURES", default_value = "3")]
     pub health_failures: u32,
 
+    /// The name of the application DBID in a Chat Server's health body, searched at any
+    /// depth (also in camelCase and kebab-case).
+    #[arg(long, env = "RELAY_HEALTH_DBID_KEY", default_value = "app_dbid")]
+    pub health_dbid_key: String,
+
+    /// The name of the process id in a Chat Server's health body, searched likewise.
+    #[arg(long, env = "RELAY_HEALTH_PID_KEY", default_value = "process_os_pid")]
+    pub health_pid_key: String,
+
     /// Most restoration pings per second after a Chat Server restart.
     #[arg(long, env = "RELAY_RESTORE_RATE", default_value = "200")]
     pub restore_rate: u32,

@@ -236,8 +236,7 @@ pub async fn run_with_store(
     for server in &config.chat_servers {
         tasks.spawn(watcher::run(
             server.clone(),
-            config.health_interval,
-            config.health_failures,
+            watcher::Settings::new(&config),
             restorer.clone(),
             sessions.clone(),
             lease.clone(),

@@ -52,6 +52,12 @@ pub(crate) fn describe_metrics() {
             "relay_chat_server_events_total",
             "Chat Server restarts and losses seen by the health watch.",
         ),
+        (
+            "relay_health_polls_total",
+            "Chat Server health polls, by alias and result: ok, unreachable (no answer or an \
+             error status: counts towards --health-failures), unreadable (a success without \
+             the DBID and pid: restarts of that server go unseen).",
+        ),
         ("relay_restore_chats_total", "Chats whose restoration was started."),
         ("relay_restored_total", "Chats restored on a working Chat Server."),
         ("relay_restore_failed_total", "Chats still not restored at the restoration deadline."),

@@ -1,15 +1,18 @@
 //! Watches each configured Chat Server's health endpoint and keeps `app_dbid` →
 //! `process_os_pid`. A new pid means the process restarted; a run of failed polls means it
-//! is gone. Either way its chats must be restored, which the restorer does.
+//! is gone. Either way its chats must be restored, which the restorer does. A success whose
+//! body lacks the fields (`unreadable`) is neither: the process answers, so it is no outage,
+//! but its pid is unknown, so restarts go unseen until the body is readable again; the
+//! relay warns once and counts every poll in `relay_health_polls_total{alias, result}`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use shared::health::ChatServerHealth;
+use shared::health::{ChatServerHealth, HealthKeys, HealthPoll, POLL_RESULTS};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ChatServer;
+use crate::config::{ChatServer, Config};
 use crate::restorer::Restorer;
 use crate::sessions::Sessions;
 
@@ -24,22 +27,49 @@ pub(crate) enum Verdict {
     Gone,
 }
 
+/// How every Chat Server is polled.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// Between two polls.
+    pub(crate) interval: Duration,
+    /// Failed polls in a row that mean gone.
+    pub(crate) failures: u32,
+    /// The names of the fields in a health body.
+    pub(crate) keys: HealthKeys,
+}
+
+impl Settings {
+    pub(crate) fn new(config: &Config) -> Settings {
+        Settings {
+            interval: config.health_interval,
+            failures: config.health_failures,
+            keys: HealthKeys {
+                dbid: config.health_dbid_key.clone(),
+                pid: config.health_pid_key.clone(),
+            },
+        }
+    }
+}
+
 /// The watch state of one Chat Server, free of IO so the rules are unit-tested.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Watch {
     pid: Option<u64>,
     failures: u32,
+    /// The last answer was a body without the fields.
+    unreadable: bool,
 }
 
 impl Watch {
     /// A watch that starts from the pid last seen, if any.
     pub(crate) fn resume(pid: Option<u64>) -> Watch {
-        Watch { pid, failures: 0 }
+        Watch { pid, failures: 0, unreadable: false }
     }
 
     /// A successful poll.
     pub(crate) fn answered(&mut self, health: &ChatServerHealth) -> Verdict {
         self.failures = 0;
+        self.unreadable = false;
         let previous = self.pid.replace(health.process_os_pid);
         match previous {
             Some(pid) if pid != health.process_os_pid => Verdict::Restarted,
@@ -47,7 +77,20 @@ impl Watch {
         }
     }
 
-    /// A failed poll (no answer, an error status, or a body without the fields).
+    /// A success whose body lacks the fields: never a restart or an outage. The process
+    /// answered, so a run of failures ends; the pid kept stays, so a restart meanwhile is
+    /// seen once the body is readable. True for the first of a run: the one to warn about.
+    pub(crate) fn unreadable(&mut self) -> bool {
+        self.failures = 0;
+        !std::mem::replace(&mut self.unreadable, true)
+    }
+
+    /// Whether the last answer was unreadable.
+    pub(crate) fn is_unreadable(&self) -> bool {
+        self.unreadable
+    }
+
+    /// A failed poll (no answer, or an error status).
     pub(crate) fn failed(&mut self, threshold: u32) -> Verdict {
         self.failures += 1;
         if self.failures == threshold.max(1) {
@@ -63,13 +106,16 @@ impl Watch {
 /// Polls one Chat Server until shutdown.
 pub(crate) async fn run(
     server: ChatServer,
-    interval: Duration,
-    threshold: u32,
+    settings: Settings,
     restorer: Restorer,
     sessions: Sessions,
     lease: Option<Arc<AtomicBool>>,
     shutdown: CancellationToken,
 ) {
+    let Settings { interval, failures: threshold, keys } = settings;
+    for result in POLL_RESULTS {
+        polls(&server.alias, result).increment(0);
+    }
     // No redirects: a health port answers itself, and following one would count whatever
     // it points at as this Chat Server.
     let http = match reqwest::Client::builder()
@@ -113,8 +159,16 @@ pub(crate) async fn run(
             watching = true;
             restorer.resume_unfinished(&server.alias).await;
         }
-        let verdict = match poll(&http, &server.health_url).await {
-            Ok(health) => {
+        let answer = tokio::select! {
+            () = shutdown.cancelled() => return,
+            answer = poll(&http, &server.health_url, &keys) => answer,
+        };
+        polls(&server.alias, answer.result()).increment(1);
+        let verdict = match answer {
+            HealthPoll::Ok(health) => {
+                if watch.is_unreadable() {
+                    tracing::info!(alias = %server.alias, "Chat Server health body readable again: restart detection is back");
+                }
                 if health.app_dbid != server.alias {
                     tracing::warn!(alias = %server.alias, app_dbid = ?health.app_dbid, "health endpoint reports another app_dbid");
                 }
@@ -125,7 +179,21 @@ pub(crate) async fn run(
                 }
                 verdict
             }
-            Err(reason) => {
+            HealthPoll::Unreadable(reason) => {
+                if watch.unreadable() {
+                    tracing::warn!(
+                        alias = %server.alias,
+                        reason = ?reason.0,
+                        dbid_key = ?keys.dbid,
+                        pid_key = ?keys.pid,
+                        "Chat Server health body has no app_dbid or process_os_pid under these \
+                         names (--health-dbid-key, --health-pid-key): its restarts go unseen \
+                         until the body is readable; not counted as failures"
+                    );
+                }
+                Verdict::Steady
+            }
+            HealthPoll::Unreachable(reason) => {
                 tracing::debug!(alias = %server.alias, ?reason, "health poll failed");
                 watch.failed(threshold)
             }
@@ -150,13 +218,22 @@ async fn keep_pid(sessions: &Sessions, alias: &str, pid: u64) -> bool {
     kept.is_ok()
 }
 
-async fn poll(http: &reqwest::Client, url: &str) -> Result<ChatServerHealth, String> {
-    let response = http.get(url).send().await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status()));
+/// `relay_health_polls_total` for one Chat Server and result.
+fn polls(alias: &str, result: &'static str) -> metrics::Counter {
+    metrics::counter!("relay_health_polls_total", "alias" => alias.to_owned(), "result" => result)
+}
+
+/// One poll; a body that cannot be read in full counts as no answer.
+async fn poll(http: &reqwest::Client, url: &str, keys: &HealthKeys) -> HealthPoll {
+    let response = match http.get(url).send().await {
+        Ok(response) => response,
+        Err(error) => return HealthPoll::Unreachable(error.to_string()),
+    };
+    let status = response.status().as_u16();
+    match response.bytes().await {
+        Ok(body) => HealthPoll::judge(status, &body, keys),
+        Err(error) => HealthPoll::Unreachable(error.to_string()),
     }
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
-    ChatServerHealth::parse(&body).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -201,5 +278,40 @@ mod tests {
             Verdict::Steady,
             "coming back is a new process, already handled"
         );
+    }
+
+    #[test]
+    fn an_unreadable_body_is_never_a_restart_or_an_outage() {
+        let mut watch = Watch::default();
+        assert!(watch.unreadable(), "the first of a run is warned about");
+        for _ in 0..10 {
+            assert!(!watch.unreadable(), "once per run");
+            assert_eq!(watch.failed(3), Verdict::Steady, "an answer ends a run of failures");
+        }
+        assert!(watch.is_unreadable());
+        assert_eq!(watch.answered(&health(10)), Verdict::Steady, "the first pid learnt");
+        assert!(!watch.is_unreadable());
+        assert!(watch.unreadable(), "a new run is warned about again");
+        assert_eq!(watch.answered(&health(10)), Verdict::Steady);
+    }
+
+    #[test]
+    fn a_restart_while_the_body_was_unreadable_is_seen_once_it_is_readable() {
+        let mut watch = Watch::resume(Some(10));
+        watch.unreadable();
+        watch.unreadable();
+        assert_eq!(watch.answered(&health(11)), Verdict::Restarted);
+    }
+
+    #[test]
+    fn failures_around_unreadable_answers_do_not_add_up() {
+        let mut watch = Watch::default();
+        watch.answered(&health(10));
+        assert_eq!(watch.failed(3), Verdict::Steady);
+        assert_eq!(watch.failed(3), Verdict::Steady);
+        watch.unreadable();
+        assert_eq!(watch.failed(3), Verdict::Steady);
+        assert_eq!(watch.failed(3), Verdict::Steady);
+        assert_eq!(watch.failed(3), Verdict::Gone, "three in a row after the last answer");
     }
 }

@@ -1,7 +1,10 @@
-//! Chat Server health bodies: the `app_dbid` and `process_os_pid` a restart detector needs.
+//! Chat Server health bodies: the `app_dbid` and `process_os_pid` a restart detector needs,
+//! and what one poll of a health port showed.
 //!
 //! No public Genesys source describes this endpoint (the seed names the two fields), so the
-//! reader finds them at any depth and accepts numbers sent as strings.
+//! reader finds them at any depth, under names the operator can change, and accepts numbers
+//! sent as strings. A success whose body lacks them is told apart from no answer: the
+//! process is alive, only its identity is unknown, which must never look like an outage.
 
 use serde_json::Value;
 
@@ -28,17 +31,100 @@ impl std::fmt::Display for HealthError {
 
 impl std::error::Error for HealthError {}
 
+/// The names of the two fields in a health body. Each is also looked for in camelCase and
+/// kebab-case, as the defaults always were (`appDbid`, `app-dbid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthKeys {
+    /// The application DBID's name (`app_dbid` by default).
+    pub dbid: String,
+    /// The process id's name (`process_os_pid` by default).
+    pub pid: String,
+}
+
+impl Default for HealthKeys {
+    fn default() -> HealthKeys {
+        HealthKeys { dbid: "app_dbid".to_owned(), pid: "process_os_pid".to_owned() }
+    }
+}
+
+/// `key` as given, in camelCase and in kebab-case, without repeats.
+fn spellings(key: &str) -> Vec<String> {
+    let mut camel = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' || c == '-' {
+            upper = !camel.is_empty();
+        } else if upper {
+            camel.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            camel.push(c);
+        }
+    }
+    let mut all = vec![key.to_owned()];
+    for spelling in [camel, key.replace('_', "-")] {
+        if !spelling.is_empty() && !all.contains(&spelling) {
+            all.push(spelling);
+        }
+    }
+    all
+}
+
 impl ChatServerHealth {
-    /// Parses a health body.
+    /// Parses a health body with the default field names.
     pub fn parse(body: &[u8]) -> Result<ChatServerHealth, HealthError> {
+        ChatServerHealth::parse_with(body, &HealthKeys::default())
+    }
+
+    /// Parses a health body whose fields carry `keys`' names.
+    pub fn parse_with(body: &[u8], keys: &HealthKeys) -> Result<ChatServerHealth, HealthError> {
         let value: Value = serde_json::from_slice(body).map_err(|e| HealthError(e.to_string()))?;
-        let app_dbid = find_scalar(&value, &["app_dbid", "appDbid", "app-dbid"])
-            .ok_or_else(|| HealthError("no app_dbid".to_owned()))?;
-        let pid = find_scalar(&value, &["process_os_pid", "processOsPid", "process-os-pid"])
-            .ok_or_else(|| HealthError("no process_os_pid".to_owned()))?;
+        let field = |key: &str| {
+            let names = spellings(key);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            find_scalar(&value, &names).ok_or_else(|| HealthError(format!("no {key}")))
+        };
+        let app_dbid = field(&keys.dbid)?;
+        let pid = field(&keys.pid)?;
         let process_os_pid = pid
             .parse()
-            .map_err(|_| HealthError(format!("process_os_pid {pid:?} is not a number")))?;
+            .map_err(|_| HealthError(format!("{} {pid:?} is not a number", keys.pid)))?;
         Ok(ChatServerHealth { app_dbid, process_os_pid })
     }
 }
+
+/// What one poll of a health port showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthPoll {
+    /// The process answered with its identity.
+    Ok(ChatServerHealth),
+    /// No answer, or an answer that is no success: the process may be gone.
+    Unreachable(String),
+    /// A success whose body lacks the fields: the process is up, its identity unknown.
+    Unreadable(HealthError),
+}
+
+impl HealthPoll {
+    /// Judges an HTTP answer of a health port.
+    pub fn judge(status: u16, body: &[u8], keys: &HealthKeys) -> HealthPoll {
+        if !(200..300).contains(&status) {
+            return HealthPoll::Unreachable(format!("HTTP {status}"));
+        }
+        match ChatServerHealth::parse_with(body, keys) {
+            Ok(health) => HealthPoll::Ok(health),
+            Err(error) => HealthPoll::Unreadable(error),
+        }
+    }
+
+    /// The poll's `result` label: `ok`, `unreachable` or `unreadable`.
+    pub fn result(&self) -> &'static str {
+        match self {
+            HealthPoll::Ok(_) => "ok",
+            HealthPoll::Unreachable(_) => "unreachable",
+            HealthPoll::Unreadable(_) => "unreadable",
+        }
+    }
+}
+
+/// Every `result` label of a poll, for series that start at zero.
+pub const POLL_RESULTS: [&str; 3] = ["ok", "unreachable", "unreadable"];

@@ -3,6 +3,7 @@
 
 mod fixtures;
 mod gms_tests;
+mod health_tests;
 mod json_tests;
 mod policy_tests;
 mod protocol_doc;

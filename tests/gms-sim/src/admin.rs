@@ -22,6 +22,7 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/sim/chats/{chat_id}/end", post(end_chat))
         .route("/sim/chat-servers", get(list_servers))
         .route("/sim/chat-servers/{alias}/{action}", post(server_action))
+        .route("/sim/chat-servers/{alias}/health", post(set_health_body))
         .route("/sim/faults", get(get_faults).post(set_faults))
         .route("/sim/stats", get(stats))
 }
@@ -169,6 +170,31 @@ async fn server_action(
             .into_response(),
         Some(None) => (StatusCode::NOT_FOUND, "no such chat server").into_response(),
         Some(Some(servers)) => axum::Json(servers).into_response(),
+    }
+}
+
+/// Sets the layout of a Chat Server's health body: `{"body": "flat" | "nested" |
+/// "renamed" | "unreadable" | "text"}`.
+async fn set_health_body(
+    State(sim): State<Sim>,
+    Path(alias): Path<String>,
+    body: Bytes,
+) -> Response {
+    let layout = match json_body(&body).and_then(|body| {
+        serde_json::from_value::<crate::health::Layout>(body["body"].clone())
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("body: {e}")))
+    }) {
+        Ok(layout) => layout,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let found = sim.with_world(|world, _| {
+        let server = world.servers.iter_mut().find(|s| s.alias == alias)?;
+        server.health_body = layout;
+        Some(server_list(world))
+    });
+    match found {
+        Some(servers) => axum::Json(servers).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such chat server").into_response(),
     }
 }
 

@@ -21,6 +21,8 @@ pub(crate) struct ChatServer {
     pub(crate) pid: u32,
     pub(crate) up: bool,
     pub(crate) started_at: Instant,
+    /// How its health port lays out its body; kept across restarts, like a configuration.
+    pub(crate) health_body: crate::health::Layout,
 }
 
 /// Counters served at `/sim/stats`.
@@ -129,7 +131,13 @@ impl World {
         };
         for alias in aliases {
             let pid = world.new_pid();
-            world.servers.push(ChatServer { alias, pid, up: true, started_at: Instant::now() });
+            world.servers.push(ChatServer {
+                alias,
+                pid,
+                up: true,
+                started_at: Instant::now(),
+                health_body: crate::health::Layout::default(),
+            });
         }
         world
     }

@@ -6,6 +6,7 @@ mod check;
 mod durability;
 mod fuzz_http;
 mod ha;
+mod health;
 mod hostile_gms;
 mod lifecycle;
 mod ping;
