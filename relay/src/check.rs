@@ -44,6 +44,18 @@ pub struct CheckConfig {
     /// let the routing strategy's greeting arrive, meanwhile).
     #[arg(long, default_value = "120", value_parser = crate::config::seconds)]
     pub wait: Duration,
+
+    /// A header sent with every GMS request, as the relay's own `--gms-header` (e.g.
+    /// `apikey: ...` for a GMS behind an API gateway); repeatable, one a line in the
+    /// environment. Never printed; the relay is not sent it.
+    #[arg(
+        long = "gms-header",
+        env = "RELAY_GMS_HEADERS",
+        value_delimiter = '\n',
+        hide_env_values = true,
+        value_parser = shared::gms::GmsHeader::parse
+    )]
+    pub gms_headers: Vec<shared::gms::GmsHeader>,
 }
 
 /// One step's result.
@@ -79,6 +91,13 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
         .timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
+    // GMS's requests carry the operator's headers (an API gateway's key); the relay's do
+    // not, as no one but GMS is given them.
+    let gms_http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(crate::gms::header_map(&config.gms_headers)?)
+        .build()?;
     let mut step = Step { out, passed: 0, failed: false };
     let gms = config.gms_url.trim_end_matches('/');
     let relay = config.relay_url.trim_end_matches('/');
@@ -95,7 +114,7 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
         user_data: async_push_user_data(&subscription),
     };
     let what = "GMS creates a chat with push";
-    let credentials = match gms_call(&http, gms, &config.service, &create, None).await {
+    let credentials = match gms_call(&gms_http, gms, &config.service, &create, None).await {
         Ok(response) => match response.credentials().filter(|_| response.status_code == 0) {
             Some(credentials) => {
                 step.ok(
@@ -147,7 +166,7 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
                     "429: this address used its --register-rate; wait a minute",
                 ],
             );
-            end_chat(&http, gms, &config.service, &credentials).await;
+            end_chat(&gms_http, gms, &config.service, &credentials).await;
             return Ok(false);
         }
         Err(error) => {
@@ -156,7 +175,7 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
                 &format!("no answer: {error}"),
                 &["check --relay-url, and that the relay runs and its /readyz answers 200"],
             );
-            end_chat(&http, gms, &config.service, &credentials).await;
+            end_chat(&gms_http, gms, &config.service, &credentials).await;
             return Ok(false);
         }
     };
@@ -170,7 +189,7 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
     ));
     match first_push(relay, &credentials.chat_id, &token, config.wait).await {
         Ok(frame) => step.ok(what, &frame),
-        Err(problem) if someone_else_wrote(&http, gms, &config.service, &credentials).await => {
+        Err(problem) if someone_else_wrote(&gms_http, gms, &config.service, &credentials).await => {
             // Something happened in the chat and GMS knows it, but no push came: Chat
             // Server does not push for this chat.
             step.fail(what, &format!("{problem}, though GMS has events in the chat from others"), &[
@@ -180,7 +199,7 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
                 "Chat Server: flex-push-content must list session-id (and app-dbid, secure-key, user-id)",
                 "GMS: `customhttp.url` is this relay's /gms/push?secret=<its push secret>, and GMS reaches it",
             ]);
-            end_chat(&http, gms, &config.service, &credentials).await;
+            end_chat(&gms_http, gms, &config.service, &credentials).await;
             return Ok(false);
         }
         Err(problem) => {
@@ -191,7 +210,7 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
                 "--node-group must name the GMS cluster application (Chat Server log: \"no gms node found in group\")",
                 "the relay's log shows refused pushes (401 secret, 403 --push-allow, 413 --push-body-limit)",
             ]);
-            end_chat(&http, gms, &config.service, &credentials).await;
+            end_chat(&gms_http, gms, &config.service, &credentials).await;
             return Ok(false);
         }
     }
@@ -208,7 +227,7 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
 
     // 5. The test chat ends and the relay forgets it.
     let what = "the test chat ends";
-    if end_chat(&http, gms, &config.service, &credentials).await {
+    if end_chat(&gms_http, gms, &config.service, &credentials).await {
         let _ = http
             .delete(format!("{relay}{SESSIONS_PATH}/{}", credentials.chat_id))
             .bearer_auth(&token)

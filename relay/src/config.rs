@@ -25,6 +25,18 @@ pub struct Config {
     #[arg(long, env = "RELAY_GMS_TIMEOUT", default_value = "10", value_parser = seconds)]
     pub gms_timeout: Duration,
 
+    /// A header sent with every GMS request, `relay check`'s too, as `NAME: VALUE`, e.g.
+    /// `apikey: ...` for a GMS behind an API gateway; repeatable. In the environment one
+    /// header a line (not commas, which header values may hold). Values are never logged.
+    #[arg(
+        long = "gms-header",
+        env = "RELAY_GMS_HEADERS",
+        value_delimiter = '\n',
+        hide_env_values = true,
+        value_parser = shared::gms::GmsHeader::parse
+    )]
+    pub gms_headers: Vec<shared::gms::GmsHeader>,
+
     /// Directory for the durable session store and the token key.
     #[arg(long, env = "RELAY_DATA_DIR", default_value = "relay-data")]
     pub data_dir: PathBuf,

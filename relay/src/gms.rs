@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use shared::gms::{
-    Answer, ChatOperation, ChatResponse, Credentials, RequestBody, RetryPolicy, Verdict,
+    Answer, ChatOperation, ChatResponse, Credentials, GmsHeader, RequestBody, RetryPolicy, Verdict,
 };
 use shared::transcript::TranscriptPosition;
 
@@ -60,12 +60,18 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Gms {
     /// A client for `base` (e.g. `https://gms.example.com`) with at most `concurrency`
-    /// requests in flight. It follows no redirect: GMS answers its API directly, and a
+    /// requests in flight, each carrying `headers` (an API gateway's key). It follows no redirect: GMS answers its API directly, and a
     /// redirect would carry the chat's tokens to wherever it points.
-    pub(crate) fn new(base: &str, timeout: Duration, concurrency: usize) -> anyhow::Result<Gms> {
+    pub(crate) fn new(
+        base: &str,
+        headers: &[GmsHeader],
+        timeout: Duration,
+        concurrency: usize,
+    ) -> anyhow::Result<Gms> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .default_headers(header_map(headers)?)
             .build()?;
         Ok(Gms {
             http,
@@ -216,6 +222,22 @@ impl GmsError {
             GmsError::Http { status, .. } => Answer::Http(*status),
         }
     }
+}
+
+/// The operator's extra headers for every GMS request, `relay check`'s too. Each value is
+/// marked sensitive, so a debug print of a request or the client leaves it out.
+pub(crate) fn header_map(headers: &[GmsHeader]) -> anyhow::Result<reqwest::header::HeaderMap> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for header in headers {
+        let name = reqwest::header::HeaderName::from_bytes(header.name.as_bytes())?;
+        // The error names the header, never its value.
+        let mut value = reqwest::header::HeaderValue::from_str(&header.value).map_err(|_| {
+            anyhow::anyhow!("the value of the GMS header {:?} is not valid", header.name)
+        })?;
+        value.set_sensitive(true);
+        map.append(name, value);
+    }
+    Ok(map)
 }
 
 /// reqwest errors print the URL; ours carry no secrets, but the message stays short.

@@ -169,7 +169,12 @@ pub async fn run_with_store(
         _ => token::Tokens::load(config.token_secret.as_deref(), &config.data_dir)?,
     };
     let web_push_settings = web_push_settings(&config, redis.as_ref()).await?;
-    let gms = gms::Gms::new(&config.gms_url, config.gms_timeout, config.gms_concurrency)?;
+    let gms = gms::Gms::new(
+        &config.gms_url,
+        &config.gms_headers,
+        config.gms_timeout,
+        config.gms_concurrency,
+    )?;
     let limits = limits::Limits::new(&config);
     let hub = hub::Hub::default();
     let node = config.node();

@@ -5,6 +5,7 @@
 mod check;
 mod durability;
 mod fuzz_http;
+mod gateway;
 mod ha;
 mod health;
 mod hostile_gms;
