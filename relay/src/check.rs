@@ -45,17 +45,8 @@ pub struct CheckConfig {
     #[arg(long, default_value = "120", value_parser = crate::config::seconds)]
     pub wait: Duration,
 
-    /// A header sent with every GMS request, as the relay's own `--gms-header` (e.g.
-    /// `apikey: ...` for a GMS behind an API gateway); repeatable, one a line in the
-    /// environment. Never printed; the relay is not sent it.
-    #[arg(
-        long = "gms-header",
-        env = "RELAY_GMS_HEADERS",
-        value_delimiter = '\n',
-        hide_env_values = true,
-        value_parser = shared::gms::GmsHeader::parse
-    )]
-    pub gms_headers: Vec<shared::gms::GmsHeader>,
+    #[command(flatten)]
+    pub gms_headers: crate::config::GmsHeaders,
 }
 
 /// One step's result.
@@ -96,7 +87,7 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
     let gms_http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::none())
-        .default_headers(crate::gms::header_map(&config.gms_headers)?)
+        .default_headers(crate::gms::header_map(&config.gms_headers.headers)?)
         .build()?;
     let mut step = Step { out, passed: 0, failed: false };
     let gms = config.gms_url.trim_end_matches('/');

@@ -25,17 +25,8 @@ pub struct Config {
     #[arg(long, env = "RELAY_GMS_TIMEOUT", default_value = "10", value_parser = seconds)]
     pub gms_timeout: Duration,
 
-    /// A header sent with every GMS request, `relay check`'s too, as `NAME: VALUE`, e.g.
-    /// `apikey: ...` for a GMS behind an API gateway; repeatable. In the environment one
-    /// header a line (not commas, which header values may hold). Values are never logged.
-    #[arg(
-        long = "gms-header",
-        env = "RELAY_GMS_HEADERS",
-        value_delimiter = '\n',
-        hide_env_values = true,
-        value_parser = shared::gms::GmsHeader::parse
-    )]
-    pub gms_headers: Vec<shared::gms::GmsHeader>,
+    #[command(flatten)]
+    pub gms_headers: GmsHeaders,
 
     /// Directory for the durable session store and the token key.
     #[arg(long, env = "RELAY_DATA_DIR", default_value = "relay-data")]
@@ -274,6 +265,23 @@ impl std::str::FromStr for RedisUrl {
 
 /// The shortest push secret accepted: guessing 16 random characters is out of reach.
 pub(crate) const MIN_PUSH_SECRET: usize = 16;
+
+/// The extra headers every GMS request carries, the relay's and `relay check`'s alike.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GmsHeaders {
+    /// A header sent with every GMS request, as `NAME: VALUE`, e.g. `apikey: ...` for a GMS
+    /// behind an API gateway; repeatable. In the environment one header a line (not
+    /// commas, which header values may hold). Values are never logged, and the relay itself
+    /// is never sent them.
+    #[arg(
+        long = "gms-header",
+        env = "RELAY_GMS_HEADERS",
+        value_delimiter = '\n',
+        hide_env_values = true,
+        value_parser = shared::gms::GmsHeader::parse
+    )]
+    pub headers: Vec<shared::gms::GmsHeader>,
+}
 
 impl Config {
     /// Refuses a configuration that would run unsafely by omission: the relay fails closed

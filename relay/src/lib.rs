@@ -171,7 +171,7 @@ pub async fn run_with_store(
     let web_push_settings = web_push_settings(&config, redis.as_ref()).await?;
     let gms = gms::Gms::new(
         &config.gms_url,
-        &config.gms_headers,
+        &config.gms_headers.headers,
         config.gms_timeout,
         config.gms_concurrency,
     )?;
