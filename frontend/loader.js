@@ -56,14 +56,26 @@
     // The browser refuses a worker from another origin when the visitor opts in.
     serviceWorker: text,
     theme: oneOf({ light: 1, dark: 1, auto: 1 }),
-    position: oneOf({ right: 1, left: 1 })
+    position: oneOf({ right: 1, left: 1 }),
+    // An object of texts (data-gms-headers: its JSON); the wasm checks the names.
+    gmsHeaders: function (v) {
+      try {
+        if (typeof v == 'string') v = JSON.parse(v);
+        if (v.constructor != Object) return;
+        var k = Object.keys(v);
+        for (var i = 0; i < k.length; i++) if (typeof v[k[i]] != 'string') return;
+        return v;
+      } catch (e) { /* not JSON, or null */ }
+    }
   };
   var config = {};
   function setting(name, value, where) {
     if (!own(SETTINGS, name)) { warn('unknown setting ' + where + ', ignored'); return; }
     if (value === null || String(value) === '') return;
-    var clean = SETTINGS[name](String(value));
-    if (clean === undefined) warn('invalid ' + where + ' ' + JSON.stringify(String(value)) + ', the default is used');
+    // gmsHeaders stays an object, and its values (credentials) out of the console.
+    var raw = name == 'gmsHeaders';
+    var clean = SETTINGS[name](raw ? value : String(value));
+    if (clean === undefined) warn('invalid ' + where + (raw ? '' : ' ' + JSON.stringify(String(value))) + ', the default is used');
     else config[name] = clean;
   }
   // Only the site's own script element: user content a sanitizer let through (a

@@ -26,7 +26,12 @@ pub fn mount(
     texts_json: &str,
     emit: js_sys::Function,
 ) {
-    let config = WidgetConfig::from_json(config_json);
+    let mut config = WidgetConfig::from_json(config_json);
+    // Once, here, not on every request; the problems never hold a header's value.
+    let problems = config.check_gms_headers();
+    if !problems.is_empty() {
+        leptos::logging::warn!("gms-chat: gmsHeaders ignored: {}", problems.join("; "));
+    }
     let texts = texts::from_language_file(texts_json);
     host::follow_visual_viewport(&root);
     leptos::mount::mount_to(

@@ -61,7 +61,7 @@ pub async fn gms(
     let body = Body::of(&request.body)?;
     let mut failures = 0;
     loop {
-        let failure = match body.post(&url).await.and_then(envelope) {
+        let failure = match body.post(&url, config).await.and_then(envelope) {
             Ok(response) if response.verdict() == Verdict::Retry => {
                 NetError::Refused(response.error_summary())
             }
@@ -88,7 +88,7 @@ pub async fn download(
     let operation = ChatOperation::Download { file_id: file_id.to_owned() };
     let request = operation.encode(service, Some(credentials));
     let url = format!("{}{}", config.gms_url.trim_end_matches('/'), request.path);
-    let (status, json, bytes) = Body::of(&request.body)?.post(&url).await?;
+    let (status, json, bytes) = Body::of(&request.body)?.post(&url, config).await?;
     // Only a JSON answer can be a refusal: a downloaded file is not read as one.
     match json.then(|| ChatResponse::read(&bytes)).flatten() {
         Some(refusal) if refusal.status_code != 0 => {
@@ -128,16 +128,27 @@ impl Body {
         }
     }
 
-    /// Posts it; answers the HTTP status, whether the answer is JSON, and its bytes.
-    async fn post(&self, url: &str) -> Result<(u16, bool, Vec<u8>), NetError> {
+    /// Posts it with the page's `gmsHeaders` (checked at mount); answers the HTTP status,
+    /// whether the answer is JSON, and its bytes.
+    async fn post(
+        &self,
+        url: &str,
+        config: &WidgetConfig,
+    ) -> Result<(u16, bool, Vec<u8>), NetError> {
         // A form POST without custom headers is a CORS "simple request": no preflight;
-        // so is multipart, whose boundary the browser sets.
+        // so is multipart, whose boundary the browser sets. A page's `gmsHeaders` make
+        // both preflighted, which a gateway asking for them answers.
+        let mut headers: Vec<(&str, &str)> = config
+            .gms_headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
         match self {
             Body::Form(text) => {
-                let form = [("Content-Type", shared::form::CONTENT_TYPE)];
-                fetch("POST", url, &form, Some(&JsValue::from_str(text))).await
+                headers.push(("Content-Type", shared::form::CONTENT_TYPE));
+                fetch("POST", url, &headers, Some(&JsValue::from_str(text))).await
             }
-            Body::Multipart(form) => fetch("POST", url, &[], Some(form)).await,
+            Body::Multipart(form) => fetch("POST", url, &headers, Some(form)).await,
         }
     }
 }

@@ -7,7 +7,11 @@
 //! the widget this JSON. Every field has a default; the relay's defaults to the loader's
 //! own origin, GMS's to the page's.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::gms::{GmsHeader, checked_headers};
 
 /// The id of the host page element that holds the configuration JSON.
 pub const CONFIG_ELEMENT_ID: &str = "gms-chat-config";
@@ -38,6 +42,11 @@ pub struct WidgetConfig {
     /// Days an ended chat's transcript stays in the visitor's browser (its tokens go when
     /// it ends); 0 removes it on the next page load that runs the widget.
     pub keep_ended_days: u32,
+    /// Extra headers (name → value) sent with every GMS request, uploads and downloads
+    /// included, such as the `apikey` an API gateway in front of GMS asks for. They make
+    /// those requests non-simple: GMS or its gateway must answer the CORS preflight.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gms_headers: BTreeMap<String, String>,
 }
 
 impl Default for WidgetConfig {
@@ -52,6 +61,7 @@ impl Default for WidgetConfig {
             idle_refresh_seconds: 1800,
             service_worker: String::new(),
             keep_ended_days: 7,
+            gms_headers: BTreeMap::new(),
         }
     }
 }
@@ -61,6 +71,19 @@ impl WidgetConfig {
     /// document gives the defaults, so a broken host page still gets a working widget.
     pub fn from_json(text: &str) -> WidgetConfig {
         crate::json::from_str(text).unwrap_or_default()
+    }
+
+    /// Checks `gms_headers` once, at start: keeps the valid ones (trimmed, as they are
+    /// sent) and answers each invalid one's problem, which never holds its value. A
+    /// page's mistake then costs that header, not the widget.
+    pub fn check_gms_headers(&mut self) -> Vec<String> {
+        let (valid, problems) = checked_headers(&self.gms_headers);
+        // Inserted one by one: collecting into a map sorts, and the sort weighs on the wasm.
+        self.gms_headers.clear();
+        for GmsHeader { name, value } in valid {
+            self.gms_headers.insert(name, value);
+        }
+        problems
     }
 
     /// How long an ended chat's transcript is kept.

@@ -2,11 +2,13 @@
 
 use anyhow::Result;
 use serde_json::{Value, json};
+use shared::widget_config::WidgetConfig;
 use system_tests::gms_client::SimAdmin;
+use system_tests::harness::Options;
 use system_tests::webdriver::Browser;
 
-use crate::system;
 use crate::widget::start_chat;
+use crate::{system, system_with};
 
 #[tokio::test]
 async fn agent_messages_while_the_panel_is_closed_show_on_the_launcher_until_it_opens() -> Result<()>
@@ -64,6 +66,42 @@ async fn the_visitor_sends_a_file_within_the_limits_and_can_download_it() -> Res
     browser.allow_downloads(&downloads).await?;
     browser.click(&browser.widget_element("[data-testid=download]").await?).await?;
     let expected = b"hello from a file".as_slice();
+    Browser::downloaded(&downloads.join("note.txt"), |bytes| bytes == expected).await?;
+    browser.close().await?;
+    let _ = (std::fs::remove_dir_all(files), std::fs::remove_dir_all(downloads));
+    system.stop().await
+}
+
+/// GMS behind an API gateway that wants an `apikey` on every request: the page's
+/// `gmsHeaders` carries it on the widget's requests (preflighted, as the header makes them),
+/// files both ways included, and the relay's `--gms-header` on its own.
+#[tokio::test]
+async fn a_gateway_that_wants_an_apikey_gets_it_on_every_widget_request_files_included()
+-> Result<()> {
+    let widget_config = WidgetConfig {
+        gms_headers: [("apikey".to_owned(), "k-test".to_owned())].into(),
+        ..WidgetConfig::default()
+    };
+    let options = Options::sim(&["--require-header", "apikey: k-test"])
+        .relay(&["--gms-header", "apikey: k-test"]);
+    let system = system_with(Options { widget_config, ..options }).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann"})).await?;
+    admin.agent_says(&chat_id, "behind the gateway").await?;
+    browser.wait_for_text("[data-testid=line]", "behind the gateway", 10).await?;
+
+    let files = system_tests::harness::scratch_dir("gateway-upload")?;
+    let note = files.join("note.txt");
+    std::fs::write(&note, "past the gateway")?;
+    let input = browser.widget_element("[data-testid=file-input]").await?;
+    browser.type_into(&input, &note.display().to_string()).await?;
+    browser.wait_for_text("[data-testid=line]", "You sent a file: note.txt", 10).await?;
+    let downloads = system_tests::harness::scratch_dir("gateway-downloads")?;
+    browser.allow_downloads(&downloads).await?;
+    browser.click(&browser.widget_element("[data-testid=download]").await?).await?;
+    let expected = b"past the gateway".as_slice();
     Browser::downloaded(&downloads.join("note.txt"), |bytes| bytes == expected).await?;
     browser.close().await?;
     let _ = (std::fs::remove_dir_all(files), std::fs::remove_dir_all(downloads));

@@ -14,6 +14,10 @@ use crate::run::{done, status, step};
 use crate::setup;
 
 const PUSH_SECRET: &str = "demo-push-secret";
+/// gms-sim stands behind a gateway that wants this header, as hosted GMS does, so the demo
+/// shows the relay (`--gms-header`) and the widget (`gmsHeaders` in index.html, which
+/// holds the same key) sending it. Not a secret: gms-sim checks nothing else.
+const GATEWAY_HEADER: &str = "apikey: demo-key";
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let gms_port = port_arg(args, "--gms-port", 8090)?;
@@ -54,6 +58,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     };
     let mut sim = Command::new(bin.join("gms-sim"));
     sim.args(["--listen", &format!("127.0.0.1:{gms_port}"), "--bot"]);
+    sim.args(["--require-header", GATEWAY_HEADER]);
     // The relay's page, and `trunk serve`'s (Trunk.toml) in the frontend dev loop.
     sim.args(["--cors-origin", &relay_url, "--cors-origin", "http://127.0.0.1:8080"]);
     for port in &relay_ports {
@@ -81,6 +86,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .arg(&site)
             .arg("--demo-page")
             .args(["--widget-gms-url", &gms_url])
+            .args(["--gms-header", GATEWAY_HEADER])
             // Web Push on: the page is on the relay's origin, so the relay's own
             // /gms-chat-sw.js is the site's worker (a desktop browser with network gets
             // real notifications through its push service).

@@ -144,6 +144,20 @@ impl ToJson for BTreeMap<String, String> {
     }
 }
 
+/// A JSON object of texts, as serde reads a map of strings: any other member refuses it.
+impl FromJson for BTreeMap<String, String> {
+    fn from_json(value: &Json) -> Option<Self> {
+        let Json::Object(members) = value else { return None };
+        // A repeated name keeps its last value, as serde_json's map does. Inserted one by
+        // one: collecting into a map sorts, and the sort's code would weigh on the wasm.
+        let mut map = BTreeMap::new();
+        for (name, value) in members {
+            map.insert(name.clone(), String::from_json(value)?);
+        }
+        Some(map)
+    }
+}
+
 /// `userData`: texts, with integers and booleans as text; other values are dropped.
 fn string_map(value: &Json, key: &str) -> Option<BTreeMap<String, String>> {
     let mut map = BTreeMap::new();
@@ -362,6 +376,7 @@ impl FromJson for WidgetConfig {
                 .unwrap_or(d.idle_refresh_seconds),
             service_worker: or("serviceWorker", d.service_worker)?,
             keep_ended_days: optional(v, "keepEndedDays")?.unwrap_or(d.keep_ended_days),
+            gms_headers: optional(v, "gmsHeaders")?.unwrap_or(d.gms_headers),
         })
     }
 }

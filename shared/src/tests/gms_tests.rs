@@ -394,6 +394,22 @@ fn widget_config_is_embedded_in_the_host_page() {
 }
 
 #[test]
+fn widget_gms_headers_keep_the_valid_ones_and_never_tell_a_value() {
+    use crate::widget_config::WidgetConfig;
+    let mut config = WidgetConfig::from_json(
+        r#"{"gmsHeaders":{" apikey ":" k-test ","Cookie":"c-secret","X-Bad":"v\nsecret"}}"#,
+    );
+    let problems = config.check_gms_headers();
+    assert_eq!(config.gms_headers.len(), 1);
+    assert_eq!(config.gms_headers.get("apikey").map(String::as_str), Some("k-test"));
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().all(|p| !p.contains("secret")), "{problems:?}");
+    let mut none = WidgetConfig::default();
+    assert!(none.check_gms_headers().is_empty());
+    assert!(none.gms_headers.is_empty());
+}
+
+#[test]
 fn ids_are_letters_digits_dashes_and_underscores_up_to_128() {
     use crate::gms::is_gms_id;
     for good in ["customer-support", "00048aABcd_19", "a", &"x".repeat(128)] {

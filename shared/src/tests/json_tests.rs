@@ -186,6 +186,13 @@ fn widget_config_reads_as_serde_reads_it() {
            "keepEndedDays":0}"#,
     );
     reads_as_serde::<WidgetConfig>(r#"{"keepEndedDays":30}"#);
+    reads_as_serde::<WidgetConfig>(r#"{"gmsHeaders":{"apikey":"k","X-B":"","apikey":"k2"}}"#);
+    reads_as_serde::<WidgetConfig>(r#"{"gmsHeaders":{}}"#);
+    // Only texts: a map serde refuses (so the defaults) is refused here too.
+    for refused in [r#"{"gmsHeaders":{"apikey":1}}"#, r#"{"gmsHeaders":["a"]}"#] {
+        assert!(serde_json::from_str::<WidgetConfig>(refused).is_err(), "{refused}");
+        assert_eq!(json::from_str::<WidgetConfig>(refused), None, "{refused}");
+    }
     assert_eq!(json::from_str::<WidgetConfig>(r#"{"keepEndedDays":-1}"#), None);
     // An unreadable document is the defaults, as `WidgetConfig::from_json` says.
     assert!(serde_json::from_str::<WidgetConfig>(r#"{"title":3}"#).is_err());
@@ -311,6 +318,18 @@ proptest! {
     #[test]
     fn stored_chats_agree_both_ways(value in stored()) {
         agree(&value);
+    }
+
+    #[test]
+    fn widget_configs_serde_writes_read_the_same(
+        headers in proptest::collection::btree_map(text(), text(), 0..4),
+        title in text(),
+    ) {
+        let config = WidgetConfig { gms_headers: headers, title, ..WidgetConfig::default() };
+        let text = serde_json::to_string(&config).expect("writes");
+        // No headers, no key: older loaders and configurations stay as they were.
+        prop_assert_eq!(text.contains("gmsHeaders"), !config.gms_headers.is_empty());
+        prop_assert_eq!(json::from_str::<WidgetConfig>(&text), Some(config));
     }
 
     #[test]

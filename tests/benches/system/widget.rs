@@ -17,8 +17,11 @@ use crate::report::{Report, median};
 /// The most a page view may download for the widget before the chat is opened: the loader
 /// with its styles, gzipped. Issue 15 set it at 6 KB (8 KB for the page view, headers
 /// included); issue 16 lowered it to what the minified loader weighs (4,995 B). Raise it
-/// only for something every visitor of every page needs before they chat.
-const LOADER_BUDGET_GZ: usize = 5 * 1024;
+/// only for something every visitor of every page needs before they chat. Issue 30 raised it
+/// by the 85 B measured for `gmsHeaders` (an object, from the JSON element or parsed from
+/// `data-gms-headers`, checked before the chat loads, since a page behind an API gateway
+/// cannot chat without it and a malformed one would cost the whole configuration).
+const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85;
 
 /// The most the whole chat (loader, glue and wasm) may weigh, gzipped. Issue 16's goal is
 /// 120 KB; lower this with every step towards it, and raise it only for a feature visitors
@@ -26,7 +29,10 @@ const LOADER_BUDGET_GZ: usize = 5 * 1024;
 /// Raised from 196,000 for Web Push (issue 19: the opt-in in the panel, its state in the
 /// machine, the permission, service worker and subscription calls): +7.6 KB. Lowered from
 /// 201,500 for the widget's own JSON codecs and the minified glue and loader (174,499 B).
-const CHAT_BUDGET_GZ: usize = 175_500;
+/// Raised by the 1,906 B measured for `gmsHeaders` (issue 30: GMS behind an API gateway, as
+/// Genesys hosts it, answers nothing without its `apikey`): the map's codec, the headers'
+/// check and the loader's.
+const CHAT_BUDGET_GZ: usize = 175_500 + 1_906;
 
 /// The built widget (`WIDGET_DIST`, set by xtask after `trunk build --release`).
 pub(crate) fn dist() -> Result<PathBuf> {
