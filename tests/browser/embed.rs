@@ -400,7 +400,9 @@ async fn the_site_themes_the_widget_dark_with_its_own_accent_and_corner() -> Res
 #[tokio::test]
 async fn invalid_settings_get_one_warning_each_and_the_defaults() -> Result<()> {
     let (system, site) = embedded(&[]).await?;
-    let attributes = r#"data-theme="purple" data-language="xx" data-frobnicate="1" data-idle-refresh-seconds="soon" data-relay-url="ftp://x""#;
+    // A header value that is not text: the key is ignored, and its values (credentials)
+    // stay out of the console.
+    let attributes = r#"data-theme="purple" data-language="xx" data-frobnicate="1" data-idle-refresh-seconds="soon" data-relay-url="ftp://x" data-gms-headers='{"apikey":"s3cret","n":1}'"#;
     let html = page(&system, attributes, "");
     let url = site.put("/", Page { html, ..Page::default() });
     let browser = Browser::start().await?;
@@ -419,11 +421,14 @@ async fn invalid_settings_get_one_warning_each_and_the_defaults() -> Result<()> 
         "data-frobnicate",
         "data-idle-refresh-seconds",
         "data-relay-url",
+        "data-gms-headers",
     ] {
         let count = warnings.iter().filter(|w| w.contains(name)).count();
         assert_eq!(count, 1, "{name} in {warnings:?}");
     }
-    assert_eq!(warnings.len(), 5, "{warnings:?}");
+    assert_eq!(warnings.len(), 6, "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("invalid data-gms-headers")), "{warnings:?}");
+    assert!(warnings.iter().all(|w| !w.contains("s3cret")), "{warnings:?}");
     let root = browser
         .script(
             "const r = document.getElementById('gms-chat-widget').shadowRoot.querySelector('.gc-root');
@@ -529,6 +534,29 @@ async fn a_hostile_page_cannot_break_the_widget() -> Result<()> {
         .await
         .context("the chat is kept despite Array.prototype.toJSON")?;
     assert!(!stored.is_empty());
+    browser.close().await?;
+    system.stop().await
+}
+
+/// The tag's `data-gms-headers` (JSON in an attribute) reaches a gateway in front of GMS,
+/// on another origin than the page's: the preflight the header causes is answered.
+#[tokio::test]
+async fn the_tags_gms_headers_reach_a_gateway_in_front_of_gms_across_origins() -> Result<()> {
+    let site = HostSite::start().await?;
+    let sim = ["--cors-origin", site.origin.as_str(), "--bot", "--bot-delay-ms", "200"];
+    let gateway = ["--require-header", "apikey: k-tag"];
+    let options = Options::sim(&[&sim[..], &gateway[..]].concat()).relay(&[
+        "--allowed-origin",
+        &site.origin,
+        "--gms-header",
+        "apikey: k-tag",
+    ]);
+    let system = system_with(options).await?;
+    let html = page(&system, r#"data-gms-headers='{"apikey": "k-tag"}'"#, "");
+    let url = site.put("/", Page { html, ..Page::default() });
+    let browser = Browser::start().await?;
+    browser.start_widget_chat(&url, "Jane").await?;
+    browser.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
     browser.close().await?;
     system.stop().await
 }
