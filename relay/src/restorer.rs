@@ -89,7 +89,9 @@ impl Restorer {
     }
 
     /// A Chat Server announced it is shutting down: ping the chat once it is gone, unless
-    /// something else (the health watch) has moved it meanwhile.
+    /// something else (the health watch) has moved it meanwhile, or a restoration of that
+    /// server is under way, which pings the chat itself (and whose ping may not have
+    /// landed yet: pinging too would ping it twice for one event).
     pub(crate) fn after_shutdown_advice(&self, chat_id: &str) {
         let Some(alias) = self.sessions.get(chat_id).map(|r| r.credentials.alias) else { return };
         let this = self.clone();
@@ -98,12 +100,20 @@ impl Restorer {
             tokio::select! {
                 () = this.shutdown.cancelled() => {}
                 () = tokio::time::sleep(this.settings.advice_delay) => {
-                    if this.sessions.get(&chat_id).is_some_and(|r| r.credentials.alias == alias) {
+                    let still_there =
+                        this.sessions.get(&chat_id).is_some_and(|r| r.credentials.alias == alias);
+                    if still_there && !this.restoring(&alias) {
                         this.acker.request(&chat_id, Reason::Restore);
                     }
                 }
             }
         });
+    }
+
+    /// Whether a restoration of `alias` is under way on this relay.
+    fn restoring(&self, alias: &str) -> bool {
+        let runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        runs.get(alias).is_some_and(|(_, task)| !task.is_finished())
     }
 
     /// A Chat Server restarted or went away: restore every chat it hosted. A restoration
