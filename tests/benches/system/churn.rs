@@ -10,20 +10,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::Parser as _;
 use futures_util::{SinkExt, StreamExt};
 use shared::relay_api::{ClientFrame, ServerFrame};
 use system_tests::gms_client::SimAdmin;
-use system_tests::harness::{
-    NO_CLIENT_LIMITS, RedisServer, RelayProcess, TEST_PUSH_SECRET, relay_args, relay_binary,
-    scratch_dir,
-};
+use system_tests::harness::{RedisServer, RelayProcess, relay_binary};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::chats;
-use crate::push::{Clock, Step, subscribe};
+use crate::push::{Clock, Pushing, Step, gms_pushing_to_a_relay, subscribe};
 use crate::relay_metrics;
 use crate::report::{Report, median};
 
@@ -54,21 +50,8 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
         Plan { chats: 200, churners: 48, rate: 500, step: Duration::from_secs(4), rounds: 5 }
     };
     let redis = RedisServer::start().await?;
-    let relay_port = system_tests::harness::free_port()?;
-    let relay_url = format!("http://127.0.0.1:{relay_port}");
-    let gms = gms_sim::start(gms_sim::Config::try_parse_from([
-        "gms-sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--flex-disconnect-timeout",
-        "100000",
-        "--push-url",
-        &format!("{relay_url}/gms/push?secret={TEST_PUSH_SECRET}"),
-    ])?)
-    .await?;
-    let data_dir = scratch_dir("bench-churn")?;
-    let mut args = relay_args(&format!("127.0.0.1:{relay_port}"), &gms.url(), &data_dir);
-    args.extend(NO_CLIENT_LIMITS.iter().map(|s| (*s).to_owned()));
+    let Pushing { gms, relay_url, data_dir, mut args } =
+        gms_pushing_to_a_relay("bench-churn").await?;
     // The frame limit and the subscription cap stay at their defaults: the churn is what one
     // address can do within them.
     args.extend(["--redis-url", &redis.url(), "--ping-interval", "3600"].map(str::to_owned));

@@ -58,16 +58,19 @@ impl Clock {
     }
 }
 
-pub(crate) async fn run(report: &mut Report) -> Result<()> {
-    let plan = if report.smoke {
-        Plan { chats: 20, rates: &[50], step: Duration::from_secs(1) }
-    } else {
-        Plan {
-            chats: 1000,
-            rates: &[250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000],
-            step: Duration::from_secs(5),
-        }
-    };
+/// gms-sim pushing to a relay about to start on a free port.
+pub(crate) struct Pushing {
+    pub(crate) gms: gms_sim::Running,
+    pub(crate) relay_url: String,
+    /// The relay's data directory, removed by the benchmark at its end.
+    pub(crate) data_dir: std::path::PathBuf,
+    /// The relay's flags (no per-client limits), to which a benchmark adds its own.
+    pub(crate) args: Vec<String>,
+}
+
+/// Starts gms-sim pushing to a relay that is yet to start, its data directory named after
+/// `label`.
+pub(crate) async fn gms_pushing_to_a_relay(label: &str) -> Result<Pushing> {
     let relay_port = system_tests::harness::free_port()?;
     let relay_url = format!("http://127.0.0.1:{relay_port}");
     let gms = gms_sim::start(gms_sim::Config::try_parse_from([
@@ -80,9 +83,23 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
         &format!("{relay_url}/gms/push?secret={TEST_PUSH_SECRET}"),
     ])?)
     .await?;
-    let data_dir = scratch_dir("bench-push")?;
+    let data_dir = scratch_dir(label)?;
     let mut args = relay_args(&format!("127.0.0.1:{relay_port}"), &gms.url(), &data_dir);
     args.extend(NO_CLIENT_LIMITS.iter().map(|s| (*s).to_owned()));
+    Ok(Pushing { gms, relay_url, data_dir, args })
+}
+
+pub(crate) async fn run(report: &mut Report) -> Result<()> {
+    let plan = if report.smoke {
+        Plan { chats: 20, rates: &[50], step: Duration::from_secs(1) }
+    } else {
+        Plan {
+            chats: 1000,
+            rates: &[250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000],
+            step: Duration::from_secs(5),
+        }
+    };
+    let Pushing { gms, relay_url, data_dir, args } = gms_pushing_to_a_relay("bench-push").await?;
     let relay = RelayProcess::start(&relay_binary()?, &args).await?;
     let pid = relay.pid().context("relay pid")?;
     let chats = chats::create(&gms.url(), Some(&relay_url), "push", plan.chats).await?;

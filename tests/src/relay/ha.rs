@@ -30,17 +30,6 @@ fn options(extra_relay: &[&str]) -> Options {
     options
 }
 
-/// Creates and registers chats; returns them with the refresh count each has so far.
-async fn chats(setup: &Setup) -> Result<Vec<Credentials>> {
-    let mut all = Vec::with_capacity(CHATS);
-    for _ in 0..CHATS {
-        let credentials = setup.chat(false).await?;
-        setup.register(&credentials).await?;
-        all.push(credentials);
-    }
-    Ok(all)
-}
-
 /// Waits until gms-sim hosts every chat on a running Chat Server process.
 async fn all_hosted(setup: &Setup, within: Duration) -> Result<Vec<Value>> {
     let deadline = tokio::time::Instant::now() + within;
@@ -135,7 +124,7 @@ async fn tokens_then_delivery(setup: &Setup, chat: &Credentials, ws: &mut WsClie
 #[tokio::test]
 async fn a_restarted_chat_server_has_every_chat_restored_once() -> Result<()> {
     let setup = Setup::start(options(&["--restore-rate", "1000"])).await?;
-    let chats = chats(&setup).await?;
+    let chats = setup.registered_chats(CHATS).await?;
     let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
     let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
@@ -152,7 +141,7 @@ async fn a_restarted_chat_server_has_every_chat_restored_once() -> Result<()> {
 #[tokio::test]
 async fn a_killed_chat_server_has_every_chat_restored_once() -> Result<()> {
     let setup = Setup::start(options(&["--restore-rate", "1000"])).await?;
-    let chats = chats(&setup).await?;
+    let chats = setup.registered_chats(CHATS).await?;
     let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
     let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/kill", json!({})).await?;
@@ -171,7 +160,7 @@ async fn a_killed_chat_server_has_every_chat_restored_once() -> Result<()> {
 #[tokio::test]
 async fn a_gracefully_stopped_chat_server_has_every_chat_restored_once() -> Result<()> {
     let setup = Setup::start(options(&["--restore-rate", "1000"])).await?;
-    let chats = chats(&setup).await?;
+    let chats = setup.registered_chats(CHATS).await?;
     let (chat, mut ws) = subscriber(&setup, &chats, "117").await?;
     let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/stop", json!({})).await?;
@@ -184,7 +173,7 @@ async fn a_gracefully_stopped_chat_server_has_every_chat_restored_once() -> Resu
 async fn a_second_restart_during_a_restoration_is_handled() -> Result<()> {
     // A slow rate keeps the first restoration running when the second restart comes.
     let setup = Setup::start(options(&["--restore-rate", "40"])).await?;
-    let chats = chats(&setup).await?;
+    let chats = setup.registered_chats(CHATS).await?;
     let on_117 = chats.iter().filter(|c| c.alias == "117").count();
     let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;

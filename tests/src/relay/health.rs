@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
-use shared::gms::Credentials;
 
 use super::Setup;
 use crate::harness::Options;
@@ -22,16 +21,6 @@ fn options(aliases: &str, extra_relay: &[&str]) -> Options {
         .relay(&crate::harness::NO_CLIENT_LIMITS);
     options.watch_chat_servers = true;
     options
-}
-
-async fn chats(setup: &Setup) -> Result<Vec<Credentials>> {
-    let mut all = Vec::with_capacity(CHATS);
-    for _ in 0..CHATS {
-        let credentials = setup.chat(false).await?;
-        setup.register(&credentials).await?;
-        all.push(credentials);
-    }
-    Ok(all)
 }
 
 /// This relay's restorations of `alias`'s chats, from `/status` (null before the first).
@@ -56,7 +45,7 @@ fn polls(metrics: &str, alias: &str, result: &str) -> f64 {
 async fn an_unreadable_health_body_is_no_outage_and_a_readable_one_detects_restarts_again()
 -> Result<()> {
     let setup = Setup::start(options("317,318", &["--restore-rate", "1000"])).await?;
-    let chats = chats(&setup).await?;
+    let chats = setup.registered_chats(CHATS).await?;
     setup.admin.polled("317", 2).await?;
     let before = setup.admin.refreshes().await?;
 

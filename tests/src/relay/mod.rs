@@ -84,6 +84,17 @@ impl Setup {
         Ok(serde_json::from_value(body)?)
     }
 
+    /// `count` chats, each created and registered.
+    pub(crate) async fn registered_chats(&self, count: usize) -> Result<Vec<Credentials>> {
+        let mut all = Vec::with_capacity(count);
+        for _ in 0..count {
+            let credentials = self.chat(false).await?;
+            self.register(&credentials).await?;
+            all.push(credentials);
+        }
+        Ok(all)
+    }
+
     /// A registered chat with a subscribed WebSocket.
     pub(crate) async fn subscribed_chat(
         &self,
