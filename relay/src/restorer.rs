@@ -160,13 +160,14 @@ impl Restorer {
 
     /// Taking over the watch of a Chat Server: finishes a restoration the previous watcher
     /// started and did not finish (chats it already moved are no longer on that server).
-    pub(crate) async fn resume_unfinished(&self, alias: &str) {
-        if let Some(bus) = &self.bus
-            && bus.restoration_unfinished(alias).await
-        {
+    /// Fails when Redis cannot say, so the takeover is tried again rather than skipped.
+    pub(crate) async fn resume_unfinished(&self, alias: &str) -> Result<(), crate::bus::BusError> {
+        let Some(bus) = &self.bus else { return Ok(()) };
+        if bus.restoration_unfinished(alias).await? {
             tracing::warn!(alias, "resuming a restoration another relay left unfinished");
             self.restore_server(alias);
         }
+        Ok(())
     }
 
     async fn restore(&self, alias: &str, run: CancellationToken) {

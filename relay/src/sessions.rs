@@ -9,7 +9,7 @@
 //! the change is merged into it again. Other relays' changes reach memory through
 //! `take_announced`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tokio::sync::{mpsc, oneshot};
@@ -52,11 +52,16 @@ struct State {
     /// Push device id → (registered_at, chat id) of its chats, the latest last.
     devices: HashMap<String, BTreeSet<(u64, String)>>,
     servers: HashMap<String, u64>,
+    /// Reads of everything under way (`reload`), and the chats memory changed meanwhile:
+    /// those changes are newer than what the reads return.
+    reloads: usize,
+    touched: HashSet<String>,
 }
 
 impl State {
     fn put(&mut self, record: ChatRecord) {
         let chat_id = record.credentials.chat_id.clone();
+        self.touch(&chat_id);
         self.unindex(&chat_id);
         if let Some(device) = &record.device_id {
             self.devices
@@ -80,8 +85,37 @@ impl State {
     }
 
     fn delete(&mut self, chat_id: &str) {
+        self.touch(chat_id);
         self.unindex(chat_id);
         self.chats.remove(chat_id);
+    }
+
+    fn touch(&mut self, chat_id: &str) {
+        if self.reloads > 0 {
+            self.touched.insert(chat_id.to_owned());
+        }
+    }
+
+    /// Ends one read of everything: memory becomes what was read (when it was), except the
+    /// chats changed since the read began, which keep their newer state.
+    fn reloaded(&mut self, read: Option<crate::store::Stored>) {
+        self.reloads = self.reloads.saturating_sub(1);
+        let touched = if self.reloads == 0 {
+            std::mem::take(&mut self.touched)
+        } else {
+            self.touched.clone()
+        };
+        let Some(read) = read else { return };
+        let mut fresh = State::from(read);
+        for chat_id in touched {
+            match self.chats.remove(&chat_id) {
+                Some(record) => fresh.put(record),
+                None => fresh.delete(&chat_id),
+            }
+        }
+        fresh.reloads = self.reloads;
+        fresh.touched = std::mem::take(&mut self.touched);
+        *self = fresh;
     }
 
     fn unindex(&mut self, chat_id: &str) {
@@ -161,9 +195,19 @@ impl Sessions {
     /// Memory takes everything stored (after a time in which other relays' changes may
     /// have gone unnoticed).
     pub(crate) async fn reload(&self) -> Result<(), StoreError> {
-        let stored = self.read(|backend| backend.load_all()).await?;
-        *self.lock() = State::from(stored);
-        Ok(())
+        self.lock().reloads += 1;
+        let read = self.read(|backend| backend.load_all()).await;
+        let mut state = self.lock();
+        match read {
+            Ok(stored) => {
+                state.reloaded(Some(stored));
+                Ok(())
+            }
+            Err(error) => {
+                state.reloaded(None);
+                Err(error)
+            }
+        }
     }
 
     /// Memory takes the Chat Servers' process ids as stored now (another relay may have
@@ -489,6 +533,7 @@ mod tests {
 #[cfg(test)]
 mod shared_store_tests {
     use std::collections::HashMap;
+    use std::sync::mpsc as std_mpsc;
     use std::sync::{Arc, Mutex};
 
     use tokio_util::sync::CancellationToken;
@@ -501,6 +546,19 @@ mod shared_store_tests {
     #[derive(Default)]
     struct SharedStore {
         chats: Mutex<HashMap<String, ChatRecord>>,
+        /// Armed by `hold_next_load`: the next `load_all` reads, says so, and waits.
+        hold: Mutex<Option<(std_mpsc::Sender<()>, std_mpsc::Receiver<()>)>>,
+    }
+
+    impl SharedStore {
+        /// Holds the next `load_all` between its read and its return: answers a receiver
+        /// told when the read is done and a sender that lets it return.
+        fn hold_next_load(&self) -> (std_mpsc::Receiver<()>, std_mpsc::Sender<()>) {
+            let (read, was_read) = std_mpsc::channel();
+            let (release, released) = std_mpsc::channel();
+            *self.hold.lock().expect("lock") = Some((read, released));
+            (was_read, release)
+        }
     }
 
     impl SharedStore {
@@ -521,7 +579,12 @@ mod shared_store_tests {
 
     impl Backend for SharedStore {
         fn load_all(&self) -> anyhow::Result<Stored> {
-            Ok(Stored::default())
+            let chats = self.chats.lock().expect("lock").values().cloned().collect();
+            if let Some((read, released)) = self.hold.lock().expect("lock").take() {
+                let _ = read.send(());
+                let _ = released.recv();
+            }
+            Ok(Stored { chats, ..Stored::default() })
         }
 
         fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>> {
@@ -606,5 +669,41 @@ mod shared_store_tests {
         let push = Observation { position: Some(9), ..Observation::new(3, Source::Push) };
         let merged = sessions.observe("C", push, None).await.expect("stored").expect("record");
         assert_eq!((merged.revision, merged.position), (2, 9));
+    }
+    /// Memory reads everything again (at start, after Redis was lost) while other relays
+    /// go on changing chats: what they announce during the read outlives the read's older
+    /// snapshot, or a relay would never restore (nor ping) a chat registered meanwhile.
+    #[tokio::test]
+    async fn changes_announced_while_memory_reads_everything_again_are_kept() {
+        let store = Arc::new(SharedStore::default());
+        let (sessions, _writer) =
+            Sessions::start(store.clone(), CancellationToken::new()).expect("start");
+        sessions.observe("moved", registered(), Some("svc")).await.expect("stored");
+        sessions.observe("forgotten", registered(), Some("svc")).await.expect("stored");
+
+        let (was_read, release) = store.hold_next_load();
+        let reload = tokio::spawn({
+            let sessions = sessions.clone();
+            async move { sessions.reload().await }
+        });
+        tokio::task::spawn_blocking(move || was_read.recv()).await.expect("join").expect("read");
+        // Another relay registers a chat, moves one and forgets one; each is announced.
+        let new = ChatRecord::create("new", &registered(), "svc").expect("record");
+        store.replaced_behind_its_back(new.clone());
+        store.behind_its_back("moved", |r| r.credentials.alias = "118".into());
+        let moved = store.read("moved").expect("read").expect("record");
+        store.chats.lock().expect("lock").remove("forgotten");
+        for record in [&new, &moved] {
+            let json = serde_json::to_string(record).expect("json");
+            sessions.take_announced(&json).expect("announced");
+        }
+        sessions.take_announced("forgotten").expect("announced");
+        release.send(()).expect("release");
+        reload.await.expect("join").expect("reloaded");
+
+        assert_eq!(sessions.get("new"), Some(new), "a chat registered during the read");
+        assert_eq!(sessions.get("moved"), Some(moved), "a chat moved during the read");
+        assert_eq!(sessions.get("forgotten"), None, "a chat forgotten during the read");
+        assert_eq!(sessions.ids_on("117"), ["new"], "what a restoration of 117 pings");
     }
 }

@@ -154,10 +154,13 @@ pub(crate) async fn run(
                 tracing::warn!(alias = %server.alias, %error, "could not read the Chat Servers' pids");
                 continue;
             }
+            if let Err(error) = restorer.resume_unfinished(&server.alias).await {
+                tracing::warn!(alias = %server.alias, %error, "could not read whether a restoration is unfinished");
+                continue;
+            }
             known = sessions.server_pid(&server.alias);
             watch = Watch::resume(known);
             watching = true;
-            restorer.resume_unfinished(&server.alias).await;
         }
         let answer = tokio::select! {
             () = shutdown.cancelled() => return,

@@ -171,10 +171,13 @@ impl Bus {
     }
 
     /// Whether a Chat Server's restoration was started and never finished.
-    pub(crate) async fn restoration_unfinished(&self, alias: &str) -> bool {
-        let member: redis::RedisResult<bool> =
-            self.query(redis::cmd("SISMEMBER").arg(self.keys.restoring()).arg(alias)).await;
-        member.unwrap_or(false)
+    pub(crate) async fn restoration_unfinished(
+        &self,
+        alias: &str,
+    ) -> Result<bool, super::BusError> {
+        self.query(redis::cmd("SISMEMBER").arg(self.keys.restoring()).arg(alias))
+            .await
+            .map_err(|e| self.failed(&e))
     }
 
     /// Keeps trying to hold the Chat Server watcher's lease, renewing it every third of

@@ -52,10 +52,14 @@ pub(super) async fn restored(
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let now = admin.refreshes().await?;
-        if moving.iter().all(|id| extra(&now, before, id) >= 1) {
+        let left: Vec<&String> = moving.iter().filter(|id| extra(&now, before, id) == 0).collect();
+        if left.is_empty() {
             return Ok(());
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "not every chat was restored");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "not every chat was restored: {left:?} never pinged"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
