@@ -101,7 +101,7 @@ impl Restorer {
                 () = this.shutdown.cancelled() => {}
                 () = tokio::time::sleep(this.settings.advice_delay) => {
                     let still_there =
-                        this.sessions.get(&chat_id).is_some_and(|r| r.credentials.alias == alias);
+                        this.sessions.get(&chat_id).is_some_and(|r| r.credentials.may_be_on(&alias));
                     if still_there && !this.restoring(&alias) {
                         this.acker.request(&chat_id, Reason::Restore);
                     }
@@ -200,7 +200,7 @@ impl Restorer {
                     _ = pace.tick() => {}
                 }
                 // Moved by something else meanwhile (a push's acknowledgement): done.
-                if self.sessions.get(&id).is_some_and(|r| r.credentials.alias != alias) {
+                if self.sessions.get(&id).is_some_and(|r| !r.credentials.may_be_on(alias)) {
                     restored += 1;
                     self.report(alias, &run, |p| p.restored = restored);
                     continue;

@@ -269,12 +269,13 @@ impl Sessions {
         self.lock().chats.keys().cloned().collect()
     }
 
-    /// Every chat id whose alias is `alias`.
+    /// Every chat id that may be on the Chat Server `alias`: those whose alias it is, and
+    /// those GMS gave no alias (8.5.112 and later), which could be on any.
     pub(crate) fn ids_on(&self, alias: &str) -> Vec<String> {
         self.lock()
             .chats
             .values()
-            .filter(|r| r.credentials.alias == alias)
+            .filter(|r| r.credentials.may_be_on(alias))
             .map(|r| r.credentials.chat_id.clone())
             .collect()
     }

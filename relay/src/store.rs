@@ -175,16 +175,17 @@ impl Observation {
 }
 
 impl ChatRecord {
-    /// A record for a chat first observed, when the observation carries every token;
-    /// `service` when it names none.
+    /// A record for a chat first observed, when the observation carries its secure key
+    /// (with `userId` and `alias` when GMS gave them); `service` when it names none.
     pub fn create(chat_id: &str, seen: &Observation, service: &str) -> Option<ChatRecord> {
         let mut record = ChatRecord {
             service: seen.service.clone().unwrap_or_else(|| service.to_owned()),
             credentials: Credentials {
                 chat_id: chat_id.to_owned(),
-                user_id: seen.user_id.clone()?,
-                secure_key: seen.secure_key.clone()?,
-                alias: seen.alias.clone()?,
+                // GMS 8.5.112 and later may hand out no userId and no alias.
+                user_id: seen.user_id.clone().unwrap_or_default(),
+                secure_key: seen.secure_key.clone().filter(|key| !key.is_empty())?,
+                alias: seen.alias.clone().unwrap_or_default(),
             },
             device_id: seen.device_id.clone(),
             position: seen.position.unwrap_or(0),

@@ -27,11 +27,13 @@ pub struct RegisterSession {
     pub service: String,
     /// Session id.
     pub chat_id: String,
-    /// The visitor's user id.
+    /// The visitor's user id; empty or absent when GMS gave none (GMS 8.5.112 and later).
+    #[serde(default)]
     pub user_id: String,
     /// The session secret. Never logged.
     pub secure_key: String,
-    /// The latest alias.
+    /// The latest alias; empty or absent when GMS gave none (GMS 8.5.112 and later).
+    #[serde(default)]
     pub alias: String,
     /// `GCTI_GMS_PushDeviceId` the chat was created with.
     #[serde(default, skip_serializing_if = "Option::is_none")]

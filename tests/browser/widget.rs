@@ -156,6 +156,30 @@ async fn a_reload_restores_the_transcript_and_messages_sent_while_away_appear_on
     system.stop().await
 }
 
+/// GMS 8.5.112 and later need not hand out `userId` nor `alias` (gms-sim `--omit-tokens`,
+/// which also refuses a `userId` that is not the chat's, an empty one too): the widget
+/// starts the chat, sends, receives by push, and resumes it after a reload.
+#[tokio::test]
+async fn a_gms_that_hands_out_no_user_id_nor_alias_still_chats_and_resumes() -> Result<()> {
+    let system = system(&["--omit-tokens", "--flex-push-content", "session-id,secure-key"]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start().await?;
+    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    say(&browser, "hello").await?;
+    browser.wait_for_text("[data-testid=line]", "hello", 10).await?;
+    admin.agent_says(&chat_id, "tokens are optional").await?;
+    browser.wait_for_text("[data-testid=line]", "tokens are optional", 10).await?;
+
+    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.wait_for_text("[data-testid=line]", "tokens are optional", 10).await?;
+    admin.agent_says(&chat_id, "after the reload").await?;
+    browser.wait_for_text("[data-testid=line]", "after the reload", 10).await?;
+    let transcript = admin.get(&format!("/sim/chats/{chat_id}")).await?;
+    assert!(transcript.to_string().contains("hello"), "the visitor's line reached GMS");
+    browser.close().await?;
+    system.stop().await
+}
+
 #[tokio::test]
 async fn a_relay_restart_mid_chat_loses_and_duplicates_nothing() -> Result<()> {
     let mut system = system(&[]).await?;

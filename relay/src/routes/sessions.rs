@@ -24,10 +24,13 @@ pub(crate) async fn register(
     // Before anything else: every registration costs GMS a request.
     state.limits.register(state.limits.client(peer, &headers))?;
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let fields = [&request.user_id, &request.secure_key, &request.alias];
-    if fields.iter().any(|f| f.trim().is_empty() || f.len() > 256) {
+    // userId and alias may be missing: GMS 8.5.112 and later need not hand them out.
+    let tokens = [&request.user_id, &request.secure_key, &request.alias];
+    if request.secure_key.trim().is_empty() || tokens.iter().any(|t| t.len() > 256) {
         return Err(AppError::BadRequest(
-            "service, chatId, userId, secureKey and alias are required".to_owned(),
+            "service, chatId and secureKey are required (userId and alias when GMS gave them), \
+             each at most 256 bytes"
+                .to_owned(),
         ));
     }
     // Both become segments of GMS URLs: checked before GMS hears of them.

@@ -14,12 +14,22 @@ use super::CHAT_API_PREFIX;
 pub struct Credentials {
     /// Session id, also the URL path segment.
     pub chat_id: String,
-    /// This party's id. Optional for GMS since 8.5.112, but always sent.
+    /// This party's id; empty when GMS gave none (deprecated since GMS 8.5.112), and
+    /// then never sent.
     pub user_id: String,
     /// The session secret. Never logged.
     pub secure_key: String,
-    /// The Chat Server that served the last response.
+    /// The Chat Server that served the last response; empty when GMS gave none
+    /// (deprecated since GMS 8.5.112), and then never sent.
     pub alias: String,
+}
+
+impl Credentials {
+    /// Whether the chat may be on the Chat Server `alias`: it is its alias, or GMS gave the
+    /// chat none (8.5.112 and later), so it could be on any.
+    pub fn may_be_on(&self, alias: &str) -> bool {
+        self.alias == alias || self.alias.is_empty()
+    }
 }
 
 /// Who starts a chat: a nickname, or a first and last name, plus optional contact data.
@@ -274,12 +284,14 @@ impl ChatOperation {
     }
 }
 
+/// The tokens, each only if GMS gave it: an older GMS wants all three, a newer one may
+/// have handed out only `secureKey`.
 fn session_fields(c: &Credentials) -> Vec<(String, String)> {
-    vec![
-        ("secureKey".into(), c.secure_key.clone()),
-        ("userId".into(), c.user_id.clone()),
-        ("alias".into(), c.alias.clone()),
-    ]
+    [("secureKey", &c.secure_key), ("userId", &c.user_id), ("alias", &c.alias)]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| (name.to_owned(), value.clone()))
+        .collect()
 }
 
 fn create_fields(visitor: &Visitor, user_data: &[(String, String)]) -> Vec<(String, String)> {

@@ -292,13 +292,15 @@ impl ChatResponse {
         Verdict::of(Answer::Envelope(self))
     }
 
-    /// The credentials a create response hands out, if it has them all.
+    /// The credentials a create response hands out: `chatId` and `secureKey` at least;
+    /// `userId` and `alias` are optional (deprecated since GMS 8.5.112, as Genesys' own
+    /// GMSLibrary decodes them), empty when missing.
     pub fn credentials(&self) -> Option<Credentials> {
         Some(Credentials {
-            chat_id: self.chat_id.clone()?,
-            user_id: self.user_id.clone()?,
-            secure_key: self.secure_key.clone()?,
-            alias: self.alias.clone()?,
+            chat_id: self.chat_id.clone().filter(|id| !id.is_empty())?,
+            user_id: self.user_id.clone().unwrap_or_default(),
+            secure_key: self.secure_key.clone().filter(|key| !key.is_empty())?,
+            alias: self.alias.clone().unwrap_or_default(),
         })
     }
 

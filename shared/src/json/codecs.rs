@@ -282,9 +282,9 @@ impl FromJson for Credentials {
         let v = object(value)?;
         Some(Credentials {
             chat_id: required(v, "chatId")?,
-            user_id: required(v, "userId")?,
+            user_id: or_default(v, "userId")?,
             secure_key: required(v, "secureKey")?,
-            alias: required(v, "alias")?,
+            alias: or_default(v, "alias")?,
         })
     }
 }

@@ -31,6 +31,24 @@ fn create_response_roundtrips_and_yields_credentials() {
     assert_eq!(joined.utc_time, Some(1_432_845_088_000));
 }
 
+/// GMS 8.5.112 and later may leave out `userId` and `alias` (GMSLibrary decodes both as
+/// optional): the chat starts with what there is, and requests carry only that.
+#[test]
+fn a_create_answer_without_user_id_and_alias_still_starts_the_chat() {
+    let answer = br#"{"statusCode":0,"chatId":"C1","secureKey":"K1","messages":[]}"#;
+    let credentials = ChatResponse::parse(answer).expect("parses").credentials().expect("tokens");
+    assert_eq!((credentials.user_id.as_str(), credentials.alias.as_str()), ("", ""));
+    let refresh = ChatOperation::Refresh { position: TranscriptPosition::All };
+    let body = refresh.encode("svc", Some(&credentials)).form_body().expect("form");
+    assert_eq!(body, "secureKey=K1&transcriptPosition=1");
+    assert!(credentials.may_be_on("117") && credentials.may_be_on("118"));
+
+    let without_key = br#"{"statusCode":0,"chatId":"C1","userId":"U","alias":"117"}"#;
+    assert_eq!(ChatResponse::parse(without_key).expect("parses").credentials(), None);
+    let stored = crate::json::from_str::<Credentials>(r#"{"chatId":"C1","secureKey":"K1"}"#);
+    assert_eq!(stored, Some(credentials), "stored credentials without them are read back");
+}
+
 #[test]
 fn send_success_roundtrips() {
     let response = roundtrip(SEND_OK);

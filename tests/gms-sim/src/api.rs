@@ -116,8 +116,15 @@ async fn handle(
     if let Some(response) = injected {
         return response;
     }
-    match sim.with_world(|world, effects| world.chat_api(&request, effects)) {
-        Reply::Envelope(envelope) => axum::Json(envelope).into_response(),
+    let (reply, omit_tokens) = sim
+        .with_world(|world, effects| (world.chat_api(&request, effects), world.config.omit_tokens));
+    match reply {
+        Reply::Envelope(mut envelope) => {
+            if omit_tokens {
+                (envelope.user_id, envelope.alias) = (None, None);
+            }
+            axum::Json(envelope).into_response()
+        }
         Reply::File { name, content_type, bytes } => {
             let mut headers = HeaderMap::new();
             if let Ok(value) = HeaderValue::from_str(&content_type) {

@@ -104,6 +104,12 @@ pub struct Config {
     )]
     pub require_headers: Vec<shared::gms::GmsHeader>,
 
+    /// Answer as GMS 8.5.112 and later may: no `userId` and no `alias` in any answer or
+    /// push envelope (Genesys' GMSLibrary decodes both as optional). Requests without them
+    /// are accepted, as they always are.
+    #[arg(long, env = "GMS_SIM_OMIT_TOKENS")]
+    pub omit_tokens: bool,
+
     /// Run a scripted agent that joins every new chat and answers.
     #[arg(long, env = "GMS_SIM_BOT")]
     pub bot: bool,

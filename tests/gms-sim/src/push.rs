@@ -115,6 +115,9 @@ fn envelope(
         return tokens(config, chat);
     }
     let mut response = chat.envelope(0);
+    if config.omit_tokens {
+        (response.user_id, response.alias) = (None, None);
+    }
     response.messages = vec![event.clone()];
     response.next_position = event.index.map(|_| chat.next_position());
     match serde_json::to_value(response) {

@@ -18,6 +18,7 @@ mod redis_ha;
 mod security;
 mod sessions;
 mod store;
+mod tokens;
 mod web_push;
 mod widget_files;
 mod ws;
