@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 use leptos::task::spawn_local;
-use shared::relay_api::{ClientFrame, ServerFrame, WS_PATH};
+use shared::relay_api::{ClientFrame, ServerFrame};
 use shared::visitor::Input;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -99,14 +99,9 @@ fn closed(code: Option<u16>) -> Input {
 
 /// `ws(s)://` URL of the relay; an empty base means the page's own origin.
 fn ws_url(relay_url: &str) -> String {
-    let base = if relay_url.is_empty() {
-        web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
-    } else {
-        relay_url.trim_end_matches('/').to_owned()
-    };
-    let base = base.strip_prefix("https://").map_or_else(
-        || base.strip_prefix("http://").map_or_else(|| base.clone(), |rest| format!("ws://{rest}")),
-        |rest| format!("wss://{rest}"),
-    );
-    format!("{base}{WS_PATH}")
+    if relay_url.is_empty() {
+        let origin = web_sys::window().and_then(|w| w.location().origin().ok());
+        return shared::relay_api::ws_url(&origin.unwrap_or_default());
+    }
+    shared::relay_api::ws_url(relay_url)
 }

@@ -11,7 +11,7 @@ use leptos::task::spawn_local;
 use shared::gms::{ChatOperation, FileLimits, FilePart, RetryPolicy};
 use shared::relay_api::ClientFrame;
 use shared::visitor::{
-    Effect, GmsResult, Input, Machine, NetFailure, Notice, Registration, Stored, TYPING_PAUSE,
+    Effect, GmsResult, Input, Machine, NetFailure, Notice, Stored, TYPING_PAUSE,
 };
 use shared::widget_config::WidgetConfig;
 
@@ -100,15 +100,7 @@ impl Controller {
                 });
             }
             Effect::Register { id, body } => spawn_local(async move {
-                let registration = match net::register(&this.config(), &body).await {
-                    Ok(answer) => Registration::Registered {
-                        token: answer.token,
-                        position: answer.position,
-                        push_key: answer.vapid_public_key,
-                    },
-                    Err(NetError::Refused(_)) => Registration::Refused,
-                    Err(_) => Registration::Failed,
-                };
+                let registration = net::register(&this.config(), &body).await;
                 this.input(Input::Registered(id, registration));
             }),
             Effect::Forget { chat_id, token } => spawn_local(async move {
@@ -230,11 +222,10 @@ impl Controller {
 
 /// The machine's view of a request's outcome.
 fn gms_result(result: Result<shared::gms::ChatResponse, NetError>) -> GmsResult {
-    match result {
-        Ok(response) => GmsResult::Answer(Box::new(response)),
-        Err(NetError::Http(status)) => GmsResult::Failed(NetFailure::Http(status)),
-        Err(NetError::Network(_) | NetError::Refused(_)) => GmsResult::Failed(NetFailure::Network),
-    }
+    GmsResult::settled(result.map_err(|error| match error {
+        NetError::Http(status) => NetFailure::Http(status),
+        NetError::Network(_) | NetError::Refused(_) => NetFailure::Network,
+    }))
 }
 
 /// How long the page was hidden, from two `Date.now()` readings.

@@ -3,11 +3,11 @@
 //! library would add its own request builder and errors to the wasm for nothing.
 
 use shared::gms::{
-    Answer, ChatOperation, ChatResponse, Credentials, RequestBody, RetryPolicy, Verdict,
+    Answer, Attempts, ChatOperation, ChatResponse, Credentials, Next, RequestBody, RetryPolicy,
+    Verdict,
 };
-use shared::relay_api::{
-    ErrorBody, PUSH_SUBSCRIPTION, RegisterSession, SESSIONS_PATH, SessionRegistered,
-};
+use shared::relay_api::{PUSH_SUBSCRIPTION, RegisterSession, SESSIONS_PATH};
+use shared::visitor::Registration;
 use shared::widget_config::WidgetConfig;
 
 use wasm_bindgen::{JsCast, JsValue};
@@ -27,14 +27,13 @@ pub enum NetError {
 }
 
 impl NetError {
-    /// Whether the call policy tries again after it.
-    fn retryable(&self) -> bool {
-        let answer = match self {
-            NetError::Http(status) => Answer::Http(*status),
-            NetError::Network(_) => Answer::Network,
-            NetError::Refused(_) => return false,
-        };
-        Verdict::of(answer) == Verdict::Retry
+    /// What the retry policy makes of it.
+    fn verdict(&self) -> Verdict {
+        match self {
+            NetError::Http(status) => Verdict::of(Answer::Http(*status)),
+            NetError::Network(_) => Verdict::of(Answer::Network),
+            NetError::Refused(_) => Verdict::Stop,
+        }
     }
 
     /// What to tell the visitor, in the widget's language.
@@ -59,21 +58,20 @@ pub async fn gms(
     let request = operation.encode(service, credentials);
     let url = format!("{}{}", config.gms_url.trim_end_matches('/'), request.path);
     let body = Body::of(&request.body)?;
-    let mut failures = 0;
+    let mut attempts = Attempts::new(policy);
     loop {
-        let failure = match body.post(&url, config).await.and_then(envelope) {
-            Ok(response) if response.verdict() == Verdict::Retry => {
-                NetError::Refused(response.error_summary())
-            }
-            // statusCode 2 and ended chats are the caller's to judge.
-            Ok(response) => return Ok(response),
-            Err(error) if error.retryable() => error,
-            Err(error) => return Err(error),
+        let result = body.post(&url, config).await.and_then(envelope);
+        let verdict = match &result {
+            Ok(response) => response.verdict(),
+            Err(error) => error.verdict(),
         };
-        failures += 1;
-        match policy.wait_after(failures, js_sys::Math::random()) {
-            Some(wait) => gloo_timers::future::sleep(wait).await,
-            None => return Err(failure),
+        match attempts.after(verdict, js_sys::Math::random()) {
+            Next::Wait(wait) => gloo_timers::future::sleep(wait).await,
+            // statusCode 2 and ended chats are the caller's to judge.
+            Next::Done(_) => return result,
+            Next::GiveUp => {
+                return result.and_then(|r| Err(NetError::Refused(r.error_summary())));
+            }
         }
     }
 }
@@ -187,26 +185,14 @@ fn envelope((status, _, bytes): (u16, bool, Vec<u8>)) -> Result<ChatResponse, Ne
     ChatResponse::read(&bytes).ok_or(NetError::Http(status))
 }
 
-/// Registers the chat with the relay; answers the subscription token and the relay's
-/// known position.
-pub async fn register(
-    config: &WidgetConfig,
-    body: &RegisterSession,
-) -> Result<SessionRegistered, NetError> {
+/// Registers the chat with the relay, judged as `Registration::of` judges it.
+pub async fn register(config: &WidgetConfig, body: &RegisterSession) -> Registration {
     let url = format!("{}{SESSIONS_PATH}", config.relay_url.trim_end_matches('/'));
     let json = shared::json::to_string(body);
     let headers = [("Content-Type", "application/json")];
-    let (status, _, bytes) = fetch("POST", &url, &headers, Some(&JsValue::from_str(&json))).await?;
-    let text = String::from_utf8_lossy(&bytes);
-    match status {
-        200 => shared::json::from_str(&text).ok_or_else(|| {
-            NetError::Network("the relay's answer is not a registration".to_owned())
-        }),
-        403 => {
-            let reason = shared::json::from_str::<ErrorBody>(&text).map(|e| e.message);
-            Err(NetError::Refused(reason.unwrap_or_default()))
-        }
-        status => Err(NetError::Http(status)),
+    match fetch("POST", &url, &headers, Some(&JsValue::from_str(&json))).await {
+        Ok((status, _, bytes)) => Registration::of(status, &String::from_utf8_lossy(&bytes)),
+        Err(_) => Registration::Failed,
     }
 }
 

@@ -12,7 +12,7 @@ use shared::gms::{
     ChatOperation, ChatResponse, Credentials, PushSubscription, RequestBody, Visitor,
     async_push_user_data,
 };
-use shared::relay_api::{ClientFrame, RegisterSession, SESSIONS_PATH, ServerFrame, WS_PATH};
+use shared::relay_api::{ClientFrame, RegisterSession, SESSIONS_PATH, ServerFrame};
 use shared::transcript::TranscriptPosition;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -290,7 +290,7 @@ async fn first_push(
     token: &str,
     wait: Duration,
 ) -> Result<String, String> {
-    let url = format!("{}{WS_PATH}", relay.replacen("http", "ws", 1));
+    let url = shared::relay_api::ws_url(relay);
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .map_err(|e| format!("cannot open the relay's WebSocket: {e}"))?;

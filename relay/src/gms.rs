@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use shared::gms::{
-    Answer, ChatOperation, ChatResponse, Credentials, GmsHeader, RequestBody, RetryPolicy, Verdict,
+    Answer, Attempts, ChatOperation, ChatResponse, Credentials, GmsHeader, Next, RequestBody,
+    RetryPolicy, Verdict,
 };
 use shared::transcript::TranscriptPosition;
 
@@ -175,15 +176,8 @@ impl Gms {
     /// A registration's check of the tokens a browser handed over: one ping, never retried
     /// (the widget retries), so a refused or failing registration costs GMS one request.
     pub(crate) async fn validate(&self, service: &str, credentials: &Credentials) -> PingResult {
-        let operation = ChatOperation::Refresh { position: TranscriptPosition::None };
-        match self.call(service, &operation, credentials).await {
-            Ok(response) => match response.verdict() {
-                Verdict::Ok | Verdict::Ended => PingResult::Ok(response),
-                Verdict::Stop => PingResult::Stopped(response),
-                Verdict::Retry => PingResult::Failed(response.error_summary()),
-            },
-            Err(error) => PingResult::Failed(error.to_string()),
-        }
+        let ping = ChatOperation::Refresh { position: TranscriptPosition::None };
+        self.attempts(service, credentials, &ping, RetryPolicy::ONCE).await
     }
 
     /// A refresh from `position`, retried as `RetryPolicy::GMS` says.
@@ -194,21 +188,32 @@ impl Gms {
         position: TranscriptPosition,
     ) -> PingResult {
         let operation = ChatOperation::Refresh { position };
-        let mut failures = 0;
+        self.attempts(service, credentials, &operation, RetryPolicy::GMS).await
+    }
+
+    /// One operation, tried as `policy` says.
+    async fn attempts(
+        &self,
+        service: &str,
+        credentials: &Credentials,
+        operation: &ChatOperation,
+        policy: RetryPolicy,
+    ) -> PingResult {
+        let mut attempts = Attempts::new(policy);
         loop {
-            let failure = match self.call(service, &operation, credentials).await {
-                Ok(response) => match response.verdict() {
-                    Verdict::Ok | Verdict::Ended => return PingResult::Ok(response),
-                    Verdict::Stop => return PingResult::Stopped(response),
-                    Verdict::Retry => response.error_summary(),
-                },
-                Err(error) if Verdict::of(error.answer()) == Verdict::Retry => error.to_string(),
-                Err(error) => return PingResult::Failed(error.to_string()),
+            let result = self.call(service, operation, credentials).await;
+            let verdict = match &result {
+                Ok(response) => response.verdict(),
+                Err(error) => Verdict::of(error.answer()),
             };
-            failures += 1;
-            match RetryPolicy::GMS.wait_after(failures, random()) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return PingResult::Failed(failure),
+            match (attempts.after(verdict, random()), result) {
+                (Next::Wait(wait), _) => tokio::time::sleep(wait).await,
+                (Next::Done(Verdict::Stop), Ok(response)) => return PingResult::Stopped(response),
+                (Next::Done(_), Ok(response)) => return PingResult::Ok(response),
+                (Next::GiveUp, Ok(response)) => {
+                    return PingResult::Failed(response.error_summary());
+                }
+                (_, Err(error)) => return PingResult::Failed(error.to_string()),
             }
         }
     }

@@ -13,6 +13,17 @@ pub const PUSH_PATH: &str = "/gms/push";
 pub const SESSIONS_PATH: &str = "/v1/sessions";
 /// The browser WebSocket.
 pub const WS_PATH: &str = "/v1/ws";
+
+/// The relay's WebSocket URL from its base URL: `http` becomes `ws`, `https` `wss`.
+pub fn ws_url(relay_url: &str) -> String {
+    let base = relay_url.trim_end_matches('/');
+    let base = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
+        (Some(rest), _) => format!("wss://{rest}"),
+        (None, Some(rest)) => format!("ws://{rest}"),
+        (None, None) => base.to_owned(),
+    };
+    format!("{base}{WS_PATH}")
+}
 /// Below `{SESSIONS_PATH}/{chatId}`: the chat's Web Push subscription (`POST`, `DELETE`).
 pub const PUSH_SUBSCRIPTION: &str = "push-subscription";
 /// The service worker a site imports from its own origin for Web Push.

@@ -1,11 +1,11 @@
 //! A Chat API V2 client for tests, written from the documented contract (`shared::gms`)
 //! and nothing else, plus helpers for gms-sim's admin API.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use shared::gms::{
-    Answer, ChatOperation, ChatResponse, Credentials, EncodedRequest, RequestBody, RetryPolicy,
-    Verdict, Visitor,
+    Answer, Attempts, ChatOperation, ChatResponse, Credentials, EncodedRequest, Next, RequestBody,
+    RetryPolicy, Verdict, Visitor,
 };
 
 /// Talks to one GMS chat service.
@@ -93,23 +93,25 @@ impl GmsClient {
             user_data,
         };
         // As the widget does: statusCode 1, 5xx and network errors are tried again.
-        let mut failures = 0;
+        let mut attempts = Attempts::new(RetryPolicy::GMS);
         let response = loop {
-            let failure = match self.raw(&operation, None).await {
+            let (result, verdict) = match self.raw(&operation, None).await {
                 Ok(raw) => match ChatResponse::parse(&raw.body) {
-                    Ok(response) if response.verdict() != Verdict::Retry => break response,
-                    Ok(response) => anyhow::anyhow!("create: {}", response.error_summary()),
-                    Err(_) if Verdict::of(Answer::Http(raw.status)) == Verdict::Retry => {
-                        anyhow::anyhow!("create: HTTP {}", raw.status)
+                    Ok(response) => {
+                        let verdict = response.verdict();
+                        (Ok(response), verdict)
                     }
-                    Err(_) => bail!("create: HTTP {}", raw.status),
+                    Err(_) => {
+                        (Err(anyhow!("HTTP {}", raw.status)), Verdict::of(Answer::Http(raw.status)))
+                    }
                 },
-                Err(error) => error,
+                Err(error) => (Err(error), Verdict::of(Answer::Network)),
             };
-            failures += 1;
-            match RetryPolicy::GMS.wait_after(failures, 0.5) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return Err(failure),
+            match (attempts.after(verdict, rand::random()), result) {
+                (Next::Wait(wait), _) => tokio::time::sleep(wait).await,
+                (Next::Done(_), Ok(response)) => break response,
+                (_, Ok(response)) => bail!("create: {}", response.error_summary()),
+                (_, Err(error)) => return Err(error.context("create")),
             }
         };
         let credentials = response

@@ -25,7 +25,7 @@ pub enum Received {
 
 impl WsClient {
     pub async fn connect(relay_url: &str) -> Result<WsClient> {
-        let url = format!("{}/v1/ws", relay_url.replacen("http", "ws", 1));
+        let url = shared::relay_api::ws_url(relay_url);
         let (socket, _) = tokio_tungstenite::connect_async(url).await?;
         Ok(WsClient { socket })
     }

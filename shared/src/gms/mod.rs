@@ -10,7 +10,7 @@ mod response;
 mod user_data;
 
 pub use header::{GmsHeader, checked_headers};
-pub use policy::{Answer, RetryPolicy, Verdict};
+pub use policy::{Answer, Attempts, Next, RetryPolicy, Verdict};
 pub use request::{ChatOperation, Credentials, EncodedRequest, FilePart, RequestBody, Visitor};
 pub use response::{
     ChatError, ChatEvent, ChatResponse, EventType, FileLimits, Party, ResponseError,

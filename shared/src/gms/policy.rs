@@ -92,3 +92,39 @@ impl RetryPolicy {
         Some(base.mul_f64(0.5 + 0.5 * random.clamp(0.0, 1.0)))
     }
 }
+
+/// One call's attempts under a `RetryPolicy`: after each attempt's verdict, whether the
+/// call is over or how long to wait before the next one. The widget, the relay, `relay
+/// check` and the test clients all loop through it, so they retry alike by construction.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempts {
+    policy: RetryPolicy,
+    failures: u32,
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The answer stands: it is not worth trying again.
+    Done(Verdict),
+    /// Try again after this wait.
+    Wait(Duration),
+    /// Worth trying again, but no attempt is left: the call failed.
+    GiveUp,
+}
+
+impl Attempts {
+    /// The attempts of one call.
+    pub fn new(policy: RetryPolicy) -> Attempts {
+        Attempts { policy, failures: 0 }
+    }
+
+    /// Judges an attempt by its verdict; `random` in [0, 1] jitters the wait.
+    pub fn after(&mut self, verdict: Verdict, random: f64) -> Next {
+        if verdict != Verdict::Retry {
+            return Next::Done(verdict);
+        }
+        self.failures += 1;
+        self.policy.wait_after(self.failures, random).map_or(Next::GiveUp, Next::Wait)
+    }
+}

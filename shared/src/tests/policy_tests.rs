@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::gms::{Answer, ChatResponse, RetryPolicy, Verdict};
+use crate::gms::{Answer, Attempts, ChatResponse, Next, RetryPolicy, Verdict};
 
 fn envelope(json: &str) -> ChatResponse {
     ChatResponse::parse(json.as_bytes()).expect("parses")
@@ -43,4 +43,54 @@ fn waits_double_up_to_the_cap_and_stop_with_the_attempts() {
     assert_eq!(policy.wait_after(1, 7.0), ms(100), "a random number out of range is clamped");
     assert_eq!(RetryPolicy::ONCE.wait_after(1, 0.5), None);
     assert_eq!(RetryPolicy::RECONNECT.wait_after(1_000_000, 1.0), Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn attempts_wait_between_retries_and_give_up_when_none_is_left() {
+    let policy =
+        RetryPolicy { attempts: 3, first: Duration::from_millis(100), max: Duration::from_secs(1) };
+    let mut attempts = Attempts::new(policy);
+    assert_eq!(attempts.after(Verdict::Retry, 1.0), Next::Wait(Duration::from_millis(100)));
+    assert_eq!(attempts.after(Verdict::Retry, 1.0), Next::Wait(Duration::from_millis(200)));
+    assert_eq!(attempts.after(Verdict::Retry, 1.0), Next::GiveUp, "three attempts in all");
+    for verdict in [Verdict::Ok, Verdict::Ended, Verdict::Stop] {
+        assert_eq!(Attempts::new(policy).after(verdict, 0.5), Next::Done(verdict));
+    }
+    assert_eq!(Attempts::new(RetryPolicy::ONCE).after(Verdict::Retry, 0.5), Next::GiveUp);
+}
+
+/// The widget and the chaos visitors hand the machine the same input for the same last
+/// answer: a statusCode 1 given up on is no answer, any other envelope is judged by it.
+#[test]
+fn a_call_settles_into_the_machines_input_one_way() {
+    use crate::visitor::{GmsResult, NetFailure};
+    let retry = ChatResponse::parse(br#"{"statusCode":1}"#).expect("parses");
+    assert_eq!(GmsResult::settled(Ok(retry)), GmsResult::Failed(NetFailure::Network));
+    let refused = ChatResponse::parse(br#"{"statusCode":2}"#).expect("parses");
+    assert_eq!(GmsResult::settled(Ok(refused.clone())), GmsResult::Answer(Box::new(refused)));
+    let http = Err(NetFailure::Http(503));
+    assert_eq!(GmsResult::settled(http), GmsResult::Failed(NetFailure::Http(503)));
+    assert_eq!(NetFailure::Http(503).verdict(), Verdict::Retry);
+    assert_eq!(NetFailure::Http(404).verdict(), Verdict::Stop);
+    assert_eq!(NetFailure::Network.verdict(), Verdict::Retry);
+}
+
+#[test]
+fn the_relays_registration_answer_is_judged_one_way() {
+    use crate::visitor::Registration;
+    let body = r#"{"token":"t","position":4,"vapidPublicKey":"k"}"#;
+    let registered =
+        Registration::Registered { token: "t".into(), position: 4, push_key: Some("k".into()) };
+    assert_eq!(Registration::of(200, body), registered);
+    assert_eq!(Registration::of(200, "not json"), Registration::Failed);
+    assert_eq!(Registration::of(403, r#"{"code":"refused","message":"m"}"#), Registration::Refused);
+    assert_eq!(Registration::of(502, ""), Registration::Failed);
+}
+
+#[test]
+fn the_relays_websocket_url_follows_its_scheme() {
+    use crate::relay_api::ws_url;
+    assert_eq!(ws_url("http://127.0.0.1:8091"), "ws://127.0.0.1:8091/v1/ws");
+    assert_eq!(ws_url("https://chat.example.com/"), "wss://chat.example.com/v1/ws");
+    assert_eq!(ws_url("https://chat.example.com/relay"), "wss://chat.example.com/relay/v1/ws");
 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::gms::{ChatOperation, ChatResponse, Credentials, RetryPolicy, Visitor};
-use crate::relay_api::{RegisterSession, ServerFrame};
+use crate::gms::{Answer, ChatOperation, ChatResponse, Credentials, RetryPolicy, Verdict, Visitor};
+use crate::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
 
 use super::chat::Stored;
 
@@ -88,6 +88,31 @@ pub enum NetFailure {
     Http(u16),
 }
 
+impl GmsResult {
+    /// The machine's input once a call's attempts are over, whoever made them (the widget
+    /// or a chaos visitor): the last envelope, except a statusCode 1 that no attempt was
+    /// left for, which counts as no answer.
+    pub fn settled(last: Result<ChatResponse, NetFailure>) -> GmsResult {
+        match last {
+            Ok(response) if response.verdict() == Verdict::Retry => {
+                GmsResult::Failed(NetFailure::Network)
+            }
+            Ok(response) => GmsResult::Answer(Box::new(response)),
+            Err(failure) => GmsResult::Failed(failure),
+        }
+    }
+}
+
+impl NetFailure {
+    /// What the retry policy makes of it.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            NetFailure::Network => Verdict::of(Answer::Network),
+            NetFailure::Http(status) => Verdict::of(Answer::Http(status)),
+        }
+    }
+}
+
 /// What came back from `POST /v1/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Registration {
@@ -104,6 +129,24 @@ pub enum Registration {
     Refused,
     /// The relay could not be reached or failed: try again with the next connection.
     Failed,
+}
+
+impl Registration {
+    /// The relay's answer to `POST /v1/sessions`, judged once for the widget and the
+    /// chaos visitors: 200 with a registration, 403 (GMS refused the tokens), or a failure
+    /// to try again (any other status, an unreadable body; no answer at all is `Failed`).
+    pub fn of(status: u16, body: &str) -> Registration {
+        match status {
+            200 => match crate::json::from_str::<SessionRegistered>(body) {
+                Some(SessionRegistered { token, position, vapid_public_key }) => {
+                    Registration::Registered { token, position, push_key: vapid_public_key }
+                }
+                None => Registration::Failed,
+            },
+            403 => Registration::Refused,
+            _ => Registration::Failed,
+        }
+    }
 }
 
 /// How turning notifications on ended.

@@ -146,7 +146,7 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(relay_url: &str) -> Result<Socket> {
-    let url = format!("{}/v1/ws", relay_url.replacen("http", "ws", 1));
+    let url = shared::relay_api::ws_url(relay_url);
     Ok(tokio_tungstenite::connect_async(url).await?.0)
 }
 

@@ -121,7 +121,7 @@ async fn open(
     // fleet, not the relay, the memory limit of this benchmark.
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
     let (mut ws, _) = tokio_tungstenite::client_async_with_config(
-        format!("ws://{relay}/v1/ws"),
+        shared::relay_api::ws_url(&format!("http://{relay}")),
         stream,
         Some(config),
     )

@@ -166,7 +166,7 @@ pub(crate) async fn subscribe(
     clock: Arc<Clock>,
     stop: CancellationToken,
 ) -> Result<()> {
-    let url = format!("{}/v1/ws", relay_url.replacen("http", "ws", 1));
+    let url = shared::relay_api::ws_url(relay_url);
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
     let frame = ClientFrame::Subscribe {
         chat_id: chat.credentials.chat_id.clone(),

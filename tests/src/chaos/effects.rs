@@ -6,8 +6,8 @@
 use futures_util::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::gms::{Answer, ChatOperation, ChatResponse, RequestBody, Verdict};
-use shared::relay_api::{ClientFrame, SESSIONS_PATH, ServerFrame, SessionRegistered};
+use shared::gms::{Attempts, ChatOperation, ChatResponse, Next, RequestBody};
+use shared::relay_api::{ClientFrame, SESSIONS_PATH, ServerFrame};
 use shared::visitor::{GmsResult, Input, NetFailure, Registration};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -73,7 +73,8 @@ pub(super) async fn socket(
     }
 }
 
-/// One Chat API request, retried as `frontend/src/net.rs` retries it.
+/// One Chat API request, tried through `Attempts` and settled by `GmsResult::settled`, as the
+/// widget's are.
 pub(super) async fn gms(
     env: &Env,
     service: &str,
@@ -89,8 +90,7 @@ pub(super) async fn gms(
         return GmsResult::Failed(NetFailure::Network);
     };
     let body = shared::form::encode(fields);
-    let network_retried = Verdict::of(Answer::Network) == Verdict::Retry;
-    let mut failures = 0;
+    let mut attempts = Attempts::new(policy);
     loop {
         let sent = env
             .http
@@ -106,30 +106,22 @@ pub(super) async fn gms(
             }
             Err(error) => Err(error),
         };
-        let failure = match answer {
-            Ok((status, bytes)) => match ChatResponse::read(&bytes) {
-                // The widget reports a refusal it gave up on as a network failure.
-                Some(response) if response.verdict() == Verdict::Retry => {
-                    GmsResult::Failed(NetFailure::Network)
-                }
-                Some(response) => return GmsResult::Answer(Box::new(response)),
-                None if Verdict::of(Answer::Http(status)) == Verdict::Retry => {
-                    GmsResult::Failed(NetFailure::Http(status))
-                }
-                None => return GmsResult::Failed(NetFailure::Http(status)),
-            },
-            Err(_) if network_retried => GmsResult::Failed(NetFailure::Network),
-            Err(_) => return GmsResult::Failed(NetFailure::Network),
+        let last = match answer {
+            Ok((status, bytes)) => ChatResponse::read(&bytes).ok_or(NetFailure::Http(status)),
+            Err(_) => Err(NetFailure::Network),
         };
-        failures += 1;
-        match policy.wait_after(failures, rng.random()) {
-            Some(wait) => tokio::time::sleep(wait).await,
-            None => return failure,
+        let verdict = match &last {
+            Ok(response) => response.verdict(),
+            Err(failure) => failure.verdict(),
+        };
+        match attempts.after(verdict, rng.random()) {
+            Next::Wait(wait) => tokio::time::sleep(wait).await,
+            Next::Done(_) | Next::GiveUp => return GmsResult::settled(last),
         }
     }
 }
 
-/// `POST /v1/sessions`, judged as `frontend/src/controller.rs` judges it.
+/// `POST /v1/sessions`, judged by `Registration::of`, as the widget judges it.
 pub(super) async fn register(env: &Env, body: &shared::relay_api::RegisterSession) -> Registration {
     let url = format!("{}{SESSIONS_PATH}", env.relay_url);
     let request = env
@@ -140,14 +132,9 @@ pub(super) async fn register(env: &Env, body: &shared::relay_api::RegisterSessio
     let Ok(response) = request.send().await else {
         return Registration::Failed;
     };
-    match response.status().as_u16() {
-        200 => match response.text().await.ok().and_then(|t| shared::json::from_str(&t)) {
-            Some(SessionRegistered { token, position, vapid_public_key }) => {
-                Registration::Registered { token, position, push_key: vapid_public_key }
-            }
-            None => Registration::Failed,
-        },
-        403 => Registration::Refused,
-        _ => Registration::Failed,
+    let status = response.status().as_u16();
+    match response.text().await {
+        Ok(body) => Registration::of(status, &body),
+        Err(_) => Registration::Failed,
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::relay_api::{ClientFrame, ServerFrame, WS_PATH};
+use shared::relay_api::{ClientFrame, ServerFrame};
 use shared::visitor::{Effect, Input, Machine, Stored};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -263,7 +263,7 @@ impl Visitor {
                 }
                 let (commands, receiver) = mpsc::channel(16);
                 tab.socket = Some(commands);
-                let url = format!("{}{WS_PATH}", env.relay_url.replacen("http", "ws", 1));
+                let url = shared::relay_api::ws_url(&env.relay_url);
                 tab.tasks.spawn(effects::socket(url, receiver, inputs, random));
             }
             Effect::CloseSocket => {

@@ -155,8 +155,7 @@ async fn mutated_requests_get_a_4xx_never_a_5xx_a_panic_or_a_hang() -> Result<()
     let mut closed = 0;
     for _ in 0..requests / 10 {
         let (mut socket, _) =
-            tokio_tungstenite::connect_async(format!("{}/v1/ws", relay.replace("http", "ws")))
-                .await?;
+            tokio_tungstenite::connect_async(shared::relay_api::ws_url(&relay)).await?;
         for _ in 0..10 {
             let text = String::from_utf8_lossy(&mutate(&mut rng, frame.as_bytes())).into_owned();
             if socket.send(Message::Text(text.into())).await.is_err() {

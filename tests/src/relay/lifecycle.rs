@@ -66,7 +66,7 @@ async fn a_peer_that_stops_reading_is_dropped_within_the_pong_timeout() -> Resul
     socket.set_recv_buffer_size(4096)?;
     let address = setup.system.relay_url.trim_start_matches("http://").parse()?;
     let stream = socket.connect(address).await?;
-    let url = format!("{}/v1/ws", setup.system.relay_url.replacen("http", "ws", 1));
+    let url = shared::relay_api::ws_url(&setup.system.relay_url);
     let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
     let (stalled, _) = tokio_tungstenite::client_async(url, stream).await?;
     let mut stalled = WsClient::from_socket(stalled);
@@ -149,7 +149,7 @@ async fn registrations_are_limited_per_client_address_before_reaching_gms() -> R
 #[tokio::test]
 async fn open_websockets_are_limited_per_client_address() -> Result<()> {
     let setup = Setup::start(Options::sim(&[]).relay(&["--ws-per-address", "3"])).await?;
-    let url = format!("{}/v1/ws", setup.system.relay_url.replacen("http", "ws", 1));
+    let url = shared::relay_api::ws_url(&setup.system.relay_url);
     let mut open = Vec::new();
     for _ in 0..3 {
         open.push(WsClient::connect(&setup.system.relay_url).await?);

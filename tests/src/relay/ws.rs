@@ -42,7 +42,7 @@ async fn only_allowed_origins_may_connect() -> anyhow::Result<()> {
     let mut setup =
         Setup::start(Options::sim(&[]).relay(&["--allowed-origin", "https://shop.example"]))
             .await?;
-    let url = format!("{}/v1/ws", setup.system.relay_url.replacen("http", "ws", 1));
+    let url = shared::relay_api::ws_url(&setup.system.relay_url);
     let with_origin = |origin: &'static str| -> anyhow::Result<_> {
         let mut request = url.clone().into_client_request()?;
         request.headers_mut().insert("origin", origin.parse()?);
