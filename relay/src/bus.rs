@@ -67,6 +67,10 @@ impl Bus {
     ) -> anyhow::Result<Bus> {
         // Unbounded because Redis's reader must never wait; the dispatcher only hands each
         // message to bounded per-connection queues (which drop slow sockets), so it keeps up.
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "redis-rs's push sender takes an unbounded sender"
+        )]
         let (pushes, incoming) = mpsc::unbounded_channel::<PushInfo>();
         let config = ConnectionManagerConfig::new()
             .set_push_sender(pushes)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axum::http::StatusCode;
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// A running receiver.
@@ -15,7 +15,7 @@ pub struct PushSink {
     /// Where to point `--push-url`.
     pub url: String,
     status: Arc<AtomicU16>,
-    received: Mutex<mpsc::UnboundedReceiver<(Instant, Value)>>,
+    received: mpsc::UnboundedReceiver<(Instant, Value)>,
 }
 
 impl PushSink {
@@ -23,7 +23,10 @@ impl PushSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/push", listener.local_addr()?);
         let status = Arc::new(AtomicU16::new(200));
-        // Unbounded on purpose: a test receiver must record everything it is sent.
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a test receiver must record everything it is sent"
+        )]
         let (tx, rx) = mpsc::unbounded_channel();
         let answer = status.clone();
         let app = axum::Router::new().route(
@@ -39,7 +42,7 @@ impl PushSink {
             }),
         );
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(PushSink { url, status, received: Mutex::new(rx) })
+        Ok(PushSink { url, status, received: rx })
     }
 
     /// The HTTP status the sink answers with from now on.
@@ -48,18 +51,16 @@ impl PushSink {
     }
 
     /// The next push, waiting up to `within`.
-    pub async fn next(&self, within: Duration) -> Result<(Instant, Value)> {
-        let mut received = self.received.lock().await;
-        tokio::time::timeout(within, received.recv())
+    pub async fn next(&mut self, within: Duration) -> Result<(Instant, Value)> {
+        tokio::time::timeout(within, self.received.recv())
             .await
             .context("no push arrived in time")?
             .context("push sink closed")
     }
 
     /// Asserts that no push arrives within `quiet`.
-    pub async fn none_within(&self, quiet: Duration) -> Result<()> {
-        let mut received = self.received.lock().await;
-        match tokio::time::timeout(quiet, received.recv()).await {
+    pub async fn none_within(&mut self, quiet: Duration) -> Result<()> {
+        match tokio::time::timeout(quiet, self.received.recv()).await {
             Err(_) => Ok(()),
             Ok(push) => anyhow::bail!("unexpected push: {push:?}"),
         }

@@ -197,6 +197,10 @@ impl Children {
                         break;
                     }
                     Ok(None) if Instant::now() < deadline => {
+                        #[allow(
+                            clippy::disallowed_methods,
+                            reason = "a synchronous CLI polling its child; no runtime to block"
+                        )]
                         std::thread::sleep(Duration::from_millis(50));
                     }
                     _ => {

@@ -1,7 +1,8 @@
 //! GMS Chat API V2: requests, responses and the user data that subscribes a chat to push.
 //!
-//! The facts and their evidence are in `gms-protocol.md` (sections 2 to 5 and 7); the
-//! choices made where sources are silent are listed in `docs/protocol.md`.
+//! What the code relies on, with its evidence and the choices made where sources are
+//! silent, is in `docs/protocol.md` ("GMS Chat API V2 as used here" and "What is known
+//! about real GMS deployments").
 
 mod header;
 mod policy;

@@ -1,5 +1,6 @@
-//! Literal bodies captured from real GMS deployments or the Genesys documentation
-//! (gms-protocol.md sections 2.1, 3.4 and 5.2), and the tokens of a made-up chat.
+//! Literal bodies captured from real GMS deployments or the Genesys documentation (the
+//! examples of `docs/protocol.md`, "GMS Chat API V2 as used here"), and the tokens of a
+//! made-up chat.
 
 use crate::gms::Credentials;
 

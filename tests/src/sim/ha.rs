@@ -81,7 +81,7 @@ async fn a_killed_chat_server_stops_answering_health_until_started_again() -> an
 #[tokio::test]
 async fn a_graceful_stop_pushes_the_shutdown_advice_first() -> anyhow::Result<()> {
     for format in ["flat", "envelope", "envelope-string"] {
-        let sink = PushSink::start().await?;
+        let mut sink = PushSink::start().await?;
         let sim = Sim::start(&["--push-url", &sink.url, "--push-format", format]).await?;
         let subscribed = chat_on(&sim, "117", push_user_data("dev-1", false)).await?;
         sim.admin.ok("/sim/chat-servers/117/stop", json!({})).await?;

@@ -15,7 +15,7 @@ fn parse(value: &serde_json::Value) -> PushNotification {
 #[tokio::test]
 async fn agent_events_are_pushed_with_tokens_and_payload_in_every_format() -> anyhow::Result<()> {
     for format in ["flat", "kebab", "nested", "envelope", "envelope-string"] {
-        let sink = PushSink::start().await?;
+        let mut sink = PushSink::start().await?;
         let sim = Sim::start(&["--push-url", &sink.url, "--push-format", format]).await?;
         let (credentials, _) = sim.gms.create("Jane", push_user_data("dev-1", false)).await?;
         let send = ChatOperation::Send {
@@ -70,7 +70,7 @@ async fn agent_events_are_pushed_with_tokens_and_payload_in_every_format() -> an
 
 #[tokio::test]
 async fn the_minimal_format_is_only_the_documented_device_and_text() -> anyhow::Result<()> {
-    let sink = PushSink::start().await?;
+    let mut sink = PushSink::start().await?;
     let sim = Sim::start(&["--push-url", &sink.url, "--push-format", "minimal"]).await?;
     let (credentials, _) = sim.gms.create("Jane", push_user_data("dev-1", true)).await?;
     sim.admin.agent_says(&credentials.chat_id, "hi").await?;
@@ -85,7 +85,7 @@ async fn the_minimal_format_is_only_the_documented_device_and_text() -> anyhow::
 #[tokio::test]
 async fn without_the_payload_the_envelope_layouts_carry_only_the_tokens() -> anyhow::Result<()> {
     for format in ["envelope", "envelope-string"] {
-        let sink = PushSink::start().await?;
+        let mut sink = PushSink::start().await?;
         let sim = Sim::start(&["--push-url", &sink.url, "--push-format", format]).await?;
         let mut subscription = shared::gms::PushSubscription::new("dev-1", "gms-cluster");
         subscription.include_payload = false;
@@ -103,7 +103,7 @@ async fn without_the_payload_the_envelope_layouts_carry_only_the_tokens() -> any
 
 #[tokio::test]
 async fn flex_push_content_limits_the_tokens() -> anyhow::Result<()> {
-    let sink = PushSink::start().await?;
+    let mut sink = PushSink::start().await?;
     let sim =
         Sim::start(&["--push-url", &sink.url, "--flex-push-content", "session-id,user-id"]).await?;
     let (credentials, _) = sim.gms.create("Jane", push_user_data("dev-1", false)).await?;
@@ -117,7 +117,7 @@ async fn flex_push_content_limits_the_tokens() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn chats_without_a_push_subscription_get_no_push() -> anyhow::Result<()> {
-    let sink = PushSink::start().await?;
+    let mut sink = PushSink::start().await?;
     let sim = Sim::start(&["--push-url", &sink.url]).await?;
     let (credentials, _) = sim.gms.create("Jane", vec![]).await?;
     sim.admin.agent_says(&credentials.chat_id, "hi").await?;
@@ -128,7 +128,7 @@ async fn chats_without_a_push_subscription_get_no_push() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn resend_repeats_until_a_refresh_acknowledges() -> anyhow::Result<()> {
-    let sink = PushSink::start().await?;
+    let mut sink = PushSink::start().await?;
     let sim = Sim::start(&[
         "--push-url",
         &sink.url,
@@ -171,7 +171,7 @@ async fn resend_repeats_until_a_refresh_acknowledges() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn resend_gives_up_after_its_attempts_and_never_without_the_flag() -> anyhow::Result<()> {
-    let sink = PushSink::start().await?;
+    let mut sink = PushSink::start().await?;
     sink.answer_with(500);
     let sim = Sim::start(&[
         "--push-url",
@@ -204,7 +204,7 @@ async fn resend_gives_up_after_its_attempts_and_never_without_the_flag() -> anyh
 
 #[tokio::test]
 async fn push_faults_drop_duplicate_and_delay_deliveries() -> anyhow::Result<()> {
-    let sink = PushSink::start().await?;
+    let mut sink = PushSink::start().await?;
     let sim = Sim::start(&[
         "--push-url",
         &sink.url,
