@@ -3,15 +3,16 @@
 
 use anyhow::Result;
 
+use crate::build::release_builds;
 use crate::run::status;
-use crate::setup;
+use crate::{setup, workspace};
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     // `cargo xtask bench -- --only push` passes the `--` along; the benchmark takes the rest.
     let args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
     let tools = setup::ensure_all()?;
-    let root = crate::root()?;
-    crate::test::release_builds(&tools, &[])?;
+    let root = workspace::root()?;
+    release_builds(&tools, &[])?;
     let target = root.join("target");
     status(
         tools

@@ -8,8 +8,10 @@ use std::process::Command;
 
 use anyhow::Result;
 
+use crate::build::release_builds;
 use crate::run::status;
 use crate::setup::{self, Tools};
+use crate::workspace;
 
 /// The smoke run's seed, fixed so that CI replays the same faults.
 pub(crate) const SMOKE_SEED: &str = "20261130";
@@ -17,8 +19,8 @@ pub(crate) const SMOKE_SEED: &str = "20261130";
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
     let tools = setup::ensure_all()?;
-    let root = crate::root()?;
-    crate::test::release_builds(&tools, &["-p", "system-tests", "--bin", "chaos"])?;
+    let root = workspace::root()?;
+    release_builds(&tools, &["-p", "system-tests", "--bin", "chaos"])?;
     let target = root.join("target");
     let binary = target.join("release").join("chaos");
     let mut chaos = tools.command(&binary.to_string_lossy());
@@ -36,7 +38,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 /// The short run of `cargo xtask test`: a minute of 100 faults on 20 headless visitors and
 /// one widget in Chromium, in the dev profile.
 pub(crate) fn smoke(tools: &Tools) -> Result<Command> {
-    let root = crate::root()?;
+    let root = workspace::root()?;
     let mut cmd = tools.command("cargo");
     cmd.current_dir(&root)
         .args(["run", "--quiet", "-p", "system-tests", "--bin", "chaos", "--"])

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::build::trunk_build;
 use crate::run::{done, status, step};
-use crate::setup;
+use crate::{balancer, setup, workspace};
 
 const PUSH_SECRET: &str = "demo-push-secret";
 /// gms-sim stands behind a gateway that wants this header, as hosted GMS does, so the demo
@@ -24,10 +25,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let relay_port = port_arg(args, "--relay-port", 8091)?;
     let nodes = usize::from(port_arg(args, "--nodes", 1)?.max(1));
     let tools = setup::ensure_all()?;
-    let root = crate::root()?;
+    let root = workspace::root()?;
 
     let started = step("building the widget (trunk, release)");
-    status(&mut crate::test::trunk_build(&tools)?)?;
+    status(&mut trunk_build(&tools)?)?;
     done("widget", started, true);
     let started = step("building gms-sim and the relay");
     status(
@@ -110,7 +111,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     if nodes > 1 {
         let backends = relay_ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect();
-        crate::balancer::start(SocketAddr::from(([127, 0, 0, 1], relay_port)), backends)?;
+        balancer::start(SocketAddr::from(([127, 0, 0, 1], relay_port)), backends)?;
         println!("==> load balancer on {relay_url} over {}", relays.join(", "));
     }
 

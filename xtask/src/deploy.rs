@@ -4,18 +4,18 @@
 
 use anyhow::{Context, Result};
 
-use crate::run::Counts;
+use crate::run::{Counts, check, status};
 use crate::setup::Tools;
-use crate::test::check;
+use crate::workspace;
 
 pub(crate) fn check_all(tools: &Tools, counts: &mut Counts) -> Result<()> {
-    let root = crate::root()?;
+    let root = workspace::root()?;
     let deploy = root.join("deploy");
     // The unit names the installed binary; verify insists that the binary exists, so a
     // copy that names the freshly built one is verified instead, everything else as is.
     let mut build = tools.command("cargo");
     build.current_dir(&root).args(["build", "--quiet", "-p", "relay", "--bin", "relay"]);
-    crate::run::status(&mut build)?;
+    status(&mut build)?;
     let binary = root.join("target").join("debug").join("relay");
     let unit = std::fs::read_to_string(deploy.join("relay.service"))
         .context("reading deploy/relay.service")?;

@@ -9,6 +9,7 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 use crate::setup::{self, Tools};
+use crate::workspace;
 
 /// Every target: the parsers of input from outside (see tests/fuzz/Cargo.toml).
 const TARGETS: [&str; 5] = ["push", "health", "gms_response", "client_frame", "widget_inputs"];
@@ -30,7 +31,7 @@ pub(crate) fn run_all(tools: &Tools, seconds: u64) -> Result<()> {
         return Ok(());
     }
     setup::ensure_cargo_fuzz()?;
-    let root = crate::root()?;
+    let root = workspace::root()?;
     let mut crashed = Vec::new();
     for target in TARGETS {
         let corpus = root.join("target").join("fuzz-corpus").join(target);

@@ -1,4 +1,12 @@
-//! `cargo xtask test | demo | setup`: the project's automation, in Rust rather than shell.
+//! `cargo xtask test | demo | bench | fuzz | chaos | setup`: the project's automation, in
+//! Rust rather than shell.
+//!
+//! Each task is a module (`test`, `demo`, `bench`, `fuzz`, `chaos`, `setup`, and `deploy`,
+//! which `test` runs) over the helpers they share: `build` (the release builds), `run`
+//! (commands, progress lines, pass and fail counts), `setup::Tools` and `workspace`
+//! (`balancer` is the demo's own). Tasks import no other task, except that `test` calls the
+//! others' entry points (`fuzz::run_all`, `deploy::check_all`, `chaos::smoke`) to run their
+//! checks too.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -7,6 +15,7 @@
 
 mod balancer;
 mod bench;
+mod build;
 mod chaos;
 mod demo;
 mod deploy;
@@ -14,10 +23,7 @@ mod fuzz;
 mod run;
 mod setup;
 mod test;
-
-use std::path::PathBuf;
-
-use anyhow::{Result, bail};
+mod workspace;
 
 const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|setup>
   test    install what is missing, then fmt, clippy (host and wasm32), every test,
@@ -53,14 +59,5 @@ fn main() {
     if let Err(error) = result {
         eprintln!("xtask: {error:#}");
         std::process::exit(1);
-    }
-}
-
-/// The workspace root (xtask lives one level below it).
-fn root() -> Result<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    match manifest.parent() {
-        Some(root) => Ok(root.to_path_buf()),
-        None => bail!("xtask is not inside the workspace"),
     }
 }

@@ -1,4 +1,5 @@
-//! Running commands with progress lines and timings.
+//! Running commands with progress lines and timings, and counting checks and tests as
+//! passed or failed: the helpers every task shares.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -40,10 +41,53 @@ pub(crate) struct Counts {
     pub(crate) failed: u64,
 }
 
+impl Counts {
+    /// Counts one check as passed or failed.
+    pub(crate) fn record(&mut self, ok: bool) {
+        if ok {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+}
+
+/// A check counts as one passed or failed item.
+pub(crate) fn check(counts: &mut Counts, what: &str, cmd: &mut Command) -> bool {
+    check_with(counts, what, || status(cmd))
+}
+
+/// [`check`] of work that is more than one command (the fuzz smoke). Its error is printed
+/// rather than returned, so the checks after it still run.
+pub(crate) fn check_with(
+    counts: &mut Counts,
+    what: &str,
+    work: impl FnOnce() -> Result<()>,
+) -> bool {
+    let started = step(what);
+    let ok = work().map_err(|e| println!("    {e:#}")).is_ok();
+    done(what, started, ok);
+    counts.record(ok);
+    ok
+}
+
+/// Runs a test command as a step and adds its tests to `counts` (see [`tests`]).
+pub(crate) fn add_tests(counts: &mut Counts, what: &str, cmd: &mut Command) {
+    let started = step(what);
+    let result = tests(cmd).unwrap_or_else(|e| {
+        println!("    {e:#}");
+        Counts { passed: 0, failed: 1 }
+    });
+    done(what, started, result.failed == 0);
+    println!("    {} passed, {} failed", result.passed, result.failed);
+    counts.passed += result.passed;
+    counts.failed += result.failed;
+}
+
 /// Runs `cargo test`-like commands, echoing their stdout and adding up every
 /// `test result: ... N passed; M failed` line. A run that fails without a failed test
 /// (a compile error, a crash) counts as one failure so it cannot pass unnoticed.
-pub(crate) fn tests(cmd: &mut Command) -> Result<Counts> {
+fn tests(cmd: &mut Command) -> Result<Counts> {
     let mut child =
         cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("cannot start {cmd:?}"))?;
     let mut counts = Counts::default();

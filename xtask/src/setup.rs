@@ -13,6 +13,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::run::{done, output, status, step};
+use crate::workspace;
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
@@ -167,8 +168,8 @@ pub(crate) fn ensure_cargo_fuzz() -> Result<bool> {
 
 /// The wasm-bindgen version pinned in Cargo.lock: the CLI must match it exactly.
 pub(crate) fn wasm_bindgen_version() -> Result<String> {
-    let lock =
-        std::fs::read_to_string(crate::root()?.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let lock = std::fs::read_to_string(workspace::root()?.join("Cargo.lock"))
+        .context("reading Cargo.lock")?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == "name = \"wasm-bindgen\""

@@ -1,17 +1,19 @@
 //! `cargo xtask test`: every check CI runs, with progress, timings and one summary line.
 
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use crate::run::{self, Counts, done, step};
-use crate::setup::{self, Tools};
+use crate::build::trunk_build;
+use crate::run::{Counts, add_tests, check, check_with};
+// The other tasks whose checks `test` runs too: the only calls between tasks.
+use crate::{chaos, deploy, fuzz};
+use crate::{setup, workspace};
 
 pub(crate) fn run() -> Result<()> {
     let total = Instant::now();
     let tools = setup::ensure_all()?;
-    let root = crate::root()?;
+    let root = workspace::root()?;
     let mut counts = Counts::default();
 
     let cargo = |args: &[&str]| {
@@ -52,15 +54,8 @@ pub(crate) fn run() -> Result<()> {
     add_tests(&mut counts, "workspace tests", &mut cargo(&["test", "--workspace"]));
     // Seconds per target: enough to catch a parser that panics on what the seeds lead to;
     // `cargo xtask fuzz` runs for minutes.
-    let started = step("fuzz smoke (3 s per target)");
-    let fuzzed = crate::fuzz::run_all(&tools, 3).map_err(|e| println!("    {e:#}")).is_ok();
-    done("fuzz smoke (3 s per target)", started, fuzzed);
-    if fuzzed {
-        counts.passed += 1;
-    } else {
-        counts.failed += 1;
-    }
-    crate::deploy::check_all(&tools, &mut counts)?;
+    check_with(&mut counts, "fuzz smoke (3 s per target)", || fuzz::run_all(&tools, 3));
+    deploy::check_all(&tools, &mut counts)?;
 
     let widget_built =
         check(&mut counts, "widget release build (trunk)", &mut trunk_build(&tools)?);
@@ -79,11 +74,11 @@ pub(crate) fn run() -> Result<()> {
         check(
             &mut counts,
             "chaos smoke (seed 20261130, 1 min, 100 faults)",
-            &mut crate::chaos::smoke(&tools)?,
+            &mut chaos::smoke(&tools)?,
         );
     } else {
         println!("==> browser tests, benchmark and chaos smoke: not run, the widget did not build");
-        counts.failed += 1;
+        counts.record(false);
     }
 
     println!("==> all checks took {:.1}s", total.elapsed().as_secs_f64());
@@ -92,54 +87,4 @@ pub(crate) fn run() -> Result<()> {
         bail!("{} failed", counts.failed);
     }
     Ok(())
-}
-
-/// The release build of the widget into `target/widget`, offline, with our tools.
-pub(crate) fn trunk_build(tools: &Tools) -> Result<Command> {
-    let mut cmd = tools.command("trunk");
-    cmd.current_dir(crate::root()?).args(["build", "--release", "--offline"]);
-    Ok(cmd)
-}
-
-/// The release widget, then the release relay and any other binaries `more` names
-/// (`-p <package> --bin <name>` pairs): what `bench` and `chaos` measure.
-pub(crate) fn release_builds(tools: &Tools, more: &[&str]) -> Result<()> {
-    let started = step("widget release build (trunk)");
-    run::status(&mut trunk_build(tools)?)?;
-    done("widget release build (trunk)", started, true);
-    let started = step("release build");
-    run::status(
-        tools
-            .command("cargo")
-            .current_dir(crate::root()?)
-            .args(["build", "--release", "-p", "relay", "--bin", "relay"])
-            .args(more),
-    )?;
-    done("release build", started, true);
-    Ok(())
-}
-
-/// A check counts as one passed or failed item.
-pub(crate) fn check(counts: &mut Counts, what: &str, cmd: &mut Command) -> bool {
-    let started = step(what);
-    let ok = run::status(cmd).map_err(|e| println!("    {e:#}")).is_ok();
-    done(what, started, ok);
-    if ok {
-        counts.passed += 1;
-    } else {
-        counts.failed += 1;
-    }
-    ok
-}
-
-fn add_tests(counts: &mut Counts, what: &str, cmd: &mut Command) {
-    let started = step(what);
-    let result = run::tests(cmd).unwrap_or_else(|e| {
-        println!("    {e:#}");
-        Counts { passed: 0, failed: 1 }
-    });
-    done(what, started, result.failed == 0);
-    println!("    {} passed, {} failed", result.passed, result.failed);
-    counts.passed += result.passed;
-    counts.failed += result.failed;
 }
