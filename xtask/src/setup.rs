@@ -1,11 +1,13 @@
 //! Installs the toolchain pieces the tests and the demo need, skipping what is present.
 //!
-//! Everything installs from the package registries this project may reach: rustup for
-//! the wasm32 target, crates.io for trunk and wasm-bindgen-cli, npm for binaryen's
-//! wasm-opt (Debian's is too old and breaks the wasm), terser (which minifies the widget's
-//! JavaScript in release builds: `frontend/minify.sh`), axe-core and Lighthouse (the
-//! accessibility checkers of the browser tests), apt for Chromium, chromedriver, redis-server, promtool
-//! and systemd-analyze.
+//! [`table`] lists every tool, one row each: its name, how to see it is present at the
+//! version we pin, and the one way it installs. Everything installs from the package
+//! registries this project may reach: rustup for the wasm32 target, crates.io for trunk,
+//! wasm-bindgen-cli and cargo-fuzz, npm for binaryen's wasm-opt (Debian's is too old and
+//! breaks the wasm), terser (which minifies the widget's JavaScript in release builds:
+//! `frontend/minify.sh`), axe-core and Lighthouse (the accessibility checkers of the
+//! browser tests), apt for Chromium, chromedriver, redis-server, promtool, systemd-analyze
+//! and OpenSSL's headers.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,7 +18,6 @@ use crate::run::{done, output, status, step};
 use crate::workspace;
 
 const TRUNK_VERSION: &str = "0.21.14";
-const BINARYEN_VERSION: &str = "132";
 /// terser, the JavaScript minifier of trunk's post-build hook.
 const TERSER_VERSION: &str = "5.51.4";
 /// axe-core, the accessibility checker the browser tests inject into the page.
@@ -24,20 +25,7 @@ const AXE_VERSION: &str = "4.10.2";
 /// Lighthouse, whose accessibility category the browser tests require at 100. 12.2.3 runs
 /// with Debian's Chromium.
 const LIGHTHOUSE_VERSION: &str = "12.2.3";
-/// What must be on the machine: a binary on PATH, or a file (an absolute path), and the
-/// Debian package that brings it.
-const APT_PACKAGES: [(&str, &str); 7] = [
-    ("chromium", "chromium"),
-    ("chromedriver", "chromium-driver"),
-    ("redis-server", "redis-server"),
-    // promtool checks the relay's /metrics and the alert rules.
-    ("promtool", "prometheus"),
-    // systemd-analyze verifies the service unit.
-    ("systemd-analyze", "systemd"),
-    // OpenSSL for the tests' independent check of Web Push (the `ece` and `openssl` crates).
-    ("pkg-config", "pkg-config"),
-    ("/usr/include/openssl/ssl.h", "libssl-dev"),
-];
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Where the tools live and how to put them on PATH.
 #[derive(Debug, Clone)]
@@ -59,115 +47,334 @@ impl Tools {
     }
 }
 
-/// Installs whatever is missing; prints one line per tool.
+/// Which tasks want a tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// Every task: [`ensure_all`].
+    Always,
+    /// Only fuzzing, which runs where a nightly toolchain exists: [`ensure_cargo_fuzz`].
+    Fuzzing,
+}
+
+/// One row of the table.
+#[derive(Debug)]
+struct Tool {
+    /// What its line and the summary call it.
+    name: String,
+    wanted: Wanted,
+    present: Probe,
+    install: Install,
+}
+
+/// How to see that a tool is present.
+#[derive(Debug)]
+enum Probe {
+    /// `rustup target list --installed` lists the target.
+    RustTarget(&'static str),
+    /// `<program> --version` succeeds and prints a line starting with `expected`, the
+    /// version we pin; the line is what the tool's line shows.
+    Version { program: PathBuf, expected: String },
+    /// The file exists: a header, or a file of an npm package, whose directory is named
+    /// after its version (see [`Npm`]).
+    File(PathBuf),
+    /// `which` finds the binary on PATH.
+    OnPath(&'static str),
+}
+
+/// The one way a tool installs.
+#[derive(Debug)]
+enum Install {
+    /// `rustup target add`.
+    RustTarget(&'static str),
+    /// `cargo install <krate> --version <version>`, with `--locked` if `locked`.
+    Cargo { krate: &'static str, version: String, locked: bool },
+    /// `npm install` into the package's own directory.
+    Npm(Npm),
+    /// A Debian package. Every missing one of a run of apt rows goes into one `apt-get
+    /// install`, after one `apt-get update`.
+    Apt(&'static str),
+}
+
+/// An npm package at its pinned version, installed under a cache directory named after
+/// both, so a file of it being there proves the version, and a new pin installs beside the
+/// old one instead of being mistaken for it.
+#[derive(Debug, Clone)]
+struct Npm {
+    spec: String,
+    prefix: PathBuf,
+}
+
+impl Npm {
+    fn new(package: &str, version: &str) -> Result<Self> {
+        Ok(Self {
+            spec: format!("{package}@{version}"),
+            prefix: cache_dir(&format!("{package}-{version}"))?,
+        })
+    }
+
+    /// A file of the installed packages, relative to `node_modules`.
+    fn file(&self, relative: &str) -> PathBuf {
+        self.prefix.join("node_modules").join(relative)
+    }
+
+    /// The directory of the package's commands.
+    fn bin(&self) -> PathBuf {
+        self.file(".bin")
+    }
+}
+
+/// Every tool in the order it is checked, and the [`Tools`] that point at them.
+fn table() -> Result<(Vec<Tool>, Tools)> {
+    let binaryen_version = binaryen_version()?;
+    let binaryen = Npm::new("binaryen", &binaryen_version)?;
+    let terser = Npm::new("terser", TERSER_VERSION)?;
+    let axe = Npm::new("axe-core", AXE_VERSION)?;
+    let lighthouse = Npm::new("lighthouse", LIGHTHOUSE_VERSION)?;
+    let tools = Tools {
+        path: format!(
+            "{}:{}:{}",
+            binaryen.bin().display(),
+            terser.bin().display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+        axe_js: axe.file("axe-core/axe.min.js"),
+        lighthouse: lighthouse.bin().join("lighthouse"),
+    };
+    let bindgen = wasm_bindgen_version()?;
+    let row = |name: &str, present, install| Tool {
+        name: name.to_owned(),
+        wanted: Wanted::Always,
+        present,
+        install,
+    };
+    let npm = |npm: &Npm, present| Tool {
+        name: npm.spec.clone(),
+        wanted: Wanted::Always,
+        present: Probe::File(present),
+        install: Install::Npm(npm.clone()),
+    };
+    let apt = |name: &str, present, package| row(name, present, Install::Apt(package));
+    let table = vec![
+        row(WASM_TARGET, Probe::RustTarget(WASM_TARGET), Install::RustTarget(WASM_TARGET)),
+        row(
+            "trunk",
+            Probe::version("trunk", &format!("trunk {TRUNK_VERSION}")),
+            Install::Cargo { krate: "trunk", version: TRUNK_VERSION.to_owned(), locked: true },
+        ),
+        row(
+            "wasm-bindgen",
+            Probe::version("wasm-bindgen", &format!("wasm-bindgen {bindgen}")),
+            Install::Cargo { krate: "wasm-bindgen-cli", version: bindgen, locked: false },
+        ),
+        row(
+            "wasm-opt",
+            Probe::Version {
+                program: binaryen.bin().join("wasm-opt"),
+                expected: format!("wasm-opt version {binaryen_version}"),
+            },
+            Install::Npm(binaryen),
+        ),
+        npm(&terser, terser.bin().join("terser")),
+        apt("chromium", Probe::OnPath("chromium"), "chromium"),
+        apt("chromedriver", Probe::OnPath("chromedriver"), "chromium-driver"),
+        apt("redis-server", Probe::OnPath("redis-server"), "redis-server"),
+        // promtool checks the relay's /metrics and the alert rules.
+        apt("promtool", Probe::OnPath("promtool"), "prometheus"),
+        // systemd-analyze verifies the service unit.
+        apt("systemd-analyze", Probe::OnPath("systemd-analyze"), "systemd"),
+        // OpenSSL for the tests' independent check of Web Push (the `ece` and `openssl`
+        // crates).
+        apt("pkg-config", Probe::OnPath("pkg-config"), "pkg-config"),
+        apt(
+            "OpenSSL headers",
+            Probe::File(PathBuf::from("/usr/include/openssl/ssl.h")),
+            "libssl-dev",
+        ),
+        npm(&axe, tools.axe_js.clone()),
+        npm(&lighthouse, tools.lighthouse.clone()),
+        Tool {
+            name: "cargo-fuzz".to_owned(),
+            wanted: Wanted::Fuzzing,
+            // Any 0.13 will do; a fresh install gets 0.13.2.
+            present: Probe::version("cargo-fuzz", "cargo-fuzz 0.13"),
+            install: Install::Cargo {
+                krate: "cargo-fuzz",
+                version: "0.13.2".to_owned(),
+                locked: true,
+            },
+        },
+    ];
+    Ok((table, tools))
+}
+
+/// Installs whatever every task needs and is missing; prints one line per tool.
 pub(crate) fn ensure_all() -> Result<Tools> {
     let started = step("setup: checking tools");
-    let mut installed = Vec::new();
-    if ensure_wasm_target()? {
-        installed.push("wasm32 target");
-    }
-    if ensure_cargo_tool(
-        "trunk",
-        &format!("trunk {TRUNK_VERSION}"),
-        &["trunk", "--version", TRUNK_VERSION, "--locked"],
-    )? {
-        installed.push("trunk");
-    }
-    let bindgen = wasm_bindgen_version()?;
-    if ensure_cargo_tool(
-        "wasm-bindgen",
-        &format!("wasm-bindgen {bindgen}"),
-        &["wasm-bindgen-cli", "--version", &bindgen],
-    )? {
-        installed.push("wasm-bindgen-cli");
-    }
-    let binaryen_bin =
-        cache_dir(&format!("binaryen-{BINARYEN_VERSION}"))?.join("node_modules").join(".bin");
-    if ensure_wasm_opt(&binaryen_bin)? {
-        installed.push("wasm-opt");
-    }
-    let terser_prefix = cache_dir(&format!("terser-{TERSER_VERSION}"))?;
-    let terser_bin = terser_prefix.join("node_modules").join(".bin");
-    if ensure_npm_package(
-        &terser_prefix,
-        &terser_bin.join("terser"),
-        &format!("terser@{TERSER_VERSION}"),
-    )? {
-        installed.push("terser");
-    }
-    if ensure_apt_packages()? {
-        installed.push("apt packages");
-    }
-    let axe_prefix = cache_dir(&format!("axe-core-{AXE_VERSION}"))?;
-    let axe_js = axe_prefix.join("node_modules").join("axe-core").join("axe.min.js");
-    if ensure_npm_package(&axe_prefix, &axe_js, &format!("axe-core@{AXE_VERSION}"))? {
-        installed.push("axe-core");
-    }
-    let lighthouse_prefix = cache_dir(&format!("lighthouse-{LIGHTHOUSE_VERSION}"))?;
-    let lighthouse = lighthouse_prefix.join("node_modules").join(".bin").join("lighthouse");
-    if ensure_npm_package(
-        &lighthouse_prefix,
-        &lighthouse,
-        &format!("lighthouse@{LIGHTHOUSE_VERSION}"),
-    )? {
-        installed.push("lighthouse");
-    }
-    let path = format!(
-        "{}:{}:{}",
-        binaryen_bin.display(),
-        terser_bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let (table, tools) = table()?;
+    let installed = ensure(&table, Wanted::Always)?;
     if installed.is_empty() {
         println!("    nothing to install: every tool is present");
     } else {
         println!("    installed: {}", installed.join(", "));
     }
     done("setup", started, true);
-    Ok(Tools { path, axe_js, lighthouse })
-}
-
-fn ensure_wasm_target() -> Result<bool> {
-    let installed =
-        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
-        println!("    wasm32-unknown-unknown: present");
-        return Ok(false);
-    }
-    status(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
-    Ok(true)
-}
-
-fn ensure_cargo_tool(binary: &str, expected: &str, install: &[&str]) -> Result<bool> {
-    let found = output(Command::new(binary).arg("--version")).unwrap_or_default();
-    if found.trim().starts_with(expected) {
-        println!("    {binary}: {}", found.trim());
-        return Ok(false);
-    }
-    println!("    {binary}: installing {expected} (found {:?})", found.trim());
-    // trunk's release profile asks for fat LTO in one codegen unit: ten minutes on two
-    // cores for a build tool whose speed does not matter here.
-    status(
-        Command::new("cargo")
-            .arg("install")
-            .args(install)
-            .env("CARGO_PROFILE_RELEASE_LTO", "false")
-            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
-    )?;
-    Ok(true)
+    Ok(tools)
 }
 
 /// cargo-fuzz, for `cargo xtask fuzz` (only asked for where nightly exists).
-pub(crate) fn ensure_cargo_fuzz() -> Result<bool> {
-    ensure_cargo_tool(
-        "cargo-fuzz",
-        "cargo-fuzz 0.13",
-        &["cargo-fuzz", "--version", "0.13.2", "--locked"],
+pub(crate) fn ensure_cargo_fuzz() -> Result<()> {
+    ensure(&table()?.0, Wanted::Fuzzing).map(drop)
+}
+
+/// Walks the rows `wanted` asks for: prints each present one and installs each missing one;
+/// answers the names of those it installed.
+fn ensure(table: &[Tool], wanted: Wanted) -> Result<Vec<&str>> {
+    let mut installed = Vec::new();
+    // The missing rows of a run of apt rows, installed together when the run ends: one
+    // `apt-get update` for them all.
+    let mut apt: Vec<&Tool> = Vec::new();
+    for tool in table.iter().filter(|tool| tool.wanted == wanted) {
+        let is_apt = matches!(tool.install, Install::Apt(_));
+        if !is_apt {
+            installed.extend(install_apt_rows(&mut apt)?);
+        }
+        match tool.present.look() {
+            Seen::Present(shown) => println!("    {}: {shown}", tool.name),
+            Seen::Missing(_) if is_apt => apt.push(tool),
+            Seen::Missing(found) => {
+                tool.install.run(&tool.name, &found)?;
+                installed.push(tool.name.as_str());
+            }
+        }
+    }
+    installed.extend(install_apt_rows(&mut apt)?);
+    Ok(installed)
+}
+
+/// Installs the packages of the apt rows in `rows` in one go and empties it; answers the
+/// rows' names.
+fn install_apt_rows<'t>(rows: &mut Vec<&'t Tool>) -> Result<Vec<&'t str>> {
+    let rows = std::mem::take(rows);
+    let packages: Vec<&str> = rows
+        .iter()
+        .filter_map(|tool| match tool.install {
+            Install::Apt(package) => Some(package),
+            _ => None,
+        })
+        .collect();
+    if !packages.is_empty() {
+        install_apt(&packages)?;
+    }
+    Ok(rows.iter().map(|tool| tool.name.as_str()).collect())
+}
+
+/// What a probe saw.
+#[derive(Debug)]
+enum Seen {
+    /// Present; what the tool's line shows (its version where the probe reads one).
+    Present(String),
+    /// Missing, or at another version: what was found instead.
+    Missing(String),
+}
+
+impl Probe {
+    fn version(program: &str, expected: &str) -> Self {
+        Self::Version { program: PathBuf::from(program), expected: expected.to_owned() }
+    }
+
+    fn look(&self) -> Seen {
+        let present = || Seen::Present("present".to_owned());
+        let missing = || Seen::Missing(String::new());
+        match self {
+            Self::RustTarget(target) => {
+                let installed =
+                    output(Command::new("rustup").args(["target", "list", "--installed"]))
+                        .unwrap_or_default();
+                let listed = installed.lines().any(|l| l.trim() == *target);
+                if listed { present() } else { missing() }
+            }
+            Self::Version { program, expected } => {
+                let found = output(Command::new(program).arg("--version")).unwrap_or_default();
+                let found = found.trim().to_owned();
+                if found.starts_with(expected.as_str()) {
+                    Seen::Present(found)
+                } else {
+                    Seen::Missing(found)
+                }
+            }
+            Self::File(path) => {
+                if path.exists() {
+                    present()
+                } else {
+                    missing()
+                }
+            }
+            Self::OnPath(binary) => match output(Command::new("which").arg(binary)) {
+                Some(_) => present(),
+                None => missing(),
+            },
+        }
+    }
+}
+
+impl Install {
+    /// Installs the tool called `name`, of which `found` was found instead.
+    fn run(&self, name: &str, found: &str) -> Result<()> {
+        match self {
+            Self::RustTarget(target) => {
+                status(Command::new("rustup").args(["target", "add", target]))
+            }
+            Self::Cargo { krate, version, locked } => {
+                println!("    {name}: installing {krate} {version} (found {found:?})");
+                let mut cargo = Command::new("cargo");
+                cargo.args(["install", krate, "--version", version]);
+                if *locked {
+                    cargo.arg("--locked");
+                }
+                // trunk's release profile asks for fat LTO in one codegen unit: ten minutes
+                // on two cores for a build tool whose speed does not matter here.
+                cargo
+                    .env("CARGO_PROFILE_RELEASE_LTO", "false")
+                    .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16");
+                status(&mut cargo)
+            }
+            Self::Npm(npm) => {
+                std::fs::create_dir_all(&npm.prefix)?;
+                println!("    {name}: installing {} from npm", npm.spec);
+                status(
+                    Command::new("npm")
+                        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+                        .arg(&npm.prefix)
+                        .arg(&npm.spec),
+                )
+            }
+            Self::Apt(package) => install_apt(&[package]),
+        }
+    }
+}
+
+/// Installs Debian packages as root; otherwise names them and what to run.
+fn install_apt(packages: &[&str]) -> Result<()> {
+    let is_root = output(Command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0");
+    if !is_root {
+        bail!(
+            "missing Debian packages: {}; install them with `sudo apt-get install {}`",
+            packages.join(", "),
+            packages.join(" ")
+        );
+    }
+    println!("    apt: installing {}", packages.join(" "));
+    status(Command::new("apt-get").args(["update", "-q"]))?;
+    status(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages),
     )
 }
 
 /// The wasm-bindgen version pinned in Cargo.lock: the CLI must match it exactly.
-pub(crate) fn wasm_bindgen_version() -> Result<String> {
+fn wasm_bindgen_version() -> Result<String> {
     let lock = std::fs::read_to_string(workspace::root()?.join("Cargo.lock"))
         .context("reading Cargo.lock")?;
     let mut lines = lock.lines();
@@ -181,6 +388,25 @@ pub(crate) fn wasm_bindgen_version() -> Result<String> {
     bail!("Cargo.lock has no wasm-bindgen package")
 }
 
+/// The binaryen version Trunk.toml pins, the one place it is written: trunk builds offline,
+/// so it uses a wasm-opt on PATH only at exactly that version, and ours must follow it.
+fn binaryen_version() -> Result<String> {
+    let trunk = std::fs::read_to_string(workspace::root()?.join("Trunk.toml"))
+        .context("reading Trunk.toml")?;
+    binaryen_pin(&trunk)
+        .map(str::to_owned)
+        .context("Trunk.toml pins no binaryen: no wasm_opt = \"version_N\"")
+}
+
+/// `N` of Trunk.toml's `wasm_opt = "version_N"`.
+fn binaryen_pin(trunk_toml: &str) -> Option<&str> {
+    trunk_toml.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        let value = value.trim().strip_prefix('"')?.strip_suffix('"')?;
+        (key.trim() == "wasm_opt").then(|| value.strip_prefix("version_"))?
+    })
+}
+
 /// A directory of ours under the user's cache, for tools installed from npm.
 fn cache_dir(name: &str) -> Result<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
@@ -190,76 +416,22 @@ fn cache_dir(name: &str) -> Result<PathBuf> {
     Ok(cache.join("gms-async-chat").join(name))
 }
 
-/// Installs an npm package under `prefix` unless `marker` (one of its files) exists.
-fn ensure_npm_package(
-    prefix: &std::path::Path,
-    marker: &std::path::Path,
-    spec: &str,
-) -> Result<bool> {
-    if marker.exists() {
-        println!("    {spec}: present");
-        return Ok(false);
-    }
-    std::fs::create_dir_all(prefix)?;
-    println!("    {spec}: installing from npm");
-    status(
-        Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(prefix)
-            .arg(spec),
-    )?;
-    Ok(true)
-}
+#[cfg(test)]
+mod tests {
+    use super::{binaryen_pin, binaryen_version, wasm_bindgen_version};
 
-fn ensure_wasm_opt(bin: &std::path::Path) -> Result<bool> {
-    let wasm_opt = bin.join("wasm-opt");
-    let found = output(Command::new(&wasm_opt).arg("--version")).unwrap_or_default();
-    if found.contains(&format!("version {BINARYEN_VERSION}")) {
-        println!("    wasm-opt: {}", found.trim());
-        return Ok(false);
+    #[test]
+    fn reads_the_binaryen_pin_of_trunk_toml() {
+        let trunk =
+            "[build]\ndist = \"target/widget\"\n\n[tools]\n# a comment\nwasm_opt = \"version_7\"\n";
+        assert_eq!(binaryen_pin(trunk), Some("7"));
+        assert_eq!(binaryen_pin("[tools]\nwasm_opt = \"7\"\n"), None);
+        assert_eq!(binaryen_pin("[tools]\nwasm_bindgen = \"version_7\"\n"), None);
     }
-    let prefix = bin.parent().and_then(|p| p.parent()).context("binaryen prefix")?;
-    std::fs::create_dir_all(prefix)?;
-    println!("    wasm-opt: installing binaryen@{BINARYEN_VERSION} from npm");
-    status(
-        Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(prefix)
-            .arg(format!("binaryen@{BINARYEN_VERSION}")),
-    )?;
-    Ok(true)
-}
 
-fn ensure_apt_packages() -> Result<bool> {
-    let missing: Vec<&str> = APT_PACKAGES
-        .iter()
-        .filter(|(probe, _)| match probe.strip_prefix('/') {
-            Some(_) => !std::path::Path::new(probe).exists(),
-            None => output(Command::new("which").arg(probe)).is_none(),
-        })
-        .map(|(_, package)| *package)
-        .collect();
-    if missing.is_empty() {
-        println!(
-            "    chromium, chromedriver, redis-server, promtool, systemd-analyze, OpenSSL: present"
-        );
-        return Ok(false);
+    #[test]
+    fn the_workspace_has_both_pins() {
+        assert!(binaryen_version().is_ok_and(|v| !v.is_empty()));
+        assert!(wasm_bindgen_version().is_ok_and(|v| !v.is_empty()));
     }
-    let is_root = output(Command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0");
-    if !is_root {
-        bail!(
-            "missing Debian packages: {}; install them with `sudo apt-get install {}`",
-            missing.join(", "),
-            missing.join(" ")
-        );
-    }
-    println!("    apt: installing {}", missing.join(" "));
-    status(Command::new("apt-get").args(["update", "-q"]))?;
-    status(
-        Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing),
-    )?;
-    Ok(true)
 }
