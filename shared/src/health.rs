@@ -128,3 +128,40 @@ impl HealthPoll {
 
 /// Every `result` label of a poll, for series that start at zero.
 pub const POLL_RESULTS: [&str; 3] = ["ok", "unreachable", "unreadable"];
+
+/// What a health body looks like at its top level, without a single value: for telling an
+/// operator which names to give `--health-dbid-key` and `--health-pid-key` (a body may hold
+/// figures they would rather not paste). Key names are quoted, so no body can forge a line.
+pub fn outline(body: &[u8]) -> String {
+    /// Keys named at most; a larger object is summed up.
+    const KEYS: usize = 20;
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return format!("not JSON ({} bytes)", body.len());
+    };
+    match value {
+        Value::Object(map) if map.is_empty() => "an empty JSON object".to_owned(),
+        Value::Object(map) => {
+            let named: Vec<String> = map
+                .iter()
+                .take(KEYS)
+                .map(|(key, item)| format!("{key:?} ({})", kind(item)))
+                .collect();
+            let more = map.len().saturating_sub(KEYS);
+            let rest = if more > 0 { format!(" and {more} more") } else { String::new() };
+            format!("a JSON object with the keys {}{rest}", named.join(", "))
+        }
+        other => format!("{} at the top", kind(&other)),
+    }
+}
+
+/// A JSON value's kind, in words.
+fn kind(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(_) => "a boolean".to_owned(),
+        Value::Number(_) => "a number".to_owned(),
+        Value::String(_) => "a string".to_owned(),
+        Value::Array(items) => format!("an array of {}", items.len()),
+        Value::Object(map) => format!("an object of {} keys", map.len()),
+    }
+}

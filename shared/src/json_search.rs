@@ -57,7 +57,7 @@ fn expand(value: &Value, depth: usize, decodes: usize, opaque: &[&str]) -> Value
 }
 
 /// The object or array a string holds, if it holds one (serde_json bounds its nesting).
-fn decoded(text: &str) -> Option<Value> {
+pub(crate) fn decoded(text: &str) -> Option<Value> {
     let trimmed = text.trim_start();
     if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
         return None;

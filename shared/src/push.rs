@@ -10,7 +10,9 @@
 use serde_json::Value;
 
 use crate::gms::{ChatEvent, EventType};
-use crate::json_search::{any_string, decode_strings, find, find_scalar, scalar};
+use crate::json_search::{
+    MAX_STRING_DECODES, any_string, decode_strings, decoded, find, find_scalar, scalar,
+};
 
 /// Spellings of the chat id: `flex-push-content` calls it `session-id`.
 pub const CHAT_ID_KEYS: &[&str] = &["chatId", "sessionId", "session-id", "session_id"];
@@ -150,4 +152,97 @@ fn is_shutdown_advice(root: &Value, notification_type: Option<&str>, events: &[C
                     .iter()
                     .any(|k| value.eq_ignore_ascii_case(&format!("{k}=reconnect")))
         })
+}
+
+/// What replaces a secret in a redacted push body.
+pub const REDACTED: &str = "<redacted>";
+
+/// A push body as text an operator can send to others (`relay check --capture`): JSON keeps
+/// its layout, with the value of every key spelled like `secureKey` (any case, with or
+/// without `-`/`_`), at any depth and inside JSON strings two encodings deep (which stay
+/// strings), replaced by [`REDACTED`]; then every occurrence of each of `secrets` is
+/// replaced anyway (also JSON-escaped and form-encoded), so a body that is no JSON is
+/// covered too. Bytes that are no UTF-8 become U+FFFD. Once anything in the JSON was
+/// replaced, the body is written again compactly, with each object's keys in alphabetical
+/// order; otherwise it is kept as it came.
+pub fn redacted_body(body: &[u8], secrets: &[&str]) -> String {
+    let rewritten = serde_json::from_slice::<Value>(body).ok().and_then(|mut value| {
+        // A Value always serialises; were it ever not to, nothing of the body is shown.
+        redact(&mut value, MAX_STRING_DECODES)
+            .then(|| serde_json::to_string(&value).unwrap_or_else(|_| REDACTED.to_owned()))
+    });
+    let mut text = rewritten.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        for spelling in secret_spellings(secret) {
+            if text.contains(&spelling) {
+                text = text.replace(&spelling, REDACTED);
+            }
+        }
+    }
+    text
+}
+
+/// Whether a key names a secure key, however it is spelled.
+fn is_secure_key(key: &str) -> bool {
+    let letters = key.chars().filter(|c| *c != '-' && *c != '_');
+    letters.map(|c| c.to_ascii_lowercase()).eq("securekey".chars())
+}
+
+/// Replaces secure keys' values in place; answers whether anything changed. A string that
+/// holds JSON is redacted inside and encoded again only when something in it changed, so
+/// every other string stays as it came. (serde_json bounds the nesting of what it parses,
+/// so the recursion is bounded too.)
+fn redact(value: &mut Value, decodes: usize) -> bool {
+    match value {
+        Value::Object(map) => {
+            let mut changed = false;
+            for (key, item) in map.iter_mut() {
+                if is_secure_key(key) {
+                    if item.as_str() != Some(REDACTED) {
+                        *item = Value::String(REDACTED.to_owned());
+                        changed = true;
+                    }
+                } else {
+                    changed |= redact(item, decodes);
+                }
+            }
+            changed
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+            let redacted = redact(item, decodes);
+            changed || redacted
+        }),
+        Value::String(text) if decodes > 0 => {
+            let Some(mut inner) = decoded(text) else { return false };
+            if !redact(&mut inner, decodes - 1) {
+                return false;
+            }
+            match serde_json::to_string(&inner) {
+                Ok(encoded) => {
+                    *text = encoded;
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// A secret as it may appear in a body: as it is, JSON-escaped once and twice (a string in
+/// a JSON string), and form-encoded.
+fn secret_spellings(secret: &str) -> Vec<String> {
+    let escape = |text: &str| {
+        let quoted = serde_json::to_string(text).unwrap_or_default();
+        quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default().to_owned()
+    };
+    let once = escape(secret);
+    let twice = escape(&once);
+    let mut all = vec![secret.to_owned()];
+    for spelling in [once, twice, crate::form::encode_component(secret)] {
+        if !spelling.is_empty() && !all.contains(&spelling) {
+            all.push(spelling);
+        }
+    }
+    all
 }

@@ -28,6 +28,9 @@ pub fn ws_url(relay_url: &str) -> String {
 pub const PUSH_SUBSCRIPTION: &str = "push-subscription";
 /// The service worker a site imports from its own origin for Web Push.
 pub const SERVICE_WORKER_PATH: &str = "/gms-chat-sw.js";
+/// Below `{SESSIONS_PATH}/{chatId}`: the first push body the relay kept for a chat
+/// registered with `capture` (`GET`, answered with `CapturedPush`).
+pub const CAPTURE: &str = "capture";
 
 /// `POST /v1/sessions`: the widget hands the relay the chat's tokens so it can acknowledge
 /// pushes and keep the chat alive while the visitor is away.
@@ -49,6 +52,11 @@ pub struct RegisterSession {
     /// `GCTI_GMS_PushDeviceId` the chat was created with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    /// Keep the first push body for this chat, redacted, for `GET {SESSIONS_PATH}/{chatId}/
+    /// {CAPTURE}`: only `relay check --capture` asks, so an operator can report what their
+    /// GMS sends. Absent means false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub capture: bool,
 }
 
 impl RegisterSession {
@@ -61,6 +69,7 @@ impl RegisterSession {
             secure_key: credentials.secure_key.clone(),
             alias: credentials.alias.clone(),
             device_id: device_id.map(str::to_owned),
+            capture: false,
         }
     }
 }
@@ -181,6 +190,14 @@ pub struct RestorationProgress {
     /// Chats still not restored when it gave up (at the deadline).
     #[serde(default)]
     pub failed: usize,
+}
+
+/// `GET {SESSIONS_PATH}/{chatId}/{CAPTURE}`: the first push body the relay received for the
+/// chat, with every secure key replaced (`push::redacted_body`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedPush {
+    /// The body as text (bytes that are no UTF-8 replaced).
+    pub push: String,
 }
 
 /// The single JSON error shape of every relay HTTP error.

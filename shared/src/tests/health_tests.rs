@@ -61,3 +61,23 @@ fn health_polls_tell_unreadable_bodies_from_unreachable_servers() {
     }
     assert_eq!(POLL_RESULTS, ["ok", "unreachable", "unreadable"]);
 }
+
+#[test]
+fn an_outline_names_the_top_level_keys_and_no_value() {
+    let body = br#"{"status":"OK","kpi":{"sessions":12},"dbid":"secret-ish 117","list":[1,2]}"#;
+    let outline = crate::health::outline(body);
+    assert_eq!(
+        outline,
+        r#"a JSON object with the keys "dbid" (a string), "kpi" (an object of 1 keys), "list" (an array of 2), "status" (a string)"#
+    );
+    assert!(!outline.contains("117") && !outline.contains("OK\""));
+    assert_eq!(crate::health::outline(b"OK"), "not JSON (2 bytes)");
+    assert_eq!(crate::health::outline(b"{}"), "an empty JSON object");
+    assert_eq!(crate::health::outline(b"[1]"), "an array of 1 at the top");
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..25).map(|i| (format!("k{i:02}"), serde_json::Value::Null)).collect();
+    let outline = crate::health::outline(serde_json::Value::Object(many).to_string().as_bytes());
+    assert!(outline.ends_with("\"k19\" (null) and 5 more"), "{outline}");
+    let forged = crate::health::outline(br#"{"a\nFAIL  forged":1}"#);
+    assert!(!forged.contains('\n'), "{forged}");
+}

@@ -4,8 +4,8 @@ use crate::gms::{ChatEvent, ChatResponse};
 use crate::health::ChatServerHealth;
 use crate::push::PushNotification;
 use crate::relay_api::{
-    ClientFrame, ErrorBody, PushSubscriptionBody, RegisterSession, RelayStatus, ServerFrame,
-    SessionRegistered, WebPushPayload,
+    CapturedPush, ClientFrame, ErrorBody, PushSubscriptionBody, RegisterSession, RelayStatus,
+    ServerFrame, SessionRegistered, WebPushPayload,
 };
 
 const PROTOCOL_MD: &str = include_str!("../../../docs/protocol.md");
@@ -29,6 +29,7 @@ fn check(kind: &str, body: &str) -> Result<(), String> {
         "WebPushPayload" => typed::<WebPushPayload>(body),
         "RelayStatus" => typed::<RelayStatus>(body),
         "ErrorBody" => typed::<ErrorBody>(body),
+        "CapturedPush" => typed::<CapturedPush>(body),
         "ChatResponse" => typed::<ChatResponse>(body),
         "ChatEvent" => typed::<ChatEvent>(body),
         "PushNotification" => {
@@ -113,4 +114,16 @@ fn every_server_frame_reads_back_as_written_and_a_missing_field_is_an_error() {
     ] {
         assert!(serde_json::from_str::<ServerFrame>(broken).is_err(), "{broken}");
     }
+}
+
+#[test]
+fn a_registration_without_capture_parses_and_only_a_capture_is_written() {
+    let older = r#"{"service":"s","chatId":"c","userId":"u","secureKey":"k","alias":"117"}"#;
+    let register: RegisterSession = serde_json::from_str(older).expect("parses");
+    assert!(!register.capture);
+    assert_eq!(serde_json::to_string(&register).expect("writes"), older, "false is not written");
+    let asked: RegisterSession =
+        serde_json::from_str(&older.replace('}', r#","capture":true}"#)).expect("parses");
+    assert!(asked.capture);
+    assert!(serde_json::to_string(&asked).expect("writes").ends_with(r#""capture":true}"#));
 }

@@ -2,7 +2,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use crate::health::ChatServerHealth;
-use crate::push::{PushError, PushNotification};
+use crate::push::{PushError, PushNotification, REDACTED, redacted_body};
 
 fn parse(value: &serde_json::Value) -> PushNotification {
     PushNotification::parse(value.to_string().as_bytes()).expect("parses")
@@ -283,6 +283,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
             Just("nextPosition".to_owned()),
             Just("message".to_owned()),
             Just("userData".to_owned()),
+            Just("secureKey".to_owned()),
             "[a-z]{1,6}",
         ];
         prop_oneof![
@@ -319,4 +320,101 @@ fn a_pushs_next_position_proves_nothing_beyond_its_events() {
     assert_eq!((push.next_position, push.proven_next_position()), (Some(1_000_000), Some(5)));
     let bare = json!({"chatId": "c", "nextPosition": 1_000_000});
     assert_eq!(PushNotification::from_value(&bare).expect("parses").proven_next_position(), None);
+}
+
+// Redaction of a push body for `relay check --capture`.
+
+fn redacted(value: &serde_json::Value, secrets: &[&str]) -> serde_json::Value {
+    let text = redacted_body(value.to_string().as_bytes(), secrets);
+    serde_json::from_str(&text).expect("a redacted JSON body is JSON")
+}
+
+#[test]
+fn a_secure_key_is_redacted_at_any_depth_under_any_spelling() {
+    let body = json!({"deviceId": "d", "secureKey": "K1", "payload": {"chat": {
+        "secure-key": "K2", "SECURE_KEY": 3, "securekey": {"deep": "K4"},
+        "list": [{"SecureKey": "K5"}], "chatId": "C1"}}});
+    let out = redacted(&body, &[]);
+    let text = out.to_string();
+    for key in ["K1", "K2", "K4", "K5"] {
+        assert!(!text.contains(key), "{key} in {text}");
+    }
+    assert_eq!(out["secureKey"], REDACTED);
+    assert_eq!(out["payload"]["chat"]["SECURE_KEY"], REDACTED, "a number too");
+    assert_eq!(out["payload"]["chat"]["securekey"], REDACTED, "an object too");
+    assert_eq!(out["payload"]["chat"]["list"][0]["SecureKey"], REDACTED);
+    assert_eq!(out["payload"]["chat"]["chatId"], "C1", "everything else stays");
+    assert_eq!(out["deviceId"], "d");
+}
+
+#[test]
+fn an_envelope_in_a_string_is_redacted_inside_and_stays_a_string() {
+    for key in ["message", "payload", "data"] {
+        let body = json!({"deviceId": "d", "type": "push-url", key: rest_envelope().to_string()});
+        let out = redacted(&body, &[]);
+        let inner = out[key].as_str().expect("still a JSON string");
+        let envelope: serde_json::Value = serde_json::from_str(inner).expect("still JSON");
+        assert_eq!(envelope["secureKey"], REDACTED, "{key}");
+        assert_eq!(envelope["chatId"], "C1");
+        assert_eq!(envelope["messages"][0]["text"], "Hi");
+        // What the relay reads from the redacted body is the same chat and events.
+        let push = PushNotification::from_value(&out).expect("parses");
+        assert_eq!(push.chat_id.as_deref(), Some("C1"));
+        assert_eq!(push.secure_key.as_deref(), Some(REDACTED));
+        assert_eq!(push.events.len(), 1);
+    }
+    // Two encodings deep.
+    let twice = json!({"data": rest_envelope().to_string()}).to_string();
+    let text = redacted_body(json!({"message": twice}).to_string().as_bytes(), &[]);
+    assert!(!text.contains("K1") && text.contains(REDACTED), "{text}");
+}
+
+#[test]
+fn a_body_without_secrets_is_kept_as_it_came() {
+    let body = br#"{ "deviceId" : "d",  "message": "Ann: Hi" }"#;
+    assert_eq!(redacted_body(body, &["K1"]), String::from_utf8_lossy(body));
+}
+
+#[test]
+fn the_given_secrets_are_redacted_in_any_body() {
+    // A form-encoded body is no JSON: the secrets the relay holds are replaced as text.
+    let form = b"deviceId=d&secureKey=K%2B1&chatId=C1&note=K+1";
+    let out = redacted_body(form, &["K+1"]);
+    assert_eq!(out, "deviceId=d&secureKey=<redacted>&chatId=C1&note=<redacted>");
+    // In JSON under a key of another name, and escaped inside a JSON string.
+    let body = json!({"token": "a\"b", "message": json!({"x": "a\"b"}).to_string()});
+    let out = redacted_body(body.to_string().as_bytes(), &["a\"b", ""]);
+    assert!(!out.contains("a\\\"b") && !out.contains("a\\\\\\\"b"), "{out}");
+    assert_eq!(out.matches(REDACTED).count(), 2, "{out}");
+}
+
+#[test]
+fn garbage_is_kept_as_text_with_its_secrets_redacted() {
+    let garbage = [0xff, 0xfe, b'K', b'1', 0x00, 0xc3];
+    let out = redacted_body(&garbage, &["K1"]);
+    assert_eq!(out, "\u{fffd}\u{fffd}<redacted>\0\u{fffd}");
+    assert_eq!(redacted_body(b"", &["K1"]), "");
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    assert_eq!(redacted_body(deep.as_bytes(), &[]), deep, "past serde_json's limit: text");
+}
+
+proptest! {
+    #[test]
+    fn redaction_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = redacted_body(&bytes, &["K", "\"", "%"]);
+    }
+
+    #[test]
+    fn redaction_never_panics_and_leaves_no_secure_key(value in json_value()) {
+        let out = redacted_body(value.to_string().as_bytes(), &[]);
+        if let Ok(again) = serde_json::from_str::<serde_json::Value>(&out) {
+            prop_assert!(!redact_would_change(&again), "{}", out);
+        }
+    }
+}
+
+/// Whether a second redaction finds anything left to replace.
+fn redact_would_change(value: &serde_json::Value) -> bool {
+    let text = value.to_string();
+    redacted_body(text.as_bytes(), &[]) != text
 }

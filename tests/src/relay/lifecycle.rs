@@ -116,6 +116,7 @@ async fn registrations_are_limited_per_client_address_before_reaching_gms() -> R
         secure_key: "K".into(),
         alias: "117".into(),
         device_id: None,
+        capture: false,
     };
     let url = format!("{}/v1/sessions", setup.system.relay_url);
     let mut statuses = Vec::new();
