@@ -3,9 +3,10 @@
 //! and when to connect, register, subscribe or reconnect is the machine's decision.
 //!
 //! The browser's WebSocket with three handlers, rather than a stream and sink over it:
-//! the same behaviour for a fraction of the code. Handlers hand their input to the
-//! controller in a task of its own, so whatever the machine then asks (a new socket
-//! included) never runs inside a handler that it would drop.
+//! the same behaviour for a fraction of the code. Handlers report their input in a task of
+//! its own, so whatever the machine then asks (a new socket included) never runs inside a
+//! handler that it would drop. What it reports to is a callback, not the controller, so
+//! the controller that runs this module is not known to it.
 
 use std::cell::RefCell;
 
@@ -15,8 +16,6 @@ use shared::visitor::Input;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
-
-use crate::controller::Controller;
 
 /// The socket and the handlers it calls, which must live as long as it may call them.
 struct Live {
@@ -30,8 +29,9 @@ thread_local! {
     static LIVE: RefCell<Option<Live>> = const { RefCell::new(None) };
 }
 
-/// Opens the socket, unless one is open or opening.
-pub(crate) fn open(ctrl: Controller) {
+/// Opens the socket to the relay at `relay_url` (empty: the page's origin), unless one is
+/// open or opening; `report` hears what the socket does.
+pub(crate) fn open(relay_url: &str, report: impl Fn(Input) + Copy + 'static) {
     let busy = LIVE.with(|live| {
         live.borrow().as_ref().is_some_and(|l| l.socket.ready_state() <= WebSocket::OPEN)
     });
@@ -40,21 +40,21 @@ pub(crate) fn open(ctrl: Controller) {
     }
     // A socket that closed by itself: its handlers go now, outside them.
     close();
-    let Ok(socket) = WebSocket::new(&ws_url(&ctrl.config().relay_url)) else {
-        later(ctrl, closed(None));
+    let Ok(socket) = WebSocket::new(&ws_url(relay_url)) else {
+        later(report, closed(None));
         return;
     };
-    let on_open = Closure::<dyn FnMut()>::new(move || later(ctrl, Input::SocketOpened));
+    let on_open = Closure::<dyn FnMut()>::new(move || later(report, Input::SocketOpened));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let frame =
             event.data().as_string().and_then(|t| shared::json::from_str::<ServerFrame>(&t));
         if let Some(frame) = frame {
-            later(ctrl, Input::Frame(frame));
+            later(report, Input::Frame(frame));
         }
     });
     // An error is always followed by a close (1006 when the relay sent no close frame).
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-        later(ctrl, closed(Some(event.code())));
+        later(report, closed(Some(event.code())));
     });
     socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -88,8 +88,8 @@ pub(crate) fn send(frame: &ClientFrame) {
     });
 }
 
-fn later(ctrl: Controller, input: Input) {
-    spawn_local(async move { ctrl.input(input) });
+fn later(report: impl Fn(Input) + 'static, input: Input) {
+    spawn_local(async move { report(input) });
 }
 
 fn closed(code: Option<u16>) -> Input {

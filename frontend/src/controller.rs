@@ -115,7 +115,9 @@ impl Controller {
             Effect::UnsubscribePush { chat_id, token } => spawn_local(async move {
                 let _ = net::push_subscription(&this.config(), &chat_id, &token, None).await;
             }),
-            Effect::OpenSocket => crate::connection::open(*self),
+            Effect::OpenSocket => {
+                crate::connection::open(&self.config().relay_url, move |input| this.input(input));
+            }
             Effect::CloseSocket => crate::connection::close(),
             Effect::Subscribe { chat_id, token } => {
                 crate::connection::send(&ClientFrame::Subscribe { chat_id, token });
