@@ -3,10 +3,7 @@
 use leptos::either::{Either, EitherOf4};
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use shared::gms::Visitor;
-use shared::widget_config::WidgetConfig;
-
 use shared::visitor::{ChatState, Conn, Failure, Input, NotifyOffer};
 
 use crate::chat::{
@@ -16,66 +13,18 @@ use crate::chat::{
 use crate::controller::Controller;
 use crate::texts::fill;
 
-/// The whole widget.
+/// The whole widget, over a started controller (`Controller::start`).
 #[component]
 pub fn App(
-    /// What the host page configured.
-    config: WidgetConfig,
-    /// What the widget says, in the page's language.
-    texts: &'static crate::texts::Texts,
-    /// Tells the host page what happens (`GmsChat.on`): `emit(name, detail)`.
-    emit: js_sys::Function,
+    /// The widget's controller.
+    ctrl: Controller,
 ) -> impl IntoView {
-    let title = config.title.clone();
-    let keep = config.keep_ended();
-    let ctrl = Controller::new(config, crate::storage::load(), texts);
-    // An ended chat kept past the site's days goes before anything shows or announces it.
-    ctrl.input(Input::Expire { now_ms: js_sys::Date::now() as u64, keep });
-    crate::embed::link(ctrl, emit);
     let t = ctrl.texts;
-    crate::storage::on_change(
-        move |theirs| ctrl.input(Input::StorageChanged(theirs)),
-        move || ctrl.input(Input::Wiped { device_id: crate::storage::new_device_id() }),
-    );
-    // With Web Locks, one tab of the site holds the relay connection and the others follow
-    // it; until this tab holds the lock it follows. Without them every tab leads.
-    if crate::tabs::elect_leader(move || ctrl.input(Input::Leader(true))) {
-        ctrl.input(Input::Leader(false));
-    }
-    // On a phone the panel fills the screen: it does not come back open by itself.
-    if ctrl.with_untracked(|m| m.stored.open) && crate::host::is_phone() {
-        ctrl.input(Input::SetOpen(false));
-    }
-    // A returning visitor: the cached transcript shows at once; the machine connects,
-    // registers once and catches up once.
-    let push_capable = crate::web_push::capable(&ctrl.config());
-    ctrl.input(Input::PushCapable(push_capable));
-    if push_capable {
-        crate::web_push::follow_clicks(move || ctrl.input(Input::SetOpen(true)));
-    }
-    ctrl.input(Input::Load);
-    watch_page(ctrl);
-
+    let title = ctrl.config().title;
     let opened = ctrl.memo(|m| m.stored.open);
     let open = move || opened.get();
     let launcher = NodeRef::<leptos::html::Button>::new();
     let toggle = move |_| ctrl.input(Input::SetOpen(!opened.get_untracked()));
-    // On a phone the open panel is the page: the page behind it must not scroll. The host
-    // page's own setting is kept and put back.
-    let page_overflow = StoredValue::new(None::<String>);
-    Effect::new(move |_| {
-        let Some(body) = document().body() else { return };
-        let style = body.style();
-        if opened.get() && crate::host::is_phone() {
-            if page_overflow.with_value(Option::is_none) {
-                let own = style.get_property_value("overflow").unwrap_or_default();
-                page_overflow.set_value(Some(own));
-                let _ = style.set_property("overflow", "hidden");
-            }
-        } else if let Some(own) = page_overflow.try_update_value(Option::take).flatten() {
-            let _ = style.set_property("overflow", &own);
-        }
-    });
     // Closing from inside the panel hands the focus back to the launcher.
     let close = move || {
         ctrl.input(Input::SetOpen(false));
@@ -144,71 +93,6 @@ pub fn App(
         </Show>
         </div>
     }
-}
-
-/// The page's triggers: visible again (after how long), back online, and the idle timer
-/// (every 30 minutes by default). What they cause is the machine's decision.
-fn watch_page(ctrl: Controller) {
-    let hidden_at = StoredValue::new(None::<f64>);
-    // The transcript position when the page was hidden: agent lines from there on show in
-    // the page title ("(2) " before the site's own) until the visitor looks again.
-    let hidden_from = RwSignal::new(None::<u64>);
-    let _ = window_event_listener(leptos::ev::online, move |_| ctrl.input(Input::Online));
-    let _ = window_event_listener(leptos::ev::visibilitychange, move |_| {
-        let now = js_sys::Date::now();
-        if document().hidden() {
-            hidden_at.set_value(Some(now));
-            let position = ctrl.with_untracked(|m| m.active_chat().map(|c| c.next_position));
-            hidden_from.set(position);
-        } else {
-            hidden_from.set(None);
-            if let Some(since) = hidden_at.get_value() {
-                ctrl.input(Input::Visible(crate::controller::hidden_for(since, now)));
-            }
-        }
-    });
-    let missed = ctrl.memo(move |m| {
-        hidden_from
-            .get()
-            .map_or(0, |from| m.stored.chat.as_ref().map_or(0, |chat| chat.agent_lines_since(from)))
-    });
-    // Alerts, if the visitor asked for them: one per new line missed while hidden.
-    let alerted = StoredValue::new(0_usize);
-    Effect::new(move |_| {
-        let count = missed.get();
-        let before = alerted.try_update_value(|a| std::mem::replace(a, count)).unwrap_or(0);
-        if count > before && ctrl.with_untracked(|m| m.stored.alerts) {
-            let last = ctrl.with_untracked(|m| {
-                let chat = m.stored.chat.as_ref()?;
-                let event = chat.events.iter().rev().find(|e| !e.from.is_client())?;
-                Some(format!("{}: {}", event.from.nickname, event.text.clone().unwrap_or_default()))
-            });
-            crate::host::alert(&ctrl.config().title, &last.unwrap_or_default());
-        }
-    });
-    // The site's own title, kept while ours shows; the site may change it at other times.
-    let site_title = StoredValue::new(None::<String>);
-    Effect::new(move |_| match missed.get() {
-        0 => {
-            if let Some(title) = site_title.try_update_value(Option::take).flatten() {
-                document().set_title(&title);
-            }
-        }
-        count => {
-            if site_title.with_value(Option::is_none) {
-                site_title.set_value(Some(document().title()));
-            }
-            let own = site_title.with_value(|t| t.clone().unwrap_or_default());
-            document().set_title(&format!("({count}) {own}"));
-        }
-    });
-    let every_ms = ctrl.config().idle_refresh_seconds.max(1).saturating_mul(1000);
-    spawn_local(async move {
-        loop {
-            gloo_timers::future::TimeoutFuture::new(every_ms).await;
-            ctrl.input(Input::IdleTimer);
-        }
-    });
 }
 
 #[component]

@@ -1,18 +1,15 @@
 //! Runs the visitor's state machine (`shared::visitor::Machine`) in the page: every event
-//! becomes an `Input`, every `Effect` is carried out here (requests, the relay socket
-//! through `connection`, timers, localStorage), and the view reads the machine through one
-//! revision signal.
+//! becomes an `Input` (the page's triggers through `host`, other tabs through `storage`
+//! and `tabs`, the socket through `connection`), every `Effect` is carried out here
+//! (requests, the relay socket, timers, localStorage), and the view reads the machine
+//! through one revision signal.
 //! No decision is made here.
-
-use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::gms::{ChatOperation, FileLimits, FilePart, RetryPolicy};
 use shared::relay_api::ClientFrame;
-use shared::visitor::{
-    Effect, GmsResult, Input, Machine, NetFailure, Notice, Stored, TYPING_PAUSE,
-};
+use shared::visitor::{Effect, GmsResult, Input, Machine, NetFailure, Notice, TYPING_PAUSE};
 use shared::widget_config::WidgetConfig;
 
 use crate::chat::check_upload;
@@ -33,10 +30,11 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// The controller over what localStorage held (nothing, for a visitor who never
-    /// chatted: then nothing is written until they start a chat).
-    pub fn new(config: WidgetConfig, stored: Option<Stored>, texts: &'static Texts) -> Controller {
-        let machine = match stored {
+    /// The controller over what localStorage holds (nothing, for a visitor who never
+    /// chatted: then nothing is written until they start a chat), with an ended chat kept
+    /// past the site's days already gone, before anything shows or announces it.
+    pub fn new(config: WidgetConfig, texts: &'static Texts) -> Controller {
+        let machine = match crate::storage::load() {
             Some(stored) => Machine::new(stored, &config.service, &config.node_group),
             None => Machine::fresh(
                 &crate::storage::new_device_id(),
@@ -44,13 +42,95 @@ impl Controller {
                 &config.node_group,
             ),
         };
-        Controller {
+        let keep = config.keep_ended();
+        let ctrl = Controller {
             texts,
             config: StoredValue::new(config),
             machine: StoredValue::new(machine),
             revision: RwSignal::new(0),
             uploading: RwSignal::new(false),
+        };
+        ctrl.input(Input::Expire { now_ms: js_sys::Date::now() as u64, keep });
+        ctrl
+    }
+
+    /// Starts the widget's life in the page: other tabs' writes, the leader election, Web
+    /// Push, the load itself (a returning visitor's cached transcript shows at once; the
+    /// machine connects, registers once and catches up once) and the page's triggers.
+    pub fn start(self) {
+        let ctrl = self;
+        crate::storage::on_change(
+            move |theirs| ctrl.input(Input::StorageChanged(theirs)),
+            move || ctrl.input(Input::Wiped { device_id: crate::storage::new_device_id() }),
+        );
+        // With Web Locks, one tab of the site holds the relay connection and the others
+        // follow it; until this tab holds the lock it follows. Without them every tab leads.
+        if crate::tabs::elect_leader(move || ctrl.input(Input::Leader(true))) {
+            ctrl.input(Input::Leader(false));
         }
+        // On a phone the panel fills the screen: it does not come back open by itself.
+        if ctrl.with_untracked(|m| m.stored.open) && crate::host::is_phone() {
+            ctrl.input(Input::SetOpen(false));
+        }
+        let push_capable = crate::web_push::capable(&ctrl.config());
+        ctrl.input(Input::PushCapable(push_capable));
+        if push_capable {
+            crate::web_push::follow_clicks(move || ctrl.input(Input::SetOpen(true)));
+        }
+        ctrl.input(Input::Load);
+        ctrl.watch_page();
+    }
+
+    /// The page's triggers: visible again (after how long), back online, and the idle
+    /// timer (every 30 minutes by default); what they cause is the machine's decision.
+    /// While the page is hidden, agent lines missed show in its title and, if the visitor
+    /// asked for them, as alerts.
+    fn watch_page(self) {
+        let ctrl = self;
+        // The transcript position when the page was hidden: agent lines from there on are
+        // missed until the visitor looks again.
+        let hidden_from = RwSignal::new(None::<u64>);
+        crate::host::on_online(move || ctrl.input(Input::Online));
+        crate::host::on_visibility(
+            move || {
+                let position = ctrl.with_untracked(|m| m.active_chat().map(|c| c.next_position));
+                hidden_from.set(position);
+            },
+            move |hidden| {
+                hidden_from.set(None);
+                ctrl.input(Input::Visible(hidden));
+            },
+        );
+        let missed = ctrl.memo(move |m| {
+            hidden_from.get().map_or(0, |from| {
+                m.stored.chat.as_ref().map_or(0, |chat| chat.agent_lines_since(from))
+            })
+        });
+        // One alert per new line missed.
+        let alerted = StoredValue::new(0_usize);
+        leptos::prelude::Effect::new(move |_| {
+            let count = missed.get();
+            let before = alerted.try_update_value(|a| std::mem::replace(a, count)).unwrap_or(0);
+            if count > before && ctrl.with_untracked(|m| m.stored.alerts) {
+                let last = ctrl.with_untracked(|m| {
+                    let chat = m.stored.chat.as_ref()?;
+                    let event = chat.events.iter().rev().find(|e| !e.from.is_client())?;
+                    let text = event.text.clone().unwrap_or_default();
+                    Some(format!("{}: {}", event.from.nickname, text))
+                });
+                crate::host::alert(&ctrl.config().title, &last.unwrap_or_default());
+            }
+        });
+        crate::host::count_in_title(move || missed.get());
+        let opened = ctrl.memo(|m| m.stored.open);
+        crate::host::hold_page_scroll(move || opened.get() && crate::host::is_phone());
+        let every_ms = ctrl.config().idle_refresh_seconds.max(1).saturating_mul(1000);
+        spawn_local(async move {
+            loop {
+                gloo_timers::future::TimeoutFuture::new(every_ms).await;
+                ctrl.input(Input::IdleTimer);
+            }
+        });
     }
 
     /// The configuration.
@@ -228,9 +308,4 @@ fn gms_result(result: Result<shared::gms::ChatResponse, NetError>) -> GmsResult 
         NetError::Http(status) => NetFailure::Http(status),
         NetError::Network(_) | NetError::Refused(_) => NetFailure::Network,
     }))
-}
-
-/// How long the page was hidden, from two `Date.now()` readings.
-pub fn hidden_for(since_ms: f64, now_ms: f64) -> Duration {
-    Duration::from_millis((now_ms - since_ms).max(0.0) as u64)
 }

@@ -1,7 +1,74 @@
-//! What the widget asks of the browser beyond its own view: the visual viewport, file
-//! downloads, local times, alerts.
+//! What the widget asks of the browser beyond its own view: the visual viewport, the
+//! page's visibility, connectivity, title and scrolling, file downloads, local times,
+//! alerts. Each takes callbacks: what an event means is the controller's to say.
 
+use std::cell::Cell;
+use std::time::Duration;
+
+use leptos::prelude::{Effect, SetValue, StoredValue, UpdateValue, WithValue};
+use leptos::prelude::{document, window_event_listener};
 use wasm_bindgen::JsCast;
+
+/// Calls `online` whenever the browser comes back online.
+pub(crate) fn on_online(online: impl Fn() + 'static) {
+    let _ = window_event_listener(leptos::ev::online, move |_| online());
+}
+
+/// Follows the page's visibility: `hidden` when it is hidden, and `shown` with how long it
+/// was hidden when it shows again (by the wall clock, which keeps running while a phone
+/// sleeps).
+pub(crate) fn on_visibility(hidden: impl Fn() + 'static, shown: impl Fn(Duration) + 'static) {
+    let hidden_at = Cell::new(None::<f64>);
+    let _ = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        let now = js_sys::Date::now();
+        if document().hidden() {
+            hidden_at.set(Some(now));
+            hidden();
+        } else if let Some(since) = hidden_at.get() {
+            shown(Duration::from_millis((now - since).max(0.0) as u64));
+        }
+    });
+}
+
+/// Shows `count()` in the page's title ("(2) " before the site's own) while it is above
+/// zero, following it. The site's own title is kept meanwhile and put back: the site may
+/// change it at other times.
+pub(crate) fn count_in_title(count: impl Fn() -> usize + 'static) {
+    let site_title = StoredValue::new(None::<String>);
+    Effect::new(move |_| match count() {
+        0 => {
+            if let Some(title) = site_title.try_update_value(Option::take).flatten() {
+                document().set_title(&title);
+            }
+        }
+        count => {
+            if site_title.with_value(Option::is_none) {
+                site_title.set_value(Some(document().title()));
+            }
+            let own = site_title.with_value(|t| t.clone().unwrap_or_default());
+            document().set_title(&format!("({count}) {own}"));
+        }
+    });
+}
+
+/// Keeps the page behind the widget from scrolling while `still()` holds (on a phone the
+/// open panel is the page). The page's own setting is kept and put back.
+pub(crate) fn hold_page_scroll(still: impl Fn() -> bool + 'static) {
+    let page_overflow = StoredValue::new(None::<String>);
+    Effect::new(move |_| {
+        let Some(body) = document().body() else { return };
+        let style = body.style();
+        if still() {
+            if page_overflow.with_value(Option::is_none) {
+                let own = style.get_property_value("overflow").unwrap_or_default();
+                page_overflow.set_value(Some(own));
+                let _ = style.set_property("overflow", "hidden");
+            }
+        } else if let Some(own) = page_overflow.try_update_value(Option::take).flatten() {
+            let _ = style.set_property("overflow", &own);
+        }
+    });
+}
 
 /// Keeps `--gc-vv-top` and `--gc-vv-height` on `target` equal to the visual viewport's
 /// place in the layout viewport, for the page's life. An on-screen keyboard shrinks only

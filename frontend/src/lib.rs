@@ -34,9 +34,12 @@ pub fn mount(
     }
     let texts = texts::from_language_file(texts_json);
     host::follow_visual_viewport(&root);
-    leptos::mount::mount_to(
-        root,
-        move || leptos::view! { <App config=config texts=texts emit=emit/> },
-    )
+    leptos::mount::mount_to(root, move || {
+        let ctrl = controller::Controller::new(config, texts);
+        // The host page hears from here on: a chat expired just now was never announced.
+        embed::link(ctrl, emit);
+        ctrl.start();
+        leptos::view! { <App ctrl=ctrl/> }
+    })
     .forget();
 }
