@@ -4,7 +4,7 @@ use leptos::either::{Either, EitherOf4};
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
 use shared::gms::Visitor;
-use shared::visitor::{ChatState, Conn, Failure, Input, NotifyOffer};
+use shared::visitor::{ChatState, Conn, Failure, Input, Machine, NotifyOffer};
 
 use crate::chat::{
     Line, Segment, day_starts, initials, line, run_starts, segments, transcript_text,
@@ -416,6 +416,7 @@ fn Composer(
     let t = ctrl.texts;
     let draft = RwSignal::new(String::new());
     let alerts = ctrl.memo(|m| m.stored.alerts);
+    let uploading = ctrl.memo(Machine::uploading);
     let picker = NodeRef::<leptos::html::Input>::new();
     let send = move || {
         let text = draft.get_untracked();
@@ -460,13 +461,13 @@ fn Composer(
                     data-testid="file-input" node_ref=picker on:change=move |ev| {
                         let input: web_sys::HtmlInputElement = event_target(&ev);
                         if let Some(file) = input.files().and_then(|files| files.get(0)) {
-                            ctrl.upload(file);
+                            ctrl.pick(file);
                         }
                         input.set_value("");
                     }/>
-                <button class="gc-link gc-attach" data-testid="attach" disabled=move || ctrl.uploading.get()
+                <button class="gc-link gc-attach" data-testid="attach" disabled=move || uploading.get()
                     on:click=move |_| if let Some(input) = picker.get() { input.click() }>
-                    {move || if ctrl.uploading.get() { t.sending_file } else { t.attach_file }}
+                    {move || if uploading.get() { t.sending_file } else { t.attach_file }}
                 </button>
                 <button class="gc-primary" data-testid="send" on:click=move |_| send()>{t.send}</button>
             </div>

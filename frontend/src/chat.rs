@@ -1,8 +1,9 @@
 //! What the visitor sees of a chat, in the widget's language: transcript lines, the
-//! pre-chat form's checks and the file limits' reasons. The chat state itself and every
-//! decision about it live in `shared::visitor`.
+//! pre-chat form's checks and why the file limits refuse a file. The chat state itself and
+//! every decision about it live in `shared::visitor`.
 
-use shared::gms::{ChatEvent, EventType, FileLimits};
+use shared::gms::{ChatEvent, EventType};
+use shared::visitor::FileRefusal;
 
 use crate::texts::{Texts, fill};
 
@@ -207,28 +208,18 @@ pub fn validate_prechat(
     Ok(())
 }
 
-/// Checks a file against the chat's limits before sending it; `Err` says why not.
-pub fn check_upload(limits: &FileLimits, name: &str, size: u64, t: &Texts) -> Result<(), String> {
-    let used_files = limits.used_upload_max_files.unwrap_or(0);
-    if limits.upload_max_files.is_some_and(|max| used_files >= max) {
-        return Err(t.too_many_files.to_owned());
+/// Why the chat's limits refuse a file (`FileRefusal::of` judged it), in the widget's
+/// language.
+pub fn file_refusal(refusal: &FileRefusal, t: &Texts) -> String {
+    match refusal {
+        FileRefusal::TooMany => t.too_many_files.to_owned(),
+        FileRefusal::TooBig { name, max } => {
+            fill(t.file_too_big, &[("name", name), ("max", &human_size(*max))])
+        }
+        FileRefusal::TypeNotAllowed(types) => {
+            fill(t.file_type_not_allowed, &[("types", &types.join(", "))])
+        }
     }
-    let used_bytes = limits.used_upload_max_total_size.unwrap_or(0);
-    let max = [
-        limits.upload_max_file_size,
-        limits.upload_max_total_size.map(|total| total.saturating_sub(used_bytes)),
-    ]
-    .into_iter()
-    .flatten()
-    .min();
-    if let Some(max) = max.filter(|max| size > *max) {
-        return Err(fill(t.file_too_big, &[("name", name), ("max", &human_size(max))]));
-    }
-    if !limits.allows_file_name(name) {
-        let types = limits.upload_file_types.join(", ");
-        return Err(fill(t.file_type_not_allowed, &[("types", &types)]));
-    }
-    Ok(())
 }
 
 /// Bytes as a visitor reads them: `512 B`, `20 KB`, `2 MB` (powers of 1024, rounded down).

@@ -1,20 +1,27 @@
 //! Runs the visitor's state machine (`shared::visitor::Machine`) in the page: every event
 //! becomes an `Input` (the page's triggers through `host`, other tabs through `storage`
 //! and `tabs`, the socket through `connection`), every `Effect` is carried out here
-//! (requests, the relay socket, timers, localStorage), and the view reads the machine
-//! through one revision signal.
+//! (requests, the relay socket, timers, localStorage, reading a picked file), and the view
+//! reads the machine through one revision signal.
 //! No decision is made here.
+
+use std::cell::RefCell;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::gms::{ChatOperation, FileLimits, FilePart, RetryPolicy};
 use shared::relay_api::ClientFrame;
-use shared::visitor::{Effect, GmsResult, Input, Machine, NetFailure, Notice, TYPING_PAUSE};
+use shared::visitor::{
+    Effect, GmsResult, Input, Machine, NetFailure, Notice, PickedFile, TYPING_PAUSE,
+};
 use shared::widget_config::WidgetConfig;
 
-use crate::chat::check_upload;
 use crate::net::{self, NetError};
 use crate::texts::{Texts, fill};
+
+thread_local! {
+    /// The file the visitor picked last, until the machine asks for its bytes.
+    static PICKED: RefCell<Option<web_sys::File>> = const { RefCell::new(None) };
+}
 
 /// The widget's machine and what runs its effects. `Copy`: every field is an arena handle.
 #[derive(Clone, Copy)]
@@ -25,8 +32,6 @@ pub struct Controller {
     machine: StoredValue<Machine>,
     /// Bumped after every step: what the view tracks.
     revision: RwSignal<u64>,
-    /// A file is being sent.
-    pub uploading: RwSignal<bool>,
 }
 
 impl Controller {
@@ -48,7 +53,6 @@ impl Controller {
             config: StoredValue::new(config),
             machine: StoredValue::new(machine),
             revision: RwSignal::new(0),
-            uploading: RwSignal::new(false),
         };
         ctrl.input(Input::Expire { now_ms: js_sys::Date::now() as u64, keep });
         ctrl
@@ -210,6 +214,19 @@ impl Controller {
                 gloo_timers::future::sleep(TYPING_PAUSE).await;
                 this.input(Input::TypingPaused(generation));
             }),
+            Effect::ReadFile { id } => {
+                let file = PICKED.with(|picked| picked.borrow_mut().take());
+                spawn_local(async move {
+                    let bytes = match file {
+                        Some(file) => wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+                            .await
+                            .ok()
+                            .map(|buffer| js_sys::Uint8Array::new(&buffer).to_vec()),
+                        None => None,
+                    };
+                    this.input(Input::FileRead(id, bytes));
+                });
+            }
             Effect::Save => {
                 let merged = self.machine.with_value(|m| crate::storage::save(&m.stored));
                 if let Some(merged) = merged {
@@ -231,62 +248,21 @@ impl Controller {
             Notice::Refused(reason) => fill(t.refused, &[("reason", reason)]),
             Notice::CouldNotStart(reason) => fill(t.could_not_start, &[("reason", reason)]),
             Notice::Text(text) => text.clone(),
+            Notice::FileRefused(refusal) => crate::chat::file_refusal(refusal, t),
+            Notice::FileFailed(failure) => {
+                fill(t.file_failed, &[("reason", &self.describe(&failure.notice()))])
+            }
             Notice::NotifyFailed => t.notify_failed.to_owned(),
         }
     }
 
-    /// Sends a file the visitor picked, once the chat's current limits allow it.
-    pub fn upload(&self, file: web_sys::File) {
-        let Some((id, chat)) = self.machine.try_update_value(Machine::begin_upload).flatten()
-        else {
-            return;
-        };
-        let this = *self;
-        this.uploading.set(true);
-        spawn_local(async move {
-            let t = this.texts;
-            let failed = |reason: String| fill(t.file_failed, &[("reason", &reason)]);
-            let config = this.config();
-            let credentials = Some(&chat.credentials);
-            let limits = net::gms(
-                &config,
-                &chat.service,
-                &ChatOperation::FileLimits,
-                credentials,
-                RetryPolicy::GMS,
-            )
-            .await;
-            let checked = match limits {
-                Ok(answer) => FileLimits::from_response(&answer).map_or(Ok(()), |limits| {
-                    check_upload(&limits, &file.name(), file.size() as u64, t)
-                }),
-                Err(error) => Err(failed(error.describe(t))),
-            };
-            let bytes = match checked {
-                Ok(()) => wasm_bindgen_futures::JsFuture::from(file.array_buffer())
-                    .await
-                    .map(|buffer| js_sys::Uint8Array::new(&buffer).to_vec())
-                    .map_err(|_| failed(t.unreachable.to_owned())),
-                Err(problem) => Err(problem),
-            };
-            match bytes {
-                Ok(bytes) => {
-                    let part =
-                        FilePart { file_name: file.name(), content_type: file.type_(), bytes };
-                    let upload = ChatOperation::Upload {
-                        file: part,
-                        description: None,
-                        user_data: Vec::new(),
-                    };
-                    let result =
-                        net::gms(&config, &chat.service, &upload, credentials, RetryPolicy::GMS)
-                            .await;
-                    this.input(Input::Gms(id, gms_result(result)));
-                }
-                Err(problem) => this.input(Input::Abandoned(id, Notice::Text(problem))),
-            }
-            this.uploading.set(false);
-        });
+    /// The visitor picked a file: the machine judges it against the chat's limits before
+    /// asking for its bytes (`Effect::ReadFile`).
+    pub fn pick(&self, file: web_sys::File) {
+        let picked =
+            PickedFile { name: file.name(), size: file.size() as u64, content_type: file.type_() };
+        PICKED.with(|slot| *slot.borrow_mut() = Some(file));
+        self.input(Input::FilePicked(picked));
     }
 
     /// Fetches a chat file and hands it to the browser as a download.

@@ -1,7 +1,8 @@
 use shared::gms::{ChatEvent, EventType, FileLimits, Party};
+use shared::visitor::FileRefusal;
 
 use super::{
-    Line, Segment, check_upload, day_starts, human_size, initials, line, run_starts, safe_url,
+    Line, Segment, day_starts, file_refusal, human_size, initials, line, run_starts, safe_url,
     segments, transcript_text, validate_prechat,
 };
 use crate::texts::{EN, Texts};
@@ -86,6 +87,10 @@ fn a_file_line_names_the_sender_and_keeps_the_file_id() {
 
 #[test]
 fn uploads_are_checked_against_every_limit_before_sending() {
+    // The machine judges (`FileRefusal::of`); the widget words its reason.
+    let check_upload = |limits: &FileLimits, name: &str, size: u64, t: &Texts| {
+        FileRefusal::of(limits, name, size).map_or(Ok(()), |refusal| Err(file_refusal(&refusal, t)))
+    };
     let limits = FileLimits {
         upload_max_files: Some(3),
         upload_max_file_size: Some(2 << 20),

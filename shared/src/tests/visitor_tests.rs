@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use super::fixtures::tokens;
-use crate::gms::{ChatEvent, ChatOperation, ChatResponse, EventType, Party, Visitor};
+use crate::gms::{ChatEvent, ChatOperation, ChatResponse, EventType, FileLimits, Party, Visitor};
 use crate::relay_api::{ServerFrame, close_code};
 use crate::visitor::{
-    ChatState, Conn, Effect, Failure, GmsResult, Input, Machine, NetFailure, Notice, Registration,
-    Stored,
+    ChatState, Conn, Effect, Failure, FileRefusal, GmsResult, Input, Machine, NetFailure, Notice,
+    PickedFile, Registration, Stored,
 };
 
 fn agent(index: u64, text: &str) -> ChatEvent {
@@ -180,6 +180,7 @@ fn the_refresh_policy_names_every_input_that_refreshes() {
         ("send", Input::Send("hi".into()), 0),
         ("load again", Input::Load, 0),
         ("a problem", Input::Problem(Notice::Text("x".into())), 0),
+        ("a file picked", Input::FilePicked(picked("a.txt", 1)), 0),
     ];
     for (what, input, expected) in asks {
         let mut m = connected();
@@ -674,4 +675,124 @@ fn an_ended_chat_goes_from_the_browser_after_the_days_the_site_keeps_it() {
     assert!(m.active_chat().is_some());
     let mut m = Machine::fresh("d", "svc", "");
     assert_eq!(m.step(at(ended_at)), []);
+}
+
+fn picked(name: &str, size: u64) -> PickedFile {
+    PickedFile { name: name.into(), size, content_type: "text/plain".into() }
+}
+
+/// GMS's answer to a limits request: at most `max` bytes a file, txt and png only.
+fn limits(max: u64) -> GmsResult {
+    response(&format!(
+        r#"{{"statusCode":0,"chatEnded":false,"messages":[{{"from":{{"nickname":"v",
+        "participantId":1,"type":"Client"}},"text":"file-client-cfg-get","type":"Notice",
+        "userData":{{"upload-max-file-size":"{max}","upload-file-types":"txt:png"}}}}]}}"#
+    ))
+}
+
+fn is_limits(operation: &ChatOperation) -> bool {
+    matches!(operation, ChatOperation::FileLimits)
+}
+
+fn read_id(effects: &[Effect]) -> Option<u64> {
+    effects.iter().find_map(|e| match e {
+        Effect::ReadFile { id } => Some(*id),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_picked_file_is_read_and_sent_only_once_the_chats_limits_allow_it() {
+    let mut m = connected();
+    let id = gms_id(&m.step(Input::FilePicked(picked("big.txt", 2049))), is_limits);
+    assert!(m.uploading());
+    let out = m.step(Input::Gms(id, limits(2048)));
+    assert_eq!(read_id(&out), None, "a file over the limit is never read");
+    let too_big = FileRefusal::TooBig { name: "big.txt".into(), max: 2048 };
+    assert_eq!(m.notice, Some(Notice::FileRefused(too_big)));
+    assert!(!m.uploading());
+
+    let id = gms_id(&m.step(Input::FilePicked(picked("note.txt", 5))), is_limits);
+    let read = read_id(&m.step(Input::Gms(id, limits(2048)))).expect("reads the file");
+    assert!(m.uploading(), "while its bytes are read");
+    let out = m.step(Input::FileRead(read, Some(b"hello".to_vec())));
+    let upload = out.iter().find_map(|e| match e {
+        Effect::Gms { id, operation: ChatOperation::Upload { file, .. }, .. } => Some((*id, file)),
+        _ => None,
+    });
+    let (upload, file) = upload.expect("uploads the file");
+    assert_eq!((file.file_name.as_str(), file.content_type.as_str()), ("note.txt", "text/plain"));
+    assert_eq!(file.bytes, b"hello");
+    assert!(m.uploading(), "until GMS answers the upload");
+    // The answer carries no event of the file: one refresh shows it.
+    assert_eq!(refreshes(&m.step(Input::Gms(upload, ok_at(3)))), 1);
+    assert!(!m.uploading());
+}
+
+#[test]
+fn a_file_that_cannot_be_judged_or_read_is_not_sent_and_says_so() {
+    let mut m = connected();
+    let id = gms_id(&m.step(Input::FilePicked(picked("a.txt", 1))), is_limits);
+    let out = m.step(Input::Gms(id, GmsResult::Failed(NetFailure::Http(502))));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(m.notice, Some(Notice::FileFailed(NetFailure::Http(502))));
+    assert!(!m.uploading());
+
+    let id = gms_id(&m.step(Input::FilePicked(picked("a.txt", 1))), is_limits);
+    let read = read_id(&m.step(Input::Gms(id, limits(2048)))).expect("reads the file");
+    assert!(m.step(Input::FileRead(read, None)).is_empty());
+    assert_eq!(m.notice, Some(Notice::FileFailed(NetFailure::Network)));
+    assert!(!m.uploading());
+
+    // Limits GMS does not state allow any file: GMS judges the upload itself.
+    let id = gms_id(&m.step(Input::FilePicked(picked("a.exe", 1 << 30))), is_limits);
+    assert!(read_id(&m.step(Input::Gms(id, ok_at(3)))).is_some());
+}
+
+#[test]
+fn a_file_picked_without_a_running_chat_asks_for_nothing_and_a_later_pick_replaces_one_on_its_way()
+{
+    let mut m = Machine::fresh("d", "svc", "");
+    assert!(m.step(Input::FilePicked(picked("a.txt", 1))).is_empty());
+    assert!(!m.uploading());
+
+    let mut m = connected();
+    let first = gms_id(&m.step(Input::FilePicked(picked("first.txt", 1))), is_limits);
+    let second = gms_id(&m.step(Input::FilePicked(picked("second.txt", 1))), is_limits);
+    assert!(m.step(Input::Gms(first, limits(2048))).is_empty(), "the first is replaced");
+    assert!(m.uploading(), "the second is on its way");
+    let read = read_id(&m.step(Input::Gms(second, limits(2048)))).expect("reads the second");
+    assert!(m.step(Input::FileRead(first, Some(vec![1]))).is_empty(), "a stale read");
+    let out = m.step(Input::FileRead(read, Some(vec![2])));
+    assert!(out.iter().any(|e| matches!(
+        e,
+        Effect::Gms { operation: ChatOperation::Upload { file, .. }, .. }
+            if file.file_name == "second.txt"
+    )));
+}
+
+#[test]
+fn a_file_is_judged_against_every_limit() {
+    let limits = FileLimits {
+        upload_max_files: Some(3),
+        upload_max_file_size: Some(2 << 20),
+        upload_max_total_size: Some(5 << 20),
+        used_upload_max_files: Some(1),
+        used_upload_max_total_size: Some(4 << 20),
+        upload_file_types: vec!["png".into(), "pdf".into()],
+        ..FileLimits::default()
+    };
+    assert_eq!(FileRefusal::of(&limits, "a.PNG", 1000), None);
+    // 1 MB left of the total, though a single file may have 2 MB.
+    assert_eq!(
+        FileRefusal::of(&limits, "big.pdf", (1 << 20) + 1),
+        Some(FileRefusal::TooBig { name: "big.pdf".into(), max: 1 << 20 })
+    );
+    assert_eq!(
+        FileRefusal::of(&limits, "run.exe", 10),
+        Some(FileRefusal::TypeNotAllowed(vec!["png".into(), "pdf".into()]))
+    );
+    let full = FileLimits { used_upload_max_files: Some(3), ..limits };
+    assert_eq!(FileRefusal::of(&full, "a.png", 10), Some(FileRefusal::TooMany));
+    assert_eq!(FileRefusal::of(&FileLimits::default(), "any", u64::MAX), None);
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::gms::{Answer, ChatOperation, ChatResponse, Credentials, RetryPolicy, Verdict, Visitor};
+use crate::gms::{
+    Answer, ChatOperation, ChatResponse, Credentials, FileLimits, RetryPolicy, Verdict, Visitor,
+};
 use crate::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
 
 use super::chat::Stored;
@@ -41,8 +43,13 @@ pub enum Notice {
     Refused(String),
     /// The chat could not be started, with GMS's reason.
     CouldNotStart(String),
-    /// Something the widget itself found (a file over the limits): already worded.
+    /// Something the widget itself found (a download that failed): already worded.
     Text(String),
+    /// The chat's limits refuse the file the visitor picked.
+    FileRefused(FileRefusal),
+    /// The file the visitor picked could not be sent: its limits could not be asked for,
+    /// or its bytes could not be read.
+    FileFailed(NetFailure),
     /// Notifications could not be turned on (no service worker, the push service or the
     /// relay failed).
     NotifyFailed,
@@ -80,7 +87,7 @@ pub enum GmsResult {
 }
 
 /// A request that produced no envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NetFailure {
     /// No answer.
     Network,
@@ -110,6 +117,69 @@ impl NetFailure {
             NetFailure::Network => Verdict::of(Answer::Network),
             NetFailure::Http(status) => Verdict::of(Answer::Http(status)),
         }
+    }
+
+    /// How it reads to the visitor.
+    pub fn notice(self) -> Notice {
+        match self {
+            NetFailure::Network => Notice::Unreachable,
+            NetFailure::Http(status) => Notice::Http(status),
+        }
+    }
+}
+
+/// A file the visitor picked, as the browser describes it: its bytes are read only once
+/// the chat's limits allow it (a file far too big never enters the page's memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickedFile {
+    /// Its name, extension included.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its MIME type, as the browser guessed it (may be empty).
+    pub content_type: String,
+}
+
+/// Why the chat's limits refuse a file; the widget words it in the visitor's language.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FileRefusal {
+    /// The chat's allowance of files is used up.
+    TooMany,
+    /// The file is larger than what may still be sent.
+    TooBig {
+        /// The file's name.
+        name: String,
+        /// The most that may be sent, in bytes.
+        max: u64,
+    },
+    /// The file's extension is not one of these.
+    TypeNotAllowed(Vec<String>),
+}
+
+impl FileRefusal {
+    /// Judges a file against the chat's limits: `None` when they allow it. The count is
+    /// checked first, then the size (the smaller of the per-file limit and what is left of
+    /// the total), then the type.
+    pub fn of(limits: &FileLimits, name: &str, size: u64) -> Option<FileRefusal> {
+        let used_files = limits.used_upload_max_files.unwrap_or(0);
+        if limits.upload_max_files.is_some_and(|max| used_files >= max) {
+            return Some(FileRefusal::TooMany);
+        }
+        let used_bytes = limits.used_upload_max_total_size.unwrap_or(0);
+        let max = [
+            limits.upload_max_file_size,
+            limits.upload_max_total_size.map(|total| total.saturating_sub(used_bytes)),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(max) = max.filter(|max| size > *max) {
+            return Some(FileRefusal::TooBig { name: name.to_owned(), max });
+        }
+        if !limits.allows_file_name(name) {
+            return Some(FileRefusal::TypeNotAllowed(limits.upload_file_types.clone()));
+        }
+        None
     }
 }
 
@@ -232,9 +302,12 @@ pub enum Input {
     Gms(RequestId, GmsResult),
     /// The answer to a registration.
     Registered(RequestId, Registration),
-    /// A request the machine tracked was not made after all (an upload the limits refuse),
-    /// with the reason to show.
-    Abandoned(RequestId, Notice),
+    /// The visitor picked a file to send (one picked while another is on its way replaces
+    /// it): the machine asks for the chat's limits first.
+    FilePicked(PickedFile),
+    /// The bytes of the file `Effect::ReadFile` asked for (`None`: the browser could not
+    /// read them).
+    FileRead(RequestId, Option<Vec<u8>>),
     /// Something the widget found that the visitor must read.
     Problem(Notice),
     /// Another tab wrote the shared state.
@@ -315,6 +388,12 @@ pub enum Effect {
     },
     /// Wait `TYPING_PAUSE`, then answer `TypingPaused(generation)`.
     TypingTimer(u64),
+    /// Read the bytes of the file the visitor picked last; answered with
+    /// `Input::FileRead(id, ..)`.
+    ReadFile {
+        /// Its id.
+        id: RequestId,
+    },
     /// Ask the browser for notification permission (now, while the click still counts as
     /// the visitor's gesture), subscribe with `key`, and hand the subscription to the
     /// relay; answered with `NotifyAnswered`.

@@ -20,6 +20,7 @@
 mod answers;
 mod notify;
 mod relay;
+mod upload;
 
 pub use notify::return_page;
 
@@ -30,7 +31,7 @@ use crate::gms::{ChatOperation, PushSubscription, RetryPolicy, Visitor, async_pu
 use crate::transcript::TranscriptPosition;
 
 use super::chat::{ChatState, Stored};
-use super::io::{Conn, Effect, Failure, GmsResult, Input, NetFailure, Notice, Outgoing, RequestId};
+use super::io::{Conn, Effect, Failure, GmsResult, Input, Notice, Outgoing, PickedFile, RequestId};
 
 /// How long the page must have been hidden for its return to refresh.
 pub const LONG_HIDE: Duration = Duration::from_secs(60);
@@ -47,6 +48,8 @@ pub(super) enum Purpose {
     Typing,
     UserData,
     End,
+    /// The limits a picked file is judged against.
+    FileLimits,
     Upload,
 }
 
@@ -113,6 +116,9 @@ pub struct Machine {
     push_capable: bool,
     /// Notifications are being turned on.
     notify_busy: bool,
+    /// The file the visitor picked, from the request for its chat's limits until its bytes
+    /// are read (the id is that request's, and the read's).
+    picked: Option<(RequestId, PickedFile)>,
 }
 
 impl Machine {
@@ -156,6 +162,7 @@ impl Machine {
             user_data: BTreeMap::new(),
             push_capable: false,
             notify_busy: false,
+            picked: None,
         }
     }
 
@@ -218,10 +225,8 @@ impl Machine {
             Input::Frame(frame) => self.frame(frame, &mut out),
             Input::Gms(id, result) => self.answer(id, result, &mut out),
             Input::Registered(id, registration) => self.registered(id, registration, &mut out),
-            Input::Abandoned(id, notice) => {
-                self.pending.remove(&id);
-                self.notice = Some(notice);
-            }
+            Input::FilePicked(file) => self.file_picked(file, &mut out),
+            Input::FileRead(id, bytes) => self.file_read(id, bytes, &mut out),
             Input::Problem(notice) => self.notice = Some(notice),
             Input::StorageChanged(theirs) => self.storage_changed(&theirs, &mut out),
             Input::Leader(leader) => self.lead(leader, &mut out),
@@ -252,14 +257,6 @@ impl Machine {
         out
     }
 
-    /// Registers an upload the widget is about to make, so its answer (`Input::Gms` with
-    /// this id) is applied to the chat it was made for; None without an active chat.
-    pub fn begin_upload(&mut self) -> Option<(RequestId, ChatState)> {
-        let chat = self.active_chat()?.clone();
-        let id = self.track(Some(&chat.credentials.chat_id), Purpose::Upload);
-        Some((id, chat))
-    }
-
     fn track(&mut self, chat_id: Option<&str>, purpose: Purpose) -> RequestId {
         self.next_id += 1;
         let pending = Pending { chat_id: chat_id.map(str::to_owned), purpose };
@@ -267,19 +264,20 @@ impl Machine {
         self.next_id
     }
 
+    /// A request for the active chat, tracked for its answer; None without one.
     fn chat_request(
         &mut self,
         purpose: Purpose,
         operation: ChatOperation,
         policy: RetryPolicy,
         out: &mut Vec<Effect>,
-    ) -> bool {
-        let Some(chat) = self.active_chat() else { return false };
+    ) -> Option<RequestId> {
+        let chat = self.active_chat()?;
         let (chat_id, service) = (chat.credentials.chat_id.clone(), chat.service.clone());
         let credentials = Some(chat.credentials.clone());
         let id = self.track(Some(&chat_id), purpose);
         out.push(Effect::Gms { id, service, operation, credentials, policy });
-        true
+        Some(id)
     }
 
     fn position(&self) -> TranscriptPosition {
@@ -350,7 +348,7 @@ impl Machine {
     fn deliver(&mut self, id: u64, message: String, out: &mut Vec<Effect>) {
         let position = self.position();
         let operation = ChatOperation::Send { message, message_type: None, position };
-        if !self.chat_request(Purpose::Send(id), operation, RetryPolicy::GMS, out) {
+        if self.chat_request(Purpose::Send(id), operation, RetryPolicy::GMS, out).is_none() {
             self.fail_message(id, &Failure::ChatEnded);
         }
     }
@@ -449,7 +447,6 @@ impl Machine {
 fn notice_of(result: &GmsResult) -> Notice {
     match result {
         GmsResult::Answer(response) => Notice::Refused(response.error_summary()),
-        GmsResult::Failed(NetFailure::Network) => Notice::Unreachable,
-        GmsResult::Failed(NetFailure::Http(status)) => Notice::Http(*status),
+        GmsResult::Failed(failure) => failure.notice(),
     }
 }

@@ -293,10 +293,12 @@ impl Visitor {
             }
             Effect::Save => self.stored = Some(shared::json::to_string(&tab.machine.stored)),
             Effect::Wipe => self.stored = None,
-            // Not asked of a visitor that never forgets the chat or turns on notifications.
+            // Not asked of a visitor that never forgets the chat, turns on notifications or
+            // picks a file.
             Effect::Forget { .. }
             | Effect::SubscribePush { .. }
             | Effect::UnsubscribePush { .. }
+            | Effect::ReadFile { .. }
             | Effect::Log(_) => {}
         }
     }

@@ -39,7 +39,7 @@ impl Machine {
         }
         self.refresh_covers = self.relay_position;
         let operation = ChatOperation::Refresh { position: self.position() };
-        if self.chat_request(Purpose::Refresh, operation, RetryPolicy::GMS, out) {
+        if self.chat_request(Purpose::Refresh, operation, RetryPolicy::GMS, out).is_some() {
             self.refreshing = true;
             self.catch_up = false;
         }
@@ -66,6 +66,7 @@ impl Machine {
                     self.refresh_now(out);
                 }
             }
+            Purpose::FileLimits => self.limits_answered(id, current, &result, out),
             // Answers for a chat that is no longer the current one change nothing.
             _ if !current => {}
             Purpose::Send(message) => self.sent(message, &result, out),
