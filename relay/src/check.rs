@@ -1,10 +1,16 @@
 //! `relay check`: a first-day smoke test of a deployment, run by an operator against their
 //! own GMS and relay. It creates one test chat subscribed to push, registers it with the
 //! relay, waits for a push to come through and be acknowledged, then ends the chat;
-//! every step prints what it found and, when it fails, what to fix.
+//! every step prints what it found and, when it fails, what to fix. Given the Chat Servers,
+//! it first reads each one's health endpoint as the relay's watcher does; with `--capture`
+//! it writes the first push body (redacted by the relay) and the health bodies to files an
+//! operator can send, since the exact layouts of a real deployment are not public.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use anyhow::Context as _;
 
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
@@ -12,7 +18,10 @@ use shared::gms::{
     ChatOperation, ChatResponse, Credentials, PushSubscription, RequestBody, Visitor,
     async_push_user_data,
 };
-use shared::relay_api::{ClientFrame, RegisterSession, SESSIONS_PATH, ServerFrame};
+use shared::health::HealthPoll;
+use shared::relay_api::{
+    CAPTURE, CapturedPush, ClientFrame, RegisterSession, SESSIONS_PATH, ServerFrame,
+};
 use shared::transcript::TranscriptPosition;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -47,7 +56,24 @@ pub struct CheckConfig {
 
     #[command(flatten)]
     pub gms_headers: crate::config::GmsHeaders,
+
+    /// A Chat Server whose health endpoint to read once, as `<alias>=<health-url>` (the
+    /// relay's `--chat-server`); repeatable.
+    #[arg(long = "chat-server", env = "RELAY_CHAT_SERVERS", value_delimiter = ',', value_parser = crate::config::parse_chat_server)]
+    pub chat_servers: Vec<crate::ChatServer>,
+
+    #[command(flatten)]
+    pub health_keys: crate::config::HealthKeyNames,
+
+    /// A directory (created if missing) to write what GMS and Chat Server sent into, for
+    /// reporting: `push-body.txt`, the first push body for the test chat with its secure
+    /// key redacted by the relay, and `health-<alias>.txt`, each Chat Server's health body.
+    #[arg(long, value_name = "DIR")]
+    pub capture: Option<PathBuf>,
 }
+
+/// The most of a health body written to a capture file.
+const HEALTH_CAPTURE_LIMIT: usize = 64 * 1024;
 
 /// One step's result.
 struct Step<'a, W: Write> {
@@ -73,9 +99,23 @@ impl<W: Write> Step<'_, W> {
     fn note(&mut self, text: &str) {
         let _ = writeln!(self.out, "      {text}");
     }
+
+    /// Writes one capture file into the `--capture` directory and says so.
+    async fn capture(&mut self, dir: &Path, name: &str, bytes: &[u8]) {
+        let path = dir.join(name);
+        match tokio::fs::write(&path, bytes).await {
+            Ok(()) => {
+                let _ = writeln!(self.out, "capture: wrote {}", path.display());
+            }
+            Err(error) => {
+                let _ = writeln!(self.out, "capture: could not write {}: {error}", path.display());
+            }
+        }
+    }
 }
 
-/// Runs every step in order, stopping at the first failure; answers whether all passed.
+/// Runs every step in order, stopping at the first failure of the test chat's steps (the
+/// Chat Servers' health steps come first and stop nothing); answers whether all passed.
 pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<bool> {
     // No redirects, as the relay's own GMS client: a chat's tokens go to GMS only.
     let http = reqwest::Client::builder()
@@ -89,9 +129,21 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
         .redirect(reqwest::redirect::Policy::none())
         .default_headers(crate::gms::header_map(&config.gms_headers.headers)?)
         .build()?;
+    if let Some(dir) = &config.capture {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .with_context(|| format!("creating the --capture directory {}", dir.display()))?;
+    }
     let mut step = Step { out, passed: 0, failed: false };
     let gms = config.gms_url.trim_end_matches('/');
     let relay = config.relay_url.trim_end_matches('/');
+    let steps = 5 + config.chat_servers.len();
+
+    // 0. Each Chat Server's health endpoint reads (the relay's restart detection). The push
+    // does not depend on it, so a failure here does not stop the check.
+    for server in &config.chat_servers {
+        health_step(&http, server, config, &mut step).await;
+    }
 
     // 1. GMS creates a chat subscribed to customhttp push.
     let device_id = format!("relay-check-{:08x}", rand::rng().random::<u32>());
@@ -137,7 +189,9 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
 
     // 2. The relay accepts it (it validates the tokens with its own GMS).
     let what = "the relay registers the chat";
-    let body = RegisterSession::new(&config.service, &credentials, Some(&device_id));
+    let mut body = RegisterSession::new(&config.service, &credentials, Some(&device_id));
+    // Only for a capture: the relay keeps the chat's first push body for it.
+    body.capture = config.capture.is_some();
     let registered = http.post(format!("{relay}{SESSIONS_PATH}")).json(&body).send().await;
     let token = match registered {
         Ok(response) if response.status().is_success() => {
@@ -179,7 +233,17 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
         config.wait.as_secs()
     ));
     match first_push(relay, &credentials.chat_id, &token, config.wait).await {
-        Ok(frame) => step.ok(what, &frame),
+        Ok(frame) => {
+            step.ok(what, &frame);
+            if let Some(dir) = &config.capture {
+                match captured_push(&http, relay, &credentials.chat_id, &token).await {
+                    Ok(push) => step.capture(dir, "push-body.txt", push.as_bytes()).await,
+                    Err(why) => {
+                        let _ = writeln!(step.out, "capture: no push body written: {why}");
+                    }
+                }
+            }
+        }
         Err(problem) if someone_else_wrote(&gms_http, gms, &config.service, &credentials).await => {
             // Something happened in the chat and GMS knows it, but no push came: Chat
             // Server does not push for this chat.
@@ -229,8 +293,115 @@ pub async fn run(config: &CheckConfig, out: &mut impl Write) -> anyhow::Result<b
         step.fail(what, "GMS did not end it", &["end it from the agent desktop"]);
     }
     let (passed, failed) = (step.passed, step.failed);
-    let _ = writeln!(step.out, "{passed} of 5 steps passed");
+    let _ = writeln!(step.out, "{passed} of {steps} steps passed");
     Ok(!failed)
+}
+
+/// Reads one Chat Server's health endpoint once, without redirects or GMS's headers (the
+/// relay's watcher sends none either), and judges it as the watcher does.
+async fn health_step<W: Write>(
+    http: &reqwest::Client,
+    server: &crate::ChatServer,
+    config: &CheckConfig,
+    step: &mut Step<'_, W>,
+) {
+    let what = format!("Chat Server {:?}'s health endpoint", server.alias);
+    let keys = config.health_keys.keys();
+    let (status, body) = match crate::watcher::fetch(http, &server.health_url).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            step.fail(&what, &format!("unreachable: {error}"), &[
+                "check the URL in --chat-server <alias>=<health-url>: the Chat Server's port with id `health`",
+                "the relay's host (and this one) must reach that port: firewall",
+            ]);
+            return;
+        }
+    };
+    match HealthPoll::judge(status, &body, &keys) {
+        HealthPoll::Ok(health) => {
+            step.ok(
+                &what,
+                &format!(
+                    "app_dbid {:?}, process_os_pid {}",
+                    health.app_dbid, health.process_os_pid
+                ),
+            );
+            if health.app_dbid != server.alias {
+                step.note(&format!(
+                    "the body names app_dbid {:?}, not the alias given: the relay restores the chats GMS gives the alias {:?}, so use the alias GMS answers with",
+                    health.app_dbid, server.alias
+                ));
+            }
+        }
+        HealthPoll::Unreachable(reason) => step.fail(
+            &what,
+            &format!("unreachable: {reason}"),
+            &["an error status: check the path in --chat-server <alias>=<health-url>"],
+        ),
+        HealthPoll::Unreadable(error) => {
+            let looks = format!("the body is {}", shared::health::outline(&body));
+            let names = format!(
+                "name its fields with --health-dbid-key and --health-pid-key (now {:?} and {:?}; \
+                 found at any depth, also in camelCase and kebab-case), here and on the relay",
+                keys.dbid, keys.pid
+            );
+            step.fail(&what, &format!("unreadable: {}", error.0), &[
+                &looks,
+                &names,
+                "until then the relay cannot see this Chat Server restart (it is not taken for down)",
+            ]);
+        }
+    }
+    // Whatever the verdict, the body is what to report (an error page too).
+    if let Some(dir) = &config.capture {
+        let kept = body.get(..HEALTH_CAPTURE_LIMIT).unwrap_or(&body);
+        step.capture(dir, &format!("health-{}.txt", file_name(&server.alias)), kept).await;
+    }
+}
+
+/// An alias as part of a file name: anything but letters, digits, `-`, `_` and `.` becomes
+/// `_`.
+fn file_name(alias: &str) -> String {
+    alias
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect()
+}
+
+/// The push body the relay kept for the test chat, redacted, or why there is none. Asked
+/// for a few seconds: with several relays, the one that took the push may still be
+/// handing it to Redis.
+async fn captured_push(
+    http: &reqwest::Client,
+    relay: &str,
+    chat_id: &str,
+    token: &str,
+) -> Result<String, String> {
+    let url = format!("{relay}{SESSIONS_PATH}/{chat_id}/{CAPTURE}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let response = http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| format!("no answer from the relay: {e}"))?;
+        match response.status().as_u16() {
+            200 => {
+                let captured: CapturedPush = response.json().await.map_err(|e| e.to_string())?;
+                return Ok(captured.push);
+            }
+            404 if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            404 => {
+                return Err("the relay kept none for the chat: a relay older than this check, \
+                            or several relays without Redis where another took the push"
+                    .to_owned());
+            }
+            status => return Err(format!("the relay answered HTTP {status}")),
+        }
+    }
 }
 
 /// One Chat API request, its envelope or what went wrong.

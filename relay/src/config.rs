@@ -127,14 +127,8 @@ pub struct Config {
     #[arg(long, env = "RELAY_HEALTH_FAILURES", default_value = "3")]
     pub health_failures: u32,
 
-    /// The name of the application DBID in a Chat Server's health body, searched at any
-    /// depth (also in camelCase and kebab-case).
-    #[arg(long, env = "RELAY_HEALTH_DBID_KEY", default_value = "app_dbid")]
-    pub health_dbid_key: String,
-
-    /// The name of the process id in a Chat Server's health body, searched likewise.
-    #[arg(long, env = "RELAY_HEALTH_PID_KEY", default_value = "process_os_pid")]
-    pub health_pid_key: String,
+    #[command(flatten)]
+    pub health_keys: HealthKeyNames,
 
     /// Most restoration pings per second after a Chat Server restart.
     #[arg(long, env = "RELAY_RESTORE_RATE", default_value = "200")]
@@ -283,6 +277,30 @@ pub struct GmsHeaders {
     pub headers: Vec<shared::gms::GmsHeader>,
 }
 
+/// The names of the fields in a Chat Server's health body, the relay's and `relay check`'s
+/// alike.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthKeyNames {
+    /// The name of the application DBID in a Chat Server's health body, searched at any
+    /// depth (also in camelCase and kebab-case).
+    #[arg(long, env = "RELAY_HEALTH_DBID_KEY", default_value = "app_dbid")]
+    pub health_dbid_key: String,
+
+    /// The name of the process id in a Chat Server's health body, searched likewise.
+    #[arg(long, env = "RELAY_HEALTH_PID_KEY", default_value = "process_os_pid")]
+    pub health_pid_key: String,
+}
+
+impl HealthKeyNames {
+    /// The names as the health body's reader takes them.
+    pub(crate) fn keys(&self) -> shared::health::HealthKeys {
+        shared::health::HealthKeys {
+            dbid: self.health_dbid_key.clone(),
+            pid: self.health_pid_key.clone(),
+        }
+    }
+}
+
 impl Config {
     /// Refuses a configuration that would run unsafely by omission: the relay fails closed
     /// when someone forgets a line of its environment file.
@@ -338,7 +356,7 @@ pub struct ChatServer {
     pub health_url: String,
 }
 
-fn parse_chat_server(text: &str) -> Result<ChatServer, String> {
+pub(crate) fn parse_chat_server(text: &str) -> Result<ChatServer, String> {
     let (alias, url) =
         text.split_once('=').ok_or_else(|| format!("{text:?} is not <alias>=<health-url>"))?;
     let (alias, url) = (alias.trim(), url.trim());

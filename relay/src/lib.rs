@@ -6,6 +6,7 @@
 
 mod acker;
 mod bus;
+mod capture;
 pub mod check;
 mod config;
 mod error;
@@ -75,6 +76,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: PrometheusHandle,
     /// Events pings found that Chat Server never pushed (`acker::Deps::missed`).
     pub(crate) pushes_missed: Arc<std::sync::atomic::AtomicU64>,
+    /// First push bodies kept for `relay check --capture`.
+    pub(crate) captures: capture::Captures,
 }
 
 /// The relay's router.
@@ -205,6 +208,7 @@ pub async fn run_with_store(
         None => None,
     };
     let pushes_missed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let captures = capture::Captures::new(bus.clone(), tasks.clone());
     let deps = acker::Deps {
         gms: gms.clone(),
         sessions: sessions.clone(),
@@ -276,6 +280,7 @@ pub async fn run_with_store(
         web_push,
         metrics,
         pushes_missed,
+        captures,
     };
     tracing::info!(listen = %listener.local_addr()?, "relay listening");
     if let Some(address) = state.config.admin_listen {

@@ -120,6 +120,11 @@ impl Keys {
         format!("{}{{{chat_id}}}:ack-wanted", self.prefix)
     }
 
+    /// The first push body kept for a chat registered with `capture` (redacted; it expires).
+    pub(crate) fn capture(&self, chat_id: &str) -> String {
+        format!("{}{{{chat_id}}}:capture", self.prefix)
+    }
+
     /// Chat Servers whose restoration has started and not finished.
     pub(crate) fn restoring(&self) -> String {
         format!("{}{{watch}}:restoring", self.prefix)

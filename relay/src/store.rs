@@ -63,6 +63,10 @@ pub struct ChatRecord {
     /// refusal comes long enough after this one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub refused_at: u64,
+    /// `relay check --capture` registered the chat: the first push body for it is kept,
+    /// redacted (`capture`). In the record so whichever relay takes the push knows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub capture: bool,
 }
 
 #[allow(
@@ -152,6 +156,8 @@ pub struct Observation {
     pub web_push: Option<Option<Box<WebPushSubscription>>>,
     /// GMS refused the tokens (statusCode 2) without saying the chat ended.
     pub refused: bool,
+    /// A registration asked for the first push body to be kept (`relay check --capture`).
+    pub capture: bool,
 }
 
 impl Observation {
@@ -170,6 +176,7 @@ impl Observation {
             announced: None,
             web_push: None,
             refused: false,
+            capture: false,
         }
     }
 }
@@ -197,6 +204,7 @@ impl ChatRecord {
             web_push: None,
             web_push_at: 0,
             refused_at: 0,
+            capture: false,
         };
         // Nothing to compare a push's tokens with: GMS's answer to the ping decides.
         record.merge(&Observation { source: Source::Gms, ..seen.clone() });
@@ -261,6 +269,9 @@ impl ChatRecord {
             // GMS accepted tokens again: an earlier refusal was a passing one.
             self.refused_at = 0;
         }
+        // Asked once, kept for the chat's life: a later registration without it (the widget's)
+        // does not take it back.
+        self.capture |= seen.capture;
         if seen.registration {
             self.registered_at = self.registered_at.max(seen.at);
             if seen.device_id.is_some() {
@@ -570,6 +581,23 @@ mod tests {
         let again = Observation { device_id: Some("d3".into()), registration: true, ..gms(600) };
         assert!(r.merge(&again));
         assert_eq!((r.device_id.as_deref(), r.registered_at), (Some("d3"), 600));
+    }
+
+    #[test]
+    fn a_capture_once_asked_stays_and_older_records_load_without_it() {
+        let mut r = record();
+        assert!(!r.capture);
+        let text = serde_json::to_string(&r).expect("writes");
+        assert!(!text.contains("capture"), "false is not stored: {text}");
+        assert!(r.merge(&Observation { capture: true, registration: true, ..gms(200) }));
+        assert!(r.capture);
+        r.merge(&Observation { registration: true, ..gms(300) });
+        assert!(r.capture, "the widget's registration does not take it back");
+        let back: ChatRecord =
+            serde_json::from_str(&serde_json::to_string(&r).expect("writes")).expect("reads");
+        assert!(back.capture);
+        let older: ChatRecord = serde_json::from_str(&text).expect("an older record loads");
+        assert!(!older.capture);
     }
 
     #[test]

@@ -43,10 +43,7 @@ impl Settings {
         Settings {
             interval: config.health_interval,
             failures: config.health_failures,
-            keys: HealthKeys {
-                dbid: config.health_dbid_key.clone(),
-                pid: config.health_pid_key.clone(),
-            },
+            keys: config.health_keys.keys(),
         }
     }
 }
@@ -228,15 +225,22 @@ fn polls(alias: &str, result: &'static str) -> metrics::Counter {
 
 /// One poll; a body that cannot be read in full counts as no answer.
 async fn poll(http: &reqwest::Client, url: &str, keys: &HealthKeys) -> HealthPoll {
-    let response = match http.get(url).send().await {
-        Ok(response) => response,
-        Err(error) => return HealthPoll::Unreachable(error.to_string()),
-    };
-    let status = response.status().as_u16();
-    match response.bytes().await {
-        Ok(body) => HealthPoll::judge(status, &body, keys),
-        Err(error) => HealthPoll::Unreachable(error.to_string()),
+    match fetch(http, url).await {
+        Ok((status, body)) => HealthPoll::judge(status, &body, keys),
+        Err(error) => HealthPoll::Unreachable(error),
     }
+}
+
+/// A health endpoint's status and whole body, or why there is none (`relay check` reads
+/// the same way, and keeps the body).
+pub(crate) async fn fetch(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<(u16, axum::body::Bytes), String> {
+    let response = http.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    Ok((status, body))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! What relays sharing Redis coordinate beyond frames: who acknowledges a chat's pushes
-//! now, who pings it this interval, who watches the Chat Servers (a lease), and which
-//! restorations are unfinished. Each is a key with an expiry or a small Lua script, so a
-//! relay that dies holds nothing for long.
+//! now, who pings it this interval, who watches the Chat Servers (a lease), which
+//! restorations are unfinished, and the push body `relay check --capture` asked to keep.
+//! Each is a key with an expiry or a small Lua script, so a relay that dies holds nothing
+//! for long.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -157,6 +158,36 @@ impl Bus {
             )
             .await;
         matches!(again, Ok(1))
+    }
+
+    /// Keeps a chat's captured push body for `ttl` unless one is kept already: the first
+    /// push any relay took wins. A failure leaves readiness alone: a capture is a
+    /// diagnostic, not the relay's work.
+    pub(crate) async fn keep_capture(
+        &self,
+        chat_id: &str,
+        body: &str,
+        ttl: Duration,
+    ) -> Result<(), super::BusError> {
+        let _: Option<String> = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.keys.capture(chat_id))
+                    .arg(body)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl.as_secs().max(1)),
+            )
+            .await
+            .map_err(|e| super::BusError(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The captured push body kept for a chat, if any relay kept one.
+    pub(crate) async fn capture(&self, chat_id: &str) -> Result<Option<String>, super::BusError> {
+        self.query(redis::cmd("GET").arg(self.keys.capture(chat_id)))
+            .await
+            .map_err(|e| super::BusError(e.to_string()))
     }
 
     /// Notes that a Chat Server's restoration started (`true`) or finished, so a relay

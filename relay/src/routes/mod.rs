@@ -1,6 +1,7 @@
-//! The HTTP surface: push receiver, session registry, WebSocket, health, and the built
-//! widget when `--static-dir` is set.
+//! The HTTP surface: push receiver, session registry (with the capture `relay check
+//! --capture` reads), WebSocket, health, and the built widget when `--static-dir` is set.
 
+mod capture;
 mod health;
 mod push;
 mod sessions;
@@ -15,7 +16,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{delete, get, post};
 use shared::relay_api::{
-    PUSH_PATH, PUSH_SUBSCRIPTION, SERVICE_WORKER_PATH, SESSIONS_PATH, WS_PATH,
+    CAPTURE, PUSH_PATH, PUSH_SUBSCRIPTION, SERVICE_WORKER_PATH, SESSIONS_PATH, WS_PATH,
 };
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
@@ -32,6 +33,7 @@ pub(crate) fn router(state: AppState) -> Router {
             &format!("{SESSIONS_PATH}/{{chat_id}}/{PUSH_SUBSCRIPTION}"),
             post(web_push::subscribe).delete(web_push::unsubscribe),
         )
+        .route(&format!("{SESSIONS_PATH}/{{chat_id}}/{CAPTURE}"), get(capture::captured))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(cors(&state.config.allowed_origins));
     let mut router = Router::new()

@@ -51,7 +51,7 @@ async fn accept(
         AppError::BadRequest(e.to_string())
     })?;
     let Some(chat_id) = push.chat_id.clone() else {
-        return device_only(state, &push).await;
+        return device_only(state, &push, body).await;
     };
     super::sessions::checked_id("the push's chat id", &chat_id)?;
 
@@ -81,11 +81,14 @@ async fn accept(
     }
     let record =
         state.sessions.observe(&chat_id, seen, Some(&state.config.default_service)).await?;
-    if record.is_none() {
+    let Some(record) = record else {
         // Unregistered and without every token: nothing to acknowledge with.
         metrics::counter!("relay_pings_total", "kind" => "ack", "result" => "impossible")
             .increment(1);
         return Ok("no_tokens");
+    };
+    if record.capture {
+        state.captures.keep(&chat_id, body, &record, push.secure_key.as_deref());
     }
 
     if push.shutdown_advice {
@@ -119,13 +122,20 @@ async fn accept(
 /// events go to nobody. Every chat on that device hears `changed`, so each widget refreshes
 /// with its own tokens and sees only its own transcript, and is pinged, which acknowledges
 /// the push whichever chat it was for.
-async fn device_only(state: &AppState, push: &PushNotification) -> Result<&'static str, AppError> {
+async fn device_only(
+    state: &AppState,
+    push: &PushNotification,
+    body: &[u8],
+) -> Result<&'static str, AppError> {
     let chats = push.device_id.as_deref().map(|d| state.sessions.on_device(d)).unwrap_or_default();
     if chats.is_empty() {
         tracing::warn!(device = ?push.device_id, "push for no known chat ignored");
         return Ok("unroutable");
     }
     for chat_id in chats {
+        if let Some(record) = state.sessions.get(&chat_id).filter(|r| r.capture) {
+            state.captures.keep(&chat_id, body, &record, push.secure_key.as_deref());
+        }
         if push.shutdown_advice {
             state.restorer.after_shutdown_advice(&chat_id);
             continue;

@@ -66,6 +66,7 @@ pub(crate) async fn register(
         // The widget learns the position from its `subscribed` answer and catches up.
         announced: response.next_position,
         registration: true,
+        capture: request.capture,
         ..Observation::new(asked_at, Source::Gms)
     };
     let record = state

@@ -2,6 +2,7 @@
 //! authentication, malformed input, registration, the WebSocket hub, durability across
 //! kill -9, the periodic ping and graceful shutdown, and several relays on Redis.
 
+mod capture;
 mod check;
 mod durability;
 mod fuzz_http;
