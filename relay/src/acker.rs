@@ -15,9 +15,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::bus::{AckClaim, Bus};
 use crate::gms::{Gms, PingResult};
-use crate::hub::Hub;
+use crate::peers::{AckClaim, Peers};
 use crate::sessions::Sessions;
 use crate::store::{Observation, Source, now_millis};
 
@@ -77,12 +76,8 @@ pub(crate) struct Deps {
     pub(crate) gms: Gms,
     /// The chats.
     pub(crate) sessions: Sessions,
-    /// The browsers.
-    pub(crate) hub: Hub,
-    /// The other relays, when they share Redis.
-    pub(crate) bus: Option<Bus>,
-    /// Web Push, when on.
-    pub(crate) web_push: Option<crate::web_push::WebPush>,
+    /// Who hears of a chat.
+    pub(crate) peers: Peers,
     /// How long after a first refusal of a chat's tokens a second one makes it final.
     pub(crate) refusal_apart: std::time::Duration,
     /// Events found that no push announced, in chats registered at least `missed_after`
@@ -92,14 +87,10 @@ pub(crate) struct Deps {
 }
 
 impl Deps {
-    /// A frame to the chat's browsers on every relay, and to its visitor by Web Push if
-    /// none follows it; a frame the others miss is caught up with after Redis returns.
-    async fn fan_out(&self, chat_id: &str, frame: &ServerFrame) {
-        if let Some(web_push) = &self.web_push {
-            web_push.news(chat_id, frame);
-        }
-        if let Err(error) = crate::bus::fan_out(&self.hub, self.bus.as_ref(), chat_id, frame).await
-        {
+    /// A frame to everyone who hears of the chat; one the other relays miss is caught up
+    /// with after Redis returns.
+    async fn publish(&self, chat_id: &str, frame: &ServerFrame) {
+        if let Err(error) = self.peers.publish(chat_id, frame).await {
             tracing::warn!(chat = chat_id, %error, "frame not handed to the other relays");
         }
     }
@@ -233,9 +224,10 @@ async fn dispatch(
 /// browsers had been told of.
 async fn ping(deps: &Deps, chat_id: &str, pending: Pending) -> (Outcome, Option<u64>) {
     let cluster_ack = pending.push && !pending.restore && pending.waiters.is_empty();
-    let (outcome, unannounced) = match deps.bus.as_ref().filter(|_| cluster_ack) {
-        Some(bus) => ack_in_cluster(deps, bus, chat_id, &pending).await,
-        None => ping_once(deps, chat_id, &pending).await,
+    let (outcome, unannounced) = if cluster_ack {
+        ack_in_cluster(deps, chat_id, &pending).await
+    } else {
+        ping_once(deps, chat_id, &pending).await
     };
     for waiter in pending.waiters {
         let _ = waiter.send(outcome);
@@ -270,7 +262,7 @@ async fn announce_if_still_unannounced(deps: &Deps, chat_id: &str, found: u64) {
              later), flex-push-on-join, the node group and flex-push-content"
         );
     }
-    deps.fan_out(chat_id, &ServerFrame::Changed { chat_id: chat_id.to_owned() }).await;
+    deps.publish(chat_id, &ServerFrame::Changed { chat_id: chat_id.to_owned() }).await;
     let seen =
         Observation { announced: Some(found), ..Observation::new(now_millis(), Source::Gms) };
     if let Err(error) = deps.sessions.observe(chat_id, seen, None).await {
@@ -279,14 +271,10 @@ async fn announce_if_still_unannounced(deps: &Deps, chat_id: &str, found: u64) {
 }
 
 /// With several relays one acknowledges a chat at a time; a push another relay takes
-/// meanwhile adds one ping after the current one instead of a ping of its own.
-async fn ack_in_cluster(
-    deps: &Deps,
-    bus: &Bus,
-    chat_id: &str,
-    pending: &Pending,
-) -> (Outcome, Option<u64>) {
-    if bus.claim_ack(chat_id).await == AckClaim::Deferred {
+/// meanwhile adds one ping after the current one instead of a ping of its own. (Alone,
+/// the claim is always this relay's and nothing adds a ping.)
+async fn ack_in_cluster(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, Option<u64>) {
+    if deps.peers.claim_ack(chat_id).await == AckClaim::Deferred {
         metrics::counter!("relay_acks_deferred_total").increment(1);
         return (Outcome::Ok, None);
     }
@@ -294,7 +282,7 @@ async fn ack_in_cluster(
     loop {
         let (outcome, found) = ping_once(deps, chat_id, pending).await;
         unannounced = unannounced.max(found);
-        if !bus.release_ack(chat_id).await {
+        if !deps.peers.release_ack(chat_id).await {
             return (outcome, unannounced);
         }
     }
@@ -344,7 +332,7 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, O
                         let alias = stored.credentials.alias;
                         tracing::info!(chat = chat_id, ?alias, "chat moved to another Chat Server");
                         let frame = ServerFrame::Tokens { chat_id: chat_id.to_owned(), alias };
-                        deps.fan_out(chat_id, &frame).await;
+                        deps.publish(chat_id, &frame).await;
                     }
                     if stored.position > stored.announced {
                         unannounced = Some(stored.position);
@@ -386,13 +374,10 @@ async fn ping_once(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, O
 /// The chat is over (or unusable): drop its tokens, then tell its subscribers, so a
 /// browser that subscribes again after the `ended` frame hears `ended` too.
 async fn forget(deps: &Deps, chat_id: &str) {
-    let ended = ServerFrame::Ended { chat_id: chat_id.to_owned() };
-    if let Some(web_push) = &deps.web_push {
-        // While the record, and the visitor's subscription with it, still exist.
-        web_push.news(chat_id, &ended);
-    }
+    // Web Push reads the visitor's subscription from the record as it was.
+    let record = deps.sessions.get(chat_id);
     if let Err(error) = deps.sessions.remove(chat_id).await {
         tracing::error!(chat = chat_id, %error, "could not forget an ended chat");
     }
-    deps.fan_out(chat_id, &ended).await;
+    deps.peers.publish_end(chat_id, record).await;
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
-use crate::bus::Bus;
+use crate::peers::Peers;
 use crate::store::ChatRecord;
 
 /// Chats whose body memory keeps: a capture is one operator's check at a time, so a few
@@ -23,14 +23,14 @@ const IN_REDIS: Duration = Duration::from_secs(3600);
 #[derive(Clone)]
 pub(crate) struct Captures {
     kept: Arc<Mutex<VecDeque<(String, String)>>>,
-    bus: Option<Bus>,
+    peers: Peers,
     tasks: TaskTracker,
 }
 
 impl Captures {
     /// Redis writes run on `tasks`, so a push never waits for them.
-    pub(crate) fn new(bus: Option<Bus>, tasks: TaskTracker) -> Captures {
-        Captures { kept: Arc::default(), bus, tasks }
+    pub(crate) fn new(peers: Peers, tasks: TaskTracker) -> Captures {
+        Captures { kept: Arc::default(), peers, tasks }
     }
 
     /// Keeps `body` for the chat unless a body is kept already; the push goes on at once,
@@ -62,10 +62,10 @@ impl Captures {
                 kept.push_back((chat_id.to_owned(), text.clone()));
             }
         }
-        if let Some(bus) = self.bus.clone() {
-            let chat_id = chat_id.to_owned();
+        if self.peers.shared() {
+            let (peers, chat_id) = (self.peers.clone(), chat_id.to_owned());
             self.tasks.spawn(async move {
-                if let Err(error) = bus.keep_capture(&chat_id, &text, IN_REDIS).await {
+                if let Err(error) = peers.keep_capture(&chat_id, &text, IN_REDIS).await {
                     tracing::debug!(chat = ?chat_id, %error, "could not keep the captured push in Redis");
                 }
             });
@@ -75,13 +75,11 @@ impl Captures {
     /// The body kept for the chat: Redis's (the first push any relay took) when there is
     /// Redis, else (or when Redis does not answer) this relay's.
     pub(crate) async fn get(&self, chat_id: &str) -> Option<String> {
-        if let Some(bus) = &self.bus {
-            match bus.capture(chat_id).await {
-                Ok(Some(body)) => return Some(body),
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::debug!(chat = ?chat_id, %error, "could not read the captured push from Redis");
-                }
+        match self.peers.capture(chat_id).await {
+            Ok(Some(body)) => return Some(body),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(chat = ?chat_id, %error, "could not read the captured push from Redis");
             }
         }
         self.memory(chat_id)
@@ -114,7 +112,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_body_is_kept_redacted_and_memory_is_bounded() {
-        let captures = Captures::new(None, TaskTracker::new());
+        let captures = Captures::new(crate::peers::Peers::alone(), TaskTracker::new());
         assert_eq!(captures.get("C").await, None);
         let first = br#"{"chatId":"C","secureKey":"K-held","note":"K-pushed K-held"}"#;
         captures.keep("C", first, &record("C"), Some("K-pushed"));

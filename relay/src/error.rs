@@ -32,7 +32,7 @@ pub(crate) enum AppError {
     Store(#[from] crate::sessions::StoreError),
     /// The other relays could not be reached through Redis: GMS resends the push.
     #[error("the other relays are unreachable")]
-    Bus(#[from] crate::bus::BusError),
+    Bus(#[from] crate::peers::PeersError),
     /// Unknown chat.
     #[error("no such chat")]
     NotFound,

@@ -5,14 +5,13 @@
 //! and binding, so tests run the real relay on port 0 in-process.
 
 mod acker;
-mod bus;
 mod capture;
 pub mod check;
 mod config;
 mod error;
 mod gms;
-mod hub;
 mod limits;
+mod peers;
 mod pinger;
 mod redis_store;
 mod restorer;
@@ -26,7 +25,6 @@ mod web_push;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -39,9 +37,6 @@ pub use config::{ChatServer, Cidr, Config, RedisUrl};
 
 /// How long open sockets get to receive their close frame once shutdown starts.
 const SOCKETS_CLOSE: Duration = Duration::from_secs(5);
-/// How long the Chat Server watcher's lease lasts unrenewed: a relay that dies is
-/// replaced as watcher within this (plus one health interval).
-const WATCHER_LEASE: Duration = Duration::from_secs(3);
 /// How long in-flight acknowledgements may take once the HTTP side has stopped.
 const DRAIN: Duration = Duration::from_secs(20);
 
@@ -56,10 +51,8 @@ pub(crate) struct AppState {
     pub(crate) sockets: TaskTracker,
     /// The chats and their tokens.
     pub(crate) sessions: sessions::Sessions,
-    /// The browsers' subscriptions.
-    pub(crate) hub: hub::Hub,
-    /// Frames to and from the other relays, when they share Redis.
-    pub(crate) bus: Option<bus::Bus>,
+    /// Who else hears of a chat: this relay's browsers, the other relays, Web Push.
+    pub(crate) peers: peers::Peers,
     /// Acknowledgements and pings.
     pub(crate) acker: acker::Acker,
     /// Chat Server HA.
@@ -70,8 +63,6 @@ pub(crate) struct AppState {
     pub(crate) tokens: token::Tokens,
     /// Per-client-address limits of the public endpoints.
     pub(crate) limits: limits::Limits,
-    /// Web Push, when `--vapid-subject` turns it on.
-    pub(crate) web_push: Option<web_push::WebPush>,
     /// The Prometheus registry.
     pub(crate) metrics: PrometheusHandle,
     /// Events pings found that Chat Server never pushed (`acker::Deps::missed`).
@@ -143,34 +134,97 @@ pub async fn run_with_store(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
-    let config = config.with_node_id();
-    // One owner for every task: however this function returns, early on an error too,
-    // the guards cancel what it started.
-    let token = CancellationToken::new();
-    let _stop_tasks = token.clone().drop_guard();
-    let ack_stop = CancellationToken::new();
-    let _stop_acks = ack_stop.clone().drop_guard();
-    let store_stop = CancellationToken::new();
-    let _stop_store = store_stop.clone().drop_guard();
-    let tasks = TaskTracker::new();
-    let acks = TaskTracker::new();
-    let sockets = TaskTracker::new();
+    let life = Lifecycle::new();
+    let (state, writer) = start(config.with_node_id(), backend, &life).await?;
+    tracing::info!(listen = %listener.local_addr()?, "relay listening");
+    if let Some(address) = state.config.admin_listen {
+        let admin = tokio::net::TcpListener::bind(address).await?;
+        tracing::info!(listen = %admin.local_addr()?, "monitoring endpoints listening");
+        let router = routes::admin_router(state.clone());
+        let stop = life.token.clone();
+        life.tasks.spawn(async move {
+            let served = axum::serve(admin, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the monitoring listener failed");
+            }
+        });
+    }
+    let stop = life.token.clone();
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            stop.cancel();
+        })
+        .await?;
+    life.drain(writer).await;
+    tracing::info!("relay stopped");
+    Ok(())
+}
 
+/// What a relay owns for its shutdown: its tasks in three groups, stopped in order (the
+/// HTTP side and everything else, then the acknowledgements, then the store writer), and
+/// the guards that cancel all of it however `run` returns, early on an error too.
+struct Lifecycle {
+    /// Cancelled when the relay shuts down: readiness fails, sockets close, tasks stop.
+    token: CancellationToken,
+    ack_stop: CancellationToken,
+    store_stop: CancellationToken,
+    tasks: TaskTracker,
+    acks: TaskTracker,
+    sockets: TaskTracker,
+    _guards: [tokio_util::sync::DropGuard; 3],
+}
+
+impl Lifecycle {
+    fn new() -> Lifecycle {
+        let (token, ack_stop, store_stop) =
+            (CancellationToken::new(), CancellationToken::new(), CancellationToken::new());
+        let guards = [token.clone(), ack_stop.clone(), store_stop.clone()]
+            .map(CancellationToken::drop_guard);
+        Lifecycle {
+            token,
+            ack_stop,
+            store_stop,
+            tasks: TaskTracker::new(),
+            acks: TaskTracker::new(),
+            sockets: TaskTracker::new(),
+            _guards: guards,
+        }
+    }
+
+    /// Once the HTTP side has stopped: sockets get their close frames, tasks stop, the
+    /// acknowledgements queued drain, and the store writer flushes.
+    async fn drain(self, writer: tokio::task::JoinHandle<()>) {
+        // Upgraded sockets outlive the server's own drain: wait for their close frames.
+        stop_and_wait("sockets", &self.sockets, SOCKETS_CLOSE).await;
+        stop_and_wait("tasks", &self.tasks, SOCKETS_CLOSE).await;
+        // No request is in flight any more: nothing new is queued for acknowledgement.
+        self.ack_stop.cancel();
+        stop_and_wait("acknowledgements", &self.acks, DRAIN).await;
+        self.store_stop.cancel();
+        if writer.await.is_err() {
+            tracing::error!("the session store writer failed while flushing");
+        }
+    }
+}
+
+/// Builds the relay's parts and starts their tasks under `life`; answers what the
+/// handlers share and the store writer's task.
+async fn start(
+    config: Config,
+    backend: Arc<dyn store::Backend>,
+    life: &Lifecycle,
+) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
+    let Lifecycle { token, tasks, .. } = life;
     let metrics = metrics_handle()?;
     telemetry::describe_metrics();
-    let (sessions, writer) = sessions::Sessions::start(backend, store_stop.clone())?;
+    let (sessions, writer) = sessions::Sessions::start(backend, life.store_stop.clone())?;
     let redis = redis_of(&config)?;
-    let tokens = match (&redis, config.token_secret.as_deref().filter(|s| !s.is_empty())) {
-        (Some((client, keys)), None) => {
-            let (client, keys) = (client.clone(), keys.clone());
-            let key = tokio::task::spawn_blocking(move || {
-                redis_store::kept_key(&client, &keys.token_key(), token::random_key)
-            })
-            .await??;
-            token::Tokens::from_key(key)
-        }
-        _ => token::Tokens::load(config.token_secret.as_deref(), &config.data_dir)?,
-    };
+    let tokens = subscription_tokens(&config, redis.as_ref()).await?;
     let web_push_settings = web_push_settings(&config, redis.as_ref()).await?;
     let gms = gms::Gms::new(
         &config.gms_url,
@@ -179,47 +233,41 @@ pub async fn run_with_store(
         config.gms_concurrency,
     )?;
     let limits = limits::Limits::new(&config);
-    let hub = hub::Hub::default();
     let node = config.node();
-    let bus = match redis {
+    let peers = match redis {
         Some((client, keys)) => {
-            let deps = (sessions.clone(), hub.clone());
-            Some(bus::Bus::start(client, keys, node, deps, token.clone(), &tasks).await?)
+            let peers =
+                peers::Peers::on_redis(client, keys, node, sessions.clone(), token.clone(), tasks)
+                    .await?;
+            // The first load ran before the changes channel was followed: what other relays
+            // committed in between would be missing from memory until changed again (a chat
+            // this relay would then never restore). Now that changes are followed, read again.
+            sessions.reload().await?;
+            peers
         }
-        None => None,
+        None => peers::Peers::alone(),
     };
-    if bus.is_some() {
-        // The first load ran before the changes channel was followed: what other relays
-        // committed in between would be missing from memory until changed again (a chat
-        // this relay would then never restore). Now that changes are followed, read again.
-        sessions.reload().await?;
+    tracing::info!(node, redis = peers.shared(), "relay starting");
+    if let Some(settings) = web_push_settings {
+        let deps = web_push::Deps {
+            sessions: sessions.clone(),
+            peers: peers.untapped(),
+            gms: gms.clone(),
+        };
+        peers.tap(web_push::WebPush::start(settings, deps, token.clone(), tasks)?);
     }
-    tracing::info!(node, redis = bus.is_some(), "relay starting");
-    let web_push = match web_push_settings {
-        Some(settings) => {
-            let deps = web_push::Deps {
-                sessions: sessions.clone(),
-                hub: hub.clone(),
-                bus: bus.clone(),
-                gms: gms.clone(),
-            };
-            Some(web_push::WebPush::start(settings, deps, token.clone(), &tasks)?)
-        }
-        None => None,
-    };
     let pushes_missed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let captures = capture::Captures::new(bus.clone(), tasks.clone());
+    let captures = capture::Captures::new(peers.clone(), tasks.clone());
     let deps = acker::Deps {
         gms: gms.clone(),
         sessions: sessions.clone(),
-        hub: hub.clone(),
-        bus: bus.clone(),
-        web_push: web_push.clone(),
+        peers: peers.clone(),
         refusal_apart: config.gms_refusal_apart,
         missed: pushes_missed.clone(),
         missed_after: config.push_missed_after,
     };
-    let acker = acker::Acker::start(deps, config.gms_concurrency, ack_stop.clone(), DRAIN, &acks);
+    let acker =
+        acker::Acker::start(deps, config.gms_concurrency, life.ack_stop.clone(), DRAIN, &life.acks);
     let settings = restorer::Settings {
         advice_delay: config.shutdown_advice_delay,
         rate: config.restore_rate,
@@ -231,26 +279,21 @@ pub async fn run_with_store(
         settings,
         token.clone(),
         tasks.clone(),
-        bus.clone(),
+        peers.clone(),
     );
-    // With several relays exactly one watches the Chat Servers: the lease holder.
-    let lease = match &bus {
-        Some(bus) if !config.chat_servers.is_empty() => {
-            let held = Arc::new(AtomicBool::new(false));
-            tasks.spawn(bus.clone().hold_watcher_lease(WATCHER_LEASE, held.clone(), token.clone()));
-            Some(held)
+    if !config.chat_servers.is_empty() {
+        // With several relays exactly one watches the Chat Servers: the lease holder.
+        let lease = peers.lease(token.clone(), tasks);
+        for server in &config.chat_servers {
+            tasks.spawn(watcher::run(
+                server.clone(),
+                watcher::Settings::new(&config),
+                restorer.clone(),
+                sessions.clone(),
+                lease.clone(),
+                token.clone(),
+            ));
         }
-        _ => None,
-    };
-    for server in &config.chat_servers {
-        tasks.spawn(watcher::run(
-            server.clone(),
-            watcher::Settings::new(&config),
-            restorer.clone(),
-            sessions.clone(),
-            lease.clone(),
-            token.clone(),
-        ));
     }
     if config.push_secret().is_none() {
         tasks.spawn(warn_insecure_pushes(token.clone()));
@@ -259,65 +302,46 @@ pub async fn run_with_store(
     tasks.spawn(pinger::run(
         sessions.clone(),
         acker.clone(),
-        bus.clone(),
+        peers.clone(),
         config.ping_interval,
         config.ping_rate,
         token.clone(),
     ));
-
     let state = AppState {
         config: Arc::new(config),
         shutdown: token.clone(),
-        sockets: sockets.clone(),
+        sockets: life.sockets.clone(),
         sessions,
-        hub,
-        bus,
+        peers,
         acker,
         restorer,
         gms,
         tokens,
         limits,
-        web_push,
         metrics,
         pushes_missed,
         captures,
     };
-    tracing::info!(listen = %listener.local_addr()?, "relay listening");
-    if let Some(address) = state.config.admin_listen {
-        let admin = tokio::net::TcpListener::bind(address).await?;
-        tracing::info!(listen = %admin.local_addr()?, "monitoring endpoints listening");
-        let router = routes::admin_router(state.clone());
-        let stop = token.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(admin, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "the monitoring listener failed");
-            }
-        });
+    Ok((state, writer))
+}
+
+/// The subscription tokens' key: configured, else kept in Redis (shared by every relay)
+/// or the data directory.
+async fn subscription_tokens(
+    config: &Config,
+    redis: Option<&(redis::Client, redis_store::Keys)>,
+) -> anyhow::Result<token::Tokens> {
+    match (redis, config.token_secret.as_deref().filter(|s| !s.is_empty())) {
+        (Some((client, keys)), None) => {
+            let (client, keys) = (client.clone(), keys.clone());
+            let key = tokio::task::spawn_blocking(move || {
+                redis_store::kept_key(&client, &keys.token_key(), token::random_key)
+            })
+            .await??;
+            Ok(token::Tokens::from_key(key))
+        }
+        _ => token::Tokens::load(config.token_secret.as_deref(), &config.data_dir),
     }
-    let stop = token.clone();
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            stop.cancel();
-        })
-        .await?;
-    // Upgraded sockets outlive the server's own drain: wait for their close frames.
-    stop_and_wait("sockets", &sockets, SOCKETS_CLOSE).await;
-    stop_and_wait("tasks", &tasks, SOCKETS_CLOSE).await;
-    // No request is in flight any more: nothing new is queued for acknowledgement.
-    ack_stop.cancel();
-    stop_and_wait("acknowledgements", &acks, DRAIN).await;
-    store_stop.cancel();
-    if writer.await.is_err() {
-        tracing::error!("the session store writer failed while flushing");
-    }
-    tracing::info!("relay stopped");
-    Ok(())
 }
 
 /// Web Push's settings when `--vapid-subject` is set, with the VAPID key: configured, or

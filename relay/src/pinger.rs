@@ -7,15 +7,15 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::acker::{Acker, Reason};
-use crate::bus::Bus;
+use crate::peers::Peers;
 use crate::sessions::Sessions;
 
-/// With several relays (`bus`), each chat is pinged by whichever relay claims it first in
-/// the interval.
+/// With several relays, each chat is pinged by whichever relay claims it first in the
+/// interval.
 pub(crate) async fn run(
     sessions: Sessions,
     acker: Acker,
-    bus: Option<Bus>,
+    peers: Peers,
     interval: Duration,
     rate: u32,
     shutdown: CancellationToken,
@@ -36,9 +36,7 @@ pub(crate) async fn run(
                 return;
             }
             // A little under the interval, so this relay's own next round is not refused.
-            if let Some(bus) = &bus
-                && !bus.claim_ping(&id, interval.mul_f64(0.9)).await
-            {
+            if !peers.claim_ping(&id, interval.mul_f64(0.9)).await {
                 continue;
             }
             acker.request(&id, Reason::Periodic);

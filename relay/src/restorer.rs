@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::acker::{Acker, Outcome, Reason};
-use crate::bus::Bus;
+use crate::peers::Peers;
 use crate::sessions::Sessions;
 
 /// Restoration settings.
@@ -42,8 +42,8 @@ pub(crate) struct Restorer {
     tasks: TaskTracker,
     runs: Arc<Mutex<HashMap<String, Run>>>,
     progress: Arc<Mutex<BTreeMap<String, RestorationProgress>>>,
-    /// With several relays: where restorations under way are noted.
-    bus: Option<Bus>,
+    /// Where restorations under way are noted, for a relay that takes over the watch.
+    peers: Peers,
 }
 
 /// Counts a restoration in `relay_restorations_running` for as long as it lives, however
@@ -74,7 +74,7 @@ impl Restorer {
         settings: Settings,
         shutdown: CancellationToken,
         tasks: TaskTracker,
-        bus: Option<Bus>,
+        peers: Peers,
     ) -> Restorer {
         Restorer {
             acker,
@@ -82,7 +82,7 @@ impl Restorer {
             settings,
             shutdown,
             tasks,
-            bus,
+            peers,
             runs: Arc::default(),
             progress: Arc::default(),
         }
@@ -161,9 +161,11 @@ impl Restorer {
     /// Taking over the watch of a Chat Server: finishes a restoration the previous watcher
     /// started and did not finish (chats it already moved are no longer on that server).
     /// Fails when Redis cannot say, so the takeover is tried again rather than skipped.
-    pub(crate) async fn resume_unfinished(&self, alias: &str) -> Result<(), crate::bus::BusError> {
-        let Some(bus) = &self.bus else { return Ok(()) };
-        if bus.restoration_unfinished(alias).await? {
+    pub(crate) async fn resume_unfinished(
+        &self,
+        alias: &str,
+    ) -> Result<(), crate::peers::PeersError> {
+        if self.peers.restoration_unfinished(alias).await? {
             tracing::warn!(alias, "resuming a restoration another relay left unfinished");
             self.restore_server(alias);
         }
@@ -172,9 +174,7 @@ impl Restorer {
 
     async fn restore(&self, alias: &str, run: CancellationToken) {
         let _running = Running::start();
-        if let Some(bus) = &self.bus {
-            bus.mark_restoring(alias, true).await;
-        }
+        self.peers.mark_restoring(alias, true).await;
         let started = Instant::now();
         let mut todo = self.sessions.ids_on(alias);
         let total = todo.len();
@@ -240,9 +240,7 @@ impl Restorer {
                     seconds,
                     "restoration finished"
                 );
-                if let Some(bus) = &self.bus {
-                    bus.mark_restoring(alias, false).await;
-                }
+                self.peers.mark_restoring(alias, false).await;
                 return;
             }
             tracing::info!(

@@ -213,6 +213,10 @@ impl Sessions {
     /// Memory takes the Chat Servers' process ids as stored now (another relay may have
     /// watched them until now).
     pub(crate) async fn refresh_servers(&self) -> Result<(), StoreError> {
+        if !self.shared {
+            // Memory is the store's copy: nobody else writes it.
+            return Ok(());
+        }
         let servers = self.read(|backend| backend.read_servers()).await?;
         self.lock().servers = servers;
         Ok(())

@@ -5,14 +5,13 @@
 //! but its pid is unknown, so restarts go unseen until the body is readable again; the
 //! relay warns once and counts every poll in `relay_health_polls_total{alias, result}`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use shared::health::{ChatServerHealth, HealthKeys, HealthPoll, POLL_RESULTS};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ChatServer, Config};
+use crate::peers::Lease;
 use crate::restorer::Restorer;
 use crate::sessions::Sessions;
 
@@ -106,7 +105,7 @@ pub(crate) async fn run(
     settings: Settings,
     restorer: Restorer,
     sessions: Sessions,
-    lease: Option<Arc<AtomicBool>>,
+    lease: Lease,
     shutdown: CancellationToken,
 ) {
     let Settings { interval, failures: threshold, keys } = settings;
@@ -126,11 +125,10 @@ pub(crate) async fn run(
             return;
         }
     };
-    // The pid from before the relay's own restart: a Chat Server that restarted meanwhile
-    // is noticed on the first answer.
-    let mut known = sessions.server_pid(&server.alias);
-    let mut watch = Watch::resume(known);
-    let mut watching = lease.is_none();
+    // Set when watching begins (the first tick alone, or when the lease is taken): from
+    // the pid kept in the store, which was this relay's own before its restart or the
+    // previous watcher's, so a Chat Server that restarted meanwhile is noticed at once.
+    let (mut known, mut watch, mut watching) = (None, Watch::default(), false);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -140,8 +138,7 @@ pub(crate) async fn run(
         }
         // With several relays only the lease holder watches; the others keep their view
         // current, so whoever takes over notices a restart that happened meanwhile.
-        let holds = lease.as_ref().is_none_or(|held| held.load(Ordering::Relaxed));
-        if !holds {
+        if !lease.held() {
             watching = false;
             continue;
         }

@@ -25,9 +25,8 @@ pub(crate) use news::texts_fit;
 pub(crate) use send::Target;
 pub(crate) use vapid::{Keeper, Vapid};
 
-use crate::bus::Bus;
 use crate::gms::{Gms, PingResult};
-use crate::hub::Hub;
+use crate::peers::Peers;
 use crate::sessions::Sessions;
 use crate::store::{ChatRecord, Observation, Source, WebPushSubscription, now_millis};
 use news::News;
@@ -63,8 +62,8 @@ pub(crate) struct Settings {
 #[derive(Clone)]
 pub(crate) struct Deps {
     pub(crate) sessions: Sessions,
-    pub(crate) hub: Hub,
-    pub(crate) bus: Option<Bus>,
+    /// Who follows a chat, and the claims; `Peers::untapped` (Web Push is their tap).
+    pub(crate) peers: Peers,
     pub(crate) gms: Gms,
 }
 
@@ -150,17 +149,23 @@ impl WebPush {
     /// become a notification if the visitor opted in. Never waits. Call it before the chat
     /// is forgotten, so its subscription is still known.
     pub(crate) fn news(&self, chat_id: &str, frame: &ServerFrame) {
+        if let Some(record) = self.inner.deps.sessions.get(chat_id) {
+            self.news_of(record, frame);
+        }
+    }
+
+    /// `news` of a chat whose record the caller holds (it may be gone from the store).
+    pub(crate) fn news_of(&self, record: ChatRecord, frame: &ServerFrame) {
         let news = match frame {
             ServerFrame::Events { messages, .. } => Arrived::Events { messages: messages.clone() },
             ServerFrame::Changed { .. } => Arrived::Changed,
             ServerFrame::Ended { .. } => Arrived::Ended,
             _ => return,
         };
-        let Some(record) = self.inner.deps.sessions.get(chat_id) else { return };
         if record.web_push.is_none() {
             return;
         }
-        let job = Job { chat_id: chat_id.to_owned(), record, news };
+        let job = Job { chat_id: record.credentials.chat_id.clone(), record, news };
         if self.inner.queue.try_send(job).is_err() {
             count("dropped");
         }
@@ -198,7 +203,7 @@ impl WebPush {
     async fn handle(&self, job: Job) {
         let Job { chat_id, record, news } = job;
         let Some(subscription) = record.web_push.as_deref() else { return };
-        if self.followed(&chat_id).await {
+        if self.inner.deps.peers.followed_anywhere(&chat_id).await {
             count("followed");
             return;
         }
@@ -352,30 +357,16 @@ impl WebPush {
         }
     }
 
-    /// Whether a browser follows the chat (on any relay): it hears of everything there.
-    async fn followed(&self, chat_id: &str) -> bool {
-        let deps = &self.inner.deps;
-        if deps.hub.subscribers(chat_id) > 0 {
-            return true;
-        }
-        match &deps.bus {
-            // Unknown: notify (a notification too many beats a missed answer).
-            Some(bus) => bus.followed(chat_id).await.unwrap_or(false),
-            None => false,
-        }
-    }
-
     /// Claims the chat's events (by index) for a notification; answers those no relay had
     /// claimed before.
     async fn claim(&self, chat_id: &str, indexes: &[u64]) -> Vec<u64> {
         if indexes.is_empty() {
             return Vec::new();
         }
-        if let Some(bus) = &self.inner.deps.bus {
-            match bus.claim_web_push(chat_id, indexes).await {
-                Ok(claimed) => return claimed,
-                Err(error) => tracing::warn!(chat = chat_id, %error, "Web Push claimed locally"),
-            }
+        match self.inner.deps.peers.claim_web_push(chat_id, indexes).await {
+            Some(Ok(claimed)) => return claimed,
+            Some(Err(error)) => tracing::warn!(chat = chat_id, %error, "Web Push claimed locally"),
+            None => {}
         }
         let mut marks = self.lock();
         let claimed = marks.claimed.entry(chat_id.to_owned()).or_default();

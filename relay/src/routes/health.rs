@@ -29,7 +29,7 @@ async fn status(State(state): State<AppState>) -> Json<RelayStatus> {
     Json(RelayStatus {
         node: state.config.node().to_owned(),
         chats: state.sessions.len(),
-        connections: state.hub.connections(),
+        connections: state.peers.hub().connections(),
         restorations: state.restorer.progress(),
         pushes_missed: state.pushes_missed.load(std::sync::atomic::Ordering::Relaxed),
     })
@@ -42,7 +42,7 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppError>
     if !state.sessions.writer_alive() {
         return Err(AppError::NotReady("the session store writer stopped"));
     }
-    if state.bus.as_ref().is_some_and(|bus| !bus.ready()) {
+    if !state.peers.ready() {
         return Err(AppError::NotReady("Redis is not reachable"));
     }
     if state.gms.reachable().await {

@@ -14,7 +14,6 @@ use shared::relay_api::ServerFrame;
 
 use crate::AppState;
 use crate::acker::Reason;
-use crate::bus::fan_out;
 use crate::error::AppError;
 use crate::store::{Observation, Source, now_millis};
 
@@ -108,10 +107,7 @@ async fn accept(
     // Frames are counted when queued (hub) and when written to a socket (ws), not here.
     // With several relays, answered 200 only once the others have the frame too (else GMS
     // resends it, and the browsers drop what they already have).
-    fan_out(&state.hub, state.bus.as_ref(), &chat_id, &frame).await?;
-    if let Some(web_push) = &state.web_push {
-        web_push.news(&chat_id, &frame);
-    }
+    state.peers.publish(&chat_id, &frame).await?;
     metrics::histogram!("relay_push_to_frame_seconds").record(received.elapsed().as_secs_f64());
     state.acker.request(&chat_id, Reason::Push);
     Ok("accepted")
@@ -141,10 +137,7 @@ async fn device_only(
             continue;
         }
         let frame = ServerFrame::Changed { chat_id: chat_id.clone() };
-        fan_out(&state.hub, state.bus.as_ref(), &chat_id, &frame).await?;
-        if let Some(web_push) = &state.web_push {
-            web_push.news(&chat_id, &frame);
-        }
+        state.peers.publish(&chat_id, &frame).await?;
         state.acker.request(&chat_id, Reason::Push);
     }
     Ok("device_only")

@@ -78,7 +78,7 @@ pub(crate) async fn register(
     Ok(Json(SessionRegistered {
         token: state.tokens.sign(&request.chat_id),
         position: record.position,
-        vapid_public_key: state.web_push.as_ref().map(|w| w.public_key().to_owned()),
+        vapid_public_key: state.peers.web_push().map(|w| w.public_key().to_owned()),
     }))
 }
 
@@ -88,7 +88,7 @@ pub(crate) async fn forget(
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
     authorize(&state, &chat_id, &headers)?;
-    if let Some(web_push) = &state.web_push {
+    if let Some(web_push) = state.peers.web_push() {
         web_push.forget(&chat_id);
     }
     if state.sessions.remove(&chat_id).await? {

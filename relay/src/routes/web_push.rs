@@ -25,7 +25,7 @@ pub(crate) async fn subscribe(
     body: Result<Json<PushSubscriptionBody>, JsonRejection>,
 ) -> Result<StatusCode, AppError> {
     authorize(&state, &chat_id, &headers)?;
-    let web_push = state.web_push.as_ref().ok_or(AppError::WebPushDisabled)?;
+    let web_push = state.peers.web_push().ok_or(AppError::WebPushDisabled)?;
     let Json(body) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let record = state.sessions.get(&chat_id).ok_or(AppError::NotFound)?;
     if body.endpoint.len() > URL_LIMIT || !crate::web_push::texts_fit(&body.texts) {
@@ -79,7 +79,7 @@ async fn set(
 /// The service worker, for a site's one-line `importScripts`: public, checked for updates
 /// by browsers on every navigation (`no-cache`).
 pub(crate) async fn service_worker(State(state): State<AppState>) -> Result<Response, AppError> {
-    if state.web_push.is_none() {
+    if state.peers.web_push().is_none() {
         return Err(AppError::WebPushDisabled);
     }
     let headers = [

@@ -102,7 +102,7 @@ async fn close_with(
 }
 
 async fn serve(socket: WebSocket, state: AppState) {
-    let mut connection = state.hub.connect(state.config.ws_queue);
+    let mut connection = state.peers.hub().connect(state.config.ws_queue);
     let id = connection.id;
     let (mut sink, mut stream) = socket.split();
     // A peer that does not take a frame within the pong timeout is as good as gone, and
@@ -160,12 +160,7 @@ async fn serve(socket: WebSocket, state: AppState) {
             }
         }
     };
-    let followed = state.hub.disconnect(id);
-    if let Some(bus) = &state.bus {
-        for chat_id in followed {
-            bus.unwatch(&chat_id).await;
-        }
-    }
+    state.peers.disconnect(id).await;
     if let Some(close) = close {
         close_with(&mut sink, &mut stream, close, write_timeout).await;
     }
@@ -202,33 +197,29 @@ impl FrameBudget {
 
 /// One client frame. Unknown or malformed frames are ignored, never fatal.
 async fn handle(state: &AppState, id: u64, text: &str) {
+    let hub = state.peers.hub();
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Subscribe { chat_id, token }) => {
             if !state.tokens.verify(&chat_id, &token) {
                 let message = "the subscription token does not match this chat".to_owned();
-                state
-                    .hub
-                    .send_to(id, &ServerFrame::Error { code: "bad_token".to_owned(), message });
+                hub.send_to(id, &ServerFrame::Error { code: "bad_token".to_owned(), message });
                 return;
             }
             // A browser follows one chat; a socket following many is someone else's load.
-            let followed = state.hub.is_subscribed(id, &chat_id);
+            let followed = hub.is_subscribed(id, &chat_id);
             let limit = state.config.ws_subscriptions;
-            if !followed && limit > 0 && state.hub.subscriptions(id) >= limit {
+            if !followed && limit > 0 && hub.subscriptions(id) >= limit {
                 metrics::counter!("relay_ws_rejected_total", "reason" => "too_many_subscriptions")
                     .increment(1);
                 let message = format!("a connection follows at most {limit} chats");
                 let code = "too_many_subscriptions".to_owned();
-                state.hub.send_to(id, &ServerFrame::Error { code, message });
+                hub.send_to(id, &ServerFrame::Error { code, message });
                 return;
             }
-            // With several relays: follow the chat's frames first, then read its position,
-            // so whatever another relay publishes after that read reaches this socket. If
-            // Redis is away, the catch-up after its return covers this socket too.
-            if let Some(bus) = state.bus.as_ref().filter(|_| !followed)
-                && let Err(error) = bus.watch(&chat_id).await
-            {
-                tracing::warn!(%error, "could not follow a chat's frames on Redis");
+            // Hear the other relays first, then read the position, so whatever another
+            // relay publishes after that read reaches this socket.
+            if !followed {
+                state.peers.listen(&chat_id).await;
             }
             // One answer per subscribe, and what follows agrees with it: a chat the relay
             // does not hold (signed by us, so it ended and was forgotten) is not subscribed.
@@ -238,25 +229,19 @@ async fn handle(state: &AppState, id: u64, text: &str) {
             };
             match record {
                 Some(record) => {
-                    state.hub.subscribe(id, &chat_id);
+                    hub.subscribe(id, &chat_id);
                     let position = record.position;
-                    state.hub.send_to(id, &ServerFrame::Subscribed { chat_id, position });
+                    hub.send_to(id, &ServerFrame::Subscribed { chat_id, position });
                 }
                 None => {
-                    if let Some(bus) = state.bus.as_ref().filter(|_| !followed) {
-                        bus.unwatch(&chat_id).await;
+                    if !followed {
+                        state.peers.stop_listening(&chat_id).await;
                     }
-                    state.hub.send_to(id, &ServerFrame::Ended { chat_id });
+                    hub.send_to(id, &ServerFrame::Ended { chat_id });
                 }
             }
         }
-        Ok(ClientFrame::Unsubscribe { chat_id }) => {
-            if state.hub.unsubscribe(id, &chat_id)
-                && let Some(bus) = &state.bus
-            {
-                bus.unwatch(&chat_id).await;
-            }
-        }
+        Ok(ClientFrame::Unsubscribe { chat_id }) => state.peers.unfollow(id, &chat_id).await,
         Ok(ClientFrame::Unknown) | Err(_) => {
             metrics::counter!("relay_ws_ignored_frames_total").increment(1);
         }

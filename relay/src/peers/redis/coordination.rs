@@ -83,7 +83,7 @@ impl Bus {
         &self,
         chat_id: &str,
         indexes: &[u64],
-    ) -> Result<Vec<u64>, super::BusError> {
+    ) -> Result<Vec<u64>, super::PeersError> {
         let ttl = u64::try_from(WEB_PUSH_CLAIMS.as_millis()).unwrap_or(u64::MAX);
         let mut command = redis::cmd("EVAL");
         command.arg(CLAIM_WEB_PUSH).arg(1).arg(self.keys.web_pushed(chat_id)).arg(ttl);
@@ -96,7 +96,7 @@ impl Bus {
     /// Whether a browser follows the chat on any relay: each relay subscribes to a chat's
     /// frames exactly while one of its browsers does, and a relay that dies loses its
     /// subscriptions with its connection.
-    pub(crate) async fn followed(&self, chat_id: &str) -> Result<bool, super::BusError> {
+    pub(crate) async fn followed(&self, chat_id: &str) -> Result<bool, super::PeersError> {
         // A map in RESP3, pairs in RESP2: redis-rs reads both as a map.
         let counts: std::collections::HashMap<String, i64> = self
             .query(redis::cmd("PUBSUB").arg("NUMSUB").arg(self.keys.frames(chat_id)))
@@ -168,7 +168,7 @@ impl Bus {
         chat_id: &str,
         body: &str,
         ttl: Duration,
-    ) -> Result<(), super::BusError> {
+    ) -> Result<(), super::PeersError> {
         let _: Option<String> = self
             .query(
                 redis::cmd("SET")
@@ -179,15 +179,15 @@ impl Bus {
                     .arg(ttl.as_secs().max(1)),
             )
             .await
-            .map_err(|e| super::BusError(e.to_string()))?;
+            .map_err(|e| super::PeersError(e.to_string()))?;
         Ok(())
     }
 
     /// The captured push body kept for a chat, if any relay kept one.
-    pub(crate) async fn capture(&self, chat_id: &str) -> Result<Option<String>, super::BusError> {
+    pub(crate) async fn capture(&self, chat_id: &str) -> Result<Option<String>, super::PeersError> {
         self.query(redis::cmd("GET").arg(self.keys.capture(chat_id)))
             .await
-            .map_err(|e| super::BusError(e.to_string()))
+            .map_err(|e| super::PeersError(e.to_string()))
     }
 
     /// Notes that a Chat Server's restoration started (`true`) or finished, so a relay
@@ -205,7 +205,7 @@ impl Bus {
     pub(crate) async fn restoration_unfinished(
         &self,
         alias: &str,
-    ) -> Result<bool, super::BusError> {
+    ) -> Result<bool, super::PeersError> {
         self.query(redis::cmd("SISMEMBER").arg(self.keys.restoring()).arg(alias))
             .await
             .map_err(|e| self.failed(&e))

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::hub::Hub;
+use super::hub::Hub;
 use crate::redis_store::Keys;
 use crate::sessions::Sessions;
 
@@ -35,13 +35,13 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 /// Why a frame could not be handed to the other relays.
 #[derive(Debug, thiserror::Error)]
 #[error("Redis: {0}")]
-pub(crate) struct BusError(String);
+pub(crate) struct PeersError(String);
 
 enum Command {
-    Watch(String, oneshot::Sender<Result<(), BusError>>),
+    Watch(String, oneshot::Sender<Result<(), PeersError>>),
     Unwatch(String),
     /// Redis is back: subscribe to every watched chat again.
-    Resubscribe(oneshot::Sender<Result<(), BusError>>),
+    Resubscribe(oneshot::Sender<Result<(), PeersError>>),
 }
 
 /// Cheap to clone.
@@ -103,8 +103,12 @@ impl Bus {
     }
 
     /// Hands a frame to the relays whose browsers follow its chat.
-    pub(crate) async fn publish(&self, chat_id: &str, frame: &ServerFrame) -> Result<(), BusError> {
-        let text = serde_json::to_string(frame).map_err(|e| BusError(e.to_string()))?;
+    pub(crate) async fn publish(
+        &self,
+        chat_id: &str,
+        frame: &ServerFrame,
+    ) -> Result<(), PeersError> {
+        let text = serde_json::to_string(frame).map_err(|e| PeersError(e.to_string()))?;
         let sent: redis::RedisResult<i64> = self
             .query(
                 redis::cmd("PUBLISH")
@@ -118,9 +122,9 @@ impl Bus {
 
     /// Starts following a chat's frames; returns once Redis has the subscription, so no
     /// frame published after this returns is missed.
-    pub(crate) async fn watch(&self, chat_id: &str) -> Result<(), BusError> {
+    pub(crate) async fn watch(&self, chat_id: &str) -> Result<(), PeersError> {
         let (done, wait) = oneshot::channel();
-        let stopped = || BusError("the relay is stopping".to_owned());
+        let stopped = || PeersError("the relay is stopping".to_owned());
         self.commands
             .send(Command::Watch(chat_id.to_owned(), done))
             .await
@@ -145,23 +149,9 @@ impl Bus {
         result
     }
 
-    fn failed(&self, error: &redis::RedisError) -> BusError {
+    fn failed(&self, error: &redis::RedisError) -> PeersError {
         self.ready.store(false, Ordering::Relaxed);
-        BusError(error.to_string())
-    }
-}
-
-/// Sends a frame to this relay's browsers of the chat and, with Redis, to the others'.
-pub(crate) async fn fan_out(
-    hub: &Hub,
-    bus: Option<&Bus>,
-    chat_id: &str,
-    frame: &ServerFrame,
-) -> Result<(), BusError> {
-    hub.publish(chat_id, frame);
-    match bus {
-        Some(bus) => bus.publish(chat_id, frame).await,
-        None => Ok(()),
+        PeersError(error.to_string())
     }
 }
 
@@ -185,7 +175,7 @@ async fn subscriptions(
                 *count += 1;
                 // Subscribing again is harmless, and repairs one that failed earlier.
                 let result = connection.subscribe(keys.frames(&chat_id)).await;
-                let _ = done.send(result.map_err(|e| BusError(e.to_string())));
+                let _ = done.send(result.map_err(|e| PeersError(e.to_string())));
             }
             Command::Unwatch(chat_id) => {
                 if let Some(count) = watched.get_mut(&chat_id) {
@@ -200,7 +190,7 @@ async fn subscriptions(
                 let mut channels: Vec<String> = watched.keys().map(|c| keys.frames(c)).collect();
                 channels.push(keys.changes());
                 let result = connection.subscribe(channels).await;
-                let _ = done.send(result.map_err(|e| BusError(e.to_string())));
+                let _ = done.send(result.map_err(|e| PeersError(e.to_string())));
             }
         }
     }
