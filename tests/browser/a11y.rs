@@ -51,7 +51,7 @@ async fn axe_finds_no_violation_in_any_state() -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.widget_element("[data-testid=launcher]").await?;
     no_violations(&browser, "launcher").await?;
 
@@ -83,7 +83,7 @@ async fn lighthouse_scores_the_demo_pages_accessibility_100() -> Result<()> {
     let system = system(&[]).await?;
     let profile = system_tests::harness::scratch_dir("lighthouse-profile")?;
     let run = tokio::process::Command::new(&lighthouse)
-        .arg(format!("{}/", system.relay_url))
+        .arg(system.page_url())
         .args(["--only-categories=accessibility", "--output=json", "--output-path=stdout"])
         .args(["--quiet", "--max-wait-for-load=20000"])
         .arg(format!(

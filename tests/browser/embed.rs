@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::{Options, System};
 use system_tests::host_site::{HostSite, Page};
+use system_tests::support::{Wait, until_every};
 use system_tests::webdriver::Browser;
 
 use crate::system_with;
@@ -220,15 +221,12 @@ async fn sim_chat_becomes(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
+    let within = std::time::Duration::from_secs(5);
+    until_every(what, within, std::time::Duration::from_millis(50), async || {
         let chat = admin.get(&format!("/sim/chats/{chat_id}")).await?;
-        if done(&chat) {
-            return Ok(());
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{what}: {chat}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        Ok(Wait::done_if(done(&chat), chat))
+    })
+    .await
 }
 
 async fn heard(browser: &Browser) -> Result<Vec<Value>> {

@@ -116,7 +116,7 @@ async fn the_widget_speaks_the_host_pages_language() -> Result<()> {
     let widget_config = WidgetConfig { language: "de-CH".to_owned(), ..WidgetConfig::default() };
     let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
     let browser = Browser::start().await?;
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.wait_for_text("[data-testid=launcher]", "Chatten Sie mit uns", 10).await?;
     let lang = browser.widget_attribute(".gc-root", "lang").await?;
     assert_eq!(lang, json!("de"));
@@ -150,7 +150,7 @@ async fn in_arabic_on_a_360_pixel_phone_the_layout_is_mirrored() -> Result<()> {
     let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start_phone(360, 740).await?;
-    let page = format!("{}/", system.relay_url);
+    let page = system.page_url();
     browser.goto(&page).await?;
     browser.wait_for_text("[data-testid=launcher]", "تحدث معنا", 10).await?;
     assert_eq!(browser.widget_attribute(".gc-root", "dir").await?, json!("rtl"));
@@ -192,7 +192,7 @@ async fn in_hebrew_the_widget_speaks_hebrew_from_the_left_corner() -> Result<()>
     let widget_config = WidgetConfig { language: "he".to_owned(), ..WidgetConfig::default() };
     let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
     let browser = Browser::start().await?;
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.wait_for_text("[data-testid=launcher]", "דברו איתנו", 10).await?;
     assert_eq!(browser.widget_attribute(".gc-root", "dir").await?, json!("rtl"));
     browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;

@@ -30,7 +30,7 @@ async fn agent_messages_while_the_panel_is_closed_show_on_the_launcher_until_it_
     assert_eq!(label, json!("Chat with us (2 new)"));
 
     // Still unread after a reload: the count lives with the chat in localStorage.
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.wait_for_text("[data-testid=unread]", "2", 10).await?;
     browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
     browser.wait_for_text("[data-testid=line]", "third", 10).await?;

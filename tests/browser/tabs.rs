@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::{Value, json};
+use shared::relay_api::SESSIONS_PATH;
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::System;
+use system_tests::support::{Wait, until_every};
 use system_tests::webdriver::Browser;
 
 use crate::system;
@@ -20,18 +22,12 @@ async fn relay_connections(system: &System) -> Result<u64> {
 
 /// Waits until the relay has exactly `count` connections.
 async fn connections_become(system: &System, count: u64, within: Duration) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
+    let what = format!("the relay holding {count} connections");
+    until_every(&what, within, Duration::from_millis(50), async || {
         let now = relay_connections(system).await?;
-        if now == count {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the relay has {now} connections, not {count}, after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Ok(Wait::done_if(now == count, now))
+    })
+    .await
 }
 
 /// Requests to paths ending in `suffix` this tab itself made, as its resource timing saw.
@@ -68,7 +64,7 @@ async fn two_tabs_show_one_chat_in_step_over_one_connection() -> Result<()> {
     connections_become(&system, 1, Duration::from_secs(5)).await?;
 
     let second = browser.new_tab().await?;
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.widget_element("[data-testid=composer]").await?;
     browser.wait_for_text("[data-testid=status]", "Connected", 5).await?;
 
@@ -117,7 +113,7 @@ async fn when_the_tab_holding_the_connection_closes_another_takes_over() -> Resu
     let mut others = Vec::new();
     for _ in 0..2 {
         others.push(browser.new_tab().await?);
-        browser.goto(&format!("{}/", system.relay_url)).await?;
+        browser.goto(&system.page_url()).await?;
         browser.widget_element("[data-testid=composer]").await?;
     }
     connections_become(&system, 1, Duration::from_secs(5)).await?;
@@ -139,7 +135,7 @@ async fn when_the_tab_holding_the_connection_closes_another_takes_over() -> Resu
     let mut asked = Vec::new();
     for tab in &others {
         browser.switch_to(tab).await?;
-        asked.push((own(&browser, "/v1/sessions").await?, own(&browser, "/refresh").await?));
+        asked.push((own(&browser, SESSIONS_PATH).await?, own(&browser, "/refresh").await?));
     }
     asked.sort_unstable();
     // One tab asked nothing; the new leader registered once and caught up: once, or twice
@@ -163,7 +159,7 @@ async fn a_reload_costs_one_registration_and_one_catch_up_refresh() -> Result<()
         Ok::<u64, anyhow::Error>(stats["chats"][&chat_id]["refresh"].as_u64().unwrap_or(0))
     };
     let before = refreshes().await?;
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
     browser
         .wait_for(

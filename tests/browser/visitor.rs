@@ -42,7 +42,7 @@ async fn buttons_and_links_are_readable() -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.widget_element("[data-testid=launcher]").await?;
     assert_readable(&contrast(&browser, &["[data-testid=launcher]"]).await?);
     browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
@@ -100,7 +100,7 @@ async fn on_a_phone_the_panel_holds_the_page_closes_by_button_or_escape_and_stay
     // Left open, it does not come back open over the page on the next load.
     browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
     browser.widget_element("[data-testid=panel]").await?;
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.widget_element("[data-testid=launcher]").await?;
     assert_eq!(browser.widget_texts("[data-testid=panel]").await?.len(), 0);
     browser.close().await?;
@@ -200,7 +200,7 @@ async fn the_status_tells_the_truth_around_the_end_and_a_new_chat() -> Result<()
 async fn the_launcher_has_an_icon_that_costs_no_request() -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start().await?;
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.widget_element("[data-testid=launcher] svg").await?;
     let name = browser.widget_attribute("[data-testid=launcher]", "aria-label").await?;
     assert_eq!(name, json!("Chat with us"));
@@ -356,7 +356,7 @@ async fn alerts_stay_off_until_the_visitor_turns_them_on_and_are_remembered() ->
         .await?;
 
     // The choice is kept for the next visit.
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.widget_element("[data-testid=alerts]").await?;
     assert_eq!(
         browser.widget_attribute("[data-testid=alerts]", "aria-pressed").await?,

@@ -8,10 +8,12 @@
 
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
+use shared::relay_api::SERVICE_WORKER_PATH;
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::{Options, System};
 use system_tests::host_site::{HostSite, Page};
 use system_tests::push_service::{PushService, Received, Subscription};
+use system_tests::support::{Wait, until, until_every};
 use system_tests::webdriver::{Browser, DevTools};
 
 use crate::system_with;
@@ -41,7 +43,7 @@ async fn shop() -> Result<Shop> {
         service.origin(),
     ];
     let system = system_with(Options::sim(&["--cors-origin", &site.origin]).relay(&relay)).await?;
-    let worker = format!("importScripts('{}/gms-chat-sw.js');\n", system.relay_url);
+    let worker = format!("importScripts('{}{SERVICE_WORKER_PATH}');\n", system.relay_url);
     let javascript = vec![("content-type".to_owned(), "text/javascript".to_owned())];
     site.put("/gms-chat-sw.js", Page { html: worker, headers: javascript });
     let html = format!(
@@ -121,16 +123,12 @@ async fn turn_on(browser: &Browser) -> Result<()> {
 async fn leave(browser: &Browser, shop: &Shop) -> Result<()> {
     browser.goto("about:blank").await?;
     let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
+    until("the relay seeing no socket", WITHIN, async || {
         let status: Value =
             http.get(format!("{}/status", shop.system.relay_url)).send().await?.json().await?;
-        if status["connections"] == 0 {
-            return Ok(());
-        }
-        ensure!(tokio::time::Instant::now() < deadline, "the relay still sees a socket: {status}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        Ok(Wait::done_if(status["connections"] == 0, status))
+    })
+    .await
 }
 
 /// The DevTools id of the site's worker registration.
@@ -174,8 +172,8 @@ async fn notifications_after(devtools: &mut DevTools, origin: &str, push: &Value
 /// The notifications the site's worker shows, once it shows one within 3 s (the push is
 /// handled after DevTools has answered).
 async fn notifications(devtools: &mut DevTools, origin: &str) -> Result<Value> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
+    let within = std::time::Duration::from_secs(3);
+    until_every("a notification shown", within, std::time::Duration::from_millis(50), async || {
         let shown = in_worker(
             devtools,
             origin,
@@ -183,12 +181,10 @@ async fn notifications(devtools: &mut DevTools, origin: &str) -> Result<Value> {
                shown.map(n => [n.title, n.body, n.tag, n.data && n.data.url]))",
         )
         .await?;
-        if shown.as_array().is_some_and(|s| !s.is_empty()) {
-            return Ok(shown);
-        }
-        ensure!(tokio::time::Instant::now() < deadline, "no notification shown");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        let any = shown.as_array().is_some_and(|s| !s.is_empty());
+        Ok(if any { Wait::Done(shown) } else { Wait::Still(shown) })
+    })
+    .await
 }
 
 /// Clicks the chat's notification, as far as a test can: the worker's own click handler

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use shared::widget_config::WidgetConfig;
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::{Options, System};
+use system_tests::support::{Wait, until_every};
 
 use crate::{system, system_with};
 use system_tests::webdriver::Browser;
@@ -16,7 +17,7 @@ const SHIFT: &str = "\u{E008}";
 
 /// Starts a chat in the widget served by this system's relay.
 pub(crate) async fn start_chat(browser: &Browser, system: &System, name: &str) -> Result<String> {
-    browser.start_widget_chat(&format!("{}/", system.relay_url), name).await
+    browser.start_widget_chat(&system.page_url(), name).await
 }
 
 pub(crate) async fn say(browser: &Browser, text: &str) -> Result<()> {
@@ -36,7 +37,7 @@ fn refreshes(stats: &Value, chat_id: &str) -> u64 {
 async fn the_launcher_opens_the_chat_panel() -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start().await?;
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     let launcher = browser.widget_element("[data-testid=launcher]").await?;
     browser.click(&launcher).await?;
     browser.widget_element("[data-testid=panel]").await?;
@@ -50,7 +51,7 @@ async fn the_launcher_opens_the_chat_panel() -> Result<()> {
 async fn the_prechat_form_explains_what_is_missing() -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start().await?;
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
     let submit = browser.widget_element("[data-testid=prechat-submit]").await?;
     browser.click(&submit).await?;
@@ -131,7 +132,7 @@ async fn a_reload_restores_the_transcript_and_messages_sent_while_away_appear_on
     admin.agent_says(&chat_id, "first answer").await?;
     browser.wait_for_text("[data-testid=line]", "first answer", 10).await?;
 
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.wait_for_text("[data-testid=line]", "first answer", 10).await?;
 
     // The visitor leaves; the agent keeps writing.
@@ -139,7 +140,7 @@ async fn a_reload_restores_the_transcript_and_messages_sent_while_away_appear_on
     for text in ["away one", "away two", "away three"] {
         admin.agent_says(&chat_id, text).await?;
     }
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.wait_for_text("[data-testid=line]", "away three", 10).await?;
     let seen = lines(&browser).await?;
     let positions: Vec<usize> = ["hello", "first answer", "away one", "away two", "away three"]
@@ -170,7 +171,7 @@ async fn a_gms_that_hands_out_no_user_id_nor_alias_still_chats_and_resumes() -> 
     admin.agent_says(&chat_id, "tokens are optional").await?;
     browser.wait_for_text("[data-testid=line]", "tokens are optional", 10).await?;
 
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.wait_for_text("[data-testid=line]", "tokens are optional", 10).await?;
     admin.agent_says(&chat_id, "after the reload").await?;
     browser.wait_for_text("[data-testid=line]", "after the reload", 10).await?;
@@ -310,7 +311,7 @@ async fn the_visitor_ends_the_chat_and_its_tokens_and_then_its_transcript_leave_
     assert!(!text.contains(&user_id) && !text.contains(&secure_key), "{text}");
     browser.wait_for_text("[data-testid=line]", "You left the chat", 10).await?;
     // The next page view, past the site's 0 days: nothing of the chat is left.
-    browser.goto(&format!("{}/", system.relay_url)).await?;
+    browser.goto(&system.page_url()).await?;
     browser.widget_element("[data-testid=launcher]").await?;
     assert_eq!(stored_text(&browser).await?, "");
     browser.close().await?;
@@ -337,11 +338,12 @@ async fn the_visitor_typing_is_announced_once_and_withdrawn_after_a_pause() -> R
             anyhow::Ok(count)
         }
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while typing("TypingStopped").await? == 0 {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no stopTyping after the pause");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = "a stopTyping after the pause";
+    until_every(what, Duration::from_secs(10), Duration::from_millis(100), async || {
+        let stopped = typing("TypingStopped").await?;
+        Ok(Wait::done_if(stopped > 0, stopped))
+    })
+    .await?;
     assert_eq!(typing("TypingStarted").await?, 1, "one startTyping for a burst of keys");
     assert_eq!(typing("TypingStopped").await?, 1);
     browser.close().await?;
@@ -355,7 +357,7 @@ async fn a_page_whose_origin_the_relay_refuses_is_told_once_and_does_not_retry()
         .relay(&["--allowed-origin", "https://shop.example"]);
     let system = crate::system_with(options).await?;
     let browser = Browser::start().await?;
-    browser.submit_prechat(&format!("{}/", system.relay_url), "Jane").await?;
+    browser.submit_prechat(&system.page_url(), "Jane").await?;
     browser
         .wait_for_text("[data-testid=status]", "Live updates are not available on this page", 10)
         .await?;

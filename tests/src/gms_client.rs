@@ -1,12 +1,16 @@
 //! A Chat API V2 client for tests, written from the documented contract (`shared::gms`)
 //! and nothing else, plus helpers for gms-sim's admin API.
 
+use std::time::Duration;
+
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use shared::gms::{
     Answer, Attempts, ChatOperation, ChatResponse, Credentials, EncodedRequest, Next, RequestBody,
     RetryPolicy, Verdict, Visitor,
 };
+
+use crate::support::{Wait, until_every};
 
 /// Talks to one GMS chat service.
 #[derive(Clone)]
@@ -196,11 +200,11 @@ impl SimAdmin {
     /// it has seen its process); fails after 10 s.
     pub async fn polled(&self, alias: &str, more: u64) -> Result<()> {
         let seen = self.health_polls(alias).await?;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while self.health_polls(alias).await? < seen + more {
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "{alias} is not polled");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        Ok(())
+        let what = format!("{more} more health polls of {alias} than {seen}");
+        until_every(&what, Duration::from_secs(10), Duration::from_millis(50), async || {
+            let polls = self.health_polls(alias).await?;
+            Ok(Wait::done_if(polls >= seen + more, polls))
+        })
+        .await
     }
 }

@@ -9,6 +9,8 @@ use clap::Parser as _;
 use shared::widget_config::WidgetConfig;
 use tokio_util::sync::CancellationToken;
 
+use crate::support::{RelayArgs, push_url};
+
 /// What to start.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -37,33 +39,6 @@ impl Options {
         self.relay_args.extend(args.iter().map(|s| (*s).to_owned()));
         self
     }
-}
-
-/// Relay flags that turn the per-address limits off, for loads that come from one machine
-/// on purpose (benchmarks, hundreds of chats registered by one test).
-pub const NO_CLIENT_LIMITS: [&str; 8] = [
-    "--register-rate",
-    "0",
-    "--register-global-rate",
-    "0",
-    "--ws-connect-rate",
-    "0",
-    "--ws-per-address",
-    "0",
-];
-
-/// The push secret of test systems (the shortest the relay accepts).
-pub const TEST_PUSH_SECRET: &str = "test-push-secret";
-
-/// The flags of a test relay: it listens on `listen` (port 0 picks one), calls GMS at
-/// `gms_url`, keeps its data in `data_dir` and requires the test push secret. Each test
-/// adds what it is about.
-pub fn relay_args(listen: &str, gms_url: &str, data_dir: &Path) -> Vec<String> {
-    ["--listen", listen, "--gms-url", gms_url, "--push-secret", TEST_PUSH_SECRET, "--data-dir"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .chain([data_dir.display().to_string()])
-        .collect()
 }
 
 /// gms-sim and the relay, running until dropped or stopped.
@@ -137,7 +112,7 @@ impl System {
             "--cors-origin".to_owned(),
             relay_url.clone(),
             "--push-url".to_owned(),
-            format!("{relay_url}/gms/push?secret={TEST_PUSH_SECRET}"),
+            push_url(&relay_url),
         ];
         sim_args.extend(options.sim_args);
         let gms = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
@@ -151,24 +126,16 @@ impl System {
         };
         let data_dir = scratch_dir("relay-data")?;
         // The listener is bound already: `--listen` is only what the configuration says.
-        let mut relay_args = vec!["relay".to_owned()];
-        relay_args.extend(self::relay_args(&relay_addr.to_string(), &gms.url(), &data_dir));
+        let mut relay_args = RelayArgs::new(&relay_addr.to_string(), &gms.url(), &data_dir);
         if options.watch_chat_servers {
-            for (alias, health) in &gms.chat_servers {
-                relay_args.extend([
-                    "--chat-server".to_owned(),
-                    format!("{alias}=http://{health}/health"),
-                ]);
-            }
+            relay_args = relay_args.watch(&gms.chat_servers);
         }
-        relay_args.extend(options.relay_args);
+        relay_args = relay_args.flags(options.relay_args);
         if let Some(site) = &site {
-            relay_args.push("--static-dir".to_owned());
-            relay_args.push(site.display().to_string());
             // The tests' host page is the build's page at `/`.
-            relay_args.push("--demo-page".to_owned());
+            relay_args = relay_args.site(site);
         }
-        let relay_config = relay::Config::try_parse_from(&relay_args)?;
+        let relay_config = relay_args.config()?;
         let relay_stop = CancellationToken::new();
         let relay_task =
             Some(spawn_relay(listener, &relay_config, options.store_fails.as_ref(), &relay_stop)?);
@@ -183,6 +150,11 @@ impl System {
             store_fails: options.store_fails,
             site,
         })
+    }
+
+    /// The widget's host page, which the relay serves at `/`.
+    pub fn page_url(&self) -> String {
+        format!("{}/", self.relay_url)
     }
 
     /// Stops the relay gracefully and starts it again on the same address and data.
@@ -365,11 +337,6 @@ impl RelayProcess {
     }
 }
 
-/// Where gms-sim posts pushes for a relay on `port` of 127.0.0.1 (with the test secret).
-pub fn push_url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/gms/push?secret={TEST_PUSH_SECRET}")
-}
-
 /// Relay processes sharing one Redis, each on its own port and data directory, with the
 /// test push secret and no per-address limits.
 pub struct RelayCluster {
@@ -391,10 +358,11 @@ impl RelayCluster {
         let mut cluster = RelayCluster { relays: Vec::new(), urls: Vec::new(), dirs: Vec::new() };
         for port in ports {
             let dir = scratch_dir("relay-cluster")?;
-            let mut args = relay_args(&format!("127.0.0.1:{port}"), gms_url, &dir);
-            args.extend(["--redis-url".to_owned(), redis.url()]);
-            args.extend(NO_CLIENT_LIMITS.iter().map(|s| (*s).to_owned()));
-            args.extend(extra.iter().cloned());
+            let args = RelayArgs::new(&format!("127.0.0.1:{port}"), gms_url, &dir)
+                .redis(&redis.url())
+                .no_client_limits()
+                .flags(extra)
+                .build();
             cluster.relays.push(Some(RelayProcess::start(&binary, &args).await?));
             cluster.urls.push(format!("http://127.0.0.1:{port}"));
             cluster.dirs.push(dir);

@@ -8,6 +8,7 @@ pub mod harness;
 pub mod host_site;
 pub mod push_service;
 pub mod push_sink;
+pub mod support;
 pub mod webdriver;
 pub mod ws_client;
 

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,6 +20,8 @@ use openssl::ecdsa::EcdsaSig;
 use openssl::nid::Nid;
 use serde_json::Value;
 use shared::relay_api::{PushKeys, WebPushPayload};
+
+use crate::support::{Wait, until};
 
 /// What the service answers to one request.
 #[derive(Debug, Clone, Copy)]
@@ -146,17 +148,15 @@ impl PushService {
 
     /// Waits until `count` requests have arrived.
     pub async fn wait_for(&self, count: usize, within: Duration) -> Result<Vec<Received>> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
+        until(&format!("{count} notifications"), within, async || {
             let received = self.received();
-            if received.len() >= count {
-                return Ok(received);
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("{} of {count} notifications arrived: {received:?}", received.len());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            Ok(if received.len() >= count {
+                Wait::Done(received)
+            } else {
+                Wait::Still(format!("{} arrived: {received:?}", received.len()))
+            })
+        })
+        .await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

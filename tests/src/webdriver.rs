@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::support::{Wait, until_every};
+
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// chromedriver plus one headless Chromium session.
@@ -151,20 +153,16 @@ impl Browser {
         path: &std::path::Path,
         complete: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<u8>> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            if let Ok(bytes) = std::fs::read(path)
-                && complete(&bytes)
-            {
-                return Ok(bytes);
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "{} was not downloaded",
-                path.display()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let what = format!("{} downloaded", path.display());
+        let within = std::time::Duration::from_secs(10);
+        until_every(&what, within, std::time::Duration::from_millis(100), async || {
+            Ok(match std::fs::read(path) {
+                Ok(bytes) if complete(&bytes) => Wait::Done(bytes),
+                Ok(bytes) => Wait::Still(format!("{} bytes", bytes.len())),
+                Err(error) => Wait::Still(error.to_string()),
+            })
+        })
+        .await
     }
 
     /// Opens a new tab in the same profile and switches to it; answers its handle.
@@ -233,19 +231,14 @@ impl Browser {
         body: &str,
         args: Value,
     ) -> Result<Value> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
-        loop {
+        let within = std::time::Duration::from_secs(seconds);
+        until_every(what, within, std::time::Duration::from_millis(50), async || {
             let value = self.script(body, args.clone()).await?;
             let truthy = !matches!(&value, Value::Null | Value::Bool(false))
                 && value.as_str().is_none_or(|s| !s.is_empty());
-            if truthy {
-                return Ok(value);
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("timed out after {seconds} s waiting for {what}");
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+            Ok(if truthy { Wait::Done(value) } else { Wait::Still(value) })
+        })
+        .await
     }
 
     /// Waits for an element inside the widget's shadow root.

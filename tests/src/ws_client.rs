@@ -80,6 +80,18 @@ impl WsClient {
         }
     }
 
+    /// Every frame until the relay closes the socket (10 s at most between two), and the
+    /// close code.
+    pub async fn frames_until_closed(&mut self) -> Result<(Vec<ServerFrame>, Option<u16>)> {
+        let mut frames = Vec::new();
+        loop {
+            match self.next(Duration::from_secs(10)).await? {
+                Received::Frame(frame) => frames.push(frame),
+                Received::Closed(code) => return Ok((frames, code)),
+            }
+        }
+    }
+
     /// Asserts nothing arrives for `quiet`.
     pub async fn none_within(&mut self, quiet: Duration) -> Result<()> {
         match self.next(quiet).await {

@@ -3,11 +3,10 @@
 
 use anyhow::Result;
 use futures_util::StreamExt;
-use shared::gms::{Credentials, PushSubscription, async_push_user_data};
-use shared::relay_api::{RegisterSession, SessionRegistered};
+use shared::gms::Credentials;
+use shared::relay_api::RegisterSession;
 use system_tests::gms_client::GmsClient;
-
-pub(crate) const SERVICE: &str = "customer-support";
+use system_tests::support::{SERVICE, push_user_data, register};
 
 /// A chat and, once registered, the relay's subscription token.
 pub(crate) struct BenchChat {
@@ -31,12 +30,14 @@ pub(crate) async fn create(
             let (gms, http) = (gms.clone(), http.clone());
             let device_id = format!("{label}-{i}");
             async move {
-                let subscription = PushSubscription::new(device_id.clone(), "");
                 let (credentials, _) =
-                    gms.create("Visitor", async_push_user_data(&subscription)).await?;
+                    gms.create("Visitor", push_user_data(&device_id, true)).await?;
                 let token = match relay_url {
                     None => None,
-                    Some(relay) => Some(register(&http, relay, &credentials, &device_id).await?),
+                    Some(relay) => {
+                        let body = RegisterSession::new(SERVICE, &credentials, Some(&device_id));
+                        Some(register(&http, relay, &body).await?.token)
+                    }
                 };
                 Ok(BenchChat { credentials, device_id, token })
             }
@@ -46,22 +47,4 @@ pub(crate) async fn create(
         .await
         .into_iter()
         .collect()
-}
-
-async fn register(
-    http: &reqwest::Client,
-    relay: &str,
-    credentials: &Credentials,
-    device_id: &str,
-) -> Result<String> {
-    let body = RegisterSession::new(SERVICE, credentials, Some(device_id));
-    let registered: SessionRegistered = http
-        .post(format!("{relay}/v1/sessions"))
-        .json(&body)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(registered.token)
 }

@@ -7,13 +7,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use shared::relay_api::{ClientFrame, ServerFrame};
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::{RedisServer, RelayProcess, relay_binary};
+use system_tests::support::{Wait, until_every};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -50,11 +51,10 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
         Plan { chats: 200, churners: 48, rate: 500, step: Duration::from_secs(4), rounds: 5 }
     };
     let redis = RedisServer::start().await?;
-    let Pushing { gms, relay_url, data_dir, mut args } =
-        gms_pushing_to_a_relay("bench-churn").await?;
+    let Pushing { gms, relay_url, data_dir, args } = gms_pushing_to_a_relay("bench-churn").await?;
     // The frame limit and the subscription cap stay at their defaults: the churn is what one
     // address can do within them.
-    args.extend(["--redis-url", &redis.url(), "--ping-interval", "3600"].map(str::to_owned));
+    let args = args.redis(&redis.url()).flags(["--ping-interval", "3600"]).build();
     let relay = RelayProcess::start(&relay_binary()?, &args).await?;
     let pid = relay.pid().context("relay pid")?;
     let pushed = chats::create(&gms.url(), Some(&relay_url), "churn-pushed", plan.chats).await?;
@@ -153,12 +153,12 @@ async fn connect(relay_url: &str) -> Result<Socket> {
 /// Waits until every churner has subscribed at least once more (the churn is on).
 async fn started(subscribes: &AtomicU64, churners: usize) -> Result<()> {
     let before = subscribes.load(Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while subscribes.load(Ordering::Relaxed) < before + churners as u64 {
-        anyhow::ensure!(Instant::now() < deadline, "the churning sockets did not start");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(())
+    let what = "the churning sockets started";
+    until_every(what, Duration::from_secs(10), Duration::from_millis(10), async || {
+        let now = subscribes.load(Ordering::Relaxed);
+        Ok(Wait::done_if(now >= before + churners as u64, format!("{} subscribes", now - before)))
+    })
+    .await
 }
 
 /// Subscribes and unsubscribes `PAIRS_PER_SECOND` times a second while `on` says so, each

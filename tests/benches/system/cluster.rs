@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser as _;
 use system_tests::gms_client::SimAdmin;
-use system_tests::harness::{RedisServer, RelayCluster, free_port, push_url};
+use system_tests::harness::{RedisServer, RelayCluster, free_port};
+use system_tests::support::push_url;
 use tokio_util::sync::CancellationToken;
 
 use crate::chats;
@@ -34,7 +35,7 @@ async fn balanced_sim(ports: &[u16]) -> Result<gms_sim::Running> {
             .map(str::to_owned)
             .to_vec();
     for port in ports {
-        args.extend(["--push-url".to_owned(), push_url(*port)]);
+        args.extend(["--push-url".to_owned(), push_url(&format!("http://127.0.0.1:{port}"))]);
     }
     gms_sim::start(gms_sim::Config::try_parse_from(&args)?).await
 }

@@ -12,10 +12,11 @@ use shared::gms::ChatOperation;
 use shared::transcript::TranscriptPosition;
 use shared::widget_config::WidgetConfig;
 use system_tests::gms_client::{GmsClient, SimAdmin};
-use system_tests::harness::{NO_CLIENT_LIMITS, Options, System};
+use system_tests::harness::{Options, System};
+use system_tests::support::{NO_CLIENT_LIMITS, SERVICE};
 use system_tests::webdriver::Browser;
 
-use crate::chats::{self, BenchChat, SERVICE};
+use crate::chats::{self, BenchChat};
 use crate::report::Report;
 
 /// 30 minutes become 3 seconds.
@@ -45,7 +46,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     let stored = chats::create(&gms_url, Some(&system.relay_url), "away", relay_chats).await?;
     let polled = chats::create(&gms_url, None, "poll", polled_chats).await?;
     let browser = Browser::start().await?;
-    browser.start_widget_chat(&format!("{}/", system.relay_url), "Idle Visitor").await?;
+    browser.start_widget_chat(&system.page_url(), "Idle Visitor").await?;
 
     let before = admin.stats().await?;
     let widget_before = widget_gms_requests(&browser).await?;

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-use system_tests::harness::{
-    NO_CLIENT_LIMITS, RelayProcess, relay_args, relay_binary, scratch_dir,
-};
+use system_tests::harness::{RelayProcess, relay_binary, scratch_dir};
+use system_tests::support::RelayArgs;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
@@ -59,9 +58,8 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
 
 async fn measure(report: &mut Report, size: usize, window: Duration) -> Result<()> {
     let data_dir = scratch_dir("bench-idle")?;
-    let mut args = relay_args("127.0.0.1:0", "http://127.0.0.1:9", &data_dir);
-    args.extend(NO_CLIENT_LIMITS.iter().map(|s| (*s).to_owned()));
-    let relay = RelayProcess::start(&relay_binary()?, &args).await?;
+    let args = RelayArgs::new("127.0.0.1:0", "http://127.0.0.1:9", &data_dir).no_client_limits();
+    let relay = RelayProcess::start(&relay_binary()?, &args.build()).await?;
     let pid = relay.pid().context("relay pid")?;
     let addr: SocketAddr = relay.url.trim_start_matches("http://").parse()?;
     let before = Usage::of(pid).context("relay usage")?;

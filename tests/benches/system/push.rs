@@ -13,9 +13,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use shared::relay_api::{ClientFrame, ServerFrame};
 use system_tests::gms_client::SimAdmin;
-use system_tests::harness::{
-    NO_CLIENT_LIMITS, RelayProcess, TEST_PUSH_SECRET, relay_args, relay_binary, scratch_dir,
-};
+use system_tests::harness::{RelayProcess, relay_binary, scratch_dir};
+use system_tests::support::{RelayArgs, push_url};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -65,7 +64,7 @@ pub(crate) struct Pushing {
     /// The relay's data directory, removed by the benchmark at its end.
     pub(crate) data_dir: std::path::PathBuf,
     /// The relay's flags (no per-client limits), to which a benchmark adds its own.
-    pub(crate) args: Vec<String>,
+    pub(crate) args: RelayArgs,
 }
 
 /// Starts gms-sim pushing to a relay that is yet to start, its data directory named after
@@ -80,12 +79,12 @@ pub(crate) async fn gms_pushing_to_a_relay(label: &str) -> Result<Pushing> {
         "--flex-disconnect-timeout",
         "100000",
         "--push-url",
-        &format!("{relay_url}/gms/push?secret={TEST_PUSH_SECRET}"),
+        &push_url(&relay_url),
     ])?)
     .await?;
     let data_dir = scratch_dir(label)?;
-    let mut args = relay_args(&format!("127.0.0.1:{relay_port}"), &gms.url(), &data_dir);
-    args.extend(NO_CLIENT_LIMITS.iter().map(|s| (*s).to_owned()));
+    let args = RelayArgs::new(&format!("127.0.0.1:{relay_port}"), &gms.url(), &data_dir)
+        .no_client_limits();
     Ok(Pushing { gms, relay_url, data_dir, args })
 }
 
@@ -100,7 +99,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
         }
     };
     let Pushing { gms, relay_url, data_dir, args } = gms_pushing_to_a_relay("bench-push").await?;
-    let relay = RelayProcess::start(&relay_binary()?, &args).await?;
+    let relay = RelayProcess::start(&relay_binary()?, &args.build()).await?;
     let pid = relay.pid().context("relay pid")?;
     let chats = chats::create(&gms.url(), Some(&relay_url), "push", plan.chats).await?;
 
@@ -257,10 +256,7 @@ impl Step {
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         let accepted = Arc::new(AtomicUsize::new(0));
         let answers = Arc::new(Mutex::new(Vec::with_capacity(count)));
-        let push_urls: Vec<String> = relay_urls
-            .iter()
-            .map(|url| format!("{url}/gms/push?secret={TEST_PUSH_SECRET}"))
-            .collect();
+        let push_urls: Vec<String> = relay_urls.iter().map(|url| push_url(url)).collect();
         let gap = Duration::from_secs_f64(1.0 / f64::from(self.rate));
         let mut sending = tokio::task::JoinSet::new();
         for k in 0..count {

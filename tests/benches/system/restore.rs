@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use system_tests::gms_client::SimAdmin;
-use system_tests::harness::{NO_CLIENT_LIMITS, Options, System};
+use system_tests::harness::{Options, System};
+use system_tests::support::NO_CLIENT_LIMITS;
 
 use crate::chats;
 use crate::report::Report;

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::visitor::{Face, Phase};
 use crate::gms_client::SimAdmin;
+use crate::support::{Wait, until_every};
 
 /// How often, on average, the agent writes in each chat.
 const LINE_EVERY: Duration = Duration::from_secs(15);
@@ -72,18 +73,17 @@ pub(super) async fn last_lines(
     for (number, face) in faces.iter().enumerate() {
         let Some(chat_id) = face.chat_id.get() else { continue };
         let path = format!("/sim/chats/{chat_id}/agent/message");
-        let deadline = Instant::now() + limit;
-        loop {
+        let what = format!("chat {chat_id} taking the agent's last line");
+        let index = until_every(&what, limit, Duration::from_millis(200), async || {
             let (status, body) = admin.post(&path, json!({"text": "last line"})).await?;
-            if status == 200 {
-                let index: serde_json::Value = serde_json::from_str(&body)?;
-                let index = index["index"].as_u64().context("the agent's line has no index")?;
-                lines.push((number, index + 1, Instant::now()));
-                break;
+            if status != 200 {
+                return Ok(Wait::Still(format!("refused: {body}")));
             }
-            anyhow::ensure!(Instant::now() < deadline, "chat {chat_id} refuses the agent: {body}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            let index: serde_json::Value = serde_json::from_str(&body)?;
+            Ok(Wait::Done(index["index"].as_u64().context("the agent's line has no index")?))
+        })
+        .await?;
+        lines.push((number, index + 1, Instant::now()));
     }
     Ok(lines)
 }

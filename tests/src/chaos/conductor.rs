@@ -19,6 +19,7 @@ use super::schedule::{self, Fault, Shape};
 use super::system::Chaos;
 use super::visitor::{self, Env, Face, Outcome, Phase};
 use super::{agent, catch_up, ledger};
+use crate::support::SERVICE;
 
 /// How long every visitor has to catch up once the last fault is over.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(10);
@@ -71,7 +72,7 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
     let env = Arc::new(Env {
         gms_url: chaos.gms.url(),
         relay_url: chaos.proxy.url.clone(),
-        service: "customer-support".to_owned(),
+        service: SERVICE.to_owned(),
         http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
     });
     let widgets = match options.browsers {

@@ -14,10 +14,8 @@ use tokio_util::sync::CancellationToken;
 use super::proxy::Proxy;
 use super::schedule::Fault;
 use crate::gms_client::SimAdmin;
-use crate::harness::{
-    NO_CLIENT_LIMITS, RedisServer, RelayProcess, free_port, push_url, relay_args, relay_binary,
-    scratch_dir,
-};
+use crate::harness::{RedisServer, RelayProcess, free_port, relay_binary, scratch_dir};
+use crate::support::{RelayArgs, push_url};
 
 /// How pushes are resent: often and long enough that a relay restart or a lost push is
 /// repaired by a resend, as Chat Server's resend is meant to.
@@ -65,7 +63,8 @@ impl Chaos {
                 .map(str::to_owned),
         );
         for port in &relay_ports {
-            sim_args.extend(["--push-url".to_owned(), push_url(*port)]);
+            sim_args
+                .extend(["--push-url".to_owned(), push_url(&format!("http://127.0.0.1:{port}"))]);
         }
         if let Some(format) = push_format {
             sim_args.extend(["--push-format".to_owned(), format.to_owned()]);
@@ -98,23 +97,17 @@ impl Chaos {
         };
         for port in chaos.relay_ports.clone() {
             let dir = scratch_dir("chaos-relay")?;
-            let mut args = relay_args(&format!("127.0.0.1:{port}"), &chaos.gms.url(), &dir);
-            args.extend(NO_CLIENT_LIMITS.iter().map(|s| (*s).to_owned()));
-            for (alias, health) in &chaos.gms.chat_servers {
-                args.extend([
-                    "--chat-server".to_owned(),
-                    format!("{alias}=http://{health}/health"),
-                ]);
-            }
+            let mut args = RelayArgs::new(&format!("127.0.0.1:{port}"), &chaos.gms.url(), &dir)
+                .no_client_limits()
+                .watch(&chaos.gms.chat_servers);
             if let Some(redis) = &chaos.redis {
-                args.extend(["--redis-url".to_owned(), redis.url()]);
+                args = args.redis(&redis.url());
             }
             if let Some(site) = &site {
-                args.extend(["--static-dir".to_owned(), site.display().to_string()]);
-                args.push("--demo-page".to_owned());
+                args = args.site(site);
             }
             chaos.relays.push(None);
-            chaos.relay_args.push(args);
+            chaos.relay_args.push(args.build());
             chaos.start_relay(chaos.relays.len() - 1).await?;
             chaos.dirs.push(dir);
         }

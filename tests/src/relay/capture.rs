@@ -2,16 +2,18 @@
 //! registered, redacted by the relay, and each Chat Server's health body, written for an
 //! operator to report; the route wants the chat's token and a registration that asked.
 
-use anyhow::Result;
-use clap::Parser as _;
-use relay::check::{CheckConfig, run};
-use serde_json::{Value, json};
-use shared::gms::{Credentials, PushSubscription, async_push_user_data};
-use shared::push::{PushNotification, REDACTED};
-use shared::relay_api::{CapturedPush, RegisterSession, SessionRegistered};
+use std::time::Duration;
 
-use super::{SERVICE, Setup};
+use anyhow::Result;
+use relay::check::run;
+use serde_json::{Value, json};
+use shared::gms::Credentials;
+use shared::push::{PushNotification, REDACTED};
+use shared::relay_api::{CAPTURE, CapturedPush, RegisterSession, SESSIONS_PATH, SessionRegistered};
+
+use super::Setup;
 use crate::harness::Options;
+use crate::support::{SERVICE, Wait, chat_server, push_user_data, until_every};
 
 #[tokio::test]
 async fn the_check_writes_the_push_body_redacted_and_each_health_body() -> Result<()> {
@@ -28,31 +30,14 @@ async fn the_check_writes_the_push_body_redacted_and_each_health_body() -> Resul
             .iter()
             .find(|(a, _)| a == alias)
             .ok_or_else(|| anyhow::anyhow!("no Chat Server {alias}"))?;
-        Ok(format!("{alias}=http://{address}/health"))
+        Ok(chat_server(alias, *address))
     };
     let dir = crate::harness::scratch_dir("capture")?.join("new");
-    let (gms_url, dir_text) = (setup.system.gms.url(), dir.display().to_string());
-    let nowhere = format!("999=http://127.0.0.1:{}/health", crate::harness::free_port()?);
+    let dir_text = dir.display().to_string();
+    let nowhere = chat_server("999", ([127, 0, 0, 1], crate::harness::free_port()?).into());
     let (on_117, on_118) = (health("117")?, health("118")?);
-    let config = CheckConfig::try_parse_from([
-        "relay check",
-        "--gms-url",
-        &gms_url,
-        "--relay-url",
-        &setup.system.relay_url,
-        "--service",
-        SERVICE,
-        "--wait",
-        "20",
-        "--chat-server",
-        &on_117,
-        "--chat-server",
-        &on_118,
-        "--chat-server",
-        &nowhere,
-        "--capture",
-        &dir_text,
-    ])?;
+    let servers = ["--chat-server", &on_117, "--chat-server", &on_118, "--chat-server", &nowhere];
+    let config = setup.check_config("20", &[&servers[..], &["--capture", &dir_text]].concat())?;
     let mut out = Vec::new();
     let passed = run(&config, &mut out).await?;
     let report = String::from_utf8(out)?;
@@ -121,21 +106,17 @@ async fn with_redis_a_relay_that_never_took_the_push_answers_with_its_body() -> 
     let token = register(&setup, &chat, device, true).await?;
     setup.admin.agent_says(&chat.chat_id, "kept in redis").await?;
     setup.acknowledged(&chat.chat_id, std::time::Duration::from_secs(10)).await?;
-    let url = format!("{}/v1/sessions/{}/capture", other.url, chat.chat_id);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    let body = loop {
+    let url = format!("{}{SESSIONS_PATH}/{}/{CAPTURE}", other.url, chat.chat_id);
+    let within = Duration::from_secs(5);
+    let body = until_every("the body kept", within, Duration::from_millis(50), async || {
         // The first relay hands the body to Redis beside the push, never holding it up.
         let response = setup.http.get(&url).bearer_auth(&token.token).send().await?;
-        if response.status() == 200 {
-            break response.json::<CapturedPush>().await?.push;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "never kept: {}",
-            response.status()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+        Ok(match response.status() {
+            reqwest::StatusCode::OK => Wait::Done(response.json::<CapturedPush>().await?.push),
+            other => Wait::Still(other),
+        })
+    })
+    .await?;
     assert!(body.contains(&chat.chat_id) && !body.contains(&chat.secure_key), "{body}");
     other.stop().await?;
     setup.system.stop().await
@@ -143,8 +124,7 @@ async fn with_redis_a_relay_that_never_took_the_push_answers_with_its_body() -> 
 
 /// A push-subscribed chat on `device`.
 async fn chat(setup: &Setup, device: &str) -> Result<Credentials> {
-    let subscription = PushSubscription::new(device.to_owned(), "");
-    Ok(setup.gms.create("Jane", async_push_user_data(&subscription)).await?.0)
+    Ok(setup.gms.create("Jane", push_user_data(device, true)).await?.0)
 }
 
 /// Registers the chat with the relay, asking for a capture or not.
@@ -161,7 +141,7 @@ async fn register(
 
 /// `GET /v1/sessions/{chatId}/capture` with `token`: the status and the body.
 async fn capture(setup: &Setup, chat_id: &str, token: Option<&str>) -> Result<(u16, String)> {
-    let url = format!("{}/v1/sessions/{chat_id}/capture", setup.system.relay_url);
+    let url = format!("{}{SESSIONS_PATH}/{chat_id}/{CAPTURE}", setup.system.relay_url);
     let mut request = setup.http.get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);

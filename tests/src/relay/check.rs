@@ -6,29 +6,15 @@ use std::time::Duration;
 use clap::Parser as _;
 use relay::check::{CheckConfig, run};
 
-use super::{SERVICE, Setup};
+use super::Setup;
 use crate::harness::Options;
-
-fn config(setup: &Setup, wait: &str) -> anyhow::Result<CheckConfig> {
-    Ok(CheckConfig::try_parse_from([
-        "relay check",
-        "--gms-url",
-        &setup.system.gms.url(),
-        "--relay-url",
-        &setup.system.relay_url,
-        "--service",
-        SERVICE,
-        "--wait",
-        wait,
-    ])?)
-}
 
 #[tokio::test]
 async fn the_check_passes_every_step_on_a_working_deployment() -> anyhow::Result<()> {
     // The scripted agent greets the test chat a moment after it starts.
     let setup = Setup::start(Options::sim(&["--bot", "--bot-delay-ms", "700"])).await?;
     let mut out = Vec::new();
-    let passed = run(&config(&setup, "20")?, &mut out).await?;
+    let passed = run(&setup.check_config("20", &[])?, &mut out).await?;
     let report = String::from_utf8(out)?;
     assert!(passed, "{report}");
     for step in [
@@ -52,7 +38,7 @@ async fn without_a_push_the_check_says_what_to_fix() -> anyhow::Result<()> {
     let setup = Setup::start(Options::sim(&[])).await?;
     let started = tokio::time::Instant::now();
     let mut out = Vec::new();
-    let passed = run(&config(&setup, "1")?, &mut out).await?;
+    let passed = run(&setup.check_config("1", &[])?, &mut out).await?;
     let report = String::from_utf8(out)?;
     assert!(!passed);
     assert!(started.elapsed() < Duration::from_secs(15));
@@ -88,7 +74,7 @@ async fn an_agent_line_without_a_push_points_at_chat_servers_push_settings() -> 
         Options::sim(&["--bot", "--bot-delay-ms", "50"]).relay(&["--push-allow", "10.0.0.0/8"]);
     let setup = Setup::start(options).await?;
     let mut out = Vec::new();
-    let passed = run(&config(&setup, "2")?, &mut out).await?;
+    let passed = run(&setup.check_config("2", &[])?, &mut out).await?;
     let report = String::from_utf8(out)?;
     assert!(!passed);
     assert!(report.contains("though GMS has events in the chat from others"), "{report}");

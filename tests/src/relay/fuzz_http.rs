@@ -12,10 +12,11 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use shared::relay_api::ServerFrame;
+use shared::relay_api::{PUSH_PATH, PUSH_SUBSCRIPTION, SESSIONS_PATH, ServerFrame};
 
 use super::{Setup, test_secret_query};
-use crate::harness::{NO_CLIENT_LIMITS, Options};
+use crate::harness::Options;
+use crate::support::{NO_CLIENT_LIMITS, SERVICE};
 
 /// xorshift64*: enough randomness for mutations, and the same run for the same seed.
 struct Rng(u64);
@@ -101,7 +102,7 @@ async fn mutated_requests_get_a_4xx_never_a_5xx_a_panic_or_a_hang() -> Result<()
         "messages": [{"from": {"nickname": "Ann", "participantId": 2, "type": "Agent"},
                       "index": 3, "type": "Message", "text": "hi", "utcTime": 1}]})
     .to_string();
-    let register = json!({"service": super::SERVICE, "chatId": credentials.chat_id,
+    let register = json!({"service": SERVICE, "chatId": credentials.chat_id,
         "userId": credentials.user_id, "secureKey": credentials.secure_key, "alias": credentials.alias})
     .to_string();
     let frame =
@@ -112,7 +113,8 @@ async fn mutated_requests_get_a_4xx_never_a_5xx_a_panic_or_a_hang() -> Result<()
         "keys": {"p256dh": keys.p256dh, "auth": keys.auth}, "page": "https://shop.example/",
         "texts": {"message": "{agent} replied", "file": "", "ended": "", "agent": ""}})
     .to_string();
-    let subscription_url = format!("{relay}/v1/sessions/{}/push-subscription", credentials.chat_id);
+    let subscription_url =
+        format!("{relay}{SESSIONS_PATH}/{}/{PUSH_SUBSCRIPTION}", credentials.chat_id);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let mut rng = Rng(seed.max(1));
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
@@ -120,16 +122,16 @@ async fn mutated_requests_get_a_4xx_never_a_5xx_a_panic_or_a_hang() -> Result<()
         let (method, url, body) = match rng.below(5) {
             0 | 1 => (
                 reqwest::Method::POST,
-                format!("{relay}/gms/push{}", test_secret_query()),
+                format!("{relay}{PUSH_PATH}{}", test_secret_query()),
                 push.as_bytes(),
             ),
-            2 => (reqwest::Method::POST, format!("{relay}/v1/sessions"), register.as_bytes()),
+            2 => (reqwest::Method::POST, format!("{relay}{SESSIONS_PATH}"), register.as_bytes()),
             3 => (reqwest::Method::POST, subscription_url.clone(), subscription.as_bytes()),
             _ => {
                 let chat =
                     String::from_utf8_lossy(&mutate(&mut rng, credentials.chat_id.as_bytes()))
                         .replace(['/', '?', '#'], "");
-                (reqwest::Method::DELETE, format!("{relay}/v1/sessions/{chat}"), &b""[..])
+                (reqwest::Method::DELETE, format!("{relay}{SESSIONS_PATH}/{chat}"), &b""[..])
             }
         };
         let body = mutate(&mut rng, body);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser as _;
 use relay::check::CheckConfig;
 
-use super::{SERVICE, Setup, next_events};
+use super::{Setup, next_events};
 use crate::harness::Options;
 
 const KEY: &str = "apikey: k-30";
@@ -49,22 +49,7 @@ async fn without_the_key_a_registration_is_gmss_failure() -> anyhow::Result<()> 
 #[tokio::test]
 async fn relay_check_sends_the_key_to_gms() -> anyhow::Result<()> {
     let setup = behind_gateway(&["--gms-header", KEY]).await?;
-    let gms_url = setup.system.gms.url();
-    let check = |extra: &[&str]| {
-        let mut args = vec![
-            "relay check",
-            "--gms-url",
-            &gms_url,
-            "--relay-url",
-            &setup.system.relay_url,
-            "--service",
-            SERVICE,
-            "--wait",
-            "20",
-        ];
-        args.extend_from_slice(extra);
-        CheckConfig::try_parse_from(args)
-    };
+    let check = |extra: &[&str]| setup.check_config("20", extra);
     let mut out = Vec::new();
     let passed = relay::check::run(&check(&["--gms-header", KEY])?, &mut out).await?;
     let report = String::from_utf8(out)?;

@@ -12,6 +12,7 @@ use shared::relay_api::ServerFrame;
 
 use super::{Setup, next_events};
 use crate::harness::Options;
+use crate::support::{NO_CLIENT_LIMITS, Wait, until, until_every};
 use crate::ws_client::WsClient;
 
 const CHATS: usize = 240;
@@ -25,26 +26,24 @@ fn options(extra_relay: &[&str]) -> Options {
         "--shutdown-advice-delay",
         "1",
     ]);
-    options = options.relay(extra_relay).relay(&crate::harness::NO_CLIENT_LIMITS);
+    options = options.relay(extra_relay).relay(&NO_CLIENT_LIMITS);
     options.watch_chat_servers = true;
     options
 }
 
 /// Waits until gms-sim hosts every chat on a running Chat Server process.
 async fn all_hosted(setup: &Setup, within: Duration) -> Result<Vec<Value>> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
+    until_every("every chat hosted", within, Duration::from_millis(50), async || {
         let chats = setup.admin.get("/sim/chats").await?;
         let chats = chats.as_array().cloned().unwrap_or_default();
-        if chats.iter().all(|c| c["hosted"] == true) {
-            return Ok(chats);
-        }
-        if tokio::time::Instant::now() > deadline {
-            let waiting = chats.iter().filter(|c| c["hosted"] != true).count();
-            bail!("{waiting} chats still wait for restoration");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let waiting = chats.iter().filter(|c| c["hosted"] != true).count();
+        Ok(if waiting == 0 {
+            Wait::Done(chats)
+        } else {
+            Wait::Still(format!("{waiting} chats wait for restoration"))
+        })
+    })
+    .await
 }
 
 /// A subscribed socket for one chat on `alias`.
@@ -76,17 +75,11 @@ async fn restoration_finished(setup: &Setup, runs: u64) -> Result<Value> {
 
 /// Polls the restoration's progress until `done` holds for it; fails after 30 s.
 async fn restoration_when(setup: &Setup, done: impl Fn(&Value) -> bool) -> Result<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    until("the restoration's expected state", Duration::from_secs(30), async || {
         let progress = restoration(setup).await?;
-        if done(&progress) {
-            return Ok(progress);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("restoration never reached the expected state: {progress}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        Ok(if done(&progress) { Wait::Done(progress) } else { Wait::Still(progress) })
+    })
+    .await
 }
 
 /// After the event: every chat that was on 117 was pinged exactly once more, the others

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::Setup;
 use crate::harness::Options;
+use crate::support::{NO_CLIENT_LIMITS, Wait, until};
 
 const CHATS: usize = 20;
 
@@ -18,7 +19,7 @@ fn options(aliases: &str, extra_relay: &[&str]) -> Options {
     let mut options = Options::sim(&["--chat-servers", aliases])
         .relay(&["--health-interval", "0.1", "--health-failures", "3"])
         .relay(extra_relay)
-        .relay(&crate::harness::NO_CLIENT_LIMITS);
+        .relay(&NO_CLIENT_LIMITS);
     options.watch_chat_servers = true;
     options
 }
@@ -74,19 +75,14 @@ async fn an_unreadable_health_body_is_no_outage_and_a_readable_one_detects_resta
     setup.admin.polled("317", 3).await?;
     let on_317 = chats.iter().filter(|c| c.alias == "317").count();
     setup.admin.ok("/sim/chat-servers/317/restart", json!({})).await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let progress = until("the restart restored", Duration::from_secs(30), async || {
         let progress = restoration(&setup, "317").await?;
-        if progress["runs"] == 1 && progress["running"] == false {
-            assert_eq!(progress["chats"], on_317, "{progress}");
-            assert_eq!(progress["failed"], 0, "{progress}");
-            break;
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("the restart was not restored: {progress}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        let done = progress["runs"] == 1 && progress["running"] == false;
+        Ok(if done { Wait::Done(progress) } else { Wait::Still(progress) })
+    })
+    .await?;
+    assert_eq!(progress["chats"], on_317, "{progress}");
+    assert_eq!(progress["failed"], 0, "{progress}");
     let after = setup.admin.refreshes().await?;
     for chat in &chats {
         let extra = after.get(&chat.chat_id).copied().unwrap_or(0)

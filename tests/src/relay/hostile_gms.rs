@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use shared::relay_api::ServerFrame;
+use shared::relay_api::{PUSH_PATH, SESSIONS_PATH, ServerFrame};
 
-use super::security::{Started, start_binary};
-use super::store::until;
+use super::{Started, start_binary};
+use crate::support::{SERVICE, Wait, until};
 use crate::ws_client::WsClient;
 
 /// A socket server that answers every HTTP request with `response` and counts them.
@@ -93,9 +93,9 @@ fn answer(status: &str, headers: &str, body: &str) -> String {
 
 /// `POST /v1/sessions` for the chat `c0ffee` with this alias.
 async fn registration(relay: &str, alias: &str) -> Result<reqwest::Response> {
-    let body = serde_json::json!({"service": "customer-support", "chatId": "c0ffee",
+    let body = serde_json::json!({"service": SERVICE, "chatId": "c0ffee",
         "userId": "u1", "secureKey": "k1", "alias": alias});
-    Ok(reqwest::Client::new().post(format!("{relay}/v1/sessions")).json(&body).send().await?)
+    Ok(reqwest::Client::new().post(format!("{relay}{SESSIONS_PATH}")).json(&body).send().await?)
 }
 
 /// The status of that registration.
@@ -142,8 +142,9 @@ async fn a_newline_from_outside_cannot_forge_a_log_line() -> Result<()> {
     let forged = "117\nERROR relay: forged line";
     assert_eq!(register(&listen(&ready)?, forged).await?, 200);
     let text = || log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    until("the registration is logged", Duration::from_secs(10), || async {
-        Ok(text().contains("chat registered"))
+    until("the registration is logged", Duration::from_secs(10), async || {
+        let text = text();
+        Ok(Wait::done_if(text.contains("chat registered"), text))
     })
     .await?;
     let text = text();
@@ -177,7 +178,7 @@ async fn refused_then(responses: &[&str]) -> Result<(FakeServer, Vec<(Duration, 
     ws.subscribe("c0ffee", &registered.token).await?;
     let push = serde_json::json!({"chatId": "c0ffee", "deviceId": "d", "message": "m"});
     let status = reqwest::Client::new()
-        .post(format!("{relay}/gms/push?secret=sixteen-chars!!!"))
+        .post(format!("{relay}{PUSH_PATH}?secret=sixteen-chars!!!"))
         .body(push.to_string())
         .send()
         .await?
@@ -244,8 +245,12 @@ async fn an_error_body_that_is_no_envelope_is_logged_with_its_message() -> Resul
     let told = refused.text().await?;
     assert!(!told.contains("Chat service not found"), "the browser is told no more: {told}");
     let text = || log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    until("the refusal is logged with GMS's message", Duration::from_secs(10), || async {
-        Ok(text().contains("HTTP 404: Chat service not found: com.genesyslab.NotFound"))
+    until("the refusal is logged with GMS's message", Duration::from_secs(10), async || {
+        let text = text();
+        Ok(Wait::done_if(
+            text.contains("HTTP 404: Chat service not found: com.genesyslab.NotFound"),
+            text,
+        ))
     })
     .await
 }

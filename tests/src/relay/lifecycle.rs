@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use serde_json::json;
-use shared::relay_api::{ServerFrame, close_code};
+use shared::relay_api::{SESSIONS_PATH, ServerFrame, close_code};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::store::{frames_until_closed, until};
 use super::{Setup, metric, next_events, test_secret_query};
 use crate::harness::Options;
+use crate::support::{RelayArgs, SERVICE, Wait, until};
 use crate::ws_client::WsClient;
 
 #[tokio::test]
@@ -37,7 +37,7 @@ async fn shutdown_closes_every_socket_with_4000_and_drains_acknowledgements() ->
     setup.system.stop_relay().await?;
     assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
     for (chat, ws) in &mut chats {
-        let (frames, code) = frames_until_closed(ws).await?;
+        let (frames, code) = ws.frames_until_closed().await?;
         assert_eq!(code, Some(close_code::GOING_AWAY), "{chat}: after {frames:?}");
         let state = setup.admin.get(&format!("/sim/chats/{chat}")).await?;
         assert_eq!(state["pendingPushes"], 0, "{chat} acknowledged during the drain: {state}");
@@ -87,8 +87,9 @@ async fn a_peer_that_stops_reading_is_dropped_within_the_pong_timeout() -> Resul
     for _ in 0..MESSAGES {
         setup.admin.agent_says(&chat, &long).await?;
     }
-    until("the stalled peer dropped", Duration::from_secs(30), || async {
-        Ok(metric(&setup.metrics().await?, "relay_ws_write_timeouts_total", &[]) > before)
+    until("the stalled peer dropped", Duration::from_secs(30), async || {
+        let timeouts = metric(&setup.metrics().await?, "relay_ws_write_timeouts_total", &[]);
+        Ok(Wait::done_if(timeouts > before, format!("{timeouts} write timeouts")))
     })
     .await?;
     let _reader_kept_up = reader.await??;
@@ -110,7 +111,7 @@ async fn registrations_are_limited_per_client_address_before_reaching_gms() -> R
     };
     let before = refreshes().await?;
     let made_up = shared::relay_api::RegisterSession {
-        service: super::SERVICE.into(),
+        service: SERVICE.into(),
         chat_id: "made-up".into(),
         user_id: "U".into(),
         secure_key: "K".into(),
@@ -118,7 +119,7 @@ async fn registrations_are_limited_per_client_address_before_reaching_gms() -> R
         device_id: None,
         capture: false,
     };
-    let url = format!("{}/v1/sessions", setup.system.relay_url);
+    let url = format!("{}{SESSIONS_PATH}", setup.system.relay_url);
     let mut statuses = Vec::new();
     for _ in 0..20 {
         let response = setup.http.post(&url).json(&made_up).send().await?;
@@ -165,8 +166,11 @@ async fn open_websockets_are_limited_per_client_address() -> Result<()> {
     }
     // A closed socket gives its slot back.
     open.pop().context("a socket")?.close().await?;
-    until("a slot given back", Duration::from_secs(5), || async {
-        Ok(tokio_tungstenite::connect_async(url.clone()).await.is_ok())
+    until("a slot given back", Duration::from_secs(5), async || {
+        Ok(match tokio_tungstenite::connect_async(url.clone()).await {
+            Ok(_) => Wait::Done(()),
+            Err(error) => Wait::Still(error.to_string()),
+        })
     })
     .await?;
     setup.system.stop().await
@@ -179,7 +183,7 @@ async fn a_subscribe_to_a_forgotten_chat_is_ended_and_stays_so() -> Result<()> {
     let registered = setup.register(&credentials).await?;
     let forgotten = setup
         .http
-        .delete(format!("{}/v1/sessions/{}", setup.system.relay_url, credentials.chat_id))
+        .delete(format!("{}{SESSIONS_PATH}/{}", setup.system.relay_url, credentials.chat_id))
         .bearer_auth(&registered.token)
         .send()
         .await?;
@@ -195,7 +199,7 @@ async fn a_subscribe_to_a_forgotten_chat_is_ended_and_stays_so() -> Result<()> {
     });
     assert_eq!(setup.push(&test_secret_query(), push.to_string()).await?, 200);
     setup.system.stop_relay().await?;
-    let (frames, code) = frames_until_closed(&mut ws).await?;
+    let (frames, code) = ws.frames_until_closed().await?;
     assert_eq!((frames, code), (vec![], Some(close_code::GOING_AWAY)));
     setup.system.stop().await
 }
@@ -277,8 +281,9 @@ async fn readiness_fails_with_the_one_error_shape_when_gms_is_unreachable() -> R
     assert_eq!(ready.status(), 200);
     setup.system.gms.shutdown.cancel();
     let url = format!("{}/readyz", setup.system.relay_url);
-    until("readiness fails", Duration::from_secs(10), || async {
-        Ok(setup.http.get(&url).send().await?.status() == 503)
+    until("readiness fails", Duration::from_secs(10), async || {
+        let status = setup.http.get(&url).send().await?.status();
+        Ok(Wait::done_if(status == 503, status))
     })
     .await?;
     let refused = setup.http.get(&url).send().await?;
@@ -294,11 +299,8 @@ async fn relay_at(
     gms_url: &str,
     extra: &[&str],
 ) -> Result<(String, tokio_util::sync::CancellationToken)> {
-    use clap::Parser as _;
     let dir = crate::harness::scratch_dir("relay-own")?;
-    let mut args = crate::harness::relay_args("127.0.0.1:0", gms_url, &dir);
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let config = relay::Config::try_parse_from(std::iter::once("relay".to_owned()).chain(args))?;
+    let config = RelayArgs::new("127.0.0.1:0", gms_url, &dir).flags(extra).config()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let stop = tokio_util::sync::CancellationToken::new();
@@ -345,8 +347,9 @@ async fn monitoring_endpoints_can_live_on_their_own_address() -> Result<()> {
         let http = http.clone();
         async move { Ok::<u16, anyhow::Error>(http.get(url).send().await?.status().as_u16()) }
     };
-    until("the monitoring listener answers", Duration::from_secs(10), || async {
-        Ok(status(format!("http://{admin_address}/metrics")).await.unwrap_or(0) == 200)
+    until("the monitoring listener answers", Duration::from_secs(10), async || {
+        let answer = status(format!("http://{admin_address}/metrics")).await.unwrap_or(0);
+        Ok(Wait::done_if(answer == 200, answer))
     })
     .await?;
     assert_eq!(status(format!("http://{admin_address}/status")).await?, 200);

@@ -24,18 +24,23 @@ mod web_push;
 mod widget_files;
 mod ws;
 
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
+use relay::check::CheckConfig;
 use serde_json::Value;
-use shared::gms::{Credentials, PushSubscription, async_push_user_data};
-use shared::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
+use shared::gms::Credentials;
+use shared::relay_api::{
+    PUSH_PATH, RegisterSession, SESSIONS_PATH, ServerFrame, SessionRegistered,
+};
 
 use crate::gms_client::{GmsClient, SimAdmin};
-use crate::harness::{Options, System};
+use crate::harness::{Options, System, relay_binary, scratch_dir};
+use crate::support::{SERVICE, TEST_PUSH_SECRET, Wait, push_user_data, until};
 use crate::ws_client::WsClient;
-
-pub(crate) const SERVICE: &str = "customer-support";
 
 /// A system with clients for each side.
 pub(crate) struct Setup {
@@ -55,22 +60,21 @@ impl Setup {
 
     /// A push-subscribed async chat, as the widget creates it.
     pub(crate) async fn chat(&self, resend: bool) -> Result<Credentials> {
-        let mut subscription = PushSubscription::new(format!("dev-{}", rand_suffix()), "");
-        subscription.resend = resend;
-        let (credentials, _) = self.gms.create("Jane", async_push_user_data(&subscription)).await?;
+        let device = format!("dev-{}", rand_suffix());
+        let (credentials, _) = self.gms.create("Jane", push_user_data(&device, resend)).await?;
         Ok(credentials)
     }
 
-    /// `POST /v1/sessions` with `body`, as it is.
+    /// `POST {SESSIONS_PATH}` with `body`, as it is.
     pub(crate) async fn post_registration(
         &self,
         body: &RegisterSession,
     ) -> Result<reqwest::Response> {
-        let url = format!("{}/v1/sessions", self.system.relay_url);
+        let url = format!("{}{SESSIONS_PATH}", self.system.relay_url);
         Ok(self.http.post(url).json(body).send().await?)
     }
 
-    /// `POST /v1/sessions`: returns the HTTP status and the body.
+    /// `POST {SESSIONS_PATH}`: returns the HTTP status and the body.
     pub(crate) async fn register_raw(&self, credentials: &Credentials) -> Result<(u16, Value)> {
         let body = RegisterSession::new(SERVICE, credentials, None);
         let response = self.post_registration(&body).await?;
@@ -115,22 +119,16 @@ impl Setup {
 
     /// Waits until gms-sim has no push waiting for an acknowledgement for the chat.
     pub(crate) async fn acknowledged(&self, chat_id: &str, within: Duration) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
+        until(&format!("every push for {chat_id} acknowledged"), within, async || {
             let chat = self.admin.get(&format!("/sim/chats/{chat_id}")).await?;
-            if chat["pendingPushes"] == 0 {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("pushes for {chat_id} still unacknowledged: {chat}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            Ok(Wait::done_if(chat["pendingPushes"] == 0, chat))
+        })
+        .await
     }
 
     /// POSTs a raw push body to the relay.
     pub(crate) async fn push(&self, query: &str, body: impl Into<reqwest::Body>) -> Result<u16> {
-        let url = format!("{}/gms/push{query}", self.system.relay_url);
+        let url = format!("{}{PUSH_PATH}{query}", self.system.relay_url);
         let response = self
             .http
             .post(url)
@@ -141,9 +139,76 @@ impl Setup {
         Ok(response.status().as_u16())
     }
 
+    /// `relay check` of this system's GMS and relay, waiting `wait` seconds for the push,
+    /// with `extra` flags.
+    pub(crate) fn check_config(&self, wait: &str, extra: &[&str]) -> Result<CheckConfig> {
+        use clap::Parser as _;
+        let gms_url = self.system.gms.url();
+        let mut args = vec!["relay check", "--gms-url", &gms_url];
+        args.extend(["--relay-url", &self.system.relay_url, "--service", SERVICE]);
+        args.extend(["--wait", wait]);
+        args.extend(extra);
+        Ok(CheckConfig::try_parse_from(args)?)
+    }
+
     pub(crate) async fn metrics(&self) -> Result<String> {
         Ok(self.http.get(format!("{}/metrics", self.system.relay_url)).send().await?.text().await?)
     }
+}
+
+/// How a start of the relay binary ended.
+pub(crate) enum Started {
+    /// It exited before its ready line, with this on stderr.
+    Refused(String),
+    /// It runs: its ready line, and its stderr so far (kept up to date).
+    Running {
+        ready: serde_json::Value,
+        log: Arc<Mutex<String>>,
+        _child: Box<tokio::process::Child>,
+    },
+}
+
+/// Runs the relay binary with `args` and `env` until it exits or prints its ready line.
+pub(crate) async fn start_binary(args: &[&str], env: &[(&str, &str)]) -> Result<Started> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+    let dir = scratch_dir("relay-start")?;
+    let mut child = tokio::process::Command::new(relay_binary()?)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        // A GMS nobody answers at, unless the test names one.
+        .args(["--gms-url", "http://127.0.0.1:9"].iter().filter(|_| !args.contains(&"--gms-url")))
+        .args(args)
+        .env_remove("RELAY_PUSH_SECRET")
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "relay=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the relay")?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut stderr = child.stderr.take().context("stderr")?;
+    let log = Arc::new(Mutex::new(String::new()));
+    let kept = log.clone();
+    let drained = tokio::spawn(async move {
+        let mut buffer = [0_u8; 4096];
+        while let Ok(n @ 1..) = stderr.read(&mut buffer).await {
+            let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            kept.lock().unwrap_or_else(PoisonError::into_inner).push_str(&text);
+        }
+    });
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .context("neither a ready line nor an exit within 20 s")??;
+    let Some(line) = line else {
+        let status = child.wait().await?;
+        drained.await?;
+        let log = log.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        anyhow::ensure!(!status.success(), "the relay exited with success: {log}");
+        return Ok(Started::Refused(log));
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Started::Running { ready: serde_json::from_str(&line)?, log, _child: Box::new(child) })
 }
 
 /// The next frame that is not a typing or join notice of no interest.
@@ -169,5 +234,25 @@ pub(crate) fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 pub(crate) fn test_secret_query() -> String {
-    format!("?secret={}", crate::harness::TEST_PUSH_SECRET)
+    format!("?secret={TEST_PUSH_SECRET}")
+}
+
+/// Pings each chat got since `before`.
+pub(crate) fn extra(now: &HashMap<String, u64>, before: &HashMap<String, u64>, id: &str) -> u64 {
+    now.get(id).copied().unwrap_or(0) - before.get(id).copied().unwrap_or(0)
+}
+
+/// Waits until every chat in `moving` has been pinged since `before` (fails after `within`).
+pub(crate) async fn restored(
+    admin: &SimAdmin,
+    moving: &[String],
+    before: &HashMap<String, u64>,
+    within: Duration,
+) -> Result<()> {
+    until("every chat restored", within, async || {
+        let now = admin.refreshes().await?;
+        let left: Vec<&String> = moving.iter().filter(|id| extra(&now, before, id) == 0).collect();
+        Ok(Wait::done_if(left.is_empty(), format!("{left:?} never pinged")))
+    })
+    .await
 }

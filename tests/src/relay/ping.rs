@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use shared::relay_api::{ServerFrame, close_code};
+use shared::relay_api::{PUSH_PATH, ServerFrame, close_code};
 
 use super::{Setup, next_events};
 use crate::harness::Options;
@@ -92,7 +92,7 @@ async fn a_lost_last_push_that_an_acknowledgement_covered_is_announced() -> anyh
     // is lost. The relay's acknowledgement of the first reaches GMS after the second was
     // sent (every Chat API answer takes 300 ms), so GMS counts the second acknowledged and
     // never resends it: the lost push is the last, and no later frame reveals the gap.
-    let nowhere = format!("http://127.0.0.1:{}/gms/push", crate::harness::free_port()?);
+    let nowhere = format!("http://127.0.0.1:{}{PUSH_PATH}", crate::harness::free_port()?);
     let sim = ["--push-url", &nowhere, "--push-resend-delay", "60"];
     let setup = Setup::start(Options::sim(&sim).relay(&["--ping-interval", "3600"])).await?;
     let (credentials, mut ws, _) = setup.subscribed_chat(true).await?;

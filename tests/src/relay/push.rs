@@ -2,12 +2,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::json;
-use shared::gms::{ChatOperation, EventType, PushSubscription, async_push_user_data};
-use shared::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
+use shared::gms::{ChatOperation, EventType};
+use shared::relay_api::{PUSH_PATH, RegisterSession, ServerFrame};
 use shared::transcript::TranscriptPosition;
 
-use super::{SERVICE, Setup, metric, next_events, test_secret_query};
+use super::{Setup, metric, next_events, test_secret_query};
 use crate::harness::Options;
+use crate::support::{SERVICE, TEST_PUSH_SECRET, push_user_data, register};
 use crate::ws_client::WsClient;
 
 #[tokio::test]
@@ -43,14 +44,9 @@ async fn every_push_format_is_understood() -> anyhow::Result<()> {
     for format in ["flat", "kebab", "nested", "envelope", "envelope-string", "minimal"] {
         let setup = Setup::start(Options::sim(&["--push-format", format])).await?;
         let device = format!("dev-{format}");
-        let mut subscription = PushSubscription::new(device.clone(), "");
-        subscription.resend = true;
-        let (credentials, _) =
-            setup.gms.create("Jane", async_push_user_data(&subscription)).await?;
-        let register = RegisterSession::new(SERVICE, &credentials, Some(&device));
-        let url = format!("{}/v1/sessions", setup.system.relay_url);
-        let registered: SessionRegistered =
-            setup.http.post(url).json(&register).send().await?.error_for_status()?.json().await?;
+        let (credentials, _) = setup.gms.create("Jane", push_user_data(&device, true)).await?;
+        let body = RegisterSession::new(SERVICE, &credentials, Some(&device));
+        let registered = register(&setup.http, &setup.system.relay_url, &body).await?;
         let mut ws = WsClient::connect(&setup.system.relay_url).await?;
         ws.subscribe(&credentials.chat_id, &registered.token).await?;
         setup.admin.agent_says(&credentials.chat_id, "hi").await?;
@@ -90,8 +86,8 @@ async fn pushes_need_the_secret_by_query_or_basic_auth() -> anyhow::Result<()> {
         let encoded = base64::engine::general_purpose::STANDARD.encode(format!("gms:{password}"));
         format!("Basic {encoded}")
     };
-    let url = format!("{}/gms/push", setup.system.relay_url);
-    for (password, status) in [(crate::harness::TEST_PUSH_SECRET, 200), ("nope", 401)] {
+    let url = format!("{}{PUSH_PATH}", setup.system.relay_url);
+    for (password, status) in [(TEST_PUSH_SECRET, 200), ("nope", 401)] {
         let response = setup
             .http
             .post(&url)
@@ -157,7 +153,7 @@ async fn a_push_without_payload_says_changed_and_an_unknown_device_is_ignored() 
     let stranger = json!({"deviceId": "nobody", "message": "?"}).to_string();
     assert_eq!(setup.push(&query, stranger).await?, 200);
     setup.system.stop_relay().await?;
-    let (frames, _) = super::store::frames_until_closed(&mut ws).await?;
+    let (frames, _) = ws.frames_until_closed().await?;
     assert_eq!(frames, vec![], "the stranger's push reached no one");
     setup.system.stop().await
 }

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use shared::gms::ChatEvent;
-use shared::relay_api::ServerFrame;
+use shared::relay_api::{PUSH_PATH, SESSIONS_PATH, ServerFrame};
 
 use super::{Setup, next_events};
 use crate::harness::{Options, RedisServer};
+use crate::support::{RelayArgs, SERVICE, Wait, until_every};
 use crate::ws_client::WsClient;
 
 async fn cluster(redis: &RedisServer, sim: &[&str]) -> Result<Setup> {
@@ -28,12 +29,12 @@ async fn status(http: &reqwest::Client, url: &str, path: &str) -> Result<u16> {
 
 /// Polls an endpoint until it answers `want` (a state change this test caused elsewhere).
 async fn wait_status(http: &reqwest::Client, url: &str, path: &str, want: u16) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while status(http, url, path).await? != want {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{path} never answered {want}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
+    let what = format!("{path} answering {want}");
+    until_every(&what, Duration::from_secs(15), Duration::from_millis(50), async || {
+        let answer = status(http, url, path).await?;
+        Ok(Wait::done_if(answer == want, answer))
+    })
+    .await
 }
 
 #[tokio::test]
@@ -176,7 +177,7 @@ async fn a_burst_of_pushes_over_three_relays_costs_about_one_acknowledgement() -
         for url in &urls {
             let request = setup
                 .http
-                .post(format!("{url}/gms/push{query}"))
+                .post(format!("{url}{PUSH_PATH}{query}"))
                 .header("content-type", "application/json")
                 .body(body.clone())
                 .send();
@@ -202,8 +203,9 @@ async fn relays_reach_redis_over_tls() -> Result<()> {
     let redis = RedisServer::start_tls().await?;
     let setup = Setup::start(Options::sim(&[])).await?;
     let data_dir = crate::harness::scratch_dir("relay-tls")?;
-    let mut args = crate::harness::relay_args("127.0.0.1:0", &setup.system.gms.url(), &data_dir);
-    args.extend(["--redis-url".to_owned(), redis.url()]);
+    let args = RelayArgs::new("127.0.0.1:0", &setup.system.gms.url(), &data_dir)
+        .redis(&redis.url())
+        .build();
     // The relay trusts the test certificate as it would a site's own CA bundle.
     let ca = redis.ca_file();
     let env = [("SSL_CERT_FILE", ca.as_os_str())];
@@ -211,9 +213,9 @@ async fn relays_reach_redis_over_tls() -> Result<()> {
         crate::harness::RelayProcess::start_with_env(&crate::harness::relay_binary()?, &args, &env)
             .await?;
     let credentials = setup.chat(false).await?;
-    let body = shared::relay_api::RegisterSession::new(super::SERVICE, &credentials, None);
+    let body = shared::relay_api::RegisterSession::new(SERVICE, &credentials, None);
     let registered =
-        setup.http.post(format!("{}/v1/sessions", relay.url)).json(&body).send().await?;
+        setup.http.post(format!("{}{SESSIONS_PATH}", relay.url)).json(&body).send().await?;
     assert_eq!(registered.status().as_u16(), 200);
     let held: serde_json::Value =
         setup.http.get(format!("{}/status", relay.url)).send().await?.json().await?;

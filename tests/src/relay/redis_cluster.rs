@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser as _;
-use shared::gms::{ChatOperation, Credentials, PushSubscription, async_push_user_data};
-use shared::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
+use shared::gms::{ChatOperation, Credentials};
+use shared::relay_api::{RegisterSession, ServerFrame};
 
-use super::SERVICE;
-use super::redis_ha::{extra, restored};
+use super::{extra, restored};
 use crate::gms_client::{GmsClient, SimAdmin};
-use crate::harness::{RedisServer, RelayCluster, free_port, push_url};
+use crate::harness::{RedisServer, RelayCluster, free_port};
+use crate::support::{
+    SERVICE, Wait, chat_server, push_url, push_user_data, register, until, until_every,
+};
 use crate::ws_client::WsClient;
 
 const NODES: usize = 3;
@@ -107,7 +109,7 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
         .map(|s| (*s).to_owned())
         .collect();
     for port in &ports {
-        sim_args.extend(["--push-url".to_owned(), push_url(*port)]);
+        sim_args.extend(["--push-url".to_owned(), push_url(&format!("http://127.0.0.1:{port}"))]);
     }
     let sim = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
     let flags = ["--ping-interval", "1"].map(str::to_owned);
@@ -120,17 +122,10 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
     // Each chat registered on one relay and followed on the next.
     let mut visitors = Vec::new();
     for n in 0..CHATS {
-        let mut subscription = PushSubscription::new(format!("dev-cluster-{n}"), "");
-        subscription.resend = true;
-        let (credentials, _) = gms.create("Jane", async_push_user_data(&subscription)).await?;
-        let registered: SessionRegistered = http
-            .post(format!("{}/v1/sessions", urls[n % NODES]))
-            .json(&RegisterSession::new(SERVICE, &credentials, None))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let device = format!("dev-cluster-{n}");
+        let (credentials, _) = gms.create("Jane", push_user_data(&device, true)).await?;
+        let body = RegisterSession::new(SERVICE, &credentials, None);
+        let registered = register(&http, &urls[n % NODES], &body).await?;
         let node = (n + 1) % NODES;
         let mut ws = WsClient::connect(&urls[node]).await?;
         let answer = ws.subscribe(&credentials.chat_id, &registered.token).await?;
@@ -193,18 +188,15 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
     }
 
     // Every push acknowledged by the relays left, and every chat still pinged.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = "every push acknowledged";
+    until_every(what, Duration::from_secs(20), Duration::from_millis(50), async || {
         let chats = admin.get("/sim/chats").await?;
         let waiting = chats
             .as_array()
             .map_or(0, |all| all.iter().filter(|c| c["pendingPushes"].as_u64() != Some(0)).count());
-        if waiting == 0 {
-            break;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{waiting} chats unacknowledged");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Ok(Wait::done_if(waiting == 0, format!("{waiting} chats unacknowledged")))
+    })
+    .await?;
     let before = admin.refreshes().await?;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let now = admin.refreshes().await?;
@@ -228,7 +220,7 @@ async fn a_watcher_killed_mid_restoration_is_replaced_and_every_chat_restored() 
     let mut flags =
         ["--health-interval", "0.1", "--restore-rate", "10"].map(str::to_owned).to_vec();
     for (alias, health) in &sim.chat_servers {
-        flags.extend(["--chat-server".to_owned(), format!("{alias}=http://{health}/health")]);
+        flags.extend(["--chat-server".to_owned(), chat_server(alias, *health)]);
     }
     let mut cluster = RelayCluster::start(&redis, &sim.url(), &ports, &flags).await?;
     let urls = cluster.urls.clone();
@@ -237,11 +229,8 @@ async fn a_watcher_killed_mid_restoration_is_replaced_and_every_chat_restored() 
     let http = reqwest::Client::new();
     for n in 0..40 {
         let (credentials, _) = gms.create("Jane", Vec::new()).await?;
-        http.post(format!("{}/v1/sessions", urls[n % NODES]))
-            .json(&RegisterSession::new(SERVICE, &credentials, None))
-            .send()
-            .await?
-            .error_for_status()?;
+        register(&http, &urls[n % NODES], &RegisterSession::new(SERVICE, &credentials, None))
+            .await?;
     }
     let on_117 = admin.chats_on("117").await?;
     anyhow::ensure!(on_117.len() >= 10, "too few chats on 117: {}", on_117.len());
@@ -250,19 +239,20 @@ async fn a_watcher_killed_mid_restoration_is_replaced_and_every_chat_restored() 
     admin.ok("/sim/chat-servers/117/restart", serde_json::json!({})).await?;
 
     // The relay restoring is killed once it has pinged a few chats.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let watcher = 'found: loop {
+    let watcher = until("a restoration of 117 under way", Duration::from_secs(10), async || {
+        let mut seen = Vec::new();
         for (k, url) in urls.iter().enumerate() {
             let status: serde_json::Value =
                 http.get(format!("{url}/status")).send().await?.json().await?;
             let progress = &status["restorations"]["117"];
             if progress["running"] == true && progress["pinged"].as_u64() >= Some(3) {
-                break 'found k;
+                return Ok(Wait::Done(k));
             }
+            seen.push(progress.clone());
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no restoration started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        Ok(Wait::Still(serde_json::Value::from(seen)))
+    })
+    .await?;
     cluster.kill9(watcher).await?;
 
     // Another relay takes the lease once it expires and finishes the restoration.

@@ -2,15 +2,14 @@
 //! lease), another takes over when it leaves, and a restoration it left unfinished is
 //! finished by the next watcher, with no chat pinged more than twice for one event.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use super::Setup;
-use crate::gms_client::SimAdmin;
+use super::{Setup, extra, restored};
 use crate::harness::{Options, RedisServer};
+use crate::support::{Wait, until, until_every};
 
 async fn watched_cluster(redis: &RedisServer, restore_rate: &str) -> Result<Setup> {
     let mut options = Options::sim(&[]).relay(&[
@@ -35,33 +34,6 @@ async fn registered_chats(setup: &Setup, count: usize) -> Result<Vec<String>> {
         chats.push(credentials.chat_id);
     }
     Ok(chats)
-}
-
-/// Pings each chat got since `before`.
-pub(super) fn extra(now: &HashMap<String, u64>, before: &HashMap<String, u64>, id: &str) -> u64 {
-    now.get(id).copied().unwrap_or(0) - before.get(id).copied().unwrap_or(0)
-}
-
-/// Waits until every chat in `moving` has been pinged since `before` (fails after `within`).
-pub(super) async fn restored(
-    admin: &SimAdmin,
-    moving: &[String],
-    before: &HashMap<String, u64>,
-    within: Duration,
-) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let now = admin.refreshes().await?;
-        let left: Vec<&String> = moving.iter().filter(|id| extra(&now, before, id) == 0).collect();
-        if left.is_empty() {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "not every chat was restored: {left:?} never pinged"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -115,19 +87,20 @@ async fn a_restoration_left_unfinished_by_a_leaving_watcher_is_finished_by_the_n
 
     // Whichever relay restores leaves as soon as it has pinged some of the chats.
     let nodes = [setup.system.relay_url.clone(), other.url.clone()];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let watcher = 'found: loop {
+    let watcher = until("a restoration of 117 under way", Duration::from_secs(10), async || {
+        let mut seen = Vec::new();
         for (index, url) in nodes.iter().enumerate() {
             let status: Value =
                 setup.http.get(format!("{url}/status")).send().await?.json().await?;
             let progress = &status["restorations"]["117"];
             if progress["running"] == true && progress["pinged"].as_u64() >= Some(1) {
-                break 'found index;
+                return Ok(Wait::Done(index));
             }
+            seen.push(progress.clone());
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no restoration started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        Ok(Wait::Still(Value::from(seen)))
+    })
+    .await?;
     let other = if watcher == 0 {
         setup.system.stop_relay().await?;
         Some(other)
@@ -179,15 +152,15 @@ async fn while_another_holds_the_lease_a_relay_does_not_watch_and_takes_over_at_
         .exec_async(&mut connection)
         .await?;
     let expires = tokio::time::Instant::now() + Duration::from_secs(4);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    // Each look is a window of 500 ms of its own, so the next follows at once.
+    let what = "117 no longer polled without the lease";
+    until_every(what, Duration::from_secs(5), Duration::ZERO, async || {
         let before = setup.admin.health_polls("117").await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if setup.admin.health_polls("117").await? == before {
-            break;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "still polling without the lease");
-    }
+        let polls = setup.admin.health_polls("117").await? - before;
+        Ok(Wait::done_if(polls == 0, format!("{polls} polls in 500 ms")))
+    })
+    .await?;
     let before = setup.admin.refreshes().await?;
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -2,73 +2,16 @@
 //! where GMS would not, floods of registrations and frames that never reach GMS, checked
 //! path segments and forwarded addresses, device-only pushes that reach no other chat.
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
-use shared::relay_api::ServerFrame;
+use shared::relay_api::{PUSH_PATH, SESSIONS_PATH, ServerFrame};
 
-use super::store::until;
-use super::{Setup, metric, test_secret_query};
-use crate::harness::{Options, relay_binary, scratch_dir};
+use super::{Setup, Started, metric, start_binary, test_secret_query};
+use crate::harness::Options;
+use crate::support::{SERVICE, Wait, until};
 use crate::ws_client::WsClient;
-
-/// How a start of the relay binary ended.
-pub(super) enum Started {
-    /// It exited before its ready line, with this on stderr.
-    Refused(String),
-    /// It runs: its ready line, and its stderr so far (kept up to date).
-    Running {
-        ready: serde_json::Value,
-        log: Arc<Mutex<String>>,
-        _child: Box<tokio::process::Child>,
-    },
-}
-
-/// Runs the relay binary with `args` and `env` until it exits or prints its ready line.
-pub(super) async fn start_binary(args: &[&str], env: &[(&str, &str)]) -> Result<Started> {
-    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
-    let dir = scratch_dir("relay-start")?;
-    let mut child = tokio::process::Command::new(relay_binary()?)
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        // A GMS nobody answers at, unless the test names one.
-        .args(["--gms-url", "http://127.0.0.1:9"].iter().filter(|_| !args.contains(&"--gms-url")))
-        .args(args)
-        .env_remove("RELAY_PUSH_SECRET")
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "relay=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the relay")?;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let mut stderr = child.stderr.take().context("stderr")?;
-    let log = Arc::new(Mutex::new(String::new()));
-    let kept = log.clone();
-    let drained = tokio::spawn(async move {
-        let mut buffer = [0_u8; 4096];
-        while let Ok(n @ 1..) = stderr.read(&mut buffer).await {
-            let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
-            kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push_str(&text);
-        }
-    });
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .context("neither a ready line nor an exit within 20 s")??;
-    let Some(line) = line else {
-        let status = child.wait().await?;
-        drained.await?;
-        let log = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        anyhow::ensure!(!status.success(), "the relay exited with success: {log}");
-        return Ok(Started::Refused(log));
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(Started::Running { ready: serde_json::from_str(&line)?, log, _child: Box::new(child) })
-}
 
 /// What a relay that should not have started wrote.
 async fn refused(args: &[&str], env: &[(&str, &str)]) -> Result<String> {
@@ -104,16 +47,16 @@ async fn the_insecure_demo_mode_accepts_pushes_and_says_so() -> Result<()> {
     else {
         anyhow::bail!("the insecure mode did not start");
     };
-    let url = format!("http://{}/gms/push", ready["listen"].as_str().context("listen")?);
+    let url = format!("http://{}{PUSH_PATH}", ready["listen"].as_str().context("listen")?);
     let body = serde_json::json!({"deviceId": "d", "message": "m"}).to_string();
     let status = reqwest::Client::new().post(url).body(body).send().await?.status();
     assert_eq!(status.as_u16(), 200, "accepted without a secret");
-    until("the warning is logged", Duration::from_secs(10), || {
-        let log = log.clone();
-        async move {
-            let log = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            Ok(log.contains("--insecure-no-push-secret: pushes are accepted from anyone"))
-        }
+    until("the warning is logged", Duration::from_secs(10), async || {
+        let log = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        Ok(Wait::done_if(
+            log.contains("--insecure-no-push-secret: pushes are accepted from anyone"),
+            log,
+        ))
     })
     .await
 }
@@ -157,10 +100,10 @@ async fn register_from(
     forwarded_for: &str,
     device: Option<&str>,
 ) -> Result<u16> {
-    let body = shared::relay_api::RegisterSession::new(super::SERVICE, credentials, device);
+    let body = shared::relay_api::RegisterSession::new(SERVICE, credentials, device);
     let response = setup
         .http
-        .post(format!("{}/v1/sessions", setup.system.relay_url))
+        .post(format!("{}{SESSIONS_PATH}", setup.system.relay_url))
         .header("x-forwarded-for", forwarded_for)
         .json(&body)
         .send()
@@ -220,7 +163,7 @@ async fn service_and_chat_ids_outside_gms_alphabet_are_refused_before_gms() -> R
     let credentials = setup.chat(false).await?;
     let before = setup.admin.stats().await?["requests"].clone();
     for (service, chat_id) in
-        [("..", credentials.chat_id.as_str()), (super::SERVICE, "."), (super::SERVICE, "a/../b")]
+        [("..", credentials.chat_id.as_str()), (SERVICE, "."), (SERVICE, "a/../b")]
     {
         let mut body = shared::relay_api::RegisterSession::new(service, &credentials, None);
         body.chat_id = chat_id.to_owned();
@@ -230,7 +173,7 @@ async fn service_and_chat_ids_outside_gms_alphabet_are_refused_before_gms() -> R
     }
     assert_eq!(setup.admin.stats().await?["requests"], before, "GMS heard nothing");
     // In a path too (a client resolves a bare `..` before sending it).
-    let url = format!("{}/v1/sessions/a..b", setup.system.relay_url);
+    let url = format!("{}{SESSIONS_PATH}/a..b", setup.system.relay_url);
     let response = setup.http.delete(url).bearer_auth("x").send().await?;
     assert_eq!(response.status().as_u16(), 400);
     let push = serde_json::json!({"chatId": "..", "userId": "u", "secureKey": "k", "alias": "117"});
@@ -249,8 +192,7 @@ async fn a_push_naming_only_a_device_tells_every_chat_on_it_to_refresh_and_forwa
     let mut sockets = Vec::new();
     for _ in 0..2 {
         let credentials = setup.chat(false).await?;
-        let body =
-            shared::relay_api::RegisterSession::new(super::SERVICE, &credentials, Some(device));
+        let body = shared::relay_api::RegisterSession::new(SERVICE, &credentials, Some(device));
         let response = setup.post_registration(&body).await?;
         let registered: shared::relay_api::SessionRegistered = response.json().await?;
         let mut ws = WsClient::connect(&setup.system.relay_url).await?;
@@ -273,9 +215,12 @@ async fn a_push_naming_only_a_device_tells_every_chat_on_it_to_refresh_and_forwa
     }
     // Each is pinged, which acknowledges the push whichever chat it was for.
     let (refreshes, chats, admin) = (&refreshes_before, &chats, &setup.admin);
-    until("both chats pinged", Duration::from_secs(5), || async move {
+    until("both chats pinged", Duration::from_secs(5), async || {
         let now = admin.refreshes().await?;
-        Ok(chats.iter().all(|id| now.get(id) > refreshes.get(id)))
+        Ok(Wait::done_if(
+            chats.iter().all(|id| now.get(id) > refreshes.get(id)),
+            format!("{now:?}"),
+        ))
     })
     .await?;
     setup.system.stop().await

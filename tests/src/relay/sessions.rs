@@ -1,4 +1,5 @@
 use shared::gms::ChatOperation;
+use shared::relay_api::SESSIONS_PATH;
 
 use super::Setup;
 use crate::harness::Options;
@@ -17,7 +18,7 @@ async fn registration_validates_with_gms_and_returns_a_token_and_position() -> a
     let (status, body) = setup.register_raw(&wrong).await?;
     assert_eq!((status, body["code"].as_str()), (403, Some("rejected_by_gms")));
 
-    let url = format!("{}/v1/sessions", setup.system.relay_url);
+    let url = format!("{}{SESSIONS_PATH}", setup.system.relay_url);
     for bad in [
         "{}",
         "not json",
@@ -45,7 +46,7 @@ async fn a_chat_is_forgotten_only_with_its_token() -> anyhow::Result<()> {
     let setup = Setup::start(Options::sim(&[])).await?;
     let credentials = setup.chat(true).await?;
     let registered = setup.register(&credentials).await?;
-    let url = format!("{}/v1/sessions/{}", setup.system.relay_url, credentials.chat_id);
+    let url = format!("{}{SESSIONS_PATH}/{}", setup.system.relay_url, credentials.chat_id);
     let delete = |token: &str| {
         setup.http.delete(&url).header("authorization", format!("Bearer {token}")).send()
     };

@@ -7,41 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
-use shared::gms::{PushSubscription, async_push_user_data};
-use shared::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
+use shared::relay_api::{RegisterSession, ServerFrame};
 
-use super::{SERVICE, Setup, next_events, test_secret_query};
-use crate::harness::{NO_CLIENT_LIMITS, Options};
-use crate::ws_client::{Received, WsClient};
-
-/// Polls `check` every 20 ms until it holds; fails after `within`.
-pub(crate) async fn until<F, Fut>(what: &str, within: Duration, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while !check().await? {
-        if tokio::time::Instant::now() > deadline {
-            bail!("{what}: not reached within {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
-/// Frames until the relay closes the socket, with the close code.
-pub(crate) async fn frames_until_closed(
-    ws: &mut WsClient,
-) -> Result<(Vec<ServerFrame>, Option<u16>)> {
-    let mut frames = Vec::new();
-    loop {
-        match ws.next(Duration::from_secs(10)).await? {
-            Received::Frame(frame) => frames.push(frame),
-            Received::Closed(code) => return Ok((frames, code)),
-        }
-    }
-}
+use super::{Setup, next_events, test_secret_query};
+use crate::harness::Options;
+use crate::support::{NO_CLIENT_LIMITS, RelayArgs, SERVICE, Wait, push_user_data, register, until};
+use crate::ws_client::WsClient;
 
 #[tokio::test]
 async fn a_push_is_answered_200_only_once_it_is_durable() -> Result<()> {
@@ -59,9 +30,9 @@ async fn a_push_is_answered_200_only_once_it_is_durable() -> Result<()> {
     fails.store(true, Ordering::SeqCst);
     let refused_before = setup.admin.stats().await?["pushes"]["failed"].as_u64().unwrap_or(0);
     setup.admin.agent_says(&chat, "while the disk is full").await?;
-    until("the relay refuses a push it cannot store", Duration::from_secs(5), || async {
+    until("the relay refuses a push it cannot store", Duration::from_secs(5), async || {
         let refused = setup.admin.stats().await?["pushes"]["failed"].as_u64().unwrap_or(0);
-        Ok(refused >= refused_before + 2)
+        Ok(Wait::done_if(refused >= refused_before + 2, format!("{refused} pushes refused")))
     })
     .await?;
     fails.store(false, Ordering::SeqCst);
@@ -89,19 +60,9 @@ async fn a_push_naming_only_a_device_tells_each_of_its_chats_to_refresh() -> Res
     let device = "dev-kept-across-chats";
     let mut sockets = Vec::new();
     for _ in 0..6 {
-        let (credentials, _) = setup
-            .gms
-            .create("Jane", async_push_user_data(&PushSubscription::new(device, "")))
-            .await?;
-        let registered: SessionRegistered = setup
-            .http
-            .post(format!("{}/v1/sessions", setup.system.relay_url))
-            .json(&RegisterSession::new(SERVICE, &credentials, Some(device)))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let (credentials, _) = setup.gms.create("Jane", push_user_data(device, true)).await?;
+        let body = RegisterSession::new(SERVICE, &credentials, Some(device));
+        let registered = register(&setup.http, &setup.system.relay_url, &body).await?;
         let mut ws = WsClient::connect(&setup.system.relay_url).await?;
         ws.subscribe(&credentials.chat_id, &registered.token).await?;
         sockets.push((credentials.chat_id, ws));
@@ -112,7 +73,7 @@ async fn a_push_naming_only_a_device_tells_each_of_its_chats_to_refresh() -> Res
     setup.system.stop_relay().await?;
     // Nothing says which chat it was for: each refreshes with its own tokens.
     for (i, (chat_id, ws)) in sockets.iter_mut().enumerate() {
-        let (frames, _) = frames_until_closed(ws).await?;
+        let (frames, _) = ws.frames_until_closed().await?;
         let expected = vec![ServerFrame::Changed { chat_id: chat_id.clone() }];
         assert_eq!(frames, expected, "chat {i} of {}", sockets.len());
     }
@@ -139,8 +100,9 @@ async fn a_push_with_a_wrong_secure_key_does_not_end_a_running_chat() -> Result<
         ServerFrame::Changed { chat_id: chat.clone() }
     );
     // Its acknowledgement has been answered by GMS...
-    until("the acknowledgement", Duration::from_secs(5), || async {
-        Ok(refreshes().await? > before)
+    until("the acknowledgement", Duration::from_secs(5), async || {
+        let now = refreshes().await?;
+        Ok(Wait::done_if(now > before, format!("{now} refreshes")))
     })
     .await?;
     // ...and the chat goes on: the agent's next message arrives, no `ended` before it.
@@ -175,12 +137,13 @@ async fn a_chat_server_restarted_while_the_relay_was_down_is_noticed_at_start() 
     setup.admin.ok("/sim/chat-servers/117/restart", json!({})).await?;
     setup.system.start_relay().await?;
     // The periodic ping is 30 minutes away: only the kept pid can explain a restoration.
-    until("every chat of 117 restored", Duration::from_secs(20), || async {
+    until("every chat of 117 restored", Duration::from_secs(20), async || {
         let chats = setup.admin.get("/sim/chats").await?;
-        let chats = chats.as_array().cloned().unwrap_or_default();
-        Ok(on_117.iter().all(|c| {
-            chats.iter().any(|s| s["chatId"] == c.chat_id.as_str() && s["alias"] == "118")
-        }))
+        let all = chats.as_array().cloned().unwrap_or_default();
+        let moved = on_117
+            .iter()
+            .all(|c| all.iter().any(|s| s["chatId"] == c.chat_id.as_str() && s["alias"] == "118"));
+        Ok(Wait::done_if(moved, chats))
     })
     .await?;
     setup.system.stop().await
@@ -192,15 +155,15 @@ async fn a_relay_that_fails_to_start_leaves_nothing_running() -> Result<()> {
     // The token key cannot be read: start fails after the store writer has started.
     std::fs::create_dir_all(data_dir.join("token.key"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let args = crate::harness::relay_args("127.0.0.1:0", "http://127.0.0.1:9", &data_dir);
-    let config = <relay::Config as clap::Parser>::try_parse_from(
-        std::iter::once("relay".to_owned()).chain(args),
-    )?;
+    let config = RelayArgs::new("127.0.0.1:0", "http://127.0.0.1:9", &data_dir).config()?;
     let started = relay::run(listener, config, std::future::pending()).await;
     assert!(started.is_err(), "a token key that is a directory is an error");
     // The writer let go of the store file (redb allows one opener at a time).
-    until("the store released", Duration::from_secs(5), || async {
-        Ok(relay::store::RedbBackend::open(&data_dir).is_ok())
+    until("the store released", Duration::from_secs(5), async || {
+        Ok(match relay::store::RedbBackend::open(&data_dir) {
+            Ok(_) => Wait::Done(()),
+            Err(error) => Wait::Still(error.to_string()),
+        })
     })
     .await?;
     let _ = std::fs::remove_dir_all(data_dir);

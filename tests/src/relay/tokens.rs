@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::{SERVICE, Setup, next_events};
+use super::{Setup, next_events};
 use crate::harness::Options;
+use crate::support::SERVICE;
+use shared::relay_api::SESSIONS_PATH;
 
 #[tokio::test]
 async fn a_chat_gms_gave_no_user_id_nor_alias_is_registered_pushed_and_restored() -> Result<()> {
@@ -22,7 +24,7 @@ async fn a_chat_gms_gave_no_user_id_nor_alias_is_registered_pushed_and_restored(
     let credentials = setup.chat(false).await?;
     assert_eq!((credentials.user_id.as_str(), credentials.alias.as_str()), ("", ""));
     let body = json!({"service": SERVICE, "chatId": credentials.chat_id, "secureKey": credentials.secure_key});
-    let url = format!("{}/v1/sessions", setup.system.relay_url);
+    let url = format!("{}{SESSIONS_PATH}", setup.system.relay_url);
     let answer = setup.http.post(url).json(&body).send().await?;
     assert_eq!(answer.status(), 200, "{}", answer.text().await?);
 
@@ -43,6 +45,6 @@ async fn a_chat_gms_gave_no_user_id_nor_alias_is_registered_pushed_and_restored(
     let before = setup.admin.refreshes().await?;
     setup.admin.ok(&format!("/sim/chat-servers/{server}/restart"), json!({})).await?;
     let moving = [chat.chat_id.clone(), credentials.chat_id.clone()];
-    super::redis_ha::restored(&setup.admin, &moving, &before, Duration::from_secs(20)).await?;
+    super::restored(&setup.admin, &moving, &before, Duration::from_secs(20)).await?;
     setup.system.stop().await
 }

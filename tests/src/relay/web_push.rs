@@ -10,11 +10,15 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use serde_json::{Value, json};
 use shared::gms::{Credentials, PushSubscription, async_push_user_data};
-use shared::relay_api::{NotificationTexts, PushSubscriptionBody, SessionRegistered};
+use shared::relay_api::{
+    NotificationTexts, PUSH_PATH, PUSH_SUBSCRIPTION, PushSubscriptionBody, SERVICE_WORKER_PATH,
+    SESSIONS_PATH, SessionRegistered,
+};
 
-use super::{SERVICE, Setup, next_events, rand_suffix};
-use crate::harness::{Options, RedisServer, TEST_PUSH_SECRET};
+use super::{Setup, next_events, rand_suffix};
+use crate::harness::{Options, RedisServer};
 use crate::push_service::{Answer, PushService, Received, Subscription};
+use crate::support::{SERVICE, TEST_PUSH_SECRET, Wait, until};
 
 const SUBJECT: &str = "mailto:ops@example.com";
 /// The page a browser subscribed from (an old widget, or a forged request, may send its
@@ -52,7 +56,7 @@ async fn opt_in(
     };
     let response = setup
         .http
-        .post(format!("{relay_url}/v1/sessions/{chat_id}/push-subscription"))
+        .post(format!("{relay_url}{SESSIONS_PATH}/{chat_id}/{PUSH_SUBSCRIPTION}"))
         .bearer_auth(token)
         .json(&body)
         .send()
@@ -208,15 +212,16 @@ async fn a_gone_subscription_or_an_opt_out_stops_notifications() -> Result<()> {
     setup.admin.agent_says(&gone.chat_id, "to a browser that unsubscribed").await?;
     service.wait_for(1, WITHIN).await?;
     // Counted once the subscription is removed (no other test makes a push service say 410).
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    while !setup.metrics().await?.contains("relay_web_push_total{result=\"gone\"} 1") {
-        ensure!(tokio::time::Instant::now() < deadline, "the subscription was not removed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("the subscription removed", WITHIN, async || {
+        let metrics = setup.metrics().await?;
+        let gone = metrics.contains("relay_web_push_total{result=\"gone\"} 1");
+        Ok(Wait::done_if(gone, metrics))
+    })
+    .await?;
     let off = setup
         .http
         .delete(format!(
-            "{}/v1/sessions/{}/push-subscription",
+            "{}{SESSIONS_PATH}/{}/{PUSH_SUBSCRIPTION}",
             setup.system.relay_url, opted_out.chat_id
         ))
         .bearer_auth(&registered.token)
@@ -298,7 +303,7 @@ async fn subscriptions_are_checked_before_they_are_kept() -> Result<()> {
     let (status, _) = opt_in(&setup, &url, chat_id, token, &good).await?;
     assert_eq!(status, 204);
 
-    let worker = setup.http.get(format!("{url}/gms-chat-sw.js")).send().await?;
+    let worker = setup.http.get(format!("{url}{SERVICE_WORKER_PATH}")).send().await?;
     assert_eq!(worker.status().as_u16(), 200);
     let kind = worker.headers()["content-type"].to_str()?.to_owned();
     assert!(kind.starts_with("text/javascript"), "{kind}");
@@ -314,7 +319,7 @@ async fn subscriptions_are_checked_before_they_are_kept() -> Result<()> {
     let (status, body) =
         opt_in(&plain, &url, &credentials.chat_id, &registered.token, &good).await?;
     assert_eq!((status, body["code"].as_str()), (404, Some("web_push_disabled")));
-    let worker = plain.http.get(format!("{url}/gms-chat-sw.js")).send().await?;
+    let worker = plain.http.get(format!("{url}{SERVICE_WORKER_PATH}")).send().await?;
     assert_eq!(worker.status().as_u16(), 404);
     plain.system.stop().await
 }
@@ -330,7 +335,7 @@ async fn two_relays_on_redis_notify_each_line_once_whichever_takes_the_push() ->
     // Both relays hold one VAPID key (kept in Redis).
     let there = setup
         .http
-        .post(format!("{}/v1/sessions", other.url))
+        .post(format!("{}{SESSIONS_PATH}", other.url))
         .json(&shared::relay_api::RegisterSession::new(SERVICE, &credentials, None))
         .send()
         .await?
@@ -349,8 +354,8 @@ async fn two_relays_on_redis_notify_each_line_once_whichever_takes_the_push() ->
         } else {
             (&other.url, &setup.system.relay_url)
         };
-        let sends =
-            [a, b].map(|url| setup.http.post(format!("{url}/gms/push{query}")).json(&push).send());
+        let sends = [a, b]
+            .map(|url| setup.http.post(format!("{url}{PUSH_PATH}{query}")).json(&push).send());
         let [x, y] = sends;
         let (x, y) = tokio::join!(x, y);
         assert_eq!((x?.status().as_u16(), y?.status().as_u16()), (200, 200));

@@ -131,7 +131,7 @@ async fn errors_are_never_cached_and_the_demo_page_is_served_only_when_asked() -
     production.stop().await?;
     let demo =
         System::start(Options::sim(&[]).relay(&["--static-dir", &dir, "--demo-page"])).await?;
-    let (status, headers, body) = get(&format!("{}/", demo.relay_url), "identity").await?;
+    let (status, headers, body) = get(&demo.page_url(), "identity").await?;
     assert_eq!((status, header(&headers, "cache-control")), (200, "no-cache"));
     assert!(String::from_utf8_lossy(&body).contains("demo"));
     demo.stop().await

@@ -4,11 +4,12 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use shared::relay_api::{ClientFrame, ServerFrame, close_code};
+use shared::relay_api::{ClientFrame, PUSH_PATH, ServerFrame, close_code};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::{Setup, next_events, test_secret_query};
 use crate::harness::{Options, RedisServer};
+use crate::support::{Wait, until_every};
 use crate::ws_client::{Received, WsClient};
 
 #[tokio::test]
@@ -62,7 +63,7 @@ async fn only_allowed_origins_may_connect() -> anyhow::Result<()> {
     let mut allowed = WsClient::from_socket(allowed);
     // Open until the relay itself closes it.
     setup.system.stop_relay().await?;
-    let (frames, code) = super::store::frames_until_closed(&mut allowed).await?;
+    let (frames, code) = allowed.frames_until_closed().await?;
     assert_eq!((frames, code), (vec![], Some(close_code::GOING_AWAY)));
     setup.system.stop().await
 }
@@ -241,19 +242,18 @@ async fn with_redis_a_subscribe_does_not_wait_for_the_writers_commit() -> anyhow
     let push = json!({"deviceId": "d", "chatId": pushed.chat_id, "messages": [
         {"from": {"nickname": "Ann", "participantId": 2, "type": "Agent"},
          "index": 10, "type": "Message", "text": "held", "utcTime": 1}]});
-    let url = format!("{}/gms/push{}", setup.system.relay_url, test_secret_query());
+    let url = format!("{}{PUSH_PATH}{}", setup.system.relay_url, test_secret_query());
     let posting = setup.http.post(url).header("content-type", "application/json");
     let pushing = tokio::spawn(posting.body(push.to_string()).send());
     // The commit is in Redis, held: a client blocked on EVAL.
-    let deadline = held_at + HELD / 2;
-    loop {
+    let within = (held_at + HELD / 2).saturating_duration_since(Instant::now());
+    let what = "the push's commit held in Redis";
+    until_every(what, within, Duration::from_millis(10), async || {
         let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut control).await?;
-        if clients.lines().any(|l| l.contains(" flags=b ") && l.contains(" cmd=eval ")) {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the push's commit never reached Redis");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        let held = clients.lines().any(|l| l.contains(" flags=b ") && l.contains(" cmd=eval "));
+        Ok(Wait::done_if(held, clients))
+    })
+    .await?;
     let answer = ws.subscribe(&followed.chat_id, &registered.token).await?;
     let answered_after = held_at.elapsed();
     assert!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");

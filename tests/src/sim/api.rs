@@ -2,7 +2,8 @@ use serde_json::json;
 use shared::gms::{ChatOperation, ChatResponse, EventType, Verdict, Visitor};
 use shared::transcript::TranscriptPosition;
 
-use super::{SERVICE, Sim};
+use super::Sim;
+use crate::support::SERVICE;
 
 fn create_with(visitor: Visitor) -> ChatOperation {
     ChatOperation::Create { visitor, user_data: vec![] }

@@ -18,8 +18,7 @@ use shared::gms::{
 use shared::transcript::TranscriptPosition;
 
 use crate::gms_client::{GmsClient, SimAdmin};
-
-pub(crate) const SERVICE: &str = "customer-support";
+use crate::support::{SERVICE, Wait, until};
 
 /// A running simulator with a client and the admin API.
 pub(crate) struct Sim {
@@ -56,18 +55,15 @@ impl Sim {
         within: Duration,
         done: impl Fn(&ChatResponse) -> bool,
     ) -> Result<ChatResponse> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
+        until("the transcript's condition", within, async || {
             let response = self.refresh(credentials, 1).await?;
-            if done(&response) {
-                return Ok(response);
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "condition not reached: {response:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            Ok(if done(&response) {
+                Wait::Done(response)
+            } else {
+                Wait::Still(format!("{response:?}"))
+            })
+        })
+        .await
     }
 }
 

@@ -5,7 +5,8 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 use shared::gms::{ChatOperation, ChatResponse, Credentials, FilePart, Visitor};
 
-use super::{SERVICE, Sim};
+use super::Sim;
+use crate::support::SERVICE;
 
 /// One request as a client could send it, malformed or not.
 struct Case {

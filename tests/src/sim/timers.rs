@@ -3,17 +3,20 @@ use std::time::Duration;
 use shared::gms::EventType;
 
 use super::{Sim, push_user_data};
+use crate::support::{NotReached, Wait, until};
 
 /// Watches a chat through the admin API (a refresh would count as activity).
 async fn ended_within(sim: &Sim, chat_id: &str, within: Duration) -> anyhow::Result<bool> {
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if sim.admin.get(&format!("/sim/chats/{chat_id}")).await?["ended"] == true {
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    let ended = until(&format!("chat {chat_id} ended"), within, async || {
+        let chat = sim.admin.get(&format!("/sim/chats/{chat_id}")).await?;
+        Ok(Wait::done_if(chat["ended"] == true, chat))
+    })
+    .await;
+    match ended {
+        Ok(()) => Ok(true),
+        Err(error) if error.is::<NotReached>() => Ok(false),
+        Err(error) => Err(error),
     }
-    Ok(false)
 }
 
 #[tokio::test]
