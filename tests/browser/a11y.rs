@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use system_tests::gms_client::SimAdmin;
 use system_tests::webdriver::Browser;
+use system_tests::widget_page::WidgetPage;
 
 use crate::system;
 
@@ -51,26 +52,27 @@ async fn axe_finds_no_violation_in_any_state() -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
-    browser.widget_element("[data-testid=launcher]").await?;
+    widget.element("[data-testid=launcher]").await?;
     no_violations(&browser, "launcher").await?;
 
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
-    browser.wait_for_text("[data-testid=prechat-error]", "", 5).await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.click("[data-testid=prechat-submit]").await?;
+    widget.wait_for_text("[data-testid=prechat-error]", "", 5).await?;
     no_violations(&browser, "form with errors").await?;
 
-    let field = browser.widget_element("[data-testid=prechat-name]").await?;
+    let field = widget.element("[data-testid=prechat-name]").await?;
     browser.type_into(&field, "Jane").await?;
-    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
-    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
-    let chat_id = browser.stored_chat_id().await?;
+    widget.click("[data-testid=prechat-submit]").await?;
+    widget.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    let chat_id = widget.stored_chat_id().await?;
     admin.agent_says(&chat_id, "Hello, see https://example.com").await?;
-    browser.wait_for_text("[data-testid=line]", "Hello", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "Hello", 10).await?;
     no_violations(&browser, "conversation").await?;
 
     admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
-    browser.widget_element("[data-testid=new-chat]").await?;
+    widget.element("[data-testid=new-chat]").await?;
     no_violations(&browser, "ended").await?;
     browser.close().await?;
     system.stop().await

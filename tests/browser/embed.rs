@@ -9,9 +9,9 @@ use system_tests::harness::{Options, System};
 use system_tests::host_site::{HostSite, Page};
 use system_tests::support::{Wait, until_every};
 use system_tests::webdriver::Browser;
+use system_tests::widget_page::WidgetPage;
 
 use crate::system_with;
-use crate::widget::say;
 
 /// gms-sim and the relay, both letting the site's origin in, and the site.
 async fn embedded(sim_args: &[&str]) -> Result<(System, HostSite)> {
@@ -69,18 +69,13 @@ async fn launcher_rect(browser: &Browser) -> Result<Value> {
         .await
 }
 
-async fn start_chat(browser: &Browser, name: &str) -> Result<()> {
-    browser.type_into(&browser.widget_element("[data-testid=prechat-name]").await?, name).await?;
-    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
-    browser.widget_element("[data-testid=composer]").await.map(drop)
-}
-
 #[tokio::test]
 async fn one_tag_on_another_origin_costs_a_small_script_until_opened_then_chats_by_push()
 -> Result<()> {
     let (system, site) = embedded(&["--bot", "--bot-delay-ms", "200"]).await?;
     let url = site.put("/", Page { html: page(&system, "", ""), ..Page::default() });
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&url).await?;
     ready(&browser).await?;
     let fetched = fetched_from(&browser, &system.relay_url).await?;
@@ -94,8 +89,8 @@ async fn one_tag_on_another_origin_costs_a_small_script_until_opened_then_chats_
     assert!(bytes > 0.0 && bytes <= 8.0 * 1024.0, "{bytes} bytes for a page view");
 
     let closed = launcher_rect(&browser).await?;
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.widget_element("[data-testid=panel]").await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.element("[data-testid=panel]").await?;
     let focused = browser
         .script(
             "const a = document.getElementById('gms-chat-widget').shadowRoot.activeElement;
@@ -116,12 +111,12 @@ async fn one_tag_on_another_origin_costs_a_small_script_until_opened_then_chats_
         "the widget's launcher is where the loader's was"
     );
 
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    start_chat(&browser, "Jane").await?;
-    browser.wait_for_text("[data-testid=status]", "Connected", 20).await?;
-    browser.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
-    say(&browser, "across origins").await?;
-    browser
+    widget.click("[data-testid=launcher]").await?;
+    widget.fill_prechat("Jane").await?;
+    widget.wait_for_text("[data-testid=status]", "Connected", 20).await?;
+    widget.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
+    widget.say("across origins").await?;
+    widget
         .wait_for_text("[data-testid=line]", "You said: \u{201c}across origins\u{201d}", 10)
         .await?;
     browser.close().await?;
@@ -133,11 +128,12 @@ async fn a_visitor_who_never_chats_leaves_nothing_in_the_browser() -> Result<()>
     let (system, site) = embedded(&[]).await?;
     let url = site.put("/", Page { html: page(&system, "", ""), ..Page::default() });
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&url).await?;
     ready(&browser).await?;
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.widget_element("[data-testid=prechat-name]").await?;
-    browser.click(&browser.widget_element("[data-testid=close]").await?).await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.element("[data-testid=prechat-name]").await?;
+    widget.click("[data-testid=close]").await?;
     browser.script("GmsChat.toggle(); GmsChat.toggle();", json!([])).await?;
     browser.goto(&url).await?;
     ready(&browser).await?;
@@ -172,6 +168,7 @@ async fn a_strict_content_security_policy_gets_a_working_widget_and_no_violation
     let html = page(&system, "", "");
     let url = site.put("/", Page { html, headers: vec![("content-security-policy".into(), csp)] });
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser
         .on_new_document(
             "window.violations = [];
@@ -181,11 +178,11 @@ async fn a_strict_content_security_policy_gets_a_working_widget_and_no_violation
         .await?;
     browser.goto(&url).await?;
     ready(&browser).await?;
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    start_chat(&browser, "Jane").await?;
-    browser.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
-    say(&browser, "under a strict policy").await?;
-    browser.wait_for_text("[data-testid=line]", "under a strict policy\u{201d}", 10).await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.fill_prechat("Jane").await?;
+    widget.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
+    widget.say("under a strict policy").await?;
+    widget.wait_for_text("[data-testid=line]", "under a strict policy\u{201d}", 10).await?;
     let violations = browser.script("return window.violations;", json!([])).await?;
     assert_eq!(violations, json!([]));
     let console = browser.console_log().await?;
@@ -253,17 +250,18 @@ async fn the_host_page_api_drives_the_widget_and_hears_its_events() -> Result<()
     let url =
         site.put("/", Page { html: page(&system, "", STUB_AND_LISTENERS), ..Page::default() });
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&url).await?;
     wait_heard(&browser, "ready", 1).await?;
     browser.script("GmsChat.open();", json!([])).await?;
-    browser.widget_element("[data-testid=panel]").await?;
+    widget.element("[data-testid=panel]").await?;
     wait_heard(&browser, "open", 1).await?;
     browser.script("GmsChat.close();", json!([])).await?;
     wait_heard(&browser, "close", 1).await?;
     browser.script("GmsChat.toggle();", json!([])).await?;
     wait_heard(&browser, "open", 2).await?;
 
-    start_chat(&browser, "Jane").await?;
+    widget.fill_prechat("Jane").await?;
     wait_heard(&browser, "started", 1).await?;
     wait_heard(&browser, "message", 1).await?;
     let greeting =
@@ -271,7 +269,7 @@ async fn the_host_page_api_drives_the_widget_and_hears_its_events() -> Result<()
     assert!(greeting["text"].as_str().is_some_and(|t| t.contains("I'm Ava")), "{greeting}");
     assert_eq!(greeting["from"], json!("Ava"));
     assert!(greeting["time"].as_f64().is_some(), "{greeting}");
-    let chat_id = browser.stored_chat_id().await?;
+    let chat_id = widget.stored_chat_id().await?;
     let detail = admin.get(&format!("/sim/chats/{chat_id}")).await?;
     assert_eq!(detail["userData"]["plan"], json!("gold"), "{detail}");
     assert_eq!(detail["userData"]["visits"], json!("3"));
@@ -316,6 +314,7 @@ async fn calls_made_while_the_chat_loads_end_where_they_would_have() -> Result<(
     let url =
         site.put("/", Page { html: page(&system, "", STUB_AND_LISTENERS), ..Page::default() });
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&url).await?;
     wait_heard(&browser, "ready", 1).await?;
     // All before the wasm can arrive: open, then closed again.
@@ -339,7 +338,7 @@ async fn calls_made_while_the_chat_loads_end_where_they_would_have() -> Result<(
         .await?;
     assert_eq!(state, json!([false, ["ready"]]), "it arrives closed, having opened for no one");
     browser.script("GmsChat.toggle();", json!([])).await?;
-    browser.widget_element("[data-testid=panel]").await?;
+    widget.element("[data-testid=panel]").await?;
     browser.close().await?;
     system.stop().await
 }
@@ -353,6 +352,7 @@ async fn the_site_themes_the_widget_dark_with_its_own_accent_and_corner() -> Res
     let html = page(&system, r#"data-theme="dark" data-position="left""#, style);
     let url = site.put("/", Page { html, ..Page::default() });
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&url).await?;
     ready(&browser).await?;
     let computed = "const root = document.getElementById('gms-chat-widget').shadowRoot;
@@ -368,8 +368,8 @@ async fn the_site_themes_the_widget_dark_with_its_own_accent_and_corner() -> Res
     assert_eq!(before["launcher"], json!("rgb(0, 90, 60)"), "the loader's launcher is themed");
     assert_eq!((&before["font"], &before["height"]), (&json!("monospace"), &json!(64)), "{before}");
     assert!(before["left"].as_f64().is_some_and(|l| l < 100.0), "left corner: {before}");
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.widget_element("[data-testid=panel]").await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.element("[data-testid=panel]").await?;
     let open = browser.script(computed, json!([])).await?;
     assert_eq!(open["launcher"], json!("rgb(0, 90, 60)"));
     assert_eq!(open["panel"], json!("rgb(27, 30, 37)"), "dark");
@@ -386,8 +386,8 @@ async fn the_site_themes_the_widget_dark_with_its_own_accent_and_corner() -> Res
         )
         .await?;
     browser.goto(&auto).await?;
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.widget_element("[data-testid=panel]").await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.element("[data-testid=panel]").await?;
     let dark = browser.script(computed, json!([])).await?;
     assert_eq!(dark["panel"], json!("rgb(27, 30, 37)"), "auto in a dark system");
     crate::a11y::no_violations(&browser, "auto theme, dark system").await?;
@@ -404,6 +404,7 @@ async fn invalid_settings_get_one_warning_each_and_the_defaults() -> Result<()> 
     let html = page(&system, attributes, "");
     let url = site.put("/", Page { html, ..Page::default() });
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&url).await?;
     ready(&browser).await?;
     let warnings: Vec<String> = browser
@@ -436,8 +437,8 @@ async fn invalid_settings_get_one_warning_each_and_the_defaults() -> Result<()> 
         .await?;
     assert_eq!(root, json!(["light", "en"]));
     // The invalid relay URL fell back to the loader's own origin: the chat still opens.
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.widget_element("[data-testid=prechat-name]").await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.element("[data-testid=prechat-name]").await?;
     browser.close().await?;
     system.stop().await
 }
@@ -461,13 +462,14 @@ async fn configuration_comes_only_from_the_sites_json_script_and_the_tag() -> Re
     );
     let url = site.put("/", Page { html, ..Page::default() });
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&url).await?;
     ready(&browser).await?;
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    start_chat(&browser, "Jane").await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.fill_prechat("Jane").await?;
     // The chat's tokens went to the tag's own relay, and the site's title is shown.
-    browser.wait_for_text("[data-testid=status]", "Connected", 20).await?;
-    assert_eq!(browser.widget_texts(".gc-panel h2").await?, ["Shop help"]);
+    widget.wait_for_text("[data-testid=status]", "Connected", 20).await?;
+    assert_eq!(widget.texts(".gc-panel h2").await?, ["Shop help"]);
     let warnings: Vec<String> = browser
         .console_log()
         .await?
@@ -506,6 +508,7 @@ async fn a_hostile_page_cannot_break_the_widget() -> Result<()> {
     let (system, site) = embedded(&["--bot", "--bot-delay-ms", "100"]).await?;
     let url = site.put("/", Page { html: page(&system, "", HOSTILE), ..Page::default() });
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&url).await?;
     ready(&browser).await?;
     let check = "const host = document.getElementById('gms-chat-widget');
@@ -517,20 +520,18 @@ async fn a_hostile_page_cannot_break_the_widget() -> Result<()> {
     let state = browser.script(check, json!([])).await?;
     // On top of the page's header, its own font size, shown, and the page's GmsChat kept.
     assert_eq!(state, json!("true 15px block true"));
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    start_chat(&browser, "Jane").await?;
-    browser.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
-    say(&browser, "still works").await?;
-    browser.wait_for_text("[data-testid=line]", "still works\u{201d}", 10).await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.fill_prechat("Jane").await?;
+    widget.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
+    widget.say("still works").await?;
+    widget.wait_for_text("[data-testid=line]", "still works\u{201d}", 10).await?;
     let state = browser.script(check, json!([])).await?;
     assert_eq!(state, json!("true 15px block true"), "with the chat running");
     let warned =
         browser.console_log().await?.into_iter().any(|(_, m)| m.contains("window.GmsChat"));
     assert!(warned, "the page is told its GmsChat was left alone");
-    let stored = browser
-        .stored_chat_id()
-        .await
-        .context("the chat is kept despite Array.prototype.toJSON")?;
+    let stored =
+        widget.stored_chat_id().await.context("the chat is kept despite Array.prototype.toJSON")?;
     assert!(!stored.is_empty());
     browser.close().await?;
     system.stop().await
@@ -553,8 +554,9 @@ async fn the_tags_gms_headers_reach_a_gateway_in_front_of_gms_across_origins() -
     let html = page(&system, r#"data-gms-headers='{"apikey": "k-tag"}'"#, "");
     let url = site.put("/", Page { html, ..Page::default() });
     let browser = Browser::start().await?;
-    browser.start_widget_chat(&url, "Jane").await?;
-    browser.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
+    let widget = WidgetPage::of(&browser);
+    widget.start_chat(&url, "Jane").await?;
+    widget.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
     browser.close().await?;
     system.stop().await
 }

@@ -9,8 +9,8 @@ use shared::widget_config::WidgetConfig;
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::Options;
 use system_tests::webdriver::Browser;
+use system_tests::widget_page::WidgetPage;
 
-use crate::widget::{lines, say, start_chat};
 use crate::{system, system_with};
 
 /// Refresh requests the widget itself made, as the browser's resource timing saw them
@@ -54,7 +54,8 @@ async fn a_long_hide_and_coming_back_online_refresh_once_each_and_a_short_hide_d
 -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start().await?;
-    start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    widget.start_chat(&system.page_url(), "Jane").await?;
     // A new chat needs no catch-up: the relay's position says whether anything was missed.
     let base = widget_refreshes(&browser).await?;
 
@@ -77,9 +78,10 @@ async fn a_long_hide_and_coming_back_online_refresh_once_each_and_a_short_hide_d
 async fn on_a_360_pixel_phone_the_panel_fits_and_the_chat_works() -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start_phone(360, 740).await?;
-    start_chat(&browser, &system, "Jane").await?;
-    say(&browser, "hello from a phone").await?;
-    browser.wait_for_text("[data-testid=line]", "hello from a phone", 10).await?;
+    let widget = WidgetPage::of(&browser);
+    widget.start_chat(&system.page_url(), "Jane").await?;
+    widget.say("hello from a phone").await?;
+    widget.wait_for_text("[data-testid=line]", "hello from a phone", 10).await?;
     let layout = browser
         .script(
             "const root = document.getElementById('gms-chat-widget').shadowRoot;
@@ -116,23 +118,24 @@ async fn the_widget_speaks_the_host_pages_language() -> Result<()> {
     let widget_config = WidgetConfig { language: "de-CH".to_owned(), ..WidgetConfig::default() };
     let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
-    browser.wait_for_text("[data-testid=launcher]", "Chatten Sie mit uns", 10).await?;
-    let lang = browser.widget_attribute(".gc-root", "lang").await?;
+    widget.wait_for_text("[data-testid=launcher]", "Chatten Sie mit uns", 10).await?;
+    let lang = widget.attribute(".gc-root", "lang").await?;
     assert_eq!(lang, json!("de"));
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
-    browser
+    widget.click("[data-testid=launcher]").await?;
+    widget.click("[data-testid=prechat-submit]").await?;
+    widget
         .wait_for_text("[data-testid=prechat-error]", "Bitte nennen Sie uns Ihren Namen", 5)
         .await?;
-    browser.type_into(&browser.widget_element("[data-testid=prechat-name]").await?, "Jana").await?;
-    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
-    browser.wait_for_text("[data-testid=status]", "Verbunden", 10).await?;
-    let chat_id = browser.stored_chat_id().await?;
+    browser.type_into(&widget.element("[data-testid=prechat-name]").await?, "Jana").await?;
+    widget.click("[data-testid=prechat-submit]").await?;
+    widget.wait_for_text("[data-testid=status]", "Verbunden", 10).await?;
+    let chat_id = widget.stored_chat_id().await?;
     let admin = SimAdmin::new(&system.gms.url());
     admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann"})).await?;
-    browser.wait_for_text("[data-testid=line]", "Ann ist dem Chat beigetreten", 10).await?;
-    assert!(lines(&browser).await?.iter().all(|l| !l.contains("joined")));
+    widget.wait_for_text("[data-testid=line]", "Ann ist dem Chat beigetreten", 10).await?;
+    assert!(widget.lines().await?.iter().all(|l| !l.contains("joined")));
     browser.close().await?;
     system.stop().await
 }
@@ -150,22 +153,23 @@ async fn in_arabic_on_a_360_pixel_phone_the_layout_is_mirrored() -> Result<()> {
     let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start_phone(360, 740).await?;
+    let widget = WidgetPage::of(&browser);
     let page = system.page_url();
     browser.goto(&page).await?;
-    browser.wait_for_text("[data-testid=launcher]", "تحدث معنا", 10).await?;
-    assert_eq!(browser.widget_attribute(".gc-root", "dir").await?, json!("rtl"));
-    assert_eq!(browser.widget_attribute(".gc-root", "lang").await?, json!("ar"));
+    widget.wait_for_text("[data-testid=launcher]", "تحدث معنا", 10).await?;
+    assert_eq!(widget.attribute(".gc-root", "dir").await?, json!("rtl"));
+    assert_eq!(widget.attribute(".gc-root", "lang").await?, json!("ar"));
     let launcher = browser.script(RECTS, json!([["[data-testid=launcher]"]])).await?;
     let launcher = &launcher["[data-testid=launcher]"];
     assert!(launcher["left"].as_f64() < Some(40.0), "launcher in the left corner: {launcher}");
 
-    browser.submit_prechat(&page, "ليلى").await?;
-    browser.wait_for_text("[data-testid=status]", "متصل", 10).await?;
-    let chat_id = browser.stored_chat_id().await?;
-    say(&browser, "مرحبا").await?;
-    browser.wait_for_text(".gc-mine", "مرحبا", 10).await?;
+    widget.submit_prechat(&page, "ليلى").await?;
+    widget.wait_for_text("[data-testid=status]", "متصل", 10).await?;
+    let chat_id = widget.stored_chat_id().await?;
+    widget.say("مرحبا").await?;
+    widget.wait_for_text(".gc-mine", "مرحبا", 10).await?;
     admin.agent_says(&chat_id, "أهلًا بك، كيف أساعدك؟").await?;
-    browser.wait_for_text(".gc-theirs", "كيف أساعدك", 10).await?;
+    widget.wait_for_text(".gc-theirs", "كيف أساعدك", 10).await?;
     let parts = [
         "[data-testid=panel]",
         ".gc-mine .gc-bubble",
@@ -192,11 +196,12 @@ async fn in_hebrew_the_widget_speaks_hebrew_from_the_left_corner() -> Result<()>
     let widget_config = WidgetConfig { language: "he".to_owned(), ..WidgetConfig::default() };
     let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
-    browser.wait_for_text("[data-testid=launcher]", "דברו איתנו", 10).await?;
-    assert_eq!(browser.widget_attribute(".gc-root", "dir").await?, json!("rtl"));
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.wait_for_text("[data-testid=prechat-submit]", "התחלת צ'אט", 5).await?;
+    widget.wait_for_text("[data-testid=launcher]", "דברו איתנו", 10).await?;
+    assert_eq!(widget.attribute(".gc-root", "dir").await?, json!("rtl"));
+    widget.click("[data-testid=launcher]").await?;
+    widget.wait_for_text("[data-testid=prechat-submit]", "התחלת צ'אט", 5).await?;
     let rects = browser.script(RECTS, json!([["[data-testid=panel]"]])).await?;
     let panel = &rects["[data-testid=panel]"];
     assert_eq!(panel["left"].as_f64(), Some(20.0), "the panel in the left corner: {panel}");
@@ -208,7 +213,8 @@ async fn in_hebrew_the_widget_speaks_hebrew_from_the_left_corner() -> Result<()>
 async fn on_a_phone_the_on_screen_keyboard_does_not_hide_the_composer() -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start_phone(360, 740).await?;
-    start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    widget.start_chat(&system.page_url(), "Jane").await?;
     // Headless Chromium has no on-screen keyboard; what one does to the page is shrink the
     // visual viewport inside an unchanged layout viewport, as zooming in does.
     browser.cdp("Emulation.setPageScaleFactor", json!({"pageScaleFactor": 2.0})).await?;

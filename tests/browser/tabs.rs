@@ -10,9 +10,9 @@ use system_tests::gms_client::SimAdmin;
 use system_tests::harness::System;
 use system_tests::support::{Wait, until_every};
 use system_tests::webdriver::Browser;
+use system_tests::widget_page::WidgetPage;
 
 use crate::system;
-use crate::widget::{say, start_chat};
 
 /// The relay's open WebSocket connections, from its `/status`.
 async fn relay_connections(system: &System) -> Result<u64> {
@@ -59,34 +59,35 @@ async fn two_tabs_show_one_chat_in_step_over_one_connection() -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     let first = browser.current_tab().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     connections_become(&system, 1, Duration::from_secs(5)).await?;
 
     let second = browser.new_tab().await?;
     browser.goto(&system.page_url()).await?;
-    browser.widget_element("[data-testid=composer]").await?;
-    browser.wait_for_text("[data-testid=status]", "Connected", 5).await?;
+    widget.element("[data-testid=composer]").await?;
+    widget.wait_for_text("[data-testid=status]", "Connected", 5).await?;
 
     // An agent line reaches the tab that holds the connection, and the other within 1 s.
     admin.agent_says(&chat_id, "hello to every tab").await?;
     browser.switch_to(&first).await?;
-    browser.wait_for_text("[data-testid=line]", "hello to every tab", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "hello to every tab", 10).await?;
     browser.switch_to(&second).await?;
-    browser.wait_for_text("[data-testid=line]", "hello to every tab", 1).await?;
+    widget.wait_for_text("[data-testid=line]", "hello to every tab", 1).await?;
 
     // A message sent in the second tab shows in the first within 1 s.
-    say(&browser, "sent from the second tab").await?;
-    browser.wait_for_text("[data-testid=line]", "sent from the second tab", 10).await?;
+    widget.say("sent from the second tab").await?;
+    widget.wait_for_text("[data-testid=line]", "sent from the second tab", 10).await?;
     browser.switch_to(&first).await?;
-    browser.wait_for_text("[data-testid=line]", "sent from the second tab", 1).await?;
+    widget.wait_for_text("[data-testid=line]", "sent from the second tab", 1).await?;
 
     // The panel closed in one tab is closed in both, and the unread count follows.
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
+    widget.click("[data-testid=launcher]").await?;
     admin.agent_says(&chat_id, "while the panel is closed").await?;
-    browser.wait_for_text("[data-testid=unread]", "1", 10).await?;
+    widget.wait_for_text("[data-testid=unread]", "1", 10).await?;
     browser.switch_to(&second).await?;
-    browser.wait_for_text("[data-testid=unread]", "1", 1).await?;
+    widget.wait_for_text("[data-testid=unread]", "1", 1).await?;
 
     // All along, the second tab cost neither a connection nor a refresh or registration.
     assert_eq!(relay_connections(&system).await?, 1);
@@ -95,10 +96,10 @@ async fn two_tabs_show_one_chat_in_step_over_one_connection() -> Result<()> {
 
     // The end, seen by one tab, is shown by both.
     admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.wait_for_text("[data-testid=ended]", "", 10).await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.wait_for_text("[data-testid=ended]", "", 10).await?;
     browser.switch_to(&first).await?;
-    browser.wait_for_text("[data-testid=ended]", "", 1).await?;
+    widget.wait_for_text("[data-testid=ended]", "", 1).await?;
     browser.close().await?;
     system.stop().await
 }
@@ -108,13 +109,14 @@ async fn when_the_tab_holding_the_connection_closes_another_takes_over() -> Resu
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     let leader = browser.current_tab().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     let mut others = Vec::new();
     for _ in 0..2 {
         others.push(browser.new_tab().await?);
         browser.goto(&system.page_url()).await?;
-        browser.widget_element("[data-testid=composer]").await?;
+        widget.element("[data-testid=composer]").await?;
     }
     connections_become(&system, 1, Duration::from_secs(5)).await?;
 
@@ -124,12 +126,12 @@ async fn when_the_tab_holding_the_connection_closes_another_takes_over() -> Resu
     // What the agent says at once reaches the remaining tabs within 2 s: another tab has
     // taken the connection over (nothing else would fetch it: there is no polling).
     admin.agent_says(&chat_id, "right after the first tab closed").await?;
-    browser.wait_for_text("[data-testid=line]", "right after the first tab closed", 2).await?;
+    widget.wait_for_text("[data-testid=line]", "right after the first tab closed", 2).await?;
     // And it is connected: the next line arrives by push, in both tabs.
     admin.agent_says(&chat_id, "by push to the new leader").await?;
     for tab in &others {
         browser.switch_to(tab).await?;
-        browser.wait_for_text("[data-testid=line]", "by push to the new leader", 10).await?;
+        widget.wait_for_text("[data-testid=line]", "by push to the new leader", 10).await?;
     }
     connections_become(&system, 1, Duration::from_secs(5)).await?;
     let mut asked = Vec::new();
@@ -153,14 +155,15 @@ async fn a_reload_costs_one_registration_and_one_catch_up_refresh() -> Result<()
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     let refreshes = || async {
         let stats = admin.stats().await?;
         Ok::<u64, anyhow::Error>(stats["chats"][&chat_id]["refresh"].as_u64().unwrap_or(0))
     };
     let before = refreshes().await?;
     browser.goto(&system.page_url()).await?;
-    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    widget.wait_for_text("[data-testid=status]", "Connected", 10).await?;
     browser
         .wait_for(
             "the reload's requests",

@@ -6,9 +6,9 @@ use anyhow::Result;
 use serde_json::json;
 use system_tests::gms_client::SimAdmin;
 use system_tests::webdriver::Browser;
+use system_tests::widget_page::WidgetPage;
 
 use crate::system;
-use crate::widget::{say, start_chat};
 
 /// WCAG contrast ratios of each element's text against its own background (or, for
 /// transparent links, the panel's white), computed in the page.
@@ -42,23 +42,24 @@ async fn buttons_and_links_are_readable() -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
-    browser.widget_element("[data-testid=launcher]").await?;
+    widget.element("[data-testid=launcher]").await?;
     assert_readable(&contrast(&browser, &["[data-testid=launcher]"]).await?);
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.widget_element("[data-testid=prechat-submit]").await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.element("[data-testid=prechat-submit]").await?;
     assert_readable(&contrast(&browser, &["[data-testid=prechat-submit]"]).await?);
-    let field = browser.widget_element("[data-testid=prechat-name]").await?;
+    let field = widget.element("[data-testid=prechat-name]").await?;
     browser.type_into(&field, "Jane").await?;
-    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
-    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
-    let chat_id = browser.stored_chat_id().await?;
+    widget.click("[data-testid=prechat-submit]").await?;
+    widget.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    let chat_id = widget.stored_chat_id().await?;
     let selectors = ["[data-testid=send]", "[data-testid=end-chat]", "[data-testid=attach]"];
     assert_readable(&contrast(&browser, &selectors).await?);
     admin.agent_says(&chat_id, "bye").await?;
-    browser.wait_for_text("[data-testid=line]", "bye", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "bye", 10).await?;
     admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
-    browser.widget_element("[data-testid=new-chat]").await?;
+    widget.element("[data-testid=new-chat]").await?;
     assert_readable(&contrast(&browser, &["[data-testid=new-chat]"]).await?);
     browser.close().await?;
     system.stop().await
@@ -83,26 +84,27 @@ async fn on_a_phone_the_panel_holds_the_page_closes_by_button_or_escape_and_stay
 -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start_phone(360, 740).await?;
-    start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    widget.start_chat(&system.page_url(), "Jane").await?;
     let page_scroll = "return getComputedStyle(document.body).overflow;";
     assert_eq!(browser.script(page_scroll, json!([])).await?, json!("hidden"), "page held still");
-    browser.click(&browser.widget_element("[data-testid=close]").await?).await?;
+    widget.click("[data-testid=close]").await?;
     assert_eq!(browser.script(page_scroll, json!([])).await?, json!("visible"), "and let go");
-    assert_eq!(browser.widget_texts("[data-testid=panel]").await?.len(), 0, "closed");
+    assert_eq!(widget.texts("[data-testid=panel]").await?.len(), 0, "closed");
     focus_on(&browser, "launcher").await?;
 
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    let composer = browser.widget_element("[data-testid=composer]").await?;
+    widget.click("[data-testid=launcher]").await?;
+    let composer = widget.element("[data-testid=composer]").await?;
     browser.type_into(&composer, "\u{E00C}").await?; // Escape
-    assert_eq!(browser.widget_texts("[data-testid=panel]").await?.len(), 0, "Escape closes");
+    assert_eq!(widget.texts("[data-testid=panel]").await?.len(), 0, "Escape closes");
     focus_on(&browser, "launcher").await?;
 
     // Left open, it does not come back open over the page on the next load.
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    browser.widget_element("[data-testid=panel]").await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.element("[data-testid=panel]").await?;
     browser.goto(&system.page_url()).await?;
-    browser.widget_element("[data-testid=launcher]").await?;
-    assert_eq!(browser.widget_texts("[data-testid=panel]").await?.len(), 0);
+    widget.element("[data-testid=launcher]").await?;
+    assert_eq!(widget.texts("[data-testid=panel]").await?.len(), 0);
     browser.close().await?;
     system.stop().await
 }
@@ -112,13 +114,14 @@ async fn after_starting_the_visitor_is_told_an_agent_will_answer_here() -> Resul
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
-    browser
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    widget
         .wait_for_text("[data-testid=waiting]", "you can close this page and come back", 5)
         .await?;
     admin.agent_says(&chat_id, "Hi Jane").await?;
-    browser.wait_for_text("[data-testid=line]", "Hi Jane", 10).await?;
-    assert!(browser.widget_texts("[data-testid=waiting]").await?.is_empty(), "gone once answered");
+    widget.wait_for_text("[data-testid=line]", "Hi Jane", 10).await?;
+    assert!(widget.texts("[data-testid=waiting]").await?.is_empty(), "gone once answered");
     browser.close().await?;
     system.stop().await
 }
@@ -128,12 +131,13 @@ async fn urls_in_agent_messages_are_safe_links_and_messages_show_their_time() ->
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     let hostile = "Help: https://example.com/help?a=1. Not: javascript:alert(1) \
                    data:text/html,<b>x</b> <a href=\"https://evil.example\">y</a> \
                    https://example.com/\u{202e}gpj.exe";
     admin.agent_says(&chat_id, hostile).await?;
-    browser.wait_for_text("[data-testid=line]", "Help:", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "Help:", 10).await?;
     let links = browser
         .script(
             "return [...document.getElementById('gms-chat-widget').shadowRoot
@@ -155,9 +159,9 @@ async fn urls_in_agent_messages_are_safe_links_and_messages_show_their_time() ->
         )
         .await?;
     assert_eq!(markup, json!(0), "markup stays text");
-    say(&browser, "thanks").await?;
-    browser.wait_for_text("[data-testid=line]", "thanks", 10).await?;
-    let times = browser.widget_texts("[data-testid=time]").await?;
+    widget.say("thanks").await?;
+    widget.wait_for_text("[data-testid=line]", "thanks", 10).await?;
+    let times = widget.texts("[data-testid=time]").await?;
     assert!(times.len() >= 2 && times.iter().all(|t| t.contains(':')), "{times:?}");
     browser.close().await?;
     system.stop().await
@@ -175,20 +179,21 @@ async fn the_status_tells_the_truth_around_the_end_and_a_new_chat() -> Result<()
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     // The agent ends it; the visitor starts again: connected, and said so.
     admin.agent_says(&chat_id, "bye").await?;
-    browser.wait_for_text("[data-testid=line]", "bye", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "bye", 10).await?;
     admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
-    browser.click(&browser.widget_element("[data-testid=new-chat]").await?).await?;
-    let field = browser.widget_element("[data-testid=prechat-name]").await?;
+    widget.click("[data-testid=new-chat]").await?;
+    let field = widget.element("[data-testid=prechat-name]").await?;
     browser.type_into(&field, "Jane").await?;
-    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
-    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    widget.click("[data-testid=prechat-submit]").await?;
+    widget.wait_for_text("[data-testid=status]", "Connected", 10).await?;
     // The visitor ends this one: no "Reconnecting" on the way, and a line says so.
     browser.script(WATCH_STATUS, json!([])).await?;
-    browser.click(&browser.widget_element("[data-testid=end-chat]").await?).await?;
-    browser.wait_for_text("[data-testid=line]", "You left the chat", 10).await?;
+    widget.click("[data-testid=end-chat]").await?;
+    widget.wait_for_text("[data-testid=line]", "You left the chat", 10).await?;
     let statuses = browser.script("return window.__statuses;", json!([])).await?;
     let shown: Vec<String> = serde_json::from_value(statuses)?;
     assert!(shown.iter().all(|s| !s.contains("Reconnecting")), "{shown:?}");
@@ -200,9 +205,10 @@ async fn the_status_tells_the_truth_around_the_end_and_a_new_chat() -> Result<()
 async fn the_launcher_has_an_icon_that_costs_no_request() -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
-    browser.widget_element("[data-testid=launcher] svg").await?;
-    let name = browser.widget_attribute("[data-testid=launcher]", "aria-label").await?;
+    widget.element("[data-testid=launcher] svg").await?;
+    let name = widget.attribute("[data-testid=launcher]", "aria-label").await?;
     assert_eq!(name, json!("Chat with us"));
     let images = browser
         .script(
@@ -221,13 +227,14 @@ async fn while_the_tab_is_hidden_new_agent_lines_show_in_the_page_title() -> Res
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     let title = browser.script("return document.title;", json!([])).await?;
     let title = title.as_str().unwrap_or_default().to_owned();
     crate::page::set_hidden(&browser, true, 0).await?;
     admin.agent_says(&chat_id, "one").await?;
     admin.agent_says(&chat_id, "two").await?;
-    browser.wait_for_text("[data-testid=line]", "two", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "two", 10).await?;
     let badge = format!("(2) {title}");
     browser
         .wait_for("the badge", 5, "return document.title === arguments[0];", json!([badge]))
@@ -245,13 +252,14 @@ async fn the_visitor_can_download_the_conversation_as_text() -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
-    say(&browser, "my question").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    widget.say("my question").await?;
     admin.agent_says(&chat_id, "the answer").await?;
-    browser.wait_for_text("[data-testid=line]", "the answer", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "the answer", 10).await?;
     let downloads = system_tests::harness::scratch_dir("transcripts")?;
     browser.allow_downloads(&downloads).await?;
-    browser.click(&browser.widget_element("[data-testid=save-transcript]").await?).await?;
+    widget.click("[data-testid=save-transcript]").await?;
     let saved = downloads.join("chat-transcript.txt");
     let bytes =
         Browser::downloaded(&saved, |b| String::from_utf8_lossy(b).contains("the answer")).await?;
@@ -270,16 +278,17 @@ async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar_under_the_d
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann Lee"})).await?;
     for text in ["one", "two"] {
         admin.agent_says(&chat_id, text).await?;
     }
-    browser.wait_for_text("[data-testid=line]", "two", 10).await?;
-    say(&browser, "mine").await?;
-    browser.wait_for_text("[data-testid=line]", "mine", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "two", 10).await?;
+    widget.say("mine").await?;
+    widget.wait_for_text("[data-testid=line]", "mine", 10).await?;
     admin.agent_says(&chat_id, "three").await?;
-    browser.wait_for_text("[data-testid=line]", "three", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "three", 10).await?;
     let shown = browser
         .script(
             "const root = document.getElementById('gms-chat-widget').shadowRoot;
@@ -319,7 +328,8 @@ async fn alerts_stay_off_until_the_visitor_turns_them_on_and_are_remembered() ->
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     let grant = json!({"permissions": ["notifications"], "origin": system.relay_url});
     browser.cdp("Browser.grantPermissions", grant).await?;
     browser.script(SPY_ALERTS, json!([])).await?;
@@ -339,11 +349,8 @@ async fn alerts_stay_off_until_the_visitor_turns_them_on_and_are_remembered() ->
     crate::page::set_hidden(&browser, false, 1_000).await?;
 
     // Turned on: the next missed line sounds and notifies.
-    browser.click(&browser.widget_element("[data-testid=alerts]").await?).await?;
-    assert_eq!(
-        browser.widget_attribute("[data-testid=alerts]", "aria-pressed").await?,
-        json!("true")
-    );
+    widget.click("[data-testid=alerts]").await?;
+    assert_eq!(widget.attribute("[data-testid=alerts]", "aria-pressed").await?, json!("true"));
     crate::page::set_hidden(&browser, true, 0).await?;
     admin.agent_says(&chat_id, "second while away").await?;
     browser
@@ -357,11 +364,8 @@ async fn alerts_stay_off_until_the_visitor_turns_them_on_and_are_remembered() ->
 
     // The choice is kept for the next visit.
     browser.goto(&system.page_url()).await?;
-    browser.widget_element("[data-testid=alerts]").await?;
-    assert_eq!(
-        browser.widget_attribute("[data-testid=alerts]", "aria-pressed").await?,
-        json!("true")
-    );
+    widget.element("[data-testid=alerts]").await?;
+    assert_eq!(widget.attribute("[data-testid=alerts]", "aria-pressed").await?, json!("true"));
     browser.close().await?;
     system.stop().await
 }

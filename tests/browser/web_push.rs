@@ -8,15 +8,16 @@
 
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
-use shared::relay_api::SERVICE_WORKER_PATH;
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::{Options, System};
 use system_tests::host_site::{HostSite, Page};
 use system_tests::push_service::{PushService, Received, Subscription};
 use system_tests::support::{Wait, until, until_every};
 use system_tests::webdriver::{Browser, DevTools};
+use system_tests::widget_page::WidgetPage;
 
 use crate::system_with;
+use shared::relay_api::SERVICE_WORKER_PATH;
 
 const SUBJECT: &str = "mailto:ops@example.com";
 const WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
@@ -98,13 +99,9 @@ async fn chat(browser: &Browser, shop: &Shop) -> Result<String> {
 
 /// The same on the shop's page at `url`.
 async fn chat_on(browser: &Browser, url: &str) -> Result<String> {
-    browser.goto(url).await?;
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    let name = browser.widget_element("[data-testid=prechat-name]").await?;
-    browser.type_into(&name, "Jane").await?;
-    browser.click(&browser.widget_element("[data-testid=prechat-submit]").await?).await?;
-    browser.widget_element("[data-testid=composer]").await?;
-    browser.stored_chat_id().await
+    let widget = WidgetPage::of(browser);
+    widget.submit_prechat(url, "Jane").await?;
+    widget.stored_chat_id().await
 }
 
 /// The notification choice while it is shown (it is hidden while nothing is offered).
@@ -114,8 +111,9 @@ const SHOWN: &str = ".gc-notify:not([hidden])";
 
 /// Clicks "Notify me when the agent replies" and waits until it is on.
 async fn turn_on(browser: &Browser) -> Result<()> {
-    browser.click(&browser.widget_element(OFFER).await?).await?;
-    browser.widget_element(ON).await.map(drop)
+    let widget = WidgetPage::of(browser);
+    widget.click(OFFER).await?;
+    widget.element(ON).await.map(drop)
 }
 
 /// The visitor leaves the site: once the relay has seen the socket go, nobody follows the
@@ -263,6 +261,7 @@ async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back() 
     let shop = shop().await?;
     let subscription = shop.service.subscribe()?;
     let browser = browser_for(&shop, &subscription, "granted").await?;
+    let widget = WidgetPage::of(&browser);
     let chat_id = chat(&browser, &shop).await?;
     turn_on(&browser).await?;
     let key = browser.script("return window.__gmsChatServerKey;", json!([])).await?;
@@ -280,7 +279,7 @@ async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back() 
     // The visitor came back on their own and closed the panel; then they click the
     // notification: that tab opens its panel, and no window opens.
     browser.goto(&shop.page).await?;
-    browser.click(&browser.widget_element("[data-testid=close]").await?).await?;
+    widget.click("[data-testid=close]").await?;
     let opened = in_worker(&mut devtools, &origin, CLICK).await?;
     assert_eq!(opened, Value::Null, "no new window");
     panel_open(&browser).await?;
@@ -296,7 +295,7 @@ async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back() 
     panel_open(&browser).await?;
     let hash = browser.script("return location.hash;", json!([])).await?;
     assert_eq!(hash, "", "the marker leaves the address");
-    browser.wait_for_text("[data-testid=transcript]", "Anything else?", 10).await?;
+    widget.wait_for_text("[data-testid=transcript]", "Anything else?", 10).await?;
     browser.close().await?;
     shop.system.stop().await
 }
@@ -306,16 +305,17 @@ async fn a_refusal_is_remembered_and_turning_off_stops_notifications() -> Result
     let shop = shop().await?;
     let subscription = shop.service.subscribe()?;
     let browser = browser_for(&shop, &subscription, "denied").await?;
+    let widget = WidgetPage::of(&browser);
     chat(&browser, &shop).await?;
     // Denied before the page loaded: nothing is offered.
-    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
-    let offered = browser.widget_texts(SHOWN).await?;
+    widget.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    let offered = widget.texts(SHOWN).await?;
     assert!(offered.is_empty(), "{offered:?}");
 
     // Allowed to ask: the click asks, the visitor refuses, and it is never offered again.
     set_permission(&browser, &shop.site.origin, "prompt").await?;
     browser.goto(&shop.page).await?;
-    let ask = browser.widget_element(OFFER).await?;
+    let ask = widget.element(OFFER).await?;
     set_permission(&browser, &shop.site.origin, "denied").await?;
     browser.click(&ask).await?;
     browser
@@ -329,17 +329,18 @@ async fn a_refusal_is_remembered_and_turning_off_stops_notifications() -> Result
         .await?;
     set_permission(&browser, &shop.site.origin, "prompt").await?;
     browser.goto(&shop.page).await?;
-    browser.wait_for_text("[data-testid=status]", "Connected", 10).await?;
-    let offered = browser.widget_texts(SHOWN).await?;
+    widget.wait_for_text("[data-testid=status]", "Connected", 10).await?;
+    let offered = widget.texts(SHOWN).await?;
     assert!(offered.is_empty(), "offered again after a refusal: {offered:?}");
     browser.close().await?;
 
     // Another visitor turns it on, then off: lines while it is off are not notified.
     let other = browser_for(&shop, &subscription, "granted").await?;
+    let other_widget = WidgetPage::of(&other);
     let chat_id = chat(&other, &shop).await?;
     turn_on(&other).await?;
-    other.click(&other.widget_element(ON).await?).await?;
-    other.widget_element(OFFER).await?;
+    other_widget.click(ON).await?;
+    other_widget.element(OFFER).await?;
     leave(&other, &shop).await?;
     shop.admin.agent_says(&chat_id, "while off").await?;
     // Back, on again (no prompt: the permission stands), away again.

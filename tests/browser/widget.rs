@@ -6,28 +6,12 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use shared::widget_config::WidgetConfig;
 use system_tests::gms_client::SimAdmin;
-use system_tests::harness::{Options, System};
+use system_tests::harness::Options;
 use system_tests::support::{Wait, until_every};
+use system_tests::webdriver::Browser;
+use system_tests::widget_page::{ENTER, SHIFT, WidgetPage};
 
 use crate::{system, system_with};
-use system_tests::webdriver::Browser;
-
-const ENTER: &str = "\u{E007}";
-const SHIFT: &str = "\u{E008}";
-
-/// Starts a chat in the widget served by this system's relay.
-pub(crate) async fn start_chat(browser: &Browser, system: &System, name: &str) -> Result<String> {
-    browser.start_widget_chat(&system.page_url(), name).await
-}
-
-pub(crate) async fn say(browser: &Browser, text: &str) -> Result<()> {
-    let composer = browser.widget_element("[data-testid=composer]").await?;
-    browser.type_into(&composer, &format!("{text}{ENTER}")).await
-}
-
-pub(crate) async fn lines(browser: &Browser) -> Result<Vec<String>> {
-    browser.widget_texts("[data-testid=line]").await
-}
 
 fn refreshes(stats: &Value, chat_id: &str) -> u64 {
     stats["chats"][chat_id]["refresh"].as_u64().unwrap_or(0)
@@ -37,11 +21,12 @@ fn refreshes(stats: &Value, chat_id: &str) -> u64 {
 async fn the_launcher_opens_the_chat_panel() -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
-    let launcher = browser.widget_element("[data-testid=launcher]").await?;
+    let launcher = widget.element("[data-testid=launcher]").await?;
     browser.click(&launcher).await?;
-    browser.widget_element("[data-testid=panel]").await?;
-    let expanded = browser.widget_attribute("[data-testid=launcher]", "aria-expanded").await?;
+    widget.element("[data-testid=panel]").await?;
+    let expanded = widget.attribute("[data-testid=launcher]", "aria-expanded").await?;
     assert_eq!(expanded, json!("true"));
     browser.close().await?;
     system.stop().await
@@ -51,17 +36,16 @@ async fn the_launcher_opens_the_chat_panel() -> Result<()> {
 async fn the_prechat_form_explains_what_is_missing() -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start().await?;
+    let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
-    browser.click(&browser.widget_element("[data-testid=launcher]").await?).await?;
-    let submit = browser.widget_element("[data-testid=prechat-submit]").await?;
+    widget.click("[data-testid=launcher]").await?;
+    let submit = widget.element("[data-testid=prechat-submit]").await?;
     browser.click(&submit).await?;
-    browser.wait_for_text("[data-testid=prechat-error]", "tell us your name", 5).await?;
-    browser.type_into(&browser.widget_element("[data-testid=prechat-name]").await?, "Jane").await?;
-    browser
-        .type_into(&browser.widget_element("[data-testid=prechat-email]").await?, "jane@")
-        .await?;
+    widget.wait_for_text("[data-testid=prechat-error]", "tell us your name", 5).await?;
+    browser.type_into(&widget.element("[data-testid=prechat-name]").await?, "Jane").await?;
+    browser.type_into(&widget.element("[data-testid=prechat-email]").await?, "jane@").await?;
     browser.click(&submit).await?;
-    browser.wait_for_text("[data-testid=prechat-error]", "valid e-mail", 5).await?;
+    widget.wait_for_text("[data-testid=prechat-error]", "valid e-mail", 5).await?;
     let stats = SimAdmin::new(&system.gms.url()).stats().await?;
     assert_eq!(stats["requests"]["create"], Value::Null, "nothing was sent to GMS");
     browser.close().await?;
@@ -73,10 +57,11 @@ async fn the_agent_answers_by_push_without_any_polling() -> Result<()> {
     let system = system(&["--bot", "--bot-delay-ms", "200"]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
-    browser.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
-    say(&browser, "where is my order").await?;
-    browser
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    widget.wait_for_text("[data-testid=line]", "I'm Ava", 10).await?;
+    widget.say("where is my order").await?;
+    widget
         .wait_for_text("[data-testid=line]", "You said: \u{201c}where is my order\u{201d}", 10)
         .await?;
 
@@ -89,7 +74,7 @@ async fn the_agent_answers_by_push_without_any_polling() -> Result<()> {
     // check, and the widget's catch-up on connect. Nothing per message beyond that.
     let pushes = after["pushes"]["sent"].as_u64().unwrap_or(0);
     assert!(refreshes(&after, &chat_id) <= pushes + 3, "{after}");
-    let seen = lines(&browser).await?;
+    let seen = widget.lines().await?;
     assert_eq!(
         seen.iter().filter(|l| l.contains("where is my order")).count(),
         2,
@@ -103,13 +88,14 @@ async fn the_agent_answers_by_push_without_any_polling() -> Result<()> {
 async fn enter_sends_and_shift_enter_makes_a_new_line() -> Result<()> {
     let system = system(&[]).await?;
     let browser = Browser::start().await?;
-    start_chat(&browser, &system, "Jane").await?;
-    let composer = browser.widget_element("[data-testid=composer]").await?;
+    let widget = WidgetPage::of(&browser);
+    widget.start_chat(&system.page_url(), "Jane").await?;
+    let composer = widget.element("[data-testid=composer]").await?;
     browser.type_into(&composer, "first line").await?;
     browser.type_into(&composer, &format!("{SHIFT}{ENTER}")).await?;
     browser.type_into(&composer, &format!("second line{ENTER}")).await?;
-    browser.wait_for_text("[data-testid=line]", "second line", 10).await?;
-    let sent = lines(&browser).await?;
+    widget.wait_for_text("[data-testid=line]", "second line", 10).await?;
+    let sent = widget.lines().await?;
     assert!(sent.iter().any(|l| l.contains("first line\nsecond line")), "{sent:?}");
     let draft = browser
         .script("return document.getElementById('gms-chat-widget').shadowRoot.querySelector('[data-testid=composer]').value;", json!([]))
@@ -125,15 +111,16 @@ async fn a_reload_restores_the_transcript_and_messages_sent_while_away_appear_on
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
-    say(&browser, "hello").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    widget.say("hello").await?;
     // In GMS's transcript before the answer (under load the send could land after it).
-    browser.wait_for_text("[data-testid=line]", "hello", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "hello", 10).await?;
     admin.agent_says(&chat_id, "first answer").await?;
-    browser.wait_for_text("[data-testid=line]", "first answer", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "first answer", 10).await?;
 
     browser.goto(&system.page_url()).await?;
-    browser.wait_for_text("[data-testid=line]", "first answer", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "first answer", 10).await?;
 
     // The visitor leaves; the agent keeps writing.
     browser.goto("about:blank").await?;
@@ -141,8 +128,8 @@ async fn a_reload_restores_the_transcript_and_messages_sent_while_away_appear_on
         admin.agent_says(&chat_id, text).await?;
     }
     browser.goto(&system.page_url()).await?;
-    browser.wait_for_text("[data-testid=line]", "away three", 10).await?;
-    let seen = lines(&browser).await?;
+    widget.wait_for_text("[data-testid=line]", "away three", 10).await?;
+    let seen = widget.lines().await?;
     let positions: Vec<usize> = ["hello", "first answer", "away one", "away two", "away three"]
         .iter()
         .map(|text| {
@@ -165,16 +152,17 @@ async fn a_gms_that_hands_out_no_user_id_nor_alias_still_chats_and_resumes() -> 
     let system = system(&["--omit-tokens", "--flex-push-content", "session-id,secure-key"]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
-    say(&browser, "hello").await?;
-    browser.wait_for_text("[data-testid=line]", "hello", 10).await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    widget.say("hello").await?;
+    widget.wait_for_text("[data-testid=line]", "hello", 10).await?;
     admin.agent_says(&chat_id, "tokens are optional").await?;
-    browser.wait_for_text("[data-testid=line]", "tokens are optional", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "tokens are optional", 10).await?;
 
     browser.goto(&system.page_url()).await?;
-    browser.wait_for_text("[data-testid=line]", "tokens are optional", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "tokens are optional", 10).await?;
     admin.agent_says(&chat_id, "after the reload").await?;
-    browser.wait_for_text("[data-testid=line]", "after the reload", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "after the reload", 10).await?;
     let transcript = admin.get(&format!("/sim/chats/{chat_id}")).await?;
     assert!(transcript.to_string().contains("hello"), "the visitor's line reached GMS");
     browser.close().await?;
@@ -186,16 +174,17 @@ async fn a_relay_restart_mid_chat_loses_and_duplicates_nothing() -> Result<()> {
     let mut system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     admin.agent_says(&chat_id, "before the restart").await?;
-    browser.wait_for_text("[data-testid=line]", "before the restart", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "before the restart", 10).await?;
     system.restart_relay().await?;
     admin.agent_says(&chat_id, "during the restart").await?;
-    browser.wait_for_text("[data-testid=status]", "Connected", 20).await?;
+    widget.wait_for_text("[data-testid=status]", "Connected", 20).await?;
     admin.agent_says(&chat_id, "after the restart").await?;
-    browser.wait_for_text("[data-testid=line]", "after the restart", 10).await?;
-    browser.wait_for_text("[data-testid=line]", "during the restart", 10).await?;
-    let seen = lines(&browser).await?;
+    widget.wait_for_text("[data-testid=line]", "after the restart", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "during the restart", 10).await?;
+    let seen = widget.lines().await?;
     for text in ["before the restart", "during the restart", "after the restart"] {
         assert_eq!(seen.iter().filter(|l| l.contains(text)).count(), 1, "{text}: {seen:?}");
     }
@@ -208,7 +197,8 @@ async fn text_stays_text_and_only_http_links_are_clickable() -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     admin.agent_says(&chat_id, "<b>not bold</b>").await?;
     admin
         .ok(&format!("/sim/chats/{chat_id}/agent/push-url"), json!({"url": "javascript:alert(1)"}))
@@ -219,7 +209,7 @@ async fn text_stays_text_and_only_http_links_are_clickable() -> Result<()> {
             json!({"url": "https://example.com/help"}),
         )
         .await?;
-    browser.wait_for_text("[data-testid=line]", "https://example.com/help", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "https://example.com/help", 10).await?;
     let anchors = browser
         .script(
             "const root = document.getElementById('gms-chat-widget').shadowRoot;
@@ -229,7 +219,7 @@ async fn text_stays_text_and_only_http_links_are_clickable() -> Result<()> {
         )
         .await?;
     assert_eq!(anchors, json!({"links": ["https://example.com/help"], "bold": 0}));
-    assert!(lines(&browser).await?.iter().any(|l| l.contains("<b>not bold</b>")));
+    assert!(widget.lines().await?.iter().any(|l| l.contains("<b>not bold</b>")));
     browser.close().await?;
     system.stop().await
 }
@@ -239,15 +229,16 @@ async fn a_failed_send_is_marked_and_can_be_retried() -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    widget.start_chat(&system.page_url(), "Jane").await?;
     // startTyping takes one (typing notices are not retried), send's attempts the rest.
     let attempts = u64::from(shared::gms::RetryPolicy::GMS.attempts);
     admin.ok("/sim/faults", json!({"http5xx": attempts + 1})).await?;
-    say(&browser, "will this arrive").await?;
-    browser.wait_for_text("[data-testid=failed]", "error 503", 20).await?;
-    browser.click(&browser.widget_element("[data-testid=retry]").await?).await?;
-    browser.wait_for_text("[data-testid=line]", "will this arrive", 10).await?;
-    assert!(browser.widget_texts("[data-testid=outgoing]").await?.is_empty());
+    widget.say("will this arrive").await?;
+    widget.wait_for_text("[data-testid=failed]", "error 503", 20).await?;
+    widget.click("[data-testid=retry]").await?;
+    widget.wait_for_text("[data-testid=line]", "will this arrive", 10).await?;
+    assert!(widget.texts("[data-testid=outgoing]").await?.is_empty());
     browser.close().await?;
     system.stop().await
 }
@@ -258,17 +249,18 @@ async fn an_agent_typing_is_shown_and_the_agent_ending_the_chat_closes_the_compo
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann"})).await?;
     admin.ok(&format!("/sim/chats/{chat_id}/agent/typing"), json!({"typing": true})).await?;
-    browser.wait_for_text("[data-testid=typing]", "Ann is typing", 10).await?;
+    widget.wait_for_text("[data-testid=typing]", "Ann is typing", 10).await?;
     admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
-    browser.widget_element("[data-testid=ended]").await?;
-    browser.wait_for_text("[data-testid=line]", "Ann left the chat", 10).await?;
-    assert!(browser.widget_texts("[data-testid=composer]").await?.is_empty());
-    assert_eq!(browser.widget_texts("[data-testid=typing]").await?, [""]);
-    browser.click(&browser.widget_element("[data-testid=new-chat]").await?).await?;
-    browser.widget_element("[data-testid=prechat]").await?;
+    widget.element("[data-testid=ended]").await?;
+    widget.wait_for_text("[data-testid=line]", "Ann left the chat", 10).await?;
+    assert!(widget.texts("[data-testid=composer]").await?.is_empty());
+    assert_eq!(widget.texts("[data-testid=typing]").await?, [""]);
+    widget.click("[data-testid=new-chat]").await?;
+    widget.element("[data-testid=prechat]").await?;
     browser.close().await?;
     system.stop().await
 }
@@ -287,13 +279,14 @@ async fn the_visitor_ends_the_chat_and_its_tokens_and_then_its_transcript_leave_
     let config = WidgetConfig { keep_ended_days: 0, ..WidgetConfig::default() };
     let system = system_with(Options { widget_config: config, ..Options::sim(&[]) }).await?;
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     let stored: Value = serde_json::from_str(&stored_text(&browser).await?)?;
     let credentials = &stored["chat"]["credentials"];
     let user_id = credentials["userId"].as_str().context("a user id")?.to_owned();
     let secure_key = credentials["secureKey"].as_str().context("a secure key")?.to_owned();
-    browser.click(&browser.widget_element("[data-testid=end-chat]").await?).await?;
-    browser.widget_element("[data-testid=ended]").await?;
+    widget.click("[data-testid=end-chat]").await?;
+    widget.element("[data-testid=ended]").await?;
     let chat = SimAdmin::new(&system.gms.url()).get(&format!("/sim/chats/{chat_id}")).await?;
     assert_eq!(chat["ended"], true);
     // The tokens go with the end; the transcript stays for the visitor to read.
@@ -309,10 +302,10 @@ async fn the_visitor_ends_the_chat_and_its_tokens_and_then_its_transcript_leave_
         .await?;
     let text = stored_text(&browser).await?;
     assert!(!text.contains(&user_id) && !text.contains(&secure_key), "{text}");
-    browser.wait_for_text("[data-testid=line]", "You left the chat", 10).await?;
+    widget.wait_for_text("[data-testid=line]", "You left the chat", 10).await?;
     // The next page view, past the site's 0 days: nothing of the chat is left.
     browser.goto(&system.page_url()).await?;
-    browser.widget_element("[data-testid=launcher]").await?;
+    widget.element("[data-testid=launcher]").await?;
     assert_eq!(stored_text(&browser).await?, "");
     browser.close().await?;
     system.stop().await
@@ -323,8 +316,9 @@ async fn the_visitor_typing_is_announced_once_and_withdrawn_after_a_pause() -> R
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start().await?;
-    let chat_id = start_chat(&browser, &system, "Jane").await?;
-    let composer = browser.widget_element("[data-testid=composer]").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    let composer = widget.element("[data-testid=composer]").await?;
     browser.type_into(&composer, "I am wri").await?;
     browser.type_into(&composer, "ting").await?;
     let typing = |event: &'static str| {
@@ -357,8 +351,9 @@ async fn a_page_whose_origin_the_relay_refuses_is_told_once_and_does_not_retry()
         .relay(&["--allowed-origin", "https://shop.example"]);
     let system = crate::system_with(options).await?;
     let browser = Browser::start().await?;
-    browser.submit_prechat(&system.page_url(), "Jane").await?;
-    browser
+    let widget = WidgetPage::of(&browser);
+    widget.submit_prechat(&system.page_url(), "Jane").await?;
+    widget
         .wait_for_text("[data-testid=status]", "Live updates are not available on this page", 10)
         .await?;
     let metrics = reqwest::get(format!("{}/metrics", system.relay_url)).await?.text().await?;

@@ -10,6 +10,7 @@ pub mod push_service;
 pub mod push_sink;
 pub mod support;
 pub mod webdriver;
+pub mod widget_page;
 pub mod ws_client;
 
 #[cfg(test)]

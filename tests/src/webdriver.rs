@@ -1,7 +1,6 @@
-//! A small W3C WebDriver client over reqwest, and the chromedriver process behind it.
-//!
-//! The widget lives in an open shadow root, so elements are found with a script and then
-//! clicked and typed into through WebDriver's real input actions.
+//! A small W3C WebDriver client over reqwest, the chromedriver process behind it, and a
+//! DevTools connection for what WebDriver does not carry. It knows nothing of the widget:
+//! `widget_page` does.
 
 use std::process::Stdio;
 
@@ -29,6 +28,14 @@ pub struct Browser {
 /// A reference to an element in the page.
 #[derive(Debug, Clone)]
 pub struct Element(String);
+
+impl Element {
+    /// The element a script answered (WebDriver's element reference).
+    pub fn of(value: &Value) -> Result<Element> {
+        let id = value[ELEMENT_KEY].as_str().with_context(|| format!("not an element: {value}"))?;
+        Ok(Element(id.to_owned()))
+    }
+}
 
 impl Browser {
     /// Starts chromedriver on a free port and opens a headless desktop Chromium session.
@@ -241,21 +248,6 @@ impl Browser {
         .await
     }
 
-    /// Waits for an element inside the widget's shadow root.
-    pub async fn widget_element(&self, selector: &str) -> Result<Element> {
-        let found = self
-            .wait_for(
-                selector,
-                20,
-                "const host = document.getElementById('gms-chat-widget');
-                 return host && host.shadowRoot ? host.shadowRoot.querySelector(arguments[0]) : null;",
-                json!([selector]),
-            )
-            .await?;
-        let id = found[ELEMENT_KEY].as_str().context("not an element")?;
-        Ok(Element(id.to_owned()))
-    }
-
     pub async fn click(&self, element: &Element) -> Result<()> {
         self.call(reqwest::Method::POST, &format!("/element/{}/click", element.0), json!({}))
             .await
@@ -272,76 +264,6 @@ impl Browser {
         )
         .await
         .map(drop)
-    }
-
-    /// The text of every element matching `selector` in the widget.
-    pub async fn widget_texts(&self, selector: &str) -> Result<Vec<String>> {
-        let value = self
-            .script(
-                "const root = document.getElementById('gms-chat-widget').shadowRoot;
-                 return Array.from(root.querySelectorAll(arguments[0])).map(e => e.textContent);",
-                json!([selector]),
-            )
-            .await?;
-        Ok(serde_json::from_value(value)?)
-    }
-
-    /// An attribute of the first element matching `selector` in the widget (null if absent).
-    pub async fn widget_attribute(&self, selector: &str, name: &str) -> Result<Value> {
-        self.script(
-            "return document.getElementById('gms-chat-widget').shadowRoot
-               .querySelector(arguments[0]).getAttribute(arguments[1]);",
-            json!([selector, name]),
-        )
-        .await
-    }
-
-    /// Waits until some element matching `selector` contains `text`.
-    pub async fn wait_for_text(&self, selector: &str, text: &str, seconds: u64) -> Result<()> {
-        self.wait_for(
-            &format!("{selector} containing {text:?}"),
-            seconds,
-            "const host = document.getElementById('gms-chat-widget');
-             if (!host || !host.shadowRoot) return false;
-             return Array.from(host.shadowRoot.querySelectorAll(arguments[0])).some(e => e.textContent.includes(arguments[1]));",
-            json!([selector, text]),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// The chat id the widget stored, once it has one.
-    pub async fn stored_chat_id(&self) -> Result<String> {
-        let id = self
-            .wait_for(
-                "a stored chat",
-                10,
-                "const s = JSON.parse(localStorage.getItem('gms-chat:v1') || '{}');
-                 return s.chat ? s.chat.credentials.chatId : null;",
-                json!([]),
-            )
-            .await?;
-        Ok(id.as_str().context("chat id")?.to_owned())
-    }
-
-    /// As a visitor: opens the host page, opens the panel, gives a name, starts the chat
-    /// and waits until it is connected to the relay; answers the stored chat id.
-    pub async fn start_widget_chat(&self, page_url: &str, name: &str) -> Result<String> {
-        self.submit_prechat(page_url, name).await?;
-        self.wait_for_text("[data-testid=status]", "Connected", 20).await?;
-        self.stored_chat_id().await
-    }
-
-    /// As a visitor: opens the host page and the panel, gives a name and starts the chat;
-    /// returns once the conversation shows, whatever the relay connection does.
-    pub async fn submit_prechat(&self, page_url: &str, name: &str) -> Result<()> {
-        self.goto(page_url).await?;
-        self.click(&self.widget_element("[data-testid=launcher]").await?).await?;
-        let field = self.widget_element("[data-testid=prechat-name]").await?;
-        self.type_into(&field, name).await?;
-        self.click(&self.widget_element("[data-testid=prechat-submit]").await?).await?;
-        self.widget_element("[data-testid=composer]").await?;
-        Ok(())
     }
 
     pub async fn close(self) -> Result<()> {

@@ -15,6 +15,7 @@ use system_tests::gms_client::{GmsClient, SimAdmin};
 use system_tests::harness::{Options, System};
 use system_tests::support::{NO_CLIENT_LIMITS, SERVICE};
 use system_tests::webdriver::Browser;
+use system_tests::widget_page::WidgetPage;
 
 use crate::chats::{self, BenchChat};
 use crate::report::Report;
@@ -46,7 +47,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     let stored = chats::create(&gms_url, Some(&system.relay_url), "away", relay_chats).await?;
     let polled = chats::create(&gms_url, None, "poll", polled_chats).await?;
     let browser = Browser::start().await?;
-    browser.start_widget_chat(&system.page_url(), "Idle Visitor").await?;
+    WidgetPage::of(&browser).start_chat(&system.page_url(), "Idle Visitor").await?;
 
     let before = admin.stats().await?;
     let widget_before = widget_gms_requests(&browser).await?;

@@ -11,6 +11,7 @@ use shared::gms::{ChatEvent, EventType};
 
 use super::visitor::Face;
 use crate::webdriver::Browser;
+use crate::widget_page::WidgetPage;
 
 /// The widgets, each with its chat.
 pub(crate) struct Widgets {
@@ -25,7 +26,8 @@ impl Widgets {
         let mut widgets = Widgets { browsers: Vec::new(), faces: Vec::new() };
         for k in 0..count {
             let browser = Browser::start().await?;
-            let chat_id = browser.start_widget_chat(page_url, &format!("Browser {k}")).await?;
+            let chat_id =
+                WidgetPage::of(&browser).start_chat(page_url, &format!("Browser {k}")).await?;
             browser.cdp("Network.enable", json!({})).await?;
             let face = Face::new();
             let _ = face.chat_id.set(chat_id);
@@ -50,7 +52,7 @@ impl Widgets {
         let (mut shown, mut stuck, mut violations) = (0, Vec::new(), Vec::new());
         for (k, (browser, face)) in self.browsers.iter().zip(&self.faces).enumerate() {
             let chat_id = face.chat_id.get().context("a widget without a chat")?;
-            if browser
+            if WidgetPage::of(browser)
                 .wait_for_text("[data-testid=line]", "last line", limit.as_secs())
                 .await
                 .is_err()
