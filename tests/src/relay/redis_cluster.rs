@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser as _;
-use shared::gms::{ChatOperation, Credentials};
+use shared::gms::{ChatEvent, ChatOperation, Credentials};
 use shared::relay_api::{RegisterSession, ServerFrame};
+use shared::transcript::TranscriptCursor;
 
 use super::{extra, restored};
 use crate::gms_client::{GmsClient, SimAdmin};
@@ -23,12 +24,14 @@ use crate::ws_client::WsClient;
 const NODES: usize = 3;
 const CHATS: usize = 6;
 
-/// A visitor: a chat, its token, its socket, and the agent lines it has, by index.
+/// A visitor: a chat, its token, its socket, its place in the transcript (the product's
+/// `TranscriptCursor`, as the widget keeps it) and the agent lines it has, by index.
 struct Visitor {
     credentials: Credentials,
     token: String,
     node: usize,
     ws: WsClient,
+    cursor: TranscriptCursor,
     lines: BTreeMap<u64, String>,
     /// The lines that came in frames, by index: one coming in a frame again is a duplicate
     /// (one a refresh brought first is not).
@@ -41,32 +44,29 @@ struct Visitor {
 
 impl Visitor {
     /// Reads frames until it holds `count` agent lines (fails after 20 s); a `changed`
-    /// frame, or one past the lines it holds, makes it refresh from GMS, as the widget does.
-    async fn until(&mut self, gms: &GmsClient, count: usize) -> Result<()> {
+    /// frame, or one that does not continue its cursor, makes it refresh from GMS, as the
+    /// widget does.
+    async fn read_lines(&mut self, gms: &GmsClient, count: usize) -> Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while self.lines.len() < count {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.ws.frame(left).await? {
                 ServerFrame::Events { messages, .. } => {
+                    for event in &messages {
+                        if let (Some(index), Some(text)) = (event.index, &event.text)
+                            && text.starts_with("line ")
+                            && !self.framed.insert(index)
+                        {
+                            self.duplicates += 1;
+                        }
+                    }
                     // As the protocol asks of a widget: a frame that does not continue
                     // what it holds means a push was lost (GMS counts it acknowledged
                     // once a later one is), so refresh from there.
-                    let first = messages.iter().filter_map(|e| e.index).min();
-                    let last = self.lines.keys().next_back().copied();
-                    if let (Some(first), Some(last)) = (first, last)
-                        && first > last + 1
-                    {
+                    let merge = self.cursor.merge(messages);
+                    self.keep(merge.fresh);
+                    if merge.gap.is_some() {
                         self.refresh(gms).await?;
-                    }
-                    for event in messages {
-                        if let (Some(index), Some(text)) = (event.index, event.text)
-                            && text.starts_with("line ")
-                        {
-                            self.lines.insert(index, text);
-                            if !self.framed.insert(index) {
-                                self.duplicates += 1;
-                            }
-                        }
                     }
                 }
                 ServerFrame::Changed { .. } => {
@@ -79,19 +79,24 @@ impl Visitor {
         Ok(())
     }
 
-    /// The lines after the last one held, from GMS.
+    /// What the cursor lacks, from GMS.
     async fn refresh(&mut self, gms: &GmsClient) -> Result<()> {
-        let from = self.lines.keys().next_back().map_or(1, |i| i + 1);
-        let position = shared::transcript::TranscriptPosition::from_value(from);
+        let position = self.cursor.refresh_position();
         let response = gms.call(&ChatOperation::Refresh { position }, &self.credentials).await?;
-        for event in response.messages {
+        let merge = self.cursor.apply(&response);
+        self.keep(merge.fresh);
+        Ok(())
+    }
+
+    /// The agent's lines among new events.
+    fn keep(&mut self, fresh: Vec<ChatEvent>) {
+        for event in fresh {
             if let (Some(index), Some(text)) = (event.index, event.text)
                 && text.starts_with("line ")
             {
                 self.lines.insert(index, text);
             }
         }
-        Ok(())
     }
 }
 
@@ -123,7 +128,10 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
     let mut visitors = Vec::new();
     for n in 0..CHATS {
         let device = format!("dev-cluster-{n}");
-        let (credentials, _) = gms.create("Jane", push_user_data(&device, true)).await?;
+        let (credentials, created) = gms.create("Jane", push_user_data(&device, true)).await?;
+        // The widget's cursor starts where the chat's creation left it.
+        let mut cursor = TranscriptCursor::new();
+        cursor.apply(&created);
         let body = RegisterSession::new(SERVICE, &credentials, None);
         let registered = register(&http, &urls[n % NODES], &body).await?;
         let node = (n + 1) % NODES;
@@ -136,6 +144,7 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
             token,
             node,
             ws,
+            cursor,
             lines: BTreeMap::new(),
             framed: std::collections::BTreeSet::new(),
             duplicates: 0,
@@ -151,7 +160,7 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
     }
     for visitor in &mut visitors {
         visitor
-            .until(&gms, 4)
+            .read_lines(&gms, 4)
             .await
             .with_context(|| format!("before the kill, {:?}", visitor.lines))?;
         assert_eq!(visitor.lines.values().cloned().collect::<Vec<_>>(), expected(4));
@@ -176,12 +185,12 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
             let answer = visitor.ws.subscribe(&chat_id, &visitor.token).await?;
             anyhow::ensure!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
             let behind = matches!(answer, ServerFrame::Subscribed { position, .. }
-                if visitor.lines.keys().next_back().is_none_or(|last| position > last + 1));
+                if visitor.cursor.behind(Some(position)).is_some());
             if behind {
                 visitor.refresh(&gms).await?;
             }
         }
-        visitor.until(&gms, 8).await.with_context(|| {
+        visitor.read_lines(&gms, 8).await.with_context(|| {
             format!("after the kill, node {} {:?}", visitor.node, visitor.lines)
         })?;
         assert_eq!(visitor.lines.values().cloned().collect::<Vec<_>>(), expected(8));
