@@ -17,6 +17,7 @@ mod balancer;
 mod bench;
 mod build;
 mod chaos;
+mod css;
 mod demo;
 mod deploy;
 mod fuzz;
@@ -40,7 +41,8 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|setup>
           schedule of faults hits relays, Chat Servers, GMS, pushes and Redis; prints the
           table, exits 1 on any lost, repeated or reordered event (`-- --seed N --minutes M
           --visitors V --relays 2`; see RELIABILITY.md)
-  setup   only install what is missing";
+  setup   only install what is missing
+  compact-css FILE   compact the widget's styles in place (the release build runs it)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,6 +53,7 @@ fn main() {
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
         Some("setup") => setup::ensure_all().map(drop),
+        Some("compact-css") => css::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             Err(anyhow::anyhow!("unknown or missing task"))

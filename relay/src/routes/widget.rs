@@ -79,7 +79,8 @@ fn render(dir: &Path, gms_url: &str) -> Result<String, AppError> {
             .map_err(|e| AppError::WidgetNotBuilt(format!("{name}: {e}")))
     };
     let (js, wasm) = build_files(dir)?;
-    let css = compact_css(&read(STYLES)?);
+    // Compacted by the release build (`cargo xtask compact-css` in frontend/minify.sh).
+    let css = read(STYLES)?;
     let values = Filled { js: &js, wasm: &wasm, css: &css, gms_url };
     fill(&read(TEMPLATE)?, &values)
 }
@@ -141,58 +142,6 @@ pub(crate) fn fill(template: &str, values: &Filled<'_>) -> Result<String, AppErr
     Ok(out)
 }
 
-/// The styles without comments and with whitespace collapsed (a quarter off the loader,
-/// gzipped): strings are kept as they are, and whitespace is dropped only next to `{`, `}`,
-/// `;` and `,`, where it never means anything (next to `:` or `-` it can).
-pub(crate) fn compact_css(css: &str) -> String {
-    let mut out = String::with_capacity(css.len());
-    let mut chars = css.chars().peekable();
-    let mut pending_space = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut last = ' ';
-                for c in chars.by_ref() {
-                    if last == '*' && c == '/' {
-                        break;
-                    }
-                    last = c;
-                }
-                pending_space = true;
-            }
-            c if c.is_whitespace() => pending_space = true,
-            '"' | '\'' => {
-                if std::mem::take(&mut pending_space) && !out.is_empty() {
-                    out.push(' ');
-                }
-                out.push(c);
-                for inner in chars.by_ref() {
-                    out.push(inner);
-                    if inner == c {
-                        break;
-                    }
-                }
-            }
-            '{' | '}' | ';' | ',' => {
-                pending_space = false;
-                out.push(c);
-                while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                    chars.next();
-                }
-            }
-            c => {
-                let joins = out.ends_with(['{', '}', ';', ',']);
-                if std::mem::take(&mut pending_space) && !out.is_empty() && !joins {
-                    out.push(' ');
-                }
-                out.push(c);
-            }
-        }
-    }
-    out
-}
-
 /// Trunk names build files by content hash (`frontend-0123456789abcdef_bg.wasm`), so they
 /// are cached for a year; the loader and the language files for five minutes (a new build
 /// reaches every page within that); anything else (the demo page) is revalidated on every load.
@@ -241,7 +190,7 @@ fn is_hashed_asset(path: &str) -> bool {
 mod tests {
     use axum::http::StatusCode;
 
-    use super::{Filled, cache_control, compact_css, fill, is_hashed_asset};
+    use super::{Filled, cache_control, fill, is_hashed_asset};
 
     #[test]
     fn only_successful_answers_may_be_cached() {
@@ -256,16 +205,6 @@ mod tests {
                 assert_eq!(cache_control(path, status), "no-store", "{path} {status}");
             }
         }
-    }
-
-    #[test]
-    fn compacted_styles_mean_the_same() {
-        let css =
-            "/* why */\n.a :focus, .b  >  .c {\n  content: \"●  \"; width: calc(1px - 2px);\n}\n";
-        assert_eq!(
-            compact_css(css),
-            r#".a :focus,.b > .c{content: "●  ";width: calc(1px - 2px);}"#
-        );
     }
 
     #[test]
