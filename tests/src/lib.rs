@@ -25,7 +25,7 @@ pub mod ws_client;
 
 /// Scenarios of the relay (the crate `relay`) with gms-sim, over real sockets.
 #[cfg(test)]
-mod relay;
+mod relay_tests;
 /// Scenarios of gms-sim alone, over real HTTP.
 #[cfg(test)]
 mod sim;

@@ -1,6 +1,10 @@
 //! The real relay with the real gms-sim, over sockets: push → frame → acknowledgement,
 //! authentication, malformed input, registration, the WebSocket hub, durability across
 //! kill -9, the periodic ping and graceful shutdown, and several relays on Redis.
+//!
+//! Named `relay_tests`, not `relay`, so that `relay::…` in these files and in test names
+//! is always the crate under test. The files below are scenarios; this one holds what
+//! several of them use (`Setup`, the relay binary's start, restorations' pings).
 
 mod capture;
 mod check;
