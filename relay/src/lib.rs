@@ -13,7 +13,6 @@ mod gms;
 mod limits;
 mod peers;
 mod pinger;
-mod redis_store;
 mod restorer;
 mod routes;
 mod sessions;
@@ -109,7 +108,7 @@ pub async fn run(
             let node = config.node().to_owned();
             Arc::new(
                 tokio::task::spawn_blocking(move || {
-                    redis_store::RedisBackend::open(client, keys, node)
+                    store::redis::RedisBackend::open(client, keys, node)
                 })
                 .await??,
             )
@@ -120,10 +119,10 @@ pub async fn run(
 }
 
 /// The Redis client and key names, when the relays share Redis.
-fn redis_of(config: &Config) -> anyhow::Result<Option<(redis::Client, redis_store::Keys)>> {
+fn redis_of(config: &Config) -> anyhow::Result<Option<(redis::Client, store::redis::Keys)>> {
     let Some(url) = &config.redis_url else { return Ok(None) };
     let client = redis::Client::open(url.0.as_str())?;
-    Ok(Some((client, redis_store::Keys::new(&config.redis_prefix))))
+    Ok(Some((client, store::redis::Keys::new(&config.redis_prefix))))
 }
 
 /// `run` with another store (the tests use one that fails on demand).
@@ -329,13 +328,13 @@ async fn start(
 /// or the data directory.
 async fn subscription_tokens(
     config: &Config,
-    redis: Option<&(redis::Client, redis_store::Keys)>,
+    redis: Option<&(redis::Client, store::redis::Keys)>,
 ) -> anyhow::Result<token::Tokens> {
     match (redis, config.token_secret.as_deref().filter(|s| !s.is_empty())) {
         (Some((client, keys)), None) => {
             let (client, keys) = (client.clone(), keys.clone());
             let key = tokio::task::spawn_blocking(move || {
-                redis_store::kept_key(&client, &keys.token_key(), token::random_key)
+                store::redis::kept_key(&client, &keys.token_key(), token::random_key)
             })
             .await??;
             Ok(token::Tokens::from_key(key))
@@ -348,7 +347,7 @@ async fn subscription_tokens(
 /// kept in Redis (shared by every relay) or the data directory.
 async fn web_push_settings(
     config: &Config,
-    redis: Option<&(redis::Client, redis_store::Keys)>,
+    redis: Option<&(redis::Client, store::redis::Keys)>,
 ) -> anyhow::Result<Option<web_push::Settings>> {
     let Some(subject) = config.vapid_subject.clone() else { return Ok(None) };
     let configured = config.vapid_private_key.clone();

@@ -1,7 +1,7 @@
 //! Durable storage behind a small trait: the chat records and the last known process id of
 //! each Chat Server. redb (one file under the data directory) is the embedded default; a
-//! Redis backend (`redis_store`) implements the same calls for several relays. Also the one merge rule of a chat
-//! record, which every writer of records goes through.
+//! Redis backend (`redis`) implements the same calls for several relays. Also the one merge
+//! rule of a chat record, which every writer of records goes through.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,6 +10,8 @@ use anyhow::Context;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use shared::gms::Credentials;
+
+pub(crate) mod redis;
 
 /// What the relay keeps per chat: enough to acknowledge, ping and restore it.
 /// This is the store's own format (JSON values), not a wire type; fields added later have

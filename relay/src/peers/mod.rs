@@ -18,9 +18,9 @@ use tokio_util::task::TaskTracker;
 pub(crate) use hub::{ConnId, Hub};
 pub(crate) use redis::{AckClaim, PeersError};
 
-use crate::redis_store::Keys;
 use crate::sessions::Sessions;
 use crate::store::ChatRecord;
+use crate::store::redis::Keys;
 use crate::web_push::WebPush;
 
 /// How long the Chat Server watcher's lease lasts unrenewed: a relay that dies is

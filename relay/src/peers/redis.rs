@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::hub::Hub;
-use crate::redis_store::Keys;
 use crate::sessions::Sessions;
+use crate::store::redis::Keys;
 
 mod coordination;
 

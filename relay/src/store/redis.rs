@@ -1,7 +1,8 @@
 //! The chat records in Redis, shared by several relays. One hash per chat, its key hash
 //! tagged by the chat id (Redis Cluster keeps each chat on one slot); a record is written
 //! only over the revision it was read at (a Lua compare-and-set), and every change is
-//! announced on the changes channel so the other relays' memories follow.
+//! announced on the changes channel so the other relays' memories follow. `Keys` names
+//! everything the relays keep in Redis, and `kept_key` the secrets they share there.
 //!
 //! Calls block (the relay runs them off the async threads). The writer's commits have one
 //! connection and reads a few of their own, each opened again after any failure: a read (a
