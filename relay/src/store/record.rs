@@ -1,17 +1,9 @@
-//! Durable storage behind a small trait: the chat records and the last known process id of
-//! each Chat Server. redb (one file under the data directory) is the embedded default; a
-//! Redis backend (`redis`) implements the same calls for several relays. Also the one merge
-//! rule of a chat record, which every writer of records goes through.
+//! The chat record and the one merge rule every writer of records goes through: what the
+//! relay keeps per chat (`ChatRecord`), what a push, a registration or a ping learned of it
+//! (`Observation`, from a `Source`), and the clock of observations (`now_millis`).
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use anyhow::Context;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use shared::gms::Credentials;
-
-pub(crate) mod redis;
 
 /// What the relay keeps per chat: enough to acknowledge, ping and restore it.
 /// This is the store's own format (JSON values), not a wire type; fields added later have
@@ -315,128 +307,6 @@ pub fn now_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Everything the store holds, read once at start.
-#[derive(Debug, Default)]
-pub struct Stored {
-    pub chats: Vec<ChatRecord>,
-    /// Chat Server alias (`app_dbid`) → the `process_os_pid` last seen.
-    pub servers: HashMap<String, u64>,
-}
-
-/// One change to persist.
-#[derive(Debug, Clone)]
-pub enum Change {
-    /// Insert or replace a chat: stored only over `revision - 1` (nothing, for 1).
-    Put(Box<ChatRecord>),
-    /// Forget a chat, whatever its revision.
-    Delete(String),
-    /// The process id a Chat Server runs as now.
-    Server { alias: String, pid: u64 },
-}
-
-/// A `Put` that found another revision stored (another relay changed the chat first): it
-/// was not applied, and this is what is stored now.
-#[derive(Debug, Clone)]
-pub struct Conflict {
-    pub chat_id: String,
-    pub current: Option<ChatRecord>,
-}
-
-/// Where records live. Calls block; the relay runs them off the async threads.
-pub trait Backend: Send + Sync + 'static {
-    /// Everything stored.
-    fn load_all(&self) -> anyhow::Result<Stored>;
-    /// Applies changes; when it returns `Ok`, every change but the conflicting ones
-    /// survives a crash. A store only one relay writes never conflicts.
-    fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>>;
-    /// One chat as stored now.
-    fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>>;
-    /// Every Chat Server's last process id as stored now.
-    fn read_servers(&self) -> anyhow::Result<HashMap<String, u64>> {
-        Ok(self.load_all()?.servers)
-    }
-    /// Whether other relays write this store too, so a relay's memory of it may be behind.
-    fn shared(&self) -> bool {
-        false
-    }
-}
-
-const CHATS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("chats");
-const SERVERS: TableDefinition<'_, &str, u64> = TableDefinition::new("chat_servers");
-
-/// The embedded store: redb commits are fsynced, so a returned write survives kill -9.
-pub struct RedbBackend {
-    db: Database,
-}
-
-impl RedbBackend {
-    /// Opens (or creates) `sessions.redb` in `dir`.
-    pub fn open(dir: &Path) -> anyhow::Result<RedbBackend> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join("sessions.redb");
-        let db = Database::create(&path).with_context(|| format!("opening {}", path.display()))?;
-        let txn = db.begin_write()?;
-        txn.open_table(CHATS)?;
-        txn.open_table(SERVERS)?;
-        txn.commit()?;
-        Ok(RedbBackend { db })
-    }
-}
-
-impl Backend for RedbBackend {
-    fn load_all(&self) -> anyhow::Result<Stored> {
-        let txn = self.db.begin_read()?;
-        let mut stored = Stored::default();
-        for entry in txn.open_table(CHATS)?.iter()? {
-            let (key, value) = entry?;
-            match serde_json::from_slice::<ChatRecord>(value.value()) {
-                Ok(record) => stored.chats.push(record),
-                // A record this version cannot read is skipped, not fatal: the widget
-                // registers its chat again on its next visit.
-                Err(error) => {
-                    tracing::warn!(chat = key.value(), %error, "unreadable stored chat skipped");
-                }
-            }
-        }
-        for entry in txn.open_table(SERVERS)?.iter()? {
-            let (alias, pid) = entry?;
-            stored.servers.insert(alias.value().to_owned(), pid.value());
-        }
-        Ok(stored)
-    }
-
-    fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut chats = txn.open_table(CHATS)?;
-            let mut servers = txn.open_table(SERVERS)?;
-            for change in changes {
-                match change {
-                    Change::Put(record) => {
-                        let value = serde_json::to_vec(record)?;
-                        chats.insert(record.credentials.chat_id.as_str(), value.as_slice())?;
-                    }
-                    Change::Delete(chat_id) => {
-                        chats.remove(chat_id.as_str())?;
-                    }
-                    Change::Server { alias, pid } => {
-                        servers.insert(alias.as_str(), *pid)?;
-                    }
-                }
-            }
-        }
-        txn.commit()?;
-        Ok(Vec::new())
-    }
-
-    fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(CHATS)?;
-        let Some(value) = table.get(chat_id)? else { return Ok(None) };
-        Ok(Some(serde_json::from_slice(value.value())?))
-    }
 }
 
 #[cfg(test)]

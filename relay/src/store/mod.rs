@@ -1,0 +1,14 @@
+//! What the relay keeps durably, the chat records and each Chat Server's last pid: the record
+//! and its one merge rule (`record`), the trait every store implements (`backend`), and the
+//! two stores, redb for one relay (the default) and Redis for several (`redis`).
+
+mod backend;
+mod record;
+mod redb;
+pub(crate) mod redis;
+
+pub use self::backend::{Backend, Change, Conflict, Stored};
+pub use self::record::{
+    ChatRecord, Observation, ProposedTokens, Source, WebPushSubscription, now_millis,
+};
+pub use self::redb::RedbBackend;
