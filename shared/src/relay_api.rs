@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::gms::{ChatEvent, Credentials};
+use crate::json::{FromJson, Json, Object, ToJson, object, optional, required};
 
 /// Where GMS posts customhttp notifications.
 pub const PUSH_PATH: &str = "/gms/push";
@@ -59,6 +60,19 @@ pub struct RegisterSession {
     pub capture: bool,
 }
 
+impl ToJson for RegisterSession {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .field("service", &self.service)
+            .field("chatId", &self.chat_id)
+            .field("userId", &self.user_id)
+            .field("secureKey", &self.secure_key)
+            .field("alias", &self.alias)
+            .some("deviceId", self.device_id.as_ref())
+            .end();
+    }
+}
+
 impl RegisterSession {
     /// The registration of a chat on `service` with its current tokens.
     pub fn new(service: &str, credentials: &Credentials, device_id: Option<&str>) -> Self {
@@ -86,6 +100,17 @@ pub struct SessionRegistered {
     /// Web Push notifications; absent when it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vapid_public_key: Option<String>,
+}
+
+impl FromJson for SessionRegistered {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(SessionRegistered {
+            token: required(v, "token")?,
+            position: required(v, "position")?,
+            vapid_public_key: optional(v, "vapidPublicKey")?,
+        })
+    }
 }
 
 /// `POST /v1/sessions/{chatId}/push-subscription`: notify this browser of agent lines while
@@ -209,6 +234,13 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+impl FromJson for ErrorBody {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(ErrorBody { code: required(v, "code")?, message: required(v, "message")? })
+    }
+}
+
 /// Frames a browser sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
@@ -228,6 +260,24 @@ pub enum ClientFrame {
     /// A frame type this version does not know: ignored.
     #[serde(other, skip_serializing)]
     Unknown,
+}
+
+/// A frame this build cannot write is never sent: it is written as an unknown type, which
+/// the relay ignores.
+impl ToJson for ClientFrame {
+    fn write_json(&self, out: &mut String) {
+        let mut object = Object::new(out);
+        match self {
+            ClientFrame::Subscribe { chat_id, token } => {
+                object.field("type", "subscribe").field("chatId", chat_id).field("token", token)
+            }
+            ClientFrame::Unsubscribe { chat_id } => {
+                object.field("type", "unsubscribe").field("chatId", chat_id)
+            }
+            ClientFrame::Unknown => object.field("type", "unknown"),
+        };
+        object.end();
+    }
 }
 
 /// Frames the relay sends. Read through [`WireFrame`] rather than serde's internally
@@ -324,6 +374,33 @@ impl<'de> Deserialize<'de> for ServerFrame {
                 code: field(w.code, "code")?,
                 message: field(w.message, "message")?,
             },
+            _ => ServerFrame::Unknown,
+        })
+    }
+}
+
+/// Unknown frame types are [`ServerFrame::Unknown`]; a known type without its fields is
+/// not a frame.
+impl FromJson for ServerFrame {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        let kind: String = required(v, "type")?;
+        let chat_id = || required(v, "chatId");
+        Some(match kind.as_str() {
+            "subscribed" => {
+                ServerFrame::Subscribed { chat_id: chat_id()?, position: required(v, "position")? }
+            }
+            "events" => ServerFrame::Events {
+                chat_id: chat_id()?,
+                messages: required(v, "messages")?,
+                next_position: optional(v, "nextPosition")?,
+            },
+            "changed" => ServerFrame::Changed { chat_id: chat_id()? },
+            "tokens" => ServerFrame::Tokens { chat_id: chat_id()?, alias: required(v, "alias")? },
+            "ended" => ServerFrame::Ended { chat_id: chat_id()? },
+            "error" => {
+                ServerFrame::Error { code: required(v, "code")?, message: required(v, "message")? }
+            }
             _ => ServerFrame::Unknown,
         })
     }

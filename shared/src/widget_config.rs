@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::gms::{GmsHeader, checked_headers};
+use crate::json::{FromJson, Json, object, optional};
 
 /// The id of the host page element that holds the configuration JSON.
 pub const CONFIG_ELEMENT_ID: &str = "gms-chat-config";
@@ -47,6 +48,27 @@ pub struct WidgetConfig {
     /// those requests non-simple: GMS or its gateway must answer the CORS preflight.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub gms_headers: BTreeMap<String, String>,
+}
+
+impl FromJson for WidgetConfig {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        let d = WidgetConfig::default();
+        let or = |key: &str, default: String| Some(optional(v, key)?.unwrap_or(default));
+        Some(WidgetConfig {
+            gms_url: or("gmsUrl", d.gms_url)?,
+            service: or("service", d.service)?,
+            relay_url: or("relayUrl", d.relay_url)?,
+            node_group: or("nodeGroup", d.node_group)?,
+            title: or("title", d.title)?,
+            language: or("language", d.language)?,
+            idle_refresh_seconds: optional(v, "idleRefreshSeconds")?
+                .unwrap_or(d.idle_refresh_seconds),
+            service_worker: or("serviceWorker", d.service_worker)?,
+            keep_ended_days: optional(v, "keepEndedDays")?.unwrap_or(d.keep_ended_days),
+            gms_headers: optional(v, "gmsHeaders")?.unwrap_or(d.gms_headers),
+        })
+    }
 }
 
 impl Default for WidgetConfig {

@@ -1,6 +1,7 @@
 //! The 15 Chat API V2 operations as a typed model that encodes to a path and form fields.
 
 use crate::form::{encode, encode_path_segment, user_data_field};
+use crate::json::{FromJson, Json, Object, ToJson, object, or_default, required};
 use crate::transcript::TranscriptPosition;
 
 use super::CHAT_API_PREFIX;
@@ -22,6 +23,29 @@ pub struct Credentials {
     /// The Chat Server that served the last response; empty when GMS gave none
     /// (deprecated since GMS 8.5.112), and then never sent.
     pub alias: String,
+}
+
+impl FromJson for Credentials {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(Credentials {
+            chat_id: required(v, "chatId")?,
+            user_id: or_default(v, "userId")?,
+            secure_key: required(v, "secureKey")?,
+            alias: or_default(v, "alias")?,
+        })
+    }
+}
+
+impl ToJson for Credentials {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .field("chatId", &self.chat_id)
+            .field("userId", &self.user_id)
+            .field("secureKey", &self.secure_key)
+            .field("alias", &self.alias)
+            .end();
+    }
 }
 
 impl Credentials {

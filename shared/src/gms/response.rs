@@ -13,6 +13,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Answer, Credentials, FILE_LIMITS_NOTICE, Verdict};
+use crate::json::{
+    FromJson, Json, Object, ToJson, object, optional, or_default, required, write_str,
+};
 
 /// The envelope GMS returns for every operation but download.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +56,26 @@ pub struct ChatResponse {
     pub extra: Map<String, Value>,
 }
 
+impl FromJson for ChatResponse {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(ChatResponse {
+            status_code: required(v, "statusCode")?,
+            chat_id: optional(v, "chatId")?,
+            alias: optional(v, "alias")?,
+            user_id: optional(v, "userId")?,
+            secure_key: optional(v, "secureKey")?,
+            chat_ended: optional(v, "chatEnded")?,
+            next_position: optional(v, "nextPosition")?,
+            messages: or_default(v, "messages")?,
+            errors: or_default(v, "errors")?,
+            user_data: json_string_map(v, "userData")?,
+            #[cfg(feature = "unknown-fields")]
+            extra: serde_json::Map::new(),
+        })
+    }
+}
+
 /// One `errors[]` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatError {
@@ -65,6 +88,17 @@ pub struct ChatError {
     /// Message, in some versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+impl FromJson for ChatError {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(ChatError {
+            code: or_default(v, "code")?,
+            advice: optional(v, "advice")?,
+            message: optional(v, "message")?,
+        })
+    }
 }
 
 /// The party that generated an event.
@@ -80,6 +114,27 @@ pub struct Party {
     /// `Client`, `Agent`, `External`, or something newer.
     #[serde(rename = "type", default)]
     pub party_type: String,
+}
+
+impl FromJson for Party {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(Party {
+            nickname: or_default(v, "nickname")?,
+            participant_id: or_default(v, "participantId")?,
+            party_type: or_default(v, "type")?,
+        })
+    }
+}
+
+impl ToJson for Party {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .field("nickname", &self.nickname)
+            .field("participantId", &self.participant_id)
+            .field("type", &self.party_type)
+            .end();
+    }
 }
 
 impl Party {
@@ -118,6 +173,40 @@ pub struct ChatEvent {
     #[cfg(feature = "unknown-fields")]
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl FromJson for ChatEvent {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(ChatEvent {
+            from: or_default(v, "from")?,
+            index: optional(v, "index")?,
+            event_type: required(v, "type")?,
+            utc_time: optional(v, "utcTime")?,
+            text: optional(v, "text")?,
+            message_type: optional(v, "messageType")?,
+            user_data: json_string_map(v, "userData")?,
+            #[cfg(feature = "unknown-fields")]
+            extra: serde_json::Map::new(),
+        })
+    }
+}
+
+impl ToJson for ChatEvent {
+    fn write_json(&self, out: &mut String) {
+        let mut object = Object::new(out);
+        object
+            .field("from", &self.from)
+            .some("index", self.index.as_ref())
+            .field("type", &self.event_type)
+            .some("utcTime", self.utc_time.as_ref())
+            .some("text", self.text.as_ref())
+            .some("messageType", self.message_type.as_ref());
+        if !self.user_data.is_empty() {
+            object.field("userData", &self.user_data);
+        }
+        object.end();
+    }
 }
 
 impl ChatEvent {
@@ -169,6 +258,18 @@ pub enum EventType {
     IdleClose,
     /// A type this crate does not know.
     Other(String),
+}
+
+impl FromJson for EventType {
+    fn from_json(value: &Json) -> Option<Self> {
+        String::from_json(value).map(EventType::from)
+    }
+}
+
+impl ToJson for EventType {
+    fn write_json(&self, out: &mut String) {
+        write_str(out, self.as_str());
+    }
 }
 
 const KNOWN_EVENT_TYPES: [(&str, EventType); 13] = [
@@ -409,6 +510,28 @@ impl FileLimits {
         let extension = extension.to_ascii_lowercase();
         self.upload_file_types.contains(&extension)
     }
+}
+
+/// [`string_map`] for the widget's reader: the member `key` (`userData`) as texts, with
+/// integers and booleans as text; other values are dropped.
+fn json_string_map(value: &Json, key: &str) -> Option<BTreeMap<String, String>> {
+    let mut map = BTreeMap::new();
+    let Some(member) = value.get(key) else { return Some(map) };
+    let Json::Object(members) = member else { return None };
+    for (name, value) in members {
+        let text = match value {
+            Json::String(text) => text.clone(),
+            Json::Bool(b) => b.to_string(),
+            Json::Number(number) => match (number.parse::<i64>(), number.parse::<u64>()) {
+                (Ok(n), _) => n.to_string(),
+                (_, Ok(n)) => n.to_string(),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        map.insert(name.clone(), text);
+    }
+    Some(map)
 }
 
 /// Reads a string map whose values may arrive as integers or booleans (they become text);

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::gms::{ChatEvent, ChatResponse, Credentials, EventType};
+use crate::json::{FromJson, Json, Object, ToJson, object, optional, or_default, required};
 use crate::transcript::{Gap, TranscriptCursor};
 
 /// Events kept in the cache; older ones are dropped (GMS still has them).
@@ -36,6 +37,31 @@ pub struct Stored {
     /// The browser refused notifications when the visitor asked for them: the widget
     /// never offers them again.
     pub notify_refused: bool,
+}
+
+impl FromJson for Stored {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(Stored {
+            device_id: or_default(v, "deviceId")?,
+            chat: optional(v, "chat")?,
+            open: or_default(v, "open")?,
+            alerts: or_default(v, "alerts")?,
+            notify_refused: or_default(v, "notifyRefused")?,
+        })
+    }
+}
+
+impl ToJson for Stored {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .field("deviceId", &self.device_id)
+            .field("chat", &self.chat)
+            .field("open", &self.open)
+            .field("alerts", &self.alerts)
+            .field("notifyRefused", &self.notify_refused)
+            .end();
+    }
 }
 
 impl Stored {
@@ -146,6 +172,41 @@ pub struct ChatState {
     /// Absent while it runs, and in caches written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<u64>,
+}
+
+impl FromJson for ChatState {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(ChatState {
+            service: required(v, "service")?,
+            credentials: required(v, "credentials")?,
+            relay_token: optional(v, "relayToken")?,
+            next_position: required(v, "nextPosition")?,
+            events: or_default(v, "events")?,
+            ended: or_default(v, "ended")?,
+            seen: optional(v, "seen")?,
+            push_key: optional(v, "pushKey")?,
+            notify_changes: or_default(v, "notifyChanges")?,
+            ended_at: optional(v, "endedAt")?,
+        })
+    }
+}
+
+impl ToJson for ChatState {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .field("service", &self.service)
+            .field("credentials", &self.credentials)
+            .field("relayToken", &self.relay_token)
+            .field("nextPosition", &self.next_position)
+            .field("events", &self.events)
+            .field("ended", &self.ended)
+            .field("seen", &self.seen)
+            .some("pushKey", self.push_key.as_ref())
+            .field("notifyChanges", &self.notify_changes)
+            .some("endedAt", self.ended_at.as_ref())
+            .end();
+    }
 }
 
 /// What applying new transcript events did.
