@@ -67,6 +67,7 @@ struct Pending {
 pub(crate) struct Acker {
     pending: Arc<Mutex<HashMap<String, Pending>>>,
     queue: mpsc::Sender<String>,
+    missed: Arc<AtomicU64>,
 }
 
 /// What the worker needs.
@@ -108,7 +109,7 @@ impl Acker {
         tracker: &TaskTracker,
     ) -> Acker {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        let acker = Acker { pending: Arc::default(), queue };
+        let acker = Acker { pending: Arc::default(), queue, missed: deps.missed.clone() };
         let give_up = {
             let stop = stop.clone();
             async move {
@@ -125,6 +126,12 @@ impl Acker {
             tracker.clone(),
         ));
         acker
+    }
+
+    /// Events pings found that Chat Server never pushed, in chats old enough to have their
+    /// push subscription (`Deps::missed`), since start.
+    pub(crate) fn pushes_missed(&self) -> u64 {
+        self.missed.load(Ordering::Relaxed)
     }
 
     /// Asks for a ping of `chat_id`.

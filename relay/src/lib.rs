@@ -64,8 +64,6 @@ pub(crate) struct AppState {
     pub(crate) limits: limits::Limits,
     /// The Prometheus registry.
     pub(crate) metrics: PrometheusHandle,
-    /// Events pings found that Chat Server never pushed (`acker::Deps::missed`).
-    pub(crate) pushes_missed: Arc<std::sync::atomic::AtomicU64>,
     /// First push bodies kept for `relay check --capture`.
     pub(crate) captures: capture::Captures,
 }
@@ -255,14 +253,13 @@ async fn start(
         };
         peers.tap(web_push::WebPush::start(settings, deps, token.clone(), tasks)?);
     }
-    let pushes_missed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let captures = capture::Captures::new(peers.clone(), tasks.clone());
     let deps = acker::Deps {
         gms: gms.clone(),
         sessions: sessions.clone(),
         peers: peers.clone(),
         refusal_apart: config.gms_refusal_apart,
-        missed: pushes_missed.clone(),
+        missed: Arc::default(),
         missed_after: config.push_missed_after,
     };
     let acker =
@@ -318,7 +315,6 @@ async fn start(
         tokens,
         limits,
         metrics,
-        pushes_missed,
         captures,
     };
     Ok((state, writer))

@@ -31,7 +31,7 @@ async fn status(State(state): State<AppState>) -> Json<RelayStatus> {
         chats: state.sessions.len(),
         connections: state.peers.hub().connections(),
         restorations: state.restorer.progress(),
-        pushes_missed: state.pushes_missed.load(std::sync::atomic::Ordering::Relaxed),
+        pushes_missed: state.acker.pushes_missed(),
     })
 }
 
