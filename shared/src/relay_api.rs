@@ -32,6 +32,19 @@ pub const SERVICE_WORKER_PATH: &str = "/gms-chat-sw.js";
 /// Below `{SESSIONS_PATH}/{chatId}`: the first push body the relay kept for a chat
 /// registered with `capture` (`GET`, answered with `CapturedPush`).
 pub const CAPTURE: &str = "capture";
+/// `POST`: the chat running under a verified identity (`Identity` in, `ChatHandover` out;
+/// 204 when the identity has none, 403 for a hash that does not verify, 404 when the
+/// relay has no `--identity-secret`).
+pub const IDENTITY_PATH: &str = "/v1/identity";
+/// `POST`: the chat a resume token stands for (`ResumeClaim` in, `ChatHandover` out; 404
+/// for a token unknown, forged, revoked or of an ended chat, alike; 429 past the rate).
+pub const RESUME_PATH: &str = "/v1/resume";
+/// Below `{SESSIONS_PATH}/{chatId}`: the chat's resume links (`POST` makes one and
+/// answers `ResumeLink`; `DELETE` revokes them all). Bearer the subscription token.
+pub const RESUME_LINKS: &str = "resume-links";
+/// The URL fragment of a resume link, followed by the token: `#gms-chat-resume=<token>`.
+/// A fragment never reaches the site's server.
+pub const RESUME_FRAGMENT: &str = "gms-chat-resume=";
 
 /// `POST /v1/sessions`: the widget hands the relay the chat's tokens so it can acknowledge
 /// pushes and keep the chat alive while the visitor is away.
@@ -58,6 +71,9 @@ pub struct RegisterSession {
     /// GMS sends. Absent means false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub capture: bool,
+    /// The site's logged-in visitor, for the relay to verify and keep the chat under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
 }
 
 impl ToJson for RegisterSession {
@@ -69,6 +85,7 @@ impl ToJson for RegisterSession {
             .field("secureKey", &self.secure_key)
             .field("alias", &self.alias)
             .some("deviceId", self.device_id.as_ref())
+            .some("identity", self.identity.as_ref())
             .end();
     }
 }
@@ -84,7 +101,113 @@ impl RegisterSession {
             alias: credentials.alias.clone(),
             device_id: device_id.map(str::to_owned),
             capture: false,
+            identity: None,
         }
+    }
+}
+
+/// A site's logged-in visitor as the site vouches for them: `user_hash` is the hex
+/// HMAC-SHA256 of `user_id` under the secret the site's backend shares with the relay
+/// (`--identity-secret`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    /// The site's own id of the visitor (what `verifiedUserId` carries to GMS).
+    pub user_id: String,
+    /// Hex HMAC-SHA256 of `user_id`. A credential: never logged nor stored by the widget.
+    pub user_hash: String,
+}
+
+impl ToJson for Identity {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out).field("userId", &self.user_id).field("userHash", &self.user_hash).end();
+    }
+}
+
+impl FromJson for Identity {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(Identity { user_id: required(v, "userId")?, user_hash: required(v, "userHash")? })
+    }
+}
+
+/// What the relay made of a registration's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityVerdict {
+    /// The hash verified: the chat is kept under the identity.
+    Verified,
+    /// The hash did not verify: the chat stays anonymous.
+    Refused,
+    /// The relay has no `--identity-secret`: the chat stays anonymous.
+    Unconfigured,
+}
+
+impl IdentityVerdict {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "verified" => Some(IdentityVerdict::Verified),
+            "refused" => Some(IdentityVerdict::Refused),
+            "unconfigured" => Some(IdentityVerdict::Unconfigured),
+            _ => None,
+        }
+    }
+}
+
+/// A running chat handed to a browser that proved its right to it (a verified identity or
+/// a resume token): enough to store it and go on as the browser that started it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatHandover {
+    /// The GMS chat service the chat runs on.
+    pub service: String,
+    /// The chat's GMS tokens, as the relay last saw them.
+    pub credentials: Credentials,
+    /// The subscription token for the chat.
+    pub token: String,
+    /// The highest `nextPosition` the relay knows.
+    pub position: u64,
+}
+
+impl FromJson for ChatHandover {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(ChatHandover {
+            service: required(v, "service")?,
+            credentials: required(v, "credentials")?,
+            token: required(v, "token")?,
+            position: required(v, "position")?,
+        })
+    }
+}
+
+/// `POST {RESUME_PATH}`: a resume token from a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeClaim {
+    /// The token after `RESUME_FRAGMENT`.
+    pub resume_token: String,
+}
+
+impl ToJson for ResumeClaim {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out).field("resumeToken", &self.resume_token).end();
+    }
+}
+
+/// The answer to `POST {SESSIONS_PATH}/{chatId}/{RESUME_LINKS}`: a new resume token,
+/// valid while the chat runs and until revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeLink {
+    /// What goes after `RESUME_FRAGMENT` in the link.
+    pub resume_token: String,
+}
+
+impl FromJson for ResumeLink {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(ResumeLink { resume_token: required(v, "resumeToken")? })
     }
 }
 
@@ -100,15 +223,21 @@ pub struct SessionRegistered {
     /// Web Push notifications; absent when it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vapid_public_key: Option<String>,
+    /// What became of the registration's identity; absent when it named none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityVerdict>,
 }
 
 impl FromJson for SessionRegistered {
     fn from_json(value: &Json) -> Option<Self> {
         let v = object(value)?;
+        let identity: Option<String> = optional(v, "identity")?;
         Some(SessionRegistered {
             token: required(v, "token")?,
             position: required(v, "position")?,
             vapid_public_key: optional(v, "vapidPublicKey")?,
+            // A verdict this widget does not know reads as none.
+            identity: identity.as_deref().and_then(IdentityVerdict::parse),
         })
     }
 }

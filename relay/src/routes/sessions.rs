@@ -79,6 +79,7 @@ pub(crate) async fn register(
         token: state.tokens.sign(&request.chat_id),
         position: record.position,
         vapid_public_key: state.peers.web_push().map(|w| w.public_key().to_owned()),
+        identity: None,
     }))
 }
 

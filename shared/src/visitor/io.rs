@@ -208,7 +208,7 @@ impl Registration {
     pub fn of(status: u16, body: &str) -> Registration {
         match status {
             200 => match crate::json::from_str::<SessionRegistered>(body) {
-                Some(SessionRegistered { token, position, vapid_public_key }) => {
+                Some(SessionRegistered { token, position, vapid_public_key, .. }) => {
                     Registration::Registered { token, position, push_key: vapid_public_key }
                 }
                 None => Registration::Failed,
