@@ -118,6 +118,7 @@ async fn registrations_are_limited_per_client_address_before_reaching_gms() -> R
         alias: "117".into(),
         device_id: None,
         capture: false,
+        identity: None,
     };
     let url = format!("{}{SESSIONS_PATH}", setup.system.relay_url);
     let mut statuses = Vec::new();
