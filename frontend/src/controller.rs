@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::relay_api::ClientFrame;
+use shared::relay_api::{ClientFrame, IDENTITY_PATH, RESUME_PATH, ResumeClaim};
 use shared::visitor::{
     Effect, GmsResult, Input, Machine, NetFailure, Notice, PickedFile, TYPING_PAUSE,
 };
@@ -81,7 +81,16 @@ impl Controller {
         if push_capable {
             crate::web_push::follow_clicks(move || ctrl.input(Input::SetOpen(true)));
         }
+        // The site's logged-in visitor first: their chat may be taken up, or be theirs no more.
+        let config = ctrl.config();
+        if let Some(identity) = config.identity() {
+            let device_id = crate::storage::new_device_id();
+            ctrl.input(Input::Identify { identity: Some(identity), device_id });
+        }
         ctrl.input(Input::Load);
+        if !config.resume.is_empty() {
+            ctrl.input(Input::Resume(config.resume));
+        }
         ctrl.watch_page();
     }
 
@@ -227,6 +236,20 @@ impl Controller {
                     this.input(Input::FileRead(id, bytes));
                 });
             }
+            Effect::FindChat { id, identity } => spawn_local(async move {
+                let body = shared::json::to_string(&identity);
+                let handover = net::handover(&this.config(), IDENTITY_PATH, &body).await;
+                this.input(Input::HandedOver(id, handover));
+            }),
+            Effect::ClaimResume { id, token } => spawn_local(async move {
+                let body = shared::json::to_string(&ResumeClaim { resume_token: token });
+                let handover = net::handover(&this.config(), RESUME_PATH, &body).await;
+                this.input(Input::HandedOver(id, handover));
+            }),
+            Effect::MakeResumeLink { id, chat_id, token } => spawn_local(async move {
+                let link = net::resume_link(&this.config(), &chat_id, &token).await;
+                this.input(Input::LinkMade(id, link));
+            }),
             Effect::Save => {
                 let merged = self.machine.with_value(|m| crate::storage::save(&m.stored));
                 if let Some(merged) = merged {
@@ -253,6 +276,8 @@ impl Controller {
                 fill(t.file_failed, &[("reason", &self.describe(&failure.notice()))])
             }
             Notice::NotifyFailed => t.notify_failed.to_owned(),
+            Notice::ResumeFailed => t.resume_failed.to_owned(),
+            Notice::LinkFailed => t.link_failed.to_owned(),
         }
     }
 

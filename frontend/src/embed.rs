@@ -123,6 +123,11 @@ pub fn input_of(
         "toggle" => Input::SetOpen(!open),
         "userData" => Input::UserData(shared::json::from_str(data)?),
         "forget" => Input::Forget { device_id: new_device_id() },
+        // `{userId, userHash}`, or empty for a logout.
+        "identify" => Input::Identify {
+            identity: if data.is_empty() { None } else { Some(shared::json::from_str(data)?) },
+            device_id: new_device_id(),
+        },
         _ => return None,
     })
 }

@@ -203,3 +203,21 @@ fn beep() {
     let _ = call(&oscillator, "start", &js_sys::Array::of1(&now.into()));
     let _ = call(&oscillator, "stop", &js_sys::Array::of1(&(now + 0.15).into()));
 }
+
+/// This page's address.
+pub(crate) fn page_url() -> String {
+    web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default()
+}
+
+/// Puts `text` on the clipboard through the Clipboard API; answers whether it was asked
+/// (the browser may still refuse, without a way to know at once).
+pub(crate) fn copy_text(text: &str) -> bool {
+    let Some(window) = web_sys::window() else { return false };
+    let clipboard = js_sys::Reflect::get(&window.navigator(), &"clipboard".into());
+    let Some(clipboard) = clipboard.ok().filter(|c| !c.is_undefined()) else { return false };
+    let write = js_sys::Reflect::get(&clipboard, &"writeText".into());
+    let Ok(write) = write.and_then(wasm_bindgen::JsCast::dyn_into::<js_sys::Function>) else {
+        return false;
+    };
+    write.call1(&clipboard, &text.into()).is_ok()
+}

@@ -6,8 +6,10 @@ use shared::gms::{
     Answer, Attempts, ChatOperation, ChatResponse, Credentials, Next, RequestBody, RetryPolicy,
     Verdict,
 };
-use shared::relay_api::{PUSH_SUBSCRIPTION, RegisterSession, SESSIONS_PATH};
-use shared::visitor::Registration;
+use shared::relay_api::{
+    PUSH_SUBSCRIPTION, RESUME_LINKS, RegisterSession, ResumeLink, SESSIONS_PATH,
+};
+use shared::visitor::{Handover, Registration};
 use shared::widget_config::WidgetConfig;
 
 use wasm_bindgen::{JsCast, JsValue};
@@ -194,6 +196,27 @@ pub async fn register(config: &WidgetConfig, body: &RegisterSession) -> Registra
         Ok((status, _, bytes)) => Registration::of(status, &String::from_utf8_lossy(&bytes)),
         Err(_) => Registration::Failed,
     }
+}
+
+/// Asks the relay for a chat this browser may take up: `path` is `IDENTITY_PATH` or
+/// `RESUME_PATH`, `body` the JSON proving the right to it.
+pub async fn handover(config: &WidgetConfig, path: &str, body: &str) -> Handover {
+    let url = format!("{}{path}", config.relay_url.trim_end_matches('/'));
+    let headers = [("Content-Type", "application/json")];
+    match fetch("POST", &url, &headers, Some(&JsValue::from_str(body))).await {
+        Ok((status, _, bytes)) => Handover::of(status, &String::from_utf8_lossy(&bytes)),
+        Err(_) => Handover::Failed,
+    }
+}
+
+/// A new resume token for a chat; none when the relay made none.
+pub async fn resume_link(config: &WidgetConfig, chat_id: &str, token: &str) -> Option<String> {
+    let url = format!("{}/{RESUME_LINKS}", session_url(config, chat_id));
+    let authorization = format!("Bearer {token}");
+    let (status, _, bytes) =
+        fetch("POST", &url, &[("Authorization", &authorization)], None).await.ok()?;
+    let link: ResumeLink = shared::json::from_str(&String::from_utf8_lossy(&bytes))?;
+    (status == 200).then_some(link.resume_token)
 }
 
 /// The relay's URL of a chat (`/v1/sessions/{chatId}`).

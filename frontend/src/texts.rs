@@ -110,6 +110,14 @@ texts! {
     unreachable,
     /// `{status}`.
     http_error,
+    keep_link,
+    link_intro,
+    copy_link,
+    link_copied,
+    email_link,
+    email_subject,
+    link_failed,
+    resume_failed,
 }
 
 /// Fills a template's `{key}` placeholders.
@@ -244,6 +252,14 @@ pub const EN: Texts = Texts {
     no_live_updates: "Live updates are not available on this page.",
     unreachable: "Cannot reach the chat service. Check your connection.",
     http_error: "The chat service answered with error {status}.",
+    keep_link: "Keep a link to this conversation",
+    link_intro: "Open this link on any device to come back to this conversation. Anyone who has it can read it: keep it to yourself.",
+    copy_link: "Copy link",
+    link_copied: "Copied",
+    email_link: "Email it to me",
+    email_subject: "Our conversation",
+    link_failed: "The link could not be made. Try again.",
+    resume_failed: "This conversation link no longer works: the conversation has ended or the link was withdrawn.",
 };
 
 #[cfg(test)]

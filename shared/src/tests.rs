@@ -11,5 +11,6 @@ mod push_tests;
 mod transcript_tests;
 mod visitor_chat_tests;
 mod visitor_embed_tests;
+mod visitor_identity_tests;
 mod visitor_notify_tests;
 mod visitor_tests;

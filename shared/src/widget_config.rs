@@ -48,6 +48,16 @@ pub struct WidgetConfig {
     /// those requests non-simple: GMS or its gateway must answer the CORS preflight.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub gms_headers: BTreeMap<String, String>,
+    /// The site's logged-in visitor (`data-user-id`); used only with `user_hash`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
+    /// `data-user-hash`: the hex HMAC-SHA256 of `user_id` that the relay verifies.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub user_hash: String,
+    /// The token of the resume link that opened the page (the loader takes it from the
+    /// URL's fragment, never from a setting).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub resume: String,
 }
 
 impl FromJson for WidgetConfig {
@@ -67,6 +77,9 @@ impl FromJson for WidgetConfig {
             service_worker: or("serviceWorker", d.service_worker)?,
             keep_ended_days: optional(v, "keepEndedDays")?.unwrap_or(d.keep_ended_days),
             gms_headers: optional(v, "gmsHeaders")?.unwrap_or(d.gms_headers),
+            user_id: or("userId", d.user_id)?,
+            user_hash: or("userHash", d.user_hash)?,
+            resume: or("resume", d.resume)?,
         })
     }
 }
@@ -84,11 +97,24 @@ impl Default for WidgetConfig {
             service_worker: String::new(),
             keep_ended_days: 7,
             gms_headers: BTreeMap::new(),
+            user_id: String::new(),
+            user_hash: String::new(),
+            resume: String::new(),
         }
     }
 }
 
 impl WidgetConfig {
+    /// The site's logged-in visitor, when the page names both the id and its hash.
+    pub fn identity(&self) -> Option<crate::relay_api::Identity> {
+        (!self.user_id.is_empty() && !self.user_hash.is_empty()).then(|| {
+            crate::relay_api::Identity {
+                user_id: self.user_id.clone(),
+                user_hash: self.user_hash.clone(),
+            }
+        })
+    }
+
     /// Reads the host page's JSON. Missing keys take their defaults and an unreadable
     /// document gives the defaults, so a broken host page still gets a working widget.
     pub fn from_json(text: &str) -> WidgetConfig {

@@ -258,6 +258,8 @@ fn stored() -> impl Strategy<Value = Stored> {
         .prop_map(
             |((service, chat_id, user_id, secure_key, alias), (token, next, events), rest)| {
                 let (ended, seen, push_key, notify_changes, ended_at) = rest;
+                // Some or none, with text that needs no escaping and text that does.
+                let identity = seen.map(|s| format!("user \"{s}\""));
                 ChatState {
                     service,
                     credentials: Credentials { chat_id, user_id, secure_key, alias },
@@ -269,6 +271,7 @@ fn stored() -> impl Strategy<Value = Stored> {
                     push_key,
                     notify_changes,
                     ended_at,
+                    identity,
                 }
             },
         );

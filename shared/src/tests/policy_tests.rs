@@ -80,7 +80,7 @@ fn the_relays_registration_answer_is_judged_one_way() {
     use crate::visitor::Registration;
     let body = r#"{"token":"t","position":4,"vapidPublicKey":"k"}"#;
     let registered =
-        Registration::Registered { token: "t".into(), position: 4, push_key: Some("k".into()) };
+        Registration::Registered { token: "t".into(), position: 4, push_key: Some("k".into()), identity: None };
     assert_eq!(Registration::of(200, body), registered);
     assert_eq!(Registration::of(200, "not json"), Registration::Failed);
     assert_eq!(Registration::of(403, r#"{"code":"refused","message":"m"}"#), Registration::Refused);

@@ -117,6 +117,7 @@ fn the_relay_key_comes_with_the_registration_and_goes_if_the_relay_stops_pushing
                 token: "T".into(),
                 position: 1,
                 push_key: key.map(str::to_owned),
+                identity: None,
             };
             m.step(Input::Registered(id, registration));
         }

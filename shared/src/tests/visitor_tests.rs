@@ -48,7 +48,7 @@ fn connected() -> Machine {
 }
 
 fn registered(position: u64) -> Registration {
-    Registration::Registered { token: "T".into(), position, push_key: None }
+    Registration::Registered { token: "T".into(), position, push_key: None, identity: None }
 }
 
 fn refresh_id(effects: &[Effect]) -> Option<u64> {

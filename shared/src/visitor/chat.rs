@@ -172,6 +172,10 @@ pub struct ChatState {
     /// Absent while it runs, and in caches written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<u64>,
+    /// The site's user id the relay verified this chat under: a logout, or another
+    /// visitor logging in, takes the chat out of this browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 impl FromJson for ChatState {
@@ -188,6 +192,7 @@ impl FromJson for ChatState {
             push_key: optional(v, "pushKey")?,
             notify_changes: or_default(v, "notifyChanges")?,
             ended_at: optional(v, "endedAt")?,
+            identity: optional(v, "identity")?,
         })
     }
 }
@@ -205,6 +210,7 @@ impl ToJson for ChatState {
             .some("pushKey", self.push_key.as_ref())
             .field("notifyChanges", &self.notify_changes)
             .some("endedAt", self.ended_at.as_ref())
+            .some("identity", self.identity.as_ref())
             .end();
     }
 }
@@ -232,6 +238,7 @@ impl ChatState {
             push_key: None,
             notify_changes: 0,
             ended_at: None,
+            identity: None,
         }
     }
 
@@ -342,6 +349,7 @@ impl ChatState {
         let push_before = (self.push_key.clone(), self.notify_changes);
         let (push_key, notify_changes) = (self.push_key.clone(), self.notify_changes);
         let (ended, ended_at) = (self.ended, self.ended_at);
+        let identity = self.identity.clone();
         if other.next_position > self.next_position {
             // The other copy is further along: its cache, tokens and position win, and any
             // event only this copy had comes again with the next refresh if it matters.
@@ -365,8 +373,11 @@ impl ChatState {
             (Some(mine), Some(theirs)) => Some(mine.min(theirs)),
             (mine, theirs) => mine.or(theirs),
         };
+        // A link to an identity, once made in any tab, holds in all.
+        self.identity = identity.clone().or_else(|| other.identity.clone());
         let settled = self.settle();
         (self.next_position, self.ended, self.seen, self.relay_token.clone()) != before
+            || self.identity != identity
             || self.credentials.alias != alias_before
             || (self.push_key.clone(), self.notify_changes) != push_before
             || self.ended_at != ended_at

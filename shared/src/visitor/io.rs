@@ -5,7 +5,9 @@ use std::time::Duration;
 use crate::gms::{
     Answer, ChatOperation, ChatResponse, Credentials, FileLimits, RetryPolicy, Verdict, Visitor,
 };
-use crate::relay_api::{RegisterSession, ServerFrame, SessionRegistered};
+use crate::relay_api::{
+    ChatHandover, Identity, IdentityVerdict, RegisterSession, ServerFrame, SessionRegistered,
+};
 
 use super::chat::Stored;
 
@@ -53,6 +55,11 @@ pub enum Notice {
     /// Notifications could not be turned on (no service worker, the push service or the
     /// relay failed).
     NotifyFailed,
+    /// The resume link that opened the page leads nowhere (the chat ended, the link was
+    /// withdrawn, or it is not one), or the relay could not be asked.
+    ResumeFailed,
+    /// A link back to the conversation could not be made.
+    LinkFailed,
 }
 
 /// A visitor message on its way.
@@ -194,6 +201,8 @@ pub enum Registration {
         position: u64,
         /// The relay's VAPID public key, when it sends Web Push.
         push_key: Option<String>,
+        /// What the relay made of the identity the registration named.
+        identity: Option<IdentityVerdict>,
     },
     /// GMS no longer accepts the chat's tokens.
     Refused,
@@ -208,13 +217,45 @@ impl Registration {
     pub fn of(status: u16, body: &str) -> Registration {
         match status {
             200 => match crate::json::from_str::<SessionRegistered>(body) {
-                Some(SessionRegistered { token, position, vapid_public_key, .. }) => {
-                    Registration::Registered { token, position, push_key: vapid_public_key }
+                Some(SessionRegistered { token, position, vapid_public_key, identity }) => {
+                    Registration::Registered {
+                        token,
+                        position,
+                        push_key: vapid_public_key,
+                        identity,
+                    }
                 }
                 None => Registration::Failed,
             },
             403 => Registration::Refused,
             _ => Registration::Failed,
+        }
+    }
+}
+
+/// What came back from `POST /v1/identity` or `POST /v1/resume`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handover {
+    /// The chat, to take up here.
+    Chat(Box<ChatHandover>),
+    /// The identity has no running chat.
+    Nothing,
+    /// The relay refused: the hash does not verify, the relay verifies no identities, or
+    /// the resume token leads nowhere.
+    Refused,
+    /// The relay could not be reached or failed.
+    Failed,
+}
+
+impl Handover {
+    /// The relay's answer, judged once for the widget and any other runner of the machine.
+    pub fn of(status: u16, body: &str) -> Handover {
+        match status {
+            200 => crate::json::from_str::<ChatHandover>(body)
+                .map_or(Handover::Failed, |chat| Handover::Chat(Box::new(chat))),
+            204 => Handover::Nothing,
+            403 | 404 => Handover::Refused,
+            _ => Handover::Failed,
         }
     }
 }
@@ -336,6 +377,28 @@ pub enum Input {
     Notify(bool),
     /// How turning them on ended.
     NotifyAnswered(NotifyAnswer),
+    /// The site named its logged-in visitor (`data-user-id` and `data-user-hash`, or
+    /// `GmsChat.identify`), or logged them out (`None`): a chat of another identity leaves
+    /// this browser (it goes on elsewhere), and a verified identity's running chat is
+    /// taken up here if this browser has none.
+    Identify {
+        /// Who, as the site vouches.
+        identity: Option<Identity>,
+        /// A new random push device id, should this browser let go of its chat.
+        device_id: String,
+    },
+    /// The page was opened from a resume link (the token from its fragment).
+    Resume(String),
+    /// The relay's answer to `FindChat` or `ClaimResume`.
+    HandedOver(RequestId, Handover),
+    /// The visitor asked for a link back to the conversation; `page` is this page's
+    /// address, which the link opens.
+    KeepLink {
+        /// `location.href`.
+        page: String,
+    },
+    /// The relay's answer to `MakeResumeLink`: the token, or none if it failed.
+    LinkMade(RequestId, Option<String>),
 }
 
 /// What the machine asks its runner to do.
@@ -407,6 +470,29 @@ pub enum Effect {
     },
     /// Tell the relay to stop notifying; nobody waits for it.
     UnsubscribePush {
+        /// The chat.
+        chat_id: String,
+        /// Its subscription token.
+        token: String,
+    },
+    /// `POST /v1/identity`: the identity's running chat, answered with `HandedOver`.
+    FindChat {
+        /// Its id.
+        id: RequestId,
+        /// Who.
+        identity: Identity,
+    },
+    /// `POST /v1/resume`: the chat of a resume token, answered with `HandedOver`.
+    ClaimResume {
+        /// Its id.
+        id: RequestId,
+        /// The token.
+        token: String,
+    },
+    /// `POST /v1/sessions/{chatId}/resume-links`, answered with `LinkMade`.
+    MakeResumeLink {
+        /// Its id.
+        id: RequestId,
         /// The chat.
         chat_id: String,
         /// Its subscription token.

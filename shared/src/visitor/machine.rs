@@ -18,6 +18,7 @@
 //! refresh runs at a time, and one more runs after it if anything asked meanwhile.
 
 mod answers;
+mod identity;
 mod notify;
 mod relay;
 mod upload;
@@ -28,6 +29,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::gms::{ChatOperation, PushSubscription, RetryPolicy, Visitor, async_push_user_data};
+use crate::relay_api::Identity;
 use crate::transcript::TranscriptPosition;
 
 use super::chat::{ChatState, Stored};
@@ -51,6 +53,12 @@ pub(super) enum Purpose {
     /// The limits a picked file is judged against.
     FileLimits,
     Upload,
+    /// The identity's running chat, from the relay.
+    FindChat,
+    /// A resume link's chat, from the relay.
+    Resume,
+    /// A link back to the conversation.
+    ResumeLink,
 }
 
 /// A request in flight, with the chat it was made for (none for create).
@@ -119,6 +127,13 @@ pub struct Machine {
     /// The file the visitor picked, from the request for its chat's limits until its bytes
     /// are read (the id is that request's, and the read's).
     picked: Option<(RequestId, PickedFile)>,
+    /// The site's logged-in visitor (this page only: the hash is a credential).
+    identity: Option<Identity>,
+    /// A chat taken up from another browser waits for its first catch-up.
+    adopting: bool,
+    /// The page a link back to the conversation opens, and the link once made.
+    link_page: String,
+    resume_link: Option<String>,
 }
 
 impl Machine {
@@ -163,6 +178,10 @@ impl Machine {
             push_capable: false,
             notify_busy: false,
             picked: None,
+            identity: None,
+            adopting: false,
+            link_page: String::new(),
+            resume_link: None,
         }
     }
 
@@ -236,6 +255,11 @@ impl Machine {
             Input::PushCapable(capable) => self.push_capable = capable,
             Input::Notify(on) => self.notify(on, &mut out),
             Input::NotifyAnswered(answer) => self.notify_answered(answer),
+            Input::Identify { identity, device_id } => self.identify(identity, device_id, &mut out),
+            Input::Resume(token) => self.resume(token, &mut out),
+            Input::HandedOver(id, handover) => self.handed_over(id, handover, &mut out),
+            Input::KeepLink { page } => self.keep_link(&page, &mut out),
+            Input::LinkMade(id, token) => self.link_made(id, token),
         }
         // An ended chat's tokens leave the browser with the step that ended it, whichever
         // input that was (requests already made carry their own copy).
@@ -416,6 +440,8 @@ impl Machine {
         self.refreshing = false;
         self.refresh_again = false;
         self.persisted = false;
+        self.adopting = false;
+        self.resume_link = None;
         if tell_gms {
             out.push(Effect::Wipe);
         }

@@ -61,6 +61,9 @@ impl Machine {
                 self.refreshing = false;
                 if current {
                     self.refreshed(&result, out);
+                    if matches!(&result, GmsResult::Answer(r) if r.status_code == 0) {
+                        self.adopted();
+                    }
                 }
                 if std::mem::take(&mut self.refresh_again) {
                     self.refresh_now(out);
@@ -71,6 +74,8 @@ impl Machine {
             _ if !current => {}
             Purpose::Send(message) => self.sent(message, &result, out),
             Purpose::Typing | Purpose::UserData | Purpose::Register => {}
+            // Answered through their own inputs, never as GMS answers.
+            Purpose::FindChat | Purpose::Resume | Purpose::ResumeLink => {}
             Purpose::End => self.ended(&result, out),
             Purpose::Upload => {
                 if let GmsResult::Answer(response) = &result

@@ -47,11 +47,12 @@ impl Machine {
     /// gives the subscription token.
     pub(super) fn register(&mut self, out: &mut Vec<Effect>) {
         let Some(chat) = self.active_chat() else { return };
-        let body = RegisterSession::new(
+        let mut body = RegisterSession::new(
             &chat.service,
             &chat.credentials,
             Some(&self.stored.device_id).filter(|d| !d.is_empty()).map(String::as_str),
         );
+        body.identity.clone_from(&self.identity);
         let chat_id = chat.credentials.chat_id.clone();
         self.socket = Socket::Open { registering: true, registered: false };
         let id = self.track(Some(&chat_id), Purpose::Register);
@@ -75,7 +76,8 @@ impl Machine {
             self.socket = Socket::Open { registering: false, registered: true };
         }
         match registration {
-            Registration::Registered { token, position, push_key } => {
+            Registration::Registered { token, position, push_key, identity } => {
+                self.verdict(identity, out);
                 let Some(chat) = self.stored.chat.as_mut() else { return };
                 let chat_id = chat.credentials.chat_id.clone();
                 if chat.relay_token.as_deref() != Some(token.as_str()) {
