@@ -293,12 +293,15 @@ impl Visitor {
             }
             Effect::Save => self.stored = Some(shared::json::to_string(&tab.machine.stored)),
             Effect::Wipe => self.stored = None,
-            // Not asked of a visitor that never forgets the chat, turns on notifications or
-            // picks a file.
+            // Not asked of a visitor that never forgets the chat, turns on notifications,
+            // picks a file, is identified or keeps a link.
             Effect::Forget { .. }
             | Effect::SubscribePush { .. }
             | Effect::UnsubscribePush { .. }
             | Effect::ReadFile { .. }
+            | Effect::FindChat { .. }
+            | Effect::ClaimResume { .. }
+            | Effect::MakeResumeLink { .. }
             | Effect::Log(_) => {}
         }
     }
