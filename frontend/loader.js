@@ -57,6 +57,9 @@
     serviceWorker: text,
     theme: oneOf({ light: 1, dark: 1, auto: 1 }),
     position: oneOf({ right: 1, left: 1 }),
+    // The site's logged-in visitor and the HMAC the relay verifies (README: Browsers).
+    userId: text,
+    userHash: text,
     // An object of texts (data-gms-headers: its JSON); the wasm checks the names.
     gmsHeaders: function (v) {
       try {
@@ -195,6 +198,15 @@
     }
     mark('gms-chat:handover');
   }
+  // A verified visitor's chat running elsewhere (another device, or before Safari wiped
+  // this site's storage): the chat loads as for one stored here, and takes it up.
+  function lookup() {
+    if (!config.userHash) return;
+    fetch(config.relayUrl + '/v1/identity', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ userId: config.userId, userHash: config.userHash })
+    }).then(function (r) { if (r.status === 200) load(); }, function () { /* no relay: none */ });
+  }
   function opening() {
     for (var i = 0; i < queue.length; i++) if (queue[i][0] === 'open') return true;
     return false;
@@ -260,7 +272,15 @@
       }
       command('userData', JSON.stringify(pairs));
     },
-    forget: function () { command('forget'); }
+    forget: function () { command('forget'); },
+    // {userId, userHash} of the visitor who logged in, or null when they log out.
+    identify: function (who) {
+      var id = who ? { userId: String(who.userId || ''), userHash: String(who.userHash || '') } : null;
+      config.userId = id ? id.userId : '';
+      config.userHash = id ? id.userHash : '';
+      if (app || loading) command('identify', id ? JSON.stringify(id) : '');
+      else lookup();
+    }
   };
   var stub = w.GmsChat;
   var calls = stub && stub.q;
@@ -272,10 +292,14 @@
   function start() {
     d.body.appendChild(host);
     if (activeChat()) load();
-    else drawLauncher();
+    else { drawLauncher(); lookup(); }
     // A click on a Web Push notification opened this page for the chat (an open tab hears
-    // of it from the service worker, in the wasm).
-    if (w.location.hash === '#gms-chat-open') {
+    // of it from the service worker, in the wasm), or a resume link did: its token is the
+    // rest of the fragment, which never reaches the site's server.
+    var hash = w.location.hash;
+    var resume = hash.indexOf('#gms-chat-resume=') === 0;
+    if (resume) config.resume = hash.slice(17);
+    if (resume || hash === '#gms-chat-open') {
       w.history.replaceState(w.history.state, '', w.location.pathname + w.location.search);
       command('open');
     }

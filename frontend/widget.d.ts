@@ -39,6 +39,13 @@ export interface GmsChat {
   setUserData(data: Record<string, string | number | boolean>): void;
   /** Ends any active chat and removes everything the widget stored in this browser (shared computers). */
   forget(): void;
+  /**
+   * Names the site's logged-in visitor, so their running chat follows them to every browser and
+   * device: `userHash` is the hex HMAC-SHA256 of `userId` under the relay's `--identity-secret`,
+   * computed by the site's server. `null` at logout: a chat of that visitor leaves this browser
+   * (it goes on on their other devices). The same as `data-user-id` and `data-user-hash` on the tag.
+   */
+  identify(who: { userId: string; userHash: string } | null): void;
 }
 
 declare global {

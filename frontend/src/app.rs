@@ -321,42 +321,34 @@ fn KeepLink(
     ctrl: Controller,
 ) -> impl IntoView {
     let t = ctrl.texts;
-    let link = ctrl.memo(|m| m.resume_link().map(str::to_owned));
-    let busy = ctrl.memo(Machine::making_link);
-    let copied = RwSignal::new(false);
-    let field = NodeRef::<leptos::html::Input>::new();
     let offered = ctrl.memo(|m| m.active_chat().is_some_and(|c| c.relay_token.is_some()));
+    let busy = ctrl.memo(Machine::making_link);
+    let link = ctrl.memo(|m| m.resume_link().unwrap_or_default().to_owned());
+    let copied = RwSignal::new(false);
     let mailto = move || {
-        let link = link.get().unwrap_or_default();
         let encode = |text: &str| String::from(js_sys::encode_uri_component(text));
-        format!("mailto:?subject={}&body={}", encode(t.email_subject), encode(&link))
+        format!("mailto:?subject={}&body={}", encode(t.email_subject), encode(&link.get()))
     };
+    // Both states always rendered, one hidden: cheaper in the wasm than views that come
+    // and go.
     view! {
         <div class="gc-notify" hidden=move || !offered.get()>
-            {move || match link.get() {
-                None => Either::Left(view! {
-                    <button class="gc-link" data-testid="keep-link" disabled=move || busy.get()
-                        on:click=move |_| ctrl.input(Input::KeepLink { page: crate::host::page_url() })>
-                        {t.keep_link}
-                    </button>
-                }),
-                Some(url) => Either::Right(view! {
-                    <p>{t.link_intro}</p>
-                    <input class="gc-link-field" readonly data-testid="resume-link" aria-label=t.keep_link
-                        node_ref=field prop:value=url.clone()/>
-                    <button class="gc-link" data-testid="copy-link" on:click=move |_| {
-                        // Without the Clipboard API (or its permission) the link is selected
-                        // for the visitor to copy by hand.
-                        if let Some(input) = field.get() {
-                            input.select();
-                        }
-                        copied.set(crate::host::copy_text(&url));
-                    }>
-                        {move || if copied.get() { t.link_copied } else { t.copy_link }}
-                    </button>" "
-                    <a class="gc-link" data-testid="email-link" href=mailto>{t.email_link}</a>
-                }),
-            }}
+            <button class="gc-link" data-testid="keep-link" hidden=move || !link.get().is_empty()
+                disabled=move || busy.get()
+                on:click=move |_| ctrl.input(Input::KeepLink { page: crate::host::page_url() })>
+                {t.keep_link}
+            </button>
+            <p hidden=move || link.get().is_empty()>
+                {t.link_intro}
+                <input class="gc-link-field" readonly data-testid="resume-link"
+                    aria-label=t.keep_link prop:value=move || link.get()/>
+                // Without the Clipboard API the field is there to copy from by hand.
+                <button class="gc-link" data-testid="copy-link"
+                    on:click=move |_| copied.set(crate::host::copy_text(&link.get_untracked()))>
+                    {move || if copied.get() { t.link_copied } else { t.copy_link }}
+                </button>" "
+                <a class="gc-link" data-testid="email-link" href=mailto>{t.email_link}</a>
+            </p>
         </div>
     }
 }

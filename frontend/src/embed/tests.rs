@@ -121,3 +121,13 @@ fn the_loaders_launcher_speaks_every_language_as_the_widget_does() {
         assert_eq!(rtl, texts.dir == "rtl", "{}'s direction in loader.js", texts.lang);
     }
 }
+
+#[test]
+fn the_loader_asks_the_relay_and_reads_resume_links_where_shared_says() {
+    // The loader is JavaScript: the paths it shares with the relay are checked here.
+    let loader = include_str!("../../loader.js");
+    assert!(loader.contains(&format!("'{}'", shared::relay_api::IDENTITY_PATH)));
+    let fragment = format!("#{}", shared::relay_api::RESUME_FRAGMENT);
+    assert!(loader.contains(&format!("'{fragment}'")), "loader.js reads {fragment}");
+    assert!(loader.contains(&format!("hash.slice({})", fragment.len())), "and what follows it");
+}
