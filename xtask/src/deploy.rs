@@ -1,6 +1,7 @@
 //! Checks of the deployment files in `deploy/`: the systemd unit with `systemd-analyze
 //! verify`, the alert rules with `promtool check rules` and their tests with
-//! `promtool test rules`.
+//! `promtool test rules`, and the Kubernetes manifests with `kubernetes-validate --strict`
+//! (every file the kustomization lists, and only those).
 
 use anyhow::{Context, Result};
 
@@ -35,5 +36,43 @@ pub(crate) fn check_all(tools: &Tools, counts: &mut Counts) -> Result<()> {
     let mut rule_tests = tools.command("promtool");
     rule_tests.current_dir(&deploy).args(["test", "rules", "alerts.test.yml"]);
     check(counts, "alert rule tests (promtool test rules)", &mut rule_tests);
+
+    let kubernetes = deploy.join("kubernetes");
+    let listed = kustomization_resources(&std::fs::read_to_string(
+        kubernetes.join("kustomization.yaml"),
+    )?);
+    let mut present: Vec<String> = std::fs::read_dir(&kubernetes)?
+        .filter_map(|entry| Some(entry.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|name| name.ends_with(".yaml") && name != "kustomization.yaml")
+        .collect();
+    present.sort();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    anyhow::ensure!(
+        sorted == present,
+        "deploy/kubernetes/kustomization.yaml lists {sorted:?}, the directory holds {present:?}"
+    );
+    let mut validate = tools.command("kubernetes-validate");
+    validate.current_dir(&kubernetes).args(["--strict", "--quiet"]).args(&listed);
+    check(counts, "Kubernetes manifests (kubernetes-validate --strict)", &mut validate);
     Ok(())
+}
+
+/// The files a kustomization's `resources:` list names.
+fn kustomization_resources(kustomization: &str) -> Vec<String> {
+    kustomization
+        .lines()
+        .skip_while(|line| line.trim_end() != "resources:")
+        .skip(1)
+        .map_while(|line| line.trim_start().strip_prefix("- ").map(|f| f.trim().to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_resources_of_a_kustomization() {
+        let text = "kind: Kustomization\nresources:\n  - a.yaml\n  - b.yaml\nimages:\n  - name: x\n";
+        assert_eq!(super::kustomization_resources(text), ["a.yaml", "b.yaml"]);
+    }
 }
