@@ -59,6 +59,14 @@ pub struct Config {
     #[arg(long, env = "RELAY_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
 
+    /// The secret a site's backend shares with the relay to vouch for its logged-in
+    /// visitors: it sends `userHash = hex(HMAC-SHA256(secret, userId))` with the user id, and
+    /// a chat registered with a hash that verifies can be taken over by the same user on
+    /// another device (`POST /v1/identity`). At least 32 bytes; without it (or empty)
+    /// identities are not verified. Never logged.
+    #[arg(long, env = "RELAY_IDENTITY_SECRET", hide_env_values = true)]
+    pub identity_secret: Option<IdentitySecret>,
+
     /// Page origins allowed to open the WebSocket and call `/v1` (CORS); repeatable.
     /// Empty allows any origin.
     #[arg(long = "allowed-origin", env = "RELAY_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -257,6 +265,37 @@ impl std::str::FromStr for RedisUrl {
     }
 }
 
+/// The identity secret: its `Debug` form shows nothing of it.
+#[derive(Clone)]
+pub struct IdentitySecret(String);
+
+impl IdentitySecret {
+    /// The secret's bytes, the HMAC key.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for IdentitySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentitySecret(..)")
+    }
+}
+
+impl std::str::FromStr for IdentitySecret {
+    type Err = std::convert::Infallible;
+
+    /// Any text: its length is `Config::validate`'s to judge, so the message can say what
+    /// to do.
+    fn from_str(text: &str) -> Result<IdentitySecret, Self::Err> {
+        Ok(IdentitySecret(text.to_owned()))
+    }
+}
+
+/// The shortest identity secret accepted: an HMAC-SHA256 key of a full block of entropy,
+/// as sites generate it (`openssl rand -hex 32` gives 64 characters).
+pub(crate) const MIN_IDENTITY_SECRET: usize = 32;
+
 /// The shortest push secret accepted: guessing 16 random characters is out of reach.
 pub(crate) const MIN_PUSH_SECRET: usize = 16;
 
@@ -305,6 +344,16 @@ impl Config {
     /// Refuses a configuration that would run unsafely by omission: the relay fails closed
     /// when someone forgets a line of its environment file.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(secret) = self.identity_secret()
+            && secret.len() < MIN_IDENTITY_SECRET
+        {
+            return Err(format!(
+                "the identity secret (RELAY_IDENTITY_SECRET) has {} bytes: at least \
+                 {MIN_IDENTITY_SECRET} are needed (e.g. `openssl rand -hex 32`), the same your \
+                 site's backend computes userHash with",
+                secret.len()
+            ));
+        }
         match self.push_secret() {
             None if self.insecure_no_push_secret => Ok(()),
             None => Err(format!(
@@ -320,6 +369,13 @@ impl Config {
             )),
             Some(_) => Ok(()),
         }
+    }
+
+    /// The identity secret's bytes; None when none is set (an empty value counts as none,
+    /// as a template's placeholder).
+    pub(crate) fn identity_secret(&self) -> Option<&[u8]> {
+        let secret = self.identity_secret.as_ref()?;
+        (!secret.0.trim().is_empty()).then(|| secret.bytes())
     }
 
     /// The secret pushes must present; None only with `--insecure-no-push-secret`.
@@ -461,6 +517,31 @@ mod tests {
         assert!(parse_chat_server("117").is_err());
         assert!(parse_chat_server("=http://x/health").is_err());
         assert!(parse_chat_server("117=ftp://x").is_err());
+    }
+
+    #[test]
+    fn a_short_identity_secret_is_refused_and_none_shows_in_debug() {
+        use clap::Parser as _;
+        let config = |secret: &str| {
+            super::Config::try_parse_from([
+                "relay",
+                "--push-secret",
+                "a-push-secret-long-enough",
+                "--identity-secret",
+                secret,
+            ])
+            .expect("parses")
+        };
+        let short = config("only-31-bytes-of-identity-secre");
+        let refused = short.validate().expect_err("too short");
+        assert!(refused.contains("31 bytes") && refused.contains("RELAY_IDENTITY_SECRET"));
+        assert!(!refused.contains("only-31"), "the message never shows it: {refused}");
+        let long = config("exactly-32-bytes-of-the-secret!!");
+        assert_eq!(long.validate(), Ok(()));
+        assert_eq!(long.identity_secret(), Some(b"exactly-32-bytes-of-the-secret!!".as_slice()));
+        assert!(!format!("{long:?}").contains("exactly-32"), "Debug shows no secret");
+        let empty = config("  ");
+        assert_eq!((empty.validate(), empty.identity_secret()), (Ok(()), None));
     }
 
     #[test]

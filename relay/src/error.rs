@@ -45,6 +45,16 @@ pub(crate) enum AppError {
     /// The relay cannot take work now (shutting down, store stopped, GMS unreachable).
     #[error("not ready: {0}")]
     NotReady(&'static str),
+    /// Identities are not verified (no `--identity-secret`).
+    #[error("this relay verifies no identities")]
+    IdentityUnconfigured,
+    /// A user hash that does not verify: nothing else is said.
+    #[error("the identity did not verify")]
+    IdentityRefused,
+    /// A resume token that leads to no chat: malformed, forged, revoked, of a chat ended or
+    /// forgotten, all alike, so an answer tells nothing of which.
+    #[error("no chat for this resume link")]
+    ResumeRefused,
     /// Web Push is off (no `--vapid-subject`).
     #[error("this relay sends no Web Push notifications")]
     WebPushDisabled,
@@ -67,6 +77,9 @@ impl AppError {
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            AppError::IdentityUnconfigured => (StatusCode::NOT_FOUND, "identity_unconfigured"),
+            AppError::IdentityRefused => (StatusCode::FORBIDDEN, "identity_refused"),
+            AppError::ResumeRefused => (StatusCode::NOT_FOUND, "not_found"),
             AppError::WebPushDisabled => (StatusCode::NOT_FOUND, "web_push_disabled"),
             AppError::WidgetNotBuilt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "widget_not_built"),
         }

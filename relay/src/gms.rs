@@ -180,6 +180,17 @@ impl Gms {
         self.attempts(service, credentials, &ping, RetryPolicy::ONCE).await
     }
 
+    /// `updateData` of the chat's user data, retried as `RetryPolicy::GMS` says.
+    pub(crate) async fn update_data(
+        &self,
+        service: &str,
+        credentials: &Credentials,
+        user_data: Vec<(String, String)>,
+    ) -> PingResult {
+        let operation = ChatOperation::UpdateData { user_data };
+        self.attempts(service, credentials, &operation, RetryPolicy::GMS).await
+    }
+
     /// A refresh from `position`, retried as `RetryPolicy::GMS` says.
     pub(crate) async fn refresh(
         &self,

@@ -10,6 +10,7 @@ pub mod check;
 mod config;
 mod error;
 mod gms;
+mod identity;
 mod limits;
 mod peers;
 mod pinger;
@@ -32,7 +33,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{ChatServer, Cidr, Config, RedisUrl};
+pub use config::{ChatServer, Cidr, Config, IdentitySecret, RedisUrl};
 
 /// How long open sockets get to receive their close frame once shutdown starts.
 const SOCKETS_CLOSE: Duration = Duration::from_secs(5);
@@ -48,6 +49,9 @@ pub(crate) struct AppState {
     pub(crate) shutdown: CancellationToken,
     /// Every WebSocket's task, so shutdown can wait for their close frames.
     pub(crate) sockets: TaskTracker,
+    /// The relay's long-lived and background tasks (a request's follow-up, such as telling
+    /// GMS a chat's verified user), stopped by `shutdown`.
+    pub(crate) tasks: TaskTracker,
     /// The chats and their tokens.
     pub(crate) sessions: sessions::Sessions,
     /// Who else hears of a chat: this relay's browsers, the other relays, Web Push.
@@ -58,8 +62,10 @@ pub(crate) struct AppState {
     pub(crate) restorer: restorer::Restorer,
     /// The GMS client.
     pub(crate) gms: gms::Gms,
-    /// Subscription tokens.
+    /// Subscription and resume tokens.
     pub(crate) tokens: token::Tokens,
+    /// Verifies the site's user hashes; None without `--identity-secret`.
+    pub(crate) identity: Option<identity::Verifier>,
     /// Per-client-address limits of the public endpoints.
     pub(crate) limits: limits::Limits,
     /// The Prometheus registry.
@@ -250,6 +256,7 @@ async fn start(
             sessions: sessions.clone(),
             peers: peers.untapped(),
             gms: gms.clone(),
+            tokens: tokens.clone(),
         };
         peers.tap(web_push::WebPush::start(settings, deps, token.clone(), tasks)?);
     }
@@ -303,10 +310,13 @@ async fn start(
         config.ping_rate,
         token.clone(),
     ));
+    let identity = config.identity_secret().map(identity::Verifier::new);
     let state = AppState {
         config: Arc::new(config),
         shutdown: token.clone(),
         sockets: life.sockets.clone(),
+        tasks: tasks.clone(),
+        identity,
         sessions,
         peers,
         acker,

@@ -1,6 +1,7 @@
 //! Per-client limits of the public endpoints: registrations per minute (each costs GMS a
-//! request) and per second across every client, WebSocket connections per minute and open
-//! at once. The client is the peer's address, or what a trusted proxy put in
+//! request) and per second across every client, identity look-ups at the registrations'
+//! rate, resume claims at a stricter one, WebSocket connections per minute and open at
+//! once. The client is the peer's address, or what a trusted proxy put in
 //! `X-Forwarded-For`; an IPv6 client is its /64, since one host commonly holds a whole /64.
 
 use std::collections::HashMap;
@@ -15,6 +16,13 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::{Cidr, Config};
 use crate::error::AppError;
+
+/// Resume claims per minute per client: a visitor follows a link now and then, and
+/// anything faster is someone trying tokens (which cannot be guessed, but each try costs a
+/// read of the store).
+const RESUME_PER_MINUTE: NonZeroU32 = NonZeroU32::new(10).expect("not zero");
+/// Resume claims a client may make at once before the rate applies.
+const RESUME_BURST: NonZeroU32 = NonZeroU32::new(5).expect("not zero");
 
 /// Whom a limit counts: one IPv4 address, one IPv6 /64 (its first 64 bits), or together
 /// every client whose forwarded hop could not be read (nothing tells them apart).
@@ -43,6 +51,8 @@ pub(crate) struct Limits {
     trusted: Arc<[Cidr]>,
     register: Option<Arc<DefaultKeyedRateLimiter<Client>>>,
     register_global: Option<Arc<governor::DefaultDirectRateLimiter>>,
+    identity: Option<Arc<DefaultKeyedRateLimiter<Client>>>,
+    resume: Arc<DefaultKeyedRateLimiter<Client>>,
     connect: Option<Arc<DefaultKeyedRateLimiter<Client>>>,
     open_per_address: usize,
     open: Arc<Mutex<HashMap<Client, usize>>>,
@@ -77,6 +87,10 @@ impl Limits {
             register: per_minute(config.register_rate),
             register_global: NonZeroU32::new(config.register_global_rate)
                 .map(|n| Arc::new(RateLimiter::direct(Quota::per_second(n)))),
+            identity: per_minute(config.register_rate),
+            resume: Arc::new(RateLimiter::keyed(
+                Quota::per_minute(RESUME_PER_MINUTE).allow_burst(RESUME_BURST),
+            )),
             connect: per_minute(config.ws_connect_rate),
             open_per_address: config.ws_per_address,
             open: Arc::default(),
@@ -101,6 +115,18 @@ impl Limits {
         })
     }
 
+    /// One identity look-up from `client`, or 429: at `--register-rate`, since a widget
+    /// asks once where it would register.
+    pub(crate) fn identity(&self, client: Client) -> Result<(), AppError> {
+        check(self.identity.as_deref(), client, "identity")
+    }
+
+    /// One resume claim from `client`, or 429 (`RESUME_PER_MINUTE`, `RESUME_BURST`; no
+    /// flag turns it off).
+    pub(crate) fn resume(&self, client: Client) -> Result<(), AppError> {
+        check(Some(&self.resume), client, "resume")
+    }
+
     /// One WebSocket from `client`: the rate, then a slot among its open sockets.
     pub(crate) fn open_socket(&self, client: Client) -> Result<OpenSocket, AppError> {
         check(self.connect.as_deref(), client, "ws")?;
@@ -116,7 +142,8 @@ impl Limits {
 
     /// Forgets addresses whose limits are back to full, so memory stays bounded.
     pub(crate) fn forget_idle(&self) {
-        for limiter in [&self.register, &self.connect].into_iter().flatten() {
+        let keyed = [&self.register, &self.identity, &self.connect].into_iter().flatten();
+        for limiter in keyed.chain([&self.resume]) {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }

@@ -35,7 +35,7 @@ pub(crate) struct StoreError(String);
 enum Op {
     /// Merge an observation into a chat, creating it with `service` when it carries every
     /// token and `create` is set.
-    Observe { chat_id: String, seen: Observation, create: Option<String> },
+    Observe { chat_id: String, seen: Box<Observation>, create: Option<String> },
     /// Forget a chat.
     Remove { chat_id: String },
     /// A Chat Server's process id.
@@ -51,6 +51,8 @@ struct State {
     chats: HashMap<String, ChatRecord>,
     /// Push device id → (registered_at, chat id) of its chats, the latest last.
     devices: HashMap<String, BTreeSet<(u64, String)>>,
+    /// Verified user hash → (identified_at, chat id) of its chats, the latest last.
+    identities: HashMap<String, BTreeSet<(u64, String)>>,
     servers: HashMap<String, u64>,
     /// Reads of everything under way (`reload`), and the chats memory changed meanwhile:
     /// those changes are newer than what the reads return.
@@ -68,6 +70,12 @@ impl State {
                 .entry(device.clone())
                 .or_default()
                 .insert((record.registered_at, chat_id.clone()));
+        }
+        if let Some(hash) = &record.user_hash {
+            self.identities
+                .entry(hash.clone())
+                .or_default()
+                .insert((record.identified_at, chat_id.clone()));
         }
         self.chats.insert(chat_id, record);
     }
@@ -120,11 +128,17 @@ impl State {
 
     fn unindex(&mut self, chat_id: &str) {
         let Some(old) = self.chats.get(chat_id) else { return };
-        let Some(device) = &old.device_id else { return };
-        if let Some(set) = self.devices.get_mut(device) {
-            set.remove(&(old.registered_at, chat_id.to_owned()));
-            if set.is_empty() {
-                self.devices.remove(device);
+        let keys = [
+            (&mut self.devices, old.device_id.as_ref(), old.registered_at),
+            (&mut self.identities, old.user_hash.as_ref(), old.identified_at),
+        ];
+        for (index, key, at) in keys {
+            let Some(key) = key else { continue };
+            if let Some(set) = index.get_mut(key) {
+                set.remove(&(at, chat_id.to_owned()));
+                if set.is_empty() {
+                    index.remove(key);
+                }
             }
         }
     }
@@ -253,6 +267,13 @@ impl Sessions {
         chats.map(|(_, chat_id)| chat_id.clone()).collect()
     }
 
+    /// The chats kept under a verified identity (its user hash), the newest first.
+    pub(crate) fn of_identity(&self, user_hash: &str) -> Vec<String> {
+        let inner = self.lock();
+        let chats = inner.identities.get(user_hash).into_iter().flatten().rev();
+        chats.map(|(_, chat_id)| chat_id.clone()).collect()
+    }
+
     /// The process id last seen for a Chat Server, from before a restart too.
     pub(crate) fn server_pid(&self, alias: &str) -> Option<u64> {
         self.lock().servers.get(alias).copied()
@@ -293,6 +314,7 @@ impl Sessions {
         seen: Observation,
         create: Option<&str>,
     ) -> Reply {
+        let seen = Box::new(seen);
         let op =
             Op::Observe { chat_id: chat_id.to_owned(), seen, create: create.map(str::to_owned) };
         self.ask(op).await
@@ -515,6 +537,37 @@ mod tests {
     use crate::store::{ChatRecord, Observation, Source};
 
     #[test]
+    fn an_identitys_chats_are_indexed_newest_first_and_leave_the_index_with_it() {
+        let chat = |id: &str, hash: &str, at| {
+            let seen = Observation {
+                secure_key: Some("K".into()),
+                user_hash: Some(hash.into()),
+                ..Observation::new(at, Source::Gms)
+            };
+            ChatRecord::create(id, &seen, "svc").expect("record")
+        };
+        let mut state = State::default();
+        state.put(chat("old", "aa", 1));
+        state.put(chat("new", "aa", 5));
+        state.put(chat("other", "bb", 9));
+        let of = |state: &State, hash: &str| -> Vec<String> {
+            let chats = state.identities.get(hash).into_iter().flatten().rev();
+            chats.map(|(_, id)| id.clone()).collect()
+        };
+        assert_eq!(of(&state, "aa"), ["new", "old"]);
+        // Named again later: the old chat is the identity's newest now.
+        state.put(chat("old", "aa", 7));
+        assert_eq!(of(&state, "aa"), ["old", "new"]);
+        state.put(chat("new", "bb", 8));
+        assert_eq!(
+            (of(&state, "aa"), of(&state, "bb")),
+            (vec!["old".into()], vec!["other".into(), "new".into()])
+        );
+        state.delete("old");
+        assert!(!state.identities.contains_key("aa"), "no empty entry is left");
+    }
+
+    #[test]
     fn a_chat_removed_earlier_in_a_batch_is_gone_for_the_rest_of_it() {
         let seen = Observation {
             user_id: Some("U".into()),
@@ -526,7 +579,7 @@ mod tests {
         state.put(ChatRecord::create("C", &seen, "svc").expect("record"));
         let later = Observation { position: Some(9), ..Observation::new(2, Source::Push) };
         let remove = Op::Remove { chat_id: "C".into() };
-        let observe = Op::Observe { chat_id: "C".into(), seen: later, create: None };
+        let observe = Op::Observe { chat_id: "C".into(), seen: Box::new(later), create: None };
         let batch = [&remove, &observe];
         let (changes, overlay, replies) = plan(&state, &batch);
         assert!(replies.iter().all(Option::is_none), "{replies:?}");

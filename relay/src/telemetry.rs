@@ -35,6 +35,22 @@ pub(crate) const WEB_PUSH_RESULTS: [&str; 9] = [
     "invalid",
 ];
 
+/// Every `result` label of `relay_identity_total`.
+const IDENTITY_RESULTS: [&str; 5] = ["verified", "refused", "unconfigured", "handed_over", "none"];
+
+/// Every `result` label of `relay_resume_total`.
+const RESUME_RESULTS: [&str; 4] = ["made", "claimed", "refused", "revoked"];
+
+/// Counts what became of an identity (one of `IDENTITY_RESULTS`): never the identity.
+pub(crate) fn count_identity(result: &'static str) {
+    metrics::counter!("relay_identity_total", "result" => result).increment(1);
+}
+
+/// Counts what became of a resume link (one of `RESUME_RESULTS`): never the token.
+pub(crate) fn count_resume(result: &'static str) {
+    metrics::counter!("relay_resume_total", "result" => result).increment(1);
+}
+
 /// Describes every metric with its unit and registers each series the relay knows in
 /// advance, so a fresh relay's `/metrics` already lists them all (at zero) with help text.
 pub(crate) fn describe_metrics() {
@@ -111,6 +127,19 @@ pub(crate) fn describe_metrics() {
              up), dropped (queue full), followed (a browser was connected: none sent), \
              invalid (the stored subscription could not be used).",
         ),
+        (
+            "relay_identity_total",
+            "Verified identities, by result: verified, refused (a hash that did not verify) or \
+             unconfigured (no --identity-secret) for a registration naming one; handed_over \
+             (a running chat given to another device) or none (the identity has no running \
+             chat) for a look-up, which counts refused and unconfigured too.",
+        ),
+        (
+            "relay_resume_total",
+            "Resume links, by result: made (a link, or a notification's page), claimed (a chat \
+             handed over), refused (a claim of an unknown, forged, revoked or ended one), \
+             revoked (every link of a chat).",
+        ),
     ];
     for (name, help) in counters {
         describe_counter!(name, Unit::Count, help);
@@ -121,7 +150,7 @@ pub(crate) fn describe_metrics() {
         (
             "relay_rate_limited_total",
             "endpoint",
-            &["register", "register_global", "ws", "ws_open"][..],
+            &["register", "register_global", "identity", "resume", "ws", "ws_open"][..],
         ),
         (
             "relay_ws_rejected_total",
@@ -129,6 +158,8 @@ pub(crate) fn describe_metrics() {
             &["origin", "too_many_frames", "too_many_subscriptions"][..],
         ),
         ("relay_web_push_total", "result", &WEB_PUSH_RESULTS[..]),
+        ("relay_identity_total", "result", &IDENTITY_RESULTS[..]),
+        ("relay_resume_total", "result", &RESUME_RESULTS[..]),
     ];
     for (name, key, values) in labelled {
         for value in values {

@@ -65,6 +65,8 @@ pub(crate) struct Deps {
     /// Who follows a chat, and the claims; `Peers::untapped` (Web Push is their tap).
     pub(crate) peers: Peers,
     pub(crate) gms: Gms,
+    /// Makes the resume token a notification's page carries.
+    pub(crate) tokens: crate::token::Tokens,
 }
 
 /// The Web Push sender. Cheap to clone.
@@ -238,10 +240,18 @@ impl WebPush {
             }
         };
         let preview = self.inner.settings.preview;
-        let Some(payload) = news::notification(&chat_id, news, subscription, preview) else {
+        let Some(mut payload) = news::notification(&chat_id, news, subscription, preview) else {
             return;
         };
-        self.deliver(&chat_id, subscription, payload, matches!(news, News::Ended)).await;
+        let ended = matches!(news, News::Ended);
+        // The page opens this chat even in a browser that lost it (its storage cleared);
+        // the end needs none, since an ended chat cannot be resumed.
+        if let Some(page) = payload.url.as_deref().filter(|_| !ended) {
+            let token = self.inner.deps.tokens.resume_token(&chat_id, record.resume_epoch);
+            payload.url = Some(news::resume_url(page, &token));
+            crate::telemetry::count_resume("made");
+        }
+        self.deliver(&chat_id, subscription, payload, ended).await;
     }
 
     /// The events GMS has that no push described (GMS without

@@ -1,9 +1,12 @@
 //! The HTTP surface: push receiver, session registry (with the capture `relay check
-//! --capture` reads), WebSocket, health, and the built widget when `--static-dir` is set.
+//! --capture` reads), the hand-over of a chat to a verified identity or a resume link,
+//! WebSocket, health, and the built widget when `--static-dir` is set.
 
 mod capture;
 mod health;
+mod identity;
 mod push;
+mod resume;
 mod sessions;
 mod web_push;
 mod widget;
@@ -16,7 +19,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{delete, get, post};
 use shared::relay_api::{
-    CAPTURE, PUSH_PATH, PUSH_SUBSCRIPTION, SERVICE_WORKER_PATH, SESSIONS_PATH, WS_PATH,
+    CAPTURE, IDENTITY_PATH, PUSH_PATH, PUSH_SUBSCRIPTION, RESUME_LINKS, RESUME_PATH,
+    SERVICE_WORKER_PATH, SESSIONS_PATH, WS_PATH,
 };
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
@@ -34,6 +38,12 @@ pub(crate) fn router(state: AppState) -> Router {
             post(web_push::subscribe).delete(web_push::unsubscribe),
         )
         .route(&format!("{SESSIONS_PATH}/{{chat_id}}/{CAPTURE}"), get(capture::captured))
+        .route(
+            &format!("{SESSIONS_PATH}/{{chat_id}}/{RESUME_LINKS}"),
+            post(resume::make).delete(resume::revoke),
+        )
+        .route(IDENTITY_PATH, post(identity::take_over))
+        .route(RESUME_PATH, post(resume::claim))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(cors(&state.config.allowed_origins));
     let mut router = Router::new()

@@ -1,5 +1,7 @@
 //! `POST /v1/sessions` and `DELETE /v1/sessions/{chatId}`: the widget hands over a chat's
-//! tokens, validated with one GMS ping, and gets a subscription token back.
+//! tokens, validated with one GMS ping, and gets a subscription token back. A registration
+//! naming an identity that verifies keeps the chat under it, and GMS is told the verified
+//! user once, when the chat becomes theirs.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -8,12 +10,17 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use shared::gms::Credentials;
-use shared::relay_api::{RegisterSession, SessionRegistered};
+use shared::relay_api::{ChatHandover, IdentityVerdict, RegisterSession, SessionRegistered};
 
+use super::identity::verdict;
 use crate::AppState;
 use crate::error::AppError;
 use crate::gms::PingResult;
-use crate::store::{Observation, Source, now_millis};
+use crate::store::{ChatRecord, Observation, Source, now_millis};
+use crate::telemetry::count_identity;
+
+/// The user data key that tells GMS (and the agent) the site vouched for the visitor.
+const VERIFIED_USER_ID: &str = "verifiedUserId";
 
 pub(crate) async fn register(
     State(state): State<AppState>,
@@ -36,6 +43,13 @@ pub(crate) async fn register(
     // Both become segments of GMS URLs: checked before GMS hears of them.
     checked_id("service", &request.service)?;
     checked_id("chatId", &request.chat_id)?;
+    let (identity, user_hash) = match request.identity.as_ref() {
+        Some(identity) => {
+            let (verdict, hash) = verdict(&state, identity);
+            (Some(verdict), hash)
+        }
+        None => (None, None),
+    };
     let credentials = Credentials {
         chat_id: request.chat_id.clone(),
         user_id: request.user_id.clone(),
@@ -56,6 +70,11 @@ pub(crate) async fn register(
         }
         PingResult::Failed(error) => return Err(AppError::GmsUnreachable(error)),
     };
+    // Whose the chat was, to tell GMS only when it becomes the identity's.
+    let held_by = match &user_hash {
+        Some(_) => state.sessions.current(&request.chat_id).await?.and_then(|r| r.user_hash),
+        None => None,
+    };
     let seen = Observation {
         service: Some(request.service.clone()),
         user_id: Some(credentials.user_id),
@@ -67,6 +86,7 @@ pub(crate) async fn register(
         announced: response.next_position,
         registration: true,
         capture: request.capture,
+        user_hash: user_hash.as_ref().map(|hash| hash.as_str().to_owned()),
         ..Observation::new(asked_at, Source::Gms)
     };
     let record = state
@@ -74,13 +94,67 @@ pub(crate) async fn register(
         .observe(&request.chat_id, seen, Some(&request.service))
         .await?
         .ok_or_else(|| AppError::BadRequest("the chat could not be stored".to_owned()))?;
-    tracing::info!(chat = ?request.chat_id, alias = ?record.credentials.alias, "chat registered");
+    let verified = user_hash.is_some();
+    tracing::info!(chat = ?request.chat_id, alias = ?record.credentials.alias, verified, "chat registered");
+    if let (Some(hash), Some(identity)) = (&user_hash, &request.identity)
+        && held_by.as_deref() != Some(hash.as_str())
+    {
+        tell_verified_user(&state, &record, &identity.user_id);
+    }
+    let identity = identity.inspect(|verdict| {
+        count_identity(match verdict {
+            IdentityVerdict::Verified => "verified",
+            IdentityVerdict::Refused => "refused",
+            IdentityVerdict::Unconfigured => "unconfigured",
+        });
+    });
     Ok(Json(SessionRegistered {
         token: state.tokens.sign(&request.chat_id),
         position: record.position,
         vapid_public_key: state.peers.web_push().map(|w| w.public_key().to_owned()),
-        identity: None,
+        identity,
     }))
+}
+
+/// Tells GMS, with one `updateData` (retried as any GMS request), that the chat's visitor
+/// is the site's verified user, so the agent sees who they talk to. In the background: the
+/// registration neither waits for it nor fails with it, and a failure is only logged
+/// (without the user id, which is the site's, nor any token).
+fn tell_verified_user(state: &AppState, record: &ChatRecord, user_id: &str) {
+    let (gms, stop) = (state.gms.clone(), state.shutdown.clone());
+    let (service, credentials) = (record.service.clone(), record.credentials.clone());
+    let user_data = vec![(VERIFIED_USER_ID.to_owned(), user_id.to_owned())];
+    state.tasks.spawn(async move {
+        let chat = &credentials.chat_id;
+        let told = tokio::select! {
+            () = stop.cancelled() => return,
+            told = gms.update_data(&service, &credentials, user_data) => told,
+        };
+        match told {
+            PingResult::Ok(_) => tracing::info!(chat = ?chat, "GMS told the chat's verified user"),
+            PingResult::Stopped(response) => tracing::warn!(
+                chat = ?chat,
+                error = ?response.error_summary(),
+                "GMS refused the chat's verified user"
+            ),
+            PingResult::Failed(error) => tracing::warn!(
+                chat = ?chat,
+                error = ?error,
+                "GMS could not be told the chat's verified user"
+            ),
+        }
+    });
+}
+
+/// A chat handed to a browser that proved its right to it: its tokens as the relay holds
+/// them, a subscription token, and the position the relay knows.
+pub(super) fn handover(state: &AppState, record: &ChatRecord) -> ChatHandover {
+    ChatHandover {
+        service: record.service.clone(),
+        credentials: record.credentials.clone(),
+        token: state.tokens.sign(&record.credentials.chat_id),
+        position: record.position,
+    }
 }
 
 pub(crate) async fn forget(

@@ -61,6 +61,20 @@ pub struct ChatRecord {
     /// redacted (`capture`). In the record so whichever relay takes the push knows.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub capture: bool,
+    /// The verified identity the chat runs under: the site's user hash (lowercase hex of
+    /// HMAC-SHA256 of its user id under `--identity-secret`), never the user id. In the
+    /// record so every relay can hand the chat over to the identity's other devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_hash: Option<String>,
+    /// When a registration last named that identity (ms since the Unix epoch): the
+    /// identity's newest is its running chat.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub identified_at: u64,
+    /// What the chat's resume tokens are made under: random when the record is made (so
+    /// a chat forgotten and registered again does not bring back the links revoked before),
+    /// one more on every revocation of them all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resume_epoch: u64,
 }
 
 #[allow(
@@ -152,6 +166,10 @@ pub struct Observation {
     pub refused: bool,
     /// A registration asked for the first push body to be kept (`relay check --capture`).
     pub capture: bool,
+    /// A registration named this verified identity (its user hash).
+    pub user_hash: Option<String>,
+    /// The visitor revoked every resume link of the chat.
+    pub revoke_resume: bool,
 }
 
 impl Observation {
@@ -171,6 +189,8 @@ impl Observation {
             web_push: None,
             refused: false,
             capture: false,
+            user_hash: None,
+            revoke_resume: false,
         }
     }
 }
@@ -199,6 +219,9 @@ impl ChatRecord {
             web_push_at: 0,
             refused_at: 0,
             capture: false,
+            user_hash: None,
+            identified_at: 0,
+            resume_epoch: rand::random(),
         };
         // Nothing to compare a push's tokens with: GMS's answer to the ping decides.
         record.merge(&Observation { source: Source::Gms, ..seen.clone() });
@@ -266,6 +289,17 @@ impl ChatRecord {
         // Asked once, kept for the chat's life: a later registration without it (the widget's)
         // does not take it back.
         self.capture |= seen.capture;
+        // The identity a registration names (a verified one only reaches here) becomes the
+        // chat's; a registration naming none leaves it, as an older widget's would.
+        if let Some(hash) = &seen.user_hash
+            && (self.user_hash.as_ref() != Some(hash) || seen.at > self.identified_at)
+        {
+            self.user_hash = Some(hash.clone());
+            self.identified_at = self.identified_at.max(seen.at);
+        }
+        if seen.revoke_resume {
+            self.resume_epoch = self.resume_epoch.wrapping_add(1);
+        }
         if seen.registration {
             self.registered_at = self.registered_at.max(seen.at);
             if seen.device_id.is_some() {
@@ -346,6 +380,8 @@ mod tests {
         assert!(!r.merge(&on), "turned off after it was turned on");
         assert_eq!(r.web_push, None);
         let mut other = record();
+        // Records are made with random resume epochs.
+        other.resume_epoch = r.resume_epoch;
         assert!(other.merge(&on) && other.merge(&off));
         assert_eq!(other, r);
         assert!(r.merge(&Observation { web_push: Some(Some(Box::new(subscription))), ..gms(500) }));
@@ -470,6 +506,48 @@ mod tests {
         assert!(back.capture);
         let older: ChatRecord = serde_json::from_str(&text).expect("an older record loads");
         assert!(!older.capture);
+    }
+
+    #[test]
+    fn a_verified_identity_sticks_to_the_chat_and_its_newest_naming_counts() {
+        let mut r = record();
+        assert_eq!((r.user_hash.as_deref(), r.identified_at), (None, 0));
+        let named = |hash: &str, at| Observation {
+            user_hash: Some(hash.into()),
+            registration: true,
+            ..gms(at)
+        };
+        assert!(r.merge(&named("aa", 200)));
+        assert_eq!((r.user_hash.as_deref(), r.identified_at), (Some("aa"), 200));
+        assert!(!r.merge(&named("aa", 150)), "an older naming changes nothing");
+        assert!(r.merge(&named("aa", 300)));
+        assert_eq!(r.identified_at, 300, "named again: the identity's newest");
+        r.merge(&Observation { registration: true, ..gms(400) });
+        assert_eq!((r.user_hash.as_deref(), r.identified_at), (Some("aa"), 300), "kept");
+        assert!(r.merge(&named("bb", 350)), "another identity takes the chat");
+        assert_eq!((r.user_hash.as_deref(), r.identified_at), (Some("bb"), 350));
+        let back: ChatRecord =
+            serde_json::from_str(&serde_json::to_string(&r).expect("writes")).expect("reads");
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_revocation_moves_the_resume_epoch_and_a_new_record_starts_elsewhere() {
+        let mut r = record();
+        let epoch = r.resume_epoch;
+        assert!(r.merge(&Observation { revoke_resume: true, ..gms(200) }));
+        assert_eq!(r.resume_epoch, epoch.wrapping_add(1));
+        r.merge(&Observation { position: Some(9), ..gms(300) });
+        assert_eq!(r.resume_epoch, epoch.wrapping_add(1), "nothing else moves it");
+        // A chat forgotten and registered again: the links revoked before stay dead.
+        let epochs: std::collections::HashSet<u64> =
+            (0..8).map(|_| record().resume_epoch).collect();
+        assert!(epochs.len() > 1, "{epochs:?}");
+        let older: ChatRecord = serde_json::from_str(
+            r#"{"service":"s","credentials":{"chatId":"C","userId":"","secureKey":"K","alias":""}}"#,
+        )
+        .expect("an older record loads");
+        assert_eq!((older.resume_epoch, older.user_hash), (0, None));
     }
 
     #[test]

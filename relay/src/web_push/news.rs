@@ -66,6 +66,14 @@ pub(crate) fn notification(
     })
 }
 
+/// The page with a resume token in its fragment, `<page>#gms-chat-resume=<token>`, which
+/// the widget's loader answers by opening the chat (adopting it if this browser lost it).
+/// The page is kept without a fragment, so this is its only one; a fragment never reaches
+/// the site's server.
+pub(crate) fn resume_url(page: &str, token: &str) -> String {
+    format!("{page}#{}{token}", shared::relay_api::RESUME_FRAGMENT)
+}
+
 /// The same payload without its preview: what is sent when a push service finds the
 /// payload too large.
 pub(crate) fn without_preview(payload: &WebPushPayload) -> WebPushPayload {
@@ -141,6 +149,14 @@ mod tests {
         assert_eq!(shown.body, "How can I help?", "one line");
         assert_eq!(shown.chat_id, "C1");
         assert_eq!(shown.url.as_deref(), Some("https://shop.example/help"));
+    }
+
+    #[test]
+    fn the_resume_url_is_the_page_with_the_token_in_its_fragment() {
+        assert_eq!(
+            super::resume_url("https://shop.example/help", "C1.bm9uY2U.bWFj"),
+            "https://shop.example/help#gms-chat-resume=C1.bm9uY2U.bWFj"
+        );
     }
 
     #[test]
