@@ -1,6 +1,7 @@
 //! The real relay with the real gms-sim, over sockets: push → frame → acknowledgement,
 //! authentication, malformed input, registration, the WebSocket hub, durability across
-//! kill -9, the periodic ping and graceful shutdown, and several relays on Redis.
+//! kill -9, the periodic ping and graceful shutdown, several relays on Redis, and a chat
+//! handed to a verified identity's other devices or through a resume link.
 //!
 //! Named `relay_tests`, not `relay`, so that `relay::…` in these files and in test names
 //! is always the crate under test. The files below are scenarios; this one holds what
@@ -14,6 +15,7 @@ mod gateway;
 mod ha;
 mod health;
 mod hostile_gms;
+mod identity;
 mod lifecycle;
 mod ping;
 mod push;

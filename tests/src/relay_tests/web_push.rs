@@ -11,8 +11,9 @@ use anyhow::{Result, ensure};
 use serde_json::{Value, json};
 use shared::gms::{Credentials, PushSubscription, async_push_user_data};
 use shared::relay_api::{
-    NotificationTexts, PUSH_PATH, PUSH_SUBSCRIPTION, PushSubscriptionBody, SERVICE_WORKER_PATH,
-    SESSIONS_PATH, SessionRegistered,
+    ChatHandover, NotificationTexts, PUSH_PATH, PUSH_SUBSCRIPTION, PushSubscriptionBody,
+    RESUME_FRAGMENT, RESUME_PATH, ResumeClaim, SERVICE_WORKER_PATH, SESSIONS_PATH,
+    SessionRegistered,
 };
 
 use super::{Setup, next_events, rand_suffix};
@@ -22,7 +23,7 @@ use crate::support::{SERVICE, TEST_PUSH_SECRET, Wait, until};
 
 const SUBJECT: &str = "mailto:ops@example.com";
 /// The page a browser subscribed from (an old widget, or a forged request, may send its
-/// query and fragment): the relay keeps and sends only `RETURN_PAGE`.
+/// query and fragment): the relay keeps and sends only `RETURN_PAGE` (with a resume token).
 const PAGE: &str = "https://shop.example/help?order=7#top";
 const RETURN_PAGE: &str = "https://shop.example/help";
 const WITHIN: Duration = Duration::from_secs(10);
@@ -127,7 +128,18 @@ async fn an_agent_line_reaches_an_away_visitor_once_signed_encrypted_and_collaps
     assert_eq!(sent.chat_id, *chat_id);
     assert_eq!(sent.title, "Agent hat geantwortet", "worded as the widget asked");
     assert_eq!(sent.body, "Your parcel ships today");
-    assert_eq!(sent.url.as_deref(), Some(RETURN_PAGE), "no query or fragment");
+    // The page without its query or fragment, and in a fragment of its own a resume token,
+    // so a browser that lost the chat adopts it.
+    let url = sent.url.as_deref().expect("a page");
+    let resume = url.strip_prefix(&format!("{RETURN_PAGE}#{RESUME_FRAGMENT}"));
+    let claim = ResumeClaim { resume_token: resume.expect(url).to_owned() };
+    let resumed = setup
+        .http
+        .post(format!("{}{RESUME_PATH}", setup.system.relay_url))
+        .json(&claim)
+        .send()
+        .await?;
+    assert_eq!(resumed.json::<ChatHandover>().await?.credentials, credentials);
     assert_eq!((first[0].ttl, first[0].urgency.as_deref()), (Some(43_200), Some("normal")));
 
     setup.admin.agent_says(chat_id, "Anything else?").await?;
@@ -274,6 +286,8 @@ async fn a_push_without_payload_is_read_from_gms_and_the_end_is_notified() -> Re
     setup.admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
     let all = service.wait_for(2, WITHIN).await?;
     assert_eq!(payload(&all[1]), ("Ihr Chat wurde beendet".into(), String::new()));
+    let end = all[1].payload.as_ref().expect("the payload decrypts");
+    assert_eq!(end.url.as_deref(), Some(RETURN_PAGE), "an ended chat has no resume token");
     assert_eq!(all[1].urgency.as_deref(), Some("low"));
     setup.system.stop().await
 }
