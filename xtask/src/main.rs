@@ -1,12 +1,12 @@
-//! `cargo xtask test | demo | bench | fuzz | chaos | setup`: the project's automation, in
-//! Rust rather than shell.
+//! `cargo xtask test | demo | bench | fuzz | chaos | image | setup`: the project's
+//! automation, in Rust rather than shell.
 //!
 //! Each task is a module (`test`, `demo`, `bench`, `fuzz`, `chaos`, `setup`, and `deploy`,
-//! which `test` runs) over the helpers they share: `build` (the release builds), `run`
-//! (commands, progress lines, pass and fail counts), `setup::Tools` and `workspace`
-//! (`balancer` is the demo's own). Tasks import no other task, except that `test` calls the
-//! others' entry points (`fuzz::run_all`, `deploy::check_all`, `chaos::smoke`) to run their
-//! checks too.
+//! which `test` runs and which builds the `image`) over the helpers they share: `build`
+//! (the release builds), `run` (commands, progress lines, pass and fail counts),
+//! `setup::Tools` and `workspace` (`balancer` is the demo's own). Tasks import no other
+//! task, except that `test` calls the others' entry points (`fuzz::run_all`,
+//! `deploy::check_all`, `chaos::smoke`) to run their checks too.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -26,7 +26,7 @@ mod setup;
 mod test;
 mod workspace;
 
-const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|setup>
+const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|image|setup>
   test    install what is missing, then fmt, clippy (host and wasm32), every test,
           the release widget build and the browser tests; ends with `N passed, N failed`
   demo    build the widget, start gms-sim (with its scripted agent) and the relay, print
@@ -41,6 +41,8 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|setup>
           schedule of faults hits relays, Chat Servers, GMS, pushes and Redis; prints the
           table, exits 1 on any lost, repeated or reordered event (`-- --seed N --minutes M
           --visitors V --relays 2`; see RELIABILITY.md)
+  image   the relay as a static binary (x86_64-unknown-linux-musl, release) in a
+          FROM-scratch image (deploy/Containerfile), where docker or podman runs
   setup   only install what is missing
   compact-css FILE   compact the widget's styles in place (the release build runs it)";
 
@@ -52,6 +54,7 @@ fn main() {
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
+        Some("image") => deploy::image(),
         Some("setup") => setup::ensure_all().map(drop),
         Some("compact-css") => css::run(&args[1..]),
         _ => {
