@@ -34,10 +34,14 @@
       // Most recently focused first: prefer the page the chat started on.
       var tab = null;
       // The page is kept without its query and fragment (shared::visitor::return_page).
-      for (var i = 0; i < tabs.length && !tab; i++) if (data.url && tabs[i].url.split(/[?#]/)[0] === data.url) tab = tabs[i];
+      // Its fragment may hold a resume token (#gms-chat-resume=...): for a browser that no
+      // longer has the chat, as Safari's after seven days without a visit.
+      var page = data.url ? data.url.split('#') : [];
+      var resume = /^gms-chat-resume=/.test(page[1] || '') ? page[1].slice(16) : '';
+      for (var i = 0; i < tabs.length && !tab; i++) if (page[0] && tabs[i].url.split(/[?#]/)[0] === page[0]) tab = tabs[i];
       tab = tab || tabs[0];
       if (tab) {
-        tab.postMessage({ type: 'gms-chat:open', chatId: data.chatId });
+        tab.postMessage({ type: 'gms-chat:open', chatId: data.chatId, resume: resume });
         return tab.focus().then(null, function () { /* not allowed: the panel is open anyway */ });
       }
       // Only a page of this site: whatever a push names, the worker must not be a way to
@@ -47,7 +51,7 @@
         var page = new URL(data.url);
         if (page.origin === url.origin) url = page;
       } catch (e) { /* no page, or not an address: the site's root */ }
-      url.hash = 'gms-chat-open';
+      if (!resume) url.hash = 'gms-chat-open';
       return sw.clients.openWindow(url.href);
     });
   }

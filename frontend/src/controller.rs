@@ -79,7 +79,12 @@ impl Controller {
         let push_capable = crate::web_push::capable(&ctrl.config());
         ctrl.input(Input::PushCapable(push_capable));
         if push_capable {
-            crate::web_push::follow_clicks(move || ctrl.input(Input::SetOpen(true)));
+            crate::web_push::follow_clicks(move |resume| {
+                ctrl.input(Input::SetOpen(true));
+                if let Some(token) = resume {
+                    ctrl.input(Input::Resume(token));
+                }
+            });
         }
         // The site's logged-in visitor first: their chat may be taken up, or be theirs no more.
         let config = ctrl.config();

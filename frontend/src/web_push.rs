@@ -102,15 +102,20 @@ async fn subscribe(service_worker: &str, key: &str) -> Result<JsValue, JsValue> 
 }
 
 /// Opens the panel when the site's service worker says a notification of this chat was
-/// clicked (it posts `{type: "gms-chat:open"}` to the tab it focuses); for a `capable` page.
-pub(crate) fn follow_clicks(open: impl Fn() + 'static) {
+/// clicked (it posts `{type: "gms-chat:open", resume}` to the tab it focuses), handing
+/// `open` the notification's resume token, if any; for a `capable` page.
+pub(crate) fn follow_clicks(open: impl Fn(Option<String>) + 'static) {
     let Some(window) = web_sys::window() else { return };
     let workers = window.navigator().service_worker();
     let listener = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::MessageEvent)>::new(
         move |event: web_sys::MessageEvent| {
-            let kind = js_sys::Reflect::get(&event.data(), &JsValue::from_str("type"));
-            if kind.ok().and_then(|k| k.as_string()).as_deref() == Some("gms-chat:open") {
-                open();
+            let field = |name: &str| {
+                js_sys::Reflect::get(&event.data(), &JsValue::from_str(name))
+                    .ok()
+                    .and_then(|v| v.as_string())
+            };
+            if field("type").as_deref() == Some("gms-chat:open") {
+                open(field("resume").filter(|token| !token.is_empty()));
             }
         },
     );

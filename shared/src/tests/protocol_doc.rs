@@ -4,8 +4,9 @@ use crate::gms::{ChatEvent, ChatResponse};
 use crate::health::ChatServerHealth;
 use crate::push::PushNotification;
 use crate::relay_api::{
-    CapturedPush, ClientFrame, ErrorBody, PushSubscriptionBody, RegisterSession, RelayStatus,
-    ServerFrame, SessionRegistered, WebPushPayload,
+    CapturedPush, ChatHandover, ClientFrame, ErrorBody, Identity, PushSubscriptionBody,
+    RegisterSession, RelayStatus, ResumeClaim, ResumeLink, ServerFrame, SessionRegistered,
+    WebPushPayload,
 };
 
 const PROTOCOL_MD: &str = include_str!("../../../docs/protocol.md");
@@ -30,6 +31,10 @@ fn check(kind: &str, body: &str) -> Result<(), String> {
         "RelayStatus" => typed::<RelayStatus>(body),
         "ErrorBody" => typed::<ErrorBody>(body),
         "CapturedPush" => typed::<CapturedPush>(body),
+        "Identity" => typed::<Identity>(body),
+        "ChatHandover" => typed::<ChatHandover>(body),
+        "ResumeClaim" => typed::<ResumeClaim>(body),
+        "ResumeLink" => typed::<ResumeLink>(body),
         "ChatResponse" => typed::<ChatResponse>(body),
         "ChatEvent" => typed::<ChatEvent>(body),
         "PushNotification" => {
