@@ -3,6 +3,7 @@
 use leptos::either::{Either, EitherOf4};
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
+use shared::format::{Block, Inline, blocks};
 use shared::gms::Visitor;
 use shared::visitor::{ChatState, Conn, Failure, Input, Machine, NotifyOffer};
 
@@ -412,19 +413,27 @@ fn LineView(
     let t = ctrl.texts;
     let you = t.you;
     match line {
-        Line::Message { mine, who, text } => EitherOf4::A(view! {
-            <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
-                <Speaker mine=mine who=who first=first you=you/>
-                <div class="gc-bubble">{segments(&text).into_iter().map(|segment| match segment {
-                    Segment::Text(text) => Either::Left(view! { <span>{text}</span> }),
-                    Segment::Link(url) => {
-                        let shown = url.clone();
-                        Either::Right(view! { <a href=url target="_blank" rel="noopener noreferrer">{shown}</a> })
-                    }
-                }).collect_view()}</div>
-                {at.map(|ms| view! { <time class="gc-time" data-testid="time">{crate::host::local_time(ms)}</time> })}
-            </div>
-        }),
+        Line::Message { mine, who, text } => {
+            // An agent's line is formatted; the visitor's own stays plain text with links.
+            let bubble = NodeRef::<leptos::html::Div>::new();
+            let plain = if mine { segments(&text) } else { Vec::new() };
+            if !mine {
+                bubble.on_load(move |element| format_into(&element, &text));
+            }
+            EitherOf4::A(view! {
+                <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
+                    <Speaker mine=mine who=who first=first you=you/>
+                    <div class="gc-bubble" node_ref=bubble>{plain.into_iter().map(|segment| match segment {
+                        Segment::Text(text) => Either::Left(view! { <span>{text}</span> }),
+                        Segment::Link(url) => {
+                            let shown = url.clone();
+                            Either::Right(view! { <a href=url target="_blank" rel="noopener noreferrer">{shown}</a> })
+                        }
+                    }).collect_view()}</div>
+                    {at.map(|ms| view! { <time class="gc-time" data-testid="time">{crate::host::local_time(ms)}</time> })}
+                </div>
+            })
+        }
         Line::Link { mine, who, text, url } => EitherOf4::B(view! {
             <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
                 <Speaker mine=mine who=who first=first you=you/>
@@ -446,6 +455,65 @@ fn LineView(
         Line::System(text) => EitherOf4::D(view! {
             <div class="gc-line gc-system" data-testid="line" data-index=index>{text}</div>
         }),
+    }
+}
+
+/// Fills `bubble` with an agent's line and its formatting (`shared::format`), built as DOM
+/// nodes: every piece of text a text node, every link by the safe-link rule. (As Leptos
+/// views, the recursive runs cost the wasm ten times more.)
+fn format_into(bubble: &web_sys::Element, text: &str) {
+    /// A new `tag` element at the end of `parent`.
+    fn child(parent: &web_sys::Element, tag: &str) -> Option<web_sys::Element> {
+        let element = parent.owner_document()?.create_element(tag).ok()?;
+        parent.append_child(&element).ok()?;
+        Some(element)
+    }
+    fn runs(parent: &web_sys::Element, list: Vec<Inline>) {
+        for run in list {
+            let (tag, inner, text) = match run {
+                Inline::Text(text) => ("", Vec::new(), text),
+                Inline::Strong(inner) => ("strong", inner, String::new()),
+                Inline::Emphasis(inner) => ("em", inner, String::new()),
+                Inline::Code(text) => ("code", Vec::new(), text),
+                Inline::Link { text, url } => {
+                    if let Some(a) = child(parent, "a") {
+                        let _ = a.set_attribute("href", &url);
+                        let _ = a.set_attribute("target", "_blank");
+                        let _ = a.set_attribute("rel", "noopener noreferrer");
+                        let _ = a.append_with_str_1(&text);
+                    }
+                    continue;
+                }
+                Inline::Break => ("br", Vec::new(), String::new()),
+            };
+            let target = if tag.is_empty() { Some(parent.clone()) } else { child(parent, tag) };
+            if let Some(target) = target {
+                let _ = target.append_with_str_1(&text);
+                runs(&target, inner);
+            }
+        }
+    }
+    fn list(parent: &web_sys::Element, tag: &str, start: Option<u32>, items: Vec<Vec<Inline>>) {
+        let Some(list) = child(parent, tag) else { return };
+        if let Some(start) = start {
+            let _ = list.set_attribute("start", &start.to_string());
+        }
+        for item in items {
+            if let Some(li) = child(&list, "li") {
+                runs(&li, item);
+            }
+        }
+    }
+    for block in blocks(text) {
+        match block {
+            Block::Paragraph(inline) => {
+                if let Some(paragraph) = child(bubble, "p") {
+                    runs(&paragraph, inline);
+                }
+            }
+            Block::Bullets(items) => list(bubble, "ul", None, items),
+            Block::Numbered { start, items } => list(bubble, "ol", Some(start), items),
+        }
     }
 }
 

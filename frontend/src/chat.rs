@@ -130,56 +130,8 @@ pub fn initials(name: &str) -> String {
         .collect()
 }
 
-/// A piece of message text: plain, or an http(s) URL to show as a link.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
-    /// Shown as text, whatever it contains.
-    Text(String),
-    /// An absolute http(s) URL.
-    Link(String),
-}
-
-/// Splits message text into text and http(s) links: a link is a whitespace-separated
-/// word that `safe_url` accepts, without the punctuation that ends a sentence after it.
-/// Everything else, `javascript:` or `data:` URLs and markup included, stays text.
-pub fn segments(text: &str) -> Vec<Segment> {
-    fn push_text(out: &mut Vec<Segment>, piece: &str) {
-        match out.last_mut() {
-            Some(Segment::Text(last)) => last.push_str(piece),
-            _ => out.push(Segment::Text(piece.to_owned())),
-        }
-    }
-    let mut out: Vec<Segment> = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        let (word, after) = rest.split_at(word_end);
-        let url = word.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '\'', '"']);
-        match safe_url(url) {
-            Some(link) if !word.is_empty() => {
-                out.push(Segment::Link(link));
-                push_text(&mut out, &word[url.len()..]);
-            }
-            _ => push_text(&mut out, word),
-        }
-        let space_end = after.find(|c: char| !c.is_whitespace()).unwrap_or(after.len());
-        push_text(&mut out, &after[..space_end]);
-        rest = &after[space_end..];
-    }
-    out.retain(|s| !matches!(s, Segment::Text(t) if t.is_empty()));
-    out
-}
-
-/// The URL if it is absolute http(s), so a pushed `javascript:` link is never clickable,
-/// and free of bidirectional controls, which could make it read as another address.
-pub fn safe_url(text: &str) -> Option<String> {
-    let trimmed = text.trim();
-    let lower = trimmed.to_ascii_lowercase();
-    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"))?;
-    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    let clean = !trimmed.chars().any(|c| c.is_whitespace() || c.is_control() || bidi(c));
-    (!rest.is_empty() && clean).then(|| trimmed.to_owned())
-}
+// The safe-link rule and plain text's links are `shared`'s, with the agents' formatting.
+pub use shared::format::{Segment, safe_url, segments};
 
 /// Checks the pre-chat form; `Err` carries the field and the message for the visitor.
 pub fn validate_prechat(

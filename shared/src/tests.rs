@@ -2,6 +2,7 @@
 //! tolerance of unknown fields and types; malformed input never panics.
 
 mod fixtures;
+mod format_tests;
 mod gms_tests;
 mod health_tests;
 mod json_tests;

@@ -1,0 +1,67 @@
+//! A richer conversation: the formatting of agents' lines (bold, italic, code, lists,
+//! links by the safe-link rule), which a hostile agent line cannot turn into markup.
+
+use anyhow::Result;
+use serde_json::json;
+use system_tests::gms_client::SimAdmin;
+use system_tests::webdriver::{Browser, Engine};
+use system_tests::widget_page::WidgetPage;
+
+use super::system;
+
+engines!(an_agents_formatting_shows_and_stays_safe: Chromium, Firefox, WebKit);
+async fn an_agents_formatting_shows_and_stays_safe(engine: Engine) -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    let standard_response = "Your **order** is *on its way*: `A-17`\n\
+        1. Sign in\n2. Open [your orders](https://shop.example/orders)\n\n\
+        - [not a link](javascript:alert(1))\n- <img src=x onerror=alert(2)> **<b>x</b>**\n\
+        pay at \u{202e}moc.knab//:sptth\u{202c} now";
+    admin.agent_says(&chat_id, standard_response).await?;
+    widget.wait_for_text("[data-testid=line]", "Sign in", 10).await?;
+    let shown = browser
+        .script(
+            "const line = Array.from(document.getElementById('gms-chat-widget').shadowRoot
+               .querySelectorAll('[data-testid=line]')).find(l => l.textContent.includes('Sign in'));
+             const bubble = line.querySelector('.gc-bubble');
+             const tags = Array.from(bubble.querySelectorAll('*')).map(e => e.tagName.toLowerCase());
+             return {
+               tags: [...new Set(tags)].sort(),
+               strong: Array.from(bubble.querySelectorAll('strong')).map(e => e.textContent),
+               em: Array.from(bubble.querySelectorAll('em')).map(e => e.textContent),
+               code: Array.from(bubble.querySelectorAll('code')).map(e => e.textContent),
+               numbered: Array.from(bubble.querySelectorAll('ol > li')).map(e => e.textContent),
+               bullets: Array.from(bubble.querySelectorAll('ul > li')).map(e => e.textContent),
+               links: Array.from(bubble.querySelectorAll('a')).map(a => [a.textContent, a.getAttribute('href'), a.rel, a.target]),
+               text: bubble.textContent,
+               alerted: !!window.alerted
+             };",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(
+        shown["tags"],
+        json!(["a", "code", "em", "li", "ol", "p", "strong", "ul"]),
+        "{shown}"
+    );
+    assert_eq!(shown["strong"], json!(["order", "<b>x</b>"]));
+    assert_eq!(shown["em"], json!(["on its way"]));
+    assert_eq!(shown["code"], json!(["A-17"]));
+    assert_eq!(shown["numbered"], json!(["Sign in", "Open your orders"]));
+    assert_eq!(
+        shown["links"],
+        json!([["your orders", "https://shop.example/orders", "noopener noreferrer", "_blank"]])
+    );
+    let text = shown["text"].as_str().unwrap_or_default();
+    assert!(text.contains("[not a link](javascript:alert(1))"), "{text}");
+    assert!(text.contains("<img src=x onerror=alert(2)>"), "{text}");
+    assert!(!text.contains('\u{202e}'), "no bidi override reaches the page: {text:?}");
+    // The visitor's own lines stay as typed.
+    widget.say("**not bold** from me").await?;
+    widget.wait_for_text("[data-testid=line]", "**not bold** from me", 10).await?;
+    browser.close().await?;
+    system.stop().await
+}
