@@ -33,7 +33,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{ChatServer, Cidr, Config, IdentitySecret, RedisUrl};
+pub use config::{ChatServer, Cidr, Config, IdentitySecret, RedisSeeds, RedisUrl};
 
 /// How long open sockets get to receive their close frame once shutdown starts.
 const SOCKETS_CLOSE: Duration = Duration::from_secs(5);
@@ -123,10 +123,17 @@ pub async fn run(
 }
 
 /// The Redis client and key names, when the relays share Redis.
-fn redis_of(config: &Config) -> anyhow::Result<Option<(redis::Client, store::redis::Keys)>> {
-    let Some(url) = &config.redis_url else { return Ok(None) };
-    let client = redis::Client::open(url.0.as_str())?;
-    Ok(Some((client, store::redis::Keys::new(&config.redis_prefix))))
+fn redis_of(
+    config: &Config,
+) -> anyhow::Result<Option<(store::redis::Topology, store::redis::Keys)>> {
+    let topology = match (&config.redis_url, &config.redis_cluster) {
+        (Some(url), _) => store::redis::Topology::from_url(&url.0),
+        (None, Some(seeds)) => store::redis::Topology::cluster(&seeds.0),
+        (None, None) => return Ok(None),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let topology = topology.waiting(config.redis_wait_replicas);
+    Ok(Some((topology, store::redis::Keys::new(&config.redis_prefix))))
 }
 
 /// `run` with another store (the tests use one that fails on demand).
@@ -334,7 +341,7 @@ async fn start(
 /// or the data directory.
 async fn subscription_tokens(
     config: &Config,
-    redis: Option<&(redis::Client, store::redis::Keys)>,
+    redis: Option<&(store::redis::Topology, store::redis::Keys)>,
 ) -> anyhow::Result<token::Tokens> {
     match (redis, config.token_secret.as_deref().filter(|s| !s.is_empty())) {
         (Some((client, keys)), None) => {
@@ -353,7 +360,7 @@ async fn subscription_tokens(
 /// kept in Redis (shared by every relay) or the data directory.
 async fn web_push_settings(
     config: &Config,
-    redis: Option<&(redis::Client, store::redis::Keys)>,
+    redis: Option<&(store::redis::Topology, store::redis::Keys)>,
 ) -> anyhow::Result<Option<web_push::Settings>> {
     let Some(subject) = config.vapid_subject.clone() else { return Ok(None) };
     let configured = config.vapid_private_key.clone();

@@ -20,7 +20,7 @@ pub(crate) use redis::{AckClaim, PeersError};
 
 use crate::sessions::Sessions;
 use crate::store::ChatRecord;
-use crate::store::redis::Keys;
+use crate::store::redis::{Keys, Topology};
 use crate::web_push::WebPush;
 
 /// How long the Chat Server watcher's lease lasts unrenewed: a relay that dies is
@@ -57,7 +57,7 @@ impl Peers {
     /// This relay's browsers and the relays sharing Redis: follows their frames and
     /// changes (into `sessions`) until `stop`.
     pub(crate) async fn on_redis(
-        client: ::redis::Client,
+        topology: Topology,
         keys: Keys,
         node: &str,
         sessions: Sessions,
@@ -66,7 +66,7 @@ impl Peers {
     ) -> anyhow::Result<Peers> {
         let hub = Hub::default();
         let bus =
-            redis::Bus::start(client, keys, node, (sessions, hub.clone()), stop, tasks).await?;
+            redis::Bus::start(topology, keys, node, (sessions, hub.clone()), stop, tasks).await?;
         Ok(Peers { hub, redis: Some(bus), tap: Arc::default() })
     }
 

@@ -6,13 +6,14 @@
 //!
 //! After Redis was unreachable, the relay reads every record again and tells its browsers
 //! to catch up (`changed`), since frames and changes of that time may have been missed.
+//! The same catch-up follows a Sentinel failover (reconnecting to the new primary first)
+//! and a Cluster node lost. `link` holds the connection of each topology.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{PushInfo, PushKind};
 use shared::relay_api::ServerFrame;
 use tokio::sync::{mpsc, oneshot};
@@ -21,9 +22,10 @@ use tokio_util::task::TaskTracker;
 
 use super::hub::Hub;
 use crate::sessions::Sessions;
-use crate::store::redis::Keys;
+use crate::store::redis::{Keys, Topology};
 
 mod coordination;
+mod link;
 
 pub(crate) use coordination::AckClaim;
 
@@ -47,7 +49,7 @@ enum Command {
 /// Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Bus {
-    connection: ConnectionManager,
+    link: link::Link,
     commands: mpsc::Sender<Command>,
     keys: Keys,
     node: Arc<str>,
@@ -58,7 +60,7 @@ impl Bus {
     /// Connects (RESP3, so one connection both subscribes and publishes) and starts the
     /// tasks that follow the channels; they stop with `stop`.
     pub(crate) async fn start(
-        client: redis::Client,
+        topology: Topology,
         keys: Keys,
         node: &str,
         deps: (Sessions, Hub),
@@ -72,27 +74,17 @@ impl Bus {
             reason = "redis-rs's push sender takes an unbounded sender"
         )]
         let (pushes, incoming) = mpsc::unbounded_channel::<PushInfo>();
-        let config = ConnectionManagerConfig::new()
-            .set_push_sender(pushes)
-            .set_automatic_resubscription()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_max_delay(Duration::from_secs(2));
-        // RESP3: pushes arrive on the same connection that publishes.
-        let info = client.get_connection_info().clone();
-        let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(settings))?;
-        let mut connection = client.get_connection_manager_with_config(config).await?;
-        connection.subscribe(keys.changes()).await?;
+        let link = link::Link::open(&topology, pushes).await?;
+        link.subscribe(keys.changes()).await?;
         let (commands, queue) = mpsc::channel(COMMAND_QUEUE);
         let bus = Bus {
-            connection,
+            link,
             commands,
             keys,
             node: Arc::from(node),
             ready: Arc::new(AtomicBool::new(true)),
         };
-        tasks.spawn(subscriptions(bus.connection.clone(), bus.keys.clone(), queue, stop.clone()));
+        tasks.spawn(subscriptions(bus.link.clone(), bus.keys.clone(), queue, stop.clone()));
         tasks.spawn(dispatch(bus.clone(), deps, incoming, stop));
         Ok(bus)
     }
@@ -109,13 +101,8 @@ impl Bus {
         frame: &ServerFrame,
     ) -> Result<(), PeersError> {
         let text = serde_json::to_string(frame).map_err(|e| PeersError(e.to_string()))?;
-        let sent: redis::RedisResult<i64> = self
-            .query(
-                redis::cmd("PUBLISH")
-                    .arg(self.keys.frames(chat_id))
-                    .arg(format!("{}\n{text}", self.node)),
-            )
-            .await;
+        let payload = format!("{}\n{text}", self.node);
+        let sent = self.timed(self.link.publish(self.keys.frames(chat_id), payload)).await;
         metrics::counter!("relay_cross_node_frames_total", "direction" => "out").increment(1);
         sent.map(drop).map_err(|e| self.failed(&e))
     }
@@ -139,9 +126,16 @@ impl Bus {
 
     /// Runs one command, timed and counted as the store's are.
     async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> redis::RedisResult<T> {
-        let mut connection = self.connection.clone();
+        self.timed(self.link.query(command)).await
+    }
+
+    /// Times and counts a call on the link.
+    async fn timed<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> redis::RedisResult<T> {
         let started = std::time::Instant::now();
-        let result = command.query_async(&mut connection).await;
+        let result = call.await;
         metrics::histogram!("relay_redis_command_seconds").record(started.elapsed().as_secs_f64());
         if result.is_err() {
             metrics::counter!("relay_redis_errors_total").increment(1);
@@ -157,7 +151,7 @@ impl Bus {
 
 /// Owns the subscriptions: how many of this relay's browsers follow each chat.
 async fn subscriptions(
-    mut connection: ConnectionManager,
+    link: link::Link,
     keys: Keys,
     mut queue: mpsc::Receiver<Command>,
     stop: CancellationToken,
@@ -174,7 +168,7 @@ async fn subscriptions(
                 let count = watched.entry(chat_id.clone()).or_default();
                 *count += 1;
                 // Subscribing again is harmless, and repairs one that failed earlier.
-                let result = connection.subscribe(keys.frames(&chat_id)).await;
+                let result = link.follow(vec![keys.frames(&chat_id)]).await;
                 let _ = done.send(result.map_err(|e| PeersError(e.to_string())));
             }
             Command::Unwatch(chat_id) => {
@@ -182,14 +176,16 @@ async fn subscriptions(
                     *count = count.saturating_sub(1);
                     if *count == 0 {
                         watched.remove(&chat_id);
-                        let _ = connection.unsubscribe(keys.frames(&chat_id)).await;
+                        let _ = link.unfollow(keys.frames(&chat_id)).await;
                     }
                 }
             }
             Command::Resubscribe(done) => {
-                let mut channels: Vec<String> = watched.keys().map(|c| keys.frames(c)).collect();
-                channels.push(keys.changes());
-                let result = connection.subscribe(channels).await;
+                let channels: Vec<String> = watched.keys().map(|c| keys.frames(c)).collect();
+                let mut result = link.subscribe(keys.changes()).await;
+                if result.is_ok() && !channels.is_empty() {
+                    result = link.follow(channels).await;
+                }
                 let _ = done.send(result.map_err(|e| PeersError(e.to_string())));
             }
         }
@@ -211,7 +207,7 @@ async fn dispatch(
         };
         let Some(push) = push else { return };
         match push.kind {
-            PushKind::Message => {
+            kind if link::is_message(&kind) => {
                 let mut data = push.data.into_iter();
                 let (Some(channel), Some(payload)) = (data.next(), data.next()) else { continue };
                 let (Ok(channel), Ok(payload)) = (
@@ -248,8 +244,15 @@ async fn dispatch(
 async fn catch_up(bus: &Bus, sessions: &Sessions, hub: &Hub, stop: &CancellationToken) {
     let mut pause = Duration::from_millis(100);
     loop {
-        let answered: redis::RedisResult<String> = bus.query(&redis::cmd("PING")).await;
-        if answered.is_ok() {
+        // Sentinel: to wherever the primary is now (the others reconnect by themselves).
+        let reached = match bus.link.reconnect().await {
+            Ok(()) => bus.query::<String>(&redis::cmd("PING")).await.is_ok(),
+            Err(error) => {
+                tracing::debug!(%error, "Redis's primary not reached yet");
+                false
+            }
+        };
+        if reached {
             let (done, wait) = oneshot::channel();
             let resubscribed = bus.commands.send(Command::Resubscribe(done)).await.is_ok()
                 && matches!(wait.await, Ok(Ok(())));

@@ -2,17 +2,29 @@
 //! tagged by the chat id (Redis Cluster keeps each chat on one slot); a record is written
 //! only over the revision it was read at (a Lua compare-and-set), and every change is
 //! announced on the changes channel so the other relays' memories follow. `Keys` names
-//! everything the relays keep in Redis, and `kept_key` the secrets they share there.
+//! everything the relays keep in Redis, and `kept_key` the secrets they share there;
+//! `topology` says where Redis is (one server, Sentinel's primary, a Cluster).
 //!
-//! Calls block (the relay runs them off the async threads). The writer's commits have one
-//! connection and reads a few of their own, each opened again after any failure: a read (a
-//! browser's subscribe) never queues behind a commit, nor a commit behind reads.
+//! Calls block (the relay runs them off the async threads). On one server or Sentinel's
+//! primary, the writer's commits have one connection and reads a few of their own, each
+//! opened again after any failure (for Sentinel, to the primary the sentinels name then):
+//! a read (a browser's subscribe) never queues behind a commit, nor a commit behind reads.
+//! A Cluster is reached through redis-rs's async cluster client (`cluster`), which follows
+//! slots and failovers itself; the writer and reads each have one.
+//!
+//! With replicas to wait for (Sentinel and Cluster, `--redis-wait-replicas`), a commit ends
+//! with `WAIT` on the connection that wrote it, and fails unless enough replicas hold it:
+//! a write a failover could lose is never acknowledged.
+
+mod cluster;
+mod topology;
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+pub(crate) use self::topology::Topology;
 use crate::store::{Backend, Change, ChatRecord, Conflict, Stored};
 
 /// How long one Redis call may take before the write counts as failed.
@@ -143,10 +155,25 @@ impl Keys {
 
 /// The Redis store.
 pub(crate) struct RedisBackend {
-    client: redis::Client,
     keys: Keys,
     /// This relay's node id, which the watcher's lease names.
     node: String,
+    /// Replicas each commit waits for.
+    wait: u32,
+    link: Link,
+}
+
+/// How the store's calls reach Redis.
+enum Link {
+    /// One server or Sentinel's primary, over blocking connections.
+    Direct(Direct),
+    /// A Cluster, over redis-rs's async cluster client.
+    Cluster(Box<cluster::Link>),
+}
+
+/// Blocking connections to one server or Sentinel's primary.
+struct Direct {
+    topology: Topology,
     /// The writer's.
     connection: Mutex<Option<redis::Connection>>,
     reads: ReadPool,
@@ -155,23 +182,70 @@ pub(crate) struct RedisBackend {
 impl RedisBackend {
     /// Connects once, so a wrong URL or an unreachable server stops the relay at start.
     pub(crate) fn open(
-        client: redis::Client,
+        topology: Topology,
         keys: Keys,
         node: String,
     ) -> anyhow::Result<RedisBackend> {
-        let backend = RedisBackend {
-            client,
-            keys,
-            node,
-            connection: Mutex::new(None),
-            reads: ReadPool::default(),
+        let wait = topology.wait();
+        let link = if topology.cluster_seeds().is_some() {
+            Link::Cluster(Box::new(
+                cluster::Link::open(&topology).context("reaching the Redis Cluster")?,
+            ))
+        } else {
+            let direct =
+                Direct { topology, connection: Mutex::new(None), reads: ReadPool::default() };
+            direct
+                .call(|c| redis::cmd("PING").query::<String>(c).map(drop))
+                .context("reaching Redis")?;
+            Link::Direct(direct)
         };
-        backend
-            .call(|c| redis::cmd("PING").query::<String>(c).map(drop))
-            .context("reaching Redis")?;
-        Ok(backend)
+        Ok(RedisBackend { keys, node, wait, link })
     }
 
+    /// The slot key and the command of each change, in order.
+    fn commands(&self, changes: &[Change]) -> anyhow::Result<Vec<(String, redis::Cmd)>> {
+        let channel = self.keys.changes();
+        let mut commands = Vec::with_capacity(changes.len());
+        for change in changes {
+            let mut command = redis::cmd("EVAL");
+            let key = match change {
+                Change::Put(record) => {
+                    let key = self.keys.chat(&record.credentials.chat_id);
+                    command
+                        .arg(PUT)
+                        .arg(1)
+                        .arg(&key)
+                        .arg(record.revision.saturating_sub(1))
+                        .arg(serde_json::to_string(record)?)
+                        .arg(record.revision)
+                        .arg(&channel);
+                    key
+                }
+                Change::Delete(chat_id) => {
+                    let key = self.keys.chat(chat_id);
+                    command.arg(DELETE).arg(1).arg(&key).arg(&channel).arg(chat_id);
+                    key
+                }
+                Change::Server { alias, pid } => {
+                    let key = self.keys.servers();
+                    command
+                        .arg(SERVER)
+                        .arg(2)
+                        .arg(&key)
+                        .arg(self.keys.watcher_lease())
+                        .arg(alias)
+                        .arg(*pid)
+                        .arg(&self.node);
+                    key
+                }
+            };
+            commands.push((key, command));
+        }
+        Ok(commands)
+    }
+}
+
+impl Direct {
     /// Runs `f` on the connection, opening it first if needed; a failed call drops it.
     fn call<T>(
         &self,
@@ -213,12 +287,46 @@ impl RedisBackend {
         }
     }
 
+    /// A connection to the server, or to the primary the sentinels name now.
     fn connect(&self) -> anyhow::Result<redis::Connection> {
-        let connection = self.client.get_connection_with_timeout(CALL_TIMEOUT)?;
+        let client = self.topology.blocking_primary()?;
+        let connection = client.get_connection_with_timeout(CALL_TIMEOUT)?;
         connection.set_read_timeout(Some(CALL_TIMEOUT))?;
         connection.set_write_timeout(Some(CALL_TIMEOUT))?;
         Ok(connection)
     }
+
+    /// Runs the commands in one pipeline, then `WAIT` on the same connection when replicas
+    /// must hold them: answers each command's reply.
+    fn write(
+        &self,
+        commands: &[(String, redis::Cmd)],
+        wait: u32,
+    ) -> anyhow::Result<Vec<redis::Value>> {
+        let mut pipe = redis::pipe();
+        for (_, command) in commands {
+            pipe.add_command(command.clone());
+        }
+        if wait > 0 {
+            pipe.cmd("WAIT").arg(wait).arg(topology::WAIT_MILLIS);
+        }
+        let mut answers: Vec<redis::Value> = self.call(|c| pipe.query(c))?;
+        if wait > 0 {
+            let held = answers.pop().map(redis::from_redis_value::<i64>).transpose()?;
+            replicated(held.unwrap_or(0), wait)?;
+        }
+        Ok(answers)
+    }
+}
+
+/// Fails unless `held` replicas (what `WAIT` answered) are at least `wait`.
+fn replicated(held: i64, wait: u32) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        held >= i64::from(wait),
+        "the write reached {held} of the {wait} Redis replicas it waits for within {} ms",
+        topology::WAIT_MILLIS
+    );
+    Ok(())
 }
 
 /// Runs one call, timed and counted.
@@ -318,29 +426,44 @@ fn parse(chat_id: &str, value: &str) -> Option<ChatRecord> {
 impl Backend for RedisBackend {
     fn load_all(&self) -> anyhow::Result<Stored> {
         let pattern = self.keys.every_chat();
-        let (keys, servers) = self.read_call(|c| {
-            let keys: Vec<String> = redis::cmd("SCAN")
-                .cursor_arg(0)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .clone()
-                .iter(c)?
-                .collect::<redis::RedisResult<_>>()?;
-            let servers: std::collections::HashMap<String, u64> =
-                redis::cmd("HGETALL").arg(self.keys.servers()).query(c)?;
-            Ok((keys, servers))
-        })?;
+        let servers = self.keys.servers();
+        let (keys, servers) = match &self.link {
+            Link::Direct(direct) => direct.read_call(|c| {
+                let keys: Vec<String> = redis::cmd("SCAN")
+                    .cursor_arg(0)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .clone()
+                    .iter(c)?
+                    .collect::<redis::RedisResult<_>>()?;
+                let servers: std::collections::HashMap<String, u64> =
+                    redis::cmd("HGETALL").arg(&servers).query(c)?;
+                Ok((keys, servers))
+            })?,
+            Link::Cluster(cluster) => {
+                (cluster.keys(&pattern)?, cluster.query(redis::cmd("HGETALL").arg(&servers))?)
+            }
+        };
         let mut stored = Stored { servers, ..Stored::default() };
         for batch in keys.chunks(500) {
-            let values: Vec<Option<String>> = self.read_call(|c| {
-                let mut pipe = redis::pipe();
-                for key in batch {
-                    pipe.cmd("HGET").arg(key).arg("r");
-                }
-                pipe.query(c)
-            })?;
+            let reads = batch.iter().map(|key| {
+                let mut read = redis::cmd("HGET");
+                read.arg(key).arg("r");
+                read
+            });
+            let values: Vec<Option<String>> = match &self.link {
+                Link::Direct(direct) => direct.read_call(|c| {
+                    let mut pipe = redis::pipe();
+                    for read in reads.clone() {
+                        pipe.add_command(read);
+                    }
+                    pipe.query(c)
+                })?,
+                // Each on its own slot: sent together, answered in order.
+                Link::Cluster(cluster) => cluster.query_each(reads.collect())?,
+            };
             for (key, value) in batch.iter().zip(values) {
                 let chat_id = key.rsplit_once('{').map_or(key.as_str(), |(_, rest)| rest);
                 let chat_id = chat_id.strip_suffix("}:chat").unwrap_or(chat_id);
@@ -353,74 +476,57 @@ impl Backend for RedisBackend {
     }
 
     fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>> {
-        let channel = self.keys.changes();
-        let mut pipe = redis::pipe();
-        for change in changes {
+        let commands = self.commands(changes)?;
+        let answers = match &self.link {
+            Link::Direct(direct) => direct.write(&commands, self.wait)?,
+            Link::Cluster(cluster) => cluster.write(&commands, self.wait)?,
+        };
+        anyhow::ensure!(
+            answers.len() == changes.len(),
+            "Redis answered {} of {}",
+            answers.len(),
+            changes.len()
+        );
+        let mut conflicts = Vec::new();
+        for (change, answer) in changes.iter().zip(answers) {
+            let (applied, current): (i64, String) = redis::from_redis_value(answer)?;
             match change {
-                Change::Put(record) => {
-                    let chat_id = &record.credentials.chat_id;
-                    pipe.cmd("EVAL")
-                        .arg(PUT)
-                        .arg(1)
-                        .arg(self.keys.chat(chat_id))
-                        .arg(record.revision.saturating_sub(1))
-                        .arg(serde_json::to_string(record)?)
-                        .arg(record.revision)
-                        .arg(&channel);
-                }
-                Change::Delete(chat_id) => {
-                    pipe.cmd("EVAL")
-                        .arg(DELETE)
-                        .arg(1)
-                        .arg(self.keys.chat(chat_id))
-                        .arg(&channel)
-                        .arg(chat_id);
-                }
-                Change::Server { alias, pid } => {
-                    pipe.cmd("EVAL")
-                        .arg(SERVER)
-                        .arg(2)
-                        .arg(self.keys.servers())
-                        .arg(self.keys.watcher_lease())
-                        .arg(alias)
-                        .arg(*pid)
-                        .arg(&self.node);
-                }
-            }
-        }
-        let answers: Vec<(i64, String)> = self.call(|c| pipe.query(c))?;
-        Ok(changes
-            .iter()
-            .zip(answers)
-            .filter_map(|(change, (applied, current))| match change {
                 Change::Put(record) if applied == 0 => {
                     let chat_id = &record.credentials.chat_id;
-                    Some(Conflict {
+                    conflicts.push(Conflict {
                         chat_id: chat_id.clone(),
                         current: (!current.is_empty()).then(|| parse(chat_id, &current)).flatten(),
-                    })
+                    });
                 }
                 Change::Server { alias, .. } if applied == 0 => {
                     tracing::warn!(
                         alias,
                         "not the watcher any more: the Chat Server's pid was not kept"
                     );
-                    None
                 }
-                _ => None,
-            })
-            .collect())
+                _ => {}
+            }
+        }
+        Ok(conflicts)
     }
 
     fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>> {
-        let key = self.keys.chat(chat_id);
-        let value: Option<String> =
-            self.read_call(|c| redis::cmd("HGET").arg(&key).arg("r").query(c))?;
+        let mut command = redis::cmd("HGET");
+        command.arg(self.keys.chat(chat_id)).arg("r");
+        let value: Option<String> = match &self.link {
+            Link::Direct(direct) => direct.read_call(|c| command.query(c))?,
+            Link::Cluster(cluster) => cluster.query(&command)?,
+        };
         Ok(value.as_deref().and_then(|v| parse(chat_id, v)))
     }
 
     fn read_servers(&self) -> anyhow::Result<std::collections::HashMap<String, u64>> {
-        self.read_call(|c| redis::cmd("HGETALL").arg(self.keys.servers()).query(c))
+        let mut command = redis::cmd("HGETALL");
+        command.arg(self.keys.servers());
+        match &self.link {
+            Link::Direct(direct) => direct.read_call(|c| command.query(c)),
+            Link::Cluster(cluster) => cluster.query(&command),
+        }
     }
 
     fn shared(&self) -> bool {
@@ -429,21 +535,34 @@ impl Backend for RedisBackend {
 }
 
 /// A secret every relay shares: the one in Redis under `key`, made by `fresh` and stored by
-/// the first relay to start.
+/// the first relay to start (and, where writes wait for replicas, held by them before it
+/// is used: a failover must not bring another key up). Blocks.
 pub(crate) fn kept_key(
-    client: &redis::Client,
+    topology: &Topology,
     key: &str,
     fresh: impl FnOnce() -> Vec<u8>,
 ) -> anyhow::Result<Vec<u8>> {
-    let mut connection = client.get_connection_with_timeout(CALL_TIMEOUT)?;
     let fresh = fresh();
-    let kept: Vec<u8> = redis::cmd("SET")
-        .arg(key)
-        .arg(&fresh)
-        .arg("NX")
-        .arg("GET")
-        .query::<Option<Vec<u8>>>(&mut connection)?
-        .unwrap_or(fresh);
+    let mut set = redis::cmd("SET");
+    set.arg(key).arg(&fresh).arg("NX").arg("GET");
+    let kept: Option<Vec<u8>> = if topology.cluster_seeds().is_some() {
+        cluster::set_and_wait(topology, key, &set)?
+    } else {
+        let client = topology.blocking_primary()?;
+        let mut connection = client.get_connection_with_timeout(CALL_TIMEOUT)?;
+        connection
+            .set_read_timeout(Some(CALL_TIMEOUT + Duration::from_millis(topology::WAIT_MILLIS)))?;
+        let kept: Option<Vec<u8>> = set.query(&mut connection)?;
+        if kept.is_none() && topology.wait() > 0 {
+            let held: i64 = redis::cmd("WAIT")
+                .arg(topology.wait())
+                .arg(topology::WAIT_MILLIS)
+                .query(&mut connection)?;
+            replicated(held, topology.wait())?;
+        }
+        kept
+    };
+    let kept = kept.unwrap_or(fresh);
     anyhow::ensure!(kept.len() >= 32, "{key} in Redis is too short to be a key");
     Ok(kept)
 }

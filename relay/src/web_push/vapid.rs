@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use web_push_native::jwt_simple::algorithms::{ECDSAP256PublicKeyLike as _, ES256KeyPair};
 
-use crate::store::redis::{Keys, kept_key};
+use crate::store::redis::{Keys, Topology, kept_key};
 use crate::token;
 
 /// The key pair and the contact. Its `Debug` shows the public key only.
@@ -32,7 +32,7 @@ pub(crate) enum Keeper<'a> {
     /// A file in the data directory (one relay).
     Dir(&'a Path),
     /// Redis, shared by every relay.
-    Redis(&'a redis::Client, &'a Keys),
+    Redis(&'a Topology, &'a Keys),
 }
 
 impl Vapid {

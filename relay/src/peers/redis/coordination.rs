@@ -97,12 +97,11 @@ impl Bus {
     /// frames exactly while one of its browsers does, and a relay that dies loses its
     /// subscriptions with its connection.
     pub(crate) async fn followed(&self, chat_id: &str) -> Result<bool, super::PeersError> {
-        // A map in RESP3, pairs in RESP2: redis-rs reads both as a map.
-        let counts: std::collections::HashMap<String, i64> = self
-            .query(redis::cmd("PUBSUB").arg("NUMSUB").arg(self.keys.frames(chat_id)))
+        let followers = self
+            .timed(self.link.followers(self.keys.frames(chat_id)))
             .await
             .map_err(|e| self.failed(&e))?;
-        Ok(counts.values().any(|&count| count > 0))
+        Ok(followers > 0)
     }
 
     /// Claims this interval's periodic ping of a chat for this relay: false when another
