@@ -525,3 +525,318 @@ impl System {
         Ok(RelayNode { url, stop, task })
     }
 }
+
+/// Starts `redis-server` with `args` (a config file first, for a sentinel) and returns once
+/// it printed `ready`, its output drained from then on so it never blocks on a full pipe.
+async fn spawn_redis(args: &[String], ready: &str) -> Result<tokio::process::Child> {
+    use tokio::io::AsyncBufReadExt as _;
+    let redis = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+    let mut child = tokio::process::Command::new(&redis)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {redis} (apt install redis-server)"))?;
+    let stdout = child.stdout.take().context("redis-server stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let started = async {
+        while let Some(line) = lines.next_line().await? {
+            if line.contains(ready) {
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return Ok(());
+            }
+        }
+        anyhow::bail!("redis-server {args:?} exited before {ready:?}")
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), started)
+        .await
+        .with_context(|| format!("redis-server {args:?} did not print {ready:?} in 20 s"))??;
+    Ok(child)
+}
+
+/// One redis-server process of a fixture: how to start it again, and its directory.
+struct RedisNode {
+    port: u16,
+    args: Vec<String>,
+    ready: &'static str,
+    dir: PathBuf,
+    child: Option<tokio::process::Child>,
+}
+
+impl RedisNode {
+    async fn start(&mut self) -> Result<()> {
+        self.child = Some(spawn_redis(&self.args, self.ready).await?);
+        Ok(())
+    }
+
+    /// SIGKILL, waiting for it to be gone.
+    async fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await?;
+        }
+        Ok(())
+    }
+
+    async fn connection(&self) -> Result<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/0", self.port))?;
+        Ok(client.get_multiplexed_async_connection().await?)
+    }
+}
+
+impl Drop for RedisNode {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A data node's flags: loopback, AOF fsynced on every write, in its own directory.
+fn data_node(port: u16, dir: &Path, extra: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1"]
+        .iter()
+        .chain(&["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir"])
+        .map(|s| (*s).to_owned())
+        .collect();
+    args.push(dir.display().to_string());
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Redis Sentinel on loopback: a primary and one replica (real redis-servers with AOF),
+/// watched by three sentinels with a quorum of 2 and short timeouts, so a failover takes
+/// about three seconds. The sentinels' own periods are shortened with `SENTINEL DEBUG` and
+/// TILT is kept off (a loaded test machine's stalls would otherwise stop failovers).
+pub struct RedisSentinels {
+    /// The primary and the replica, by index; which is the primary changes.
+    servers: Vec<RedisNode>,
+    sentinels: Vec<RedisNode>,
+}
+
+/// The name the sentinels watch the primary under.
+pub const SENTINEL_MASTER: &str = "gmschat";
+
+impl RedisSentinels {
+    /// Starts the primary, its replica (once in sync) and the sentinels, and returns once
+    /// every sentinel knows the replica and the other two sentinels.
+    pub async fn start() -> Result<RedisSentinels> {
+        let mut servers = Vec::new();
+        for k in 0..2 {
+            let dir = scratch_dir("redis-sentinel-data")?;
+            let port = free_port()?;
+            let extra = match servers.first() {
+                Some(RedisNode { port: primary, .. }) if k > 0 => {
+                    vec!["--replicaof".to_owned(), "127.0.0.1".to_owned(), primary.to_string()]
+                }
+                _ => Vec::new(),
+            };
+            let args = data_node(port, &dir, &extra);
+            let mut node =
+                RedisNode { port, args, ready: "Ready to accept connections", dir, child: None };
+            node.start().await?;
+            servers.push(node);
+        }
+        let fixture = RedisSentinels { servers, sentinels: Vec::new() };
+        fixture.in_sync().await?;
+        let primary = fixture.servers.first().context("no primary")?.port;
+        let mut fixture = fixture;
+        for _ in 0..3 {
+            let dir = scratch_dir("redis-sentinel")?;
+            let port = free_port()?;
+            let conf = dir.join("sentinel.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {}\n\
+                     sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {primary} 2\n\
+                     sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
+                     sentinel failover-timeout {SENTINEL_MASTER} 3000\n\
+                     sentinel parallel-syncs {SENTINEL_MASTER} 1\n",
+                    dir.display()
+                ),
+            )?;
+            let args = vec![conf.display().to_string(), "--sentinel".to_owned()];
+            let mut node = RedisNode { port, args, ready: "+monitor master", dir, child: None };
+            node.start().await?;
+            let mut connection = node.connection().await?;
+            redis::cmd("SENTINEL")
+                .arg("DEBUG")
+                .arg(&["info-period", "300", "publish-period", "300", "ask-period", "300"][..])
+                .arg(&["ping-period", "300", "tilt-trigger", "60000"][..])
+                .exec_async(&mut connection)
+                .await?;
+            fixture.sentinels.push(node);
+        }
+        let what = "every sentinel knowing the replica and the other sentinels";
+        crate::support::until(what, std::time::Duration::from_secs(30), async || {
+            let mut seen = Vec::new();
+            for sentinel in &fixture.sentinels {
+                let mut connection = sentinel.connection().await?;
+                let replicas: Vec<std::collections::HashMap<String, String>> =
+                    redis::cmd("SENTINEL")
+                        .arg("REPLICAS")
+                        .arg(SENTINEL_MASTER)
+                        .query_async(&mut connection)
+                        .await?;
+                let others: Vec<std::collections::HashMap<String, String>> = redis::cmd("SENTINEL")
+                    .arg("SENTINELS")
+                    .arg(SENTINEL_MASTER)
+                    .query_async(&mut connection)
+                    .await?;
+                let healthy = replicas
+                    .iter()
+                    .filter(|r| r.get("flags").is_some_and(|f| f == "slave"))
+                    .count();
+                seen.push(format!("{healthy} replicas, {} sentinels", others.len()));
+            }
+            let done = seen.iter().all(|s| s == "1 replicas, 2 sentinels");
+            Ok(crate::support::Wait::done_if(done, seen.join("; ")))
+        })
+        .await?;
+        Ok(fixture)
+    }
+
+    /// `redis+sentinel://` naming the three sentinels and the primary's name.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> =
+            self.sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
+        format!("redis+sentinel://{}/{SENTINEL_MASTER}", hosts.join(","))
+    }
+
+    /// The port of the primary the first sentinel that answers names.
+    pub async fn primary_port(&self) -> Result<u16> {
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            let Ok(mut connection) = sentinel.connection().await else { continue };
+            let answer: redis::RedisResult<(String, u16)> = redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(SENTINEL_MASTER)
+                .query_async(&mut connection)
+                .await;
+            match answer {
+                Ok((_, port)) => return Ok(port),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.map_or_else(|| anyhow::anyhow!("no sentinel answers"), anyhow::Error::from))
+    }
+
+    /// A connection to the primary now.
+    pub async fn primary(&self) -> Result<redis::aio::MultiplexedConnection> {
+        let port = self.primary_port().await?;
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/0"))?;
+        Ok(client.get_multiplexed_async_connection().await?)
+    }
+
+    /// `SENTINEL FAILOVER`; returns once every sentinel names the new primary and it acts
+    /// as one.
+    pub async fn failover(&self) -> Result<u16> {
+        let old = self.primary_port().await?;
+        let mut connection = self.sentinels.first().context("no sentinel")?.connection().await?;
+        redis::cmd("SENTINEL")
+            .arg("FAILOVER")
+            .arg(SENTINEL_MASTER)
+            .exec_async(&mut connection)
+            .await?;
+        self.moved_from(old).await
+    }
+
+    /// Kills the primary (SIGKILL); returns its port.
+    pub async fn kill_primary(&mut self) -> Result<u16> {
+        let port = self.primary_port().await?;
+        let server =
+            self.servers.iter_mut().find(|s| s.port == port).context("the primary is unknown")?;
+        server.kill().await?;
+        Ok(port)
+    }
+
+    /// Starts the server on `port` again (with its own data): the sentinels make it a
+    /// replica of the primary of the moment. Returns once the primary has it in sync.
+    pub async fn restart(&mut self, port: u16) -> Result<()> {
+        let server = self.servers.iter_mut().find(|s| s.port == port).context("no such server")?;
+        server.start().await?;
+        self.in_sync().await
+    }
+
+    /// Waits until every sentinel names a primary other than `old` and that one is a
+    /// primary; returns its port.
+    pub async fn moved_from(&self, old: u16) -> Result<u16> {
+        let what = format!("the sentinels naming a primary other than :{old}");
+        crate::support::until(&what, std::time::Duration::from_secs(30), async || {
+            let mut named = Vec::new();
+            for sentinel in &self.sentinels {
+                let mut connection = sentinel.connection().await?;
+                let (_, port): (String, u16) = redis::cmd("SENTINEL")
+                    .arg("GET-MASTER-ADDR-BY-NAME")
+                    .arg(SENTINEL_MASTER)
+                    .query_async(&mut connection)
+                    .await?;
+                named.push(port);
+            }
+            let new = named.first().copied().filter(|&p| p != old && named.iter().all(|&n| n == p));
+            if let Some(port) = new {
+                let server = self.servers.iter().find(|s| s.port == port);
+                if let Some(server) = server {
+                    let role: Vec<redis::Value> =
+                        redis::cmd("ROLE").query_async(&mut server.connection().await?).await?;
+                    if role.first() == Some(&redis::Value::BulkString(b"master".to_vec())) {
+                        return Ok(crate::support::Wait::Done(port));
+                    }
+                }
+            }
+            Ok(crate::support::Wait::Still(format!("{named:?}")))
+        })
+        .await
+    }
+
+    /// Waits until the primary has every other running server as a replica in sync.
+    async fn in_sync(&self) -> Result<()> {
+        let what = "the replica in sync with the primary";
+        crate::support::until(what, std::time::Duration::from_secs(30), async || {
+            let mut seen = Vec::new();
+            for server in self.servers.iter().filter(|s| s.child.is_some()) {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut server.connection().await?)
+                    .await?;
+                if info.contains("role:slave") {
+                    seen.push(
+                        info.contains("master_link_status:up")
+                            && !info.contains("master_sync_in_progress:1"),
+                    );
+                }
+            }
+            let done = seen.len() + 1 == self.servers.iter().filter(|s| s.child.is_some()).count()
+                && seen.iter().all(|&up| up);
+            Ok(crate::support::Wait::done_if(done, format!("replicas in sync: {seen:?}")))
+        })
+        .await
+    }
+}
+
+impl RelayCluster {
+    /// One relay process per port on the Redis that `redis` flags name (e.g. `--redis-url
+    /// redis+sentinel://…` or `--redis-cluster …`), each with `extra` flags too.
+    pub async fn start_on(
+        redis: &[String],
+        gms_url: &str,
+        ports: &[u16],
+        extra: &[String],
+    ) -> Result<RelayCluster> {
+        let binary = relay_binary()?;
+        let mut cluster = RelayCluster { relays: Vec::new(), urls: Vec::new(), dirs: Vec::new() };
+        for port in ports {
+            let dir = scratch_dir("relay-cluster")?;
+            let args = RelayArgs::new(&format!("127.0.0.1:{port}"), gms_url, &dir)
+                .no_client_limits()
+                .flags(redis)
+                .flags(extra)
+                .build();
+            cluster.relays.push(Some(RelayProcess::start(&binary, &args).await?));
+            cluster.urls.push(format!("http://127.0.0.1:{port}"));
+            cluster.dirs.push(dir);
+        }
+        Ok(cluster)
+    }
+}

@@ -1,11 +1,13 @@
 //! The real relay with the real gms-sim, over sockets: push → frame → acknowledgement,
 //! authentication, malformed input, registration, the WebSocket hub, durability across
-//! kill -9, the periodic ping and graceful shutdown, several relays on Redis, and a chat
-//! handed to a verified identity's other devices or through a resume link.
+//! kill -9, the periodic ping and graceful shutdown, several relays on Redis (one server,
+//! Sentinel's primary through failovers, a Cluster), and a chat handed to a verified
+//! identity's other devices or through a resume link.
 //!
 //! Named `relay_tests`, not `relay`, so that `relay::…` in these files and in test names
 //! is always the crate under test. The files below are scenarios; this one holds what
-//! several of them use (`Setup`, the relay binary's start, restorations' pings).
+//! several of them use (`Setup`, the relay binary's start, restorations' pings, the Redis
+//! scenarios' `Visitor`).
 
 mod capture;
 mod check;
@@ -22,6 +24,7 @@ mod push;
 mod redis;
 mod redis_cluster;
 mod redis_ha;
+mod redis_sentinel;
 mod security;
 mod sessions;
 mod store;
@@ -30,7 +33,7 @@ mod web_push;
 mod widget_files;
 mod ws;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -38,10 +41,11 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use relay::check::CheckConfig;
 use serde_json::Value;
-use shared::gms::Credentials;
+use shared::gms::{ChatEvent, ChatOperation, Credentials};
 use shared::relay_api::{
     PUSH_PATH, RegisterSession, SESSIONS_PATH, ServerFrame, SessionRegistered,
 };
+use shared::transcript::TranscriptCursor;
 
 use crate::gms_client::{GmsClient, SimAdmin};
 use crate::harness::{Options, System, relay_binary, scratch_dir};
@@ -261,4 +265,107 @@ pub(crate) async fn restored(
         Ok(Wait::done_if(left.is_empty(), format!("{left:?} never pinged")))
     })
     .await
+}
+
+/// A visitor of the Redis scenarios: a chat, its token, its socket, its place in the
+/// transcript (the product's `TranscriptCursor`, as the widget keeps it) and the agent lines
+/// it has, by index.
+pub(crate) struct Visitor {
+    pub(crate) credentials: Credentials,
+    pub(crate) token: String,
+    pub(crate) node: usize,
+    pub(crate) ws: WsClient,
+    pub(crate) cursor: TranscriptCursor,
+    pub(crate) lines: BTreeMap<u64, String>,
+    /// The lines that came in frames, by index: one coming in a frame again is a duplicate
+    /// (one a refresh brought first is not).
+    pub(crate) framed: BTreeSet<u64>,
+    pub(crate) duplicates: usize,
+    /// `changed` frames received (each cost a refresh): a push whose frame raced the
+    /// acknowledgement of an earlier one may cause one.
+    pub(crate) changed: usize,
+}
+
+impl Visitor {
+    /// A visitor of a chat whose widget holds `cursor`, its socket on relay `node`.
+    pub(crate) fn new(
+        credentials: Credentials,
+        token: String,
+        node: usize,
+        ws: WsClient,
+        cursor: TranscriptCursor,
+    ) -> Visitor {
+        Visitor {
+            credentials,
+            token,
+            node,
+            ws,
+            cursor,
+            lines: BTreeMap::new(),
+            framed: BTreeSet::new(),
+            duplicates: 0,
+            changed: 0,
+        }
+    }
+
+    /// Reads frames until it holds `count` agent lines (fails after `within`); a `changed`
+    /// frame, or one that does not continue its cursor, makes it refresh from GMS, as the
+    /// widget does.
+    pub(crate) async fn read_lines(
+        &mut self,
+        gms: &GmsClient,
+        count: usize,
+        within: Duration,
+    ) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.lines.len() < count {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.ws.frame(left).await? {
+                ServerFrame::Events { messages, .. } => {
+                    for event in &messages {
+                        if let (Some(index), Some(text)) = (event.index, &event.text)
+                            && text.starts_with("line ")
+                            && !self.framed.insert(index)
+                        {
+                            self.duplicates += 1;
+                        }
+                    }
+                    // As the protocol asks of a widget: a frame that does not continue
+                    // what it holds means a push was lost (GMS counts it acknowledged
+                    // once a later one is), so refresh from there.
+                    let merge = self.cursor.merge(messages);
+                    self.keep(merge.fresh);
+                    if merge.gap.is_some() {
+                        self.refresh(gms).await?;
+                    }
+                }
+                ServerFrame::Changed { .. } => {
+                    self.changed += 1;
+                    self.refresh(gms).await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// What the cursor lacks, from GMS.
+    pub(crate) async fn refresh(&mut self, gms: &GmsClient) -> Result<()> {
+        let position = self.cursor.refresh_position();
+        let response = gms.call(&ChatOperation::Refresh { position }, &self.credentials).await?;
+        let merge = self.cursor.apply(&response);
+        self.keep(merge.fresh);
+        Ok(())
+    }
+
+    /// The agent's lines among new events.
+    fn keep(&mut self, fresh: Vec<ChatEvent>) {
+        for event in fresh {
+            if let (Some(index), Some(text)) = (event.index, event.text)
+                && text.starts_with("line ")
+            {
+                self.lines.insert(index, text);
+            }
+        }
+    }
 }

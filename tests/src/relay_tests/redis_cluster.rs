@@ -4,16 +4,14 @@
 //! catch up, and lose nothing, while its chats stay acknowledged and pinged. The Chat
 //! Server watcher killed mid-restoration is replaced and the restoration finished.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser as _;
-use shared::gms::{ChatEvent, ChatOperation, Credentials};
 use shared::relay_api::{RegisterSession, ServerFrame};
 use shared::transcript::TranscriptCursor;
 
-use super::{extra, restored};
+use super::{Visitor, extra, restored};
 use crate::gms_client::{GmsClient, SimAdmin};
 use crate::harness::{RedisServer, RelayCluster, free_port};
 use crate::support::{
@@ -23,82 +21,8 @@ use crate::ws_client::WsClient;
 
 const NODES: usize = 3;
 const CHATS: usize = 6;
-
-/// A visitor: a chat, its token, its socket, its place in the transcript (the product's
-/// `TranscriptCursor`, as the widget keeps it) and the agent lines it has, by index.
-struct Visitor {
-    credentials: Credentials,
-    token: String,
-    node: usize,
-    ws: WsClient,
-    cursor: TranscriptCursor,
-    lines: BTreeMap<u64, String>,
-    /// The lines that came in frames, by index: one coming in a frame again is a duplicate
-    /// (one a refresh brought first is not).
-    framed: std::collections::BTreeSet<u64>,
-    duplicates: usize,
-    /// `changed` frames received (each cost a refresh): a push whose frame raced the
-    /// acknowledgement of an earlier one may cause one.
-    changed: usize,
-}
-
-impl Visitor {
-    /// Reads frames until it holds `count` agent lines (fails after 20 s); a `changed`
-    /// frame, or one that does not continue its cursor, makes it refresh from GMS, as the
-    /// widget does.
-    async fn read_lines(&mut self, gms: &GmsClient, count: usize) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while self.lines.len() < count {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.ws.frame(left).await? {
-                ServerFrame::Events { messages, .. } => {
-                    for event in &messages {
-                        if let (Some(index), Some(text)) = (event.index, &event.text)
-                            && text.starts_with("line ")
-                            && !self.framed.insert(index)
-                        {
-                            self.duplicates += 1;
-                        }
-                    }
-                    // As the protocol asks of a widget: a frame that does not continue
-                    // what it holds means a push was lost (GMS counts it acknowledged
-                    // once a later one is), so refresh from there.
-                    let merge = self.cursor.merge(messages);
-                    self.keep(merge.fresh);
-                    if merge.gap.is_some() {
-                        self.refresh(gms).await?;
-                    }
-                }
-                ServerFrame::Changed { .. } => {
-                    self.changed += 1;
-                    self.refresh(gms).await?;
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// What the cursor lacks, from GMS.
-    async fn refresh(&mut self, gms: &GmsClient) -> Result<()> {
-        let position = self.cursor.refresh_position();
-        let response = gms.call(&ChatOperation::Refresh { position }, &self.credentials).await?;
-        let merge = self.cursor.apply(&response);
-        self.keep(merge.fresh);
-        Ok(())
-    }
-
-    /// The agent's lines among new events.
-    fn keep(&mut self, fresh: Vec<ChatEvent>) {
-        for event in fresh {
-            if let (Some(index), Some(text)) = (event.index, event.text)
-                && text.starts_with("line ")
-            {
-                self.lines.insert(index, text);
-            }
-        }
-    }
-}
+/// How long a visitor waits for its lines.
+const LINES_WITHIN: Duration = Duration::from_secs(20);
 
 fn expected(upto: usize) -> Vec<String> {
     (0..upto).map(|n| format!("line {n}")).collect()
@@ -138,18 +62,7 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
         let mut ws = WsClient::connect(&urls[node]).await?;
         let answer = ws.subscribe(&credentials.chat_id, &registered.token).await?;
         anyhow::ensure!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
-        let token = registered.token;
-        visitors.push(Visitor {
-            credentials,
-            token,
-            node,
-            ws,
-            cursor,
-            lines: BTreeMap::new(),
-            framed: std::collections::BTreeSet::new(),
-            duplicates: 0,
-            changed: 0,
-        });
+        visitors.push(Visitor::new(credentials, registered.token, node, ws, cursor));
     }
 
     // The agent writes in every chat; the pushes land on all three relays in turn.
@@ -160,7 +73,7 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
     }
     for visitor in &mut visitors {
         visitor
-            .read_lines(&gms, 4)
+            .read_lines(&gms, 4, LINES_WITHIN)
             .await
             .with_context(|| format!("before the kill, {:?}", visitor.lines))?;
         assert_eq!(visitor.lines.values().cloned().collect::<Vec<_>>(), expected(4));
@@ -190,7 +103,7 @@ async fn three_relays_deliver_every_line_once_and_survive_one_killed() -> Result
                 visitor.refresh(&gms).await?;
             }
         }
-        visitor.read_lines(&gms, 8).await.with_context(|| {
+        visitor.read_lines(&gms, 8, LINES_WITHIN).await.with_context(|| {
             format!("after the kill, node {} {:?}", visitor.node, visitor.lines)
         })?;
         assert_eq!(visitor.lines.values().cloned().collect::<Vec<_>>(), expected(8));
