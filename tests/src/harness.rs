@@ -840,3 +840,139 @@ impl RelayCluster {
         Ok(cluster)
     }
 }
+
+/// A Redis Cluster on loopback: three primaries and three replicas (real redis-servers with
+/// AOF, `cluster-node-timeout` 1 s, so a replica takes over a killed primary in about two
+/// seconds), made with `redis-cli --cluster create --cluster-replicas 1`.
+pub struct RedisClusterNodes {
+    nodes: Vec<RedisNode>,
+}
+
+impl RedisClusterNodes {
+    /// Starts six nodes, makes them one cluster, and returns once every node sees it whole
+    /// and every replica is in sync.
+    pub async fn start() -> Result<RedisClusterNodes> {
+        let mut nodes = Vec::new();
+        for _ in 0..6 {
+            let dir = scratch_dir("redis-cluster-node")?;
+            let port = free_port()?;
+            let extra: Vec<String> = ["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .chain(["--cluster-port".to_owned(), free_port()?.to_string()])
+                .chain([
+                    "--cluster-config-file".to_owned(),
+                    dir.join("nodes.conf").display().to_string(),
+                ])
+                .collect();
+            let args = data_node(port, &dir, &extra);
+            let mut node =
+                RedisNode { port, args, ready: "Ready to accept connections", dir, child: None };
+            node.start().await?;
+            nodes.push(node);
+        }
+        let cli = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_owned());
+        let created = tokio::process::Command::new(&cli)
+            .arg("--cluster")
+            .arg("create")
+            .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .await
+            .with_context(|| format!("running {cli} --cluster create"))?;
+        anyhow::ensure!(
+            created.status.success(),
+            "{cli} --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let cluster = RedisClusterNodes { nodes };
+        cluster.whole().await?;
+        Ok(cluster)
+    }
+
+    /// The seed nodes, as `--redis-cluster` takes them: every node.
+    pub fn seeds(&self) -> String {
+        let nodes: Vec<String> =
+            self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        nodes.join(",")
+    }
+
+    /// A cluster client's connection, for what a test reads or writes itself.
+    pub async fn connection(&self) -> Result<redis::cluster_async::ClusterConnection> {
+        let seeds: Vec<String> =
+            self.nodes.iter().map(|n| format!("redis://127.0.0.1:{}", n.port)).collect();
+        Ok(redis::cluster::ClusterClient::new(seeds)?.get_async_connection().await?)
+    }
+
+    /// The port of the primary that owns `key`'s slot now.
+    pub async fn primary_of(&self, key: &str) -> Result<u16> {
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            let Ok(mut connection) = node.connection().await else { continue };
+            let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut connection).await?;
+            if role.first() != Some(&redis::Value::BulkString(b"master".to_vec())) {
+                continue;
+            }
+            // Only the slot's owner answers for the key; the others redirect.
+            let owned: redis::RedisResult<i64> =
+                redis::cmd("EXISTS").arg(key).query_async(&mut connection).await;
+            if owned.is_ok() {
+                return Ok(node.port);
+            }
+        }
+        anyhow::bail!("no primary owns {key}")
+    }
+
+    /// Kills the node on `port` (SIGKILL).
+    pub async fn kill(&mut self, port: u16) -> Result<()> {
+        let node = self.nodes.iter_mut().find(|n| n.port == port).context("no such node")?;
+        node.kill().await
+    }
+
+    /// Starts the node on `port` again, with its data and cluster configuration: it rejoins
+    /// as its slots' new primary's replica. Returns once the cluster is whole again.
+    pub async fn restart(&mut self, port: u16) -> Result<()> {
+        let node = self.nodes.iter_mut().find(|n| n.port == port).context("no such node")?;
+        node.start().await?;
+        self.whole().await
+    }
+
+    /// Waits until every running node sees the cluster `ok` with three primaries serving
+    /// every slot, and every running replica is in sync.
+    pub async fn whole(&self) -> Result<()> {
+        let what = "the Redis Cluster whole, its replicas in sync";
+        crate::support::until(what, std::time::Duration::from_secs(30), async || {
+            let mut seen = Vec::new();
+            let mut done = true;
+            for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+                let mut connection = node.connection().await?;
+                let info: String =
+                    redis::cmd("CLUSTER").arg("INFO").query_async(&mut connection).await?;
+                let replication: String =
+                    redis::cmd("INFO").arg("replication").query_async(&mut connection).await?;
+                let ok = info.contains("cluster_state:ok")
+                    && info.contains("cluster_slots_ok:16384")
+                    && info.contains("cluster_size:3");
+                let synced = !replication.contains("role:slave")
+                    || (replication.contains("master_link_status:up")
+                        && !replication.contains("master_sync_in_progress:1"));
+                done &= ok && synced;
+                seen.push(format!(":{} ok={ok} synced={synced}", node.port));
+            }
+            Ok(crate::support::Wait::done_if(done, seen.join(", ")))
+        })
+        .await
+    }
+
+    /// Waits until the slots of the primary on `killed` are served by another node.
+    pub async fn failed_over(&self, killed: u16, key: &str) -> Result<u16> {
+        let what = format!("another primary serving what :{killed} served");
+        crate::support::until(&what, std::time::Duration::from_secs(30), async || {
+            let port = self.primary_of(key).await;
+            match port {
+                Ok(port) if port != killed => Ok(crate::support::Wait::Done(port)),
+                other => Ok(crate::support::Wait::Still(format!("{other:?}"))),
+            }
+        })
+        .await
+    }
+}

@@ -7,7 +7,7 @@
 //! Named `relay_tests`, not `relay`, so that `relay::…` in these files and in test names
 //! is always the crate under test. The files below are scenarios; this one holds what
 //! several of them use (`Setup`, the relay binary's start, restorations' pings, the Redis
-//! scenarios' `Visitor`).
+//! scenarios' `Visitor` and `RedisLoad`).
 
 mod capture;
 mod check;
@@ -23,6 +23,7 @@ mod ping;
 mod push;
 mod redis;
 mod redis_cluster;
+mod redis_cluster_mode;
 mod redis_ha;
 mod redis_sentinel;
 mod security;
@@ -48,8 +49,10 @@ use shared::relay_api::{
 use shared::transcript::TranscriptCursor;
 
 use crate::gms_client::{GmsClient, SimAdmin};
-use crate::harness::{Options, System, relay_binary, scratch_dir};
-use crate::support::{SERVICE, TEST_PUSH_SECRET, Wait, push_user_data, until};
+use crate::harness::{Options, RelayCluster, System, free_port, relay_binary, scratch_dir};
+use crate::support::{
+    SERVICE, TEST_PUSH_SECRET, Wait, push_url, push_user_data, register, until, until_every,
+};
 use crate::ws_client::WsClient;
 
 /// A system with clients for each side.
@@ -367,5 +370,134 @@ impl Visitor {
                 self.lines.insert(index, text);
             }
         }
+    }
+}
+
+/// The Redis high-availability scenarios' load: relay processes on the Redis that
+/// `redis` flags name, gms-sim spreading its pushes over them, and a `Visitor` per chat,
+/// registered on one relay and following it on the next.
+pub(crate) struct RedisLoad {
+    pub(crate) sim: gms_sim::Running,
+    pub(crate) relays: RelayCluster,
+    pub(crate) gms: GmsClient,
+    pub(crate) admin: SimAdmin,
+    pub(crate) visitors: Vec<Visitor>,
+}
+
+impl RedisLoad {
+    pub(crate) async fn start(redis: &[String], relays: usize, chats: usize) -> Result<RedisLoad> {
+        let ports: Vec<u16> = (0..relays).map(|_| free_port()).collect::<Result<_>>()?;
+        // GMS resends a refused push every 0.3 s for a minute and a half.
+        let mut sim_args: Vec<String> = ["gms-sim", "--listen", "127.0.0.1:0"]
+            .iter()
+            .chain(&["--push-resend-delay", "0.3", "--push-resend-attempts", "300"])
+            .map(|s| (*s).to_owned())
+            .collect();
+        for port in &ports {
+            sim_args.push("--push-url".to_owned());
+            sim_args.push(push_url(&format!("http://127.0.0.1:{port}")));
+        }
+        let sim = {
+            use clap::Parser as _;
+            gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?
+        };
+        let flags = ["--ping-interval", "3600"].map(str::to_owned);
+        let nodes = RelayCluster::start_on(redis, &sim.url(), &ports, &flags).await?;
+        let gms = GmsClient::new(&sim.url(), SERVICE);
+        let admin = SimAdmin::new(&sim.url());
+        let http = reqwest::Client::new();
+        let mut visitors = Vec::new();
+        for n in 0..chats {
+            let device = format!("dev-ha-{n}");
+            let (credentials, created) = gms.create("Jane", push_user_data(&device, true)).await?;
+            let mut cursor = TranscriptCursor::new();
+            cursor.apply(&created);
+            let body = RegisterSession::new(SERVICE, &credentials, None);
+            let registered = register(&http, &nodes.urls[n % relays], &body).await?;
+            let node = (n + 1) % relays;
+            let mut ws = WsClient::connect(&nodes.urls[node]).await?;
+            let answer = ws.subscribe(&credentials.chat_id, &registered.token).await?;
+            anyhow::ensure!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
+            visitors.push(Visitor::new(credentials, registered.token, node, ws, cursor));
+        }
+        Ok(RedisLoad { sim, relays: nodes, gms, admin, visitors })
+    }
+
+    pub(crate) fn chats(&self) -> Vec<String> {
+        self.visitors.iter().map(|v| v.credentials.chat_id.clone()).collect()
+    }
+
+    /// The agent writes lines `from..to` in every chat, a round every 100 ms: a steady
+    /// load that outlasts a failover.
+    pub(crate) fn load(&self, from: usize, to: usize) -> tokio::task::JoinHandle<Result<()>> {
+        let (admin, chats) = (self.admin.clone(), self.chats());
+        tokio::spawn(async move {
+            let mut pace = tokio::time::interval(Duration::from_millis(100));
+            for line in from..to {
+                pace.tick().await;
+                for chat in &chats {
+                    admin.agent_says(chat, &format!("line {line}")).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Every visitor holds lines `0..upto`, each once (waiting at most `within` each).
+    pub(crate) async fn delivered(&mut self, upto: usize, within: Duration) -> Result<()> {
+        let expected: Vec<String> = (0..upto).map(|n| format!("line {n}")).collect();
+        for visitor in &mut self.visitors {
+            visitor.read_lines(&self.gms, upto, within).await.with_context(|| {
+                format!("visitor on relay {} holds {:?}", visitor.node, visitor.lines)
+            })?;
+            assert_eq!(visitor.lines.values().cloned().collect::<Vec<_>>(), expected);
+        }
+        Ok(())
+    }
+
+    /// Waits until gms-sim has no push left unacknowledged.
+    pub(crate) async fn acknowledged(&self, within: Duration) -> Result<()> {
+        let what = "every push acknowledged";
+        until_every(what, within, Duration::from_millis(100), async || {
+            let chats = self.admin.get("/sim/chats").await?;
+            let waiting = chats.as_array().map_or(0, |all| {
+                all.iter().filter(|c| c["pendingPushes"].as_u64() != Some(0)).count()
+            });
+            Ok(Wait::done_if(waiting == 0, format!("{waiting} chats with pushes unacknowledged")))
+        })
+        .await
+    }
+
+    pub(crate) async fn stop(self) -> Result<()> {
+        self.relays.stop().await?;
+        self.sim.stop().await;
+        Ok(())
+    }
+}
+
+/// Each chat's stored position, read from Redis over `connection`.
+pub(crate) async fn stored_positions(
+    connection: &mut impl ::redis::aio::ConnectionLike,
+    chats: &[String],
+) -> Result<HashMap<String, u64>> {
+    let mut positions = HashMap::new();
+    for chat in chats {
+        let record: Option<String> = ::redis::cmd("HGET")
+            .arg(format!("gmschat:{{{chat}}}:chat"))
+            .arg("r")
+            .query_async(connection)
+            .await?;
+        let record: serde_json::Value =
+            serde_json::from_str(&record.with_context(|| format!("no record of {chat}"))?)?;
+        positions.insert(chat.clone(), record["position"].as_u64().context("no position")?);
+    }
+    Ok(positions)
+}
+
+/// What was acknowledged before is stored after, at that position or later.
+pub(crate) fn kept(before: &HashMap<String, u64>, after: &HashMap<String, u64>) {
+    for (chat, position) in before {
+        let now = after.get(chat).copied().unwrap_or(0);
+        assert!(now >= *position, "{chat} fell back from {position} to {now}");
     }
 }
