@@ -1,6 +1,6 @@
 //! The store's calls on a Redis Cluster, through redis-rs's async cluster client, which
-//! follows slots, redirections and failovers itself; the store's blocking threads drive it
-//! with `block_on`. A commit sends each slot's commands as one pipeline to the primary
+//! follows slots, redirections and failovers itself; the store's blocking calls wait for it
+//! on the store's Redis runtime (`block_on`). A commit sends each slot's commands as one pipeline to the primary
 //! that owns the slot, ended by `WAIT` when replicas must hold it, so the wait is on the
 //! very connection that wrote; the slots' pipelines go out together. Every script's keys
 //! share one hash tag, so each runs on one slot.
@@ -72,7 +72,7 @@ impl Link {
         let answered = timed(join_all(sent.collect::<Vec<_>>()))?;
         let mut answers: Vec<Option<Value>> = vec![None; commands.len()];
         for (indexes, result) in answered {
-            let mut values = result?;
+            let mut values = counted(result)?;
             if wait > 0 {
                 let held = values.pop().map(redis::from_redis_value::<i64>).transpose()?;
                 replicated(held.unwrap_or(0), wait)?;
@@ -98,7 +98,7 @@ impl Link {
             scan
         };
         let mut connection = self.reads.clone();
-        timed(async move {
+        let keys = timed(async move {
             let every = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
             let Value::Map(nodes) = connection.route_command(scan(0), every).await? else {
                 anyhow::bail!("SCAN on every primary answered no map");
@@ -122,7 +122,8 @@ impl Link {
                 }
             }
             Ok(keys)
-        })?
+        })?;
+        counted(keys)
     }
 
     /// One read.
@@ -131,7 +132,7 @@ impl Link {
         command: &redis::Cmd,
     ) -> anyhow::Result<T> {
         let (mut connection, command) = (self.reads.clone(), command.clone());
-        Ok(timed(async move { command.query_async(&mut connection).await })??)
+        Ok(counted(timed(async move { command.query_async(&mut connection).await })?)?)
     }
 
     /// Reads on any slots, sent together; answered in order.
@@ -146,7 +147,7 @@ impl Link {
                 async move { command.query_async::<T>(&mut connection).await }
             })
             .collect();
-        Ok(timed(try_join_all(reads))??)
+        Ok(counted(timed(try_join_all(reads))?)?)
     }
 }
 
@@ -190,8 +191,16 @@ fn client(topology: &Topology) -> anyhow::Result<redis::cluster::ClusterClient> 
     })?)
 }
 
+/// Counts a failed call in `relay_redis_errors_total`, as the blocking connections' are.
+fn counted<T, E>(result: Result<T, E>) -> Result<T, E> {
+    if result.is_err() {
+        metrics::counter!("relay_redis_errors_total").increment(1);
+    }
+    result
+}
+
 /// Runs `future` from the store's blocking thread, bounded by `OVERALL` (plus `WAIT`'s
-/// own time), and counts it as the blocking connections' calls are counted.
+/// own time), timed as the blocking connections' calls are (a timeout counts as failed).
 fn timed<F>(future: F) -> anyhow::Result<F::Output>
 where
     F: Future + Send + 'static,
