@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::gms::{Gms, PingResult};
+use crate::otlp::Span;
 use crate::peers::{AckClaim, Peers};
 use crate::sessions::Sessions;
 use crate::store::{Observation, Source, now_millis};
@@ -26,6 +27,10 @@ const PUSH_IN_FLIGHT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Chats waiting for a ping beyond this are dropped (and counted); the periodic ping
 /// covers them later.
 const QUEUE: usize = 65_536;
+/// The `push.ack` spans one waiting ping keeps (pushes of one chat that came in while it
+/// waited); past them a push's span ends at once, marked `ack.coalesced`, so a chat that
+/// is pushed to without pause cannot grow its entry.
+const ACK_SPANS: usize = 16;
 
 /// Why a chat is pinged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,12 +59,27 @@ pub(crate) enum Outcome {
     Unknown,
 }
 
+impl Outcome {
+    /// Its `ack.outcome` in a push's trace (`restore.outcome` in a restoration's).
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Gone => "gone",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Pending {
     since: Instant,
     push: bool,
     restore: bool,
     waiters: Vec<oneshot::Sender<Outcome>>,
+    /// The `push.ack` spans of the pushes this ping acknowledges, ended once it has.
+    acks: Vec<Span>,
 }
 
 /// The ping queue. Cheap to clone.
@@ -136,7 +156,13 @@ impl Acker {
 
     /// Asks for a ping of `chat_id`.
     pub(crate) fn request(&self, chat_id: &str, reason: Reason) {
-        self.enqueue(chat_id, reason, None);
+        self.enqueue(chat_id, reason, None, Span::default());
+    }
+
+    /// Asks for the ping that acknowledges a push; `span` (the push's `push.ack`) lasts
+    /// until GMS has answered it.
+    pub(crate) fn acknowledge(&self, chat_id: &str, span: Span) {
+        self.enqueue(chat_id, Reason::Push, None, span);
     }
 
     /// Asks for a ping and returns a receiver of its outcome (closed if the queue was full).
@@ -146,11 +172,17 @@ impl Acker {
         reason: Reason,
     ) -> oneshot::Receiver<Outcome> {
         let (done, wait) = oneshot::channel();
-        self.enqueue(chat_id, reason, Some(done));
+        self.enqueue(chat_id, reason, Some(done), Span::default());
         wait
     }
 
-    fn enqueue(&self, chat_id: &str, reason: Reason, waiter: Option<oneshot::Sender<Outcome>>) {
+    fn enqueue(
+        &self,
+        chat_id: &str,
+        reason: Reason,
+        waiter: Option<oneshot::Sender<Outcome>>,
+        mut span: Span,
+    ) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = pending.entry(chat_id.to_owned());
         let fresh = matches!(entry, std::collections::hash_map::Entry::Vacant(_));
@@ -159,15 +191,26 @@ impl Acker {
             push: false,
             restore: false,
             waiters: Vec::new(),
+            acks: Vec::new(),
         });
         slot.waiters.extend(waiter);
+        if span.is_on() {
+            if slot.acks.len() < ACK_SPANS {
+                slot.acks.push(span);
+            } else {
+                span.attr("ack.coalesced", true);
+            }
+        }
         match reason {
             Reason::Push => slot.push = true,
             Reason::Periodic => {}
             Reason::Restore => slot.restore = true,
         }
         if fresh && self.queue.try_send(chat_id.to_owned()).is_err() {
-            pending.remove(chat_id);
+            for mut span in pending.remove(chat_id).map(|p| p.acks).unwrap_or_default() {
+                span.attr("ack.outcome", "queue_full");
+                span.fail("ping_queue_full");
+            }
             metrics::counter!("relay_ping_queue_drops_total").increment(1);
         }
     }
@@ -229,13 +272,21 @@ async fn dispatch(
 
 /// Pings; answers how it ended and the position GMS reported when it was beyond what the
 /// browsers had been told of.
-async fn ping(deps: &Deps, chat_id: &str, pending: Pending) -> (Outcome, Option<u64>) {
+async fn ping(deps: &Deps, chat_id: &str, mut pending: Pending) -> (Outcome, Option<u64>) {
+    let mut acks = std::mem::take(&mut pending.acks);
     let cluster_ack = pending.push && !pending.restore && pending.waiters.is_empty();
     let (outcome, unannounced) = if cluster_ack {
-        ack_in_cluster(deps, chat_id, &pending).await
+        ack_in_cluster(deps, chat_id, &pending, &mut acks).await
     } else {
         ping_once(deps, chat_id, &pending).await
     };
+    for span in &mut acks {
+        span.attr("ack.outcome", outcome.label());
+        if outcome == Outcome::Failed {
+            span.fail("gms_unreachable");
+        }
+    }
+    drop(acks);
     for waiter in pending.waiters {
         let _ = waiter.send(outcome);
     }
@@ -280,9 +331,17 @@ async fn announce_if_still_unannounced(deps: &Deps, chat_id: &str, found: u64) {
 /// With several relays one acknowledges a chat at a time; a push another relay takes
 /// meanwhile adds one ping after the current one instead of a ping of its own. (Alone,
 /// the claim is always this relay's and nothing adds a ping.)
-async fn ack_in_cluster(deps: &Deps, chat_id: &str, pending: &Pending) -> (Outcome, Option<u64>) {
+async fn ack_in_cluster(
+    deps: &Deps,
+    chat_id: &str,
+    pending: &Pending,
+    acks: &mut [Span],
+) -> (Outcome, Option<u64>) {
     if deps.peers.claim_ack(chat_id).await == AckClaim::Deferred {
         metrics::counter!("relay_acks_deferred_total").increment(1);
+        for span in acks {
+            span.attr("ack.deferred", true);
+        }
         return (Outcome::Ok, None);
     }
     let mut unannounced = None;

@@ -255,6 +255,18 @@ pub struct Config {
         ]
     )]
     pub web_push_services: Vec<String>,
+
+    /// Export traces over OTLP/HTTP to this collector (protobuf bodies POSTed to
+    /// `<URL>/v1/traces`), e.g. `http://127.0.0.1:4318`: a push from receipt to its
+    /// acknowledgement, a registration, a restoration. Off without it. No credentials in the
+    /// URL: a collector that needs them is reached through a local agent.
+    #[arg(long, env = "RELAY_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]
+    pub otlp_endpoint: Option<String>,
+
+    /// Spans waiting for export at most (at least 1); a span that finds the queue full is
+    /// dropped and counted in `relay_trace_spans_dropped_total`.
+    #[arg(long, env = "RELAY_OTLP_QUEUE", default_value = "2048")]
+    pub otlp_queue: usize,
 }
 
 /// A Redis URL, which may hold a password: its `Debug` form shows only the scheme.
@@ -516,6 +528,19 @@ fn parse_vapid_subject(text: &str) -> Result<String, String> {
     } else {
         Err(format!("{text:?} is neither a mailto: nor an https: URL"))
     }
+}
+
+/// An OTLP/HTTP collector's base URL: http(s), without credentials (the relay logs where it
+/// exports, and keeps no secret in its configuration's `Debug`).
+fn parse_otlp_endpoint(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} is not an http(s) URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the OTLP endpoint carries no credentials".to_owned());
+    }
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 fn web_push_ttl(text: &str) -> Result<Duration, String> {

@@ -64,6 +64,11 @@ pub(crate) enum AppError {
 }
 
 impl AppError {
+    /// The error body's code, which labels refusals in metrics and traces.
+    pub(crate) fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             AppError::PushUnauthorized => (StatusCode::UNAUTHORIZED, "bad_secret"),

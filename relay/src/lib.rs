@@ -12,6 +12,7 @@ mod error;
 mod gms;
 mod identity;
 mod limits;
+mod otlp;
 mod peers;
 mod pinger;
 mod restorer;
@@ -72,6 +73,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: PrometheusHandle,
     /// First push bodies kept for `relay check --capture`.
     pub(crate) captures: capture::Captures,
+    /// Spans for `--otlp-endpoint` (off without it).
+    pub(crate) tracer: otlp::Tracer,
 }
 
 /// The relay's router.
@@ -145,7 +148,7 @@ pub async fn run_with_store(
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let life = Lifecycle::new();
-    let (state, writer) = start(config.with_node_id(), backend, &life).await?;
+    let (state, last) = start(config.with_node_id(), backend, &life).await?;
     tracing::info!(listen = %listener.local_addr()?, "relay listening");
     if let Some(address) = state.config.admin_listen {
         let admin = tokio::net::TcpListener::bind(address).await?;
@@ -170,7 +173,7 @@ pub async fn run_with_store(
             stop.cancel();
         })
         .await?;
-    life.drain(writer).await;
+    life.drain(last).await;
     tracing::info!("relay stopped");
     Ok(())
 }
@@ -207,8 +210,8 @@ impl Lifecycle {
     }
 
     /// Once the HTTP side has stopped: sockets get their close frames, tasks stop, the
-    /// acknowledgements queued drain, and the store writer flushes.
-    async fn drain(self, writer: tokio::task::JoinHandle<()>) {
+    /// acknowledgements queued drain, the store writer flushes, then the span exporter.
+    async fn drain(self, last: Last) {
         // Upgraded sockets outlive the server's own drain: wait for their close frames.
         stop_and_wait("sockets", &self.sockets, SOCKETS_CLOSE).await;
         stop_and_wait("tasks", &self.tasks, SOCKETS_CLOSE).await;
@@ -216,22 +219,36 @@ impl Lifecycle {
         self.ack_stop.cancel();
         stop_and_wait("acknowledgements", &self.acks, DRAIN).await;
         self.store_stop.cancel();
-        if writer.await.is_err() {
+        if last.writer.await.is_err() {
             tracing::error!("the session store writer failed while flushing");
+        }
+        // It stops with the store writer and flushes within its own allowance.
+        if let Some(exporter) = last.exporter
+            && exporter.await.is_err()
+        {
+            tracing::error!("the span exporter failed while flushing");
         }
     }
 }
 
+/// The tasks that stop last, on `store_stop`: the store writer, and the span exporter,
+/// which exports the spans of the acknowledgements drained before.
+struct Last {
+    writer: tokio::task::JoinHandle<()>,
+    exporter: Option<tokio::task::JoinHandle<()>>,
+}
+
 /// Builds the relay's parts and starts their tasks under `life`; answers what the
-/// handlers share and the store writer's task.
+/// handlers share and the tasks that stop last.
 async fn start(
     config: Config,
     backend: Arc<dyn store::Backend>,
     life: &Lifecycle,
-) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
+) -> anyhow::Result<(AppState, Last)> {
     let Lifecycle { token, tasks, .. } = life;
     let metrics = metrics_handle()?;
     telemetry::describe_metrics();
+    let (tracer, exporter) = otlp::Tracer::start(&config, life.store_stop.clone())?;
     let (sessions, writer) = sessions::Sessions::start(backend, life.store_stop.clone())?;
     let redis = redis_of(&config)?;
     let tokens = subscription_tokens(&config, redis.as_ref()).await?;
@@ -290,6 +307,7 @@ async fn start(
         token.clone(),
         tasks.clone(),
         peers.clone(),
+        tracer.clone(),
     );
     if !config.chat_servers.is_empty() {
         // With several relays exactly one watches the Chat Servers: the lease holder.
@@ -333,8 +351,9 @@ async fn start(
         limits,
         metrics,
         captures,
+        tracer,
     };
-    Ok((state, writer))
+    Ok((state, Last { writer, exporter }))
 }
 
 /// The subscription tokens' key: configured, else kept in Redis (shared by every relay)

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::acker::{Acker, Outcome, Reason};
+use crate::otlp::{Kind, Tracer};
 use crate::peers::Peers;
 use crate::sessions::Sessions;
 
@@ -44,6 +45,9 @@ pub(crate) struct Restorer {
     progress: Arc<Mutex<BTreeMap<String, RestorationProgress>>>,
     /// Where restorations under way are noted, for a relay that takes over the watch.
     peers: Peers,
+    /// Each restoration is a trace: `restore`, a `restore.round` per round of pings, and in
+    /// it a `restore.chat` per chat pinged.
+    tracer: Tracer,
 }
 
 /// Counts a restoration in `relay_restorations_running` for as long as it lives, however
@@ -75,6 +79,7 @@ impl Restorer {
         shutdown: CancellationToken,
         tasks: TaskTracker,
         peers: Peers,
+        tracer: Tracer,
     ) -> Restorer {
         Restorer {
             acker,
@@ -83,6 +88,7 @@ impl Restorer {
             shutdown,
             tasks,
             peers,
+            tracer,
             runs: Arc::default(),
             progress: Arc::default(),
         }
@@ -174,6 +180,9 @@ impl Restorer {
 
     async fn restore(&self, alias: &str, run: CancellationToken) {
         let _running = Running::start();
+        // Ends however the run does: finished, replaced by a newer one, or at shutdown.
+        let mut span = self.tracer.span("restore", Kind::Internal);
+        span.chat_server(alias);
         self.peers.mark_restoring(alias, true).await;
         let started = Instant::now();
         let mut todo = self.sessions.ids_on(alias);
@@ -187,11 +196,14 @@ impl Restorer {
             };
         });
         metrics::counter!("relay_restore_chats_total").increment(total as u64);
+        span.attr("restore.chats", total);
         tracing::info!(alias, chats = total, "restoring the chats of a Chat Server");
         let spacing = Duration::from_secs(1) / self.settings.rate.max(1);
         let mut rounds = 0;
         let (mut restored, mut gone) = (0_usize, 0_usize);
         loop {
+            let mut round = span.child("restore.round", Kind::Internal);
+            round.attr("restore.chats", todo.len());
             let mut waits = Vec::with_capacity(todo.len());
             let mut pace = tokio::time::interval(spacing);
             for id in todo {
@@ -205,17 +217,29 @@ impl Restorer {
                     self.report(alias, &run, |p| p.restored = restored);
                     continue;
                 }
-                waits.push((id.clone(), self.acker.request_and_wait(&id, Reason::Restore)));
+                // The chat's own span, ended with GMS's answer: the restoration's trace
+                // names each chat it pinged (by its hash) and what became of it.
+                let mut chat = round.child("restore.chat", Kind::Client);
+                chat.chat(&id);
+                waits.push((id.clone(), self.acker.request_and_wait(&id, Reason::Restore), chat));
                 self.report(alias, &run, |p| p.pinged += 1);
             }
             let mut failed = Vec::new();
             // Waited for even when replaced, so what they found is stored before the next
             // run lists the server's chats.
-            for (id, wait) in waits {
+            for (id, wait, mut chat) in waits {
                 let outcome = tokio::select! {
-                    () = self.shutdown.cancelled() => return,
+                    () = self.shutdown.cancelled() => {
+                        span.fail("shutdown");
+                        return;
+                    }
                     outcome = wait => outcome.unwrap_or(Outcome::Failed),
                 };
+                chat.attr("restore.outcome", outcome.label());
+                if matches!(outcome, Outcome::Failed | Outcome::Refused) {
+                    chat.fail("not_restored");
+                }
+                drop(chat);
                 match outcome {
                     Outcome::Ok => restored += 1,
                     Outcome::Gone | Outcome::Unknown => gone += 1,
@@ -223,7 +247,10 @@ impl Restorer {
                 }
                 self.report(alias, &run, |p| (p.restored, p.ended) = (restored, gone));
             }
+            round.attr("restore.failed", failed.len());
+            drop(round);
             if run.is_cancelled() {
+                span.attr("restore.replaced", true);
                 return;
             }
             if failed.is_empty() || started.elapsed() >= self.settings.deadline {
@@ -232,6 +259,13 @@ impl Restorer {
                 metrics::counter!("relay_restored_total").increment(restored as u64);
                 metrics::counter!("relay_restore_failed_total").increment(failed.len() as u64);
                 self.report(alias, &run, |p| (p.running, p.failed) = (false, failed.len()));
+                span.attr("restore.rounds", rounds + 1);
+                span.attr("restore.restored", restored);
+                span.attr("restore.ended", gone);
+                span.attr("restore.failed", failed.len());
+                if !failed.is_empty() {
+                    span.fail("restore_deadline");
+                }
                 tracing::info!(
                     alias,
                     restored,
@@ -252,7 +286,10 @@ impl Restorer {
             let wait = RetryPolicy::RECONNECT.wait_after(rounds, crate::gms::random());
             let wait = wait.unwrap_or(Duration::from_secs(30));
             tokio::select! {
-                () = run.cancelled() => return,
+                () = run.cancelled() => {
+                    span.attr("restore.replaced", true);
+                    return;
+                }
                 () = tokio::time::sleep(wait) => {}
             }
             todo = failed;

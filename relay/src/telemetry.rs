@@ -140,6 +140,16 @@ pub(crate) fn describe_metrics() {
              handed over), refused (a claim of an unknown, forged, revoked or ended one), \
              revoked (every link of a chat).",
         ),
+        (
+            "relay_trace_spans_exported_total",
+            "Spans the OTLP collector accepted (--otlp-endpoint).",
+        ),
+        (
+            "relay_trace_spans_dropped_total",
+            "Spans not exported, by reason: queue_full (--otlp-queue spans were waiting), \
+             export_failed (the collector refused the batch or did not answer), shutdown \
+             (left when the relay stopped).",
+        ),
     ];
     for (name, help) in counters {
         describe_counter!(name, Unit::Count, help);

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 pub(crate) use hub::{ConnId, Hub};
 pub(crate) use redis::{AckClaim, PeersError};
 
+use crate::otlp::{Kind, Span};
 use crate::sessions::Sessions;
 use crate::store::ChatRecord;
 use crate::store::redis::{Keys, Topology};
@@ -110,11 +111,28 @@ impl Peers {
         chat_id: &str,
         frame: &ServerFrame,
     ) -> Result<(), PeersError> {
-        self.hub.publish(chat_id, frame);
+        self.publish_traced(chat_id, frame, &Span::default()).await
+    }
+
+    /// `publish`, its parts as spans inside `parent`: `fanout.local` (this relay's
+    /// browsers and Web Push) and, with Redis, `fanout.relays`.
+    pub(crate) async fn publish_traced(
+        &self,
+        chat_id: &str,
+        frame: &ServerFrame,
+        parent: &Span,
+    ) -> Result<(), PeersError> {
+        let mut local = parent.child("fanout.local", Kind::Internal);
+        local.attr("fanout.connections", self.hub.publish(chat_id, frame));
         if let Some(web_push) = self.tap.get() {
             web_push.news(chat_id, frame);
         }
-        self.elsewhere(chat_id, frame).await
+        drop(local);
+        if self.redis.is_none() {
+            return Ok(());
+        }
+        let mut relays = parent.child("fanout.relays", Kind::Producer);
+        self.elsewhere(chat_id, frame).await.inspect_err(|_| relays.fail("relays_unreachable"))
     }
 
     /// `publish` of a chat's end once its record is gone (so a browser that subscribes

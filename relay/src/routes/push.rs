@@ -13,8 +13,8 @@ use shared::push::PushNotification;
 use shared::relay_api::ServerFrame;
 
 use crate::AppState;
-use crate::acker::Reason;
 use crate::error::AppError;
+use crate::otlp::{Kind, Span};
 use crate::store::{Observation, Source, now_millis};
 
 pub(crate) async fn receive(
@@ -25,13 +25,19 @@ pub(crate) async fn receive(
     body: Bytes,
 ) -> Result<StatusCode, AppError> {
     let received = Instant::now();
-    let result = accept(&state, peer, &query, &headers, &body, received).await;
+    // The push's trace: this span ends with the answer, its `push.ack` child with GMS's.
+    let mut span = state.tracer.span("push", Kind::Server);
+    let result = accept(&state, peer, &query, &headers, &body, received, &mut span).await;
     let label: &'static str = match &result {
         Ok(label) => label,
         Err(AppError::PushUnauthorized | AppError::PushForbidden) => "unauthorized",
         Err(AppError::BadRequest(_)) => "malformed",
         Err(_) => "error",
     };
+    span.attr("push.result", label);
+    if let Err(error) = &result {
+        span.fail(error.code());
+    }
     metrics::counter!("relay_pushes_total", "result" => label).increment(1);
     result.map(|_| StatusCode::OK)
 }
@@ -43,16 +49,19 @@ async fn accept(
     headers: &HeaderMap,
     body: &[u8],
     received: Instant,
+    span: &mut Span,
 ) -> Result<&'static str, AppError> {
     authorize(state, peer, query, headers)?;
     let push = PushNotification::parse(body).map_err(|e| {
         tracing::warn!(reason = ?e.to_string(), bytes = body.len(), "malformed push rejected");
         AppError::BadRequest(e.to_string())
     })?;
+    span.attr("push.events", push.events.len());
     let Some(chat_id) = push.chat_id.clone() else {
-        return device_only(state, &push, body).await;
+        return device_only(state, &push, body, span).await;
     };
     super::sessions::checked_id("the push's chat id", &chat_id)?;
+    span.chat(&chat_id);
 
     // Tokens and the alias a push carries are proposals, tried only once GMS accepts them;
     // the position is what its events prove. So a push can add events to a chat, never
@@ -78,8 +87,13 @@ async fn accept(
     {
         metrics::counter!("relay_push_repeats_total").increment(1);
     }
-    let record =
-        state.sessions.observe(&chat_id, seen, Some(&state.config.default_service)).await?;
+    let mut store = span.child("push.store", Kind::Internal);
+    let record = state
+        .sessions
+        .observe(&chat_id, seen, Some(&state.config.default_service))
+        .await
+        .inspect_err(|_| store.fail("store_unavailable"))?;
+    drop(store);
     let Some(record) = record else {
         // Unregistered and without every token: nothing to acknowledge with.
         metrics::counter!("relay_pings_total", "kind" => "ack", "result" => "impossible")
@@ -107,9 +121,11 @@ async fn accept(
     // Frames are counted when queued (hub) and when written to a socket (ws), not here.
     // With several relays, answered 200 only once the others have the frame too (else GMS
     // resends it, and the browsers drop what they already have).
-    state.peers.publish(&chat_id, &frame).await?;
+    let fanout = span.child("push.fanout", Kind::Internal);
+    state.peers.publish_traced(&chat_id, &frame, &fanout).await?;
+    drop(fanout);
     metrics::histogram!("relay_push_to_frame_seconds").record(received.elapsed().as_secs_f64());
-    state.acker.request(&chat_id, Reason::Push);
+    state.acker.acknowledge(&chat_id, span.child("push.ack", Kind::Client));
     Ok("accepted")
 }
 
@@ -122,6 +138,7 @@ async fn device_only(
     state: &AppState,
     push: &PushNotification,
     body: &[u8],
+    span: &Span,
 ) -> Result<&'static str, AppError> {
     let chats = push.device_id.as_deref().map(|d| state.sessions.on_device(d)).unwrap_or_default();
     if chats.is_empty() {
@@ -137,8 +154,13 @@ async fn device_only(
             continue;
         }
         let frame = ServerFrame::Changed { chat_id: chat_id.clone() };
-        state.peers.publish(&chat_id, &frame).await?;
-        state.acker.request(&chat_id, Reason::Push);
+        let mut fanout = span.child("push.fanout", Kind::Internal);
+        fanout.chat(&chat_id);
+        state.peers.publish_traced(&chat_id, &frame, &fanout).await?;
+        drop(fanout);
+        let mut ack = span.child("push.ack", Kind::Client);
+        ack.chat(&chat_id);
+        state.acker.acknowledge(&chat_id, ack);
     }
     Ok("device_only")
 }

@@ -16,6 +16,7 @@ use super::identity::verdict;
 use crate::AppState;
 use crate::error::AppError;
 use crate::gms::PingResult;
+use crate::otlp::{Kind, Span};
 use crate::store::{ChatRecord, Observation, Source, now_millis};
 use crate::telemetry::count_identity;
 
@@ -28,8 +29,24 @@ pub(crate) async fn register(
     headers: HeaderMap,
     body: Result<Json<RegisterSession>, JsonRejection>,
 ) -> Result<Json<SessionRegistered>, AppError> {
+    let mut span = state.tracer.span("register", Kind::Server);
+    let registered = registration(&state, peer, &headers, body, &mut span).await;
+    span.attr("register.result", registered.as_ref().map_or_else(AppError::code, |_| "ok"));
+    if let Err(error) = &registered {
+        span.fail(error.code());
+    }
+    registered
+}
+
+async fn registration(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Result<Json<RegisterSession>, JsonRejection>,
+    span: &mut Span,
+) -> Result<Json<SessionRegistered>, AppError> {
     // Before anything else: every registration costs GMS a request.
-    state.limits.register(state.limits.client(peer, &headers))?;
+    state.limits.register(state.limits.client(peer, headers))?;
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
     // userId and alias may be missing: GMS 8.5.112 and later need not hand them out.
     let tokens = [&request.user_id, &request.secure_key, &request.alias];
@@ -43,9 +60,10 @@ pub(crate) async fn register(
     // Both become segments of GMS URLs: checked before GMS hears of them.
     checked_id("service", &request.service)?;
     checked_id("chatId", &request.chat_id)?;
+    span.chat(&request.chat_id);
     let (identity, user_hash) = match request.identity.as_ref() {
         Some(identity) => {
-            let (verdict, hash) = verdict(&state, identity);
+            let (verdict, hash) = verdict(state, identity);
             (Some(verdict), hash)
         }
         None => (None, None),
@@ -57,7 +75,17 @@ pub(crate) async fn register(
         alias: request.alias.clone(),
     };
     let asked_at = now_millis();
-    let response = match state.gms.validate(&request.service, &credentials).await {
+    let mut validate = span.child("register.validate", Kind::Client);
+    let validated = state.gms.validate(&request.service, &credentials).await;
+    let answer = match &validated {
+        PingResult::Ok(response) if response.chat_ended == Some(true) => "ended",
+        PingResult::Ok(_) => "ok",
+        PingResult::Stopped(_) => "refused",
+        PingResult::Failed(_) => "failed",
+    };
+    validate.attr("gms.result", answer);
+    drop(validate);
+    let response = match validated {
         PingResult::Ok(response) if response.chat_ended == Some(true) => {
             return Err(AppError::RejectedByGms("the chat has ended".to_owned()));
         }
@@ -89,17 +117,20 @@ pub(crate) async fn register(
         user_hash: user_hash.as_ref().map(|hash| hash.as_str().to_owned()),
         ..Observation::new(asked_at, Source::Gms)
     };
+    let mut store = span.child("register.store", Kind::Internal);
     let record = state
         .sessions
         .observe(&request.chat_id, seen, Some(&request.service))
-        .await?
+        .await
+        .inspect_err(|_| store.fail("store_unavailable"))?
         .ok_or_else(|| AppError::BadRequest("the chat could not be stored".to_owned()))?;
+    drop(store);
     let verified = user_hash.is_some();
     tracing::info!(chat = ?request.chat_id, alias = ?record.credentials.alias, verified, "chat registered");
     if let (Some(hash), Some(identity)) = (&user_hash, &request.identity)
         && held_by.as_deref() != Some(hash.as_str())
     {
-        tell_verified_user(&state, &record, &identity.user_id);
+        tell_verified_user(state, &record, &identity.user_id);
     }
     let identity = identity.inspect(|verdict| {
         count_identity(match verdict {
