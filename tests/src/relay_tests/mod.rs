@@ -1,8 +1,8 @@
 //! The real relay with the real gms-sim, over sockets: push → frame → acknowledgement,
 //! authentication, malformed input, registration, the WebSocket hub, durability across
 //! kill -9, the periodic ping and graceful shutdown, several relays on Redis (one server,
-//! Sentinel's primary through failovers, a Cluster), and a chat handed to a verified
-//! identity's other devices or through a resume link.
+//! Sentinel's primary through failovers, a Cluster), a chat handed to a verified
+//! identity's other devices or through a resume link, and traces exported over OTLP.
 //!
 //! Named `relay_tests`, not `relay`, so that `relay::…` in these files and in test names
 //! is always the crate under test. The files below are scenarios; this one holds what
@@ -19,6 +19,7 @@ mod health;
 mod hostile_gms;
 mod identity;
 mod lifecycle;
+mod otlp;
 mod ping;
 mod push;
 mod redis;
