@@ -60,6 +60,15 @@
     // The site's logged-in visitor and the HMAC the relay verifies (README: Browsers).
     userId: text,
     userHash: text,
+    // A list of texts (data-mask-patterns: its JSON); the wasm reads the templates.
+    maskPatterns: function (v) {
+      try {
+        if (typeof v == 'string') v = JSON.parse(v);
+        if (Object.prototype.toString.call(v) != '[object Array]') return;
+        for (var i = 0; i < v.length; i++) if (typeof v[i] != 'string') return;
+        return v;
+      } catch (e) { /* not JSON */ }
+    },
     // An object of texts (data-gms-headers: its JSON); the wasm checks the names.
     gmsHeaders: function (v) {
       try {
@@ -74,9 +83,9 @@
   var config = {};
   function setting(name, value, where) {
     if (!own(SETTINGS, name)) { warn('unknown setting ' + where + ', ignored'); return; }
-    if (value === null || String(value) === '') return;
-    // gmsHeaders stays an object, and its values (credentials) out of the console.
-    var raw = name == 'gmsHeaders';
+    if (value === null || value === '') return;
+    // gmsHeaders stays an object (its values, credentials, out of the console), maskPatterns a list.
+    var raw = name == 'gmsHeaders' || name == 'maskPatterns';
     var clean = SETTINGS[name](raw ? value : String(value));
     if (clean === undefined) warn('invalid ' + where + (raw ? '' : ' ' + JSON.stringify(String(value))) + ', the default is used');
     else config[name] = clean;

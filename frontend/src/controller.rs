@@ -46,7 +46,8 @@ impl Controller {
                 &config.service,
                 &config.node_group,
             ),
-        };
+        }
+        .with_mask(config.mask());
         let keep = config.keep_ended();
         let ctrl = Controller {
             texts,
@@ -283,6 +284,7 @@ impl Controller {
             Notice::NotifyFailed => t.notify_failed.to_owned(),
             Notice::ResumeFailed => t.resume_failed.to_owned(),
             Notice::LinkFailed => t.link_failed.to_owned(),
+            Notice::Masked => t.masked.to_owned(),
         }
     }
 

@@ -118,6 +118,7 @@ texts! {
     email_subject,
     link_failed,
     resume_failed,
+    masked,
 }
 
 /// Fills a template's `{key}` placeholders.
@@ -259,6 +260,7 @@ pub const EN: Texts = Texts {
     email_link: "Email it to me",
     email_subject: "Our conversation",
     link_failed: "The link could not be made. Try again.",
+    masked: "We hid what looked like a card number or other private data (•••) before sending. Never share card details in chat.",
     resume_failed: "This conversation link no longer works: the conversation has ended or the link was withdrawn.",
 };
 

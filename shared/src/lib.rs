@@ -18,6 +18,7 @@ pub mod gms;
 pub mod health;
 pub mod json;
 mod json_search;
+pub mod mask;
 pub mod push;
 pub mod relay_api;
 pub mod transcript;

@@ -6,6 +6,7 @@ mod format_tests;
 mod gms_tests;
 mod health_tests;
 mod json_tests;
+mod mask_tests;
 mod policy_tests;
 mod protocol_doc;
 mod push_tests;

@@ -54,6 +54,10 @@ pub struct WidgetConfig {
     /// `data-user-hash`: the hex HMAC-SHA256 of `user_id` that the relay verifies.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub user_hash: String,
+    /// `maskPatterns`: what is hidden from the visitor's lines before they are sent
+    /// (`shared::mask`); absent: card numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_patterns: Option<Vec<String>>,
     /// The token of the resume link that opened the page (the loader takes it from the
     /// URL's fragment, never from a setting).
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -80,6 +84,7 @@ impl FromJson for WidgetConfig {
             user_id: or("userId", d.user_id)?,
             user_hash: or("userHash", d.user_hash)?,
             resume: or("resume", d.resume)?,
+            mask_patterns: optional(v, "maskPatterns")?,
         })
     }
 }
@@ -100,11 +105,17 @@ impl Default for WidgetConfig {
             user_id: String::new(),
             user_hash: String::new(),
             resume: String::new(),
+            mask_patterns: None,
         }
     }
 }
 
 impl WidgetConfig {
+    /// The pre-filter of the visitor's lines the site asked for.
+    pub fn mask(&self) -> crate::mask::Mask {
+        self.mask_patterns.as_deref().map_or_else(crate::mask::Mask::default, crate::mask::Mask::of)
+    }
+
     /// The site's logged-in visitor, when the page names both the id and its hash.
     pub fn identity(&self) -> Option<crate::relay_api::Identity> {
         (!self.user_id.is_empty() && !self.user_hash.is_empty()).then(|| {

@@ -79,8 +79,12 @@ fn a_call_settles_into_the_machines_input_one_way() {
 fn the_relays_registration_answer_is_judged_one_way() {
     use crate::visitor::Registration;
     let body = r#"{"token":"t","position":4,"vapidPublicKey":"k"}"#;
-    let registered =
-        Registration::Registered { token: "t".into(), position: 4, push_key: Some("k".into()), identity: None };
+    let registered = Registration::Registered {
+        token: "t".into(),
+        position: 4,
+        push_key: Some("k".into()),
+        identity: None,
+    };
     assert_eq!(Registration::of(200, body), registered);
     assert_eq!(Registration::of(200, "not json"), Registration::Failed);
     assert_eq!(Registration::of(403, r#"{"code":"refused","message":"m"}"#), Registration::Refused);

@@ -60,6 +60,9 @@ pub enum Notice {
     ResumeFailed,
     /// A link back to the conversation could not be made.
     LinkFailed,
+    /// Part of the visitor's line looked like a card number (or matched the site's
+    /// `maskPatterns`) and was hidden before it was sent.
+    Masked,
 }
 
 /// A visitor message on its way.

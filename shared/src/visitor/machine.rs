@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::gms::{ChatOperation, PushSubscription, RetryPolicy, Visitor, async_push_user_data};
+use crate::mask::Mask;
 use crate::relay_api::Identity;
 use crate::transcript::TranscriptPosition;
 
@@ -134,6 +135,8 @@ pub struct Machine {
     /// The page a link back to the conversation opens, and the link once made.
     link_page: String,
     resume_link: Option<String>,
+    /// What is hidden from the visitor's lines before they leave the browser.
+    mask: Mask,
 }
 
 impl Machine {
@@ -182,7 +185,13 @@ impl Machine {
             adopting: false,
             link_page: String::new(),
             resume_link: None,
+            mask: Mask::default(),
         }
+    }
+
+    /// The same machine with the site's pre-filter instead of the card rule alone.
+    pub fn with_mask(self, mask: Mask) -> Machine {
+        Machine { mask, ..self }
     }
 
     /// The active (not ended) chat.
@@ -347,9 +356,14 @@ impl Machine {
     }
 
     fn send(&mut self, text: &str, out: &mut Vec<Effect>) {
-        let text = text.trim().to_owned();
+        let (text, hidden) = self.mask.apply(text.trim());
         if text.is_empty() || self.active_chat().is_none() {
             return;
+        }
+        // The visitor sees their line as it was sent, and why (typing notices carry no
+        // text, so nothing else of the draft leaves the browser).
+        if hidden {
+            self.notice = Some(Notice::Masked);
         }
         self.next_id += 1;
         let id = self.next_id;

@@ -8,7 +8,7 @@ mod machine;
 
 pub use chat::{Applied, CACHE_LIMIT, ChatState, STORAGE_KEY, Stored};
 pub use io::{
-    Conn, Effect, Failure, FileRefusal, GmsResult, Handover, Input, NetFailure, Notice, NotifyAnswer,
-    NotifyOffer, Outgoing, PickedFile, Registration, RequestId,
+    Conn, Effect, Failure, FileRefusal, GmsResult, Handover, Input, NetFailure, Notice,
+    NotifyAnswer, NotifyOffer, Outgoing, PickedFile, Registration, RequestId,
 };
 pub use machine::{LONG_HIDE, Machine, TYPING_PAUSE, return_page};

@@ -1,0 +1,151 @@
+//! The pre-filter of what the visitor writes: card numbers (and whatever else a site's
+//! `maskPatterns` name) are hidden before the text leaves the browser, so under PCI DSS no
+//! card number reaches GMS's transcript database. On by default with the card rule: 13 to
+//! 19 digits, single spaces or dashes between them allowed, that pass the Luhn check (an
+//! order id or a phone number rarely does, and is left alone).
+//!
+//! A site's pattern is a template: `#` a digit, `@` a letter, `*` a letter or digit, a
+//! space a single space or dash or nothing, anything else itself (letters in any case),
+//! matched as a whole word. `card` names the built-in rule; an empty list turns the filter
+//! off. Hidden characters become `•`; a card keeps its last four digits, as a receipt does.
+
+/// What hides a character.
+pub const HIDDEN: char = '\u{2022}';
+
+/// The filter: the card rule and the site's templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mask {
+    card: bool,
+    templates: Vec<Vec<char>>,
+}
+
+impl Default for Mask {
+    /// The card rule alone.
+    fn default() -> Self {
+        Mask { card: true, templates: Vec::new() }
+    }
+}
+
+impl Mask {
+    /// The filter a site's `maskPatterns` describe (`card` for the built-in rule).
+    pub fn of(patterns: &[String]) -> Mask {
+        Mask {
+            card: patterns.iter().any(|p| p.trim() == "card"),
+            templates: patterns
+                .iter()
+                .map(|p| p.trim())
+                .filter(|p| *p != "card" && !p.is_empty())
+                .map(|p| p.chars().collect())
+                .collect(),
+        }
+    }
+
+    /// `text` with every match hidden, and whether anything was.
+    pub fn apply(&self, text: &str) -> (String, bool) {
+        let mut chars: Vec<char> = text.chars().collect();
+        let mut hidden = false;
+        let mut start = 0;
+        while start < chars.len() {
+            let at_word = start == 0 || !chars[start - 1].is_alphanumeric();
+            let found = if at_word { self.match_at(&chars, start) } else { None };
+            match found {
+                Some((end, keep)) => {
+                    let mut left = keep;
+                    for c in chars[start..end].iter_mut().rev() {
+                        if c.is_alphanumeric() {
+                            if left == 0 {
+                                *c = HIDDEN;
+                            } else {
+                                left -= 1;
+                            }
+                        }
+                    }
+                    hidden = true;
+                    start = end;
+                }
+                None => start += 1,
+            }
+        }
+        (chars.into_iter().collect(), hidden)
+    }
+
+    /// The end of a match starting at `start` (a whole word), and how many of its last
+    /// characters stay visible.
+    fn match_at(&self, chars: &[char], start: usize) -> Option<(usize, usize)> {
+        let word_end = |end: usize| chars.get(end).is_none_or(|c| !c.is_alphanumeric());
+        if self.card
+            && let Some(end) = card_at(chars, start)
+            && word_end(end)
+        {
+            return Some((end, 4));
+        }
+        self.templates
+            .iter()
+            .filter_map(|template| template_at(template, chars, start))
+            .find(|end| word_end(*end))
+            .map(|end| (end, 0))
+    }
+}
+
+/// A card number starting at `start`: digits with single spaces or dashes between them,
+/// 13 to 19 of them, Luhn-valid; answers where it ends.
+fn card_at(chars: &[char], start: usize) -> Option<usize> {
+    let mut digits = Vec::new();
+    let mut end = start;
+    while let Some(c) = chars.get(end) {
+        if let Some(d) = c.to_digit(10) {
+            digits.push(d);
+            end += 1;
+        } else if matches!(c, ' ' | '-')
+            && !digits.is_empty()
+            && chars.get(end + 1).is_some_and(char::is_ascii_digit)
+        {
+            end += 1;
+        } else {
+            break;
+        }
+        if digits.len() > 19 {
+            return None;
+        }
+    }
+    ((13..=19).contains(&digits.len()) && luhn(&digits)).then_some(end)
+}
+
+/// The Luhn checksum of card numbers: every second digit from the right doubled.
+pub fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| match (!i.is_multiple_of(2), d * 2) {
+            (true, doubled) if doubled > 9 => doubled - 9,
+            (true, doubled) => doubled,
+            (false, _) => *d,
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// A site's template matched at `start`; answers where the match ends.
+fn template_at(template: &[char], chars: &[char], start: usize) -> Option<usize> {
+    let mut at = start;
+    for t in template {
+        let c = chars.get(at).copied();
+        match t {
+            ' ' => {
+                if matches!(c, Some(' ' | '-')) {
+                    at += 1;
+                }
+                continue;
+            }
+            '#' if c.is_some_and(|c| c.is_ascii_digit()) => {}
+            '@' if c.is_some_and(char::is_alphabetic) => {}
+            '*' if c.is_some_and(char::is_alphanumeric) => {}
+            '#' | '@' | '*' => return None,
+            literal if c.is_some_and(|c| c.to_lowercase().eq(literal.to_lowercase())) => {}
+            _ => return None,
+        }
+        at += 1;
+    }
+    (at > start).then_some(at)
+}

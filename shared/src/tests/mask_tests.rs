@@ -1,0 +1,121 @@
+//! The pre-filter: card numbers hidden before they leave the browser, order ids kept.
+
+use proptest::prelude::*;
+
+use crate::mask::{HIDDEN, Mask, luhn};
+
+fn masked(text: &str) -> String {
+    Mask::default().apply(text).0
+}
+
+/// Makes `body` (digits) Luhn-valid by choosing its last digit.
+fn with_check_digit(body: &[u32]) -> Vec<u32> {
+    (0..10)
+        .map(|check| body.iter().copied().chain([check]).collect::<Vec<_>>())
+        .find(|digits| luhn(digits))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_card_number_is_hidden_but_its_last_four() {
+    assert_eq!(
+        masked("my card is 4111 1111 1111 1111, ok?"),
+        "my card is •••• •••• •••• 1111, ok?"
+    );
+    assert_eq!(masked("4111-1111-1111-1111"), "••••-••••-••••-1111");
+    assert_eq!(masked("378282246310005"), "•••••••••••0005", "Amex, 15 digits");
+    assert!(!Mask::default().apply("hello").1);
+    assert!(Mask::default().apply("4111111111111111").1);
+}
+
+#[test]
+fn order_ids_phone_numbers_and_dates_stay() {
+    for kept in [
+        "order 4111111111111112", // fails Luhn
+        "call +49 30 1234 5678",  // too few digits
+        "ref 123456789012",       // 12 digits
+        "A4111111111111111",      // part of a word
+        "41111111111111110000",   // 20 digits
+        "on 2024-05-17 at 10:30",
+    ] {
+        assert_eq!(masked(kept), kept);
+    }
+}
+
+#[test]
+fn a_sites_templates_and_no_filter_at_all() {
+    let mask =
+        Mask::of(&["card".into(), "###-##-####".into(), "@@## #### #### #### #### ##".into()]);
+    assert_eq!(mask.apply("ssn 123-45-6789.").0, "ssn •••-••-••••.");
+    assert_eq!(mask.apply("DE89 3704 0044 0532 0130 00").0, "•••• •••• •••• •••• •••• ••");
+    assert_eq!(mask.apply("de89370400440532013000").0, "••••••••••••••••••••••");
+    assert_eq!(mask.apply("4111111111111111").0, "••••••••••••1111");
+    assert_eq!(mask.apply("1234-45-6789").0, "1234-45-6789", "not a whole match");
+    let off = Mask::of(&[]);
+    assert_eq!(off.apply("4111111111111111").0, "4111111111111111");
+    let only_ssn = Mask::of(&["###-##-####".into()]);
+    assert_eq!(only_ssn.apply("4111111111111111").0, "4111111111111111", "card left out");
+}
+
+proptest! {
+    #[test]
+    fn every_luhn_valid_card_number_is_hidden(
+        body in proptest::collection::vec(0_u32..10, 12..=18),
+        separators in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-")], 19),
+        before in "[ a-z:,]{0,5}",
+        after in "[ a-z.,!]{0,5}",
+    ) {
+        let digits = with_check_digit(&body);
+        let mut number = String::new();
+        for (i, d) in digits.iter().enumerate() {
+            if i > 0 {
+                number.push_str(separators[i]);
+            }
+            number.push(char::from_digit(*d, 10).unwrap_or('0'));
+        }
+        let before = if before.ends_with(|c: char| c.is_alphanumeric()) { format!("{before} ") } else { before };
+        let after = if after.starts_with(|c: char| c.is_alphanumeric()) { format!(" {after}") } else { after };
+        let (out, hidden) = Mask::default().apply(&format!("{before}{number}{after}"));
+        prop_assert!(hidden);
+        let shown_digits = out.chars().filter(char::is_ascii_digit).count();
+        prop_assert_eq!(shown_digits, 4, "only the last four show: {}", out);
+        prop_assert_eq!(out.chars().filter(|c| *c == HIDDEN).count(), digits.len() - 4);
+    }
+
+    #[test]
+    fn numbers_that_fail_luhn_or_are_short_stay(
+        digits in proptest::collection::vec(0_u32..10, 1..=19),
+    ) {
+        let text: String = digits.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect();
+        if digits.len() < 13 || !luhn(&digits) {
+            prop_assert_eq!(masked(&text), text);
+        }
+    }
+}
+
+#[test]
+fn the_machine_sends_and_shows_the_hidden_line_and_says_why() {
+    use crate::gms::ChatOperation;
+    use crate::visitor::{ChatState, Effect, Input, Machine, Notice, Stored};
+    let chat = ChatState::new("svc", super::fixtures::tokens("C"));
+    let stored = Stored { device_id: "d".into(), chat: Some(chat), ..Stored::default() };
+    let mut m = Machine::new(stored.clone(), "svc", "");
+    let out = m.step(Input::Send("pay with 4111 1111 1111 1111 please".into()));
+    let sent: Vec<&str> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Gms { operation: ChatOperation::Send { message, .. }, .. } => {
+                Some(message.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, ["pay with •••• •••• •••• 1111 please"]);
+    assert_eq!(m.outbox[0].text, sent[0], "the visitor sees what was sent");
+    assert_eq!(m.notice, Some(Notice::Masked));
+    let mut off = Machine::new(stored, "svc", "").with_mask(Mask::of(&[]));
+    let out = off.step(Input::Send("4111 1111 1111 1111".into()));
+    assert!(out.iter().any(|e| matches!(e,
+        Effect::Gms { operation: ChatOperation::Send { message, .. }, .. } if message == "4111 1111 1111 1111")));
+    assert_eq!(off.notice, None);
+}
