@@ -67,6 +67,10 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+fn without_bidi(text: &str) -> String {
+    text.chars().filter(|c| !is_bidi_control(*c)).collect()
+}
+
 /// The URL if it is absolute http(s), so a pushed `javascript:` link is never clickable,
 /// and free of bidirectional controls, which could make it read as another address.
 pub fn safe_url(text: &str) -> Option<String> {
@@ -110,9 +114,9 @@ pub fn segments(text: &str) -> Vec<Segment> {
 }
 
 /// An agent's line as blocks: paragraphs, bullet lists and numbered lists, each of
-/// formatted runs. Bidirectional controls are dropped first.
+/// formatted runs. Bidirectional controls are dropped from the text shown, after parsing,
+/// so a URL that held one stays text rather than becoming a link to another address.
 pub fn blocks(text: &str) -> Vec<Block> {
-    let text: String = text.chars().filter(|c| !is_bidi_control(*c)).collect();
     let mut out: Vec<Block> = Vec::new();
     let mut paragraph: Vec<&str> = Vec::new();
     for line in text.lines() {
@@ -204,7 +208,7 @@ fn inlines(text: &str, depth: u8) -> Vec<Inline> {
 fn flush_text(out: &mut Vec<Inline>, plain: &mut String) {
     for segment in segments(plain) {
         out.push(match segment {
-            Segment::Text(text) => Inline::Text(text),
+            Segment::Text(text) => Inline::Text(without_bidi(&text)),
             Segment::Link(url) => Inline::Link { text: url.clone(), url },
         });
     }
@@ -214,7 +218,7 @@ fn flush_text(out: &mut Vec<Inline>, plain: &mut String) {
 /// `` `code` ``: up to the next backtick; none, or nothing between, is text.
 fn code(rest: &str) -> Option<(Inline, usize)> {
     let end = rest[1..].find('`')? + 1;
-    (end > 1).then(|| (Inline::Code(rest[1..end].to_owned()), end + 1))
+    (end > 1).then(|| (Inline::Code(without_bidi(&rest[1..end])), end + 1))
 }
 
 /// `**strong**`, `*em*` or `_em_`, paired with the first delimiter after it: the text

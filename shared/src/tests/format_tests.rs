@@ -116,6 +116,9 @@ fn hostile_lines_stay_text() {
     // Bidirectional overrides would make the rest of the line read in another order.
     let spoof = "pay at \u{202e}moc.knab//:sptth\u{202c} now";
     assert_eq!(shown(&blocks(spoof)), "pay at moc.knab//:sptth now");
+    // A URL that holds one is text, not a link to what it reads as without it.
+    let hidden = "see https://example.com/\u{202e}gpj.exe";
+    assert_eq!(blocks(hidden), paragraph(vec![text("see https://example.com/gpj.exe")]));
     let nested = "***a* **b _c **d** e_ f** g*";
     let deep = blocks(&format!("{}x{}", "*".repeat(40), "*".repeat(40)));
     assert!(!shown(&deep).is_empty());
