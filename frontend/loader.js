@@ -122,9 +122,17 @@
   var host = d.createElement('gms-chat');
   host.id = 'gms-chat-widget';
   var shadow = host.attachShadow({ mode: 'open' });
-  var sheet = new CSSStyleSheet();
-  sheet.replaceSync(CSS);
-  shadow.adoptedStyleSheets = [sheet];
+  // Engines without constructable stylesheets (Safari before 16.4) get a style element,
+  // which a CSP without 'unsafe-inline' styles refuses (README: Browsers).
+  if ('adoptedStyleSheets' in shadow) {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } else {
+    var style = d.createElement('style');
+    style.textContent = CSS;
+    shadow.appendChild(style);
+  }
   var root = d.createElement('div');
   root.className = 'gc-root';
   root.setAttribute('lang', language);

@@ -7,7 +7,7 @@
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use system_tests::gms_client::SimAdmin;
-use system_tests::webdriver::Browser;
+use system_tests::webdriver::{Browser, Engine};
 use system_tests::widget_page::WidgetPage;
 
 use crate::system;
@@ -21,9 +21,7 @@ async fn violations(browser: &Browser) -> Result<Vec<String>> {
         browser.script(&source, json!([])).await?;
     }
     // Judged at rest: mid-animation (the panel fades in) colours are not what anyone reads.
-    let settle = "const root = document.getElementById('gms-chat-widget').shadowRoot;
-                  return Promise.all(root.getAnimations().map(a => a.finished)).then(() => true);";
-    browser.script(settle, json!([])).await?;
+    WidgetPage::of(browser).at_rest().await?;
     let result = browser
         .script(
             "return axe.run(document.getElementById('gms-chat-widget'), {resultTypes: ['violations']})
@@ -47,11 +45,11 @@ pub(crate) async fn no_violations(browser: &Browser, state: &str) -> Result<()> 
     Ok(())
 }
 
-#[tokio::test]
-async fn axe_finds_no_violation_in_any_state() -> Result<()> {
+engines!(axe_finds_no_violation_in_any_state: Chromium, Firefox, WebKit);
+async fn axe_finds_no_violation_in_any_state(engine: Engine) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
     widget.element("[data-testid=launcher]").await?;
@@ -71,6 +69,19 @@ async fn axe_finds_no_violation_in_any_state() -> Result<()> {
     widget.wait_for_text("[data-testid=line]", "Hello", 10).await?;
     no_violations(&browser, "conversation").await?;
 
+    widget.click("[data-testid=keep-link]").await?;
+    browser
+        .wait_for(
+            "the resume link",
+            10,
+            "const field = document.getElementById('gms-chat-widget').shadowRoot
+               .querySelector('[data-testid=resume-link]');
+             return field && !field.closest('[hidden]') && field.value;",
+            json!([]),
+        )
+        .await?;
+    no_violations(&browser, "link kept").await?;
+
     admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
     widget.element("[data-testid=new-chat]").await?;
     no_violations(&browser, "ended").await?;
@@ -78,8 +89,9 @@ async fn axe_finds_no_violation_in_any_state() -> Result<()> {
     system.stop().await
 }
 
-#[tokio::test]
-async fn lighthouse_scores_the_demo_pages_accessibility_100() -> Result<()> {
+engines!(lighthouse_scores_the_demo_pages_accessibility_100: Chromium;
+    not Firefox, WebKit: "Lighthouse runs its own Chromium");
+async fn lighthouse_scores_the_demo_pages_accessibility_100(_engine: Engine) -> Result<()> {
     let lighthouse = std::env::var("LIGHTHOUSE").context("LIGHTHOUSE must name lighthouse")?;
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     let system = system(&[]).await?;

@@ -65,3 +65,28 @@ async fn an_agents_formatting_shows_and_stays_safe(engine: Engine) -> Result<()>
     browser.close().await?;
     system.stop().await
 }
+
+engines!(a_card_number_never_leaves_the_browser: Chromium, Firefox, WebKit);
+async fn a_card_number_never_leaves_the_browser(engine: Engine) -> Result<()> {
+    let mut options = system_tests::harness::Options::default();
+    options.widget_config.mask_patterns = Some(vec!["card".into(), "###-##-####".into()]);
+    let system = super::system_with(options).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    widget
+        .say("my card is 4111 1111 1111 1111 and ssn 123-45-6789, order 4111111111111112")
+        .await?;
+    let expected = "my card is •••• •••• •••• 1111 and ssn •••-••-••••, order 4111111111111112";
+    widget.wait_for_text("[data-testid=line]", expected, 10).await?;
+    widget.wait_for_text("[data-testid=notice]", "card number", 10).await?;
+    let transcript = admin.get(&format!("/sim/chats/{chat_id}")).await?.to_string();
+    assert!(transcript.contains("•••• •••• •••• 1111"), "{transcript}");
+    assert!(!transcript.contains("4111 1111 1111 1111"), "the number reached GMS: {transcript}");
+    assert!(!transcript.contains("123-45-6789"));
+    let stored = browser.script("return localStorage.getItem('gms-chat:v1');", json!([])).await?;
+    assert!(!stored.to_string().contains("4111 1111"), "{stored}");
+    browser.close().await?;
+    system.stop().await
+}

@@ -8,7 +8,7 @@ use serde_json::json;
 use shared::widget_config::WidgetConfig;
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::Options;
-use system_tests::webdriver::Browser;
+use system_tests::webdriver::{Browser, Engine};
 use system_tests::widget_page::WidgetPage;
 
 use crate::{system, system_with};
@@ -29,14 +29,14 @@ async fn wait_for_refreshes(browser: &Browser, count: u64) -> Result<()> {
 }
 
 /// Makes the page hidden or visible as a tab switch would, with the page's clock moved
-/// on by `later_ms` first (headless Chromium never hides its only tab by itself).
+/// on by `later_ms` first (a test's browser never hides its only tab by itself).
 pub(crate) async fn set_hidden(browser: &Browser, hidden: bool, later_ms: u64) -> Result<()> {
     browser
         .script(
             "const [hidden, later] = arguments;
              if (!window.__realNow) {
-               window.__realNow = Date.now; window.__offset = 0;
-               Date.now = () => window.__realNow() + window.__offset;
+               window.__realNow = window.Date.now; window.__offset = 0;
+               window.Date.now = () => window.__realNow() + window.__offset;
              }
              window.__offset += later;
              Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
@@ -49,11 +49,13 @@ pub(crate) async fn set_hidden(browser: &Browser, hidden: bool, later_ms: u64) -
         .map(drop)
 }
 
-#[tokio::test]
-async fn a_long_hide_and_coming_back_online_refresh_once_each_and_a_short_hide_does_not()
--> Result<()> {
+engines!(a_long_hide_and_coming_back_online_refresh_once_each_and_a_short_hide_does_not:
+    Chromium, Firefox, WebKit);
+async fn a_long_hide_and_coming_back_online_refresh_once_each_and_a_short_hide_does_not(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&[]).await?;
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     widget.start_chat(&system.page_url(), "Jane").await?;
     // A new chat needs no catch-up: the relay's position says whether anything was missed.
@@ -74,14 +76,15 @@ async fn a_long_hide_and_coming_back_online_refresh_once_each_and_a_short_hide_d
     system.stop().await
 }
 
-#[tokio::test]
-async fn on_a_360_pixel_phone_the_panel_fits_and_the_chat_works() -> Result<()> {
+engines!(on_a_360_pixel_phone_the_panel_fits_and_the_chat_works: Chromium, Firefox, WebKit);
+async fn on_a_360_pixel_phone_the_panel_fits_and_the_chat_works(engine: Engine) -> Result<()> {
     let system = system(&[]).await?;
-    let browser = Browser::start_phone(360, 740).await?;
+    let browser = Browser::start_phone_in(engine, 360, 740).await?;
     let widget = WidgetPage::of(&browser);
     widget.start_chat(&system.page_url(), "Jane").await?;
     widget.say("hello from a phone").await?;
     widget.wait_for_text("[data-testid=line]", "hello from a phone", 10).await?;
+    widget.at_rest().await?;
     let layout = browser
         .script(
             "const root = document.getElementById('gms-chat-widget').shadowRoot;
@@ -113,11 +116,11 @@ async fn on_a_360_pixel_phone_the_panel_fits_and_the_chat_works() -> Result<()> 
     system.stop().await
 }
 
-#[tokio::test]
-async fn the_widget_speaks_the_host_pages_language() -> Result<()> {
+engines!(the_widget_speaks_the_host_pages_language: Chromium, Firefox, WebKit);
+async fn the_widget_speaks_the_host_pages_language(engine: Engine) -> Result<()> {
     let widget_config = WidgetConfig { language: "de-CH".to_owned(), ..WidgetConfig::default() };
     let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
     widget.wait_for_text("[data-testid=launcher]", "Chatten Sie mit uns", 10).await?;
@@ -147,12 +150,12 @@ const RECTS: &str = "const root = document.getElementById('gms-chat-widget').sha
       return [sel, {left: r.left, right: r.right, top: r.top, bottom: r.bottom}];
     }));";
 
-#[tokio::test]
-async fn in_arabic_on_a_360_pixel_phone_the_layout_is_mirrored() -> Result<()> {
+engines!(in_arabic_on_a_360_pixel_phone_the_layout_is_mirrored: Chromium, Firefox, WebKit);
+async fn in_arabic_on_a_360_pixel_phone_the_layout_is_mirrored(engine: Engine) -> Result<()> {
     let widget_config = WidgetConfig { language: "ar-EG".to_owned(), ..WidgetConfig::default() };
     let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start_phone(360, 740).await?;
+    let browser = Browser::start_phone_in(engine, 360, 740).await?;
     let widget = WidgetPage::of(&browser);
     let page = system.page_url();
     browser.goto(&page).await?;
@@ -170,6 +173,7 @@ async fn in_arabic_on_a_360_pixel_phone_the_layout_is_mirrored() -> Result<()> {
     widget.wait_for_text(".gc-mine", "مرحبا", 10).await?;
     admin.agent_says(&chat_id, "أهلًا بك، كيف أساعدك؟").await?;
     widget.wait_for_text(".gc-theirs", "كيف أساعدك", 10).await?;
+    widget.at_rest().await?;
     let parts = [
         "[data-testid=panel]",
         ".gc-mine .gc-bubble",
@@ -191,17 +195,18 @@ async fn in_arabic_on_a_360_pixel_phone_the_layout_is_mirrored() -> Result<()> {
     system.stop().await
 }
 
-#[tokio::test]
-async fn in_hebrew_the_widget_speaks_hebrew_from_the_left_corner() -> Result<()> {
+engines!(in_hebrew_the_widget_speaks_hebrew_from_the_left_corner: Chromium, Firefox, WebKit);
+async fn in_hebrew_the_widget_speaks_hebrew_from_the_left_corner(engine: Engine) -> Result<()> {
     let widget_config = WidgetConfig { language: "he".to_owned(), ..WidgetConfig::default() };
     let system = system_with(Options { widget_config, ..Options::sim(&[]) }).await?;
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
     widget.wait_for_text("[data-testid=launcher]", "דברו איתנו", 10).await?;
     assert_eq!(widget.attribute(".gc-root", "dir").await?, json!("rtl"));
     widget.click("[data-testid=launcher]").await?;
     widget.wait_for_text("[data-testid=prechat-submit]", "התחלת צ'אט", 5).await?;
+    widget.at_rest().await?;
     let rects = browser.script(RECTS, json!([["[data-testid=panel]"]])).await?;
     let panel = &rects["[data-testid=panel]"];
     assert_eq!(panel["left"].as_f64(), Some(20.0), "the panel in the left corner: {panel}");
@@ -209,10 +214,13 @@ async fn in_hebrew_the_widget_speaks_hebrew_from_the_left_corner() -> Result<()>
     system.stop().await
 }
 
-#[tokio::test]
-async fn on_a_phone_the_on_screen_keyboard_does_not_hide_the_composer() -> Result<()> {
+engines!(on_a_phone_the_on_screen_keyboard_does_not_hide_the_composer: Chromium;
+    not Firefox, WebKit: "CDP page scale emulation stands in for the on-screen keyboard");
+async fn on_a_phone_the_on_screen_keyboard_does_not_hide_the_composer(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&[]).await?;
-    let browser = Browser::start_phone(360, 740).await?;
+    let browser = Browser::start_phone_in(engine, 360, 740).await?;
     let widget = WidgetPage::of(&browser);
     widget.start_chat(&system.page_url(), "Jane").await?;
     // Headless Chromium has no on-screen keyboard; what one does to the page is shrink the

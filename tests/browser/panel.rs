@@ -5,17 +5,19 @@ use serde_json::{Value, json};
 use shared::widget_config::WidgetConfig;
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::Options;
-use system_tests::webdriver::Browser;
+use system_tests::webdriver::{Browser, Engine};
 use system_tests::widget_page::WidgetPage;
 
 use crate::{system, system_with};
 
-#[tokio::test]
-async fn agent_messages_while_the_panel_is_closed_show_on_the_launcher_until_it_opens() -> Result<()>
-{
+engines!(agent_messages_while_the_panel_is_closed_show_on_the_launcher_until_it_opens:
+    Chromium, Firefox, WebKit);
+async fn agent_messages_while_the_panel_is_closed_show_on_the_launcher_until_it_opens(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann"})).await?;
@@ -42,11 +44,13 @@ async fn agent_messages_while_the_panel_is_closed_show_on_the_launcher_until_it_
     system.stop().await
 }
 
-#[tokio::test]
-async fn the_visitor_sends_a_file_within_the_limits_and_can_download_it() -> Result<()> {
+engines!(the_visitor_sends_a_file_within_the_limits_and_can_download_it: Chromium, Firefox, WebKit);
+async fn the_visitor_sends_a_file_within_the_limits_and_can_download_it(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&["--upload-max-file-size", "2048"]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     widget.start_chat(&system.page_url(), "Jane").await?;
     let files = system_tests::harness::scratch_dir("upload")?;
@@ -64,22 +68,23 @@ async fn the_visitor_sends_a_file_within_the_limits_and_can_download_it() -> Res
     widget.wait_for_text("[data-testid=line]", "You sent a file: note.txt", 10).await?;
     assert_eq!(uploads(&admin.stats().await?), 1);
 
-    let downloads = system_tests::harness::scratch_dir("downloads")?;
-    browser.allow_downloads(&downloads).await?;
+    browser.catch_downloads().await?;
     widget.click("[data-testid=download]").await?;
     let expected = b"hello from a file".as_slice();
-    Browser::downloaded(&downloads.join("note.txt"), |bytes| bytes == expected).await?;
+    browser.caught_download("note.txt", |bytes| bytes == expected).await?;
     browser.close().await?;
-    let _ = (std::fs::remove_dir_all(files), std::fs::remove_dir_all(downloads));
+    let _ = std::fs::remove_dir_all(files);
     system.stop().await
 }
 
+engines!(a_gateway_that_wants_an_apikey_gets_it_on_every_widget_request_files_included:
+    Chromium, Firefox, WebKit);
 /// GMS behind an API gateway that wants an `apikey` on every request: the page's
 /// `gmsHeaders` carries it on the widget's requests (preflighted, as the header makes them),
 /// files both ways included, and the relay's `--gms-header` on its own.
-#[tokio::test]
-async fn a_gateway_that_wants_an_apikey_gets_it_on_every_widget_request_files_included()
--> Result<()> {
+async fn a_gateway_that_wants_an_apikey_gets_it_on_every_widget_request_files_included(
+    engine: Engine,
+) -> Result<()> {
     let widget_config = WidgetConfig {
         gms_headers: [("apikey".to_owned(), "k-test".to_owned())].into(),
         ..WidgetConfig::default()
@@ -88,7 +93,7 @@ async fn a_gateway_that_wants_an_apikey_gets_it_on_every_widget_request_files_in
         .relay(&["--gms-header", "apikey: k-test"]);
     let system = system_with(Options { widget_config, ..options }).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann"})).await?;
@@ -101,12 +106,11 @@ async fn a_gateway_that_wants_an_apikey_gets_it_on_every_widget_request_files_in
     let input = widget.element("[data-testid=file-input]").await?;
     browser.type_into(&input, &note.display().to_string()).await?;
     widget.wait_for_text("[data-testid=line]", "You sent a file: note.txt", 10).await?;
-    let downloads = system_tests::harness::scratch_dir("gateway-downloads")?;
-    browser.allow_downloads(&downloads).await?;
+    browser.catch_downloads().await?;
     widget.click("[data-testid=download]").await?;
     let expected = b"past the gateway".as_slice();
-    Browser::downloaded(&downloads.join("note.txt"), |bytes| bytes == expected).await?;
+    browser.caught_download("note.txt", |bytes| bytes == expected).await?;
     browser.close().await?;
-    let _ = (std::fs::remove_dir_all(files), std::fs::remove_dir_all(downloads));
+    let _ = std::fs::remove_dir_all(files);
     system.stop().await
 }

@@ -9,7 +9,7 @@ use shared::relay_api::SESSIONS_PATH;
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::System;
 use system_tests::support::{Wait, until_every};
-use system_tests::webdriver::Browser;
+use system_tests::webdriver::{Browser, Engine};
 use system_tests::widget_page::WidgetPage;
 
 use crate::system;
@@ -21,7 +21,11 @@ async fn relay_connections(system: &System) -> Result<u64> {
 }
 
 /// Waits until the relay has exactly `count` connections.
-async fn connections_become(system: &System, count: u64, within: Duration) -> Result<()> {
+pub(crate) async fn connections_become(
+    system: &System,
+    count: u64,
+    within: Duration,
+) -> Result<()> {
     let what = format!("the relay holding {count} connections");
     until_every(&what, within, Duration::from_millis(50), async || {
         let now = relay_connections(system).await?;
@@ -54,11 +58,11 @@ async fn own_requests(browser: &Browser) -> Result<u64> {
     Ok(count.as_u64().unwrap_or(0))
 }
 
-#[tokio::test]
-async fn two_tabs_show_one_chat_in_step_over_one_connection() -> Result<()> {
+engines!(two_tabs_show_one_chat_in_step_over_one_connection: Chromium, Firefox, WebKit);
+async fn two_tabs_show_one_chat_in_step_over_one_connection(engine: Engine) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let first = browser.current_tab().await?;
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
@@ -94,21 +98,28 @@ async fn two_tabs_show_one_chat_in_step_over_one_connection() -> Result<()> {
     browser.switch_to(&second).await?;
     assert_eq!(own_requests(&browser).await?, 0, "the follower asked GMS or the relay");
 
-    // The end, seen by one tab, is shown by both.
-    admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
+    // The end, seen by one tab, is shown by both (the panel opened in both first: a click
+    // in one tab while another writes can be undone in Firefox and WebKit, whose tabs see
+    // each other's writes later).
     widget.click("[data-testid=launcher]").await?;
-    widget.wait_for_text("[data-testid=ended]", "", 10).await?;
+    widget.element("[data-testid=panel]").await?;
     browser.switch_to(&first).await?;
+    widget.element("[data-testid=panel]").await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
+    widget.wait_for_text("[data-testid=ended]", "", 10).await?;
+    browser.switch_to(&second).await?;
     widget.wait_for_text("[data-testid=ended]", "", 1).await?;
     browser.close().await?;
     system.stop().await
 }
 
-#[tokio::test]
-async fn when_the_tab_holding_the_connection_closes_another_takes_over() -> Result<()> {
+engines!(when_the_tab_holding_the_connection_closes_another_takes_over: Chromium, Firefox, WebKit);
+async fn when_the_tab_holding_the_connection_closes_another_takes_over(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let leader = browser.current_tab().await?;
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
@@ -150,11 +161,11 @@ async fn when_the_tab_holding_the_connection_closes_another_takes_over() -> Resu
     system.stop().await
 }
 
-#[tokio::test]
-async fn a_reload_costs_one_registration_and_one_catch_up_refresh() -> Result<()> {
+engines!(a_reload_costs_one_registration_and_one_catch_up_refresh: Chromium, Firefox, WebKit);
+async fn a_reload_costs_one_registration_and_one_catch_up_refresh(engine: Engine) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     let refreshes = || async {

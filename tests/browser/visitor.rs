@@ -5,7 +5,7 @@
 use anyhow::Result;
 use serde_json::json;
 use system_tests::gms_client::SimAdmin;
-use system_tests::webdriver::Browser;
+use system_tests::webdriver::{Browser, Engine};
 use system_tests::widget_page::WidgetPage;
 
 use crate::system;
@@ -37,11 +37,11 @@ fn assert_readable(ratios: &[(String, f64)]) {
     }
 }
 
-#[tokio::test]
-async fn buttons_and_links_are_readable() -> Result<()> {
+engines!(buttons_and_links_are_readable: Chromium, Firefox, WebKit);
+async fn buttons_and_links_are_readable(engine: Engine) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
     widget.element("[data-testid=launcher]").await?;
@@ -79,11 +79,13 @@ async fn focus_on(browser: &Browser, test_id: &str) -> Result<()> {
         .map(drop)
 }
 
-#[tokio::test]
-async fn on_a_phone_the_panel_holds_the_page_closes_by_button_or_escape_and_stays_closed()
--> Result<()> {
+engines!(on_a_phone_the_panel_holds_the_page_closes_by_button_or_escape_and_stays_closed:
+    Chromium, Firefox, WebKit);
+async fn on_a_phone_the_panel_holds_the_page_closes_by_button_or_escape_and_stays_closed(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&[]).await?;
-    let browser = Browser::start_phone(360, 740).await?;
+    let browser = Browser::start_phone_in(engine, 360, 740).await?;
     let widget = WidgetPage::of(&browser);
     widget.start_chat(&system.page_url(), "Jane").await?;
     let page_scroll = "return getComputedStyle(document.body).overflow;";
@@ -109,11 +111,13 @@ async fn on_a_phone_the_panel_holds_the_page_closes_by_button_or_escape_and_stay
     system.stop().await
 }
 
-#[tokio::test]
-async fn after_starting_the_visitor_is_told_an_agent_will_answer_here() -> Result<()> {
+engines!(after_starting_the_visitor_is_told_an_agent_will_answer_here: Chromium, Firefox, WebKit);
+async fn after_starting_the_visitor_is_told_an_agent_will_answer_here(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     widget
@@ -126,11 +130,14 @@ async fn after_starting_the_visitor_is_told_an_agent_will_answer_here() -> Resul
     system.stop().await
 }
 
-#[tokio::test]
-async fn urls_in_agent_messages_are_safe_links_and_messages_show_their_time() -> Result<()> {
+engines!(urls_in_agent_messages_are_safe_links_and_messages_show_their_time:
+    Chromium, Firefox, WebKit);
+async fn urls_in_agent_messages_are_safe_links_and_messages_show_their_time(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     let hostile = "Help: https://example.com/help?a=1. Not: javascript:alert(1) \
@@ -174,11 +181,11 @@ window.__statuses = [];
 const record = () => { const s = root.querySelector('[data-testid=status]'); if (s) window.__statuses.push(s.textContent); };
 new MutationObserver(record).observe(root, {subtree: true, childList: true, characterData: true});";
 
-#[tokio::test]
-async fn the_status_tells_the_truth_around_the_end_and_a_new_chat() -> Result<()> {
+engines!(the_status_tells_the_truth_around_the_end_and_a_new_chat: Chromium, Firefox, WebKit);
+async fn the_status_tells_the_truth_around_the_end_and_a_new_chat(engine: Engine) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     // The agent ends it; the visitor starts again: connected, and said so.
@@ -201,10 +208,10 @@ async fn the_status_tells_the_truth_around_the_end_and_a_new_chat() -> Result<()
     system.stop().await
 }
 
-#[tokio::test]
-async fn the_launcher_has_an_icon_that_costs_no_request() -> Result<()> {
+engines!(the_launcher_has_an_icon_that_costs_no_request: Chromium, Firefox, WebKit);
+async fn the_launcher_has_an_icon_that_costs_no_request(engine: Engine) -> Result<()> {
     let system = system(&[]).await?;
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
     widget.element("[data-testid=launcher] svg").await?;
@@ -222,11 +229,13 @@ async fn the_launcher_has_an_icon_that_costs_no_request() -> Result<()> {
     system.stop().await
 }
 
-#[tokio::test]
-async fn while_the_tab_is_hidden_new_agent_lines_show_in_the_page_title() -> Result<()> {
+engines!(while_the_tab_is_hidden_new_agent_lines_show_in_the_page_title: Chromium, Firefox, WebKit);
+async fn while_the_tab_is_hidden_new_agent_lines_show_in_the_page_title(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     let title = browser.script("return document.title;", json!([])).await?;
@@ -247,37 +256,36 @@ async fn while_the_tab_is_hidden_new_agent_lines_show_in_the_page_title() -> Res
     system.stop().await
 }
 
-#[tokio::test]
-async fn the_visitor_can_download_the_conversation_as_text() -> Result<()> {
+engines!(the_visitor_can_download_the_conversation_as_text: Chromium, Firefox, WebKit);
+async fn the_visitor_can_download_the_conversation_as_text(engine: Engine) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     widget.say("my question").await?;
     admin.agent_says(&chat_id, "the answer").await?;
     widget.wait_for_text("[data-testid=line]", "the answer", 10).await?;
-    let downloads = system_tests::harness::scratch_dir("transcripts")?;
-    browser.allow_downloads(&downloads).await?;
+    browser.catch_downloads().await?;
     widget.click("[data-testid=save-transcript]").await?;
-    let saved = downloads.join("chat-transcript.txt");
-    let bytes =
-        Browser::downloaded(&saved, |b| String::from_utf8_lossy(b).contains("the answer")).await?;
+    let complete = |b: &[u8]| String::from_utf8_lossy(b).contains("the answer");
+    let bytes = browser.caught_download("chat-transcript.txt", complete).await?;
     let text = String::from_utf8(bytes)?;
     assert!(text.contains("You: my question"), "{text}");
     assert!(text.contains(": the answer"), "{text}");
     assert!(text.lines().all(|l| l.starts_with('[')), "every line has its time: {text}");
     browser.close().await?;
-    let _ = std::fs::remove_dir_all(downloads);
     system.stop().await
 }
 
-#[tokio::test]
-async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar_under_the_days_date()
--> Result<()> {
+engines!(a_run_of_agent_messages_names_the_agent_once_with_an_avatar_under_the_days_date:
+    Chromium, Firefox, WebKit);
+async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar_under_the_days_date(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann Lee"})).await?;
@@ -323,15 +331,22 @@ window.Notification = class extends Real {
 const oscillator = AudioContext.prototype.createOscillator;
 AudioContext.prototype.createOscillator = function () { window.__tones += 1; return oscillator.call(this); };";
 
-#[tokio::test]
-async fn alerts_stay_off_until_the_visitor_turns_them_on_and_are_remembered() -> Result<()> {
+engines!(alerts_stay_off_until_the_visitor_turns_them_on_and_are_remembered:
+    Chromium, Firefox, WebKit);
+async fn alerts_stay_off_until_the_visitor_turns_them_on_and_are_remembered(
+    engine: Engine,
+) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start().await?;
+    let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
-    let grant = json!({"permissions": ["notifications"], "origin": system.relay_url});
-    browser.cdp("Browser.grantPermissions", grant).await?;
+    // WebKit's driver cannot grant the permission, and MiniBrowser refuses it: there the
+    // alert is the tone alone.
+    let notifies = engine != Engine::WebKit;
+    if notifies {
+        browser.set_permission("notifications", "granted").await?;
+    }
     browser.script(SPY_ALERTS, json!([])).await?;
     let title = browser.script("return document.title;", json!([])).await?;
     let title = title.as_str().unwrap_or_default().to_owned();
@@ -348,7 +363,7 @@ async fn alerts_stay_off_until_the_visitor_turns_them_on_and_are_remembered() ->
     assert_eq!(quiet, json!([0, 0]), "no alert without the visitor's consent");
     crate::page::set_hidden(&browser, false, 1_000).await?;
 
-    // Turned on: the next missed line sounds and notifies.
+    // Turned on: the next missed line sounds and, where permitted, notifies.
     widget.click("[data-testid=alerts]").await?;
     assert_eq!(widget.attribute("[data-testid=alerts]", "aria-pressed").await?, json!("true"));
     crate::page::set_hidden(&browser, true, 0).await?;
@@ -357,10 +372,13 @@ async fn alerts_stay_off_until_the_visitor_turns_them_on_and_are_remembered() ->
         .wait_for(
             "the alert",
             10,
-            "return window.__notes.some(n => n && n.includes('second while away')) && window.__tones > 0;",
-            json!([]),
+            "return window.__notes.some(n => n && n.includes('second while away')) === arguments[0]
+               && window.__tones > 0;",
+            json!([notifies]),
         )
         .await?;
+    let notes = browser.script("return window.__notes.length;", json!([])).await?;
+    assert_eq!(notes, json!(u8::from(notifies)), "{engine}: notifications shown");
 
     // The choice is kept for the next visit.
     browser.goto(&system.page_url()).await?;

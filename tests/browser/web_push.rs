@@ -1,10 +1,12 @@
-//! Web Push in a real Chromium, end to end but for one stand-in: Chromium cannot reach a
+//! Web Push in a real browser, end to end but for one stand-in: the browser cannot reach a
 //! real push service here, so `PushManager.subscribe` answers a subscription on the test's
-//! push service, with keys the test made. Everything else is real: the permission (granted
-//! or denied through DevTools), the site's one-line service worker importing the relay's,
-//! the relay's signed and encrypted request, its delivery to the service worker
+//! push service, with keys the test made (the shop's page runs the stand-in first).
+//! Everything else is real: the permission (granted or denied through WebDriver), the
+//! site's one-line service worker importing the relay's, the relay's signed and encrypted
+//! request, and in Chromium its delivery to the service worker
 //! (`ServiceWorker.deliverPushMessage`, with the bytes the push service received, decrypted
-//! as the browser would), the notification it shows, and what a click on it does.
+//! as the browser would), the notification it shows, and what a click on it does. WebKit's
+//! MiniBrowser has no Push API: `engines::without_push_no_notifications_are_offered`.
 
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
@@ -13,7 +15,7 @@ use system_tests::harness::{Options, System};
 use system_tests::host_site::{HostSite, Page};
 use system_tests::push_service::{PushService, Received, Subscription};
 use system_tests::support::{Wait, until, until_every};
-use system_tests::webdriver::{Browser, DevTools};
+use system_tests::webdriver::{Browser, DevTools, Engine};
 use system_tests::widget_page::WidgetPage;
 
 use crate::system_with;
@@ -30,10 +32,13 @@ struct Shop {
     service: PushService,
     page: String,
     admin: SimAdmin,
+    /// The subscription `PushManager.subscribe` answers in the shop's page.
+    subscription: Subscription,
 }
 
 async fn shop() -> Result<Shop> {
     let service = PushService::start().await?;
+    let subscription = service.subscribe()?;
     let site = HostSite::start().await?;
     let relay = [
         "--allowed-origin",
@@ -48,19 +53,21 @@ async fn shop() -> Result<Shop> {
     let javascript = vec![("content-type".to_owned(), "text/javascript".to_owned())];
     site.put("/gms-chat-sw.js", Page { html: worker, headers: javascript });
     let html = format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Help</title></head>
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Help</title>
+<script>{stand_in}</script></head>
 <body><h1>Help</h1><script src="{relay}/widget.js" async data-gms-url="{gms}"
   data-service-worker="/gms-chat-sw.js"></script></body></html>"#,
+        stand_in = stand_in(&subscription),
         relay = system.relay_url,
         gms = system.gms.url(),
     );
     let page = site.put("/shop/help", Page { html, headers: Vec::new() });
     let admin = SimAdmin::new(&system.gms.url());
-    Ok(Shop { system, site, service, page, admin })
+    Ok(Shop { system, site, service, page, admin, subscription })
 }
 
-/// The one stand-in: `PushManager.subscribe` answers `subscription` (and notes the key the
-/// widget subscribed with).
+/// The one stand-in, which the shop's page runs first: `PushManager.subscribe` answers
+/// `subscription` (and notes the key the widget subscribed with).
 fn stand_in(subscription: &Subscription) -> String {
     let json = json!({"endpoint": subscription.endpoint, "expirationTime": null,
                       "keys": {"p256dh": subscription.keys.p256dh, "auth": subscription.keys.auth}});
@@ -75,21 +82,13 @@ fn stand_in(subscription: &Subscription) -> String {
     )
 }
 
-async fn browser_for(
-    shop: &Shop,
-    subscription: &Subscription,
-    permission: &str,
-) -> Result<Browser> {
-    let browser = Browser::start().await?;
-    browser.on_new_document(&stand_in(subscription)).await?;
-    set_permission(&browser, &shop.site.origin, permission).await?;
+/// A browser whose notification permission on the shop's origin is `permission`.
+async fn browser_for(engine: Engine, shop: &Shop, permission: &str) -> Result<Browser> {
+    let browser = Browser::start_in(engine).await?;
+    // WebDriver sets a permission for the origin the tab shows.
+    browser.goto(&shop.page).await?;
+    browser.set_permission("notifications", permission).await?;
     Ok(browser)
-}
-
-async fn set_permission(browser: &Browser, origin: &str, setting: &str) -> Result<()> {
-    let params =
-        json!({"permission": {"name": "notifications"}, "setting": setting, "origin": origin});
-    browser.cdp("Browser.setPermission", params).await.map(drop)
 }
 
 /// Opens the panel and starts a chat; answers its id.
@@ -107,7 +106,7 @@ async fn chat_on(browser: &Browser, url: &str) -> Result<String> {
 /// The notification choice while it is shown (it is hidden while nothing is offered).
 const OFFER: &str = ".gc-notify:not([hidden]) [data-testid=notify][aria-pressed=false]";
 const ON: &str = ".gc-notify:not([hidden]) [data-testid=notify][aria-pressed=true]";
-const SHOWN: &str = ".gc-notify:not([hidden])";
+const SHOWN: &str = ".gc-notify:not([hidden]) [data-testid=notify]";
 
 /// Clicks "Notify me when the agent replies" and waits until it is on.
 async fn turn_on(browser: &Browser) -> Result<()> {
@@ -251,16 +250,22 @@ impl Away<'_> {
         let data = String::from_utf8(self.subscription.decrypt(&last.body)?)?;
         let shown = self.deliver(devtools, &data).await?;
         let tag = format!("gms-chat-{chat_id}");
-        assert_eq!(shown, json!([["Agent replied", text, tag, self.shop.page]]));
+        // The notification's page carries a fresh resume token of this chat in its fragment.
+        let url = shown[0][3].as_str().unwrap_or_default();
+        let resume = format!("{}#gms-chat-resume={chat_id}.", self.shop.page);
+        assert!(url.starts_with(&resume), "the notification opens {url}");
+        assert_eq!(shown, json!([["Agent replied", text, tag, url]]));
         Ok(last)
     }
 }
 
-#[tokio::test]
-async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back() -> Result<()> {
+engines!(a_visitor_who_left_is_notified_and_the_notification_brings_them_back: Chromium;
+    not Firefox, WebKit: "CDP delivers the push to the service worker and clicks its notification");
+async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back(
+    engine: Engine,
+) -> Result<()> {
     let shop = shop().await?;
-    let subscription = shop.service.subscribe()?;
-    let browser = browser_for(&shop, &subscription, "granted").await?;
+    let browser = browser_for(engine, &shop, "granted").await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = chat(&browser, &shop).await?;
     turn_on(&browser).await?;
@@ -271,7 +276,7 @@ async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back() 
 
     // Away: the agent's line reaches the push service, and from it the worker, which shows it.
     leave(&browser, &shop).await?;
-    let away = Away { shop: &shop, subscription: &subscription, registration };
+    let away = Away { shop: &shop, subscription: &shop.subscription, registration };
     let shown = away.notified(&mut devtools, &chat_id, "We found your order", 1).await?;
     let vapid = shown.vapid.as_ref().expect("the VAPID signature verifies");
     assert_eq!(json!(vapid.key), key, "signed with the key the widget subscribed with");
@@ -290,7 +295,10 @@ async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back() 
     away.notified(&mut devtools, &chat_id, "Anything else?", 2).await?;
     let opened = in_worker(&mut devtools, &origin, CLICK).await?;
     let opened = opened.as_str().context("the worker opens a window")?.to_owned();
-    assert_eq!(opened, format!("{}#gms-chat-open", shop.page));
+    // It carries the notification's resume token, which opens the panel as
+    // `#gms-chat-open` does and would bring the chat back to a browser that lost it.
+    let resume = format!("{}#gms-chat-resume={chat_id}.", shop.page);
+    assert!(opened.starts_with(&resume), "the worker opened {opened}");
     browser.goto(&opened).await?;
     panel_open(&browser).await?;
     let hash = browser.script("return location.hash;", json!([])).await?;
@@ -300,11 +308,11 @@ async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back() 
     shop.system.stop().await
 }
 
-#[tokio::test]
-async fn a_refusal_is_remembered_and_turning_off_stops_notifications() -> Result<()> {
+engines!(a_refusal_is_remembered_and_turning_off_stops_notifications: Chromium, Firefox;
+    not WebKit: "MiniBrowser has no Push API: engines.rs");
+async fn a_refusal_is_remembered_and_turning_off_stops_notifications(engine: Engine) -> Result<()> {
     let shop = shop().await?;
-    let subscription = shop.service.subscribe()?;
-    let browser = browser_for(&shop, &subscription, "denied").await?;
+    let browser = browser_for(engine, &shop, "denied").await?;
     let widget = WidgetPage::of(&browser);
     chat(&browser, &shop).await?;
     // Denied before the page loaded: nothing is offered.
@@ -313,10 +321,10 @@ async fn a_refusal_is_remembered_and_turning_off_stops_notifications() -> Result
     assert!(offered.is_empty(), "{offered:?}");
 
     // Allowed to ask: the click asks, the visitor refuses, and it is never offered again.
-    set_permission(&browser, &shop.site.origin, "prompt").await?;
+    browser.set_permission("notifications", "prompt").await?;
     browser.goto(&shop.page).await?;
     let ask = widget.element(OFFER).await?;
-    set_permission(&browser, &shop.site.origin, "denied").await?;
+    browser.set_permission("notifications", "denied").await?;
     browser.click(&ask).await?;
     browser
         .wait_for(
@@ -327,7 +335,7 @@ async fn a_refusal_is_remembered_and_turning_off_stops_notifications() -> Result
             json!([SHOWN]),
         )
         .await?;
-    set_permission(&browser, &shop.site.origin, "prompt").await?;
+    browser.set_permission("notifications", "prompt").await?;
     browser.goto(&shop.page).await?;
     widget.wait_for_text("[data-testid=status]", "Connected", 10).await?;
     let offered = widget.texts(SHOWN).await?;
@@ -335,7 +343,7 @@ async fn a_refusal_is_remembered_and_turning_off_stops_notifications() -> Result
     browser.close().await?;
 
     // Another visitor turns it on, then off: lines while it is off are not notified.
-    let other = browser_for(&shop, &subscription, "granted").await?;
+    let other = browser_for(engine, &shop, "granted").await?;
     let other_widget = WidgetPage::of(&other);
     let chat_id = chat(&other, &shop).await?;
     turn_on(&other).await?;
@@ -356,11 +364,13 @@ async fn a_refusal_is_remembered_and_turning_off_stops_notifications() -> Result
     shop.system.stop().await
 }
 
-#[tokio::test]
-async fn a_click_opens_only_a_page_of_the_site_and_the_page_keeps_no_query() -> Result<()> {
+engines!(a_click_opens_only_a_page_of_the_site_and_the_page_keeps_no_query: Chromium;
+    not Firefox, WebKit: "CDP delivers the push to the service worker and clicks its notification");
+async fn a_click_opens_only_a_page_of_the_site_and_the_page_keeps_no_query(
+    engine: Engine,
+) -> Result<()> {
     let shop = shop().await?;
-    let subscription = shop.service.subscribe()?;
-    let browser = browser_for(&shop, &subscription, "granted").await?;
+    let browser = browser_for(engine, &shop, "granted").await?;
     // The visitor came with a secret in the address: it does not go to the relay.
     let chat_id = chat_on(&browser, &format!("{}?reset=s3cret#top", shop.page)).await?;
     turn_on(&browser).await?;
@@ -368,7 +378,7 @@ async fn a_click_opens_only_a_page_of_the_site_and_the_page_keeps_no_query() -> 
     let origin = shop.site.origin.clone();
     let registration = registration(&mut devtools, &origin).await?;
     leave(&browser, &shop).await?;
-    let away = Away { shop: &shop, subscription: &subscription, registration };
+    let away = Away { shop: &shop, subscription: &shop.subscription, registration };
     // `notified` checks the page the notification opens: the shop's, without the query.
     away.notified(&mut devtools, &chat_id, "We found your order", 1).await?;
 

@@ -131,6 +131,20 @@ impl<'a> WidgetPage<'a> {
         self.browser.type_into(&composer, &format!("{text}{ENTER}")).await
     }
 
+    /// Waits until the widget's animations (the panel's entrance) have finished, so that
+    /// positions and colours are judged at rest: WebKit under Xvfb draws few frames, and
+    /// may still be moving the panel when a test looks.
+    pub async fn at_rest(&self) -> Result<()> {
+        self.browser
+            .script(
+                "const root = document.getElementById('gms-chat-widget').shadowRoot;
+                 return Promise.all(root.getAnimations().map(a => a.finished)).then(() => true);",
+                json!([]),
+            )
+            .await
+            .map(drop)
+    }
+
     /// The transcript's lines, as shown.
     pub async fn lines(&self) -> Result<Vec<String>> {
         self.texts("[data-testid=line]").await

@@ -67,6 +67,32 @@ pub(crate) fn compact(css: &str) -> String {
 mod tests {
     use super::compact;
 
+    /// The widget's styles: every property given by `light-dark()` has a plain colour in the
+    /// `@supports not` block, so engines without it still paint the panel (README: Browsers).
+    #[test]
+    fn every_light_dark_colour_has_a_fallback() {
+        let css = include_str!("../../frontend/src/widget.css");
+        let marker = "@supports not (color: light-dark(";
+        let at = css.find(marker).expect("widget.css has the light-dark() fallback block");
+        let (styles, fallback) = css.split_at(at);
+        let end = fallback.find("\n}\n").expect("the block ends");
+        let fallback = &fallback[marker.len()..end];
+        let declared = |text: &str, value: &str| -> Vec<String> {
+            text.split([';', '{'])
+                .filter_map(|d| d.split_once(':'))
+                .filter(|(_, v)| v.trim_start().starts_with(value))
+                .map(|(name, _)| name.trim().to_owned())
+                .collect()
+        };
+        let themed = declared(styles, "light-dark(");
+        assert!(themed.len() >= 8, "found {themed:?}");
+        let plain = declared(fallback, "");
+        for name in &themed {
+            assert!(plain.contains(name), "{name} has no fallback without light-dark()");
+        }
+        assert!(!fallback.contains("light-dark("));
+    }
+
     #[test]
     fn compacted_styles_mean_the_same() {
         let css =

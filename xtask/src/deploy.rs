@@ -98,7 +98,7 @@ pub(crate) fn image() -> Result<()> {
     Ok(())
 }
 
-const MUSL: &str = "x86_64-unknown-linux-musl";
+use crate::setup::MUSL_TARGET as MUSL;
 
 /// Builds the relay for musl with `profile` and checks that it is static (no program
 /// interpreter, so it runs `FROM scratch`); answers its path.

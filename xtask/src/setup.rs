@@ -3,11 +3,13 @@
 //! [`table`] lists every tool, one row each: its name, how to see it is present at the
 //! version we pin, and the one way it installs. Everything installs from the package
 //! registries this project may reach: rustup for the wasm32 target, crates.io for trunk,
-//! wasm-bindgen-cli and cargo-fuzz, npm for binaryen's wasm-opt (Debian's is too old and
-//! breaks the wasm), terser (which minifies the widget's JavaScript in release builds:
-//! `frontend/minify.sh`), axe-core and Lighthouse (the accessibility checkers of the
-//! browser tests), apt for Chromium, chromedriver, redis-server, promtool, systemd-analyze
-//! and OpenSSL's headers.
+//! wasm-bindgen-cli, geckodriver (Firefox's WebDriver) and cargo-fuzz, npm for binaryen's
+//! wasm-opt (Debian's is too old and breaks the wasm), terser (which minifies the widget's
+//! JavaScript in release builds: `frontend/minify.sh`), axe-core and Lighthouse (the
+//! accessibility checkers of the browser tests), apt for the browser tests' engines
+//! (Chromium and chromedriver, Firefox ESR, WebKitGTK's WebKitWebDriver with its
+//! MiniBrowser, and Xvfb, the display MiniBrowser needs), redis-server, promtool,
+//! systemd-analyze and OpenSSL's headers.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +20,8 @@ use crate::run::{done, output, status, step};
 use crate::workspace;
 
 const TRUNK_VERSION: &str = "0.21.14";
+/// geckodriver, Firefox's WebDriver for the browser tests; 0.37 drives Firefox ESR 153.
+const GECKODRIVER_VERSION: &str = "0.37.1";
 /// terser, the JavaScript minifier of trunk's post-build hook.
 const TERSER_VERSION: &str = "5.51.4";
 /// axe-core, the accessibility checker the browser tests inject into the page.
@@ -26,6 +30,10 @@ const AXE_VERSION: &str = "4.10.2";
 /// with Debian's Chromium.
 const LIGHTHOUSE_VERSION: &str = "12.2.3";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The static relay's target (`deploy.rs`).
+pub(crate) const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+/// kubernetes-validate, whose schemas go up to Kubernetes 1.37.
+const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
 
 /// Where the tools live and how to put them on PATH.
 #[derive(Debug, Clone)]
@@ -90,6 +98,8 @@ enum Install {
     Cargo { krate: &'static str, version: String, locked: bool },
     /// `npm install` into the package's own directory.
     Npm(Npm),
+    /// `pip install <package>==<version>` for the user, into the Python on PATH.
+    Pip { package: &'static str, version: &'static str },
     /// A Debian package. Every missing one of a run of apt rows goes into one `apt-get
     /// install`, after one `apt-get update`.
     Apt(&'static str),
@@ -167,6 +177,15 @@ fn table() -> Result<(Vec<Tool>, Tools)> {
             Install::Cargo { krate: "wasm-bindgen-cli", version: bindgen, locked: false },
         ),
         row(
+            "geckodriver",
+            Probe::version("geckodriver", &format!("geckodriver {GECKODRIVER_VERSION}")),
+            Install::Cargo {
+                krate: "geckodriver",
+                version: GECKODRIVER_VERSION.to_owned(),
+                locked: true,
+            },
+        ),
+        row(
             "wasm-opt",
             Probe::Version {
                 program: binaryen.bin().join("wasm-opt"),
@@ -175,8 +194,15 @@ fn table() -> Result<(Vec<Tool>, Tools)> {
             Install::Npm(binaryen),
         ),
         npm(&terser, terser.bin().join("terser")),
+        // The browser tests' three engines, each with its WebDriver (Firefox's is
+        // geckodriver, above); MiniBrowser has no headless mode and draws on Xvfb.
         apt("chromium", Probe::OnPath("chromium"), "chromium"),
         apt("chromedriver", Probe::OnPath("chromedriver"), "chromium-driver"),
+        apt("firefox-esr", Probe::OnPath("firefox-esr"), "firefox-esr"),
+        apt("WebKitWebDriver", Probe::OnPath("WebKitWebDriver"), "webkit2gtk-driver"),
+        apt("Xvfb", Probe::OnPath("Xvfb"), "xvfb"),
+        // redis-server's package brings redis-cli, which makes the tests' Redis Cluster;
+        // Sentinel is redis-server's own `--sentinel` mode.
         apt("redis-server", Probe::OnPath("redis-server"), "redis-server"),
         // promtool checks the relay's /metrics and the alert rules.
         apt("promtool", Probe::OnPath("promtool"), "prometheus"),
@@ -189,6 +215,17 @@ fn table() -> Result<(Vec<Tool>, Tools)> {
             "OpenSSL headers",
             Probe::File(PathBuf::from("/usr/include/openssl/ssl.h")),
             "libssl-dev",
+        ),
+        // The relay as a static binary for its FROM-scratch image: the musl target, and
+        // musl-gcc for the crates that compile C.
+        row(MUSL_TARGET, Probe::RustTarget(MUSL_TARGET), Install::RustTarget(MUSL_TARGET)),
+        apt("musl-gcc", Probe::OnPath("musl-gcc"), "musl-tools"),
+        // kubernetes-validate checks the Kubernetes manifests against the schemas it ships,
+        // offline.
+        row(
+            "kubernetes-validate",
+            Probe::version("kubernetes-validate", KUBERNETES_VALIDATE_VERSION),
+            Install::Pip { package: "kubernetes-validate", version: KUBERNETES_VALIDATE_VERSION },
         ),
         npm(&axe, tools.axe_js.clone()),
         npm(&lighthouse, tools.lighthouse.clone()),
@@ -346,6 +383,14 @@ impl Install {
                         .args(["install", "--no-audit", "--no-fund", "--prefix"])
                         .arg(&npm.prefix)
                         .arg(&npm.spec),
+                )
+            }
+            Self::Pip { package, version } => {
+                println!("    {name}: installing {package} {version} from PyPI (found {found:?})");
+                status(
+                    Command::new("python3")
+                        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                        .arg(format!("{package}=={version}")),
                 )
             }
             Self::Apt(package) => install_apt(&[package]),

@@ -60,12 +60,26 @@ pub(crate) fn run() -> Result<()> {
     let widget_built =
         check(&mut counts, "widget release build (trunk)", &mut trunk_build(&tools)?);
     if widget_built {
-        let mut browser =
-            cargo(&["test", "-p", "system-tests", "--features", "browser", "--test", "browser"]);
-        browser.env("WIDGET_DIST", root.join("target").join("widget"));
-        browser.env("AXE_JS", &tools.axe_js);
-        browser.env("LIGHTHOUSE", &tools.lighthouse);
-        add_tests(&mut counts, "browser tests (Chromium)", &mut browser);
+        // One run per engine (each test is named `…::chromium`, `…::firefox` or
+        // `…::webkit`), so the counts say how many passed in each.
+        for engine in ["Chromium", "Firefox", "WebKit"] {
+            let only = format!("::{}", engine.to_lowercase());
+            let mut browser = cargo(&[
+                "test",
+                "-p",
+                "system-tests",
+                "--features",
+                "browser",
+                "--test",
+                "browser",
+                "--",
+                &only,
+            ]);
+            browser.env("WIDGET_DIST", root.join("target").join("widget"));
+            browser.env("AXE_JS", &tools.axe_js);
+            browser.env("LIGHTHOUSE", &tools.lighthouse);
+            add_tests(&mut counts, &format!("browser tests ({engine})"), &mut browser);
+        }
         // Every benchmark, small and short, so `cargo xtask bench` keeps working.
         let mut smoke =
             cargo(&["test", "-p", "system-tests", "--bench", "system", "--", "--smoke"]);

@@ -21,7 +21,12 @@ use crate::report::{Report, median};
 /// by the 85 B measured for `gmsHeaders` (an object, from the JSON element or parsed from
 /// `data-gms-headers`, checked before the chat loads, since a page behind an API gateway
 /// cannot chat without it and a malformed one would cost the whole configuration).
-const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85;
+/// Issues 32 and 36 raised it by the 470 B measured (5,675 B): the identity settings and
+/// `identify()`, the lookup of a verified visitor's chat and the resume link's fragment
+/// (both must run on a page view, before any open), `maskPatterns`, the styles of agents'
+/// formatting, and the fallbacks for engines without constructable stylesheets or
+/// `light-dark()`.
+const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470;
 
 /// The most the whole chat (loader, glue and wasm) may weigh, gzipped. Issue 16's goal is
 /// 120 KB; lower this with every step towards it, and raise it only for a feature visitors
@@ -32,7 +37,12 @@ const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85;
 /// Raised by the 1,906 B measured for `gmsHeaders` (issue 30: GMS behind an API gateway, as
 /// Genesys hosts it, answers nothing without its `apikey`): the map's codec, the headers'
 /// check and the loader's.
-const CHAT_BUDGET_GZ: usize = 175_500 + 1_906;
+/// Raised by the 23,390 B measured (200,796 B) for issues 32 and 36: the same chat on every
+/// device (the identity, resume and logout paths of the machine, the link view with copy
+/// and mailto, texts in seven languages), agents' formatting (the parser and its DOM
+/// builder) and the card-number filter. Issue 37 (the chat in parts, the first open under
+/// 120 KB) is where this comes back down.
+const CHAT_BUDGET_GZ: usize = 175_500 + 1_906 + 23_390;
 
 /// The built widget (`WIDGET_DIST`, set by xtask after `trunk build --release`).
 pub(crate) fn dist() -> Result<PathBuf> {
