@@ -69,17 +69,7 @@ async fn axe_finds_no_violation_in_any_state(engine: Engine) -> Result<()> {
     widget.wait_for_text("[data-testid=line]", "Hello", 10).await?;
     no_violations(&browser, "conversation").await?;
 
-    widget.click("[data-testid=keep-link]").await?;
-    browser
-        .wait_for(
-            "the resume link",
-            10,
-            "const field = document.getElementById('gms-chat-widget').shadowRoot
-               .querySelector('[data-testid=resume-link]');
-             return field && !field.closest('[hidden]') && field.value;",
-            json!([]),
-        )
-        .await?;
+    widget.keep_link().await?;
     no_violations(&browser, "link kept").await?;
 
     admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;

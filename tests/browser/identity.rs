@@ -3,7 +3,7 @@
 //! visitor's resume link opens it in a fresh browser, and what does not verify is refused
 //! without revealing anything. In every engine: the rule that motivates it is Safari's.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::{Options, System};
@@ -110,18 +110,7 @@ async fn a_resume_link_opens_the_same_chat_in_a_fresh_browser(engine: Engine) ->
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     admin.agent_says(&chat_id, "Hello Jane").await?;
     widget.wait_for_text("[data-testid=line]", "Hello Jane", 10).await?;
-    widget.click("[data-testid=keep-link]").await?;
-    let link = first
-        .wait_for(
-            "the resume link",
-            10,
-            "const field = document.getElementById('gms-chat-widget').shadowRoot
-               .querySelector('[data-testid=resume-link]');
-             return field && field.value;",
-            json!([]),
-        )
-        .await?;
-    let link = link.as_str().context("a link")?.to_owned();
+    let link = widget.keep_link().await?;
     let page = system.page_url();
     let page = page.split(['?', '#']).next().unwrap_or_default();
     assert!(link.starts_with(&format!("{page}#gms-chat-resume=")), "{link}");
@@ -164,18 +153,7 @@ async fn a_wrong_hash_or_a_dead_link_is_refused_and_reveals_nothing(engine: Engi
     assert!(chat.get("identity").is_none(), "not linked: {chat}");
 
     // A link of a chat that ended, and a forged one, in a browser with nothing stored.
-    widget.click("[data-testid=keep-link]").await?;
-    let link = browser
-        .wait_for(
-            "the resume link",
-            10,
-            "const field = document.getElementById('gms-chat-widget').shadowRoot
-               .querySelector('[data-testid=resume-link]');
-             return field && field.value;",
-            json!([]),
-        )
-        .await?;
-    let link = link.as_str().context("a link")?.to_owned();
+    let link = widget.keep_link().await?;
     widget.click("[data-testid=end-chat]").await?;
     widget.element("[data-testid=new-chat]").await?;
     let fresh = Browser::start_in(engine).await?;

@@ -796,10 +796,17 @@ impl RedisSentinels {
         crate::support::until(what, std::time::Duration::from_secs(30), async || {
             let mut seen = Vec::new();
             for server in self.servers.iter().filter(|s| s.child.is_some()) {
-                let info: String = redis::cmd("INFO")
-                    .arg("replication")
-                    .query_async(&mut server.connection().await?)
-                    .await?;
+                // A server just brought back is reconfigured by the sentinels, which close
+                // its clients: a broken connection means not yet, not a failure.
+                let info: Result<String> = async {
+                    let mut connection = server.connection().await?;
+                    Ok(redis::cmd("INFO").arg("replication").query_async(&mut connection).await?)
+                }
+                .await;
+                let info = match info {
+                    Ok(info) => info,
+                    Err(error) => return Ok(crate::support::Wait::Still(error.to_string())),
+                };
                 if info.contains("role:slave") {
                     seen.push(
                         info.contains("master_link_status:up")

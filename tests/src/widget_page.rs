@@ -145,6 +145,23 @@ impl<'a> WidgetPage<'a> {
             .map(drop)
     }
 
+    /// Clicks "Keep a link to this conversation" and answers the link once it is shown.
+    pub async fn keep_link(&self) -> Result<String> {
+        self.click("[data-testid=keep-link]").await?;
+        let link = self
+            .browser
+            .wait_for(
+                "the resume link",
+                10,
+                "const field = document.getElementById('gms-chat-widget').shadowRoot
+                   .querySelector('[data-testid=resume-link]');
+                 return field && !field.closest('[hidden]') && field.value;",
+                json!([]),
+            )
+            .await?;
+        Ok(link.as_str().context("the resume link is a text")?.to_owned())
+    }
+
     /// The transcript's lines, as shown.
     pub async fn lines(&self) -> Result<Vec<String>> {
         self.texts("[data-testid=line]").await
