@@ -391,7 +391,14 @@ impl Install {
                     Command::new("python3")
                         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
                         .arg(format!("{package}=={version}")),
-                )
+                )?;
+                // Under pyenv the new command is reached through a shim that only
+                // `pyenv rehash` makes (`python3 -m pip` does not run pip's rehash hook);
+                // without pyenv there is nothing to do.
+                if output(Command::new("pyenv").arg("--version")).is_some() {
+                    status(Command::new("pyenv").arg("rehash"))?;
+                }
+                Ok(())
             }
             Self::Apt(package) => install_apt(&[package]),
         }
