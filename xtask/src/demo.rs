@@ -1,6 +1,8 @@
 //! `cargo xtask demo`: the whole system on this machine, with gms-sim in place of GMS.
 //! `--nodes N` (N ≥ 2) runs N relays on one local redis-server behind a small load
-//! balancer, so a person can kill one relay and watch the chat carry on.
+//! balancer, so a person can kill one relay and watch the chat carry on; with `--sentinel`
+//! that Redis is a primary, its replica and three sentinels, so they can also move the
+//! primary (`SENTINEL FAILOVER`, or kill it) and watch the relays follow.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -68,13 +70,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let gms_sim = children.start(&mut sim, "gms-sim")?;
     let redis_url = if nodes > 1 {
         let port = port_arg(args, "--redis-port", 6390)?;
-        let dir = demo.join("redis");
-        std::fs::create_dir_all(&dir)?;
-        let mut redis = Command::new("redis-server");
-        redis.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
-        redis.args(["--appendonly", "yes", "--dir"]).arg(&dir);
-        children.start_redis(&mut redis)?;
-        Some(format!("redis://127.0.0.1:{port}/0"))
+        if args.iter().any(|a| a == "--sentinel") {
+            Some(start_sentinels(&mut children, &demo, port)?)
+        } else {
+            let dir = demo.join("redis");
+            std::fs::create_dir_all(&dir)?;
+            children.start_redis(&mut redis_server(port, &dir), "redis-server", READY)?;
+            Some(format!("redis://127.0.0.1:{port}/0"))
+        }
     } else {
         None
     };
@@ -125,10 +128,70 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         println!("  Kill a relay (`kill -9 <pid>`, pids above) mid-chat: the browser reconnects");
         println!("  through the balancer to another, and pushes are resent to the ones left.");
     }
+    if redis_url.as_deref().is_some_and(|url| url.starts_with("redis+sentinel")) {
+        println!(
+            "  Move the Redis primary: `redis-cli -p {SENTINEL_PORT} SENTINEL FAILOVER {MASTER}`"
+        );
+        println!("  (or kill it): the relays follow the new one and the chat carries on.");
+    }
     let _ = interrupted.recv();
     println!();
     children.stop_all();
     Ok(())
+}
+
+/// The demo's Sentinel-monitored primary, and the first sentinel's port.
+const MASTER: &str = "demo";
+const SENTINEL_PORT: u16 = 26390;
+
+/// What redis-server prints once it accepts connections.
+const READY: &str = "Ready to accept";
+
+/// redis-server on `port`, with its append-only file in `dir`.
+fn redis_server(port: u16, dir: &std::path::Path) -> Command {
+    let mut redis = Command::new("redis-server");
+    redis.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+    redis.args(["--appendonly", "yes", "--dir"]).arg(dir);
+    redis
+}
+
+/// A primary on `port`, its replica on the next port and three sentinels (quorum 2,
+/// 2 s to decide a primary is down) from `SENTINEL_PORT`; answers the relays' Redis URL.
+fn start_sentinels(children: &mut Children, demo: &std::path::Path, port: u16) -> Result<String> {
+    let replica_port = port + 1;
+    for (name, at) in [("primary", port), ("replica", replica_port)] {
+        let dir = demo.join(format!("redis-{name}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut redis = redis_server(at, &dir);
+        // The replica is ready once it holds the primary's data: the relays' writes wait
+        // for it (`--redis-wait-replicas`), and one refused at start stops a relay.
+        let mut ready = READY;
+        if at == replica_port {
+            redis.args(["--replicaof", "127.0.0.1", &port.to_string()]);
+            ready = "sync: Finished with success";
+        }
+        children.start_redis(&mut redis, &format!("redis {name}"), ready)?;
+    }
+    let mut sentinels = Vec::new();
+    for k in 0..3 {
+        let at = SENTINEL_PORT + k;
+        let dir = demo.join(format!("sentinel-{k}"));
+        std::fs::create_dir_all(&dir)?;
+        // A sentinel rewrites its own file as it learns the topology: a fresh one each run.
+        let conf = dir.join("sentinel.conf");
+        let text = format!(
+            "port {at}\nbind 127.0.0.1\nsentinel monitor {MASTER} 127.0.0.1 {port} 2\n\
+             sentinel down-after-milliseconds {MASTER} 2000\n\
+             sentinel failover-timeout {MASTER} 10000\n"
+        );
+        std::fs::write(&conf, text)?;
+        let mut sentinel = Command::new("redis-server");
+        sentinel.arg(&conf).arg("--sentinel");
+        // A sentinel is ready once it monitors the primary.
+        children.start_redis(&mut sentinel, &format!("sentinel {}", k + 1), "+monitor master")?;
+        sentinels.push(format!("127.0.0.1:{at}"));
+    }
+    Ok(format!("redis+sentinel://{}/{MASTER}", sentinels.join(",")))
 }
 
 fn port_arg(args: &[String], name: &str, default: u16) -> Result<u16> {
@@ -147,22 +210,22 @@ fn port_arg(args: &[String], name: &str, default: u16) -> Result<u16> {
 struct Children(Vec<(String, Child)>);
 
 impl Children {
-    /// Starts redis-server and waits until it accepts connections.
-    fn start_redis(&mut self, cmd: &mut Command) -> Result<()> {
+    /// Starts redis-server (or a sentinel) and waits for the line that says it is ready.
+    fn start_redis(&mut self, cmd: &mut Command, name: &str, ready: &str) -> Result<()> {
         let mut child = cmd
             .stdout(Stdio::piped())
             .spawn()
             .context("starting redis-server (apt install redis-server)")?;
         let stdout = child.stdout.take().context("redis-server stdout")?;
-        self.0.push(("redis-server".to_owned(), child));
+        self.0.push((name.to_owned(), child));
         let mut lines = BufReader::new(stdout).lines();
-        let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("Ready to accept"));
+        let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains(ready));
         if !ready {
             self.stop_all();
-            bail!("redis-server exited before it was ready");
+            bail!("{name} exited before it was ready");
         }
         std::thread::spawn(move || lines.for_each(drop));
-        println!("==> redis-server ready");
+        println!("==> {name} ready");
         Ok(())
     }
 
