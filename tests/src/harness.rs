@@ -791,7 +791,7 @@ impl RedisSentinels {
     }
 
     /// Waits until the primary has every other running server as a replica in sync.
-    async fn in_sync(&self) -> Result<()> {
+    pub async fn in_sync(&self) -> Result<()> {
         let what = "the replica in sync with the primary";
         crate::support::until(what, std::time::Duration::from_secs(30), async || {
             let mut seen = Vec::new();
@@ -968,6 +968,74 @@ impl RedisClusterNodes {
             Ok(crate::support::Wait::done_if(done, seen.join(", ")))
         })
         .await
+    }
+
+    /// The ports of the running primaries, in port order.
+    pub async fn primaries(&self) -> Result<Vec<u16>> {
+        let mut primaries = Vec::new();
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            let mut connection = node.connection().await?;
+            let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut connection).await?;
+            if role.first() == Some(&redis::Value::BulkString(b"master".to_vec())) {
+                primaries.push(node.port);
+            }
+        }
+        primaries.sort_unstable();
+        Ok(primaries)
+    }
+
+    /// Kills the `shard`th primary (modulo their number), waits until every running node
+    /// has marked it failed and handed its slots to its replica, then starts it again as
+    /// that replica's replica. Returns the killed port and its successor's.
+    pub async fn fail_primary(&mut self, shard: usize) -> Result<(u16, u16)> {
+        let primaries = self.primaries().await?;
+        anyhow::ensure!(!primaries.is_empty(), "no primary runs");
+        let killed = primaries[shard % primaries.len()];
+        let mut connection = self.connection_to(killed).await?;
+        let id: String = redis::cmd("CLUSTER").arg("MYID").query_async(&mut connection).await?;
+        self.kill(killed).await?;
+        let what = format!("the slots of :{killed} served by its replica");
+        let successor =
+            crate::support::until(&what, std::time::Duration::from_secs(30), async || {
+                let mut successors = Vec::new();
+                for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+                    let mut connection = node.connection().await?;
+                    let nodes: String =
+                        redis::cmd("CLUSTER").arg("NODES").query_async(&mut connection).await?;
+                    // `<id> <addr> <flags> <primary id> …`: the failed node's former replica is
+                    // now a primary, and the failed node holds no slots any more.
+                    let lines: Vec<Vec<&str>> =
+                        nodes.lines().map(|l| l.split(' ').collect()).collect();
+                    let failed = lines.iter().any(|f| {
+                        f.first() == Some(&id.as_str())
+                            && f.get(2).is_some_and(|flags| flags.split(',').any(|x| x == "fail"))
+                            && f.len() == 8
+                    });
+                    successors.push(failed.then_some(()).and_then(|()| {
+                        lines.iter().find_map(|f| {
+                            let promoted = f.get(2).is_some_and(|flags| flags.contains("master"))
+                                && f.len() > 8
+                                && !f.get(2).is_some_and(|flags| flags.contains("fail"));
+                            let port = f.get(1)?.split(['@', ',']).next()?.rsplit(':').next()?;
+                            let port: u16 = port.parse().ok()?;
+                            (promoted && !primaries.contains(&port)).then_some(port)
+                        })
+                    }));
+                }
+                let first = successors.first().copied().flatten();
+                let agreed = first.is_some() && successors.iter().all(|s| *s == first);
+                Ok(match (agreed, first) {
+                    (true, Some(port)) => crate::support::Wait::Done(port),
+                    _ => crate::support::Wait::Still(format!("{successors:?}")),
+                })
+            })
+            .await?;
+        self.restart(killed).await?;
+        Ok((killed, successor))
+    }
+
+    async fn connection_to(&self, port: u16) -> Result<redis::aio::MultiplexedConnection> {
+        self.nodes.iter().find(|n| n.port == port).context("no such node")?.connection().await
     }
 
     /// Waits until the slots of the primary on `killed` are served by another node.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use system_tests::chaos::schedule::Store;
 
 /// A chaos run.
 #[derive(Debug, Parser)]
@@ -32,9 +33,11 @@ struct Args {
     /// Relays; more than one run on Redis.
     #[arg(long, default_value = "1")]
     relays: usize,
-    /// Relays on Redis even when there is one.
-    #[arg(long)]
-    redis: bool,
+    /// The relays' Redis: `server` (one redis-server, the default with several relays and
+    /// for a bare `--redis`), `sentinel` (a primary, its replica and three sentinels) or
+    /// `cluster` (three primaries and three replicas).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "server")]
+    redis: Option<Store>,
     /// gms-sim's push layout (`flat`, `kebab`, `nested`, `envelope`, `envelope-string`,
     /// `minimal`); gms-sim's default when not given.
     #[arg(long)]
@@ -54,7 +57,11 @@ async fn main() -> Result<()> {
         visitors: args.visitors,
         faults,
         relays: args.relays.max(1),
-        redis: args.redis,
+        store: match args.redis {
+            Some(store) => store,
+            None if args.relays > 1 => Store::Server,
+            None => Store::Disk,
+        },
         browsers: args.browsers,
         widget: args.widget.clone(),
         push_format: args.push_format.clone(),

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::browsers::{self, Widgets};
 use super::report::{Percentiles, Report};
-use super::schedule::{self, Fault, Shape};
+use super::schedule::{self, Fault, Shape, Store};
 use super::system::Chaos;
 use super::visitor::{self, Env, Face, Outcome, Phase};
 use super::{agent, catch_up, ledger};
@@ -36,8 +36,8 @@ pub struct Options {
     /// Faults to strike; at least 100.
     pub faults: usize,
     pub relays: usize,
-    /// Relays on Redis (always with more than one relay).
-    pub redis: bool,
+    /// Where the relays keep their records: a Redis topology, always with several relays.
+    pub store: Store,
     /// Real widgets in Chromium (needs `widget` and chromedriver).
     pub browsers: usize,
     /// The built widget (`trunk build` output).
@@ -50,7 +50,7 @@ pub struct Options {
 pub async fn run(options: Options) -> Result<Report> {
     let mut chaos = Chaos::start(
         options.relays,
-        options.redis,
+        options.store,
         options.widget.clone(),
         options.push_format.as_deref(),
     )
@@ -105,14 +105,14 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
         relays: options.relays,
         chat_servers: chaos.gms.chat_servers.len(),
         browsers: options.browsers,
-        redis: chaos.redis.is_some(),
+        store: options.store,
     };
     let mut report = Report {
         seed: options.seed,
         visitors: options.visitors,
         browsers: options.browsers,
         relays: options.relays,
-        redis: shape.redis,
+        store: shape.store,
         ..Report::default()
     };
     let injected = strike_all(options, shape, chaos, &cast, started, &mut report).await?;

@@ -12,7 +12,7 @@ pub struct Report {
     pub visitors: usize,
     pub browsers: usize,
     pub relays: usize,
-    pub redis: bool,
+    pub store: super::schedule::Store,
     /// Faults done, by kind.
     pub faults: BTreeMap<String, u64>,
     /// Transcript events shown to headless visitors (each visitor counts its own).
@@ -86,7 +86,12 @@ impl Report {
     /// The table.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let mode = if self.redis { "on Redis" } else { "on its data directory" };
+        let mode = match self.store {
+            super::schedule::Store::Disk => "on its data directory",
+            super::schedule::Store::Server => "on Redis",
+            super::schedule::Store::Sentinel => "on Redis Sentinel",
+            super::schedule::Store::Cluster => "on a Redis Cluster",
+        };
         let _ = writeln!(
             out,
             "chaos: seed {}, {:.1} min, {} headless visitors + {} browsers, {} relay(s) {mode}",

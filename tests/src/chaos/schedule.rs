@@ -37,8 +37,14 @@ pub enum Fault {
     PushShuffle { spread_ms: u64, lasting: Duration },
     /// A Chromium widget's network goes offline for a while.
     BrowserOffline { browser: usize, lasting: Duration },
-    /// redis-server is killed and started again (Redis mode).
+    /// redis-server is killed and started again (one Redis server).
     RedisRestart,
+    /// The sentinels move the primary to its replica (Redis Sentinel): by `SENTINEL
+    /// FAILOVER`, or because the primary was killed (it comes back as the new replica).
+    RedisFailover { kill: bool },
+    /// One of the three primaries of a Redis Cluster is killed: its replica takes over, and
+    /// it comes back as that one's replica.
+    ClusterPrimaryKill { shard: usize },
 }
 
 impl Fault {
@@ -60,6 +66,8 @@ impl Fault {
             Fault::PushShuffle { .. } => "pushes reordered",
             Fault::BrowserOffline { .. } => "browser offline",
             Fault::RedisRestart => "redis-server restart",
+            Fault::RedisFailover { .. } => "Redis primary failover",
+            Fault::ClusterPrimaryKill { .. } => "cluster primary killed",
         }
     }
 
@@ -76,13 +84,41 @@ impl Fault {
     }
 }
 
+/// Where the relays keep their records, and so which Redis faults there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Store {
+    /// Each relay's data directory (one relay).
+    #[default]
+    #[value(skip)]
+    Disk,
+    /// One redis-server.
+    Server,
+    /// A primary, its replica and three sentinels.
+    Sentinel,
+    /// A Redis Cluster of three primaries and three replicas.
+    Cluster,
+}
+
+impl Store {
+    /// The Redis fault this store can suffer, if any.
+    fn fault(self, rng: &mut StdRng) -> Option<Fault> {
+        match self {
+            Store::Disk => None,
+            Store::Server => Some(Fault::RedisRestart),
+            Store::Sentinel => Some(Fault::RedisFailover { kill: rng.random_bool(0.5) }),
+            Store::Cluster => Some(Fault::ClusterPrimaryKill { shard: rng.random_range(0..3) }),
+        }
+    }
+}
+
 /// What the system under test has, which decides the faults that can happen to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     pub relays: usize,
     pub chat_servers: usize,
     pub browsers: usize,
-    pub redis: bool,
+    pub store: Store,
 }
 
 /// A fault at its time from the start of the run.
@@ -130,7 +166,7 @@ fn pick(rng: &mut StdRng, shape: Shape) -> Fault {
     let seconds = |rng: &mut StdRng, low: f64, high: f64| {
         Duration::from_millis((rng.random_range(low..high) * 1000.0) as u64)
     };
-    let kinds = 13 + usize::from(shape.browsers > 0) + usize::from(shape.redis);
+    let kinds = 13 + usize::from(shape.browsers > 0) + usize::from(shape.store != Store::Disk);
     let server = rng.random_range(0..shape.chat_servers.max(1));
     let node = rng.random_range(0..shape.relays.max(1));
     match rng.random_range(0..kinds) {
@@ -160,7 +196,7 @@ fn pick(rng: &mut StdRng, shape: Shape) -> Fault {
             browser: rng.random_range(0..shape.browsers),
             lasting: seconds(rng, 1.0, 8.0),
         },
-        _ => Fault::RedisRestart,
+        _ => shape.store.fault(rng).unwrap_or(Fault::RedisRestart),
     }
 }
 
@@ -170,7 +206,7 @@ mod tests {
 
     use super::*;
 
-    const SHAPE: Shape = Shape { relays: 2, chat_servers: 2, browsers: 3, redis: true };
+    const SHAPE: Shape = Shape { relays: 2, chat_servers: 2, browsers: 3, store: Store::Server };
 
     #[test]
     fn a_seed_gives_the_same_schedule_and_another_seed_another() {
@@ -188,11 +224,46 @@ mod tests {
         assert!(planned.iter().all(|p| p.at < span));
         let kinds: BTreeSet<&str> = planned.iter().map(|p| p.fault.kind()).collect();
         assert_eq!(kinds.len(), 15, "{kinds:?}");
-        let single = Shape { relays: 1, chat_servers: 2, browsers: 0, redis: false };
+        let single = Shape { relays: 1, chat_servers: 2, browsers: 0, store: Store::Disk };
         let kinds: BTreeSet<&str> =
             plan(1, span, 400, single).iter().map(|p| p.fault.kind()).collect();
         assert!(!kinds.contains("redis-server restart") && !kinds.contains("browser offline"));
         assert_eq!(kinds.len(), 13);
+    }
+
+    #[test]
+    fn each_redis_topology_has_its_own_fault() {
+        let span = Duration::from_secs(600);
+        for (store, kind) in [
+            (Store::Server, "redis-server restart"),
+            (Store::Sentinel, "Redis primary failover"),
+            (Store::Cluster, "cluster primary killed"),
+        ] {
+            let planned = plan(1, span, 400, Shape { store, ..SHAPE });
+            let redis: Vec<Fault> = planned
+                .iter()
+                .map(|p| p.fault)
+                .filter(|f| {
+                    matches!(
+                        f,
+                        Fault::RedisRestart
+                            | Fault::RedisFailover { .. }
+                            | Fault::ClusterPrimaryKill { .. }
+                    )
+                })
+                .collect();
+            assert!(redis.len() > 10, "{store:?}: {}", redis.len());
+            assert!(redis.iter().all(|f| f.kind() == kind), "{store:?}: {redis:?}");
+        }
+        let sentinel = plan(1, span, 400, Shape { store: Store::Sentinel, ..SHAPE });
+        let kills: BTreeSet<bool> = sentinel
+            .iter()
+            .filter_map(|p| match p.fault {
+                Fault::RedisFailover { kill } => Some(kill),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kills.len(), 2, "both SENTINEL FAILOVER and a killed primary");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The system under chaos: gms-sim in-process, the relays as processes on fixed ports
-//! (so they can be killed and come back on the same address), redis-server in Redis mode,
-//! and the proxy in front of the relays; and how each fault is done to it.
+//! (so they can be killed and come back on the same address), their Redis (one server,
+//! Sentinel or a Cluster) when they have one, and the proxy in front of the relays; and how
+//! each fault is done to it.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,9 +13,12 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::proxy::Proxy;
-use super::schedule::Fault;
+use super::schedule::{Fault, Store};
 use crate::gms_client::SimAdmin;
-use crate::harness::{RedisServer, RelayProcess, free_port, relay_binary, scratch_dir};
+use crate::harness::{
+    RedisClusterNodes, RedisSentinels, RedisServer, RelayProcess, free_port, relay_binary,
+    scratch_dir,
+};
 use crate::support::{RelayArgs, push_url};
 
 /// How pushes are resent: often and long enough that a relay restart or a lost push is
@@ -22,12 +26,39 @@ use crate::support::{RelayArgs, push_url};
 const RESEND_DELAY: &str = "1";
 const RESEND_ATTEMPTS: &str = "60";
 
+/// The relays' Redis, in the topology the run asked for.
+pub(crate) enum Redis {
+    Server(RedisServer),
+    Sentinel(RedisSentinels),
+    Cluster(RedisClusterNodes),
+}
+
+impl Redis {
+    async fn start(store: Store) -> Result<Option<Redis>> {
+        Ok(match store {
+            Store::Disk => None,
+            Store::Server => Some(Redis::Server(RedisServer::start().await?)),
+            Store::Sentinel => Some(Redis::Sentinel(RedisSentinels::start().await?)),
+            Store::Cluster => Some(Redis::Cluster(RedisClusterNodes::start().await?)),
+        })
+    }
+
+    /// The relay's flags that name it.
+    fn flags(&self) -> Vec<String> {
+        match self {
+            Redis::Server(server) => vec!["--redis-url".to_owned(), server.url()],
+            Redis::Sentinel(sentinels) => vec!["--redis-url".to_owned(), sentinels.url()],
+            Redis::Cluster(nodes) => vec!["--redis-cluster".to_owned(), nodes.seeds()],
+        }
+    }
+}
+
 /// Everything the visitors talk to.
 pub(crate) struct Chaos {
     pub(crate) gms: gms_sim::Running,
     pub(crate) admin: SimAdmin,
     pub(crate) proxy: Proxy,
-    pub(crate) redis: Option<RedisServer>,
+    pub(crate) redis: Option<Redis>,
     relays: Vec<Option<RelayProcess>>,
     relay_args: Vec<Vec<String>>,
     relay_ports: Vec<u16>,
@@ -40,12 +71,12 @@ pub(crate) struct Chaos {
 }
 
 impl Chaos {
-    /// Starts `relays` relays (on Redis when there are several, or when `redis`), the
-    /// proxy and gms-sim (laying pushes out as `push_format` says, if given), with a host
-    /// page for the widget from `widget_dist`.
+    /// Starts `relays` relays (on `store`, which must be a Redis when there are several),
+    /// the proxy and gms-sim (laying pushes out as `push_format` says, if given), with a
+    /// host page for the widget from `widget_dist`.
     pub(crate) async fn start(
         relays: usize,
-        redis: bool,
+        store: Store,
         widget: Option<PathBuf>,
         push_format: Option<&str>,
     ) -> Result<Chaos> {
@@ -53,7 +84,8 @@ impl Chaos {
         let relay_ports = (0..relays).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
         let upstreams = relay_ports.iter().map(|p| ([127, 0, 0, 1], *p).into()).collect();
         let proxy = Proxy::start(upstreams, stop.clone()).await?;
-        let redis = if redis || relays > 1 { Some(RedisServer::start().await?) } else { None };
+        anyhow::ensure!(relays == 1 || store != Store::Disk, "several relays need a Redis");
+        let redis = Redis::start(store).await?;
         let mut sim_args = vec!["gms-sim", "--listen", "127.0.0.1:0", "--cors-origin", &proxy.url]
             .into_iter()
             .map(str::to_owned)
@@ -101,7 +133,7 @@ impl Chaos {
                 .no_client_limits()
                 .watch(&chaos.gms.chat_servers);
             if let Some(redis) = &chaos.redis {
-                args = args.redis(&redis.url());
+                args = args.flags(redis.flags());
             }
             if let Some(site) = &site {
                 args = args.site(site);
@@ -154,10 +186,35 @@ impl Chaos {
                 self.faults(json!({"pushShuffleMs": spread_ms})).await?
             }
             Fault::RedisRestart => {
-                let redis = self.redis.as_mut().context("no redis-server in this run")?;
+                let Some(Redis::Server(redis)) = self.redis.as_mut() else {
+                    anyhow::bail!("no single redis-server in this run")
+                };
                 redis.kill().await?;
                 redis.restart().await?;
                 "redis-server killed and started".to_owned()
+            }
+            Fault::RedisFailover { kill } => {
+                let Some(Redis::Sentinel(sentinels)) = self.redis.as_mut() else {
+                    anyhow::bail!("no Redis Sentinel in this run")
+                };
+                if kill {
+                    let old = sentinels.kill_primary().await?;
+                    let new = sentinels.moved_from(old).await?;
+                    sentinels.restart(old).await?;
+                    format!("primary :{old} killed, :{new} promoted, :{old} back as its replica")
+                } else {
+                    let old = sentinels.primary_port().await?;
+                    let new = sentinels.failover().await?;
+                    sentinels.in_sync().await?;
+                    format!("SENTINEL FAILOVER from :{old} to :{new}, :{old} its replica")
+                }
+            }
+            Fault::ClusterPrimaryKill { shard } => {
+                let Some(Redis::Cluster(nodes)) = self.redis.as_mut() else {
+                    anyhow::bail!("no Redis Cluster in this run")
+                };
+                let (killed, successor) = nodes.fail_primary(shard).await?;
+                format!("primary :{killed} killed, :{successor} promoted, :{killed} its replica")
             }
             Fault::BrowserOffline { .. } => anyhow::bail!("browsers are the conductor's"),
         })
