@@ -28,6 +28,9 @@ pub struct Config {
     #[command(flatten)]
     pub gms_headers: GmsHeaders,
 
+    #[command(flatten)]
+    pub proxy: ProxyConfig,
+
     /// Directory for the durable session store and the token key.
     #[arg(long, env = "RELAY_DATA_DIR", default_value = "relay-data")]
     pub data_dir: PathBuf,
@@ -359,6 +362,59 @@ pub struct GmsHeaders {
         value_parser = shared::gms::GmsHeader::parse
     )]
     pub headers: Vec<shared::gms::GmsHeader>,
+}
+
+/// Proxy mode: the relay as the browser's only way to GMS (`routes::proxy`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProxyConfig {
+    /// Serve the widget's GMS operations under `/v1/chats`, so GMS stays private and the
+    /// browser never holds a GMS token: the relay starts each chat (adding the push
+    /// subscription itself), keeps its tokens and passes on only the operations the widget
+    /// uses, for the chats it started or holds. Off by default.
+    #[arg(long = "gms-proxy", env = "RELAY_GMS_PROXY")]
+    pub enabled: bool,
+
+    /// The chat services a browser may start chats on in proxy mode; repeatable. None given:
+    /// `--default-service` only.
+    #[arg(long = "gms-proxy-service", env = "RELAY_GMS_PROXY_SERVICES", value_delimiter = ',')]
+    pub services: Vec<String>,
+
+    /// In proxy mode, tell GMS the visitor's address in `X-Forwarded-For` (read as the
+    /// per-client limits read it, through `--trusted-proxy`); GMS otherwise sees the relay's.
+    #[arg(long = "gms-forward-client-ip", env = "RELAY_GMS_FORWARD_CLIENT_IP")]
+    pub forward_client_ip: bool,
+
+    /// The GMS node group of the chats the relay starts (`GCTI_GMS_NodeGroup`; none when
+    /// empty), as the widget's `nodeGroup` in direct mode.
+    #[arg(long = "gms-node-group", env = "RELAY_GMS_NODE_GROUP", default_value = "")]
+    pub node_group: String,
+
+    /// Visitor lines per minute per chat in proxy mode (0: no limit).
+    #[arg(long = "proxy-send-rate", env = "RELAY_PROXY_SEND_RATE", default_value = "30")]
+    pub send_rate: u32,
+
+    /// Typing notices (started and stopped) per minute per chat in proxy mode (0: no limit).
+    #[arg(long = "proxy-typing-rate", env = "RELAY_PROXY_TYPING_RATE", default_value = "60")]
+    pub typing_rate: u32,
+
+    /// File uploads per minute per chat in proxy mode (0: no limit).
+    #[arg(long = "proxy-upload-rate", env = "RELAY_PROXY_UPLOAD_RATE", default_value = "6")]
+    pub upload_rate: u32,
+
+    /// Every other proxied request (refreshes, user data, limits, downloads, the end) per
+    /// minute per chat (0: no limit): a widget makes a few an hour.
+    #[arg(long = "proxy-other-rate", env = "RELAY_PROXY_OTHER_RATE", default_value = "120")]
+    pub other_rate: u32,
+}
+
+impl ProxyConfig {
+    /// Whether a browser may start a chat on `service`.
+    pub(crate) fn offers(&self, service: &str, default_service: &str) -> bool {
+        if self.services.is_empty() {
+            return service == default_service;
+        }
+        self.services.iter().any(|s| s == service)
+    }
 }
 
 /// The names of the fields in a Chat Server's health body, the relay's and `relay check`'s

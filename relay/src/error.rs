@@ -27,6 +27,19 @@ pub(crate) enum AppError {
     /// not told to the browser (a gateway's error text is no visitor's business).
     #[error("GMS could not be reached")]
     GmsUnreachable(String),
+    /// GMS answered a proxied request with an HTTP error and no envelope: the browser gets
+    /// the status (so it retries a 5xx as it would against GMS), not the body's text.
+    #[error("GMS answered HTTP {status}")]
+    GmsStatus { status: u16, message: Option<String> },
+    /// An operation or chat service proxy mode does not offer.
+    #[error("not offered: {0}")]
+    NotOffered(String),
+    /// A body larger than the endpoint takes.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// A file of a type GMS does not take.
+    #[error("file type refused: {0}")]
+    FileType(String),
     /// The durable store failed: nothing was accepted.
     #[error("the session store is unavailable")]
     Store(#[from] crate::sessions::StoreError),
@@ -77,6 +90,16 @@ impl AppError {
             AppError::BadToken => (StatusCode::UNAUTHORIZED, "bad_token"),
             AppError::RejectedByGms(_) => (StatusCode::FORBIDDEN, "rejected_by_gms"),
             AppError::GmsUnreachable(_) => (StatusCode::BAD_GATEWAY, "gms_unreachable"),
+            AppError::GmsStatus { status, .. } => (
+                StatusCode::from_u16(*status)
+                    .ok()
+                    .filter(|s| s.is_client_error() || s.is_server_error())
+                    .unwrap_or(StatusCode::BAD_GATEWAY),
+                "gms_http",
+            ),
+            AppError::NotOffered(_) => (StatusCode::NOT_FOUND, "not_offered"),
+            AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            AppError::FileType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "file_type_refused"),
             AppError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             AppError::Bus(_) => (StatusCode::SERVICE_UNAVAILABLE, "relays_unreachable"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -98,6 +121,8 @@ impl IntoResponse for AppError {
         metrics::counter!("relay_refused_total", "reason" => code).increment(1);
         if let AppError::GmsUnreachable(detail) = &self {
             tracing::error!(error = ?detail, "request failed: GMS could not be reached");
+        } else if let AppError::GmsStatus { status, message } = &self {
+            tracing::warn!(status, message = ?message, "a proxied request: GMS answered no envelope");
         } else if status.is_server_error() && !matches!(self, AppError::NotReady(_)) {
             tracing::error!(error = ?self.to_string(), "request failed");
         } else {

@@ -1,6 +1,7 @@
 //! The relay's GMS client: Chat API requests encoded by `shared`, with retries, and the
 //! one bound on how many are in flight at once, whoever asks.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use shared::gms::{
     RetryPolicy, Verdict,
 };
 use shared::transcript::TranscriptPosition;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// A GMS request that produced no usable envelope.
 #[derive(Debug, thiserror::Error)]
@@ -122,50 +124,131 @@ impl Gms {
         operation: &ChatOperation,
         credentials: &Credentials,
     ) -> Result<ChatResponse, GmsError> {
-        let request = operation.encode(service, Some(credentials));
+        self.call_for(service, operation, Some(credentials), None).await
+    }
+
+    /// `call` for proxy mode, without credentials for a create (which a start makes once,
+    /// never retried), telling GMS the visitor's address in `X-Forwarded-For` when
+    /// `visitor` is given (`--gms-forward-client-ip`). Only forms: an upload is `upload`.
+    pub(crate) async fn call_for(
+        &self,
+        service: &str,
+        operation: &ChatOperation,
+        credentials: Option<&Credentials>,
+        visitor: Option<IpAddr>,
+    ) -> Result<ChatResponse, GmsError> {
+        let request = operation.encode(service, credentials);
         let RequestBody::Form(fields) = &request.body else {
-            return Err(GmsError::Network("the relay sends no multipart requests".to_owned()));
-        };
-        let Ok(Ok(_slot)) = tokio::time::timeout(self.timeout, self.slots.acquire()).await else {
-            metrics::counter!("relay_gms_requests_total", "operation" => request.operation, "result" => "busy").increment(1);
-            return Err(GmsError::Busy);
+            return Err(GmsError::Network("an upload is sent by Gms::upload".to_owned()));
         };
         let started = std::time::Instant::now();
         let sent = self
-            .http
-            .post(format!("{}{}", self.base, request.path))
-            .header(reqwest::header::CONTENT_TYPE, shared::form::CONTENT_TYPE)
-            .body(shared::form::encode(fields))
-            .send()
+            .send(&request.path, request.operation, visitor, |post| {
+                post.header(reqwest::header::CONTENT_TYPE, shared::form::CONTENT_TYPE)
+                    .body(shared::form::encode(fields))
+            })
             .await;
         let result = match sent {
-            Err(error) => Err(GmsError::Network(without_url(&error))),
-            Ok(response) => {
-                let status = response.status().as_u16();
-                match response.bytes().await {
-                    Err(error) => Err(GmsError::Network(without_url(&error))),
-                    Ok(body) => ChatResponse::parse(&body).map_err(|_| GmsError::Http {
-                        status,
-                        message: ChatResponse::foreign_error(&body),
-                    }),
-                }
-            }
+            Err(error) => Err(error),
+            Ok((_slot, response)) => envelope(response).await,
         };
-        let label = match &result {
-            Ok(r) => match r.verdict() {
-                Verdict::Ok => "ok",
-                Verdict::Ended => "ended",
-                Verdict::Retry => "retry",
-                Verdict::Stop => "stop",
-            },
-            Err(GmsError::Network(_)) => "network",
-            Err(GmsError::Http { .. }) => "http",
-            Err(GmsError::Busy) => "busy",
-        };
-        metrics::counter!("relay_gms_requests_total", "operation" => request.operation, "result" => label).increment(1);
-        metrics::histogram!("relay_gms_request_seconds", "operation" => request.operation)
-            .record(started.elapsed().as_secs_f64());
+        count(request.operation, &result, started);
         result
+    }
+
+    /// A file download for proxy mode: GMS's answer as it comes (bytes or an envelope), with
+    /// its slot, which the caller holds until the bytes are passed on.
+    pub(crate) async fn download(
+        &self,
+        service: &str,
+        file_id: &str,
+        credentials: &Credentials,
+        visitor: Option<IpAddr>,
+    ) -> Result<(OwnedSemaphorePermit, reqwest::Response), GmsError> {
+        let operation = ChatOperation::Download { file_id: file_id.to_owned() };
+        let request = operation.encode(service, Some(credentials));
+        let RequestBody::Form(fields) = &request.body else {
+            return Err(GmsError::Network("a download is a form".to_owned()));
+        };
+        let sent = self
+            .send(&request.path, request.operation, visitor, |post| {
+                post.header(reqwest::header::CONTENT_TYPE, shared::form::CONTENT_TYPE)
+                    .body(shared::form::encode(fields))
+            })
+            .await;
+        let label = match &sent {
+            Ok(_) => "ok",
+            Err(error) => error.label(),
+        };
+        metrics::counter!("relay_gms_requests_total", "operation" => "download", "result" => label)
+            .increment(1);
+        sent
+    }
+
+    /// A file upload for proxy mode: the text fields, then the file streamed from `body`
+    /// (never held whole), in one multipart request.
+    pub(crate) async fn upload(
+        &self,
+        service: &str,
+        credentials: &Credentials,
+        upload: Upload,
+        visitor: Option<IpAddr>,
+    ) -> Result<ChatResponse, GmsError> {
+        let path = format!(
+            "{}/{}/{}/file",
+            shared::gms::CHAT_API_PREFIX,
+            shared::form::encode_path_segment(service),
+            shared::form::encode_path_segment(&credentials.chat_id)
+        );
+        let mut form = reqwest::multipart::Form::new();
+        let tokens = [
+            ("secureKey", &credentials.secure_key),
+            ("userId", &credentials.user_id),
+            ("alias", &credentials.alias),
+        ];
+        for (name, value) in tokens.into_iter().filter(|(_, v)| !v.is_empty()) {
+            form = form.text(name, value.clone());
+        }
+        for (name, value) in upload.fields {
+            form = form.text(name, value);
+        }
+        let part = reqwest::multipart::Part::stream(upload.body)
+            .file_name(upload.file_name)
+            .mime_str(&upload.content_type)
+            .map_err(|_| GmsError::Network("the file's type is no MIME type".to_owned()))?;
+        let form = form.part("file", part);
+        let started = std::time::Instant::now();
+        let sent = self.send(&path, "upload", visitor, |post| post.multipart(form)).await;
+        let result = match sent {
+            Err(error) => Err(error),
+            Ok((_slot, response)) => envelope(response).await,
+        };
+        count("upload", &result, started);
+        result
+    }
+
+    /// Posts to `path` with one of the slots, waiting at most a request timeout for it.
+    async fn send(
+        &self,
+        path: &str,
+        operation: &'static str,
+        visitor: Option<IpAddr>,
+        body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<(OwnedSemaphorePermit, reqwest::Response), GmsError> {
+        let Ok(Ok(slot)) =
+            tokio::time::timeout(self.timeout, self.slots.clone().acquire_owned()).await
+        else {
+            metrics::counter!("relay_gms_requests_total", "operation" => operation, "result" => "busy").increment(1);
+            return Err(GmsError::Busy);
+        };
+        let mut post = self.http.post(format!("{}{path}", self.base));
+        if let Some(ip) = visitor {
+            post = post.header("x-forwarded-for", ip.to_string());
+        }
+        match body(post).send().await {
+            Ok(response) => Ok((slot, response)),
+            Err(error) => Err(GmsError::Network(without_url(&error))),
+        }
     }
 
     /// The acknowledging ping, retried as `RetryPolicy::GMS` says.
@@ -230,7 +313,54 @@ impl Gms {
     }
 }
 
+/// What an upload sends besides the chat's tokens: its `userData` fields, and the file as
+/// it streams in.
+pub(crate) struct Upload {
+    /// Form fields, already named as GMS reads them (`userData[...]`).
+    pub(crate) fields: Vec<(String, String)>,
+    pub(crate) file_name: String,
+    pub(crate) content_type: String,
+    pub(crate) body: reqwest::Body,
+}
+
+/// The envelope of an answer, whatever its HTTP status; a non-envelope body is an HTTP error
+/// with what it said.
+async fn envelope(response: reqwest::Response) -> Result<ChatResponse, GmsError> {
+    let status = response.status().as_u16();
+    match response.bytes().await {
+        Err(error) => Err(GmsError::Network(without_url(&error))),
+        Ok(body) => ChatResponse::parse(&body)
+            .map_err(|_| GmsError::Http { status, message: ChatResponse::foreign_error(&body) }),
+    }
+}
+
+/// Counts one request's outcome and time.
+fn count(operation: &'static str, result: &Result<ChatResponse, GmsError>, started: Instant) {
+    let label = match result {
+        Ok(r) => match r.verdict() {
+            Verdict::Ok => "ok",
+            Verdict::Ended => "ended",
+            Verdict::Retry => "retry",
+            Verdict::Stop => "stop",
+        },
+        Err(error) => error.label(),
+    };
+    metrics::counter!("relay_gms_requests_total", "operation" => operation, "result" => label)
+        .increment(1);
+    metrics::histogram!("relay_gms_request_seconds", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+}
+
 impl GmsError {
+    /// Its label in `relay_gms_requests_total`.
+    fn label(&self) -> &'static str {
+        match self {
+            GmsError::Network(_) => "network",
+            GmsError::Http { .. } => "http",
+            GmsError::Busy => "busy",
+        }
+    }
+
     /// What the retry policy makes of it.
     fn answer(&self) -> Answer<'static> {
         match self {

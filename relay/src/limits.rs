@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use shared::proxy::RateClass;
 
 use crate::config::{Cidr, Config};
 use crate::error::AppError;
@@ -56,6 +57,8 @@ pub(crate) struct Limits {
     connect: Option<Arc<DefaultKeyedRateLimiter<Client>>>,
     open_per_address: usize,
     open: Arc<Mutex<HashMap<Client, usize>>>,
+    /// Proxy mode's per-chat rates, by the operation's class.
+    proxied: Arc<HashMap<RateClass, DefaultKeyedRateLimiter<String>>>,
 }
 
 /// Holds one of a client's open WebSockets; dropping it gives the slot back.
@@ -94,7 +97,39 @@ impl Limits {
             connect: per_minute(config.ws_connect_rate),
             open_per_address: config.ws_per_address,
             open: Arc::default(),
+            proxied: Arc::new(
+                [
+                    (RateClass::Send, config.proxy.send_rate),
+                    (RateClass::Typing, config.proxy.typing_rate),
+                    (RateClass::Upload, config.proxy.upload_rate),
+                    (RateClass::Other, config.proxy.other_rate),
+                ]
+                .into_iter()
+                .filter_map(|(class, rate)| {
+                    Some((class, RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(rate)?))))
+                })
+                .collect(),
+            ),
         }
+    }
+
+    /// The visitor's address, for GMS's `X-Forwarded-For`: the peer, unless the peer is a
+    /// trusted proxy (then what it forwarded); none when that cannot be read.
+    pub(crate) fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> Option<IpAddr> {
+        forwarded_address(peer.ip(), headers, &self.trusted)
+    }
+
+    /// One proxied request of `class` in `chat`, or 429: each chat has its own allowance,
+    /// so one visitor cannot spend another's, and none can make GMS a flood.
+    pub(crate) fn proxied(&self, chat: &str, class: RateClass) -> Result<(), AppError> {
+        let Some(limiter) = self.proxied.get(&class) else { return Ok(()) };
+        limiter.check_key(&chat.to_owned()).map_err(|not_until| {
+            metrics::counter!("relay_rate_limited_total", "endpoint" => format!("proxy_{}", class.name()))
+                .increment(1);
+            AppError::TooManyRequests {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            }
+        })
     }
 
     /// The client: the peer, unless the peer is a trusted proxy.
@@ -147,6 +182,10 @@ impl Limits {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        for limiter in self.proxied.values() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
     }
 }
 
@@ -168,20 +207,24 @@ fn check(
 /// the client). A hop that cannot be read is the client too, never skipped, since skipping
 /// it would hand the choice to whatever the client wrote further left. Otherwise the peer.
 fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Client {
+    forwarded_address(peer, headers, trusted).map_or(Client::Unreadable, Client::of)
+}
+
+/// The client's address as `client_address` finds it; `None` for an unreadable hop.
+fn forwarded_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Option<IpAddr> {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
-        return Client::of(peer);
+        return Some(peer);
     }
     let values: Vec<&str> =
         headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or("")).collect();
     for hop in values.iter().rev().flat_map(|v| v.rsplit(',')) {
         match hop_address(hop.trim()) {
             Some(ip) if is_trusted(ip) => {}
-            Some(ip) => return Client::of(ip),
-            None => return Client::Unreadable,
+            other => return other,
         }
     }
-    Client::of(peer)
+    Some(peer)
 }
 
 /// One hop as proxies write it: `ip`, `ip:port`, `[v6]` or `[v6]:port`.

@@ -19,6 +19,7 @@ pub mod health;
 pub mod json;
 mod json_search;
 pub mod mask;
+pub mod proxy;
 pub mod push;
 pub mod relay_api;
 pub mod transcript;

@@ -9,6 +9,7 @@ mod json_tests;
 mod mask_tests;
 mod policy_tests;
 mod protocol_doc;
+mod proxy_tests;
 mod push_tests;
 mod transcript_tests;
 mod visitor_chat_tests;

@@ -5,6 +5,7 @@
 mod capture;
 mod health;
 mod identity;
+mod proxy;
 mod push;
 mod resume;
 mod sessions;
@@ -46,7 +47,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(RESUME_PATH, post(resume::claim))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(cors(&state.config.allowed_origins));
-    let mut router = Router::new()
+    let mut router = Router::new();
+    if state.config.proxy.enabled {
+        router = router.merge(proxy_routes(&state));
+    }
+    let mut router = router
         .merge(health::probes())
         .merge(push)
         .merge(api)
@@ -60,6 +65,20 @@ pub(crate) fn router(state: AppState) -> Router {
         router = router.merge(widget::router(dir.clone(), gms_url, state.config.demo_page));
     }
     router.with_state(state)
+}
+
+/// Proxy mode's Chat API: CORS as the rest of the v1 API; bodies bounded by each handler
+/// (forms) or streamed against GMS's own limits (uploads).
+fn proxy_routes(state: &AppState) -> Router<AppState> {
+    use shared::proxy::CHATS_PATH;
+    Router::new()
+        .route(&format!("{CHATS_PATH}/{{service}}"), post(proxy::start))
+        .route(
+            &format!("{CHATS_PATH}/{{service}}/{{chat_id}}/{{*operation}}"),
+            post(proxy::operation),
+        )
+        .layer(DefaultBodyLimit::max(32 * 1024))
+        .layer(cors(&state.config.allowed_origins))
 }
 
 /// What `--admin-listen` serves: the monitoring endpoints and the probes.

@@ -21,6 +21,7 @@ mod identity;
 mod lifecycle;
 mod otlp;
 mod ping;
+mod proxy;
 mod push;
 mod redis;
 mod redis_cluster;
