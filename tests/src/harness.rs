@@ -668,33 +668,41 @@ impl RedisSentinels {
                 .await?;
             fixture.sentinels.push(node);
         }
+        fixture.agreed().await?;
+        Ok(fixture)
+    }
+
+    /// Waits until every sentinel knows the other two and sees each running replica as a
+    /// healthy one (`slave`, its link to the primary up): only then can they agree on a
+    /// failover, and a `SENTINEL FAILOVER` find a replica to promote.
+    pub async fn agreed(&self) -> Result<()> {
         let what = "every sentinel knowing the replica and the other sentinels";
+        let replicas = self.servers.iter().filter(|s| s.child.is_some()).count() - 1;
         crate::support::until(what, std::time::Duration::from_secs(30), async || {
             let mut seen = Vec::new();
-            for sentinel in &fixture.sentinels {
+            for sentinel in &self.sentinels {
                 let mut connection = sentinel.connection().await?;
-                let replicas: Vec<std::collections::HashMap<String, String>> =
-                    redis::cmd("SENTINEL")
-                        .arg("REPLICAS")
-                        .arg(SENTINEL_MASTER)
-                        .query_async(&mut connection)
-                        .await?;
+                let known: Vec<std::collections::HashMap<String, String>> = redis::cmd("SENTINEL")
+                    .arg("REPLICAS")
+                    .arg(SENTINEL_MASTER)
+                    .query_async(&mut connection)
+                    .await?;
                 let others: Vec<std::collections::HashMap<String, String>> = redis::cmd("SENTINEL")
                     .arg("SENTINELS")
                     .arg(SENTINEL_MASTER)
                     .query_async(&mut connection)
                     .await?;
-                let healthy = replicas
+                let healthy = known
                     .iter()
                     .filter(|r| r.get("flags").is_some_and(|f| f == "slave"))
+                    .filter(|r| r.get("master-link-status").is_some_and(|l| l == "ok"))
                     .count();
-                seen.push(format!("{healthy} replicas, {} sentinels", others.len()));
+                seen.push((healthy, others.len()));
             }
-            let done = seen.iter().all(|s| s == "1 replicas, 2 sentinels");
-            Ok(crate::support::Wait::done_if(done, seen.join("; ")))
+            let done = seen.iter().all(|&(healthy, others)| healthy == replicas && others == 2);
+            Ok(crate::support::Wait::done_if(done, format!("(replicas, sentinels): {seen:?}")))
         })
-        .await?;
-        Ok(fixture)
+        .await
     }
 
     /// `redis+sentinel://` naming the three sentinels and the primary's name.
@@ -732,14 +740,28 @@ impl RedisSentinels {
     /// `SENTINEL FAILOVER`; returns once every sentinel names the new primary and it acts
     /// as one.
     pub async fn failover(&self) -> Result<u16> {
+        self.agreed().await?;
         let old = self.primary_port().await?;
         let mut connection = self.sentinels.first().context("no sentinel")?.connection().await?;
-        redis::cmd("SENTINEL")
-            .arg("FAILOVER")
-            .arg(SENTINEL_MASTER)
-            .exec_async(&mut connection)
-            .await?;
-        self.moved_from(old).await
+        // Sentinel refuses a failover of a primary it moved less than twice its
+        // failover-timeout ago (INPROG, or an aborted attempt): asked again until it moves.
+        let mut last = None;
+        for _ in 0..5 {
+            let asked: redis::RedisResult<()> = redis::cmd("SENTINEL")
+                .arg("FAILOVER")
+                .arg(SENTINEL_MASTER)
+                .exec_async(&mut connection)
+                .await;
+            match asked {
+                Ok(()) => match self.moved_within(old, std::time::Duration::from_secs(10)).await {
+                    Ok(port) => return Ok(port),
+                    Err(error) => last = Some(error),
+                },
+                Err(error) => last = Some(error.into()),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("SENTINEL FAILOVER never moved the primary")))
     }
 
     /// Kills the primary (SIGKILL); returns its port.
@@ -756,14 +778,19 @@ impl RedisSentinels {
     pub async fn restart(&mut self, port: u16) -> Result<()> {
         let server = self.servers.iter_mut().find(|s| s.port == port).context("no such server")?;
         server.start().await?;
-        self.in_sync().await
+        self.in_sync().await?;
+        self.agreed().await
     }
 
     /// Waits until every sentinel names a primary other than `old` and that one is a
     /// primary; returns its port.
     pub async fn moved_from(&self, old: u16) -> Result<u16> {
+        self.moved_within(old, std::time::Duration::from_secs(30)).await
+    }
+
+    async fn moved_within(&self, old: u16, within: std::time::Duration) -> Result<u16> {
         let what = format!("the sentinels naming a primary other than :{old}");
-        crate::support::until(&what, std::time::Duration::from_secs(30), async || {
+        crate::support::until(&what, within, async || {
             let mut named = Vec::new();
             for sentinel in &self.sentinels {
                 let mut connection = sentinel.connection().await?;

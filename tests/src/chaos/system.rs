@@ -206,6 +206,7 @@ impl Chaos {
                     let old = sentinels.primary_port().await?;
                     let new = sentinels.failover().await?;
                     sentinels.in_sync().await?;
+                    sentinels.agreed().await?;
                     format!("SENTINEL FAILOVER from :{old} to :{new}, :{old} its replica")
                 }
             }
