@@ -114,6 +114,10 @@
   }
   if (!config.relayUrl) config.relayUrl = base;
   if (!config.gmsUrl && GMS) config.gmsUrl = GMS;
+  // The relay writes true here when it is the page's only way to GMS (--gms-proxy): the
+  // widget then uses no GMS address or header of the page. A literal, which minifying
+  // cannot fold away.
+  config.proxy = '__GMS_CHAT_PROXY__';
   var language = config.language || 'en';
   config.language = language;
   var rtl = own(RTL, language);

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use shared::gms::ChatOperation;
 use shared::relay_api::{ClientFrame, IDENTITY_PATH, RESUME_PATH, ResumeClaim};
 use shared::visitor::{
     Effect, GmsResult, Input, Machine, NetFailure, Notice, PickedFile, TYPING_PAUSE,
@@ -47,7 +48,8 @@ impl Controller {
                 &config.node_group,
             ),
         }
-        .with_mask(config.mask());
+        .with_mask(config.mask())
+        .with_proxy(config.proxy);
         let keep = config.keep_ended();
         let ctrl = Controller {
             texts,
@@ -190,12 +192,22 @@ impl Controller {
     fn run(&self, effect: Effect) {
         let this = *self;
         match effect {
-            Effect::Gms { id, service, operation, credentials, policy } => {
+            Effect::Gms { id, service, operation, credentials, token, policy } => {
                 spawn_local(async move {
                     let config = this.config();
-                    let result =
-                        net::gms(&config, &service, &operation, credentials.as_ref(), policy);
-                    this.input(Input::Gms(id, gms_result(result.await)));
+                    let to = net::To {
+                        service: &service,
+                        credentials: credentials.as_ref(),
+                        token: token.as_deref(),
+                    };
+                    // Through the relay, a start's answer is also the chat's registration.
+                    if config.proxy && matches!(operation, ChatOperation::Create { .. }) {
+                        let (result, session) = net::start(&config, &to, &operation, policy).await;
+                        this.input(Input::Started(id, gms_result(result), session.map(Box::new)));
+                    } else {
+                        let result = net::gms(&config, &to, &operation, policy).await;
+                        this.input(Input::Gms(id, gms_result(result)));
+                    }
                 });
             }
             Effect::Register { id, body } => spawn_local(async move {
@@ -302,7 +314,10 @@ impl Controller {
         let Some(chat) = self.machine.with_value(|m| m.active_chat().cloned()) else { return };
         let this = *self;
         spawn_local(async move {
-            match net::download(&this.config(), &chat.service, &chat.credentials, &file_id).await {
+            let token = chat.relay_token.as_deref();
+            let to =
+                net::To { service: &chat.service, credentials: Some(&chat.credentials), token };
+            match net::download(&this.config(), &to, &file_id).await {
                 Ok(bytes) => crate::host::save_file(&bytes, &name),
                 Err(error) => this.input(Input::Problem(Notice::Text(error.describe(this.texts)))),
             }

@@ -6,8 +6,9 @@ use shared::gms::{
     Answer, Attempts, ChatOperation, ChatResponse, Credentials, Next, RequestBody, RetryPolicy,
     Verdict,
 };
+use shared::proxy::{CHATS_PATH, ChatStarted};
 use shared::relay_api::{
-    PUSH_SUBSCRIPTION, RESUME_LINKS, RegisterSession, ResumeLink, SESSIONS_PATH,
+    PUSH_SUBSCRIPTION, RESUME_LINKS, RegisterSession, ResumeLink, SESSIONS_PATH, SessionRegistered,
 };
 use shared::visitor::{Handover, Registration};
 use shared::widget_config::WidgetConfig;
@@ -48,23 +49,79 @@ impl NetError {
     }
 }
 
+/// Whom a Chat API request is for: the chat's service and tokens (none for a start) and,
+/// through a relay in proxy mode, the relay's subscription token, which authorises it.
+pub struct To<'a> {
+    pub service: &'a str,
+    pub credentials: Option<&'a Credentials>,
+    pub token: Option<&'a str>,
+}
+
+/// Where a request goes: GMS's own path on GMS or, in proxy mode, the same path below the
+/// relay's `/v1/chats`, with the relay's token instead of the page's `gmsHeaders`.
+fn address(config: &WidgetConfig, to: &To<'_>, path: &str) -> (String, Vec<(String, String)>) {
+    if config.proxy {
+        let below = path.strip_prefix(shared::gms::CHAT_API_PREFIX).unwrap_or(path);
+        let url = format!("{}{CHATS_PATH}{below}", config.relay_url.trim_end_matches('/'));
+        let bearer = to.token.map(|t| ("Authorization".to_owned(), format!("Bearer {t}")));
+        return (url, bearer.into_iter().collect());
+    }
+    let url = format!("{}{path}", config.gms_url.trim_end_matches('/'));
+    let headers = config.gms_headers.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+    (url, headers)
+}
+
 /// One Chat API request, tried again as `policy` says on statusCode 1, 5xx and network
 /// errors. A response with statusCode 2 is returned for the caller to judge.
 pub async fn gms(
     config: &WidgetConfig,
-    service: &str,
+    to: &To<'_>,
     operation: &ChatOperation,
-    credentials: Option<&Credentials>,
     policy: RetryPolicy,
 ) -> Result<ChatResponse, NetError> {
-    let request = operation.encode(service, credentials);
-    let url = format!("{}{}", config.gms_url.trim_end_matches('/'), request.path);
+    attempts(config, to, operation, policy, |bytes| ChatResponse::read(bytes)).await
+}
+
+/// A start through a relay in proxy mode: GMS's answer without tokens and, when the chat
+/// started, the relay's session of it.
+pub async fn start(
+    config: &WidgetConfig,
+    to: &To<'_>,
+    operation: &ChatOperation,
+    policy: RetryPolicy,
+) -> (Result<ChatResponse, NetError>, Option<SessionRegistered>) {
+    let read = |bytes: &[u8]| {
+        let text = std::str::from_utf8(bytes).ok()?;
+        Some(match shared::json::from_str::<ChatStarted>(text) {
+            Some(started) => (started.envelope, Some(started.relay)),
+            None => (ChatResponse::read(bytes)?, None),
+        })
+    };
+    match attempts(config, to, operation, policy, read).await {
+        Ok((response, session)) => (Ok(response), session),
+        Err(error) => (Err(error), None),
+    }
+}
+
+/// The retry loop of a Chat API request, its answer read by `read`.
+async fn attempts<T: Envelope>(
+    config: &WidgetConfig,
+    to: &To<'_>,
+    operation: &ChatOperation,
+    policy: RetryPolicy,
+    read: impl Fn(&[u8]) -> Option<T>,
+) -> Result<T, NetError> {
+    let request = operation.encode(to.service, to.credentials);
+    let (url, headers) = address(config, to, &request.path);
     let body = Body::of(&request.body)?;
     let mut attempts = Attempts::new(policy);
     loop {
-        let result = body.post(&url, config).await.and_then(envelope);
+        let result = body
+            .post(&url, &headers)
+            .await
+            .and_then(|(status, _, bytes)| read(&bytes).ok_or(NetError::Http(status)));
         let verdict = match &result {
-            Ok(response) => response.verdict(),
+            Ok(answer) => answer.envelope().verdict(),
             Err(error) => error.verdict(),
         };
         match attempts.after(verdict, js_sys::Math::random()) {
@@ -72,23 +129,39 @@ pub async fn gms(
             // statusCode 2 and ended chats are the caller's to judge.
             Next::Done(_) => return result,
             Next::GiveUp => {
-                return result.and_then(|r| Err(NetError::Refused(r.error_summary())));
+                return result.and_then(|r| Err(NetError::Refused(r.envelope().error_summary())));
             }
         }
+    }
+}
+
+/// What the retry loop judges of an answer.
+trait Envelope {
+    fn envelope(&self) -> &ChatResponse;
+}
+
+impl Envelope for ChatResponse {
+    fn envelope(&self) -> &ChatResponse {
+        self
+    }
+}
+
+impl Envelope for (ChatResponse, Option<SessionRegistered>) {
+    fn envelope(&self) -> &ChatResponse {
+        &self.0
     }
 }
 
 /// Downloads a chat file: GMS answers its bytes, or an envelope when it refuses.
 pub async fn download(
     config: &WidgetConfig,
-    service: &str,
-    credentials: &Credentials,
+    to: &To<'_>,
     file_id: &str,
 ) -> Result<Vec<u8>, NetError> {
     let operation = ChatOperation::Download { file_id: file_id.to_owned() };
-    let request = operation.encode(service, Some(credentials));
-    let url = format!("{}{}", config.gms_url.trim_end_matches('/'), request.path);
-    let (status, json, bytes) = Body::of(&request.body)?.post(&url, config).await?;
+    let request = operation.encode(to.service, to.credentials);
+    let (url, headers) = address(config, to, &request.path);
+    let (status, json, bytes) = Body::of(&request.body)?.post(&url, &headers).await?;
     // Only a JSON answer can be a refusal: a downloaded file is not read as one.
     match json.then(|| ChatResponse::read(&bytes)).flatten() {
         Some(refusal) if refusal.status_code != 0 => {
@@ -128,21 +201,18 @@ impl Body {
         }
     }
 
-    /// Posts it with the page's `gmsHeaders` (checked at mount); answers the HTTP status,
-    /// whether the answer is JSON, and its bytes.
+    /// Posts it with `headers` (the page's `gmsHeaders`, checked at mount, or the relay's
+    /// token); answers the HTTP status, whether the answer is JSON, and its bytes.
     async fn post(
         &self,
         url: &str,
-        config: &WidgetConfig,
+        headers: &[(String, String)],
     ) -> Result<(u16, bool, Vec<u8>), NetError> {
         // A form POST without custom headers is a CORS "simple request": no preflight;
-        // so is multipart, whose boundary the browser sets. A page's `gmsHeaders` make
-        // both preflighted, which a gateway asking for them answers.
-        let mut headers: Vec<(&str, &str)> = config
-            .gms_headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
+        // so is multipart, whose boundary the browser sets. A page's `gmsHeaders` (or the
+        // relay's token) make both preflighted, which a gateway (the relay) answers.
+        let mut headers: Vec<(&str, &str)> =
+            headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
         match self {
             Body::Form(text) => {
                 headers.push(("Content-Type", shared::form::CONTENT_TYPE));
@@ -180,11 +250,6 @@ async fn fetch(
     let json = content_type.is_some_and(|t| t.contains("json"));
     let buffer = JsFuture::from(response.array_buffer().map_err(failed)?).await.map_err(failed)?;
     Ok((response.status(), json, js_sys::Uint8Array::new(&buffer).to_vec()))
-}
-
-/// GMS may send an envelope with a non-200 status too.
-fn envelope((status, _, bytes): (u16, bool, Vec<u8>)) -> Result<ChatResponse, NetError> {
-    ChatResponse::read(&bytes).ok_or(NetError::Http(status))
 }
 
 /// Registers the chat with the relay, judged as `Registration::of` judges it.

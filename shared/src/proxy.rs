@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::form::user_data_key;
 use crate::gms::{ChatOperation, ChatResponse, PushSubscription, Visitor, async_push_user_data};
+use crate::json::{FromJson, Json, object, required};
 use crate::relay_api::SessionRegistered;
 use crate::transcript::TranscriptPosition;
 
@@ -21,7 +22,7 @@ pub const MAX_FIELD_BYTES: usize = 8 * 1024;
 
 /// The user-data keys that belong to the relay: Genesys' own (`GCTI_…`, which subscribe a
 /// chat to push and choose where pushes go) are set by the relay alone, never a browser.
-fn reserved(key: &str) -> bool {
+pub fn reserved(key: &str) -> bool {
     key.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("GCTI_"))
 }
 
@@ -218,4 +219,13 @@ pub struct ChatStarted {
     pub envelope: ChatResponse,
     /// The relay's registration of the chat.
     pub relay: SessionRegistered,
+}
+
+impl FromJson for ChatStarted {
+    fn from_json(value: &Json) -> Option<Self> {
+        Some(ChatStarted {
+            envelope: ChatResponse::from_json(value)?,
+            relay: required(object(value)?, "relay")?,
+        })
+    }
 }

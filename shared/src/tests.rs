@@ -16,4 +16,5 @@ mod visitor_chat_tests;
 mod visitor_embed_tests;
 mod visitor_identity_tests;
 mod visitor_notify_tests;
+mod visitor_proxy_tests;
 mod visitor_tests;

@@ -62,6 +62,10 @@ pub struct WidgetConfig {
     /// URL's fragment, never from a setting).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub resume: String,
+    /// The relay is in proxy mode (`--gms-proxy`): the widget reaches GMS only through it
+    /// and keeps no GMS token. Only the loader the relay renders sets it, never a page.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub proxy: bool,
 }
 
 impl FromJson for WidgetConfig {
@@ -85,6 +89,8 @@ impl FromJson for WidgetConfig {
             user_hash: or("userHash", d.user_hash)?,
             resume: or("resume", d.resume)?,
             mask_patterns: optional(v, "maskPatterns")?,
+            // Anything but `true` (an unrendered loader's placeholder) is direct mode.
+            proxy: v.get("proxy").and_then(bool::from_json).unwrap_or(false),
         })
     }
 }
@@ -106,6 +112,7 @@ impl Default for WidgetConfig {
             user_hash: String::new(),
             resume: String::new(),
             mask_patterns: None,
+            proxy: false,
         }
     }
 }

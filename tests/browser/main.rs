@@ -47,6 +47,7 @@ mod engines;
 mod identity;
 mod page;
 mod panel;
+mod proxy;
 mod tabs;
 mod visitor;
 mod web_push;

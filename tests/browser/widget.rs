@@ -305,7 +305,7 @@ async fn the_visitor_ends_the_chat_and_its_tokens_and_then_its_transcript_leave_
             10,
             "const s = JSON.parse(localStorage.getItem('gms-chat:v1'));
              const c = s.chat.credentials;
-             return s.chat.ended && c.userId === '' && c.secureKey === '' && s.chat.events.length > 0;",
+             return s.chat.ended && !('userId' in c) && !('secureKey' in c) && s.chat.events.length > 0;",
             json!([]),
         )
         .await?;

@@ -26,6 +26,9 @@ pub struct Options {
     pub watch_chat_servers: bool,
     /// While set, every write of the relay's store fails (see `FailingStore`).
     pub store_fails: Option<Arc<AtomicBool>>,
+    /// The relay in proxy mode (`--gms-proxy`) and GMS private: gms-sim answers no
+    /// browser (no CORS for the page's origin) and the host page names no GMS.
+    pub proxy: bool,
 }
 
 impl Options {
@@ -105,12 +108,15 @@ impl System {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let relay_addr = listener.local_addr()?;
         let relay_url = format!("http://{relay_addr}");
+        // A private GMS allows no browser origin: only a server (the relay) reaches it.
+        let cors =
+            if options.proxy { "https://no-browser.invalid".to_owned() } else { relay_url.clone() };
         let mut sim_args = vec![
             "gms-sim".to_owned(),
             "--listen".to_owned(),
             "127.0.0.1:0".to_owned(),
             "--cors-origin".to_owned(),
-            relay_url.clone(),
+            cors,
             "--push-url".to_owned(),
             push_url(&relay_url),
         ];
@@ -120,7 +126,10 @@ impl System {
         let site = match &options.widget_dist {
             Some(dist) => Some(host_site(
                 dist,
-                &WidgetConfig { gms_url: gms.url(), ..options.widget_config.clone() },
+                &WidgetConfig {
+                    gms_url: if options.proxy { String::new() } else { gms.url() },
+                    ..options.widget_config.clone()
+                },
             )?),
             None => None,
         };
@@ -131,6 +140,9 @@ impl System {
             relay_args = relay_args.watch(&gms.chat_servers);
         }
         relay_args = relay_args.flags(options.relay_args);
+        if options.proxy {
+            relay_args = relay_args.flags(["--gms-proxy"]);
+        }
         if let Some(site) = &site {
             // The tests' host page is the build's page at `/`.
             relay_args = relay_args.site(site);

@@ -62,7 +62,8 @@ pub(crate) fn router(state: AppState) -> Router {
     }
     if let Some(dir) = &state.config.static_dir {
         let gms_url = state.config.widget_gms_url.clone().unwrap_or_default();
-        router = router.merge(widget::router(dir.clone(), gms_url, state.config.demo_page));
+        let (demo, proxy) = (state.config.demo_page, state.config.proxy.enabled);
+        router = router.merge(widget::router(dir.clone(), gms_url, demo, proxy));
     }
     router.with_state(state)
 }

@@ -178,11 +178,18 @@ fn tell_verified_user(state: &AppState, record: &ChatRecord, user_id: &str) {
 }
 
 /// A chat handed to a browser that proved its right to it: its tokens as the relay holds
-/// them, a subscription token, and the position the relay knows.
+/// them (none in proxy mode), a subscription token, and the position the relay knows.
 pub(super) fn handover(state: &AppState, record: &ChatRecord) -> ChatHandover {
+    let credentials = if state.config.proxy.enabled {
+        // In proxy mode no GMS token leaves the relay: the browser reaches the chat
+        // through it, with the subscription token.
+        Credentials::id_only(&record.credentials.chat_id)
+    } else {
+        record.credentials.clone()
+    };
     ChatHandover {
         service: record.service.clone(),
-        credentials: record.credentials.clone(),
+        credentials,
         token: state.tokens.sign(&record.credentials.chat_id),
         position: record.position,
     }

@@ -26,9 +26,17 @@ const TEMPLATE: &str = "loader.js";
 const STYLES: &str = "widget.css";
 
 /// `gms_url`: the default for pages that name no GMS (`--widget-gms-url`), may be empty;
-/// `demo_page`: whether the build's example page is served at `/` (`--demo-page`).
-pub(crate) fn router(dir: PathBuf, gms_url: String, demo_page: bool) -> Router<AppState> {
-    let loader = Arc::new(Loader { dir: dir.clone(), gms_url, rendered: Mutex::new(None) });
+/// `demo_page`: whether the build's example page is served at `/` (`--demo-page`);
+/// `proxy`: the relay is in proxy mode, which the loader tells the widget (and then names
+/// no GMS at all).
+pub(crate) fn router(
+    dir: PathBuf,
+    gms_url: String,
+    demo_page: bool,
+    proxy: bool,
+) -> Router<AppState> {
+    let gms_url = if proxy { String::new() } else { gms_url };
+    let loader = Arc::new(Loader { dir: dir.clone(), gms_url, proxy, rendered: Mutex::new(None) });
     let mut router = Router::new().route(LOADER_PATH, get(move || serve_loader(loader.clone())));
     if !demo_page {
         let absent = || async { AppError::NotFound };
@@ -47,6 +55,7 @@ const RENDERED_FOR: Duration = Duration::from_secs(1);
 struct Loader {
     dir: PathBuf,
     gms_url: String,
+    proxy: bool,
     rendered: Mutex<Option<(Instant, Arc<str>)>>,
 }
 
@@ -58,11 +67,12 @@ async fn serve_loader(loader: Arc<Loader>) -> Result<Response, AppError> {
         Some(text) => text,
         None => {
             let reader = loader.clone();
-            let text: Arc<str> =
-                tokio::task::spawn_blocking(move || render(&reader.dir, &reader.gms_url))
-                    .await
-                    .map_err(|e| AppError::WidgetNotBuilt(e.to_string()))??
-                    .into();
+            let text: Arc<str> = tokio::task::spawn_blocking(move || {
+                render(&reader.dir, &reader.gms_url, reader.proxy)
+            })
+            .await
+            .map_err(|e| AppError::WidgetNotBuilt(e.to_string()))??
+            .into();
             if let Ok(mut rendered) = loader.rendered.lock() {
                 *rendered = Some((Instant::now(), text.clone()));
             }
@@ -73,7 +83,7 @@ async fn serve_loader(loader: Arc<Loader>) -> Result<Response, AppError> {
     Ok(([(header::CONTENT_TYPE, javascript)], text.to_string()).into_response())
 }
 
-fn render(dir: &Path, gms_url: &str) -> Result<String, AppError> {
+fn render(dir: &Path, gms_url: &str, proxy: bool) -> Result<String, AppError> {
     let read = |name: &str| {
         std::fs::read_to_string(dir.join(name))
             .map_err(|e| AppError::WidgetNotBuilt(format!("{name}: {e}")))
@@ -81,7 +91,7 @@ fn render(dir: &Path, gms_url: &str) -> Result<String, AppError> {
     let (js, wasm) = build_files(dir)?;
     // Compacted by the release build (`cargo xtask compact-css` in frontend/minify.sh).
     let css = read(STYLES)?;
-    let values = Filled { js: &js, wasm: &wasm, css: &css, gms_url };
+    let values = Filled { js: &js, wasm: &wasm, css: &css, gms_url, proxy };
     fill(&read(TEMPLATE)?, &values)
 }
 
@@ -95,6 +105,8 @@ pub(crate) struct Filled<'a> {
     pub css: &'a str,
     /// GMS for pages that name none (may be empty).
     pub gms_url: &'a str,
+    /// The widget reaches GMS only through this relay.
+    pub proxy: bool,
 }
 
 /// The glue script and wasm trunk wrote (`frontend-<hash>.js`, `frontend-<hash>_bg.wasm`);
@@ -129,15 +141,16 @@ pub(crate) fn fill(template: &str, values: &Filled<'_>) -> Result<String, AppErr
     let quoted = |value: &str| serde_json::to_string(value).unwrap_or_default();
     let mut out = template.to_owned();
     for (placeholder, value) in [
-        ("'__GMS_CHAT_JS__'", values.js),
-        ("'__GMS_CHAT_WASM__'", values.wasm),
-        ("'__GMS_CHAT_CSS__'", values.css),
-        ("'__GMS_CHAT_GMS_URL__'", values.gms_url),
+        ("'__GMS_CHAT_JS__'", quoted(values.js)),
+        ("'__GMS_CHAT_WASM__'", quoted(values.wasm)),
+        ("'__GMS_CHAT_CSS__'", quoted(values.css)),
+        ("'__GMS_CHAT_GMS_URL__'", quoted(values.gms_url)),
+        ("'__GMS_CHAT_PROXY__'", values.proxy.to_string()),
     ] {
         if !out.contains(placeholder) {
             return Err(AppError::WidgetNotBuilt(format!("{TEMPLATE} has no {placeholder}")));
         }
-        out = out.replace(placeholder, &quoted(value));
+        out = out.replace(placeholder, &value);
     }
     Ok(out)
 }
@@ -219,16 +232,18 @@ mod tests {
     #[test]
     fn the_loader_gets_the_builds_names_and_styles_as_string_literals() {
         let template = "var JS = '__GMS_CHAT_JS__'; var W = '__GMS_CHAT_WASM__'; \
-                        var C = '__GMS_CHAT_CSS__'; var G = '__GMS_CHAT_GMS_URL__';";
+                        var C = '__GMS_CHAT_CSS__'; var G = '__GMS_CHAT_GMS_URL__'; \
+                        var P = '__GMS_CHAT_PROXY__';";
         let values = Filled {
             js: "f-1.js",
             wasm: "f-1_bg.wasm",
             css: "a { content: \"'\" }\n",
             gms_url: "",
+            proxy: true,
         };
         assert_eq!(
             fill(template, &values).expect("fills"),
-            r#"var JS = "f-1.js"; var W = "f-1_bg.wasm"; var C = "a { content: \"'\" }\n"; var G = "";"#
+            r#"var JS = "f-1.js"; var W = "f-1_bg.wasm"; var C = "a { content: \"'\" }\n"; var G = ""; var P = true;"#
         );
         assert!(fill("var JS = '__GMS_CHAT_JS__';", &values).is_err(), "a placeholder missing");
     }

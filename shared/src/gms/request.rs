@@ -17,11 +17,15 @@ pub struct Credentials {
     pub chat_id: String,
     /// This party's id; empty when GMS gave none (deprecated since GMS 8.5.112), and
     /// then never sent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user_id: String,
-    /// The session secret. Never logged.
+    /// The session secret. Never logged. Empty in a browser in proxy mode, where only the
+    /// relay holds it (`shared::proxy`); an empty token is never written.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub secure_key: String,
     /// The Chat Server that served the last response; empty when GMS gave none
     /// (deprecated since GMS 8.5.112), and then never sent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub alias: String,
 }
 
@@ -31,7 +35,7 @@ impl FromJson for Credentials {
         Some(Credentials {
             chat_id: required(v, "chatId")?,
             user_id: or_default(v, "userId")?,
-            secure_key: required(v, "secureKey")?,
+            secure_key: or_default(v, "secureKey")?,
             alias: or_default(v, "alias")?,
         })
     }
@@ -39,16 +43,30 @@ impl FromJson for Credentials {
 
 impl ToJson for Credentials {
     fn write_json(&self, out: &mut String) {
+        fn filled(token: &String) -> Option<&String> {
+            Some(token).filter(|t| !t.is_empty())
+        }
         Object::new(out)
             .field("chatId", &self.chat_id)
-            .field("userId", &self.user_id)
-            .field("secureKey", &self.secure_key)
-            .field("alias", &self.alias)
+            .some("userId", filled(&self.user_id))
+            .some("secureKey", filled(&self.secure_key))
+            .some("alias", filled(&self.alias))
             .end();
     }
 }
 
 impl Credentials {
+    /// A chat known by its id alone: the widget's in proxy mode, where the relay holds
+    /// every token.
+    pub fn id_only(chat_id: &str) -> Credentials {
+        Credentials {
+            chat_id: chat_id.to_owned(),
+            user_id: String::new(),
+            secure_key: String::new(),
+            alias: String::new(),
+        }
+    }
+
     /// Whether the chat may be on the Chat Server `alias`: it is its alias, or GMS gave the
     /// chat none (8.5.112 and later), so it could be on any.
     pub fn may_be_on(&self, alias: &str) -> bool {

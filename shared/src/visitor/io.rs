@@ -344,6 +344,9 @@ pub enum Input {
     Frame(ServerFrame),
     /// The answer to a GMS request.
     Gms(RequestId, GmsResult),
+    /// The answer to a start in proxy mode (`shared::proxy::ChatStarted`): GMS's envelope
+    /// without tokens, and the relay's session of the chat when it started.
+    Started(RequestId, GmsResult, Option<Box<SessionRegistered>>),
     /// The answer to a registration.
     Registered(RequestId, Registration),
     /// The visitor picked a file to send (one picked while another is on its way replaces
@@ -417,6 +420,9 @@ pub enum Effect {
         operation: ChatOperation,
         /// The chat's tokens (none for create).
         credentials: Option<Credentials>,
+        /// The chat's subscription token, which authorises it in proxy mode (none for a
+        /// start).
+        token: Option<String>,
         /// How often to try.
         policy: RetryPolicy,
     },

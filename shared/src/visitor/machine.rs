@@ -137,6 +137,9 @@ pub struct Machine {
     resume_link: Option<String>,
     /// What is hidden from the visitor's lines before they leave the browser.
     mask: Mask,
+    /// The relay is in proxy mode: chats start through it with its push subscription,
+    /// the browser keeps no GMS token, and the start is the registration.
+    proxy: bool,
 }
 
 impl Machine {
@@ -186,12 +189,18 @@ impl Machine {
             link_page: String::new(),
             resume_link: None,
             mask: Mask::default(),
+            proxy: false,
         }
     }
 
     /// The same machine with the site's pre-filter instead of the card rule alone.
     pub fn with_mask(self, mask: Mask) -> Machine {
         Machine { mask, ..self }
+    }
+
+    /// The same machine for a relay in proxy mode (`WidgetConfig::proxy`).
+    pub fn with_proxy(self, proxy: bool) -> Machine {
+        Machine { proxy, ..self }
     }
 
     /// The active (not ended) chat.
@@ -252,6 +261,7 @@ impl Machine {
             }
             Input::Frame(frame) => self.frame(frame, &mut out),
             Input::Gms(id, result) => self.answer(id, result, &mut out),
+            Input::Started(id, result, session) => self.started(id, result, session, &mut out),
             Input::Registered(id, registration) => self.registered(id, registration, &mut out),
             Input::FilePicked(file) => self.file_picked(file, &mut out),
             Input::FileRead(id, bytes) => self.file_read(id, bytes, &mut out),
@@ -307,9 +317,9 @@ impl Machine {
     ) -> Option<RequestId> {
         let chat = self.active_chat()?;
         let (chat_id, service) = (chat.credentials.chat_id.clone(), chat.service.clone());
-        let credentials = Some(chat.credentials.clone());
+        let (credentials, token) = (Some(chat.credentials.clone()), chat.relay_token.clone());
         let id = self.track(Some(&chat_id), purpose);
-        out.push(Effect::Gms { id, service, operation, credentials, policy });
+        out.push(Effect::Gms { id, service, operation, credentials, token, policy });
         Some(id)
     }
 
@@ -333,14 +343,21 @@ impl Machine {
         }
         self.starting = true;
         self.notice = None;
-        let subscription =
-            PushSubscription::new(self.stored.device_id.clone(), self.node_group.clone());
-        // The site's keys first: the push subscription's own keys are not the site's to set.
-        let push = async_push_user_data(&subscription);
+        // The site's keys first: the push subscription's own keys are not the site's to
+        // set. Through the relay, the relay subscribes the chat, and refuses a start that
+        // names any of Genesys' own keys.
+        let push = if self.proxy {
+            Vec::new()
+        } else {
+            let subscription =
+                PushSubscription::new(self.stored.device_id.clone(), self.node_group.clone());
+            async_push_user_data(&subscription)
+        };
         let mut user_data: Vec<(String, String)> = self
             .user_data
             .iter()
             .filter(|(key, _)| !push.iter().any(|(k, _)| k == *key))
+            .filter(|(key, _)| !(self.proxy && crate::proxy::reserved(key)))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         user_data.extend(push);
@@ -351,6 +368,7 @@ impl Machine {
             service: self.service.clone(),
             operation,
             credentials: None,
+            token: None,
             policy: RetryPolicy::GMS,
         });
     }
@@ -439,8 +457,10 @@ impl Machine {
     fn forget(&mut self, device_id: String, tell_gms: bool, out: &mut Vec<Effect>) {
         if tell_gms {
             self.chat_request(Purpose::End, ChatOperation::Disconnect, RetryPolicy::ONCE, out);
+            // Through the relay, the disconnect needs the relay to hold the chat: it
+            // forgets the chat itself, when its next ping finds it ended.
             if let Some(chat) = &self.stored.chat
-                && let Some(token) = &chat.relay_token
+                && let Some(token) = chat.relay_token.as_ref().filter(|_| !self.proxy)
             {
                 let chat_id = chat.credentials.chat_id.clone();
                 out.push(Effect::Forget { chat_id, token: token.clone() });

@@ -237,7 +237,7 @@ impl Visitor {
         let env = self.env.clone();
         let random: u64 = tab.rng.random();
         match effect {
-            Effect::Gms { id, service, operation, credentials, policy } => {
+            Effect::Gms { id, service, operation, credentials, policy, token: _ } => {
                 tab.tasks.spawn(async move {
                     let result = effects::gms(
                         &env,

@@ -2,7 +2,8 @@
 //! for, and the refresh they may ask for.
 
 use crate::gms::RetryPolicy;
-use crate::gms::{ChatOperation, ChatResponse, Verdict};
+use crate::gms::{ChatOperation, ChatResponse, Credentials, Verdict};
+use crate::relay_api::SessionRegistered;
 use crate::transcript::TranscriptPosition;
 use crate::visitor::chat::{Applied, ChatState};
 use crate::visitor::io::{Effect, Failure, GmsResult, NetFailure, Notice, RequestId};
@@ -56,7 +57,7 @@ impl Machine {
         let Some(pending) = self.pending.remove(&id) else { return };
         let current = self.is_current(pending.chat_id.as_deref());
         match pending.purpose {
-            Purpose::Create => self.created(result, out),
+            Purpose::Create => self.created(result, None, out),
             Purpose::Refresh => {
                 self.refreshing = false;
                 if current {
@@ -105,7 +106,27 @@ impl Machine {
         Some(applied)
     }
 
-    pub(super) fn created(&mut self, result: GmsResult, out: &mut Vec<Effect>) {
+    /// A start through the relay (proxy mode) answered.
+    pub(super) fn started(
+        &mut self,
+        id: RequestId,
+        result: GmsResult,
+        session: Option<Box<SessionRegistered>>,
+        out: &mut Vec<Effect>,
+    ) {
+        if self.pending.remove(&id).is_some_and(|p| p.purpose == Purpose::Create) {
+            self.created(result, session.map(|s| *s), out);
+        }
+    }
+
+    /// A create answered: directly by GMS with the chat's tokens, or through the relay
+    /// (proxy mode) with the chat's id and the relay's session, which is its registration.
+    pub(super) fn created(
+        &mut self,
+        result: GmsResult,
+        session: Option<SessionRegistered>,
+        out: &mut Vec<Effect>,
+    ) {
         self.starting = false;
         let response = match result {
             GmsResult::Answer(response) => response,
@@ -114,12 +135,25 @@ impl Machine {
                 return;
             }
         };
-        let Some(credentials) = response.credentials().filter(|_| response.status_code == 0) else {
+        let credentials = match &session {
+            _ if response.status_code != 0 => None,
+            Some(_) if self.proxy => {
+                response.chat_id.as_deref().filter(|id| !id.is_empty()).map(Credentials::id_only)
+            }
+            _ if self.proxy => None,
+            _ => response.credentials(),
+        };
+        let Some(credentials) = credentials else {
             self.notice = Some(Notice::CouldNotStart(response.error_summary()));
             return;
         };
         let mut chat = ChatState::new(&self.service, credentials);
         chat.apply_response(&response);
+        if let Some(session) = session {
+            chat.relay_token = Some(session.token);
+            chat.push_key = session.vapid_public_key;
+            self.relay_position = self.relay_position.max(session.position);
+        }
         self.stored.chat = Some(chat);
         self.outbox.clear();
         self.saved = false;
@@ -195,10 +229,11 @@ impl Machine {
                         position: TranscriptPosition::from_value(chat.next_position),
                     };
                     let (service, credentials) = (chat.service.clone(), chat.credentials.clone());
+                    let token = chat.relay_token.clone();
                     let id = self.track(Some(&credentials.chat_id), Purpose::Refresh);
                     self.refreshing = true;
                     let (credentials, policy) = (Some(credentials), RetryPolicy::GMS);
-                    out.push(Effect::Gms { id, service, operation, credentials, policy });
+                    out.push(Effect::Gms { id, service, operation, credentials, token, policy });
                 }
                 self.chat_over(out);
             }
@@ -209,7 +244,9 @@ impl Machine {
     /// The current chat has ended: the relay forgets it, the socket is not needed.
     pub(super) fn chat_over(&mut self, out: &mut Vec<Effect>) {
         let Some(chat) = self.stored.chat.as_ref() else { return };
-        if let Some(token) = &chat.relay_token {
+        // Through the relay, the last refresh above needs the relay to hold the chat
+        // still: it forgets the chat itself, when its next ping finds it ended.
+        if let Some(token) = chat.relay_token.as_ref().filter(|_| !self.proxy) {
             out.push(Effect::Forget {
                 chat_id: chat.credentials.chat_id.clone(),
                 token: token.clone(),
