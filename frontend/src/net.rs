@@ -79,7 +79,7 @@ pub async fn gms(
     operation: &ChatOperation,
     policy: RetryPolicy,
 ) -> Result<ChatResponse, NetError> {
-    attempts(config, to, operation, policy, |bytes| ChatResponse::read(bytes)).await
+    attempts(config, to, operation, policy, ChatResponse::read).await
 }
 
 /// A start through a relay in proxy mode: GMS's answer without tokens and, when the chat

@@ -2,7 +2,9 @@
 //! `--nodes N` (N ≥ 2) runs N relays on one local redis-server behind a small load
 //! balancer, so a person can kill one relay and watch the chat carry on; with `--sentinel`
 //! that Redis is a primary, its replica and three sentinels, so they can also move the
-//! primary (`SENTINEL FAILOVER`, or kill it) and watch the relays follow.
+//! primary (`SENTINEL FAILOVER`, or kill it) and watch the relays follow. `--proxy` puts
+//! the relays in proxy mode with a private gms-sim (no browser origin allowed): the page
+//! reaches GMS only through them, and its storage holds no GMS token.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -59,11 +61,17 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     } else {
         (1..=nodes).map(|k| relay_port + u16::try_from(k).unwrap_or(u16::MAX)).collect()
     };
+    let proxy = args.iter().any(|a| a == "--proxy");
     let mut sim = Command::new(bin.join("gms-sim"));
     sim.args(["--listen", &format!("127.0.0.1:{gms_port}"), "--bot"]);
     sim.args(["--require-header", GATEWAY_HEADER]);
-    // The relay's page, and `trunk serve`'s (Trunk.toml) in the frontend dev loop.
-    sim.args(["--cors-origin", &relay_url, "--cors-origin", "http://127.0.0.1:8080"]);
+    if proxy {
+        // Private: no browser may call it, only the relays.
+        sim.args(["--cors-origin", "https://no-browser.invalid"]);
+    } else {
+        // The relay's page, and `trunk serve`'s (Trunk.toml) in the frontend dev loop.
+        sim.args(["--cors-origin", &relay_url, "--cors-origin", "http://127.0.0.1:8080"]);
+    }
     for port in &relay_ports {
         sim.args(["--push-url", &format!("http://127.0.0.1:{port}/gms/push?secret={PUSH_SECRET}")]);
     }
@@ -101,6 +109,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         if let Some(redis_url) = &redis_url {
             relay.args(["--redis-url", redis_url, "--node-id", &format!("relay-{}", k + 1)]);
         }
+        if proxy {
+            relay.arg("--gms-proxy");
+        }
         for server in gms_sim["chatServers"].as_array().into_iter().flatten() {
             if let (Some(alias), Some(health)) =
                 (server["alias"].as_str(), server["health"].as_str())
@@ -124,6 +135,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     println!("  relay metrics:  {relay_url}/metrics");
     println!();
     println!("  The scripted agent joins every new chat and answers. Press Ctrl-C to stop.");
+    if proxy {
+        println!("  Proxy mode: the page reaches GMS only through the relay (gms-sim allows no");
+        println!("  browser origin); the page's localStorage holds no GMS token.");
+    }
     if nodes > 1 {
         println!("  Kill a relay (`kill -9 <pid>`, pids above) mid-chat: the browser reconnects");
         println!("  through the balancer to another, and pushes are resent to the ones left.");

@@ -32,7 +32,8 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|image|setup>
   demo    build the widget, start gms-sim (with its scripted agent) and the relay, print
           the URLs; Ctrl-C stops everything (`-- --nodes 2`: two relays on a local
           redis-server behind a small load balancer; `--nodes 2 --sentinel`: on a primary,
-          its replica and three sentinels, to try a failover)
+          its replica and three sentinels, to try a failover; `--proxy`: the relays in
+          proxy mode, GMS private)
   bench   measure the relay (idle connections, push throughput and latency, restoration),
           the GMS load per idle chat and the widget's weight; prints a table and writes
           target/bench/results.json (`-- --only push,idle` runs some)

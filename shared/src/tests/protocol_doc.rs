@@ -37,6 +37,13 @@ fn check(kind: &str, body: &str) -> Result<(), String> {
         "ResumeLink" => typed::<ResumeLink>(body),
         "ChatResponse" => typed::<ChatResponse>(body),
         "ChatEvent" => typed::<ChatEvent>(body),
+        "ChatStarted" => {
+            typed::<crate::proxy::ChatStarted>(body)?;
+            // The widget reads it with its own codec: it must read it too.
+            crate::json::from_str::<crate::proxy::ChatStarted>(body)
+                .map(drop)
+                .ok_or_else(|| "the widget's reader refuses it".to_owned())
+        }
         "PushNotification" => {
             let push = PushNotification::parse(body.as_bytes()).map_err(|e| e.to_string())?;
             push.chat_id.map(drop).ok_or_else(|| "no chat id found".to_owned())

@@ -329,3 +329,81 @@ async fn without_the_flag_there_is_no_proxy() -> Result<()> {
     assert_eq!(chats.as_array().map(Vec::len), Some(0), "GMS heard nothing");
     setup.system.stop().await
 }
+
+/// A browser's call to one relay of several: status and body.
+async fn call_on(
+    relay_url: &str,
+    chat_id: &str,
+    token: Option<&str>,
+    operation: &str,
+    fields: &[(&str, &str)],
+) -> Result<(u16, Value)> {
+    let url = match token {
+        Some(_) => format!("{relay_url}{CHATS_PATH}/{SERVICE}/{chat_id}/{operation}"),
+        None => format!("{relay_url}{CHATS_PATH}/{SERVICE}"),
+    };
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", shared::form::CONTENT_TYPE)
+        .body(shared::form::encode(fields));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    ensure!(!text.contains("secureKey"), "{text}");
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+#[tokio::test]
+async fn every_relay_serves_every_chat_and_one_killed_loses_nothing_gms_accepted() -> Result<()> {
+    use clap::Parser as _;
+    let redis = crate::harness::RedisServer::start().await?;
+    let ports = [crate::harness::free_port()?, crate::harness::free_port()?];
+    let mut sim_args = vec!["gms-sim".to_owned(), "--listen".to_owned(), "127.0.0.1:0".to_owned()];
+    for port in ports {
+        sim_args.push("--push-url".to_owned());
+        sim_args.push(crate::support::push_url(&format!("http://127.0.0.1:{port}")));
+    }
+    let sim = gms_sim::start(gms_sim::Config::try_parse_from(&sim_args)?).await?;
+    let admin = crate::gms_client::SimAdmin::new(&sim.url());
+    let flags = ["--redis-url".to_owned(), redis.url()];
+    let mut relays = crate::harness::RelayCluster::start_on(
+        &flags,
+        &sim.url(),
+        &ports,
+        &["--gms-proxy".to_owned()],
+    )
+    .await?;
+    let (one, two) = (relays.urls[0].clone(), relays.urls[1].clone());
+
+    // Started on one relay, written in through the other at once.
+    let (status, started) = call_on(&one, "", None, "", &[("nickname", "Ann")]).await?;
+    assert_eq!(status, 200, "{started}");
+    let chat_id = started["chatId"].as_str().unwrap_or_default().to_owned();
+    let token = started["relay"]["token"].as_str().unwrap_or_default().to_owned();
+    let (status, sent) =
+        call_on(&two, &chat_id, Some(&token), "send", &[("message", "through two")]).await?;
+    assert_eq!((status, sent["statusCode"].as_i64()), (200, Some(0)), "{sent}");
+
+    // The relay that started it is killed; the other serves the chat, GMS's lines intact.
+    relays.kill9(0).await?;
+    let (status, sent) =
+        call_on(&two, &chat_id, Some(&token), "send", &[("message", "after the kill")]).await?;
+    assert_eq!((status, sent["statusCode"].as_i64()), (200, Some(0)), "{sent}");
+    let (_, all) =
+        call_on(&two, &chat_id, Some(&token), "refresh", &[("transcriptPosition", "1")]).await?;
+    let texts: Vec<&str> = all["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["through two", "after the kill"], "{all}");
+    let chat = admin.get(&format!("/sim/chats/{chat_id}")).await?;
+    assert_eq!(chat["pushSubscribed"], true);
+    relays.stop().await?;
+    sim.stop().await;
+    Ok(())
+}
