@@ -6,7 +6,7 @@ use shared::gms::{
     Answer, Attempts, ChatOperation, ChatResponse, Credentials, Next, RequestBody, RetryPolicy,
     Verdict,
 };
-use shared::proxy::{CHATS_PATH, ChatStarted};
+use shared::proxy::{ChatStarted, relay_path};
 use shared::relay_api::{
     PUSH_SUBSCRIPTION, RESUME_LINKS, RegisterSession, ResumeLink, SESSIONS_PATH, SessionRegistered,
 };
@@ -61,8 +61,7 @@ pub struct To<'a> {
 /// relay's `/v1/chats`, with the relay's token instead of the page's `gmsHeaders`.
 fn address(config: &WidgetConfig, to: &To<'_>, path: &str) -> (String, Vec<(String, String)>) {
     if config.proxy {
-        let below = path.strip_prefix(shared::gms::CHAT_API_PREFIX).unwrap_or(path);
-        let url = format!("{}{CHATS_PATH}{below}", config.relay_url.trim_end_matches('/'));
+        let url = format!("{}{}", config.relay_url.trim_end_matches('/'), relay_path(path));
         let bearer = to.token.map(|t| ("Authorization".to_owned(), format!("Bearer {t}")));
         return (url, bearer.into_iter().collect());
     }

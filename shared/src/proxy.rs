@@ -16,6 +16,13 @@ use crate::transcript::TranscriptPosition;
 /// a chat, `POST {CHATS_PATH}/{service}/{chatId}/{operation}` is one of the operations.
 pub const CHATS_PATH: &str = "/v1/chats";
 
+/// Where a Chat API request goes in proxy mode, below the relay's base URL: GMS's own path
+/// (`ChatOperation::encode`'s), its `/genesys/2/chat` prefix moved to [`CHATS_PATH`].
+pub fn relay_path(gms_path: &str) -> String {
+    let below = gms_path.strip_prefix(crate::gms::CHAT_API_PREFIX).unwrap_or(gms_path);
+    format!("{CHATS_PATH}{below}")
+}
+
 /// The longest message, typing preview or user-data value the relay passes on, in bytes:
 /// far above what a person types, far below what would make GMS's transcript a store.
 pub const MAX_FIELD_BYTES: usize = 8 * 1024;

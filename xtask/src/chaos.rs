@@ -2,7 +2,8 @@
 //! widget, then one chaos run (`tests/src/bin/chaos.rs`) with 3 real widgets in Chromium;
 //! the run's flags are passed on, `--push-format` among them (gms-sim's push layout: `flat`
 //! by default, `kebab`, `nested`, `envelope`, `envelope-string` with the payload as a JSON
-//! string, or `minimal`). `cargo xtask test` runs a short fixed seed (`smoke`).
+//! string, or `minimal`), and `--proxy` (the relays in proxy mode). `cargo xtask test` runs
+//! a short fixed seed (`smoke`), in direct and in proxy mode.
 
 use std::process::Command;
 
@@ -36,14 +37,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 }
 
 /// The short run of `cargo xtask test`: a minute of 100 faults on 20 headless visitors and
-/// one widget in Chromium, in the dev profile.
-pub(crate) fn smoke(tools: &Tools) -> Result<Command> {
+/// one widget in Chromium, in the dev profile, with `extra` flags (`--proxy`).
+pub(crate) fn smoke(tools: &Tools, extra: &[&str]) -> Result<Command> {
     let root = workspace::root()?;
     let mut cmd = tools.command("cargo");
     cmd.current_dir(&root)
         .args(["run", "--quiet", "-p", "system-tests", "--bin", "chaos", "--"])
         .args(["--seed", SMOKE_SEED, "--minutes", "1", "--faults", "100"])
         .args(["--visitors", "20", "--browsers", "1"])
+        .args(extra)
         .env("WIDGET_DIST", root.join("target").join("widget"))
         .env("TEST_LOG", quiet_relays());
     Ok(cmd)

@@ -88,7 +88,12 @@ pub(crate) fn run() -> Result<()> {
         check(
             &mut counts,
             "chaos smoke (seed 20261130, 1 min, 100 faults)",
-            &mut chaos::smoke(&tools)?,
+            &mut chaos::smoke(&tools, &[])?,
+        );
+        check(
+            &mut counts,
+            "chaos smoke in proxy mode (seed 20261130, 1 min, 100 faults)",
+            &mut chaos::smoke(&tools, &["--proxy"])?,
         );
     } else {
         println!("==> browser tests, benchmark and chaos smoke: not run, the widget did not build");

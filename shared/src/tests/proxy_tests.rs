@@ -19,8 +19,8 @@ fn as_the_widget_sends(operation: &ChatOperation) -> (String, Vec<(String, Strin
         alias: String::new(),
     };
     let request = operation.encode("svc", Some(&tokenless));
-    let prefix = format!("{}/svc/chat1/", crate::gms::CHAT_API_PREFIX);
-    let suffix = request.path.strip_prefix(&prefix).expect("below the chat").to_owned();
+    let path = crate::proxy::relay_path(&request.path);
+    let suffix = path.strip_prefix("/v1/chats/svc/chat1/").expect("below the chat").to_owned();
     let RequestBody::Form(fields) = request.body else { panic!("a form") };
     assert!(fields.iter().all(|(k, _)| !["secureKey", "userId", "alias"].contains(&k.as_str())));
     (suffix, fields)

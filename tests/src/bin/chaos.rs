@@ -42,6 +42,10 @@ struct Args {
     /// `minimal`); gms-sim's default when not given.
     #[arg(long)]
     push_format: Option<String>,
+    /// The relays in proxy mode (`--gms-proxy`): the visitors and widgets reach GMS only
+    /// through them.
+    #[arg(long)]
+    proxy: bool,
     /// Where to write the report as JSON.
     #[arg(long, default_value = "target/chaos")]
     out: PathBuf,
@@ -65,6 +69,7 @@ async fn main() -> Result<()> {
         browsers: args.browsers,
         widget: args.widget.clone(),
         push_format: args.push_format.clone(),
+        proxy: args.proxy,
     };
     let report = system_tests::chaos::run(options).await?;
     print!("{}", report.table());

@@ -44,6 +44,9 @@ pub struct Options {
     pub widget: Option<PathBuf>,
     /// gms-sim's `--push-format` (its default when none).
     pub push_format: Option<String>,
+    /// The relays in proxy mode: every Chat API request of the visitors and widgets goes
+    /// through them (and the suite's load balancer), none to GMS.
+    pub proxy: bool,
 }
 
 /// Runs it; the report says whether any invariant was violated.
@@ -53,6 +56,7 @@ pub async fn run(options: Options) -> Result<Report> {
         options.store,
         options.widget.clone(),
         options.push_format.as_deref(),
+        options.proxy,
     )
     .await?;
     let result = conduct(&options, &mut chaos).await;
@@ -74,6 +78,7 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
         relay_url: chaos.proxy.url.clone(),
         service: SERVICE.to_owned(),
         http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+        proxy: options.proxy,
     });
     let widgets = match options.browsers {
         0 => None,
@@ -113,6 +118,7 @@ async fn conduct(options: &Options, chaos: &mut Chaos) -> Result<Report> {
         browsers: options.browsers,
         relays: options.relays,
         store: shape.store,
+        proxy: options.proxy,
         ..Report::default()
     };
     let injected = strike_all(options, shape, chaos, &cast, started, &mut report).await?;

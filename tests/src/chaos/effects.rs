@@ -7,6 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shared::gms::{Attempts, ChatOperation, ChatResponse, Next, RequestBody};
+use shared::proxy::ChatStarted;
 use shared::relay_api::{ClientFrame, SESSIONS_PATH, ServerFrame};
 use shared::visitor::{GmsResult, Input, NetFailure, Registration};
 use tokio::sync::mpsc;
@@ -73,32 +74,50 @@ pub(super) async fn socket(
     }
 }
 
+/// Whom a Chat API request is for, as the widget's `net::To`.
+pub(super) struct To<'a> {
+    pub(super) service: &'a str,
+    pub(super) credentials: Option<&'a shared::gms::Credentials>,
+    pub(super) token: Option<&'a str>,
+}
+
+/// The machine's input for a settled request.
+type Answered = Box<dyn FnOnce(u64) -> Input + Send>;
+
 /// One Chat API request, tried through `Attempts` and settled by `GmsResult::settled`, as the
-/// widget's are.
+/// widget's are: to GMS, or in proxy mode to the same path below the relays' `/v1/chats`
+/// with the chat's subscription token (a start answered as `Input::Started`).
 pub(super) async fn gms(
     env: &Env,
-    service: &str,
+    to: &To<'_>,
     operation: &ChatOperation,
-    credentials: Option<&shared::gms::Credentials>,
     policy: shared::gms::RetryPolicy,
     seed: u64,
-) -> GmsResult {
+) -> Answered {
     let mut rng = StdRng::seed_from_u64(seed);
-    let request = operation.encode(service, credentials);
-    let url = format!("{}{}", env.gms_url, request.path);
+    let request = operation.encode(to.service, to.credentials);
+    let url = if env.proxy {
+        format!("{}{}", env.relay_url, shared::proxy::relay_path(&request.path))
+    } else {
+        format!("{}{}", env.gms_url, request.path)
+    };
+    let start = env.proxy && matches!(operation, ChatOperation::Create { .. });
     let RequestBody::Form(fields) = &request.body else {
-        return GmsResult::Failed(NetFailure::Network);
+        return Box::new(|id| Input::Gms(id, GmsResult::Failed(NetFailure::Network)));
     };
     let body = shared::form::encode(fields);
     let mut attempts = Attempts::new(policy);
+    let mut session = None;
     loop {
-        let sent = env
+        let mut post = env
             .http
             .post(&url)
             .header("Content-Type", shared::form::CONTENT_TYPE)
-            .body(body.clone())
-            .send()
-            .await;
+            .body(body.clone());
+        if let (true, Some(token)) = (env.proxy, to.token) {
+            post = post.bearer_auth(token);
+        }
+        let sent = post.send().await;
         let answer = match sent {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -107,7 +126,17 @@ pub(super) async fn gms(
             Err(error) => Err(error),
         };
         let last = match answer {
-            Ok((status, bytes)) => ChatResponse::read(&bytes).ok_or(NetFailure::Http(status)),
+            Ok((status, bytes)) => {
+                let started = std::str::from_utf8(&bytes)
+                    .ok()
+                    .filter(|_| start)
+                    .and_then(shared::json::from_str::<ChatStarted>);
+                session = started.as_ref().map(|s| Box::new(s.relay.clone()));
+                match started {
+                    Some(started) => Ok(started.envelope),
+                    None => ChatResponse::read(&bytes).ok_or(NetFailure::Http(status)),
+                }
+            }
             Err(_) => Err(NetFailure::Network),
         };
         let verdict = match &last {
@@ -116,7 +145,14 @@ pub(super) async fn gms(
         };
         match attempts.after(verdict, rng.random()) {
             Next::Wait(wait) => tokio::time::sleep(wait).await,
-            Next::Done(_) | Next::GiveUp => return GmsResult::settled(last),
+            Next::Done(_) | Next::GiveUp => {
+                let result = GmsResult::settled(last);
+                return if start {
+                    Box::new(move |id| Input::Started(id, result, session))
+                } else {
+                    Box::new(move |id| Input::Gms(id, result))
+                };
+            }
         }
     }
 }

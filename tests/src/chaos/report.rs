@@ -13,6 +13,8 @@ pub struct Report {
     pub browsers: usize,
     pub relays: usize,
     pub store: super::schedule::Store,
+    /// The relays were in proxy mode.
+    pub proxy: bool,
     /// Faults done, by kind.
     pub faults: BTreeMap<String, u64>,
     /// Transcript events shown to headless visitors (each visitor counts its own).
@@ -94,8 +96,13 @@ impl Report {
         };
         let _ = writeln!(
             out,
-            "chaos: seed {}, {:.1} min, {} headless visitors + {} browsers, {} relay(s) {mode}",
-            self.seed, self.minutes, self.visitors, self.browsers, self.relays
+            "chaos: seed {}, {:.1} min, {} headless visitors + {} browsers, {} relay(s) {mode}{}",
+            self.seed,
+            self.minutes,
+            self.visitors,
+            self.browsers,
+            self.relays,
+            if self.proxy { ", in proxy mode" } else { "" }
         );
         let rows: Vec<(String, String)> = self
             .faults

@@ -79,6 +79,7 @@ impl Chaos {
         store: Store,
         widget: Option<PathBuf>,
         push_format: Option<&str>,
+        gms_proxy: bool,
     ) -> Result<Chaos> {
         let stop = CancellationToken::new();
         let relay_ports = (0..relays).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
@@ -137,6 +138,9 @@ impl Chaos {
             }
             if let Some(site) = &site {
                 args = args.site(site);
+            }
+            if gms_proxy {
+                args = args.flags(["--gms-proxy"]);
             }
             chaos.relays.push(None);
             chaos.relay_args.push(args.build());

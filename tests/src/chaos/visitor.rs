@@ -26,6 +26,8 @@ pub(crate) struct Env {
     pub(crate) relay_url: String,
     pub(crate) service: String,
     pub(crate) http: reqwest::Client,
+    /// The relays are in proxy mode: Chat API requests go through them.
+    pub(crate) proxy: bool,
 }
 
 /// The run's phase, which every visitor follows.
@@ -139,7 +141,8 @@ impl Visitor {
         let machine = match self.stored.as_deref().and_then(shared::json::from_str::<Stored>) {
             Some(stored) => Machine::new(stored, &service, ""),
             _ => Machine::fresh(&format!("chaos-device-{}", self.number), &service, ""),
-        };
+        }
+        .with_proxy(self.env.proxy);
         self.outcome.tabs += 1;
         // Bounded: a tab that cannot keep up makes its requests wait, as a busy page would.
         let (inputs, mut received) = mpsc::channel(256);
@@ -237,18 +240,15 @@ impl Visitor {
         let env = self.env.clone();
         let random: u64 = tab.rng.random();
         match effect {
-            Effect::Gms { id, service, operation, credentials, policy, token: _ } => {
+            Effect::Gms { id, service, operation, credentials, policy, token } => {
                 tab.tasks.spawn(async move {
-                    let result = effects::gms(
-                        &env,
-                        &service,
-                        &operation,
-                        credentials.as_ref(),
-                        policy,
-                        random,
-                    )
-                    .await;
-                    let _ = inputs.send(Input::Gms(id, result)).await;
+                    let to = effects::To {
+                        service: &service,
+                        credentials: credentials.as_ref(),
+                        token: token.as_deref(),
+                    };
+                    let input = effects::gms(&env, &to, &operation, policy, random).await;
+                    let _ = inputs.send(input(id)).await;
                 });
             }
             Effect::Register { id, body } => {
