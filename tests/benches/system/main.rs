@@ -10,6 +10,7 @@ mod cluster;
 mod gms_load;
 mod idle;
 mod machine;
+mod proxy;
 mod push;
 mod relay_metrics;
 mod report;
@@ -30,7 +31,7 @@ struct Args {
     /// Small sizes and short windows: proves every benchmark runs, measures nothing.
     #[arg(long)]
     smoke: bool,
-    /// Run only these (idle, push, cluster, churn, gms-load, restore, widget).
+    /// Run only these (idle, push, proxy, cluster, churn, gms-load, restore, widget).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Directory for the JSON results (default: `target/bench` of the workspace).
@@ -62,6 +63,7 @@ async fn main() -> Result<()> {
     bench!("gms-load", gms_load::run(&mut report));
     bench!("restore", restore::run(&mut report));
     bench!("push", push::run(&mut report));
+    bench!("proxy", proxy::run(&mut report));
     bench!("cluster", cluster::run(&mut report));
     bench!("churn", churn::run(&mut report));
     bench!("idle", idle::run(&mut report));
