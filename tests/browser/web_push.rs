@@ -37,6 +37,11 @@ struct Shop {
 }
 
 async fn shop() -> Result<Shop> {
+    shop_in(false).await
+}
+
+/// The same shop, the relay in proxy mode (GMS allows no browser) when `proxy`.
+async fn shop_in(proxy: bool) -> Result<Shop> {
     let service = PushService::start().await?;
     let subscription = service.subscribe()?;
     let site = HostSite::start().await?;
@@ -48,18 +53,19 @@ async fn shop() -> Result<Shop> {
         "--web-push-service",
         service.origin(),
     ];
-    let system = system_with(Options::sim(&["--cors-origin", &site.origin]).relay(&relay)).await?;
+    let sim: &[&str] = if proxy { &[] } else { &["--cors-origin", &site.origin] };
+    let system = system_with(Options { proxy, ..Options::sim(sim).relay(&relay) }).await?;
     let worker = format!("importScripts('{}{SERVICE_WORKER_PATH}');\n", system.relay_url);
     let javascript = vec![("content-type".to_owned(), "text/javascript".to_owned())];
     site.put("/gms-chat-sw.js", Page { html: worker, headers: javascript });
     let html = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Help</title>
 <script>{stand_in}</script></head>
-<body><h1>Help</h1><script src="{relay}/widget.js" async data-gms-url="{gms}"
+<body><h1>Help</h1><script src="{relay}/widget.js" async{gms}
   data-service-worker="/gms-chat-sw.js"></script></body></html>"#,
         stand_in = stand_in(&subscription),
         relay = system.relay_url,
-        gms = system.gms.url(),
+        gms = if proxy { String::new() } else { format!(" data-gms-url=\"{}\"", system.gms.url()) },
     );
     let page = site.put("/shop/help", Page { html, headers: Vec::new() });
     let admin = SimAdmin::new(&system.gms.url());
@@ -304,6 +310,44 @@ async fn a_visitor_who_left_is_notified_and_the_notification_brings_them_back(
     let hash = browser.script("return location.hash;", json!([])).await?;
     assert_eq!(hash, "", "the marker leaves the address");
     widget.wait_for_text("[data-testid=transcript]", "Anything else?", 10).await?;
+    browser.close().await?;
+    shop.system.stop().await
+}
+
+engines!(through_a_proxy_mode_relay_a_visitor_who_left_is_notified_and_comes_back: Chromium;
+    not Firefox, WebKit: "CDP delivers the push to the service worker and clicks its notification");
+/// Web Push and the resume link its notification carries, with the relay in proxy mode: the
+/// browser that lost the chat gets it back from the link, without any GMS token.
+async fn through_a_proxy_mode_relay_a_visitor_who_left_is_notified_and_comes_back(
+    engine: Engine,
+) -> Result<()> {
+    let shop = shop_in(true).await?;
+    let browser = browser_for(engine, &shop, "granted").await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = chat(&browser, &shop).await?;
+    turn_on(&browser).await?;
+    let mut devtools = browser.devtools().await?;
+    let origin = shop.site.origin.clone();
+    let registration = registration(&mut devtools, &origin).await?;
+    leave(&browser, &shop).await?;
+    let away = Away { shop: &shop, subscription: &shop.subscription, registration };
+    away.notified(&mut devtools, &chat_id, "Your refund is on its way", 1).await?;
+    // The browser lost the chat (Safari's seven days, here cleared on a page of the site
+    // without the widget): the notification's link brings it back.
+    let html = "<!doctype html><title>Terms</title><p>Terms</p>".to_owned();
+    let terms = shop.site.put("/terms", Page { html, headers: Vec::new() });
+    browser.goto(&terms).await?;
+    browser.script("localStorage.clear();", json!([])).await?;
+    leave(&browser, &shop).await?;
+    let opened = in_worker(&mut devtools, &origin, CLICK).await?;
+    let opened = opened.as_str().context("the worker opens a window")?.to_owned();
+    browser.goto(&opened).await?;
+    panel_open(&browser).await?;
+    widget.wait_for_text("[data-testid=transcript]", "Your refund is on its way", 10).await?;
+    let stored =
+        browser.script("return localStorage.getItem('gms-chat:v1') || '';", json!([])).await?;
+    let stored = stored.as_str().unwrap_or_default();
+    assert!(stored.contains(&chat_id) && !stored.contains("secureKey"), "{stored}");
     browser.close().await?;
     shop.system.stop().await
 }
