@@ -210,8 +210,8 @@ impl Controller {
                     }
                 });
             }
-            Effect::Register { id, body } => spawn_local(async move {
-                let registration = net::register(&this.config(), &body).await;
+            Effect::Register { id, body, token } => spawn_local(async move {
+                let registration = net::register(&this.config(), &body, token.as_deref()).await;
                 this.input(Input::Registered(id, registration));
             }),
             Effect::Forget { chat_id, token } => spawn_local(async move {

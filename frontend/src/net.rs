@@ -251,11 +251,18 @@ async fn fetch(
     Ok((response.status(), json, js_sys::Uint8Array::new(&buffer).to_vec()))
 }
 
-/// Registers the chat with the relay, judged as `Registration::of` judges it.
-pub async fn register(config: &WidgetConfig, body: &RegisterSession) -> Registration {
+/// Registers the chat with the relay (in proxy mode with its subscription token instead of
+/// GMS tokens), judged as `Registration::of` judges it.
+pub async fn register(
+    config: &WidgetConfig,
+    body: &RegisterSession,
+    token: Option<&str>,
+) -> Registration {
     let url = format!("{}{SESSIONS_PATH}", config.relay_url.trim_end_matches('/'));
     let json = shared::json::to_string(body);
-    let headers = [("Content-Type", "application/json")];
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    headers.extend(bearer.as_deref().map(|b| ("Authorization", b)));
     match fetch("POST", &url, &headers, Some(&JsValue::from_str(&json))).await {
         Ok((status, _, bytes)) => Registration::of(status, &String::from_utf8_lossy(&bytes)),
         Err(_) => Registration::Failed,

@@ -48,18 +48,34 @@ async fn registration(
     // Before anything else: every registration costs GMS a request.
     state.limits.register(state.limits.client(peer, headers))?;
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    // Both become segments of GMS URLs: checked before GMS hears of them.
+    checked_id("service", &request.service)?;
+    checked_id("chatId", &request.chat_id)?;
+    // In proxy mode a browser holds no GMS token: the chat's subscription token says it is
+    // the chat's browser, and the tokens the relay holds are checked with GMS instead.
+    let held = match (state.config.proxy.enabled, request.secure_key.is_empty()) {
+        (true, true) => {
+            authorize(state, &request.chat_id, headers)?;
+            let record = match state.sessions.get(&request.chat_id) {
+                Some(record) => Some(record),
+                None => state.sessions.current(&request.chat_id).await?,
+            };
+            let record = record.filter(|r| r.service == request.service);
+            Some(record.ok_or(AppError::NotFound)?.credentials)
+        }
+        _ => None,
+    };
     // userId and alias may be missing: GMS 8.5.112 and later need not hand them out.
     let tokens = [&request.user_id, &request.secure_key, &request.alias];
-    if request.secure_key.trim().is_empty() || tokens.iter().any(|t| t.len() > 256) {
+    if held.is_none()
+        && (request.secure_key.trim().is_empty() || tokens.iter().any(|t| t.len() > 256))
+    {
         return Err(AppError::BadRequest(
             "service, chatId and secureKey are required (userId and alias when GMS gave them), \
              each at most 256 bytes"
                 .to_owned(),
         ));
     }
-    // Both become segments of GMS URLs: checked before GMS hears of them.
-    checked_id("service", &request.service)?;
-    checked_id("chatId", &request.chat_id)?;
     span.chat(&request.chat_id);
     let (identity, user_hash) = match request.identity.as_ref() {
         Some(identity) => {
@@ -68,12 +84,12 @@ async fn registration(
         }
         None => (None, None),
     };
-    let credentials = Credentials {
+    let credentials = held.unwrap_or_else(|| Credentials {
         chat_id: request.chat_id.clone(),
         user_id: request.user_id.clone(),
         secure_key: request.secure_key.clone(),
         alias: request.alias.clone(),
-    };
+    });
     let asked_at = now_millis();
     let mut validate = span.child("register.validate", Kind::Client);
     let validated = state.gms.validate(&request.service, &credentials).await;

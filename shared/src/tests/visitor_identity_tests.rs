@@ -60,7 +60,7 @@ fn a_verified_visitors_chat_is_taken_up_with_its_transcript_and_unread_lines() {
     assert_eq!((chat.relay_token.as_deref(), chat.identity.as_deref()), (Some("T"), Some("alice")));
     let out = m.step(Input::SocketOpened);
     let register = find(&out, |e| match e {
-        Effect::Register { id, body } if body.identity == Some(alice()) => Some(*id),
+        Effect::Register { id, body, .. } if body.identity == Some(alice()) => Some(*id),
         _ => None,
     });
     let verified = Registration::Registered {

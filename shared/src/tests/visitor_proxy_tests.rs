@@ -1,10 +1,11 @@
 //! The visitor's machine with a relay in proxy mode: the start goes through the relay and
-//! is the registration, nothing of GMS's tokens is stored, every request carries the
-//! relay's token, and the relay keeps the chat until it has ended on its own ping.
+//! answers the relay's token, nothing of GMS's tokens is stored, every request and
+//! registration carries the relay's token, and the relay keeps the chat until it has ended
+//! on its own ping.
 
 use crate::gms::{ChatOperation, ChatResponse, Visitor};
-use crate::relay_api::SessionRegistered;
-use crate::visitor::{Conn, Effect, GmsResult, Input, Machine};
+use crate::relay_api::{Identity, IdentityVerdict, SessionRegistered};
+use crate::visitor::{Conn, Effect, GmsResult, Input, Machine, Registration};
 
 fn started_answer() -> (GmsResult, Option<Box<SessionRegistered>>) {
     let envelope = r#"{"statusCode":0,"chatId":"C9","chatEnded":false,"nextPosition":2,
@@ -47,7 +48,7 @@ fn started() -> (Machine, Vec<Effect>) {
 }
 
 #[test]
-fn a_start_through_the_relay_keeps_no_gms_token_and_needs_no_registration() {
+fn a_start_through_the_relay_keeps_no_gms_token_and_registers_with_the_relays() {
     let (mut m, out) = started();
     let chat = m.active_chat().expect("a chat");
     assert_eq!(chat.credentials.chat_id, "C9");
@@ -58,11 +59,33 @@ fn a_start_through_the_relay_keeps_no_gms_token_and_needs_no_registration() {
         assert!(!saved.contains(token), "{token} stored: {saved}");
     }
     assert!(out.contains(&Effect::OpenSocket));
-    // The connection subscribes with the relay's token at once: no /v1/sessions.
+    // Each connection registers as in direct mode, with the relay's token instead of GMS's.
+    m.step(Input::Identify {
+        identity: Some(Identity { user_id: "ann".into(), user_hash: "h".into() }),
+        device_id: "dev".into(),
+    });
     let out = m.step(Input::SocketOpened);
-    assert!(!out.iter().any(|e| matches!(e, Effect::Register { .. })), "{out:?}");
+    let (id, body) = out
+        .iter()
+        .find_map(|e| match e {
+            Effect::Register { id, body, token } => {
+                assert_eq!(token.as_deref(), Some("RT"));
+                Some((*id, body.clone()))
+            }
+            _ => None,
+        })
+        .expect("a registration");
+    assert!(body.secure_key.is_empty() && body.identity.is_some(), "{body:?}");
+    let registered = Registration::Registered {
+        token: "RT".into(),
+        position: 2,
+        push_key: Some("key".into()),
+        identity: Some(IdentityVerdict::Verified),
+    };
+    let out = m.step(Input::Registered(id, registered));
     assert!(out.contains(&Effect::Subscribe { chat_id: "C9".into(), token: "RT".into() }));
     assert_eq!(m.conn, Conn::Connected);
+    assert_eq!(m.active_chat().and_then(|c| c.identity.as_deref()), Some("ann"));
 }
 
 #[test]

@@ -432,6 +432,9 @@ pub enum Effect {
         id: RequestId,
         /// The body.
         body: RegisterSession,
+        /// In proxy mode, the chat's subscription token, which authorises a registration
+        /// without GMS tokens (the relay holds them).
+        token: Option<String>,
     },
     /// `DELETE /v1/sessions/{chatId}` with the subscription token; nobody waits for it.
     Forget {

@@ -157,14 +157,22 @@ pub(super) async fn gms(
     }
 }
 
-/// `POST /v1/sessions`, judged by `Registration::of`, as the widget judges it.
-pub(super) async fn register(env: &Env, body: &shared::relay_api::RegisterSession) -> Registration {
+/// `POST /v1/sessions` (in proxy mode with the chat's subscription token), judged by
+/// `Registration::of`, as the widget judges it.
+pub(super) async fn register(
+    env: &Env,
+    body: &shared::relay_api::RegisterSession,
+    token: Option<&str>,
+) -> Registration {
     let url = format!("{}{SESSIONS_PATH}", env.relay_url);
-    let request = env
+    let mut request = env
         .http
         .post(url)
         .header("Content-Type", "application/json")
         .body(shared::json::to_string(body));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
     let Ok(response) = request.send().await else {
         return Registration::Failed;
     };

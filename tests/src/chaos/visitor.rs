@@ -251,9 +251,9 @@ impl Visitor {
                     let _ = inputs.send(input(id)).await;
                 });
             }
-            Effect::Register { id, body } => {
+            Effect::Register { id, body, token } => {
                 tab.tasks.spawn(async move {
-                    let registration = effects::register(&env, &body).await;
+                    let registration = effects::register(&env, &body, token.as_deref()).await;
                     let _ = inputs.send(Input::Registered(id, registration)).await;
                 });
             }

@@ -26,7 +26,7 @@ const WITHIN: Duration = Duration::from_secs(10);
 
 /// `hex(HMAC-SHA256(secret, userId))`, as a site's backend computes it (with OpenSSL, not
 /// the relay's code).
-fn user_hash(secret: &str, user_id: &str) -> Result<String> {
+pub(super) fn user_hash(secret: &str, user_id: &str) -> Result<String> {
     let key = openssl::pkey::PKey::hmac(secret.as_bytes())?;
     let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)?;
     signer.update(user_id.as_bytes())?;

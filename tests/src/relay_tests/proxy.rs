@@ -407,3 +407,47 @@ async fn every_relay_serves_every_chat_and_one_killed_loses_nothing_gms_accepted
     sim.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_browser_without_gms_tokens_registers_with_its_chats_token_and_is_verified() -> Result<()>
+{
+    const SECRET: &str = "the-site-and-the-relay-share-this-32+";
+    let setup = proxy(&["--identity-secret", SECRET]).await?;
+    let browser = Browser { setup: &setup };
+    let (chat_id, token) = browser.started().await?;
+    let identity = shared::relay_api::Identity {
+        user_id: "ann".to_owned(),
+        user_hash: super::identity::user_hash(SECRET, "ann")?,
+    };
+    let tokenless = shared::gms::Credentials::id_only(&chat_id);
+    let mut body = shared::relay_api::RegisterSession::new(SERVICE, &tokenless, None);
+    body.identity = Some(identity.clone());
+    let url = format!("{}{}", setup.system.relay_url, shared::relay_api::SESSIONS_PATH);
+    let post = |token: Option<&str>| {
+        let request = setup.http.post(&url).json(&body);
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    };
+    // Without the chat's token a registration without GMS tokens is nobody's.
+    assert_eq!(post(None).send().await?.status(), 401);
+    let (_, other_token) = browser.started().await?;
+    assert_eq!(post(Some(&other_token)).send().await?.status(), 401);
+    let answer = post(Some(&token)).send().await?;
+    assert_eq!(answer.status(), 200);
+    let registered: shared::relay_api::SessionRegistered = answer.json().await?;
+    assert_eq!(registered.identity, Some(shared::relay_api::IdentityVerdict::Verified));
+    // The identity's other device finds the chat, and gets no GMS token with it.
+    let found = setup
+        .http
+        .post(format!("{}{}", setup.system.relay_url, shared::relay_api::IDENTITY_PATH))
+        .json(&identity)
+        .send()
+        .await?;
+    let text = found.text().await?;
+    assert!(text.contains(&chat_id) && !text.contains("secureKey"), "{text}");
+    let chat = setup.admin.get(&format!("/sim/chats/{chat_id}")).await?;
+    assert_eq!(chat["userData"]["verifiedUserId"], "ann");
+    setup.system.stop().await
+}

@@ -47,28 +47,19 @@ impl Machine {
     /// gives the subscription token.
     pub(super) fn register(&mut self, out: &mut Vec<Effect>) {
         let Some(chat) = self.active_chat() else { return };
-        if self.proxy {
-            // The relay registered the chat when it started it (or handed it over): its
-            // token is the registration, and the subscription's answer says the position.
-            let Some(token) = chat.relay_token.clone() else { return };
-            let push_key = chat.push_key.clone();
-            let chat_id = chat.credentials.chat_id.clone();
-            self.socket = Socket::Open { registering: true, registered: false };
-            let id = self.track(Some(&chat_id), Purpose::Register);
-            let held = Registration::Registered { token, position: 0, push_key, identity: None };
-            self.registered(id, held, out);
-            return;
-        }
         let mut body = RegisterSession::new(
             &chat.service,
             &chat.credentials,
             Some(&self.stored.device_id).filter(|d| !d.is_empty()).map(String::as_str),
         );
         body.identity.clone_from(&self.identity);
+        // Through the relay the browser has no GMS token to hand over: the chat's
+        // subscription token says it is the chat's browser, and the relay uses its own.
+        let token = chat.relay_token.clone().filter(|_| self.proxy);
         let chat_id = chat.credentials.chat_id.clone();
         self.socket = Socket::Open { registering: true, registered: false };
         let id = self.track(Some(&chat_id), Purpose::Register);
-        out.push(Effect::Register { id, body });
+        out.push(Effect::Register { id, body, token });
     }
 
     pub(super) fn registered(
