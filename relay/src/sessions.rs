@@ -182,15 +182,25 @@ impl Sessions {
     }
 
     /// One chat as stored now: read from the store when other relays share it (memory may
-    /// not have their latest change yet), from memory otherwise.
+    /// not have their latest change yet), from memory otherwise. A read that finds nothing
+    /// does not forget a chat memory holds: a chat is forgotten by the relay that forgets
+    /// it, whose removal reaches every relay on the changes channel (and any reload),
+    /// while a shared store can answer nothing for a moment (a Redis Cluster primary back
+    /// from a crash serves its old slots with its old data until the cluster demotes it).
     pub(crate) async fn current(&self, chat_id: &str) -> Result<Option<ChatRecord>, StoreError> {
         if !self.shared {
             return Ok(self.get(chat_id));
         }
         let owned = chat_id.to_owned();
         let stored = self.read(move |backend| backend.read(&owned)).await?;
-        self.lock().take_stored(chat_id, stored.clone());
-        Ok(stored)
+        let mut memory = self.lock();
+        match stored {
+            Some(record) => {
+                memory.take_stored(chat_id, Some(record));
+                Ok(memory.chats.get(chat_id).cloned())
+            }
+            None => Ok(memory.chats.get(chat_id).cloned()),
+        }
     }
 
     /// Another relay's announcement on the changes channel: a record as committed (JSON),

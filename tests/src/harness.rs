@@ -24,8 +24,8 @@ pub struct Options {
     pub relay_args: Vec<String>,
     /// Point the relay's health watch at every simulated Chat Server.
     pub watch_chat_servers: bool,
-    /// While set, every write of the relay's store fails (see `FailingStore`).
-    pub store_fails: Option<Arc<AtomicBool>>,
+    /// The relay's store with switches a test turns (see `FailingStore`).
+    pub store: Option<StoreSwitches>,
     /// The relay in proxy mode (`--gms-proxy`) and GMS private: gms-sim answers no
     /// browser (no CORS for the page's origin) and the host page names no GMS.
     pub proxy: bool,
@@ -57,15 +57,27 @@ pub struct System {
     relay_task: Option<tokio::task::JoinHandle<Result<()>>>,
     relay_config: relay::Config,
     relay_addr: std::net::SocketAddr,
-    store_fails: Option<Arc<AtomicBool>>,
+    store: Option<StoreSwitches>,
     site: Option<PathBuf>,
 }
 
-/// The relay's redb store, failing every write while its switch is on: a disk that is
-/// full or gone, for the rule that nothing is answered 200 before it is durable.
+/// How a test's store misbehaves, switched while the relay runs.
+#[derive(Debug, Clone, Default)]
+pub struct StoreSwitches {
+    /// While set, every write fails: a disk that is full or gone.
+    pub fails: Arc<AtomicBool>,
+    /// While set, every read of one chat finds nothing: a stale Redis primary answering
+    /// for slots it no longer owns.
+    pub reads_nothing: Arc<AtomicBool>,
+    /// The store says other relays write it too, so the relay reads it for each chat.
+    pub shared: bool,
+}
+
+/// The relay's redb store as its `StoreSwitches` make it: failing every write (for the
+/// rule that nothing is answered 200 before it is durable), or finding nothing on a read.
 pub struct FailingStore {
     inner: relay::store::RedbBackend,
-    fails: Arc<AtomicBool>,
+    switches: StoreSwitches,
 }
 
 impl relay::store::Backend for FailingStore {
@@ -74,12 +86,20 @@ impl relay::store::Backend for FailingStore {
     }
 
     fn write(&self, changes: &[relay::store::Change]) -> Result<Vec<relay::store::Conflict>> {
-        anyhow::ensure!(!self.fails.load(Ordering::SeqCst), "the test store fails on purpose");
+        let fails = self.switches.fails.load(Ordering::SeqCst);
+        anyhow::ensure!(!fails, "the test store fails on purpose");
         self.inner.write(changes)
     }
 
     fn read(&self, chat_id: &str) -> Result<Option<relay::store::ChatRecord>> {
+        if self.switches.reads_nothing.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
         self.inner.read(chat_id)
+    }
+
+    fn shared(&self) -> bool {
+        self.switches.shared
     }
 }
 
@@ -87,16 +107,16 @@ impl relay::store::Backend for FailingStore {
 fn spawn_relay(
     listener: tokio::net::TcpListener,
     config: &relay::Config,
-    store_fails: Option<&Arc<AtomicBool>>,
+    switches: Option<&StoreSwitches>,
     stop: &CancellationToken,
 ) -> Result<tokio::task::JoinHandle<Result<()>>> {
     let config = config.clone();
     let stop = stop.clone().cancelled_owned();
-    Ok(match store_fails {
+    Ok(match switches {
         None => tokio::spawn(relay::run(listener, config, stop)),
-        Some(fails) => {
+        Some(switches) => {
             let inner = relay::store::RedbBackend::open(&config.data_dir)?;
-            let store = Arc::new(FailingStore { inner, fails: fails.clone() });
+            let store = Arc::new(FailingStore { inner, switches: switches.clone() });
             tokio::spawn(relay::run_with_store(listener, config, store, stop))
         }
     })
@@ -150,7 +170,7 @@ impl System {
         let relay_config = relay_args.config()?;
         let relay_stop = CancellationToken::new();
         let relay_task =
-            Some(spawn_relay(listener, &relay_config, options.store_fails.as_ref(), &relay_stop)?);
+            Some(spawn_relay(listener, &relay_config, options.store.as_ref(), &relay_stop)?);
         Ok(System {
             gms,
             relay_url,
@@ -159,7 +179,7 @@ impl System {
             relay_task,
             relay_config,
             relay_addr,
-            store_fails: options.store_fails,
+            store: options.store,
             site,
         })
     }
@@ -188,12 +208,8 @@ impl System {
     pub async fn start_relay(&mut self) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(self.relay_addr).await?;
         self.relay_stop = CancellationToken::new();
-        self.relay_task = Some(spawn_relay(
-            listener,
-            &self.relay_config,
-            self.store_fails.as_ref(),
-            &self.relay_stop,
-        )?);
+        self.relay_task =
+            Some(spawn_relay(listener, &self.relay_config, self.store.as_ref(), &self.relay_stop)?);
         Ok(())
     }
 

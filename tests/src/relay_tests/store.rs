@@ -16,10 +16,11 @@ use crate::ws_client::WsClient;
 
 #[tokio::test]
 async fn a_push_is_answered_200_only_once_it_is_durable() -> Result<()> {
-    let fails = Arc::new(AtomicBool::new(false));
+    let switches = crate::harness::StoreSwitches::default();
+    let fails = switches.fails.clone();
     let mut options =
         Options::sim(&["--push-resend-delay", "0.2", "--push-resend-attempts", "100"]);
-    options.store_fails = Some(fails.clone());
+    options.store = Some(switches);
     let mut setup = Setup::start(options).await?;
     let (credentials, mut ws, registered) = setup.subscribed_chat(true).await?;
     let chat = credentials.chat_id.clone();
@@ -168,4 +169,31 @@ async fn a_relay_that_fails_to_start_leaves_nothing_running() -> Result<()> {
     .await?;
     let _ = std::fs::remove_dir_all(data_dir);
     Ok(())
+}
+
+/// A shared store whose read of a chat finds nothing (a Redis Cluster primary killed and
+/// back, answering for its old slots with its old data until the cluster demotes it) does
+/// not end the chat for its browsers: found by the 30-minute chaos run on a Redis Cluster,
+/// where six visitors got `ended` for running chats and stopped hearing of them.
+#[tokio::test]
+async fn a_store_read_that_finds_nothing_does_not_end_a_running_chat() -> Result<()> {
+    let switches = crate::harness::StoreSwitches { shared: true, ..Default::default() };
+    let reads_nothing = switches.reads_nothing.clone();
+    let options = Options { store: Some(switches), ..Options::sim(&[]) };
+    let setup = Setup::start(options).await?;
+    let (credentials, ws, registered) = setup.subscribed_chat(false).await?;
+    ws.close().await?;
+
+    reads_nothing.store(true, Ordering::SeqCst);
+    let mut ws = WsClient::connect(&setup.system.relay_url).await?;
+    let answer = ws.subscribe(&credentials.chat_id, &registered.token).await?;
+    assert!(matches!(answer, ServerFrame::Subscribed { .. }), "{answer:?}");
+    reads_nothing.store(false, Ordering::SeqCst);
+    setup.admin.agent_says(&credentials.chat_id, "still here").await?;
+    let mut seen = Vec::new();
+    while !seen.iter().any(|t: &String| t == "still here") && seen.len() < 5 {
+        seen.extend(next_events(&mut ws).await?.into_iter().map(|e| e.text.unwrap_or_default()));
+    }
+    assert!(seen.iter().any(|t| t == "still here"), "{seen:?}");
+    setup.system.stop().await
 }
