@@ -1,8 +1,7 @@
 //! The relay's store under failure and across restarts: nothing answered 200 that is not
 //! durable, pushes naming only a device, tokens a push proposes, Chat Server pids kept.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
