@@ -124,7 +124,7 @@ const FORM_LIMIT: usize = 32 * 1024;
 
 /// The chat a call names, if the caller holds its subscription token and the relay holds
 /// the chat on that service: only chats the relay started or registered are served.
-async fn held(
+pub(super) async fn held(
     state: &AppState,
     service: &str,
     chat_id: &str,

@@ -55,13 +55,8 @@ async fn registration(
     // the chat's browser, and the tokens the relay holds are checked with GMS instead.
     let held = match (state.config.proxy.enabled, request.secure_key.is_empty()) {
         (true, true) => {
-            authorize(state, &request.chat_id, headers)?;
-            let record = match state.sessions.get(&request.chat_id) {
-                Some(record) => Some(record),
-                None => state.sessions.current(&request.chat_id).await?,
-            };
-            let record = record.filter(|r| r.service == request.service);
-            Some(record.ok_or(AppError::NotFound)?.credentials)
+            let record = super::proxy::held(state, &request.service, &request.chat_id, headers);
+            Some(record.await?.credentials)
         }
         _ => None,
     };
