@@ -78,7 +78,7 @@ pub async fn gms(
     operation: &ChatOperation,
     policy: RetryPolicy,
 ) -> Result<ChatResponse, NetError> {
-    attempts(config, to, operation, policy, ChatResponse::read).await
+    attempts(config, to, operation, policy).await.map(|(response, _)| response)
 }
 
 /// A start through a relay in proxy mode: GMS's answer without tokens and, when the chat
@@ -89,27 +89,28 @@ pub async fn start(
     operation: &ChatOperation,
     policy: RetryPolicy,
 ) -> (Result<ChatResponse, NetError>, Option<SessionRegistered>) {
-    let read = |bytes: &[u8]| {
-        let text = std::str::from_utf8(bytes).ok()?;
-        Some(match shared::json::from_str::<ChatStarted>(text) {
-            Some(started) => (started.envelope, Some(started.relay)),
-            None => (ChatResponse::read(bytes)?, None),
-        })
-    };
-    match attempts(config, to, operation, policy, read).await {
+    match attempts(config, to, operation, policy).await {
         Ok((response, session)) => (Ok(response), session),
         Err(error) => (Err(error), None),
     }
 }
 
-/// The retry loop of a Chat API request, its answer read by `read`.
-async fn attempts<T: Envelope>(
+/// The retry loop of a Chat API request (one for every kind, so the wasm holds one): the
+/// envelope, and the relay's session when the answer is a start's through the relay.
+async fn attempts(
     config: &WidgetConfig,
     to: &To<'_>,
     operation: &ChatOperation,
     policy: RetryPolicy,
-    read: impl Fn(&[u8]) -> Option<T>,
-) -> Result<T, NetError> {
+) -> Result<(ChatResponse, Option<SessionRegistered>), NetError> {
+    let started = config.proxy && matches!(operation, ChatOperation::Create { .. });
+    let read = |bytes: &[u8]| match std::str::from_utf8(bytes).ok().filter(|_| started) {
+        Some(text) => match shared::json::from_str::<ChatStarted>(text) {
+            Some(answer) => Some((answer.envelope, Some(answer.relay))),
+            None => ChatResponse::read(bytes).map(|r| (r, None)),
+        },
+        None => ChatResponse::read(bytes).map(|r| (r, None)),
+    };
     let request = operation.encode(to.service, to.credentials);
     let (url, headers) = address(config, to, &request.path);
     let body = Body::of(&request.body)?;
@@ -120,7 +121,7 @@ async fn attempts<T: Envelope>(
             .await
             .and_then(|(status, _, bytes)| read(&bytes).ok_or(NetError::Http(status)));
         let verdict = match &result {
-            Ok(answer) => answer.envelope().verdict(),
+            Ok((response, _)) => response.verdict(),
             Err(error) => error.verdict(),
         };
         match attempts.after(verdict, js_sys::Math::random()) {
@@ -128,26 +129,9 @@ async fn attempts<T: Envelope>(
             // statusCode 2 and ended chats are the caller's to judge.
             Next::Done(_) => return result,
             Next::GiveUp => {
-                return result.and_then(|r| Err(NetError::Refused(r.envelope().error_summary())));
+                return result.and_then(|(r, _)| Err(NetError::Refused(r.error_summary())));
             }
         }
-    }
-}
-
-/// What the retry loop judges of an answer.
-trait Envelope {
-    fn envelope(&self) -> &ChatResponse;
-}
-
-impl Envelope for ChatResponse {
-    fn envelope(&self) -> &ChatResponse {
-        self
-    }
-}
-
-impl Envelope for (ChatResponse, Option<SessionRegistered>) {
-    fn envelope(&self) -> &ChatResponse {
-        &self.0
     }
 }
 

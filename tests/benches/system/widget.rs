@@ -26,7 +26,9 @@ use crate::report::{Report, median};
 /// (both must run on a page view, before any open), `maskPatterns`, the styles of agents'
 /// formatting, and the fallbacks for engines without constructable stylesheets or
 /// `light-dark()`.
-const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470;
+/// Issue 33 raised it by 15 B (5,682 B measured): the relay's mode, a literal the relay
+/// writes, without which a page behind a proxy-mode relay could not chat.
+const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470 + 15;
 
 /// The most the whole chat (loader, glue and wasm) may weigh, gzipped. Issue 16's goal is
 /// 120 KB; lower this with every step towards it, and raise it only for a feature visitors
@@ -42,7 +44,10 @@ const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470;
 /// and mailto, texts in seven languages), agents' formatting (the parser and its DOM
 /// builder) and the card-number filter. Issue 37 (the chat in parts, the first open under
 /// 120 KB) is where this comes back down.
-const CHAT_BUDGET_GZ: usize = 175_500 + 1_906 + 23_390;
+/// Raised by 2,200 B (202,929 B measured) for proxy mode (issue 33: GMS private, no GMS token
+/// in the browser): the start's answer and its reader, the requests' second address and
+/// the relay's token on each, the machine's proxy paths.
+const CHAT_BUDGET_GZ: usize = 175_500 + 1_906 + 23_390 + 2_200;
 
 /// The built widget (`WIDGET_DIST`, set by xtask after `trunk build --release`).
 pub(crate) fn dist() -> Result<PathBuf> {
