@@ -42,7 +42,7 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|image|setup>
   chaos   the chaos suite: headless visitors and 3 widgets in Chromium chat while a seeded
           schedule of faults hits relays, Chat Servers, GMS, pushes and Redis; prints the
           table, exits 1 on any lost, repeated or reordered event (`-- --seed N --minutes M
-          --visitors V --relays 2`; see RELIABILITY.md)
+          --visitors V --relays 2 --redis sentinel|cluster --proxy`; see RELIABILITY.md)
   image   the relay as a static binary (x86_64-unknown-linux-musl, release) in a
           FROM-scratch image (deploy/Containerfile), where docker or podman runs
   setup   only install what is missing
