@@ -223,7 +223,22 @@ struct Away<'a> {
     registration: Value,
 }
 
-impl Away<'_> {
+impl<'a> Away<'a> {
+    /// The visitor chats on the shop's page at `url`, turns notifications on and leaves:
+    /// answers the chat, the browser's DevTools and the way to its worker.
+    async fn after_chatting(
+        browser: &Browser,
+        shop: &'a Shop,
+        url: &str,
+    ) -> Result<(String, DevTools, Away<'a>)> {
+        let chat_id = chat_on(browser, url).await?;
+        turn_on(browser).await?;
+        let mut devtools = browser.devtools().await?;
+        let registration = registration(&mut devtools, &shop.site.origin).await?;
+        leave(browser, shop).await?;
+        Ok((chat_id, devtools, Away { shop, subscription: &shop.subscription, registration }))
+    }
+
     /// Delivers `data` to the worker as a push, and answers the notifications it shows.
     async fn deliver(&self, devtools: &mut DevTools, data: &str) -> Result<Value> {
         let origin = &self.shop.site.origin;
@@ -324,13 +339,8 @@ async fn through_a_proxy_mode_relay_a_visitor_who_left_is_notified_and_comes_bac
     let shop = shop_in(true).await?;
     let browser = browser_for(engine, &shop, "granted").await?;
     let widget = WidgetPage::of(&browser);
-    let chat_id = chat(&browser, &shop).await?;
-    turn_on(&browser).await?;
-    let mut devtools = browser.devtools().await?;
+    let (chat_id, mut devtools, away) = Away::after_chatting(&browser, &shop, &shop.page).await?;
     let origin = shop.site.origin.clone();
-    let registration = registration(&mut devtools, &origin).await?;
-    leave(&browser, &shop).await?;
-    let away = Away { shop: &shop, subscription: &shop.subscription, registration };
     away.notified(&mut devtools, &chat_id, "Your refund is on its way", 1).await?;
     // The browser lost the chat (Safari's seven days, here cleared on a page of the site
     // without the widget): the notification's link brings it back.
@@ -416,13 +426,9 @@ async fn a_click_opens_only_a_page_of_the_site_and_the_page_keeps_no_query(
     let shop = shop().await?;
     let browser = browser_for(engine, &shop, "granted").await?;
     // The visitor came with a secret in the address: it does not go to the relay.
-    let chat_id = chat_on(&browser, &format!("{}?reset=s3cret#top", shop.page)).await?;
-    turn_on(&browser).await?;
-    let mut devtools = browser.devtools().await?;
+    let url = format!("{}?reset=s3cret#top", shop.page);
+    let (chat_id, mut devtools, away) = Away::after_chatting(&browser, &shop, &url).await?;
     let origin = shop.site.origin.clone();
-    let registration = registration(&mut devtools, &origin).await?;
-    leave(&browser, &shop).await?;
-    let away = Away { shop: &shop, subscription: &shop.subscription, registration };
     // `notified` checks the page the notification opens: the shop's, without the query.
     away.notified(&mut devtools, &chat_id, "We found your order", 1).await?;
 

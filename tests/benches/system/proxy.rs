@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::Parser as _;
 use shared::gms::{ChatOperation, Credentials};
 use shared::transcript::TranscriptPosition;
-use system_tests::harness::{RelayProcess, free_port, relay_binary, scratch_dir};
-use system_tests::support::{RelayArgs, SERVICE, push_url};
+use system_tests::harness::{RelayProcess, relay_binary};
+use system_tests::support::SERVICE;
 use tokio::sync::Semaphore;
 
 use crate::machine::Usage;
+use crate::push::{Pushing, gms_pushing_to_a_relay};
 use crate::report::{Percentiles, Report};
 
 /// Requests in flight at once, as many visitors' browsers would have.
@@ -41,21 +41,8 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     } else {
         (200, &[100, 1000], Duration::from_secs(10))
     };
-    let relay_port = free_port()?;
-    let relay_url = format!("http://127.0.0.1:{relay_port}");
-    let gms = gms_sim::start(gms_sim::Config::try_parse_from([
-        "gms-sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--flex-disconnect-timeout",
-        "100000",
-        "--push-url",
-        &push_url(&relay_url),
-    ])?)
-    .await?;
-    let data_dir = scratch_dir("bench-proxy")?;
-    let args = RelayArgs::new(&format!("127.0.0.1:{relay_port}"), &gms.url(), &data_dir)
-        .no_client_limits()
+    let Pushing { gms, relay_url, data_dir, args } = gms_pushing_to_a_relay("bench-proxy").await?;
+    let args = args
         .flags(["--gms-proxy", "--proxy-send-rate", "0", "--proxy-other-rate", "0"])
         .flags(["--gms-concurrency", "512"])
         .build();
