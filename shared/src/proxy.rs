@@ -216,6 +216,13 @@ pub fn without_tokens(mut response: ChatResponse) -> ChatResponse {
     response
 }
 
+/// The answer to a call for a chat whose token the relay signed but which it no longer
+/// holds: it forgets a chat only when GMS said it ended (or refused its tokens for good), so
+/// the browser is told that, as GMS would tell it.
+pub fn forgotten(chat_id: &str) -> ChatResponse {
+    ChatResponse { chat_ended: Some(true), ..ChatResponse::ok(chat_id) }
+}
+
 /// The answer to a start: GMS's envelope without tokens, and the chat's relay session (its
 /// subscription token and position), so a start is also the registration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -60,7 +60,17 @@ async fn own_requests(browser: &Browser) -> Result<u64> {
 
 engines!(two_tabs_show_one_chat_in_step_over_one_connection: Chromium, Firefox, WebKit);
 async fn two_tabs_show_one_chat_in_step_over_one_connection(engine: Engine) -> Result<()> {
-    let system = system(&[]).await?;
+    two_tabs(engine, system(&[]).await?).await
+}
+
+engines!(through_a_proxy_mode_relay_two_tabs_show_one_chat_in_step: Chromium, Firefox, WebKit);
+async fn through_a_proxy_mode_relay_two_tabs_show_one_chat_in_step(engine: Engine) -> Result<()> {
+    let options = system_tests::harness::Options { proxy: true, ..Default::default() };
+    two_tabs(engine, crate::system_with(options).await?).await
+}
+
+/// Two tabs of the site in step over one connection, the second costing nothing.
+async fn two_tabs(engine: Engine, system: System) -> Result<()> {
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);

@@ -94,7 +94,10 @@ pub(crate) async fn operation(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let record = held(&state, &service, &chat_id, &headers).await?;
+    let record = match held(&state, &service, &chat_id, &headers).await? {
+        Held::Chat(record) => *record,
+        Held::Forgotten => return Ok(envelope(shared::proxy::forgotten(&chat_id))),
+    };
     let visitor = forwarded(&state, peer, &headers);
     if suffix == "file" {
         state.limits.proxied(&chat_id, RateClass::Upload)?;
@@ -122,21 +125,33 @@ pub(crate) async fn operation(
 /// `shared::proxy::MAX_FIELD_BYTES`.
 const FORM_LIMIT: usize = 32 * 1024;
 
-/// The chat a call names, if the caller holds its subscription token and the relay holds
-/// the chat on that service: only chats the relay started or registered are served.
+/// What a call's chat is to the relay.
+pub(super) enum Held {
+    /// Held on the call's service.
+    Chat(Box<ChatRecord>),
+    /// Signed by the relay but no longer held: it ended and was forgotten.
+    Forgotten,
+}
+
+/// The chat a call names, if the caller holds its subscription token: only chats the relay
+/// started or registered are served, on their own service (another answers `404`).
 pub(super) async fn held(
     state: &AppState,
     service: &str,
     chat_id: &str,
     headers: &HeaderMap,
-) -> Result<ChatRecord, AppError> {
+) -> Result<Held, AppError> {
     authorize(state, chat_id, headers)?;
     let record = match state.sessions.get(chat_id) {
         Some(record) => Some(record),
         // Started on another relay a moment ago: the store has it before memory does.
         None => state.sessions.current(chat_id).await?,
     };
-    record.filter(|r| r.service == service).ok_or(AppError::NotFound)
+    match record {
+        Some(record) if record.service == service => Ok(Held::Chat(Box::new(record))),
+        Some(_) => Err(AppError::NotFound),
+        None => Ok(Held::Forgotten),
+    }
 }
 
 /// A form body, refused unless it is one.

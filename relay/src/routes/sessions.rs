@@ -55,8 +55,12 @@ async fn registration(
     // the chat's browser, and the tokens the relay holds are checked with GMS instead.
     let held = match (state.config.proxy.enabled, request.secure_key.is_empty()) {
         (true, true) => {
-            let record = super::proxy::held(state, &request.service, &request.chat_id, headers);
-            Some(record.await?.credentials)
+            match super::proxy::held(state, &request.service, &request.chat_id, headers).await? {
+                super::proxy::Held::Chat(record) => Some(record.credentials),
+                super::proxy::Held::Forgotten => {
+                    return Err(AppError::RejectedByGms("the chat has ended".to_owned()));
+                }
+            }
         }
         _ => None,
     };

@@ -458,7 +458,7 @@ impl Machine {
         if tell_gms {
             self.chat_request(Purpose::End, ChatOperation::Disconnect, RetryPolicy::ONCE, out);
             // Through the relay, the disconnect needs the relay to hold the chat: it
-            // forgets the chat itself, when its next ping finds it ended.
+            // forgets the chat itself once GMS tells it the chat ended.
             if let Some(chat) = &self.stored.chat
                 && let Some(token) = chat.relay_token.as_ref().filter(|_| !self.proxy)
             {

@@ -245,7 +245,7 @@ impl Machine {
     pub(super) fn chat_over(&mut self, out: &mut Vec<Effect>) {
         let Some(chat) = self.stored.chat.as_ref() else { return };
         // Through the relay, the last refresh above needs the relay to hold the chat
-        // still: it forgets the chat itself, when its next ping finds it ended.
+        // still: it forgets the chat itself once GMS tells it the chat ended.
         if let Some(token) = chat.relay_token.as_ref().filter(|_| !self.proxy) {
             out.push(Effect::Forget {
                 chat_id: chat.credentials.chat_id.clone(),
