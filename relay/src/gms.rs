@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use shared::gms::{
-    Answer, Attempts, ChatOperation, ChatResponse, Credentials, GmsHeader, Next, RequestBody,
-    RetryPolicy, Verdict,
+    Answer, Attempts, ChatOperation, ChatResponse, Credentials, EncodedRequest, GmsHeader, Next,
+    RequestBody, RetryPolicy, Verdict,
 };
 use shared::transcript::TranscriptPosition;
 use tokio::sync::OwnedSemaphorePermit;
@@ -138,17 +138,8 @@ impl Gms {
         visitor: Option<IpAddr>,
     ) -> Result<ChatResponse, GmsError> {
         let request = operation.encode(service, credentials);
-        let RequestBody::Form(fields) = &request.body else {
-            return Err(GmsError::Network("an upload is sent by Gms::upload".to_owned()));
-        };
         let started = std::time::Instant::now();
-        let sent = self
-            .send(&request.path, request.operation, visitor, |post| {
-                post.header(reqwest::header::CONTENT_TYPE, shared::form::CONTENT_TYPE)
-                    .body(shared::form::encode(fields))
-            })
-            .await;
-        let result = match sent {
+        let result = match self.send_form(&request, visitor).await {
             Err(error) => Err(error),
             Ok((_slot, response)) => envelope(response).await,
         };
@@ -166,16 +157,7 @@ impl Gms {
         visitor: Option<IpAddr>,
     ) -> Result<(OwnedSemaphorePermit, reqwest::Response), GmsError> {
         let operation = ChatOperation::Download { file_id: file_id.to_owned() };
-        let request = operation.encode(service, Some(credentials));
-        let RequestBody::Form(fields) = &request.body else {
-            return Err(GmsError::Network("a download is a form".to_owned()));
-        };
-        let sent = self
-            .send(&request.path, request.operation, visitor, |post| {
-                post.header(reqwest::header::CONTENT_TYPE, shared::form::CONTENT_TYPE)
-                    .body(shared::form::encode(fields))
-            })
-            .await;
+        let sent = self.send_form(&operation.encode(service, Some(credentials)), visitor).await;
         let label = match &sent {
             Ok(_) => "ok",
             Err(error) => error.label(),
@@ -225,6 +207,22 @@ impl Gms {
         };
         count("upload", &result, started);
         result
+    }
+
+    /// Posts an encoded form request (an upload is `upload`'s) with one of the slots.
+    async fn send_form(
+        &self,
+        request: &EncodedRequest,
+        visitor: Option<IpAddr>,
+    ) -> Result<(OwnedSemaphorePermit, reqwest::Response), GmsError> {
+        let RequestBody::Form(fields) = &request.body else {
+            return Err(GmsError::Network("an upload is sent by Gms::upload".to_owned()));
+        };
+        self.send(&request.path, request.operation, visitor, |post| {
+            post.header(reqwest::header::CONTENT_TYPE, shared::form::CONTENT_TYPE)
+                .body(shared::form::encode(fields))
+        })
+        .await
     }
 
     /// Posts to `path` with one of the slots, waiting at most a request timeout for it.

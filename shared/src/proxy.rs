@@ -97,15 +97,7 @@ pub fn read_operation(
     suffix: &str,
     fields: &[(String, String)],
 ) -> Result<ChatOperation, ProxyRefusal> {
-    let field = |name: &str| -> Result<Option<String>, ProxyRefusal> {
-        match fields.iter().find(|(k, _)| k == name) {
-            Some((_, value)) if value.len() > MAX_FIELD_BYTES => Err(ProxyRefusal::BadField(
-                format!("{name} is longer than {MAX_FIELD_BYTES} bytes"),
-            )),
-            Some((_, value)) => Ok(Some(value.clone())),
-            None => Ok(None),
-        }
-    };
+    let field = |name: &str| bounded(fields, name, MAX_FIELD_BYTES);
     let position = |required: bool| -> Result<TranscriptPosition, ProxyRefusal> {
         match field("transcriptPosition")? {
             Some(value) => value.parse().map(TranscriptPosition::from_value).map_err(|_| {
@@ -137,6 +129,21 @@ pub fn read_operation(
             _ => return Err(ProxyRefusal::NotOffered(other.to_owned())),
         },
     })
+}
+
+/// The form field `name`, if given, refused when longer than `max` bytes.
+fn bounded(
+    fields: &[(String, String)],
+    name: &str,
+    max: usize,
+) -> Result<Option<String>, ProxyRefusal> {
+    match fields.iter().find(|(k, _)| k == name) {
+        Some((_, value)) if value.len() > max => {
+            Err(ProxyRefusal::BadField(format!("{name} is longer than {max} bytes")))
+        }
+        Some((_, value)) => Ok(Some(value.clone())),
+        None => Ok(None),
+    }
 }
 
 /// The `userData[key]` entries of a form, refused when one is the relay's (`GCTI_…`), too
@@ -186,15 +193,7 @@ pub fn read_start(
     fields: &[(String, String)],
     subscription: &PushSubscription,
 ) -> Result<ChatOperation, ProxyRefusal> {
-    let field = |name: &str| -> Result<Option<String>, ProxyRefusal> {
-        match fields.iter().find(|(k, _)| k == name) {
-            Some((_, value)) if value.len() > 256 => {
-                Err(ProxyRefusal::BadField(format!("{name} is longer than 256 bytes")))
-            }
-            Some((_, value)) => Ok(Some(value.clone())),
-            None => Ok(None),
-        }
-    };
+    let field = |name: &str| bounded(fields, name, 256);
     let visitor = Visitor {
         nickname: field("nickname")?,
         first_name: field("firstName")?,
