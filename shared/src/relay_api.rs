@@ -557,6 +557,9 @@ pub mod close_code {
     pub const SLOW_CONSUMER: u16 = 4001;
     /// The peer stopped answering pings.
     pub const PING_TIMEOUT: u16 = 4002;
+    /// The relay could not read what a subscribed chat is now (its shared store is failing
+    /// over): reconnect after the usual backoff and subscribe again.
+    pub const STORE_UNAVAILABLE: u16 = 4003;
     /// The socket sent far more frames than a widget does (about 20 a second): reconnect
     /// later, after the usual backoff.
     pub const TOO_MANY_FRAMES: u16 = 4029;

@@ -69,6 +69,9 @@ pub struct StoreSwitches {
     /// While set, every read of one chat finds nothing: a stale Redis primary answering
     /// for slots it no longer owns.
     pub reads_nothing: Arc<AtomicBool>,
+    /// While set, every read of one chat fails: a Redis Cluster between a primary's death
+    /// and its replica's promotion.
+    pub reads_fail: Arc<AtomicBool>,
     /// The store says other relays write it too, so the relay reads it for each chat.
     pub shared: bool,
 }
@@ -95,6 +98,8 @@ impl relay::store::Backend for FailingStore {
         if self.switches.reads_nothing.load(Ordering::SeqCst) {
             return Ok(None);
         }
+        let fails = self.switches.reads_fail.load(Ordering::SeqCst);
+        anyhow::ensure!(!fails, "the test store's reads fail on purpose");
         self.inner.read(chat_id)
     }
 

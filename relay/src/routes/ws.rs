@@ -142,7 +142,11 @@ async fn serve(socket: WebSocket, state: AppState) {
                     break Some((close_code::TOO_MANY_FRAMES, "too many frames"));
                 }
                 match message {
-                    Message::Text(text) => handle(&state, id, text.as_str()).await,
+                    Message::Text(text) => {
+                        if let Some(close) = handle(&state, id, text.as_str()).await {
+                            break Some(close);
+                        }
+                    }
                     Message::Pong(_) => last_pong = Instant::now(),
                     _ => {}
                 }
@@ -195,15 +199,16 @@ impl FrameBudget {
     }
 }
 
-/// One client frame. Unknown or malformed frames are ignored, never fatal.
-async fn handle(state: &AppState, id: u64, text: &str) {
+/// One client frame. Unknown or malformed frames are ignored, never fatal; answers the
+/// close for a socket that cannot be served now.
+async fn handle(state: &AppState, id: u64, text: &str) -> Option<(u16, &'static str)> {
     let hub = state.peers.hub();
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Subscribe { chat_id, token }) => {
             if !state.tokens.verify(&chat_id, &token) {
                 let message = "the subscription token does not match this chat".to_owned();
                 hub.send_to(id, &ServerFrame::Error { code: "bad_token".to_owned(), message });
-                return;
+                return None;
             }
             // A browser follows one chat; a socket following many is someone else's load.
             let followed = hub.is_subscribed(id, &chat_id);
@@ -214,7 +219,7 @@ async fn handle(state: &AppState, id: u64, text: &str) {
                 let message = format!("a connection follows at most {limit} chats");
                 let code = "too_many_subscriptions".to_owned();
                 hub.send_to(id, &ServerFrame::Error { code, message });
-                return;
+                return None;
             }
             // Hear the other relays first, then read the position, so whatever another
             // relay publishes after that read reaches this socket.
@@ -225,7 +230,23 @@ async fn handle(state: &AppState, id: u64, text: &str) {
             // does not hold (signed by us, so it ended and was forgotten) is not subscribed.
             let record = match state.sessions.current(&chat_id).await {
                 Ok(record) => record,
-                Err(_) => state.sessions.get(&chat_id),
+                // Without the store, memory answers only for a chat it holds: one it does
+                // not may be another relay's, announced while this one was cut off. Not
+                // knowing is not `ended`: the widget comes back after its backoff.
+                Err(_) => match state.sessions.get(&chat_id) {
+                    Some(record) => Some(record),
+                    None => {
+                        if !followed {
+                            state.peers.stop_listening(&chat_id).await;
+                        }
+                        metrics::counter!("relay_ws_rejected_total", "reason" => "store_unavailable")
+                            .increment(1);
+                        return Some((
+                            close_code::STORE_UNAVAILABLE,
+                            "the chat store cannot be read now",
+                        ));
+                    }
+                },
             };
             match record {
                 Some(record) => {
@@ -246,6 +267,7 @@ async fn handle(state: &AppState, id: u64, text: &str) {
             metrics::counter!("relay_ws_ignored_frames_total").increment(1);
         }
     }
+    None
 }
 
 #[cfg(test)]

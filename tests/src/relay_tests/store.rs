@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
-use shared::relay_api::{RegisterSession, ServerFrame};
+use shared::relay_api::{ClientFrame, RegisterSession, SESSIONS_PATH, ServerFrame, close_code};
 
 use super::{Setup, next_events, test_secret_query};
 use crate::harness::Options;
 use crate::support::{NO_CLIENT_LIMITS, RelayArgs, SERVICE, Wait, push_user_data, register, until};
-use crate::ws_client::WsClient;
+use crate::ws_client::{Received, WsClient};
 
 #[tokio::test]
 async fn a_push_is_answered_200_only_once_it_is_durable() -> Result<()> {
@@ -168,6 +168,46 @@ async fn a_relay_that_fails_to_start_leaves_nothing_running() -> Result<()> {
     .await?;
     let _ = std::fs::remove_dir_all(data_dir);
     Ok(())
+}
+
+/// A subscribe the store cannot answer (a Redis Cluster failing over) for a chat this
+/// relay's memory does not hold (another relay's, announced while this one was cut off) is
+/// not told `ended`: the relay does not know, so it closes the socket for the widget to
+/// come back, and answers the truth once the store does. Found by the 30-minute chaos run
+/// on a Redis Cluster, where two visitors got `ended` for running chats.
+#[tokio::test]
+async fn a_subscribe_the_store_cannot_answer_is_not_told_ended() -> Result<()> {
+    let switches = crate::harness::StoreSwitches { shared: true, ..Default::default() };
+    let reads_fail = switches.reads_fail.clone();
+    let options = Options { store: Some(switches), ..Options::sim(&[]) };
+    let setup = Setup::start(options).await?;
+    let credentials = setup.chat(false).await?;
+    let registered = setup.register(&credentials).await?;
+    // Forgotten: memory no longer holds it, and only the store can say what it is.
+    let forgotten = setup
+        .http
+        .delete(format!("{}{SESSIONS_PATH}/{}", setup.system.relay_url, credentials.chat_id))
+        .bearer_auth(&registered.token)
+        .send()
+        .await?;
+    assert_eq!(forgotten.status(), 204);
+
+    reads_fail.store(true, Ordering::SeqCst);
+    let mut ws = WsClient::connect(&setup.system.relay_url).await?;
+    ws.send(&ClientFrame::Subscribe {
+        chat_id: credentials.chat_id.clone(),
+        token: registered.token.clone(),
+    })
+    .await?;
+    let answer = ws.next(Duration::from_secs(5)).await?;
+    assert_eq!(answer, Received::Closed(Some(close_code::STORE_UNAVAILABLE)));
+    assert!(close_code::should_reconnect(close_code::STORE_UNAVAILABLE));
+
+    reads_fail.store(false, Ordering::SeqCst);
+    let mut ws = WsClient::connect(&setup.system.relay_url).await?;
+    let answer = ws.subscribe(&credentials.chat_id, &registered.token).await?;
+    assert_eq!(answer, ServerFrame::Ended { chat_id: credentials.chat_id.clone() });
+    setup.system.stop().await
 }
 
 /// A shared store whose read of a chat finds nothing (a Redis Cluster primary killed and
