@@ -56,6 +56,8 @@
     // The browser refuses a worker from another origin when the visitor opts in.
     serviceWorker: text,
     theme: oneOf({ light: 1, dark: 1, auto: 1 }),
+    // While the office is closed (the relay's --office-hours): start chats or not.
+    closedMode: oneOf({ write: 1, refuse: 1 }),
     position: oneOf({ right: 1, left: 1 }),
     // The site's logged-in visitor and the HMAC the relay verifies (README: Browsers).
     userId: text,

@@ -5,6 +5,7 @@ use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
 use shared::format::{Block, Inline, blocks};
 use shared::gms::Visitor;
+use shared::relay_api::OfficeHours;
 use shared::visitor::{ChatState, Conn, Failure, Input, Machine, NotifyOffer};
 
 use crate::chat::{
@@ -12,7 +13,7 @@ use crate::chat::{
     validate_prechat,
 };
 use crate::controller::Controller;
-use crate::texts::fill;
+use crate::texts::{Texts, fill};
 
 /// The whole widget, over a started controller (`Controller::start`).
 #[component]
@@ -149,6 +150,8 @@ fn Prechat(
 ) -> impl IntoView {
     let t = ctrl.texts;
     let starting = ctrl.memo(|m| m.starting);
+    let refused = ctrl.memo(|m| m.start_refused());
+    let hours = ctrl.memo(|m| m.hours());
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let subject = RwSignal::new(String::new());
@@ -175,6 +178,9 @@ fn Prechat(
     view! {
         <form class="gc-prechat" on:submit=submit novalidate data-testid="prechat">
             <p class="gc-intro">{t.intro}</p>
+            <p class="gc-hours" role="status" data-testid="hours">
+                {move || hours.get().map(|h| hours_text(t, h, refused.get())).unwrap_or_default()}
+            </p>
             <label for="gc-name">{t.your_name}</label>
             <input id="gc-name" data-testid="prechat-name" autocomplete="name" required
                 aria-invalid=invalid("name") aria-describedby="gc-form-error"
@@ -189,10 +195,23 @@ fn Prechat(
             <p id="gc-form-error" class="gc-error" data-testid="prechat-error" aria-live="assertive">
                 {move || error.get().map(|(_, message)| message).unwrap_or_default()}
             </p>
-            <button type="submit" class="gc-primary" data-testid="prechat-submit" disabled=move || starting.get()>
+            <button type="submit" class="gc-primary" data-testid="prechat-submit"
+                disabled=move || starting.get() || refused.get()>
                 {move || if starting.get() { t.starting } else { t.start_chat }}
             </button>
         </form>
+    }
+}
+
+/// What the pre-chat form says of the office hours.
+fn hours_text(t: &'static Texts, hours: OfficeHours, refused: bool) -> String {
+    let when = hours.next_open.map(crate::host::local_weekday_time);
+    match (hours.open, when, refused) {
+        (true, _, _) => t.hours_open.to_owned(),
+        (false, Some(when), false) => fill(t.hours_closed_write, &[("when", &when)]),
+        (false, None, false) => t.hours_closed_later.to_owned(),
+        (false, Some(when), true) => fill(t.hours_closed, &[("when", &when)]),
+        (false, None, true) => t.hours_closed_now.to_owned(),
     }
 }
 

@@ -49,7 +49,8 @@ impl Controller {
             ),
         }
         .with_mask(config.mask())
-        .with_proxy(config.proxy);
+        .with_proxy(config.proxy)
+        .with_closed_mode(config.closed_mode);
         let keep = config.keep_ended();
         let ctrl = Controller {
             texts,
@@ -267,6 +268,10 @@ impl Controller {
             Effect::MakeResumeLink { id, chat_id, token } => spawn_local(async move {
                 let link = net::resume_link(&this.config(), &chat_id, &token).await;
                 this.input(Input::LinkMade(id, link));
+            }),
+            Effect::FetchHours { service } => spawn_local(async move {
+                let hours = net::office_hours(&this.config(), &service).await;
+                this.input(Input::Hours(hours));
             }),
             Effect::Save => {
                 let merged = self.machine.with_value(|m| crate::storage::save(&m.stored));

@@ -129,6 +129,24 @@ pub(crate) fn local_time(ms: i64) -> String {
     date.to_locale_time_string_with_options("default", &options).into()
 }
 
+/// A moment days ahead as the visitor reads it, weekday first (`Tue 8 Dec, 09:00`), in
+/// their locale and time zone: when the office opens.
+pub(crate) fn local_weekday_time(ms: u64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    let options = js_sys::Object::new();
+    let parts = [
+        ("weekday", "short"),
+        ("day", "numeric"),
+        ("month", "short"),
+        ("hour", "2-digit"),
+        ("minute", "2-digit"),
+    ];
+    for (key, value) in parts {
+        let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
+    }
+    date.to_locale_string("default", &options).into()
+}
+
 /// A moment with its date, as the visitor reads it, for the transcript file.
 pub(crate) fn local_date_time(ms: i64) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));

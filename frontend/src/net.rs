@@ -8,7 +8,8 @@ use shared::gms::{
 };
 use shared::proxy::{ChatStarted, relay_path};
 use shared::relay_api::{
-    PUSH_SUBSCRIPTION, RESUME_LINKS, RegisterSession, ResumeLink, SESSIONS_PATH, SessionRegistered,
+    HOURS_PATH, OfficeHours, PUSH_SUBSCRIPTION, RESUME_LINKS, RegisterSession, ResumeLink,
+    SESSIONS_PATH, SessionRegistered,
 };
 use shared::visitor::{Handover, Registration};
 use shared::widget_config::WidgetConfig;
@@ -272,6 +273,17 @@ pub async fn resume_link(config: &WidgetConfig, chat_id: &str, token: &str) -> O
         fetch("POST", &url, &[("Authorization", &authorization)], None).await.ok()?;
     let link: ResumeLink = shared::json::from_str(&String::from_utf8_lossy(&bytes))?;
     (status == 200).then_some(link.resume_token)
+}
+
+/// A chat service's office hours now; none when the relay has none or could not say.
+pub async fn office_hours(config: &WidgetConfig, service: &str) -> Option<OfficeHours> {
+    let url = format!(
+        "{}{HOURS_PATH}/{}",
+        config.relay_url.trim_end_matches('/'),
+        shared::form::encode_path_segment(service)
+    );
+    let (status, _, bytes) = fetch("GET", &url, &[], None).await.ok()?;
+    (status == 200).then(|| shared::json::from_str(&String::from_utf8_lossy(&bytes))).flatten()
 }
 
 /// The relay's URL of a chat (`/v1/sessions/{chatId}`).

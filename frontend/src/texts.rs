@@ -119,6 +119,16 @@ texts! {
     link_failed,
     resume_failed,
     masked,
+    /// The pre-chat form while the office is open.
+    hours_open,
+    /// `{when}`: the next opening in the visitor's time; chats may start while closed.
+    hours_closed_write,
+    /// Closed, chats may start, and no opening is known.
+    hours_closed_later,
+    /// `{when}`: closed, and no chat starts until then (`closedMode = refuse`).
+    hours_closed,
+    /// Closed, no chat starts, and no opening is known.
+    hours_closed_now,
 }
 
 /// Fills a template's `{key}` placeholders.
@@ -261,6 +271,11 @@ pub const EN: Texts = Texts {
     email_subject: "Our conversation",
     link_failed: "The link could not be made. Try again.",
     masked: "We hid what looked like a card number or other private data (•••) before sending. Never share card details in chat.",
+    hours_open: "We're open now.",
+    hours_closed_write: "We're closed; we answer from {when} (your time). You can still write now.",
+    hours_closed_later: "We're closed right now; you can still write, and we answer once we open.",
+    hours_closed: "We're closed; we open {when} (your time).",
+    hours_closed_now: "We're closed right now. Please come back later.",
     resume_failed: "This conversation link no longer works: the conversation has ended or the link was withdrawn.",
 };
 

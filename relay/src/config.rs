@@ -70,6 +70,15 @@ pub struct Config {
     #[arg(long, env = "RELAY_IDENTITY_SECRET", hide_env_values = true)]
     pub identity_secret: Option<IdentitySecret>,
 
+    /// Each chat service's office hours, for the widget to say whether the office is open
+    /// and when it opens next (`GET /v1/hours/{service}`): an INI file with a section per
+    /// service holding GMS's `office-hours` options (`_bh_regular1 = Mon-Fri 9:00-17:00`,
+    /// `_bh_add<n>`, `_holiday<n>`, `_effective_dates<n>`, `_timezone`), or `gms = <name>` to
+    /// ask GMS's office-hours service of that name. Without it the widget says nothing of
+    /// hours.
+    #[arg(long, env = "RELAY_OFFICE_HOURS")]
+    pub office_hours: Option<PathBuf>,
+
     /// Page origins allowed to open the WebSocket and call `/v1` (CORS); repeatable.
     /// Empty allows any origin.
     #[arg(long = "allowed-origin", env = "RELAY_ALLOWED_ORIGINS", value_delimiter = ',')]

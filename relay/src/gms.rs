@@ -200,7 +200,9 @@ impl Gms {
             .map_err(|_| GmsError::Network("the file's type is no MIME type".to_owned()))?;
         let form = form.part("file", part);
         let started = std::time::Instant::now();
-        let sent = self.send(&path, "upload", visitor, |post| post.multipart(form)).await;
+        let sent = self
+            .send(reqwest::Method::POST, &path, "upload", visitor, |post| post.multipart(form))
+            .await;
         let result = match sent {
             Err(error) => Err(error),
             Ok((_slot, response)) => envelope(response).await,
@@ -218,16 +220,49 @@ impl Gms {
         let RequestBody::Form(fields) = &request.body else {
             return Err(GmsError::Network("an upload is sent by Gms::upload".to_owned()));
         };
-        self.send(&request.path, request.operation, visitor, |post| {
+        self.send(reqwest::Method::POST, &request.path, request.operation, visitor, |post| {
             post.header(reqwest::header::CONTENT_TYPE, shared::form::CONTENT_TYPE)
                 .body(shared::form::encode(fields))
         })
         .await
     }
 
-    /// Posts to `path` with one of the slots, waiting at most a request timeout for it.
+    /// A `GET` of another GMS service (`/genesys/1/service/{name}`, the expected wait),
+    /// answered as JSON whatever its shape; an error status or a body that is not JSON is
+    /// an HTTP error with what the body said.
+    pub(crate) async fn get_json(
+        &self,
+        path: &str,
+        operation: &'static str,
+    ) -> Result<serde_json::Value, GmsError> {
+        let started = Instant::now();
+        let result = async {
+            let (_slot, response) =
+                self.send(reqwest::Method::GET, path, operation, None, |get| get).await?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(|e| GmsError::Network(without_url(&e)))?;
+            let message = || ChatResponse::foreign_error(&body);
+            if !status.is_success() {
+                return Err(GmsError::Http { status: status.as_u16(), message: message() });
+            }
+            serde_json::from_slice(&body).map_err(|_| GmsError::Http {
+                status: status.as_u16(),
+                message: Some("the answer is not JSON".to_owned()),
+            })
+        }
+        .await;
+        let label = result.as_ref().map_or_else(GmsError::label, |_| "ok");
+        metrics::counter!("relay_gms_requests_total", "operation" => operation, "result" => label)
+            .increment(1);
+        metrics::histogram!("relay_gms_request_seconds", "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Sends to `path` with one of the slots, waiting at most a request timeout for it.
     async fn send(
         &self,
+        method: reqwest::Method,
         path: &str,
         operation: &'static str,
         visitor: Option<IpAddr>,
@@ -239,7 +274,7 @@ impl Gms {
             metrics::counter!("relay_gms_requests_total", "operation" => operation, "result" => "busy").increment(1);
             return Err(GmsError::Busy);
         };
-        let mut post = self.http.post(format!("{}{path}", self.base));
+        let mut post = self.http.request(method, format!("{}{path}", self.base));
         if let Some(ip) = visitor {
             post = post.header("x-forwarded-for", ip.to_string());
         }

@@ -10,6 +10,7 @@ pub mod check;
 mod config;
 mod error;
 mod gms;
+mod hours;
 mod identity;
 mod limits;
 mod otlp;
@@ -65,6 +66,8 @@ pub(crate) struct AppState {
     pub(crate) gms: gms::Gms,
     /// Subscription and resume tokens.
     pub(crate) tokens: token::Tokens,
+    /// Each chat service's office hours (`--office-hours`).
+    pub(crate) hours: hours::Hours,
     /// Verifies the site's user hashes; None without `--identity-secret`.
     pub(crate) identity: Option<identity::Verifier>,
     /// Per-client-address limits of the public endpoints.
@@ -336,7 +339,13 @@ async fn start(
         token.clone(),
     ));
     let identity = config.identity_secret().map(identity::Verifier::new);
+    let hours = hours::Hours::load(config.office_hours.as_deref())?;
+    let with_hours: Vec<&str> = hours.services().collect();
+    if !with_hours.is_empty() {
+        tracing::info!(services = ?with_hours, "office hours");
+    }
     let state = AppState {
+        hours,
         config: Arc::new(config),
         shutdown: token.clone(),
         sockets: life.sockets.clone(),

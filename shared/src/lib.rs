@@ -16,6 +16,7 @@ pub mod form;
 pub mod format;
 pub mod gms;
 pub mod health;
+pub mod hours;
 pub mod json;
 mod json_search;
 pub mod mask;

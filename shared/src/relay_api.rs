@@ -46,6 +46,30 @@ pub const RESUME_LINKS: &str = "resume-links";
 /// A fragment never reaches the site's server.
 pub const RESUME_FRAGMENT: &str = "gms-chat-resume=";
 
+/// `GET {HOURS_PATH}/{service}`: whether the chat service is open now (`OfficeHours`);
+/// 404 when the relay knows no hours for it, 502 when GMS, asked for them, answered
+/// nothing usable.
+pub const HOURS_PATH: &str = "/v1/hours";
+
+/// A chat service's office hours now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfficeHours {
+    /// Open now.
+    pub open: bool,
+    /// When closed, the next opening (milliseconds since the Unix epoch); absent when open,
+    /// or when no opening is known within a year.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_open: Option<u64>,
+}
+
+impl FromJson for OfficeHours {
+    fn from_json(value: &Json) -> Option<Self> {
+        let v = object(value)?;
+        Some(OfficeHours { open: required(v, "open")?, next_open: optional(v, "nextOpen")? })
+    }
+}
+
 /// `POST /v1/sessions`: the widget hands the relay the chat's tokens so it can acknowledge
 /// pushes and keep the chat alive while the visitor is away.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

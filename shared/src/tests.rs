@@ -14,6 +14,7 @@ mod push_tests;
 mod transcript_tests;
 mod visitor_chat_tests;
 mod visitor_embed_tests;
+mod visitor_hours_tests;
 mod visitor_identity_tests;
 mod visitor_notify_tests;
 mod visitor_proxy_tests;

@@ -66,6 +66,20 @@ pub struct WidgetConfig {
     /// and keeps no GMS token. Only the loader the relay renders sets it, never a page.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub proxy: bool,
+    /// `closedMode`: while the office is closed (the relay's `--office-hours`), visitors may
+    /// still start a chat that is answered once it opens (`write`), or may not (`refuse`).
+    pub closed_mode: ClosedMode,
+}
+
+/// What the widget does while the office is closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClosedMode {
+    /// Chats start, and are answered once the office opens.
+    #[default]
+    Write,
+    /// No chat starts while closed.
+    Refuse,
 }
 
 impl FromJson for WidgetConfig {
@@ -91,6 +105,10 @@ impl FromJson for WidgetConfig {
             mask_patterns: optional(v, "maskPatterns")?,
             // Anything but `true` (an unrendered loader's placeholder) is direct mode.
             proxy: v.get("proxy").and_then(bool::from_json).unwrap_or(false),
+            closed_mode: match v.get("closedMode") {
+                Some(Json::String(mode)) if mode == "refuse" => ClosedMode::Refuse,
+                _ => ClosedMode::Write,
+            },
         })
     }
 }
@@ -113,6 +131,7 @@ impl Default for WidgetConfig {
             resume: String::new(),
             mask_patterns: None,
             proxy: false,
+            closed_mode: ClosedMode::Write,
         }
     }
 }

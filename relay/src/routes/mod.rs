@@ -4,6 +4,7 @@
 
 mod capture;
 mod health;
+mod hours;
 mod identity;
 mod proxy;
 mod push;
@@ -20,7 +21,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{delete, get, post};
 use shared::relay_api::{
-    CAPTURE, IDENTITY_PATH, PUSH_PATH, PUSH_SUBSCRIPTION, RESUME_LINKS, RESUME_PATH,
+    CAPTURE, HOURS_PATH, IDENTITY_PATH, PUSH_PATH, PUSH_SUBSCRIPTION, RESUME_LINKS, RESUME_PATH,
     SERVICE_WORKER_PATH, SESSIONS_PATH, WS_PATH,
 };
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -43,6 +44,7 @@ pub(crate) fn router(state: AppState) -> Router {
             &format!("{SESSIONS_PATH}/{{chat_id}}/{RESUME_LINKS}"),
             post(resume::make).delete(resume::revoke),
         )
+        .route(&format!("{HOURS_PATH}/{{service}}"), get(hours::office_hours))
         .route(IDENTITY_PATH, post(identity::take_over))
         .route(RESUME_PATH, post(resume::claim))
         .layer(DefaultBodyLimit::max(16 * 1024))

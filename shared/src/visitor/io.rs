@@ -6,7 +6,8 @@ use crate::gms::{
     Answer, ChatOperation, ChatResponse, Credentials, FileLimits, RetryPolicy, Verdict, Visitor,
 };
 use crate::relay_api::{
-    ChatHandover, Identity, IdentityVerdict, RegisterSession, ServerFrame, SessionRegistered,
+    ChatHandover, Identity, IdentityVerdict, OfficeHours, RegisterSession, ServerFrame,
+    SessionRegistered,
 };
 
 use super::chat::Stored;
@@ -405,6 +406,9 @@ pub enum Input {
     },
     /// The relay's answer to `MakeResumeLink`: the token, or none if it failed.
     LinkMade(RequestId, Option<String>),
+    /// The relay's answer to `FetchHours`: the service's office hours now, or none when
+    /// the relay has none for it or could not say.
+    Hours(Option<OfficeHours>),
 }
 
 /// What the machine asks its runner to do.
@@ -500,6 +504,12 @@ pub enum Effect {
         id: RequestId,
         /// The token.
         token: String,
+    },
+    /// Ask the relay whether the chat service is open now (`GET /v1/hours/{service}`),
+    /// answered with `Input::Hours`.
+    FetchHours {
+        /// The chat service.
+        service: String,
     },
     /// `POST /v1/sessions/{chatId}/resume-links`, answered with `LinkMade`.
     MakeResumeLink {

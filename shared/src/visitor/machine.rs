@@ -18,6 +18,7 @@
 //! refresh runs at a time, and one more runs after it if anything asked meanwhile.
 
 mod answers;
+mod hours;
 mod identity;
 mod notify;
 mod relay;
@@ -30,8 +31,9 @@ use std::time::Duration;
 
 use crate::gms::{ChatOperation, PushSubscription, RetryPolicy, Visitor, async_push_user_data};
 use crate::mask::Mask;
-use crate::relay_api::Identity;
+use crate::relay_api::{Identity, OfficeHours};
 use crate::transcript::TranscriptPosition;
+use crate::widget_config::ClosedMode;
 
 use super::chat::{ChatState, Stored};
 use super::io::{Conn, Effect, Failure, GmsResult, Input, Notice, Outgoing, PickedFile, RequestId};
@@ -140,6 +142,11 @@ pub struct Machine {
     /// The relay is in proxy mode: chats start through it with its push subscription,
     /// the browser keeps no GMS token, and the start is the registration.
     proxy: bool,
+    /// The office hours the relay gave for the pre-chat form, once asked (`hours_asked`).
+    hours: Option<OfficeHours>,
+    hours_asked: bool,
+    /// Whether a chat may start while the office is closed.
+    closed_mode: ClosedMode,
 }
 
 impl Machine {
@@ -190,6 +197,9 @@ impl Machine {
             resume_link: None,
             mask: Mask::default(),
             proxy: false,
+            hours: None,
+            hours_asked: false,
+            closed_mode: ClosedMode::Write,
         }
     }
 
@@ -230,7 +240,11 @@ impl Machine {
             Input::Typed(text) => self.typed(&text, &mut out),
             Input::TypingPaused(generation) => self.typing_paused(generation, &mut out),
             Input::End => self.end(&mut out),
-            Input::NewChat => self.new_chat(&mut out),
+            Input::NewChat => {
+                self.new_chat(&mut out);
+                // A new pre-chat form: the hours may have changed since the last one.
+                self.hours_asked = false;
+            }
             Input::SetOpen(open) => {
                 if self.stored.open != open {
                     self.stored.open = open;
@@ -279,7 +293,9 @@ impl Machine {
             Input::HandedOver(id, handover) => self.handed_over(id, handover, &mut out),
             Input::KeepLink { page } => self.keep_link(&page, &mut out),
             Input::LinkMade(id, token) => self.link_made(id, token),
+            Input::Hours(hours) => self.hours = hours,
         }
+        self.ask_hours(&mut out);
         // An ended chat's tokens leave the browser with the step that ended it, whichever
         // input that was (requests already made carry their own copy).
         if self.stored.chat.as_mut().is_some_and(ChatState::settle) {
@@ -338,7 +354,7 @@ impl Machine {
     }
 
     fn start(&mut self, visitor: Visitor, out: &mut Vec<Effect>) {
-        if self.starting || self.active_chat().is_some() {
+        if self.starting || self.active_chat().is_some() || self.start_refused() {
             return;
         }
         self.starting = true;

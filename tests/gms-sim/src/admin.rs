@@ -24,6 +24,7 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/sim/chat-servers/{alias}/{action}", post(server_action))
         .route("/sim/chat-servers/{alias}/health", post(set_health_body))
         .route("/sim/faults", get(get_faults).post(set_faults))
+        .route("/sim/office-hours/{name}", post(set_calendar).delete(unset_calendar))
         .route("/sim/stats", get(stats))
 }
 
@@ -227,4 +228,43 @@ async fn set_faults(State(sim): State<Sim>, body: Bytes) -> Response {
 
 async fn stats(State(sim): State<Sim>) -> Response {
     axum::Json(sim.with_world(|world, _| world.stats.clone())).into_response()
+}
+
+/// What the Calendar Service answers for an office-hours service from now on:
+/// `{"periods": [{"startInMinutes": -60, "endInMinutes": 480}]}` (relative to now; none:
+/// closed) or `{"error": "..."}`.
+async fn set_calendar(State(sim): State<Sim>, Path(name): Path<String>, body: Bytes) -> Response {
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let now = crate::chat::now_millis();
+    let calendar = match (body.get("error").and_then(Value::as_str), body.get("periods")) {
+        (Some(error), _) => Err(error.to_owned()),
+        (None, Some(Value::Array(periods))) => {
+            let minutes = |p: &Value, key| p.get(key).and_then(Value::as_i64);
+            let read: Option<Vec<(i64, i64)>> = periods
+                .iter()
+                .map(|p| {
+                    let (from, to) = (minutes(p, "startInMinutes")?, minutes(p, "endInMinutes")?);
+                    (from < to).then_some((now + from * 60_000, now + to * 60_000))
+                })
+                .collect();
+            match read {
+                Some(periods) => Ok(periods),
+                None => {
+                    let why = "each period needs startInMinutes < endInMinutes";
+                    return (StatusCode::BAD_REQUEST, why).into_response();
+                }
+            }
+        }
+        _ => return (StatusCode::BAD_REQUEST, "periods (a list) or error (text)").into_response(),
+    };
+    sim.with_world(|world, _| world.calendars.insert(name, calendar));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn unset_calendar(State(sim): State<Sim>, Path(name): Path<String>) -> Response {
+    sim.with_world(|world, _| world.calendars.remove(&name));
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use shared::gms::{FilePart, GmsHeader};
 use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 
@@ -25,6 +25,7 @@ pub(crate) fn router(config: &Config) -> Router<Sim> {
     Router::new()
         .route("/genesys/2/chat/{service}", post(create))
         .route("/genesys/2/chat/{service}/{chat_id}/{*operation}", post(operation))
+        .route("/genesys/1/service/{name}", get(calendar))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(
             Arc::from(config.require_headers.as_slice()),
@@ -188,4 +189,47 @@ async fn read_body(request: Request) -> Result<(Fields, Option<FilePart>), Respo
 
 fn bad_request(reason: &str) -> Response {
     (StatusCode::BAD_REQUEST, reason.to_owned()).into_response()
+}
+
+/// GMS's Calendar Service (`GET /genesys/1/service/{name}` of an `office-hours` service):
+/// the periods from `start` (now without it) to `end`, or over `number-of-days`, or at
+/// `start` alone; an empty list is closed throughout. GMS documents only that the answer
+/// lists periods and carries `error`; this is one such layout. An unknown service gets
+/// 404 and an error.
+async fn calendar(
+    State(sim): State<Sim>,
+    Path(name): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    use shared::hours::{instant_ms, iso_instant};
+    let start =
+        query.get("start").and_then(|s| instant_ms(s)).unwrap_or_else(crate::chat::now_millis);
+    let days = query.get("number-of-days").and_then(|n| n.parse::<i64>().ok());
+    let end = match (query.get("end").and_then(|e| instant_ms(e)), days) {
+        (Some(end), _) => end,
+        (None, Some(days)) => start.saturating_add(days.saturating_mul(86_400_000)),
+        (None, None) => start,
+    };
+    let answer = sim.with_world(|world, _| {
+        world.count_request("office_hours", None);
+        world.calendars.get(&name).cloned()
+    });
+    let (status, body) = match answer {
+        None => (
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": format!("service {name} not found")}),
+        ),
+        Some(Err(error)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": error}))
+        }
+        Some(Ok(periods)) => {
+            let listed: Vec<serde_json::Value> = periods
+                .iter()
+                .filter(|&&(from, to)| to > start && from <= end)
+                .map(|&(from, to)| serde_json::json!({"start": iso_instant(from), "end": iso_instant(to)}))
+                .collect();
+            (StatusCode::OK, serde_json::json!({"error": null, "periods": listed}))
+        }
+    };
+    (status, axum::Json(body)).into_response()
 }

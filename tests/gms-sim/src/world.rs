@@ -106,6 +106,9 @@ pub(crate) struct Effects {
 
 pub(crate) struct World {
     pub(crate) config: Arc<Config>,
+    /// What the Calendar Service answers for each office-hours service: its periods as
+    /// instants (ms), or an error; a service not here is unknown.
+    pub(crate) calendars: HashMap<String, Result<Vec<(i64, i64)>, String>>,
     pub(crate) chats: HashMap<String, Chat>,
     pub(crate) servers: Vec<ChatServer>,
     pub(crate) stats: Stats,
@@ -120,6 +123,7 @@ impl World {
     pub(crate) fn new(config: Arc<Config>) -> World {
         let aliases = config.chat_servers.clone();
         let mut world = World {
+            calendars: HashMap::new(),
             chats: HashMap::new(),
             servers: Vec::new(),
             stats: Stats::default(),

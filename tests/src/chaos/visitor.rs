@@ -294,7 +294,7 @@ impl Visitor {
             Effect::Save => self.stored = Some(shared::json::to_string(&tab.machine.stored)),
             Effect::Wipe => self.stored = None,
             // Not asked of a visitor that never forgets the chat, turns on notifications,
-            // picks a file, is identified or keeps a link.
+            // picks a file, is identified, keeps a link or reads the office hours.
             Effect::Forget { .. }
             | Effect::SubscribePush { .. }
             | Effect::UnsubscribePush { .. }
@@ -302,6 +302,7 @@ impl Visitor {
             | Effect::FindChat { .. }
             | Effect::ClaimResume { .. }
             | Effect::MakeResumeLink { .. }
+            | Effect::FetchHours { .. }
             | Effect::Log(_) => {}
         }
     }

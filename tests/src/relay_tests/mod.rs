@@ -17,6 +17,7 @@ mod gateway;
 mod ha;
 mod health;
 mod hostile_gms;
+mod hours;
 mod identity;
 mod lifecycle;
 mod otlp;

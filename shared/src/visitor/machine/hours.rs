@@ -1,0 +1,34 @@
+//! Office hours before a chat: asked of the relay once the visitor opens the panel on the
+//! pre-chat form (never on a page view that does not open it), shown there, and with
+//! `closedMode = refuse` no chat starts while the office is closed.
+
+use super::Machine;
+use crate::relay_api::OfficeHours;
+use crate::visitor::io::Effect;
+use crate::widget_config::ClosedMode;
+
+impl Machine {
+    /// The same machine with the site's choice for a closed office.
+    pub fn with_closed_mode(self, closed_mode: ClosedMode) -> Machine {
+        Machine { closed_mode, ..self }
+    }
+
+    /// The office hours to show on the pre-chat form; None: say nothing of them.
+    pub fn hours(&self) -> Option<OfficeHours> {
+        self.hours
+    }
+
+    /// Whether a chat may not start now: the site refuses chats while the office is
+    /// closed, and the relay says it is.
+    pub fn start_refused(&self) -> bool {
+        self.closed_mode == ClosedMode::Refuse && self.hours.is_some_and(|hours| !hours.open)
+    }
+
+    /// Asks for the hours once the pre-chat form shows: the panel open and no chat.
+    pub(super) fn ask_hours(&mut self, out: &mut Vec<Effect>) {
+        if self.stored.open && self.stored.chat.is_none() && !self.starting && !self.hours_asked {
+            self.hours_asked = true;
+            out.push(Effect::FetchHours { service: self.service.clone() });
+        }
+    }
+}
