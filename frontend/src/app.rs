@@ -178,8 +178,8 @@ fn Prechat(
     view! {
         <form class="gc-prechat" on:submit=submit novalidate data-testid="prechat">
             <p class="gc-intro">{t.intro}</p>
-            <p class="gc-hours" role="status" data-testid="hours">
-                {move || hours.get().map(|h| hours_text(t, h, refused.get())).unwrap_or_default()}
+            <p class="gc-intro" role="status" data-testid="hours">
+                {move || hours.get().map(|h| hours_text(t, h, refused.get()))}
             </p>
             <label for="gc-name">{t.your_name}</label>
             <input id="gc-name" data-testid="prechat-name" autocomplete="name" required
@@ -305,7 +305,8 @@ fn Conversation(
 }
 
 /// "Notify me when the agent replies": Web Push, offered once the chat runs and everything
-/// supports it; the browser's permission prompt comes only from this click.
+/// supports it (with the reason first when the office is closed); the browser's permission
+/// prompt comes only from this click.
 #[component]
 fn NotifyChoice(
     /// The widget's controller.
@@ -313,6 +314,8 @@ fn NotifyChoice(
 ) -> impl IntoView {
     let t = ctrl.texts;
     let offer = ctrl.memo(shared::visitor::Machine::notify_offer);
+    // A chat started while the office is closed waits for its opening: the offer says so.
+    let closed = ctrl.memo(|m| m.hours().is_some_and(|h| !h.open));
     let on = move || offer.get() == NotifyOffer::On;
     // Always rendered, hidden while there is nothing to offer: cheaper in the wasm than a
     // view that comes and goes.
@@ -325,6 +328,7 @@ fn NotifyChoice(
                 {move || match offer.get() {
                     NotifyOffer::On => t.notify_off,
                     NotifyOffer::Busy => t.notify_busy,
+                    _ if closed.get() => t.notify_offer_closed,
                     _ => t.notify_offer,
                 }}
             </button>

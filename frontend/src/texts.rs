@@ -129,6 +129,8 @@ texts! {
     hours_closed,
     /// Closed, no chat starts, and no opening is known.
     hours_closed_now,
+    /// The Web Push offer of a chat started while the office is closed: the reason first.
+    notify_offer_closed,
 }
 
 /// Fills a template's `{key}` placeholders.
@@ -276,6 +278,7 @@ pub const EN: Texts = Texts {
     hours_closed_later: "We're closed right now; you can still write, and we answer once we open.",
     hours_closed: "We're closed; we open {when} (your time).",
     hours_closed_now: "We're closed right now. Please come back later.",
+    notify_offer_closed: "We answer once we open: notify me when the agent replies",
     resume_failed: "This conversation link no longer works: the conversation has ended or the link was withdrawn.",
 };
 

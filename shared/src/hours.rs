@@ -492,7 +492,10 @@ mod tests {
             ("_bh_regular1", "Mon-Fri 9:00-17:00"),
             ("_effective_dates1", "2099-01-05 to 2099-01-09"),
         ]);
-        assert_eq!(far.next_opening(Local::new(2026, 12, 7, 10, 0)), Some(Local::new(2099, 1, 5, 9, 0)));
+        assert_eq!(
+            far.next_opening(Local::new(2026, 12, 7, 10, 0)),
+            Some(Local::new(2099, 1, 5, 9, 0))
+        );
     }
 
     #[test]

@@ -44,6 +44,7 @@ mod a11y;
 mod conversation;
 mod embed;
 mod engines;
+mod expectations;
 mod identity;
 mod page;
 mod panel;

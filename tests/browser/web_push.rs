@@ -42,6 +42,11 @@ async fn shop() -> Result<Shop> {
 
 /// The same shop, the relay in proxy mode (GMS allows no browser) when `proxy`.
 async fn shop_in(proxy: bool) -> Result<Shop> {
+    shop_with(proxy, &[]).await
+}
+
+/// The same shop with more relay flags.
+async fn shop_with(proxy: bool, more: &[&str]) -> Result<Shop> {
     let service = PushService::start().await?;
     let subscription = service.subscribe()?;
     let site = HostSite::start().await?;
@@ -54,7 +59,8 @@ async fn shop_in(proxy: bool) -> Result<Shop> {
         service.origin(),
     ];
     let sim: &[&str] = if proxy { &[] } else { &["--cors-origin", &site.origin] };
-    let system = system_with(Options { proxy, ..Options::sim(sim).relay(&relay) }).await?;
+    let options = Options::sim(sim).relay(&relay).relay(more);
+    let system = system_with(Options { proxy, ..options }).await?;
     let worker = format!("importScripts('{}{SERVICE_WORKER_PATH}');\n", system.relay_url);
     let javascript = vec![("content-type".to_owned(), "text/javascript".to_owned())];
     site.put("/gms-chat-sw.js", Page { html: worker, headers: javascript });
@@ -360,6 +366,27 @@ async fn through_a_proxy_mode_relay_a_visitor_who_left_is_notified_and_comes_bac
     assert!(stored.contains(&chat_id) && !stored.contains("secureKey"), "{stored}");
     browser.close().await?;
     shop.system.stop().await
+}
+
+engines!(a_chat_started_while_the_office_is_closed_is_offered_notifications_with_the_reason:
+    Chromium, Firefox; not WebKit: "MiniBrowser has no Push API: engines.rs");
+async fn a_chat_started_while_the_office_is_closed_is_offered_notifications_with_the_reason(
+    engine: Engine,
+) -> Result<()> {
+    let file = crate::expectations::hours_file(crate::expectations::CLOSED_UNTIL_2099)?;
+    let path = file.to_string_lossy().into_owned();
+    let shop = shop_with(false, &["--office-hours", &path]).await?;
+    let browser = browser_for(engine, &shop, "granted").await?;
+    let widget = WidgetPage::of(&browser);
+    chat(&browser, &shop).await?;
+    widget
+        .wait_for_text(OFFER, "We answer once we open: notify me when the agent replies", 10)
+        .await?;
+    turn_on(&browser).await?;
+    browser.close().await?;
+    shop.system.stop().await?;
+    let _ = std::fs::remove_dir_all(file.parent().unwrap_or(&file));
+    Ok(())
 }
 
 engines!(a_refusal_is_remembered_and_turning_off_stops_notifications: Chromium, Firefox;

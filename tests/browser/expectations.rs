@@ -1,0 +1,128 @@
+//! Setting expectations before a chat: the pre-chat form says whether the office is open
+//! (the relay's `--office-hours`, from its own file or GMS's Calendar Service) and when it
+//! opens, in the visitor's time; a closed office takes chats, or with `closedMode =
+//! refuse` does not.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde_json::json;
+use shared::widget_config::ClosedMode;
+use system_tests::gms_client::SimAdmin;
+use system_tests::harness::{Options, scratch_dir};
+use system_tests::support::SERVICE;
+use system_tests::webdriver::{Browser, Engine};
+use system_tests::widget_page::WidgetPage;
+
+/// An `--office-hours` file holding `section` for the widget's service.
+pub(crate) fn hours_file(section: &str) -> Result<PathBuf> {
+    let file = scratch_dir("office-hours")?.join("hours.ini");
+    std::fs::write(&file, format!("[{SERVICE}]\n{section}"))?;
+    Ok(file)
+}
+
+/// Closed until Monday 2099-01-05 at 9:00 UTC.
+pub(crate) const CLOSED_UNTIL_2099: &str = "_bh_regular1 = Mon-Fri 9:00-17:00\n_effective_dates1 = 2099-01-05 to 2099-01-09\n_timezone = UTC\n";
+
+/// The options of a system whose relay reads `file` for office hours.
+fn with_hours(file: &std::path::Path) -> Options {
+    let path = file.to_string_lossy().into_owned();
+    Options::default().relay(&["--office-hours", &path])
+}
+
+engines!(a_closed_office_says_when_it_answers_and_still_takes_the_chat: Chromium, Firefox, WebKit);
+async fn a_closed_office_says_when_it_answers_and_still_takes_the_chat(
+    engine: Engine,
+) -> Result<()> {
+    let file = hours_file(CLOSED_UNTIL_2099)?;
+    let system = super::system_with(with_hours(&file)).await?;
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    browser.goto(&system.page_url()).await?;
+    widget.element("[data-testid=launcher]").await?;
+    // Nothing is asked on a page view that does not open the chat.
+    let asked = browser
+        .script(
+            "return performance.getEntriesByType('resource').some(e => e.name.includes('/v1/hours'));",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(asked, json!(false));
+    widget.click("[data-testid=launcher]").await?;
+    widget.wait_for_text("[data-testid=hours]", "We're closed; we answer from ", 10).await?;
+    let said = widget.texts("[data-testid=hours]").await?.join(" ");
+    // The visitor's own time (the browsers here run in UTC): Monday 5 January, 09:00.
+    assert!(said.contains("5") && said.contains("09") && said.contains("(your time)"), "{said}");
+    assert!(said.contains("You can still write now."), "{said}");
+    super::a11y::no_violations(&browser, "closed office").await?;
+    let chat_id = {
+        widget.fill_prechat("Jane").await?;
+        widget.wait_for_text("[data-testid=status]", "Connected", 20).await?;
+        widget.stored_chat_id().await?
+    };
+    assert!(!chat_id.is_empty());
+    browser.close().await?;
+    system.stop().await?;
+    let _ = std::fs::remove_dir_all(file.parent().unwrap_or(&file));
+    Ok(())
+}
+
+engines!(a_closed_office_can_refuse_chats_until_it_opens: Chromium, Firefox, WebKit);
+async fn a_closed_office_can_refuse_chats_until_it_opens(engine: Engine) -> Result<()> {
+    let file = hours_file(CLOSED_UNTIL_2099)?;
+    let mut options = with_hours(&file);
+    options.widget_config.closed_mode = ClosedMode::Refuse;
+    let system = super::system_with(options).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    browser.goto(&system.page_url()).await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.wait_for_text("[data-testid=hours]", "We're closed; we open ", 10).await?;
+    let disabled = widget.attribute("[data-testid=prechat-submit]", "disabled").await?;
+    assert!(!disabled.is_null(), "the start stays disabled while closed: {disabled}");
+    let field = widget.element("[data-testid=prechat-name]").await?;
+    browser.type_into(&field, "Jane").await?;
+    // A script (or an old browser) can submit past a disabled button: the machine refuses too.
+    browser
+        .script(
+            "document.getElementById('gms-chat-widget').shadowRoot
+               .querySelector('[data-testid=prechat]').requestSubmit();",
+            json!([]),
+        )
+        .await?;
+    super::a11y::no_violations(&browser, "closed office, chats refused").await?;
+    let stats = admin.stats().await?;
+    assert_eq!(stats["requests"]["create"].as_u64().unwrap_or(0), 0, "{stats}");
+    let stored = browser.script("return localStorage.getItem('gms-chat:v1');", json!([])).await?;
+    assert_eq!(stored, json!(null), "nothing stored for a visitor who could not start");
+    browser.close().await?;
+    system.stop().await?;
+    let _ = std::fs::remove_dir_all(file.parent().unwrap_or(&file));
+    Ok(())
+}
+
+engines!(an_open_office_in_gms_says_so: Chromium; not Firefox, WebKit: "the view is the closed test's; one engine proves the GMS source");
+async fn an_open_office_in_gms_says_so(engine: Engine) -> Result<()> {
+    let file = hours_file("gms = business-hours\n")?;
+    let system = super::system_with(with_hours(&file)).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let (status, text) = admin
+        .post(
+            "/sim/office-hours/business-hours",
+            json!({"periods": [{"startInMinutes": -60, "endInMinutes": 480}]}),
+        )
+        .await?;
+    anyhow::ensure!(status == 204, "HTTP {status}: {text}");
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    browser.goto(&system.page_url()).await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.wait_for_text("[data-testid=hours]", "We're open now.", 10).await?;
+    let disabled = widget.attribute("[data-testid=prechat-submit]", "disabled").await?;
+    assert!(disabled.is_null(), "{disabled}");
+    browser.close().await?;
+    system.stop().await?;
+    let _ = std::fs::remove_dir_all(file.parent().unwrap_or(&file));
+    Ok(())
+}
