@@ -151,7 +151,11 @@ fn Prechat(
     let t = ctrl.texts;
     let starting = ctrl.memo(|m| m.starting);
     let refused = ctrl.memo(|m| m.start_refused());
-    let hours = ctrl.memo(|m| m.hours());
+    // The line itself, so the memo is of a type the widget already has (each new one
+    // costs the wasm its own copy of the reactive code).
+    let hours = ctrl.memo(move |m| {
+        m.hours().map(|h| hours_text(t, h, m.start_refused())).unwrap_or_default()
+    });
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let subject = RwSignal::new(String::new());
@@ -179,7 +183,7 @@ fn Prechat(
         <form class="gc-prechat" on:submit=submit novalidate data-testid="prechat">
             <p class="gc-intro">{t.intro}</p>
             <p class="gc-intro" role="status" data-testid="hours">
-                {move || hours.get().map(|h| hours_text(t, h, refused.get()))}
+                {move || hours.get()}
             </p>
             <label for="gc-name">{t.your_name}</label>
             <input id="gc-name" data-testid="prechat-name" autocomplete="name" required

@@ -65,6 +65,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut sim = Command::new(bin.join("gms-sim"));
     sim.args(["--listen", &format!("127.0.0.1:{gms_port}"), "--bot"]);
     sim.args(["--require-header", GATEWAY_HEADER]);
+    // Office hours from GMS's Calendar Service: open now (the pre-chat form says so).
+    sim.args(["--office-hours", "business-hours"]);
     if proxy {
         // Private: no browser may call it, only the relays.
         sim.args(["--cors-origin", "https://no-browser.invalid"]);
@@ -89,6 +91,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     } else {
         None
     };
+    let hours = demo.join("office-hours.ini");
+    std::fs::write(&hours, "[customer-support]\ngms = business-hours\n")?;
     let mut relays = Vec::new();
     for (k, port) in relay_ports.iter().enumerate() {
         let mut relay = Command::new(bin.join("relay"));
@@ -99,6 +103,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .arg("--demo-page")
             .args(["--widget-gms-url", &gms_url])
             .args(["--gms-header", GATEWAY_HEADER])
+            .arg("--office-hours")
+            .arg(&hours)
             // Web Push on: the page is on the relay's origin, so the relay's own
             // /gms-chat-sw.js is the site's worker (a desktop browser with network gets
             // real notifications through its push service).

@@ -104,6 +104,12 @@ pub struct Config {
     )]
     pub require_headers: Vec<shared::gms::GmsHeader>,
 
+    /// An `office-hours` service the Calendar Service knows from the start, open now and
+    /// for eight hours, then eight hours a day for a week (the demo's); repeatable. The
+    /// admin API sets any service's periods (`POST /sim/office-hours/{name}`).
+    #[arg(long = "office-hours")]
+    pub office_hours: Vec<String>,
+
     /// Answer as GMS 8.5.112 and later may: no `userId` and no `alias` in any answer or
     /// push envelope (Genesys' GMSLibrary decodes both as optional). Requests without them
     /// are accepted, as they always are.

@@ -133,6 +133,13 @@ impl World {
             next_receiver: 0,
             config,
         };
+        let now = crate::chat::now_millis();
+        let (hour, day) = (3_600_000, 86_400_000);
+        let open_daily: Vec<(i64, i64)> =
+            (0..7).map(|d| (now - hour + d * day, now + 8 * hour + d * day)).collect();
+        for name in &world.config.office_hours {
+            world.calendars.insert(name.clone(), Ok(open_daily.clone()));
+        }
         for alias in aliases {
             let pid = world.new_pid();
             world.servers.push(ChatServer {
