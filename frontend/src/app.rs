@@ -153,9 +153,8 @@ fn Prechat(
     let refused = ctrl.memo(|m| m.start_refused());
     // The line itself, so the memo is of a type the widget already has (each new one
     // costs the wasm its own copy of the reactive code).
-    let hours = ctrl.memo(move |m| {
-        m.hours().map(|h| hours_text(t, h, m.start_refused())).unwrap_or_default()
-    });
+    let hours = ctrl
+        .memo(move |m| m.hours().map(|h| hours_text(t, h, m.start_refused())).unwrap_or_default());
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let subject = RwSignal::new(String::new());
@@ -257,6 +256,11 @@ fn Conversation(
     // arrived and that they may leave and come back.
     let waiting =
         ctrl.memo(|m| m.active_chat().is_some_and(|c| c.events.iter().all(|e| e.from.is_client())));
+    // And how long, when GMS estimates it (a memo of the text: a type the widget has).
+    let wait = ctrl.memo(move |m| {
+        let minutes = m.expected_wait().map(|n| n.to_string());
+        minutes.map(|n| fill(t.wait_minutes, &[("minutes", &n)])).unwrap_or_default()
+    });
     Effect::new(move |_| {
         lines.track();
         outbox.track();
@@ -271,7 +275,7 @@ fn Conversation(
                 <LineView index=index line=line at=at first=first ctrl=ctrl/>
             }/>
             <Show when=move || waiting.get()>
-                <p class="gc-waiting" data-testid="waiting">{t.waiting}</p>
+                <p class="gc-waiting" data-testid="waiting">{t.waiting}" "{move || wait.get()}</p>
             </Show>
             <For each=move || outbox.get() key=|m| (m.id, m.failed.clone()) children=move |m| {
                 let id = m.id;

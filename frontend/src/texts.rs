@@ -131,6 +131,8 @@ texts! {
     hours_closed_now,
     /// The Web Push offer of a chat started while the office is closed: the reason first.
     notify_offer_closed,
+    /// `{minutes}`: GMS's estimated wait, while no agent has joined.
+    wait_minutes,
 }
 
 /// Fills a template's `{key}` placeholders.
@@ -279,6 +281,7 @@ pub const EN: Texts = Texts {
     hours_closed: "We're closed; we open {when} (your time).",
     hours_closed_now: "We're closed right now. Please come back later.",
     notify_offer_closed: "We answer once we open: notify me when the agent replies",
+    wait_minutes: "An agent will answer in about {minutes} min.",
     resume_failed: "This conversation link no longer works: the conversation has ended or the link was withdrawn.",
 };
 

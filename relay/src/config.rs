@@ -79,6 +79,23 @@ pub struct Config {
     #[arg(long, env = "RELAY_OFFICE_HOURS")]
     pub office_hours: Option<PathBuf>,
 
+    /// The virtual queue whose estimated wait stands for a chat service, as
+    /// `<service>=<virtual queue>`; repeatable. While browsers on this relay follow a chat
+    /// of that service, GMS's EWT API is asked every `--ewt-every` (once per service,
+    /// whatever the number of chats) and the chats' browsers get a `wait` frame, which the
+    /// widget shows until an agent joins.
+    #[arg(long = "ewt-queue", env = "RELAY_EWT_QUEUES", value_delimiter = ',', value_parser = parse_ewt_queue)]
+    pub ewt_queues: Vec<EwtQueue>,
+
+    /// Which GMS EWT API to ask: `v2` (`/genesys/2/ewt/ewt2?vq=…`) or `v1`
+    /// (`/genesys/1/service/ewt-for-vq?name=…&aqt=urs2`).
+    #[arg(long, env = "RELAY_EWT_API", default_value = "v2", value_parser = parse_ewt_api)]
+    pub ewt_api: shared::ewt::EwtApi,
+
+    /// Seconds between two EWT requests for the same service.
+    #[arg(long, env = "RELAY_EWT_EVERY", default_value = "30", value_parser = seconds)]
+    pub ewt_every: Duration,
+
     /// Page origins allowed to open the WebSocket and call `/v1` (CORS); repeatable.
     /// Empty allows any origin.
     #[arg(long = "allowed-origin", env = "RELAY_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -532,6 +549,32 @@ pub(crate) fn parse_chat_server(text: &str) -> Result<ChatServer, String> {
     Ok(ChatServer { alias: alias.to_owned(), health_url: url.to_owned() })
 }
 
+/// `--ewt-queue`: a chat service and the virtual queue whose wait stands for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EwtQueue {
+    /// The chat service.
+    pub service: String,
+    /// The virtual queue GMS's EWT API knows.
+    pub queue: String,
+}
+
+pub(crate) fn parse_ewt_queue(text: &str) -> Result<EwtQueue, String> {
+    let (service, queue) = text
+        .split_once('=')
+        .map(|(s, q)| (s.trim(), q.trim()))
+        .filter(|(s, q)| !s.is_empty() && !q.is_empty())
+        .ok_or_else(|| format!("{text:?} is not <service>=<virtual queue>"))?;
+    Ok(EwtQueue { service: service.to_owned(), queue: queue.to_owned() })
+}
+
+pub(crate) fn parse_ewt_api(text: &str) -> Result<shared::ewt::EwtApi, String> {
+    match text {
+        "v1" => Ok(shared::ewt::EwtApi::V1),
+        "v2" => Ok(shared::ewt::EwtApi::V2),
+        other => Err(format!("{other:?} is not an EWT API: v1 or v2")),
+    }
+}
+
 /// An IP network in CIDR notation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -629,6 +672,16 @@ pub(crate) fn seconds(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::{parse_chat_server, parse_cidr};
+
+    #[test]
+    fn ewt_queues_are_service_equals_queue() {
+        let queue = super::parse_ewt_queue(" web = chat_vq ").expect("valid");
+        assert_eq!((queue.service.as_str(), queue.queue.as_str()), ("web", "chat_vq"));
+        for bad in ["web", "=q", "web=", ""] {
+            assert!(super::parse_ewt_queue(bad).is_err(), "{bad}");
+        }
+        assert!(super::parse_ewt_api("v3").is_err());
+    }
 
     #[test]
     fn chat_servers_are_alias_equals_url() {

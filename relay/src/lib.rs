@@ -9,6 +9,7 @@ mod capture;
 pub mod check;
 mod config;
 mod error;
+mod ewt;
 mod gms;
 mod hours;
 mod identity;
@@ -35,7 +36,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{ChatServer, Cidr, Config, IdentitySecret, RedisSeeds, RedisUrl};
+pub use config::{ChatServer, Cidr, Config, EwtQueue, IdentitySecret, RedisSeeds, RedisUrl};
 
 /// How long open sockets get to receive their close frame once shutdown starts.
 const SOCKETS_CLOSE: Duration = Duration::from_secs(5);
@@ -330,6 +331,13 @@ async fn start(
         tasks.spawn(warn_insecure_pushes(token.clone()));
     }
     tasks.spawn(forget_idle_clients(limits.clone(), token.clone()));
+    tasks.spawn(ewt::run(
+        config.ewt_queues.clone(),
+        config.ewt_api,
+        config.ewt_every,
+        (sessions.clone(), peers.clone(), gms.clone()),
+        token.clone(),
+    ));
     tasks.spawn(pinger::run(
         sessions.clone(),
         acker.clone(),

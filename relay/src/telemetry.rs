@@ -195,6 +195,11 @@ pub(crate) fn describe_metrics() {
         metrics::counter!(name).increment(0);
     }
     describe_gauge!("relay_ws_connections", Unit::Count, "Open WebSocket connections.");
+    describe_gauge!(
+        "relay_ewt_seconds",
+        Unit::Seconds,
+        "GMS's last estimated wait for each chat service's queue (--ewt-queue)."
+    );
     metrics::gauge!("relay_ws_connections").increment(0.0);
     describe_gauge!(
         "relay_restorations_running",

@@ -12,6 +12,7 @@
 //! rejected. Protocol changes are additive.
 #![deny(missing_docs)]
 
+pub mod ewt;
 pub mod form;
 pub mod format;
 pub mod gms;

@@ -474,6 +474,14 @@ pub enum ServerFrame {
         /// The chat.
         chat_id: String,
     },
+    /// GMS's estimated wait for the chat's queue (`--ewt-queue`), sent every half minute
+    /// while the chat waits: show it until an agent joins.
+    Wait {
+        /// The chat.
+        chat_id: String,
+        /// The estimated wait, in seconds.
+        seconds: u64,
+    },
     /// A request on the socket failed.
     Error {
         /// Stable machine-readable code.
@@ -499,6 +507,7 @@ struct WireFrame {
     alias: Option<String>,
     code: Option<String>,
     message: Option<String>,
+    seconds: Option<u64>,
 }
 
 impl<'de> Deserialize<'de> for ServerFrame {
@@ -523,6 +532,10 @@ impl<'de> Deserialize<'de> for ServerFrame {
                 alias: field(w.alias, "alias")?,
             },
             "ended" => ServerFrame::Ended { chat_id: field(w.chat_id, "chatId")? },
+            "wait" => ServerFrame::Wait {
+                chat_id: field(w.chat_id, "chatId")?,
+                seconds: field(w.seconds, "seconds")?,
+            },
             "error" => ServerFrame::Error {
                 code: field(w.code, "code")?,
                 message: field(w.message, "message")?,
@@ -551,6 +564,7 @@ impl FromJson for ServerFrame {
             "changed" => ServerFrame::Changed { chat_id: chat_id()? },
             "tokens" => ServerFrame::Tokens { chat_id: chat_id()?, alias: required(v, "alias")? },
             "ended" => ServerFrame::Ended { chat_id: chat_id()? },
+            "wait" => ServerFrame::Wait { chat_id: chat_id()?, seconds: required(v, "seconds")? },
             "error" => {
                 ServerFrame::Error { code: required(v, "code")?, message: required(v, "message")? }
             }
@@ -567,7 +581,8 @@ impl ServerFrame {
             | ServerFrame::Events { chat_id, .. }
             | ServerFrame::Changed { chat_id }
             | ServerFrame::Tokens { chat_id, .. }
-            | ServerFrame::Ended { chat_id } => Some(chat_id),
+            | ServerFrame::Ended { chat_id }
+            | ServerFrame::Wait { chat_id, .. } => Some(chat_id),
             ServerFrame::Error { .. } | ServerFrame::Unknown => None,
         }
     }

@@ -126,3 +126,34 @@ async fn an_open_office_in_gms_says_so(engine: Engine) -> Result<()> {
     let _ = std::fs::remove_dir_all(file.parent().unwrap_or(&file));
     Ok(())
 }
+
+engines!(the_expected_wait_shows_and_updates_until_an_agent_joins: Chromium, Firefox, WebKit);
+async fn the_expected_wait_shows_and_updates_until_an_agent_joins(engine: Engine) -> Result<()> {
+    let queue = format!("{SERVICE}=chat_vq");
+    let relay = ["--ewt-queue", &queue, "--ewt-every", "0.2"];
+    let system = super::system_with(Options::default().relay(&relay)).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let set = async |seconds: u64| -> Result<()> {
+        let (status, text) = admin.post("/sim/ewt", json!({ "seconds": seconds })).await?;
+        anyhow::ensure!(status == 204, "HTTP {status}: {text}");
+        Ok(())
+    };
+    set(230).await?;
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    widget
+        .wait_for_text("[data-testid=waiting]", "An agent will answer in about 4 min.", 10)
+        .await?;
+    super::a11y::no_violations(&browser, "waiting with the expected wait").await?;
+    set(61).await?;
+    widget
+        .wait_for_text("[data-testid=waiting]", "An agent will answer in about 2 min.", 10)
+        .await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({})).await?;
+    admin.agent_says(&chat_id, "Hello, I am here").await?;
+    widget.wait_for_text("[data-testid=line]", "Hello, I am here", 10).await?;
+    assert!(widget.texts("[data-testid=waiting]").await?.is_empty(), "gone once answered");
+    browser.close().await?;
+    system.stop().await
+}

@@ -67,6 +67,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     sim.args(["--require-header", GATEWAY_HEADER]);
     // Office hours from GMS's Calendar Service: open now (the pre-chat form says so).
     sim.args(["--office-hours", "business-hours"]);
+    // An expected wait of four minutes until an agent joins (the agent console changes it).
+    sim.args(["--ewt-seconds", "240"]);
     if proxy {
         // Private: no browser may call it, only the relays.
         sim.args(["--cors-origin", "https://no-browser.invalid"]);
@@ -105,6 +107,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .args(["--gms-header", GATEWAY_HEADER])
             .arg("--office-hours")
             .arg(&hours)
+            .args(["--ewt-queue", "customer-support=chat"])
             // Web Push on: the page is on the relay's origin, so the relay's own
             // /gms-chat-sw.js is the site's worker (a desktop browser with network gets
             // real notifications through its push service).

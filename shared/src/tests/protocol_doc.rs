@@ -4,9 +4,9 @@ use crate::gms::{ChatEvent, ChatResponse};
 use crate::health::ChatServerHealth;
 use crate::push::PushNotification;
 use crate::relay_api::{
-    CapturedPush, ChatHandover, ClientFrame, ErrorBody, Identity, PushSubscriptionBody,
-    RegisterSession, RelayStatus, ResumeClaim, ResumeLink, ServerFrame, SessionRegistered,
-    WebPushPayload,
+    CapturedPush, ChatHandover, ClientFrame, ErrorBody, Identity, OfficeHours,
+    PushSubscriptionBody, RegisterSession, RelayStatus, ResumeClaim, ResumeLink, ServerFrame,
+    SessionRegistered, WebPushPayload,
 };
 
 const PROTOCOL_MD: &str = include_str!("../../../docs/protocol.md");
@@ -35,6 +35,7 @@ fn check(kind: &str, body: &str) -> Result<(), String> {
         "ChatHandover" => typed::<ChatHandover>(body),
         "ResumeClaim" => typed::<ResumeClaim>(body),
         "ResumeLink" => typed::<ResumeLink>(body),
+        "OfficeHours" => typed::<OfficeHours>(body),
         "ChatResponse" => typed::<ChatResponse>(body),
         "ChatEvent" => typed::<ChatEvent>(body),
         "ChatStarted" => {
@@ -109,6 +110,7 @@ fn every_server_frame_reads_back_as_written_and_a_missing_field_is_an_error() {
         ServerFrame::Changed { chat_id: "C".into() },
         ServerFrame::Tokens { chat_id: "C".into(), alias: "118".into() },
         ServerFrame::Ended { chat_id: "C".into() },
+        ServerFrame::Wait { chat_id: "C".into(), seconds: 240 },
         ServerFrame::Error { code: "bad_token".into(), message: "no".into() },
     ];
     for frame in frames {
@@ -120,6 +122,7 @@ fn every_server_frame_reads_back_as_written_and_a_missing_field_is_an_error() {
         r#"{"type":"events","chatId":"C"}"#,
         r#"{"type":"tokens","alias":"118"}"#,
         r#"{"type":"error","code":"x"}"#,
+        r#"{"type":"wait","chatId":"C"}"#,
         r#"{"chatId":"C"}"#,
         r#"{"type":7}"#,
         r#"[]"#,

@@ -1,5 +1,6 @@
-//! Office hours in the visitor's machine: asked of the relay only when the pre-chat form
-//! shows, once per form; with `closedMode = refuse` no chat starts while closed.
+//! Expectations in the visitor's machine: office hours asked of the relay only when the
+//! pre-chat form shows, once per form, and with `closedMode = refuse` no chat starts while
+//! closed; the expected wait shown until an agent joins.
 
 use super::fixtures::tokens;
 use crate::gms::Visitor;
@@ -70,4 +71,31 @@ fn no_form_no_question_and_a_new_chat_after_the_end_asks_again() {
     let mut ended = Machine::new(stored, "svc", "");
     assert!(!asks_hours(&ended.step(Input::Load)));
     assert!(asks_hours(&ended.step(Input::NewChat)));
+}
+
+#[test]
+fn the_expected_wait_shows_in_minutes_until_an_agent_joins() {
+    use crate::gms::{ChatEvent, EventType, Party};
+    use crate::relay_api::ServerFrame;
+    let stored = Stored {
+        device_id: "d".into(),
+        chat: Some(ChatState::new("svc", tokens("C"))),
+        ..Stored::default()
+    };
+    let mut m = Machine::new(stored, "svc", "");
+    assert_eq!(m.expected_wait(), None, "nothing until the relay says");
+    m.step(Input::Frame(ServerFrame::Wait { chat_id: "X".into(), seconds: 600 }));
+    assert_eq!(m.expected_wait(), None, "another chat's");
+    m.step(Input::Frame(ServerFrame::Wait { chat_id: "C".into(), seconds: 230 }));
+    assert_eq!(m.expected_wait(), Some(4));
+    m.step(Input::Frame(ServerFrame::Wait { chat_id: "C".into(), seconds: 61 }));
+    assert_eq!(m.expected_wait(), Some(2), "updated");
+    let agent = Party { nickname: "Ann".into(), participant_id: 2, party_type: "Agent".into() };
+    let joined = ChatEvent::new(1, EventType::ParticipantJoined, agent, 0);
+    m.step(Input::Frame(ServerFrame::Events {
+        chat_id: "C".into(),
+        messages: vec![joined],
+        next_position: Some(2),
+    }));
+    assert_eq!(m.expected_wait(), None, "an agent joined");
 }

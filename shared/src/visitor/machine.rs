@@ -145,6 +145,8 @@ pub struct Machine {
     /// The office hours the relay gave for the pre-chat form, once asked (`hours_asked`).
     hours: Option<OfficeHours>,
     hours_asked: bool,
+    /// The active chat's expected wait as the relay last sent it (seconds).
+    wait: Option<u64>,
     /// Whether a chat may start while the office is closed.
     closed_mode: ClosedMode,
 }
@@ -199,6 +201,7 @@ impl Machine {
             proxy: false,
             hours: None,
             hours_asked: false,
+            wait: None,
             closed_mode: ClosedMode::Write,
         }
     }
@@ -464,6 +467,7 @@ impl Machine {
             return;
         }
         self.stored.chat = None;
+        self.wait = None;
         self.outbox.clear();
         self.notice = None;
         self.disconnect(out);

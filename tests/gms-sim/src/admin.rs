@@ -25,6 +25,7 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/sim/chat-servers/{alias}/health", post(set_health_body))
         .route("/sim/faults", get(get_faults).post(set_faults))
         .route("/sim/office-hours/{name}", post(set_calendar).delete(unset_calendar))
+        .route("/sim/ewt", post(set_ewt))
         .route("/sim/stats", get(stats))
 }
 
@@ -266,5 +267,29 @@ async fn set_calendar(State(sim): State<Sim>, Path(name): Path<String>, body: By
 
 async fn unset_calendar(State(sim): State<Sim>, Path(name): Path<String>) -> Response {
     sim.with_world(|world, _| world.calendars.remove(&name));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// What the EWT APIs answer from now on, for every queue: `{"seconds": 240}`, or
+/// `{"seconds": null}` for nothing usable.
+async fn set_ewt(State(sim): State<Sim>, body: Bytes) -> Response {
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let seconds = match body.get("seconds") {
+        Some(Value::Null) => None,
+        Some(value) => match value.as_u64() {
+            Some(seconds) => Some(seconds),
+            None => {
+                return (StatusCode::BAD_REQUEST, "seconds: a whole number or null")
+                    .into_response();
+            }
+        },
+        None => {
+            return (StatusCode::BAD_REQUEST, "seconds: a whole number or null").into_response();
+        }
+    };
+    sim.with_world(|world, _| world.ewt = seconds);
     StatusCode::NO_CONTENT.into_response()
 }

@@ -26,6 +26,8 @@ pub(crate) fn router(config: &Config) -> Router<Sim> {
         .route("/genesys/2/chat/{service}", post(create))
         .route("/genesys/2/chat/{service}/{chat_id}/{*operation}", post(operation))
         .route("/genesys/1/service/{name}", get(calendar))
+        .route("/genesys/1/service/ewt-for-vq", get(ewt_v1))
+        .route("/genesys/2/ewt/{mode}", get(ewt_v2))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(
             Arc::from(config.require_headers.as_slice()),
@@ -232,4 +234,39 @@ async fn calendar(
         }
     };
     (status, axum::Json(body)).into_response()
+}
+
+/// GMS's EWT API, v1 (`/genesys/1/service/ewt-for-vq?name=<vq>&aqt=…`): `{"<vq>": seconds}`,
+/// or `{}` when the sim has no estimate (`POST /sim/ewt`).
+async fn ewt_v1(
+    State(sim): State<Sim>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let queues = query.get("name").cloned().unwrap_or_default();
+    ewt_answer(&sim, &queues, |seconds| serde_json::json!(seconds))
+}
+
+/// GMS's EWT API, v2 (`/genesys/2/ewt/<ewt1|ewt2|ewt3>?vq=<vq,…>`): `{"<vq>": {"ewt":
+/// seconds}, …}`, as Genesys Widgets read it, or `{}` without an estimate.
+async fn ewt_v2(
+    State(sim): State<Sim>,
+    Path(_mode): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let queues = query.get("vq").cloned().unwrap_or_default();
+    ewt_answer(&sim, &queues, |seconds| serde_json::json!({"ewt": seconds}))
+}
+
+fn ewt_answer(sim: &Sim, queues: &str, each: impl Fn(u64) -> serde_json::Value) -> Response {
+    let ewt = sim.with_world(|world, _| {
+        world.count_request("ewt", None);
+        world.ewt
+    });
+    let mut answer = serde_json::Map::new();
+    if let Some(seconds) = ewt {
+        for queue in queues.split(',').map(str::trim).filter(|q| !q.is_empty()) {
+            answer.insert(queue.to_owned(), each(seconds));
+        }
+    }
+    axum::Json(serde_json::Value::Object(answer)).into_response()
 }

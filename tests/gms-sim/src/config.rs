@@ -110,6 +110,11 @@ pub struct Config {
     #[arg(long = "office-hours")]
     pub office_hours: Vec<String>,
 
+    /// What the EWT APIs answer for every queue at start, in seconds (none: nothing
+    /// usable); the agent console and `POST /sim/ewt` change it.
+    #[arg(long = "ewt-seconds")]
+    pub ewt_seconds: Option<u64>,
+
     /// Answer as GMS 8.5.112 and later may: no `userId` and no `alias` in any answer or
     /// push envelope (Genesys' GMSLibrary decodes both as optional). Requests without them
     /// are accepted, as they always are.

@@ -25,7 +25,9 @@ const PAGE: &str = r##"<!doctype html>
  input{flex:1;min-width:160px;padding:8px;font:inherit}button{padding:8px 12px;font:inherit;cursor:pointer}
  #servers{margin:12px;font-size:13px}#servers button{padding:2px 6px;font-size:12px}
 </style></head><body>
-<aside><h1>Chats</h1><div id="chats"></div><div id="servers"></div></aside>
+<aside><h1>Chats</h1><div id="chats"></div><div id="servers"></div>
+<form id="ewt"><label for="ewt-seconds">Expected wait (s)</label><input id="ewt-seconds" type="number" min="0" placeholder="none">
+<button>Set</button></form></aside>
 <main><div id="log" aria-live="polite"><p class="sys">Pick a chat on the left.</p></div>
 <form id="send"><input id="text" placeholder="Type a message as the agent" aria-label="Agent message" autocomplete="off">
 <button>Send</button><button type="button" data-act="join">Join</button><button type="button" data-act="typing">Typing…</button>
@@ -57,5 +59,7 @@ for(const b of document.querySelectorAll("[data-act]"))b.onclick=()=>{if(!curren
   const path=a==="end"?`/sim/chats/${current}/end`:`/sim/chats/${current}/agent/${a}`;
   const body=a==="join"?{nickname:"Agent Smith"}:a==="typing"?{typing:true}:a==="push-url"?{url:prompt("URL to push","https://example.com/")||""}:{};
   post(path,body).then(refresh);};
+document.getElementById("ewt").onsubmit=e=>{e.preventDefault();const v=document.getElementById("ewt-seconds").value;
+  post("/sim/ewt",{seconds:v===""?null:Number(v)});};
 refresh();setInterval(refresh,2000);
 </script></body></html>"##;

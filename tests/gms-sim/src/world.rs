@@ -109,6 +109,8 @@ pub(crate) struct World {
     /// What the Calendar Service answers for each office-hours service: its periods as
     /// instants (ms), or an error; a service not here is unknown.
     pub(crate) calendars: HashMap<String, Result<Vec<(i64, i64)>, String>>,
+    /// What the EWT APIs answer for every queue (seconds); none: nothing usable.
+    pub(crate) ewt: Option<u64>,
     pub(crate) chats: HashMap<String, Chat>,
     pub(crate) servers: Vec<ChatServer>,
     pub(crate) stats: Stats,
@@ -124,6 +126,7 @@ impl World {
         let aliases = config.chat_servers.clone();
         let mut world = World {
             calendars: HashMap::new(),
+            ewt: None,
             chats: HashMap::new(),
             servers: Vec::new(),
             stats: Stats::default(),
@@ -137,6 +140,7 @@ impl World {
         let (hour, day) = (3_600_000, 86_400_000);
         let open_daily: Vec<(i64, i64)> =
             (0..7).map(|d| (now - hour + d * day, now + 8 * hour + d * day)).collect();
+        world.ewt = world.config.ewt_seconds;
         for name in &world.config.office_hours {
             world.calendars.insert(name.clone(), Ok(open_daily.clone()));
         }

@@ -12,6 +12,7 @@
 mod capture;
 mod check;
 mod durability;
+mod ewt;
 mod fuzz_http;
 mod gateway;
 mod ha;

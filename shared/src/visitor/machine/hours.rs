@@ -1,6 +1,7 @@
-//! Office hours before a chat: asked of the relay once the visitor opens the panel on the
-//! pre-chat form (never on a page view that does not open it), shown there, and with
-//! `closedMode = refuse` no chat starts while the office is closed.
+//! Expectations: office hours before a chat, asked of the relay once the visitor opens the
+//! panel on the pre-chat form (never on a page view that does not open it), shown there,
+//! and with `closedMode = refuse` no chat starts while the office is closed; and the
+//! expected wait of a running chat no agent has joined yet, as the relay sends it.
 
 use super::Machine;
 use crate::relay_api::OfficeHours;
@@ -22,6 +23,14 @@ impl Machine {
     /// closed, and the relay says it is.
     pub fn start_refused(&self) -> bool {
         self.closed_mode == ClosedMode::Refuse && self.hours.is_some_and(|hours| !hours.open)
+    }
+
+    /// The minutes to say the visitor will wait: while the active chat has no agent and the
+    /// relay has sent GMS's estimate.
+    pub fn expected_wait(&self) -> Option<u64> {
+        let chat = self.active_chat()?;
+        let answered = chat.events.iter().any(|e| e.from.party_type == "Agent");
+        self.wait.filter(|_| !answered).map(crate::ewt::minutes)
     }
 
     /// Asks for the hours once the pre-chat form shows: the panel open and no chat.

@@ -198,6 +198,7 @@ impl Machine {
                     self.saved = false;
                 }
             }
+            ServerFrame::Wait { seconds, .. } => self.wait = Some(seconds),
             ServerFrame::Error { message, .. } => out.push(Effect::Log(message)),
             ServerFrame::Unknown => {}
         }
