@@ -58,6 +58,9 @@
     theme: oneOf({ light: 1, dark: 1, auto: 1 }),
     // While the office is closed (the relay's --office-hours): start chats or not.
     closedMode: oneOf({ write: 1, refuse: 1 }),
+    // The rating offered when a chat ends, and the site's own survey ({chatId} filled in).
+    survey: oneOf({ stars: 1, thumbs: 1, off: 1 }),
+    surveyUrl: webUrl,
     position: oneOf({ right: 1, left: 1 }),
     // The site's logged-in visitor and the HMAC the relay verifies (README: Browsers).
     userId: text,
@@ -120,6 +123,8 @@
   // widget then uses no GMS address or header of the page. A literal, which minifying
   // cannot fold away.
   config.proxy = '__GMS_CHAT_PROXY__';
+  // And true when it takes ratings of chats that ended before the visitor rated.
+  config.surveys = '__GMS_CHAT_SURVEYS__';
   var language = config.language || 'en';
   config.language = language;
   var rtl = own(RTL, language);

@@ -6,7 +6,8 @@ use leptos::prelude::*;
 use shared::format::{Block, Inline, blocks};
 use shared::gms::Visitor;
 use shared::relay_api::OfficeHours;
-use shared::visitor::{ChatState, Conn, Failure, Input, Machine, NotifyOffer};
+use shared::visitor::{ChatState, Conn, Failure, Input, Machine, NotifyOffer, SurveyStage};
+use shared::widget_config::SurveyKind;
 
 use crate::chat::{
     Line, Segment, day_starts, initials, line, run_starts, segments, transcript_text,
@@ -298,6 +299,7 @@ fn Conversation(
         <p class="gc-typing" data-testid="typing" aria-live="polite">
             {move || typing().map(|who| fill(t.is_typing, &[("who", &who)])).unwrap_or_default()}
         </p>
+        <Survey ctrl=ctrl/>
         {move || if ended() {
             Either::Left(view! {
                 <div class="gc-ended" data-testid="ended">
@@ -341,6 +343,73 @@ fn NotifyChoice(
                 }}
             </button>
         </p>
+    }
+}
+
+/// The rating when a chat ends: stars or thumbs, an optional comment and the site's own
+/// survey; dismissable, and never in the way of a new chat (the ended view stays below).
+#[component]
+fn Survey(
+    /// The widget's controller.
+    ctrl: Controller,
+) -> impl IntoView {
+    let t = ctrl.texts;
+    let asking = ctrl.memo(|m| m.survey().is_some());
+    let before_end = ctrl.memo(|m| m.survey() == Some(SurveyStage::BeforeEnd));
+    let config = ctrl.config();
+    let link = ctrl.memo(move |m| {
+        let chat_id = m.stored.chat.as_ref().map(|c| c.credentials.chat_id.as_str());
+        let encoded = shared::form::encode_component(chat_id.unwrap_or_default());
+        config.survey_url.replace("{chatId}", &encoded)
+    });
+    let rating = RwSignal::new(String::new());
+    let comment = RwSignal::new(String::new());
+    let choices: Vec<(&str, String)> = match config.survey {
+        SurveyKind::Thumbs => {
+            vec![("👍", t.survey_good.to_owned()), ("👎", t.survey_bad.to_owned())]
+        }
+        _ => (1..=5).map(|n| ("★", fill(t.survey_star, &[("n", &n.to_string())]))).collect(),
+    };
+    let scale = choices.len();
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        // Thumbs: the first is up (1), the second down (0); stars: their number.
+        let Ok(picked) = rating.get_untracked().parse::<u8>() else { return };
+        let rating = if scale == 2 { 2 - picked } else { picked };
+        ctrl.input(Input::Rate { rating, comment: comment.get_untracked() });
+    };
+    view! {
+        <Show when=move || asking.get()>
+            <form class="gc-prechat gc-survey" data-testid="survey" on:submit=submit>
+                <fieldset>
+                    <legend>{t.survey_question}</legend>
+                    {choices.iter().enumerate().map(|(i, (mark, name))| {
+                        let value = (i + 1).to_string();
+                        let picked = value.clone();
+                        view! {
+                            <label class="gc-choice">
+                                <input type="radio" name="gc-rating" value=value aria-label=name.clone()
+                                    data-testid="survey-choice" on:change=move |_| rating.set(picked.clone())/>
+                                {*mark}
+                            </label>
+                        }
+                    }).collect_view()}
+                </fieldset>
+                <label for="gc-survey-comment">{t.survey_comment}" "<span class="gc-optional">{t.optional}</span></label>
+                <textarea id="gc-survey-comment" data-testid="survey-comment" maxlength="1000"
+                    prop:value=move || comment.get() on:input=move |ev| comment.set(event_target_value(&ev))></textarea>
+                <Show when=move || link.with(|l| !l.is_empty())>
+                    <a href=move || link.get() target="_blank" rel="noopener" data-testid="survey-link">{t.survey_link}</a>
+                </Show>
+                <button type="submit" class="gc-primary" data-testid="survey-send"
+                    disabled=move || rating.with(String::is_empty)>
+                    {move || if before_end.get() { t.survey_send_end } else { t.survey_send }}
+                </button>
+                <button type="button" class="gc-link" data-testid="survey-skip" on:click=move |_| ctrl.input(Input::SkipSurvey)>
+                    {move || if before_end.get() { t.survey_skip_end } else { t.survey_skip }}
+                </button>
+            </form>
+        </Show>
     }
 }
 

@@ -50,7 +50,8 @@ impl Controller {
         }
         .with_mask(config.mask())
         .with_proxy(config.proxy)
-        .with_closed_mode(config.closed_mode);
+        .with_closed_mode(config.closed_mode)
+        .with_survey(config.survey, config.surveys);
         let keep = config.keep_ended();
         let ctrl = Controller {
             texts,
@@ -268,6 +269,9 @@ impl Controller {
             Effect::MakeResumeLink { id, chat_id, token } => spawn_local(async move {
                 let link = net::resume_link(&this.config(), &chat_id, &token).await;
                 this.input(Input::LinkMade(id, link));
+            }),
+            Effect::SendSurvey { chat_id, token, answer } => spawn_local(async move {
+                net::survey(&this.config(), &chat_id, &token, &answer).await;
             }),
             Effect::FetchHours { service } => spawn_local(async move {
                 let hours = net::office_hours(&this.config(), &service).await;

@@ -9,7 +9,7 @@ use shared::gms::{
 use shared::proxy::{ChatStarted, relay_path};
 use shared::relay_api::{
     HOURS_PATH, OfficeHours, PUSH_SUBSCRIPTION, RESUME_LINKS, RegisterSession, ResumeLink,
-    SESSIONS_PATH, SessionRegistered,
+    SESSIONS_PATH, SURVEY, SessionRegistered, SurveyAnswer,
 };
 use shared::visitor::{Handover, Registration};
 use shared::widget_config::WidgetConfig;
@@ -284,6 +284,16 @@ pub async fn office_hours(config: &WidgetConfig, service: &str) -> Option<Office
     );
     let (status, _, bytes) = fetch("GET", &url, &[], None).await.ok()?;
     (status == 200).then(|| shared::json::from_str(&String::from_utf8_lossy(&bytes))).flatten()
+}
+
+/// Hands the relay the rating of an ended chat (best effort: the relay retries its webhook,
+/// a lost rating is not worth the visitor's time).
+pub async fn survey(config: &WidgetConfig, chat_id: &str, token: &str, answer: &SurveyAnswer) {
+    let url = format!("{}/{SURVEY}", session_url(config, chat_id));
+    let authorization = format!("Bearer {token}");
+    let headers = [("Authorization", authorization.as_str()), ("Content-Type", "application/json")];
+    let body = JsValue::from_str(&shared::json::to_string(answer));
+    let _ = fetch("POST", &url, &headers, Some(&body)).await;
 }
 
 /// The relay's URL of a chat (`/v1/sessions/{chatId}`).

@@ -133,6 +133,20 @@ texts! {
     notify_offer_closed,
     /// `{minutes}`: GMS's estimated wait, while no agent has joined.
     wait_minutes,
+    /// The survey's question.
+    survey_question,
+    /// `{n}`: a star, spoken.
+    survey_star,
+    survey_good,
+    survey_bad,
+    survey_comment,
+    /// The site's own survey (`surveyUrl`).
+    survey_link,
+    survey_send,
+    /// Sending the rating ends the chat (the visitor asked to end).
+    survey_send_end,
+    survey_skip,
+    survey_skip_end,
 }
 
 /// Fills a template's `{key}` placeholders.
@@ -282,6 +296,16 @@ pub const EN: Texts = Texts {
     hours_closed_now: "We're closed right now. Please come back later.",
     notify_offer_closed: "We answer once we open: notify me when the agent replies",
     wait_minutes: "An agent will answer in about {minutes} min.",
+    survey_question: "How was your chat?",
+    survey_star: "{n} of 5",
+    survey_good: "Good",
+    survey_bad: "Not good",
+    survey_comment: "Anything to add?",
+    survey_link: "Tell us more in our survey",
+    survey_send: "Send rating",
+    survey_send_end: "Send and end chat",
+    survey_skip: "No thanks",
+    survey_skip_end: "End without rating",
     resume_failed: "This conversation link no longer works: the conversation has ended or the link was withdrawn.",
 };
 

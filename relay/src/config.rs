@@ -96,6 +96,18 @@ pub struct Config {
     #[arg(long, env = "RELAY_EWT_EVERY", default_value = "30", value_parser = seconds)]
     pub ewt_every: Duration,
 
+    /// Where visitors' ratings of chats that ended before they rated (the agent ended
+    /// them) are posted, as JSON signed with `--survey-webhook-secret` and retried with
+    /// backoff. Without it, the widget offers its survey only when the visitor ends the
+    /// chat (the rating then goes into the chat's GMS user data).
+    #[arg(long, env = "RELAY_SURVEY_WEBHOOK")]
+    pub survey_webhook: Option<String>,
+
+    /// The HMAC-SHA256 key of the webhook's `X-Gms-Chat-Signature`; at least 16
+    /// characters, required with `--survey-webhook`. Never logged.
+    #[arg(long, env = "RELAY_SURVEY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub survey_webhook_secret: Option<IdentitySecret>,
+
     /// Page origins allowed to open the WebSocket and call `/v1` (CORS); repeatable.
     /// Empty allows any origin.
     #[arg(long = "allowed-origin", env = "RELAY_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -339,7 +351,8 @@ impl std::str::FromStr for RedisSeeds {
     }
 }
 
-/// The identity secret: its `Debug` form shows nothing of it.
+/// A secret of the operator's (the identity secret, the survey webhook's key): its
+/// `Debug` form shows nothing of it.
 #[derive(Clone)]
 pub struct IdentitySecret(String);
 
@@ -471,6 +484,19 @@ impl Config {
     /// Refuses a configuration that would run unsafely by omission: the relay fails closed
     /// when someone forgets a line of its environment file.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = self.survey_webhook.as_deref().filter(|u| !u.is_empty()) {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!("--survey-webhook {url:?} is not an http(s) URL"));
+            }
+            let secret = self.survey_webhook_secret.as_ref().map_or(0, |s| s.bytes().len());
+            if secret < MIN_PUSH_SECRET {
+                return Err(format!(
+                    "--survey-webhook needs RELAY_SURVEY_WEBHOOK_SECRET (or --survey-webhook-secret) \
+                     of at least {MIN_PUSH_SECRET} characters, the key the webhook verifies \
+                     X-Gms-Chat-Signature with (e.g. `openssl rand -hex 16`)"
+                ));
+            }
+        }
         if let Some(secret) = self.identity_secret()
             && secret.len() < MIN_IDENTITY_SECRET
         {
@@ -718,6 +744,26 @@ mod tests {
         assert!(!format!("{long:?}").contains("exactly-32"), "Debug shows no secret");
         let empty = config("  ");
         assert_eq!((empty.validate(), empty.identity_secret()), (Ok(()), None));
+    }
+
+    #[test]
+    fn a_survey_webhook_needs_an_http_url_and_a_secret_that_debug_never_shows() {
+        use clap::Parser as _;
+        let config = |extra: &[&str]| {
+            let base = ["relay", "--push-secret", "a-push-secret-long-enough"];
+            super::Config::try_parse_from(base.iter().chain(extra)).expect("parses")
+        };
+        let hook = "https://surveys.example.com/in";
+        let refused = config(&["--survey-webhook", hook]).validate().expect_err("no secret");
+        assert!(refused.contains("RELAY_SURVEY_WEBHOOK_SECRET"), "{refused}");
+        let short = config(&["--survey-webhook", hook, "--survey-webhook-secret", "short"]);
+        assert!(short.validate().is_err());
+        let ftp = ["--survey-webhook", "ftp://x/", "--survey-webhook-secret", "0123456789abcdef"];
+        assert!(config(&ftp).validate().expect_err("not http").contains("http(s)"));
+        let good =
+            config(&["--survey-webhook", hook, "--survey-webhook-secret", "0123456789abcdef"]);
+        assert_eq!(good.validate(), Ok(()));
+        assert!(!format!("{good:?}").contains("0123456789abcdef"), "Debug shows no secret");
     }
 
     #[test]

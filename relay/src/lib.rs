@@ -21,6 +21,7 @@ mod restorer;
 mod routes;
 mod sessions;
 pub mod store;
+mod survey;
 pub mod telemetry;
 mod token;
 mod watcher;
@@ -69,6 +70,8 @@ pub(crate) struct AppState {
     pub(crate) tokens: token::Tokens,
     /// Each chat service's office hours (`--office-hours`).
     pub(crate) hours: hours::Hours,
+    /// Where ratings of ended chats go (`--survey-webhook`); None without one.
+    pub(crate) survey: Option<survey::Webhook>,
     /// Verifies the site's user hashes; None without `--identity-secret`.
     pub(crate) identity: Option<identity::Verifier>,
     /// Per-client-address limits of the public endpoints.
@@ -348,12 +351,23 @@ async fn start(
     ));
     let identity = config.identity_secret().map(identity::Verifier::new);
     let hours = hours::Hours::load(config.office_hours.as_deref())?;
+    let survey = match (config.survey_webhook.as_deref(), &config.survey_webhook_secret) {
+        (Some(url), Some(secret)) if !url.is_empty() => Some(survey::Webhook::start(
+            url.to_owned(),
+            secret.bytes().to_vec(),
+            config.gms_timeout,
+            &tasks,
+            token.clone(),
+        )?),
+        _ => None,
+    };
     let with_hours: Vec<&str> = hours.services().collect();
     if !with_hours.is_empty() {
         tracing::info!(services = ?with_hours, "office hours");
     }
     let state = AppState {
         hours,
+        survey,
         config: Arc::new(config),
         shutdown: token.clone(),
         sockets: life.sockets.clone(),

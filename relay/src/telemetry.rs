@@ -121,6 +121,11 @@ pub(crate) fn describe_metrics() {
             "Acknowledgements left to the relay already acknowledging the chat.",
         ),
         (
+            "relay_survey_webhook_total",
+            "Ratings for the survey webhook, by result: delivered, retried (an attempt failed), \
+             failed (attempts used up), refused (queue full).",
+        ),
+        (
             "relay_web_push_total",
             "Web Push notifications, by result: delivered, gone (subscription removed), \
              too_large (sent again without preview), retried, refused, failed (attempts used \
@@ -168,6 +173,11 @@ pub(crate) fn describe_metrics() {
             &["origin", "too_many_frames", "too_many_subscriptions"][..],
         ),
         ("relay_web_push_total", "result", &WEB_PUSH_RESULTS[..]),
+        (
+            "relay_survey_webhook_total",
+            "result",
+            &["delivered", "retried", "failed", "refused"][..],
+        ),
         ("relay_identity_total", "result", &IDENTITY_RESULTS[..]),
         ("relay_resume_total", "result", &RESUME_RESULTS[..]),
     ];

@@ -42,7 +42,7 @@ pub fn wait_seconds(answer: &Value, queue: &str) -> Option<u64> {
         };
         let number = value.as_f64().or_else(|| value.as_str()?.trim().parse().ok())?;
         // Whole seconds, rounded up: 0.999 waits a second, not none.
-        (number.is_finite() && number >= 0.0 && number < 1e9).then(|| number.ceil() as u64)
+        (0.0..1e9).contains(&number).then(|| number.ceil() as u64)
     };
     if let Some(found) = seconds(answer) {
         return Some(found);

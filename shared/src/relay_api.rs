@@ -46,6 +46,61 @@ pub const RESUME_LINKS: &str = "resume-links";
 /// A fragment never reaches the site's server.
 pub const RESUME_FRAGMENT: &str = "gms-chat-resume=";
 
+/// Below `{SESSIONS_PATH}/{chatId}`: the visitor's answer to the survey of a chat that has
+/// ended (`POST`, a `SurveyAnswer`, bearer the subscription token): the relay hands it to
+/// the operator's `--survey-webhook` (202), or answers 404 without one.
+pub const SURVEY: &str = "survey";
+
+/// The visitor's rating of a chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SurveyAnswer {
+    /// `stars` (a rating of 1 to 5) or `thumbs` (0: down, 1: up).
+    pub scale: String,
+    /// The rating on that scale.
+    pub rating: u8,
+    /// What the visitor added; empty when nothing.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+}
+
+impl SurveyAnswer {
+    /// Longest comment kept, in characters.
+    pub const COMMENT_LIMIT: usize = 1000;
+
+    /// Whether the rating is on its scale and the comment within its limit.
+    pub fn is_valid(&self) -> bool {
+        let on_scale = match self.scale.as_str() {
+            "stars" => (1..=5).contains(&self.rating),
+            "thumbs" => self.rating <= 1,
+            _ => false,
+        };
+        on_scale && self.comment.chars().count() <= Self::COMMENT_LIMIT
+    }
+
+    /// The answer as the chat's GMS user data (`updateData`), so agents and reports see it.
+    pub fn user_data(&self) -> Vec<(String, String)> {
+        let mut data = vec![
+            ("SurveyScale".to_owned(), self.scale.clone()),
+            ("SurveyRating".to_owned(), self.rating.to_string()),
+        ];
+        if !self.comment.is_empty() {
+            data.push(("SurveyComment".to_owned(), self.comment.clone()));
+        }
+        data
+    }
+}
+
+impl ToJson for SurveyAnswer {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .field("scale", &self.scale)
+            .field("rating", &u64::from(self.rating))
+            .field("comment", &self.comment)
+            .end();
+    }
+}
+
 /// `GET {HOURS_PATH}/{service}`: whether the chat service is open now (`OfficeHours`);
 /// 404 when the relay knows no hours for it, 502 when GMS, asked for them, answered
 /// nothing usable.

@@ -69,6 +69,38 @@ pub struct WidgetConfig {
     /// `closedMode`: while the office is closed (the relay's `--office-hours`), visitors may
     /// still start a chat that is answered once it opens (`write`), or may not (`refuse`).
     pub closed_mode: ClosedMode,
+    /// `survey`: the rating offered when a chat ends: `stars` (1 to 5), `thumbs`, or `off`.
+    pub survey: SurveyKind,
+    /// `surveyUrl`: the site's own survey, linked from the rating with `{chatId}` filled
+    /// in; empty: none.
+    pub survey_url: String,
+    /// The relay takes ratings after the chat ended (`--survey-webhook`). Only the loader
+    /// the relay renders sets it, never a page.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub surveys: bool,
+}
+
+/// The rating offered when a chat ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SurveyKind {
+    /// One to five stars.
+    #[default]
+    Stars,
+    /// Thumbs up or down.
+    Thumbs,
+    /// No survey.
+    Off,
+}
+
+impl SurveyKind {
+    /// Its scale's name in the answer.
+    pub fn scale(self) -> &'static str {
+        match self {
+            SurveyKind::Thumbs => "thumbs",
+            SurveyKind::Stars | SurveyKind::Off => "stars",
+        }
+    }
 }
 
 /// What the widget does while the office is closed.
@@ -109,6 +141,13 @@ impl FromJson for WidgetConfig {
                 Some(Json::String(mode)) if mode == "refuse" => ClosedMode::Refuse,
                 _ => ClosedMode::Write,
             },
+            survey: match v.get("survey") {
+                Some(Json::String(kind)) if kind == "thumbs" => SurveyKind::Thumbs,
+                Some(Json::String(kind)) if kind == "off" => SurveyKind::Off,
+                _ => SurveyKind::Stars,
+            },
+            survey_url: or("surveyUrl", d.survey_url)?,
+            surveys: v.get("surveys").and_then(bool::from_json).unwrap_or(false),
         })
     }
 }
@@ -132,6 +171,9 @@ impl Default for WidgetConfig {
             mask_patterns: None,
             proxy: false,
             closed_mode: ClosedMode::Write,
+            survey: SurveyKind::Stars,
+            survey_url: String::new(),
+            surveys: false,
         }
     }
 }

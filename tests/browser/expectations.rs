@@ -157,3 +157,88 @@ async fn the_expected_wait_shows_and_updates_until_an_agent_joins(engine: Engine
     browser.close().await?;
     system.stop().await
 }
+
+/// Picks the `n`th choice (from 1) of the survey's scale.
+async fn pick(widget: &WidgetPage<'_>, n: usize) -> Result<()> {
+    widget.click(&format!("[data-testid=survey-choice][value='{n}']")).await
+}
+
+engines!(the_visitor_rates_then_the_chat_ends: Chromium, Firefox, WebKit);
+async fn the_visitor_rates_then_the_chat_ends(engine: Engine) -> Result<()> {
+    let mut options = Options::default();
+    options.widget_config.survey_url = "https://surveys.example.com/?chat={chatId}".to_owned();
+    let system = super::system_with(options).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    widget.click("[data-testid=end-chat]").await?;
+    widget.wait_for_text("[data-testid=survey]", "How was your chat?", 10).await?;
+    // Not ended yet: the visitor rates first.
+    assert_eq!(admin.get(&format!("/sim/chats/{chat_id}")).await?["ended"], false);
+    let href = widget.attribute("[data-testid=survey-link]", "href").await?;
+    assert_eq!(href, json!(format!("https://surveys.example.com/?chat={chat_id}")));
+    super::a11y::no_violations(&browser, "survey before the end").await?;
+    pick(&widget, 4).await?;
+    let comment = widget.element("[data-testid=survey-comment]").await?;
+    browser.type_into(&comment, "Quick <b>and</b> kind").await?;
+    widget.click("[data-testid=survey-send]").await?;
+    widget.element("[data-testid=ended]").await?;
+    let chat = admin.get(&format!("/sim/chats/{chat_id}")).await?;
+    assert_eq!(chat["ended"], true);
+    assert_eq!(chat["userData"]["SurveyRating"], "4", "{chat}");
+    assert_eq!(chat["userData"]["SurveyScale"], "stars");
+    assert_eq!(chat["userData"]["SurveyComment"], "Quick <b>and</b> kind");
+    // Answered: not asked again, here or after a reload.
+    assert!(widget.texts("[data-testid=survey]").await?.is_empty());
+    browser.goto(&system.page_url()).await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.element("[data-testid=new-chat]").await?;
+    assert!(widget.texts("[data-testid=survey]").await?.is_empty());
+    browser.close().await?;
+    system.stop().await
+}
+
+engines!(a_chat_the_agent_ended_is_rated_through_the_relays_webhook: Chromium;
+    not Firefox, WebKit: "the view is the visitor's end test's; one engine proves the webhook path");
+async fn a_chat_the_agent_ended_is_rated_through_the_relays_webhook(engine: Engine) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/ratings", listener.local_addr()?);
+    let (tx, mut received) = tokio::sync::mpsc::channel::<serde_json::Value>(4);
+    let app = axum::Router::new().route(
+        "/ratings",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(serde_json::from_slice(&body).unwrap_or_default()).await;
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let relay = ["--survey-webhook", &hook, "--survey-webhook-secret", "0123456789abcdef"];
+    let mut options = Options::default().relay(&relay);
+    options.widget_config.survey = shared::widget_config::SurveyKind::Thumbs;
+    let system = super::system_with(options).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    admin.agent_says(&chat_id, "All done, goodbye").await?;
+    widget.wait_for_text("[data-testid=line]", "goodbye", 10).await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
+    widget.wait_for_text("[data-testid=survey]", "How was your chat?", 10).await?;
+    // Never in the way of a new chat.
+    widget.element("[data-testid=new-chat]").await?;
+    super::a11y::no_violations(&browser, "survey after the agent's end").await?;
+    pick(&widget, 1).await?;
+    widget.click("[data-testid=survey-send]").await?;
+    let rating = tokio::time::timeout(std::time::Duration::from_secs(10), received.recv())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("closed"))?;
+    assert_eq!(rating["chatId"], chat_id.as_str());
+    assert_eq!((rating["scale"].as_str(), rating["rating"].as_u64()), (Some("thumbs"), Some(1)));
+    assert!(widget.texts("[data-testid=survey]").await?.is_empty());
+    browser.close().await?;
+    system.stop().await
+}

@@ -97,6 +97,8 @@ async fn through_a_proxy_mode_relay_the_whole_chat_works_and_no_gms_token_reache
 
     // The end, and nothing of GMS left behind.
     widget.click("[data-testid=end-chat]").await?;
+    // The survey asks first (the default `survey`): ended without a rating.
+    widget.click("[data-testid=survey-skip]").await?;
     widget.element("[data-testid=ended]").await?;
     widget.wait_for_text("[data-testid=line]", "You left the chat", 10).await?;
     assert_eq!(admin.get(&format!("/sim/chats/{chat_id}")).await?["ended"], true);

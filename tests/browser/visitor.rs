@@ -200,6 +200,8 @@ async fn the_status_tells_the_truth_around_the_end_and_a_new_chat(engine: Engine
     // The visitor ends this one: no "Reconnecting" on the way, and a line says so.
     browser.script(WATCH_STATUS, json!([])).await?;
     widget.click("[data-testid=end-chat]").await?;
+    // The survey asks first (the default `survey`): ended without a rating.
+    widget.click("[data-testid=survey-skip]").await?;
     widget.wait_for_text("[data-testid=line]", "You left the chat", 10).await?;
     let statuses = browser.script("return window.__statuses;", json!([])).await?;
     let shown: Vec<String> = serde_json::from_value(statuses)?;

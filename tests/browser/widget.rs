@@ -295,6 +295,8 @@ async fn the_visitor_ends_the_chat_and_its_tokens_and_then_its_transcript_leave_
     let user_id = credentials["userId"].as_str().context("a user id")?.to_owned();
     let secure_key = credentials["secureKey"].as_str().context("a secure key")?.to_owned();
     widget.click("[data-testid=end-chat]").await?;
+    // The survey asks first (the default `survey`): ended without a rating.
+    widget.click("[data-testid=survey-skip]").await?;
     widget.element("[data-testid=ended]").await?;
     let chat = SimAdmin::new(&system.gms.url()).get(&format!("/sim/chats/{chat_id}")).await?;
     assert_eq!(chat["ended"], true);

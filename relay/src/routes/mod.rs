@@ -10,6 +10,7 @@ mod proxy;
 mod push;
 mod resume;
 mod sessions;
+mod survey;
 mod web_push;
 mod widget;
 mod ws;
@@ -22,7 +23,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::routing::{delete, get, post};
 use shared::relay_api::{
     CAPTURE, HOURS_PATH, IDENTITY_PATH, PUSH_PATH, PUSH_SUBSCRIPTION, RESUME_LINKS, RESUME_PATH,
-    SERVICE_WORKER_PATH, SESSIONS_PATH, WS_PATH,
+    SERVICE_WORKER_PATH, SESSIONS_PATH, SURVEY, WS_PATH,
 };
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
@@ -40,6 +41,7 @@ pub(crate) fn router(state: AppState) -> Router {
             post(web_push::subscribe).delete(web_push::unsubscribe),
         )
         .route(&format!("{SESSIONS_PATH}/{{chat_id}}/{CAPTURE}"), get(capture::captured))
+        .route(&format!("{SESSIONS_PATH}/{{chat_id}}/{SURVEY}"), post(survey::rate))
         .route(
             &format!("{SESSIONS_PATH}/{{chat_id}}/{RESUME_LINKS}"),
             post(resume::make).delete(resume::revoke),
@@ -65,7 +67,8 @@ pub(crate) fn router(state: AppState) -> Router {
     if let Some(dir) = &state.config.static_dir {
         let gms_url = state.config.widget_gms_url.clone().unwrap_or_default();
         let (demo, proxy) = (state.config.demo_page, state.config.proxy.enabled);
-        router = router.merge(widget::router(dir.clone(), gms_url, demo, proxy));
+        let modes = (proxy, state.survey.is_some());
+        router = router.merge(widget::router(dir.clone(), gms_url, demo, modes));
     }
     router.with_state(state)
 }

@@ -28,15 +28,16 @@ const STYLES: &str = "widget.css";
 /// `gms_url`: the default for pages that name no GMS (`--widget-gms-url`), may be empty;
 /// `demo_page`: whether the build's example page is served at `/` (`--demo-page`);
 /// `proxy`: the relay is in proxy mode, which the loader tells the widget (and then names
-/// no GMS at all).
+/// no GMS at all); `surveys`: it takes ratings of ended chats (`--survey-webhook`).
 pub(crate) fn router(
     dir: PathBuf,
     gms_url: String,
     demo_page: bool,
-    proxy: bool,
+    (proxy, surveys): (bool, bool),
 ) -> Router<AppState> {
     let gms_url = if proxy { String::new() } else { gms_url };
-    let loader = Arc::new(Loader { dir: dir.clone(), gms_url, proxy, rendered: Mutex::new(None) });
+    let rendered = Mutex::new(None);
+    let loader = Arc::new(Loader { dir: dir.clone(), gms_url, proxy, surveys, rendered });
     let mut router = Router::new().route(LOADER_PATH, get(move || serve_loader(loader.clone())));
     if !demo_page {
         let absent = || async { AppError::NotFound };
@@ -56,6 +57,7 @@ struct Loader {
     dir: PathBuf,
     gms_url: String,
     proxy: bool,
+    surveys: bool,
     rendered: Mutex<Option<(Instant, Arc<str>)>>,
 }
 
@@ -68,7 +70,7 @@ async fn serve_loader(loader: Arc<Loader>) -> Result<Response, AppError> {
         None => {
             let reader = loader.clone();
             let text: Arc<str> = tokio::task::spawn_blocking(move || {
-                render(&reader.dir, &reader.gms_url, reader.proxy)
+                render(&reader.dir, &reader.gms_url, (reader.proxy, reader.surveys))
             })
             .await
             .map_err(|e| AppError::WidgetNotBuilt(e.to_string()))??
@@ -83,7 +85,7 @@ async fn serve_loader(loader: Arc<Loader>) -> Result<Response, AppError> {
     Ok(([(header::CONTENT_TYPE, javascript)], text.to_string()).into_response())
 }
 
-fn render(dir: &Path, gms_url: &str, proxy: bool) -> Result<String, AppError> {
+fn render(dir: &Path, gms_url: &str, (proxy, surveys): (bool, bool)) -> Result<String, AppError> {
     let read = |name: &str| {
         std::fs::read_to_string(dir.join(name))
             .map_err(|e| AppError::WidgetNotBuilt(format!("{name}: {e}")))
@@ -91,7 +93,7 @@ fn render(dir: &Path, gms_url: &str, proxy: bool) -> Result<String, AppError> {
     let (js, wasm) = build_files(dir)?;
     // Compacted by the release build (`cargo xtask compact-css` in frontend/minify.sh).
     let css = read(STYLES)?;
-    let values = Filled { js: &js, wasm: &wasm, css: &css, gms_url, proxy };
+    let values = Filled { js: &js, wasm: &wasm, css: &css, gms_url, proxy, surveys };
     fill(&read(TEMPLATE)?, &values)
 }
 
@@ -107,6 +109,8 @@ pub(crate) struct Filled<'a> {
     pub gms_url: &'a str,
     /// The widget reaches GMS only through this relay.
     pub proxy: bool,
+    /// The relay takes ratings of ended chats.
+    pub surveys: bool,
 }
 
 /// The glue script and wasm trunk wrote (`frontend-<hash>.js`, `frontend-<hash>_bg.wasm`);
@@ -146,6 +150,7 @@ pub(crate) fn fill(template: &str, values: &Filled<'_>) -> Result<String, AppErr
         ("'__GMS_CHAT_CSS__'", quoted(values.css)),
         ("'__GMS_CHAT_GMS_URL__'", quoted(values.gms_url)),
         ("'__GMS_CHAT_PROXY__'", values.proxy.to_string()),
+        ("'__GMS_CHAT_SURVEYS__'", values.surveys.to_string()),
     ] {
         if !out.contains(placeholder) {
             return Err(AppError::WidgetNotBuilt(format!("{TEMPLATE} has no {placeholder}")));
@@ -233,17 +238,18 @@ mod tests {
     fn the_loader_gets_the_builds_names_and_styles_as_string_literals() {
         let template = "var JS = '__GMS_CHAT_JS__'; var W = '__GMS_CHAT_WASM__'; \
                         var C = '__GMS_CHAT_CSS__'; var G = '__GMS_CHAT_GMS_URL__'; \
-                        var P = '__GMS_CHAT_PROXY__';";
+                        var P = '__GMS_CHAT_PROXY__'; var S = '__GMS_CHAT_SURVEYS__';";
         let values = Filled {
             js: "f-1.js",
             wasm: "f-1_bg.wasm",
             css: "a { content: \"'\" }\n",
             gms_url: "",
             proxy: true,
+            surveys: false,
         };
         assert_eq!(
             fill(template, &values).expect("fills"),
-            r#"var JS = "f-1.js"; var W = "f-1_bg.wasm"; var C = "a { content: \"'\" }\n"; var G = ""; var P = true;"#
+            r#"var JS = "f-1.js"; var W = "f-1_bg.wasm"; var C = "a { content: \"'\" }\n"; var G = ""; var P = true; var S = false;"#
         );
         assert!(fill("var JS = '__GMS_CHAT_JS__';", &values).is_err(), "a placeholder missing");
     }

@@ -272,6 +272,8 @@ fn stored() -> impl Strategy<Value = Stored> {
                     notify_changes,
                     ended_at,
                     identity,
+                    // Both values, tied to another field's draw.
+                    surveyed: notify_changes % 2 == 0,
                 }
             },
         );

@@ -176,6 +176,9 @@ pub struct ChatState {
     /// visitor logging in, takes the chat out of this browser.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    /// The visitor answered or dismissed the survey: it is not offered again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub surveyed: bool,
 }
 
 impl FromJson for ChatState {
@@ -193,6 +196,7 @@ impl FromJson for ChatState {
             notify_changes: or_default(v, "notifyChanges")?,
             ended_at: optional(v, "endedAt")?,
             identity: optional(v, "identity")?,
+            surveyed: or_default(v, "surveyed")?,
         })
     }
 }
@@ -211,6 +215,7 @@ impl ToJson for ChatState {
             .field("notifyChanges", &self.notify_changes)
             .some("endedAt", self.ended_at.as_ref())
             .some("identity", self.identity.as_ref())
+            .some("surveyed", self.surveyed.then_some(&true))
             .end();
     }
 }
@@ -239,6 +244,7 @@ impl ChatState {
             notify_changes: 0,
             ended_at: None,
             identity: None,
+            surveyed: false,
         }
     }
 
@@ -350,6 +356,7 @@ impl ChatState {
         let (push_key, notify_changes) = (self.push_key.clone(), self.notify_changes);
         let (ended, ended_at) = (self.ended, self.ended_at);
         let identity = self.identity.clone();
+        let surveyed = self.surveyed;
         if other.next_position > self.next_position {
             // The other copy is further along: its cache, tokens and position win, and any
             // event only this copy had comes again with the next refresh if it matters.
@@ -375,12 +382,15 @@ impl ChatState {
         };
         // A link to an identity, once made in any tab, holds in all.
         self.identity = identity.clone().or_else(|| other.identity.clone());
+        // A survey answered or dismissed in any tab is done in all.
+        self.surveyed = surveyed || other.surveyed;
         let settled = self.settle();
         (self.next_position, self.ended, self.seen, self.relay_token.clone()) != before
             || self.identity != identity
             || self.credentials.alias != alias_before
             || (self.push_key.clone(), self.notify_changes) != push_before
             || self.ended_at != ended_at
+            || self.surveyed != surveyed
             || settled
     }
 

@@ -7,7 +7,7 @@ use crate::gms::{
 };
 use crate::relay_api::{
     ChatHandover, Identity, IdentityVerdict, OfficeHours, RegisterSession, ServerFrame,
-    SessionRegistered,
+    SessionRegistered, SurveyAnswer,
 };
 
 use super::chat::Stored;
@@ -409,6 +409,25 @@ pub enum Input {
     /// The relay's answer to `FetchHours`: the service's office hours now, or none when
     /// the relay has none for it or could not say.
     Hours(Option<OfficeHours>),
+    /// The visitor rated the chat in the survey (`rating` on the site's scale).
+    Rate {
+        /// 1 to 5 stars, or 0 (down) and 1 (up) thumbs.
+        rating: u8,
+        /// What they added.
+        comment: String,
+    },
+    /// The visitor dismissed the survey.
+    SkipSurvey,
+}
+
+/// When the survey is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SurveyStage {
+    /// The visitor asked to end: rate first (into the chat's GMS user data), then end.
+    BeforeEnd,
+    /// The chat ended (the agent's end, or the visitor's elsewhere): the rating goes to the
+    /// relay's survey webhook.
+    AfterEnd,
 }
 
 /// What the machine asks its runner to do.
@@ -504,6 +523,15 @@ pub enum Effect {
         id: RequestId,
         /// The token.
         token: String,
+    },
+    /// Hand the relay the rating of a chat that ended (`POST {SESSIONS_PATH}/{chatId}/survey`).
+    SendSurvey {
+        /// The chat.
+        chat_id: String,
+        /// Its subscription token.
+        token: String,
+        /// The rating.
+        answer: SurveyAnswer,
     },
     /// Ask the relay whether the chat service is open now (`GET /v1/hours/{service}`),
     /// answered with `Input::Hours`.

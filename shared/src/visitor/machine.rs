@@ -22,6 +22,7 @@ mod hours;
 mod identity;
 mod notify;
 mod relay;
+mod survey;
 mod upload;
 
 pub use notify::return_page;
@@ -33,7 +34,7 @@ use crate::gms::{ChatOperation, PushSubscription, RetryPolicy, Visitor, async_pu
 use crate::mask::Mask;
 use crate::relay_api::{Identity, OfficeHours};
 use crate::transcript::TranscriptPosition;
-use crate::widget_config::ClosedMode;
+use crate::widget_config::{ClosedMode, SurveyKind};
 
 use super::chat::{ChatState, Stored};
 use super::io::{Conn, Effect, Failure, GmsResult, Input, Notice, Outgoing, PickedFile, RequestId};
@@ -62,6 +63,8 @@ pub(super) enum Purpose {
     Resume,
     /// A link back to the conversation.
     ResumeLink,
+    /// The visitor's rating, into the chat's user data before their end.
+    Rating,
 }
 
 /// A request in flight, with the chat it was made for (none for create).
@@ -147,6 +150,11 @@ pub struct Machine {
     hours_asked: bool,
     /// The active chat's expected wait as the relay last sent it (seconds).
     wait: Option<u64>,
+    /// The rating offered when a chat ends, whether the relay takes ratings after the end,
+    /// and the visitor's own end waiting for theirs.
+    survey_kind: SurveyKind,
+    surveys_taken: bool,
+    rating_before_end: bool,
     /// Whether a chat may start while the office is closed.
     closed_mode: ClosedMode,
 }
@@ -202,6 +210,9 @@ impl Machine {
             hours: None,
             hours_asked: false,
             wait: None,
+            survey_kind: SurveyKind::Off,
+            surveys_taken: false,
+            rating_before_end: false,
             closed_mode: ClosedMode::Write,
         }
     }
@@ -297,6 +308,8 @@ impl Machine {
             Input::KeepLink { page } => self.keep_link(&page, &mut out),
             Input::LinkMade(id, token) => self.link_made(id, token),
             Input::Hours(hours) => self.hours = hours,
+            Input::Rate { rating, comment } => self.rate(rating, &comment, &mut out),
+            Input::SkipSurvey => self.skip_survey(&mut out),
         }
         self.ask_hours(&mut out);
         // An ended chat's tokens leave the browser with the step that ended it, whichever
@@ -459,6 +472,16 @@ impl Machine {
     }
 
     fn end(&mut self, out: &mut Vec<Effect>) {
+        // With a survey, the visitor rates first (or dismisses it), then the chat ends.
+        if self.survey_kind != SurveyKind::Off && self.active_chat().is_some_and(|c| !c.surveyed) {
+            self.rating_before_end = true;
+            return;
+        }
+        self.end_now(out);
+    }
+
+    fn end_now(&mut self, out: &mut Vec<Effect>) {
+        self.rating_before_end = false;
         self.chat_request(Purpose::End, ChatOperation::Disconnect, RetryPolicy::GMS, out);
     }
 

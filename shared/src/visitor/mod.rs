@@ -9,6 +9,6 @@ mod machine;
 pub use chat::{Applied, CACHE_LIMIT, ChatState, STORAGE_KEY, Stored};
 pub use io::{
     Conn, Effect, Failure, FileRefusal, GmsResult, Handover, Input, NetFailure, Notice,
-    NotifyAnswer, NotifyOffer, Outgoing, PickedFile, Registration, RequestId,
+    NotifyAnswer, NotifyOffer, Outgoing, PickedFile, Registration, RequestId, SurveyStage,
 };
 pub use machine::{LONG_HIDE, Machine, TYPING_PAUSE, return_page};

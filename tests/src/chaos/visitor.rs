@@ -294,7 +294,7 @@ impl Visitor {
             Effect::Save => self.stored = Some(shared::json::to_string(&tab.machine.stored)),
             Effect::Wipe => self.stored = None,
             // Not asked of a visitor that never forgets the chat, turns on notifications,
-            // picks a file, is identified, keeps a link or reads the office hours.
+            // picks a file, is identified, keeps a link, reads the office hours or rates.
             Effect::Forget { .. }
             | Effect::SubscribePush { .. }
             | Effect::UnsubscribePush { .. }
@@ -303,6 +303,7 @@ impl Visitor {
             | Effect::ClaimResume { .. }
             | Effect::MakeResumeLink { .. }
             | Effect::FetchHours { .. }
+            | Effect::SendSurvey { .. }
             | Effect::Log(_) => {}
         }
     }

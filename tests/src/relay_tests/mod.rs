@@ -33,6 +33,7 @@ mod redis_sentinel;
 mod security;
 mod sessions;
 mod store;
+mod survey;
 mod tokens;
 mod web_push;
 mod widget_files;

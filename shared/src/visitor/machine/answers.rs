@@ -75,6 +75,8 @@ impl Machine {
             _ if !current => {}
             Purpose::Send(message) => self.sent(message, &result, out),
             Purpose::Typing | Purpose::UserData | Purpose::Register => {}
+            // The rating is in the chat's user data (or could not be put there): end.
+            Purpose::Rating => self.end_now(out),
             // Answered through their own inputs, never as GMS answers.
             Purpose::FindChat | Purpose::Resume | Purpose::ResumeLink => {}
             Purpose::End => self.ended(&result, out),

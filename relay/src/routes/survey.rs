@@ -1,0 +1,35 @@
+//! `POST /v1/sessions/{chatId}/survey`: the visitor's rating of a chat that ended before
+//! they rated, for the operator's `--survey-webhook`; authenticated like `DELETE`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use shared::relay_api::SurveyAnswer;
+
+use crate::AppState;
+use crate::error::AppError;
+
+pub(crate) async fn rate(
+    State(state): State<AppState>,
+    Path(chat_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<SurveyAnswer>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, AppError> {
+    super::sessions::authorize(&state, &chat_id, &headers)?;
+    let webhook = state.survey.as_ref().ok_or(AppError::NotFound)?;
+    let Json(answer) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    if !answer.is_valid() {
+        return Err(AppError::BadRequest(format!(
+            "a rating is 1 to 5 stars or 0 to 1 thumbs, with at most {} characters of comment",
+            SurveyAnswer::COMMENT_LIMIT
+        )));
+    }
+    // The chat may be forgotten already (it ended): its service only while the relay holds it.
+    let service = state.sessions.get(&chat_id).map(|record| record.service);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let rated_at = now.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    webhook
+        .offer(&chat_id, service.as_deref(), &answer, rated_at)
+        .map_err(|_| AppError::NotReady("the survey webhook is not keeping up"))?;
+    Ok(StatusCode::ACCEPTED)
+}
