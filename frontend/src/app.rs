@@ -8,6 +8,7 @@ use shared::gms::Visitor;
 use shared::relay_api::OfficeHours;
 use shared::visitor::{ChatState, Conn, Failure, Input, Machine, NotifyOffer, SurveyStage};
 use shared::widget_config::SurveyKind;
+use wasm_bindgen::JsCast;
 
 use crate::chat::{
     Line, Segment, day_starts, initials, line, run_starts, segments, transcript_text,
@@ -348,6 +349,8 @@ fn NotifyChoice(
 
 /// The rating when a chat ends: stars or thumbs, an optional comment and the site's own
 /// survey; dismissable, and never in the way of a new chat (the ended view stays below).
+/// Always there and `hidden` while not asked, its form is markup (`chat::survey_html`):
+/// as typed views it weighed 4 KB more.
 #[component]
 fn Survey(
     /// The widget's controller.
@@ -355,62 +358,31 @@ fn Survey(
 ) -> impl IntoView {
     let t = ctrl.texts;
     let asking = ctrl.memo(|m| m.survey().is_some());
-    let before_end = ctrl.memo(|m| m.survey() == Some(SurveyStage::BeforeEnd));
     let config = ctrl.config();
-    let link = ctrl.memo(move |m| {
+    let thumbs = config.survey == SurveyKind::Thumbs;
+    let html = ctrl.memo(move |m| {
         let chat_id = m.stored.chat.as_ref().map(|c| c.credentials.chat_id.as_str());
         let encoded = shared::form::encode_component(chat_id.unwrap_or_default());
-        config.survey_url.replace("{chatId}", &encoded)
+        let link = config.survey_url.replace("{chatId}", &encoded);
+        let before_end = m.survey() == Some(SurveyStage::BeforeEnd);
+        crate::chat::survey_html(t, thumbs, before_end, &link)
     });
-    let rating = RwSignal::new(String::new());
-    let comment = RwSignal::new(String::new());
-    let choices: Vec<(&str, String)> = match config.survey {
-        SurveyKind::Thumbs => {
-            vec![("👍", t.survey_good.to_owned()), ("👎", t.survey_bad.to_owned())]
-        }
-        _ => (1..=5).map(|n| ("★", fill(t.survey_star, &[("n", &n.to_string())]))).collect(),
-    };
-    let scale = choices.len();
+    // The form's submit bubbles here: the dismiss button is the submitter named `skip`.
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        // Thumbs: the first is up (1), the second down (0); stars: their number.
-        let Ok(picked) = rating.get_untracked().parse::<u8>() else { return };
-        let rating = if scale == 2 { 2 - picked } else { picked };
-        ctrl.input(Input::Rate { rating, comment: comment.get_untracked() });
+        if ev.submitter().is_some_and(|b| b.get_attribute("name").as_deref() == Some("skip")) {
+            ctrl.input(Input::SkipSurvey);
+            return;
+        }
+        let form = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok());
+        let Some(data) = form.and_then(|f| web_sys::FormData::new_with_form(&f).ok()) else {
+            return;
+        };
+        let field = |name| data.get(name).as_string().unwrap_or_default();
+        let Ok(rating) = field("rating").parse::<u8>() else { return };
+        ctrl.input(Input::Rate { rating, comment: field("comment") });
     };
-    view! {
-        <Show when=move || asking.get()>
-            <form class="gc-prechat gc-survey" data-testid="survey" on:submit=submit>
-                <fieldset>
-                    <legend>{t.survey_question}</legend>
-                    {choices.iter().enumerate().map(|(i, (mark, name))| {
-                        let value = (i + 1).to_string();
-                        let picked = value.clone();
-                        view! {
-                            <label class="gc-choice">
-                                <input type="radio" name="gc-rating" value=value aria-label=name.clone()
-                                    data-testid="survey-choice" on:change=move |_| rating.set(picked.clone())/>
-                                {*mark}
-                            </label>
-                        }
-                    }).collect_view()}
-                </fieldset>
-                <label for="gc-survey-comment">{t.survey_comment}" "<span class="gc-optional">{t.optional}</span></label>
-                <textarea id="gc-survey-comment" data-testid="survey-comment" maxlength="1000"
-                    prop:value=move || comment.get() on:input=move |ev| comment.set(event_target_value(&ev))></textarea>
-                <Show when=move || link.with(|l| !l.is_empty())>
-                    <a href=move || link.get() target="_blank" rel="noopener" data-testid="survey-link">{t.survey_link}</a>
-                </Show>
-                <button type="submit" class="gc-primary" data-testid="survey-send"
-                    disabled=move || rating.with(String::is_empty)>
-                    {move || if before_end.get() { t.survey_send_end } else { t.survey_send }}
-                </button>
-                <button type="button" class="gc-link" data-testid="survey-skip" on:click=move |_| ctrl.input(Input::SkipSurvey)>
-                    {move || if before_end.get() { t.survey_skip_end } else { t.survey_skip }}
-                </button>
-            </form>
-        </Show>
-    }
+    view! { <div hidden=move || !asking.get() on:submit=submit inner_html=move || html.get()></div> }
 }
 
 /// "Keep a link to this conversation": a way back for a visitor whose browser forgets the

@@ -1,5 +1,5 @@
 //! What the visitor sees of a chat, in the widget's language: transcript lines, the
-//! pre-chat form's checks and why the file limits refuse a file. The chat state itself and
+//! pre-chat form's checks, why the file limits refuse a file and the survey's markup. The chat state itself and
 //! every decision about it live in `shared::visitor`.
 
 use shared::gms::{ChatEvent, EventType};
@@ -185,3 +185,70 @@ pub fn human_size(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Text for HTML: what markup would read as markup is escaped.
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The survey's form as markup: one element's `innerHTML` costs the wasm a fraction of
+/// the dozen typed views it replaces. Every text in it is escaped, and the site's survey
+/// link is kept only when it is http(s). Choices are `rating` (stars 1 to 5; thumbs 1 up,
+/// 0 down), the comment is `comment`, and the dismiss button is the submitter named
+/// `skip` (`formnovalidate`: the choice is `required` only for a rating).
+pub fn survey_html(t: &Texts, thumbs: bool, before_end: bool, link: &str) -> String {
+    let mut html = format!(
+        "<form class=\"gc-prechat gc-survey\" data-testid=\"survey\"><fieldset><legend>{}</legend>",
+        escaped(t.survey_question)
+    );
+    let choices: Vec<(String, &str, String)> = if thumbs {
+        vec![("1".into(), "👍", t.survey_good.into()), ("0".into(), "👎", t.survey_bad.into())]
+    } else {
+        (1..=5)
+            .map(|n| (n.to_string(), "★", fill(t.survey_star, &[("n", &n.to_string())])))
+            .collect()
+    };
+    for (value, mark, name) in choices {
+        html.push_str(&format!(
+            "<label class=\"gc-choice\"><input type=\"radio\" name=\"rating\" value=\"{value}\" \
+             aria-label=\"{}\" required data-testid=\"survey-choice\">{mark}</label>",
+            escaped(&name)
+        ));
+    }
+    html.push_str(&format!(
+        "</fieldset><label for=\"gc-survey-comment\">{} <span class=\"gc-optional\">{}</span></label>\
+         <textarea id=\"gc-survey-comment\" name=\"comment\" maxlength=\"1000\" data-testid=\"survey-comment\"></textarea>",
+        escaped(t.survey_comment),
+        escaped(t.optional)
+    ));
+    if let Some(url) = safe_url(link) {
+        html.push_str(&format!(
+            "<a href=\"{}\" target=\"_blank\" rel=\"noopener\" data-testid=\"survey-link\">{}</a>",
+            escaped(&url),
+            escaped(t.survey_link)
+        ));
+    }
+    let (send, skip) = if before_end {
+        (t.survey_send_end, t.survey_skip_end)
+    } else {
+        (t.survey_send, t.survey_skip)
+    };
+    html.push_str(&format!(
+        "<button class=\"gc-primary\" data-testid=\"survey-send\">{}</button>\
+         <button class=\"gc-link\" name=\"skip\" formnovalidate data-testid=\"survey-skip\">{}</button></form>",
+        escaped(send),
+        escaped(skip)
+    ));
+    html
+}

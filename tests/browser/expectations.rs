@@ -158,7 +158,10 @@ async fn the_expected_wait_shows_and_updates_until_an_agent_joins(engine: Engine
     system.stop().await
 }
 
-/// Picks the `n`th choice (from 1) of the survey's scale.
+/// The survey while it shows (it is always there, hidden while not asked).
+const SURVEY: &str = "div:not([hidden]) > [data-testid=survey]";
+
+/// Picks the choice of value `n` on the survey's scale.
 async fn pick(widget: &WidgetPage<'_>, n: usize) -> Result<()> {
     widget.click(&format!("[data-testid=survey-choice][value='{n}']")).await
 }
@@ -173,7 +176,7 @@ async fn the_visitor_rates_then_the_chat_ends(engine: Engine) -> Result<()> {
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     widget.click("[data-testid=end-chat]").await?;
-    widget.wait_for_text("[data-testid=survey]", "How was your chat?", 10).await?;
+    widget.wait_for_text(SURVEY, "How was your chat?", 10).await?;
     // Not ended yet: the visitor rates first.
     assert_eq!(admin.get(&format!("/sim/chats/{chat_id}")).await?["ended"], false);
     let href = widget.attribute("[data-testid=survey-link]", "href").await?;
@@ -190,11 +193,11 @@ async fn the_visitor_rates_then_the_chat_ends(engine: Engine) -> Result<()> {
     assert_eq!(chat["userData"]["SurveyScale"], "stars");
     assert_eq!(chat["userData"]["SurveyComment"], "Quick <b>and</b> kind");
     // Answered: not asked again, here or after a reload.
-    assert!(widget.texts("[data-testid=survey]").await?.is_empty());
+    assert!(widget.texts(SURVEY).await?.is_empty());
     browser.goto(&system.page_url()).await?;
     widget.click("[data-testid=launcher]").await?;
     widget.element("[data-testid=new-chat]").await?;
-    assert!(widget.texts("[data-testid=survey]").await?.is_empty());
+    assert!(widget.texts(SURVEY).await?.is_empty());
     browser.close().await?;
     system.stop().await
 }
@@ -227,7 +230,7 @@ async fn a_chat_the_agent_ended_is_rated_through_the_relays_webhook(engine: Engi
     admin.agent_says(&chat_id, "All done, goodbye").await?;
     widget.wait_for_text("[data-testid=line]", "goodbye", 10).await?;
     admin.ok(&format!("/sim/chats/{chat_id}/end"), json!({})).await?;
-    widget.wait_for_text("[data-testid=survey]", "How was your chat?", 10).await?;
+    widget.wait_for_text(SURVEY, "How was your chat?", 10).await?;
     // Never in the way of a new chat.
     widget.element("[data-testid=new-chat]").await?;
     super::a11y::no_violations(&browser, "survey after the agent's end").await?;
@@ -238,7 +241,7 @@ async fn a_chat_the_agent_ended_is_rated_through_the_relays_webhook(engine: Engi
         .ok_or_else(|| anyhow::anyhow!("closed"))?;
     assert_eq!(rating["chatId"], chat_id.as_str());
     assert_eq!((rating["scale"].as_str(), rating["rating"].as_u64()), (Some("thumbs"), Some(1)));
-    assert!(widget.texts("[data-testid=survey]").await?.is_empty());
+    assert!(widget.texts(SURVEY).await?.is_empty());
     browser.close().await?;
     system.stop().await
 }

@@ -3,7 +3,7 @@ use shared::visitor::FileRefusal;
 
 use super::{
     Line, Segment, day_starts, file_refusal, human_size, initials, line, run_starts, safe_url,
-    segments, transcript_text, validate_prechat,
+    segments, survey_html, transcript_text, validate_prechat,
 };
 use crate::texts::{EN, Texts};
 
@@ -188,4 +188,25 @@ fn a_divider_announces_each_new_day() {
     let expected = [Some("day 0"), None, None, Some("day 1"), None, Some("day 3")];
     let starts = day_starts(&times, day);
     assert_eq!(starts.iter().map(Option::as_deref).collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn the_survey_is_markup_with_every_text_escaped_and_only_an_http_link() {
+    let stars =
+        survey_html(&EN, false, true, "https://surveys.example.com/?c=\"><script>x</script>");
+    assert_eq!(stars.matches("data-testid=\"survey-choice\"").count(), 5);
+    assert!(stars.contains("aria-label=\"4 of 5\""));
+    assert!(stars.contains("Send and end chat") && stars.contains("End without rating"));
+    assert!(stars.contains(
+        "href=\"https://surveys.example.com/?c=&quot;&gt;&lt;script&gt;x&lt;/script&gt;\""
+    ));
+    assert!(!stars.contains("<script"), "{stars}");
+    let thumbs = survey_html(&EN, true, false, "javascript:alert(1)");
+    assert_eq!(thumbs.matches("name=\"rating\"").count(), 2);
+    assert!(thumbs.contains("value=\"1\"") && thumbs.contains("value=\"0\""));
+    assert!(thumbs.contains("Send rating") && thumbs.contains("No thanks"));
+    assert!(!thumbs.contains("survey-link"), "not an http(s) link: none");
+    // A translation's quote stays text.
+    let german = survey_html(german(), false, false, "");
+    assert!(german.contains("Wie war Ihr Chat?"));
 }
