@@ -186,69 +186,71 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests;
 
-/// Text for HTML: what markup would read as markup is escaped.
-fn escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// Appends `text` for HTML: what markup would read as markup is escaped.
+fn push_escaped(html: &mut String, text: &str) {
     for c in text.chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '"' => html.push_str("&quot;"),
+            '\'' => html.push_str("&#39;"),
+            c => html.push(c),
         }
     }
-    out
 }
 
 /// The survey's form as markup: one element's `innerHTML` costs the wasm a fraction of
 /// the dozen typed views it replaces. Every text in it is escaped, and the site's survey
 /// link is kept only when it is http(s). Choices are `rating` (stars 1 to 5; thumbs 1 up,
 /// 0 down), the comment is `comment`, and the dismiss button is the submitter named
-/// `skip` (`formnovalidate`: the choice is `required` only for a rating).
+/// `skip` (`formnovalidate`: the choice is `required` only for a rating). Pieces and
+/// texts alternate, pushed in turn (no `format!`: each costs the wasm its own code).
 pub fn survey_html(t: &Texts, thumbs: bool, before_end: bool, link: &str) -> String {
-    let mut html = format!(
-        "<form class=\"gc-prechat gc-survey\" data-testid=\"survey\"><fieldset><legend>{}</legend>",
-        escaped(t.survey_question)
-    );
-    let choices: Vec<(String, &str, String)> = if thumbs {
-        vec![("1".into(), "👍", t.survey_good.into()), ("0".into(), "👎", t.survey_bad.into())]
-    } else {
-        (1..=5)
-            .map(|n| (n.to_string(), "★", fill(t.survey_star, &[("n", &n.to_string())])))
-            .collect()
+    let mut html = String::with_capacity(1500);
+    let mut put = |markup: &str, text: &str| {
+        html.push_str(markup);
+        push_escaped(&mut html, text);
     };
-    for (value, mark, name) in choices {
-        html.push_str(&format!(
-            "<label class=\"gc-choice\"><input type=\"radio\" name=\"rating\" value=\"{value}\" \
-             aria-label=\"{}\" required data-testid=\"survey-choice\">{mark}</label>",
-            escaped(&name)
-        ));
+    put(
+        "<form class=\"gc-prechat gc-survey\" data-testid=\"survey\"><fieldset><legend>",
+        t.survey_question,
+    );
+    put("</legend>", "");
+    let stars: Vec<String> = (1..=5).map(|n| n.to_string()).collect();
+    let choices: Vec<(&str, &str, String)> = if thumbs {
+        vec![("1", "👍", t.survey_good.to_owned()), ("0", "👎", t.survey_bad.to_owned())]
+    } else {
+        stars.iter().map(|n| (n.as_str(), "★", fill(t.survey_star, &[("n", n)]))).collect()
+    };
+    for (value, mark, name) in &choices {
+        put("<label class=\"gc-choice\"><input type=\"radio\" name=\"rating\" value=\"", value);
+        put("\" aria-label=\"", name);
+        put("\" required data-testid=\"survey-choice\">", mark);
+        put("</label>", "");
     }
-    html.push_str(&format!(
-        "</fieldset><label for=\"gc-survey-comment\">{} <span class=\"gc-optional\">{}</span></label>\
-         <textarea id=\"gc-survey-comment\" name=\"comment\" maxlength=\"1000\" data-testid=\"survey-comment\"></textarea>",
-        escaped(t.survey_comment),
-        escaped(t.optional)
-    ));
+    put("</fieldset><label for=\"gc-survey-comment\">", t.survey_comment);
+    put(" <span class=\"gc-optional\">", t.optional);
+    put(
+        "</span></label><textarea id=\"gc-survey-comment\" name=\"comment\" maxlength=\"1000\" \
+         data-testid=\"survey-comment\"></textarea>",
+        "",
+    );
     if let Some(url) = safe_url(link) {
-        html.push_str(&format!(
-            "<a href=\"{}\" target=\"_blank\" rel=\"noopener\" data-testid=\"survey-link\">{}</a>",
-            escaped(&url),
-            escaped(t.survey_link)
-        ));
+        put("<a href=\"", &url);
+        put("\" target=\"_blank\" rel=\"noopener\" data-testid=\"survey-link\">", t.survey_link);
+        put("</a>", "");
     }
     let (send, skip) = if before_end {
         (t.survey_send_end, t.survey_skip_end)
     } else {
         (t.survey_send, t.survey_skip)
     };
-    html.push_str(&format!(
-        "<button class=\"gc-primary\" data-testid=\"survey-send\">{}</button>\
-         <button class=\"gc-link\" name=\"skip\" formnovalidate data-testid=\"survey-skip\">{}</button></form>",
-        escaped(send),
-        escaped(skip)
-    ));
+    put("<button class=\"gc-primary\" data-testid=\"survey-send\">", send);
+    put(
+        "</button><button class=\"gc-link\" name=\"skip\" formnovalidate data-testid=\"survey-skip\">",
+        skip,
+    );
+    put("</button></form>", "");
     html
 }

@@ -6,7 +6,7 @@ use crate::push::PushNotification;
 use crate::relay_api::{
     CapturedPush, ChatHandover, ClientFrame, ErrorBody, Identity, OfficeHours,
     PushSubscriptionBody, RegisterSession, RelayStatus, ResumeClaim, ResumeLink, ServerFrame,
-    SessionRegistered, WebPushPayload,
+    SessionRegistered, SurveyAnswer, WebPushPayload,
 };
 
 const PROTOCOL_MD: &str = include_str!("../../../docs/protocol.md");
@@ -36,6 +36,7 @@ fn check(kind: &str, body: &str) -> Result<(), String> {
         "ResumeClaim" => typed::<ResumeClaim>(body),
         "ResumeLink" => typed::<ResumeLink>(body),
         "OfficeHours" => typed::<OfficeHours>(body),
+        "SurveyAnswer" => typed::<SurveyAnswer>(body),
         "ChatResponse" => typed::<ChatResponse>(body),
         "ChatEvent" => typed::<ChatEvent>(body),
         "ChatStarted" => {

@@ -29,8 +29,10 @@ use crate::report::{Report, median};
 /// Issue 33 raised it by 15 B (5,682 B measured): the relay's mode, a literal the relay
 /// writes, without which a page behind a proxy-mode relay could not chat.
 /// Issue 35 raised it by 15 B (5,697 B measured): `closedMode`, a setting the loader must
-/// know to pass it on (the site's choice to refuse chats while the office is closed).
-const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470 + 15 + 15;
+/// know to pass it on (the site's choice to refuse chats while the office is closed); and
+/// by 85 B (5,782 B measured): the survey's settings (`survey`, `surveyUrl`), the relay's
+/// word that it takes ratings of ended chats, and the survey form's three style rules.
+const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470 + 15 + 15 + 85;
 
 /// The most the whole chat (loader, glue and wasm) may weigh, gzipped. Issue 16's goal is
 /// 120 KB; lower this with every step towards it, and raise it only for a feature visitors
@@ -52,8 +54,11 @@ const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470 + 15 + 15;
 /// Raised by 2,150 B (205,072 B measured) for office hours (issue 35, whose features may
 /// add at most 6 KB in all): the hours' request and reader, the pre-chat form's line in
 /// the visitor's time, `closedMode` in the machine and the loader, the Web Push offer's
-/// reason, six texts.
-const CHAT_BUDGET_GZ: usize = 175_500 + 1_906 + 23_390 + 2_200 + 2_150;
+/// reason, six texts. Raised by 6,060 B (211,124 B measured) for the expected wait (its
+/// frame, the line until an agent joins) and the survey (the machine's two ways to rate,
+/// the form as markup, the relay call, eleven texts): issue 35's 6 KB in all is not met
+/// yet (8.2 KB); issue 37 loads the survey only when a chat ends.
+const CHAT_BUDGET_GZ: usize = 175_500 + 1_906 + 23_390 + 2_200 + 2_150 + 6_060;
 
 /// The built widget (`WIDGET_DIST`, set by xtask after `trunk build --release`).
 pub(crate) fn dist() -> Result<PathBuf> {
