@@ -184,9 +184,8 @@ impl Sessions {
     /// One chat as stored now: read from the store when other relays share it (memory may
     /// not have their latest change yet), from memory otherwise. A read that finds nothing
     /// does not forget a chat memory holds: a chat is forgotten by the relay that forgets
-    /// it, whose removal reaches every relay on the changes channel (and any reload),
-    /// while a shared store can answer nothing for a moment (a Redis Cluster primary back
-    /// from a crash serves its old slots with its old data until the cluster demotes it).
+    /// it, whose removal reaches every relay on the changes channel (and any reload), not
+    /// on one read's word (a Redis that lost its data must not end running chats).
     pub(crate) async fn current(&self, chat_id: &str) -> Result<Option<ChatRecord>, StoreError> {
         if !self.shared {
             return Ok(self.get(chat_id));

@@ -66,8 +66,8 @@ pub struct System {
 pub struct StoreSwitches {
     /// While set, every write fails: a disk that is full or gone.
     pub fails: Arc<AtomicBool>,
-    /// While set, every read of one chat finds nothing: a stale Redis primary answering
-    /// for slots it no longer owns.
+    /// While set, every read of one chat finds nothing: a store that lost the record (a
+    /// Redis restarted without its data).
     pub reads_nothing: Arc<AtomicBool>,
     /// While set, every read of one chat fails: a Redis Cluster between a primary's death
     /// and its replica's promotion.

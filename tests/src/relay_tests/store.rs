@@ -210,10 +210,9 @@ async fn a_subscribe_the_store_cannot_answer_is_not_told_ended() -> Result<()> {
     setup.system.stop().await
 }
 
-/// A shared store whose read of a chat finds nothing (a Redis Cluster primary killed and
-/// back, answering for its old slots with its old data until the cluster demotes it) does
-/// not end the chat for its browsers: found by the 30-minute chaos run on a Redis Cluster,
-/// where six visitors got `ended` for running chats and stopped hearing of them.
+/// A shared store whose read of a chat finds nothing (it lost the record) does not end the
+/// chat for the browsers of a relay that holds it: a chat ends when the relay that forgets
+/// it says so on the changes channel, not on one read's word.
 #[tokio::test]
 async fn a_store_read_that_finds_nothing_does_not_end_a_running_chat() -> Result<()> {
     let switches = crate::harness::StoreSwitches { shared: true, ..Default::default() };
