@@ -5,17 +5,18 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use shared::hours::{Local, Schedule, calendar_periods, from_periods};
 use shared::relay_api::OfficeHours;
-use tokio::sync::Mutex;
 
-use crate::gms::{Gms, GmsError};
+use crate::gms::Gms;
 
 /// How long GMS's answer stands for a service.
 const GMS_FOR: Duration = Duration::from_secs(60);
@@ -23,13 +24,23 @@ const GMS_FOR: Duration = Duration::from_secs(60);
 /// or a holiday week.
 const GMS_DAYS: u32 = 8;
 
+/// GMS's answer: the periods as instants, or why there are none.
+type Answer = Result<Vec<(i64, i64)>, String>;
+
+/// GMS's office hours for one service: never asked, being asked (every visitor meanwhile
+/// waits for that one request), or answered at an instant.
+enum Slot {
+    Empty,
+    Asking(Shared<BoxFuture<'static, Answer>>),
+    Answered(Instant, Answer),
+}
+
 /// Where one chat service's hours come from.
 enum Source {
     /// The file's own schedule.
     Own { schedule: Schedule, zone: TimeZone },
-    /// GMS's office-hours service of this name, and its last answer (periods as instants,
-    /// or None when GMS answered nothing usable) with when it came.
-    Gms { name: String, asked: Mutex<Option<(Instant, Option<Vec<(i64, i64)>>)>> },
+    /// GMS's office-hours service of this name.
+    Gms { name: String, slot: Mutex<Slot> },
 }
 
 /// Every chat service's office hours; cheap to clone.
@@ -42,8 +53,8 @@ pub(crate) struct Hours {
 pub(crate) enum Verdict {
     /// The relay knows no hours for it.
     Unknown,
-    /// GMS answered nothing usable.
-    Unanswered(GmsError),
+    /// GMS answered nothing usable: why.
+    Unanswered(String),
     Known(OfficeHours),
 }
 
@@ -71,47 +82,59 @@ impl Hours {
             Some(Source::Own { schedule, zone }) => {
                 Verdict::Known(own_verdict(schedule, zone, now))
             }
-            Some(Source::Gms { name, asked }) => {
-                // Held across GMS's answer, so visitors arriving meanwhile wait for it
-                // instead of asking GMS again.
-                let mut asked = asked.lock().await;
-                let fresh = asked.as_ref().filter(|(at, _)| at.elapsed() < GMS_FOR);
-                let periods = match fresh {
-                    Some((_, periods)) => periods.clone(),
-                    None => {
-                        let start = shared::hours::iso_instant(now.as_millisecond());
-                        let path = format!(
-                            "/genesys/1/service/{}?start={start}&number-of-days={GMS_DAYS}",
-                            shared::form::encode_path_segment(name)
-                        );
-                        let periods = match gms.get_json(&path, "office_hours").await {
-                            Ok(answer) => calendar_periods(&answer),
-                            Err(error) => {
-                                tracing::warn!(service, %error, "GMS did not answer its office hours");
-                                return Verdict::Unanswered(error);
-                            }
-                        };
-                        if periods.is_none() {
-                            tracing::warn!(service, "GMS's office hours answer reports an error");
-                        }
-                        *asked = Some((Instant::now(), periods.clone()));
-                        periods
-                    }
-                };
-                match periods {
-                    Some(periods) => {
-                        let (open, next) = from_periods(&periods, now.as_millisecond());
-                        let next_open = next.and_then(|ms| u64::try_from(ms).ok());
-                        Verdict::Known(OfficeHours { open, next_open })
-                    }
-                    None => Verdict::Unanswered(GmsError::Http {
-                        status: 200,
-                        message: Some("GMS's office hours answer reports an error".to_owned()),
-                    }),
+            Some(Source::Gms { name, slot }) => match gms_periods(name, slot, gms, now).await {
+                Ok(periods) => {
+                    let (open, next) = from_periods(&periods, now.as_millisecond());
+                    let next_open = next.and_then(|ms| u64::try_from(ms).ok());
+                    Verdict::Known(OfficeHours { open, next_open })
                 }
-            }
+                Err(why) => Verdict::Unanswered(why),
+            },
         }
     }
+}
+
+/// GMS's periods for the office-hours service `name`: its answer of the last minute, the
+/// request already on its way, or a new one. Nothing is locked across the request.
+async fn gms_periods(name: &str, slot: &Mutex<Slot>, gms: &Gms, now: Timestamp) -> Answer {
+    let lock = || slot.lock().unwrap_or_else(PoisonError::into_inner);
+    let asking = {
+        let mut slot = lock();
+        match &*slot {
+            Slot::Answered(at, answer) if at.elapsed() < GMS_FOR => return answer.clone(),
+            Slot::Asking(asking) => asking.clone(),
+            Slot::Answered(..) | Slot::Empty => {
+                let start = shared::hours::iso_instant(now.as_millisecond());
+                let path = format!(
+                    "/genesys/1/service/{}?start={start}&number-of-days={GMS_DAYS}",
+                    shared::form::encode_path_segment(name)
+                );
+                let (gms, name) = (gms.clone(), name.to_owned());
+                let asking = async move {
+                    let answer =
+                        gms.get_json(&path, "office_hours").await.map_err(|e| e.to_string())?;
+                    calendar_periods(&answer)
+                        .ok_or_else(|| "the answer reports an error".to_owned())
+                }
+                .map(move |answer: Answer| {
+                    if let Err(why) = &answer {
+                        tracing::warn!(service = name, why, "GMS gave no office hours");
+                    }
+                    answer
+                })
+                .boxed()
+                .shared();
+                *slot = Slot::Asking(asking.clone());
+                asking
+            }
+        }
+    };
+    let answer = asking.await;
+    let mut slot = lock();
+    if matches!(*slot, Slot::Asking(_)) {
+        *slot = Slot::Answered(Instant::now(), answer.clone());
+    }
+    answer
 }
 
 /// A schedule's verdict at `now`, read in its own time zone.
@@ -174,7 +197,7 @@ fn read(text: &str) -> anyhow::Result<HashMap<String, Source>> {
     for (service, options) in sections {
         let gms = options.iter().find(|(key, _)| *key == "gms").map(|(_, name)| *name);
         let source = match gms {
-            Some(name) => Source::Gms { name: name.to_owned(), asked: Mutex::new(None) },
+            Some(name) => Source::Gms { name: name.to_owned(), slot: Mutex::new(Slot::Empty) },
             None => {
                 let schedule = Schedule::from_options(options.iter().copied())
                     .with_context(|| format!("[{service}]"))?;

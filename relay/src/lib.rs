@@ -356,7 +356,7 @@ async fn start(
             url.to_owned(),
             secret.bytes().to_vec(),
             config.gms_timeout,
-            &tasks,
+            tasks,
             token.clone(),
         )?),
         _ => None,

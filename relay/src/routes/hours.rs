@@ -16,7 +16,7 @@ pub(crate) async fn office_hours(
 ) -> Result<Response, AppError> {
     match state.hours.verdict(&service, &state.gms).await {
         Verdict::Unknown => Err(AppError::NotFound),
-        Verdict::Unanswered(error) => Err(AppError::GmsUnreachable(error.to_string())),
+        Verdict::Unanswered(why) => Err(AppError::GmsUnreachable(why)),
         Verdict::Known(hours) => {
             let mut response = Json(hours).into_response();
             // A verdict stands for a moment, not past the next opening or closing.
