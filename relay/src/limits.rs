@@ -24,6 +24,9 @@ use crate::error::AppError;
 const RESUME_PER_MINUTE: NonZeroU32 = NonZeroU32::new(10).expect("not zero");
 /// Resume claims a client may make at once before the rate applies.
 const RESUME_BURST: NonZeroU32 = NonZeroU32::new(5).expect("not zero");
+/// Ratings of one chat an hour: a visitor rates once, perhaps again after a lost answer;
+/// more is someone filling the operator's webhook.
+const RATINGS_PER_HOUR: NonZeroU32 = NonZeroU32::new(3).expect("not zero");
 
 /// Whom a limit counts: one IPv4 address, one IPv6 /64 (its first 64 bits), or together
 /// every client whose forwarded hop could not be read (nothing tells them apart).
@@ -59,6 +62,8 @@ pub(crate) struct Limits {
     open: Arc<Mutex<HashMap<Client, usize>>>,
     /// Proxy mode's per-chat rates, by the operation's class.
     proxied: Arc<HashMap<RateClass, DefaultKeyedRateLimiter<String>>>,
+    /// Survey ratings, per chat.
+    ratings: Arc<DefaultKeyedRateLimiter<String>>,
 }
 
 /// Holds one of a client's open WebSockets; dropping it gives the slot back.
@@ -97,6 +102,7 @@ impl Limits {
             connect: per_minute(config.ws_connect_rate),
             open_per_address: config.ws_per_address,
             open: Arc::default(),
+            ratings: Arc::new(RateLimiter::keyed(Quota::per_hour(RATINGS_PER_HOUR))),
             proxied: Arc::new(
                 [
                     (RateClass::Send, config.proxy.send_rate),
@@ -162,6 +168,16 @@ impl Limits {
         check(Some(&self.resume), client, "resume")
     }
 
+    /// One rating of `chat` for the survey webhook, or 429.
+    pub(crate) fn rating(&self, chat: &str) -> Result<(), AppError> {
+        self.ratings.check_key(&chat.to_owned()).map_err(|not_until| {
+            metrics::counter!("relay_rate_limited_total", "endpoint" => "survey").increment(1);
+            AppError::TooManyRequests {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            }
+        })
+    }
+
     /// One WebSocket from `client`: the rate, then a slot among its open sockets.
     pub(crate) fn open_socket(&self, client: Client) -> Result<OpenSocket, AppError> {
         check(self.connect.as_deref(), client, "ws")?;
@@ -182,7 +198,7 @@ impl Limits {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-        for limiter in self.proxied.values() {
+        for limiter in self.proxied.values().chain([self.ratings.as_ref()]) {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }

@@ -165,7 +165,7 @@ pub(crate) fn describe_metrics() {
         (
             "relay_rate_limited_total",
             "endpoint",
-            &["register", "register_global", "identity", "resume", "ws", "ws_open"][..],
+            &["register", "register_global", "identity", "resume", "survey", "ws", "ws_open"][..],
         ),
         (
             "relay_ws_rejected_total",

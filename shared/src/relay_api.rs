@@ -102,7 +102,7 @@ impl ToJson for SurveyAnswer {
 }
 
 /// `GET {HOURS_PATH}/{service}`: whether the chat service is open now (`OfficeHours`);
-/// 404 when the relay knows no hours for it, 502 when GMS, asked for them, answered
+/// 204 when the relay knows no hours for it, 502 when GMS, asked for them, answered
 /// nothing usable.
 pub const HOURS_PATH: &str = "/v1/hours";
 

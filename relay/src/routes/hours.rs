@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
@@ -15,7 +15,9 @@ pub(crate) async fn office_hours(
     Path(service): Path<String>,
 ) -> Result<Response, AppError> {
     match state.hours.verdict(&service, &state.gms).await {
-        Verdict::Unknown => Err(AppError::NotFound),
+        // Nothing to say (the widget shows nothing), and no failed request in the page's
+        // console on every open of a site whose relay has no --office-hours.
+        Verdict::Unknown => Ok(StatusCode::NO_CONTENT.into_response()),
         Verdict::Unanswered(why) => Err(AppError::GmsUnreachable(why)),
         Verdict::Known(hours) => {
             let mut response = Json(hours).into_response();

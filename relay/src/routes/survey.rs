@@ -24,6 +24,8 @@ pub(crate) async fn rate(
             SurveyAnswer::COMMENT_LIMIT
         )));
     }
+    // Only a rating that reads spends the chat's allowance.
+    state.limits.rating(&chat_id)?;
     // The chat may be forgotten already (it ended): its service only while the relay holds it.
     let service = state.sessions.get(&chat_id).map(|record| record.service);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);

@@ -95,6 +95,12 @@ async fn a_rating_reaches_the_webhook_signed_and_is_retried_until_taken() -> Res
         "sent again after a 200"
     );
 
+    // Three ratings of one chat an hour: a fourth is someone filling the webhook.
+    let again = json!({"scale": "stars", "rating": 5});
+    assert_eq!(rate(&setup, &credentials.chat_id, &registered.token, again.clone()).await?, 202);
+    assert_eq!(rate(&setup, &credentials.chat_id, &registered.token, again.clone()).await?, 202);
+    assert_eq!(rate(&setup, &credentials.chat_id, &registered.token, again).await?, 429);
+
     // Refused: another chat's token, a rating off its scale, a comment too long.
     let other = setup.chat(false).await?;
     let other = setup.register(&other).await?;
