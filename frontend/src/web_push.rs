@@ -76,6 +76,7 @@ fn body(subscription: &JsValue, texts: &Texts) -> Result<String, JsValue> {
     set(&titles, "file", texts.push_file)?;
     set(&titles, "ended", texts.push_ended)?;
     set(&titles, "agent", texts.push_agent)?;
+    set(&titles, "wait", texts.wait_minutes)?;
     js_sys::Reflect::set(&json, &JsValue::from_str("texts"), &titles)?;
     Ok(js_sys::JSON::stringify(&json)?.into())
 }

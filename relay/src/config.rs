@@ -96,6 +96,12 @@ pub struct Config {
     #[arg(long, env = "RELAY_EWT_EVERY", default_value = "30", value_parser = seconds)]
     pub ewt_every: Duration,
 
+    /// When GMS's estimated wait first exceeds this many minutes, a visitor who turned Web
+    /// Push on and left is told so ("An agent will answer in about 12 min"), once per chat
+    /// and only while no agent has joined (the relay reads the transcript first); 0: never.
+    #[arg(long, env = "RELAY_EWT_NOTIFY_MINUTES", default_value = "0")]
+    pub ewt_notify_minutes: u64,
+
     /// Where visitors' ratings of chats that ended before they rated (the agent ended
     /// them) are posted, as JSON signed with `--survey-webhook-secret` and retried with
     /// backoff. Without it, the widget offers its survey only when the visitor ends the

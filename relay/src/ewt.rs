@@ -1,11 +1,14 @@
 //! The expected wait (`--ewt-queue`): every `--ewt-every`, for each chat service with a
-//! queue and browsers on this relay following a chat of it, one request to GMS's EWT API
-//! (however many chats wait), and a `wait` frame to those browsers. The widget shows it
-//! until an agent joins; a GMS that answers nothing usable sends nothing.
+//! queue and browsers on this relay following a chat of it (or, with
+//! `--ewt-notify-minutes`, visitors who turned Web Push on), one request to GMS's EWT API
+//! however many chats wait, and a `wait` frame to those browsers. The widget shows it until
+//! an agent joins; a GMS that answers nothing usable sends nothing. A wait past
+//! `--ewt-notify-minutes` is said by Web Push to a visitor who left (`WebPush::long_wait`:
+//! once per chat, and not once an agent has joined).
 
 use std::time::Duration;
 
-use shared::ewt::{EwtApi, wait_seconds};
+use shared::ewt::{EwtApi, minutes, wait_seconds};
 use shared::relay_api::ServerFrame;
 use tokio_util::sync::CancellationToken;
 
@@ -13,12 +16,12 @@ use crate::config::EwtQueue;
 use crate::gms::Gms;
 use crate::peers::Peers;
 use crate::sessions::Sessions;
+use crate::store::ChatRecord;
 
 /// Asks and tells until `stop`; returns at once without queues.
 pub(crate) async fn run(
     queues: Vec<EwtQueue>,
-    api: EwtApi,
-    every: Duration,
+    (api, every, notify_minutes): (EwtApi, Duration, u64),
     (sessions, peers, gms): (Sessions, Peers, Gms),
     stop: CancellationToken,
 ) {
@@ -38,7 +41,18 @@ pub(crate) async fn run(
                 .iter()
                 .filter(|chat_id| sessions.get(chat_id).is_some_and(|r| &r.service == service))
                 .collect();
-            if waiting.is_empty() {
+            // Visitors who may hear of a long wait by Web Push (the notification's own
+            // checks say whether they are away, told already or answered).
+            let away: Vec<ChatRecord> = match peers.web_push() {
+                Some(_) if notify_minutes > 0 => sessions
+                    .ids()
+                    .iter()
+                    .filter_map(|chat_id| sessions.get(chat_id))
+                    .filter(|r| &r.service == service && r.web_push.is_some())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if waiting.is_empty() && away.is_empty() {
                 continue;
             }
             let seconds = match gms.get_json(&api.path(queue), "ewt").await {
@@ -53,6 +67,11 @@ pub(crate) async fn run(
             for chat_id in waiting {
                 let frame = ServerFrame::Wait { chat_id: chat_id.clone(), seconds };
                 peers.hub().publish(chat_id, &frame);
+            }
+            if let Some(web_push) = peers.web_push().filter(|_| seconds > notify_minutes * 60) {
+                for record in away {
+                    web_push.long_wait(record, minutes(seconds));
+                }
             }
         }
     }

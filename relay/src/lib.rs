@@ -336,8 +336,7 @@ async fn start(
     tasks.spawn(forget_idle_clients(limits.clone(), token.clone()));
     tasks.spawn(ewt::run(
         config.ewt_queues.clone(),
-        config.ewt_api,
-        config.ewt_every,
+        (config.ewt_api, config.ewt_every, config.ewt_notify_minutes),
         (sessions.clone(), peers.clone(), gms.clone()),
         token.clone(),
     ));

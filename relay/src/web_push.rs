@@ -42,6 +42,8 @@ const CONCURRENCY: usize = 16;
 const IN_FLIGHT: usize = 512;
 /// The claim of a chat's end: beyond any transcript position.
 const ENDED: u64 = 1 << 53;
+/// The claim of a chat's one long-wait notification (`--ewt-notify-minutes`).
+const WAIT: u64 = (1 << 53) + 1;
 /// Claims remembered per chat by a relay without Redis.
 const CLAIMS_KEPT: usize = 1024;
 
@@ -104,6 +106,8 @@ struct Job {
 enum Arrived {
     /// A push carried these events.
     Events { messages: Vec<ChatEvent> },
+    /// GMS expects a long wait (minutes) for a chat no agent may have joined yet.
+    Wait(u64),
     /// Something happened that no push described: read it from GMS.
     Changed,
     /// The chat is over.
@@ -157,6 +161,22 @@ impl WebPush {
     }
 
     /// `news` of a chat whose record the caller holds (it may be gone from the store).
+    /// GMS expects the visitor of `record` to wait `minutes` for an agent: said once per
+    /// chat, cluster-wide, to a visitor who opted in and left, unless an agent has joined.
+    pub(crate) fn long_wait(&self, record: ChatRecord, minutes: u64) {
+        if record.web_push.is_none() {
+            return;
+        }
+        let job = Job {
+            chat_id: record.credentials.chat_id.clone(),
+            record,
+            news: Arrived::Wait(minutes),
+        };
+        if self.inner.queue.try_send(job).is_err() {
+            count("dropped");
+        }
+    }
+
     pub(crate) fn news_of(&self, record: ChatRecord, frame: &ServerFrame) {
         let news = match frame {
             ServerFrame::Events { messages, .. } => Arrived::Events { messages: messages.clone() },
@@ -214,6 +234,7 @@ impl WebPush {
             Arrived::Ended => None,
             Arrived::Events { messages } => Some(messages),
             Arrived::Changed => Some(self.read_news(&chat_id, &record, since).await),
+            Arrived::Wait(minutes) => return self.long_wait_of(&chat_id, &record, minutes).await,
         };
         // Each event (and the end) is claimed once, cluster-wide: a resent push, or the same
         // push taken by another relay, finds its events claimed and sends nothing.
@@ -252,6 +273,38 @@ impl WebPush {
             crate::telemetry::count_resume("made");
         }
         self.deliver(&chat_id, subscription, payload, ended).await;
+    }
+
+    /// Says the long wait, once: claimed first (whatever follows, this chat is not told
+    /// again), then sent only if GMS's transcript has no agent in it yet.
+    async fn long_wait_of(&self, chat_id: &str, record: &ChatRecord, minutes: u64) {
+        let Some(subscription) = record.web_push.as_deref() else { return };
+        if self.claim(chat_id, &[WAIT]).await.is_empty() {
+            return;
+        }
+        let gms = &self.inner.deps.gms;
+        let first = TranscriptPosition::from_value(1);
+        let answered = match gms.refresh(&record.service, &record.credentials, first).await {
+            PingResult::Ok(response) => {
+                response.messages.iter().any(|e| e.from.party_type == "Agent")
+            }
+            PingResult::Stopped(_) | PingResult::Failed(_) => true,
+        };
+        if answered {
+            return;
+        }
+        let preview = self.inner.settings.preview;
+        let Some(mut payload) =
+            news::notification(chat_id, News::Wait(minutes), subscription, preview)
+        else {
+            return;
+        };
+        if let Some(page) = payload.url.as_deref() {
+            let token = self.inner.deps.tokens.resume_token(chat_id, record.resume_epoch);
+            payload.url = Some(news::resume_url(page, &token));
+            crate::telemetry::count_resume("made");
+        }
+        self.deliver(chat_id, subscription, payload, false).await;
     }
 
     /// The events GMS has that no push described (GMS without

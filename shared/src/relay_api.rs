@@ -358,6 +358,8 @@ pub struct NotificationTexts {
     pub ended: String,
     /// The agent's name when GMS gives none.
     pub agent: String,
+    /// The expected wait grew long (`--ewt-notify-minutes`); `{minutes}` stands for it.
+    pub wait: String,
 }
 
 /// What a Web Push notification carries (encrypted) to the site's service worker.

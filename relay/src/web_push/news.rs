@@ -16,6 +16,8 @@ pub(crate) enum News<'a> {
     Events(&'a [ChatEvent]),
     /// The chat is over.
     Ended,
+    /// No agent yet, and GMS expects the wait to last this many minutes.
+    Wait(u64),
 }
 
 /// The notification for `news`: the last agent line, file or link among the events, or the
@@ -30,6 +32,10 @@ pub(crate) fn notification(
     let texts = &subscription.texts;
     let (title, body) = match news {
         News::Ended => (or_default(&texts.ended, "The chat has ended").to_owned(), String::new()),
+        News::Wait(minutes) => {
+            let template = or_default(&texts.wait, "An agent will answer in about {minutes} min");
+            (template.replace("{minutes}", &minutes.to_string()), String::new())
+        }
         News::Events(events) => {
             let line = events.iter().rev().find(|event| {
                 !event.from.is_client()
@@ -98,7 +104,7 @@ fn shortened(text: &str, limit: usize) -> String {
 
 /// Whether the titles a widget sent are short enough to store.
 pub(crate) fn texts_fit(texts: &NotificationTexts) -> bool {
-    [&texts.message, &texts.file, &texts.ended, &texts.agent]
+    [&texts.message, &texts.file, &texts.ended, &texts.agent, &texts.wait]
         .iter()
         .all(|text| text.chars().count() <= PREVIEW_CHARS)
 }
@@ -129,6 +135,25 @@ mod tests {
 
     fn line(index: u64, party: &str, text: &str) -> ChatEvent {
         ChatEvent { text: Some(text.into()), ..event(index, EventType::Message, party, "Ann") }
+    }
+
+    #[test]
+    fn a_long_wait_is_said_in_the_visitors_words_or_in_english() {
+        let german = NotificationTexts {
+            wait: "Ein Mitarbeiter antwortet in etwa {minutes} Min.".into(),
+            ..NotificationTexts::default()
+        };
+        let shown = notification("C1", News::Wait(12), &subscription(german), true).expect("said");
+        assert_eq!(
+            (shown.title.as_str(), shown.body.as_str()),
+            ("Ein Mitarbeiter antwortet in etwa 12 Min.", "")
+        );
+        let english =
+            notification("C1", News::Wait(12), &subscription(NotificationTexts::default()), true);
+        assert_eq!(
+            english.map(|n| n.title),
+            Some("An agent will answer in about 12 min".to_owned())
+        );
     }
 
     #[test]

@@ -38,6 +38,7 @@ fn texts() -> NotificationTexts {
         file: "{agent} hat eine Datei gesendet".into(),
         ended: "Ihr Chat wurde beendet".into(),
         agent: "Der Mitarbeiter".into(),
+        wait: "Ein Mitarbeiter antwortet in etwa {minutes} Min.".into(),
     }
 }
 
@@ -107,6 +108,47 @@ fn bodies(received: &[Received]) -> Vec<String> {
 fn sorted(mut texts: Vec<String>) -> Vec<String> {
     texts.sort();
     texts
+}
+
+async fn set_ewt(setup: &Setup, seconds: u64) -> Result<()> {
+    let (status, text) = setup.admin.post("/sim/ewt", json!({ "seconds": seconds })).await?;
+    ensure!(status == 204, "HTTP {status}: {text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_long_wait_is_told_once_to_an_away_visitor_and_never_once_an_agent_joined() -> Result<()>
+{
+    let service = PushService::start().await?;
+    let queue = format!("{SERVICE}=chat_vq");
+    let ewt = ["--ewt-queue", &queue, "--ewt-every", "0.2", "--ewt-notify-minutes", "5"];
+    let setup = Setup::start(options(&service).relay(&ewt)).await?;
+    set_ewt(&setup, 240).await?;
+    let (waiting, _, _) = away_visitor(&setup, &service, true).await?;
+    let (answered, _, _) = away_visitor(&setup, &service, true).await?;
+    setup.admin.agent_says(&answered.chat_id, "I am here").await?;
+    service.wait_for(1, WITHIN).await?;
+    // Four minutes is not past five: nothing more for a while.
+    let quiet = until("a notification", Duration::from_secs(1), async || {
+        Ok(Wait::done_if(service.received().len() > 1, service.received().len()))
+    });
+    assert!(quiet.await.is_err(), "{:?}", bodies(&service.received()));
+
+    // Ten minutes: the waiting visitor hears it once, in their words; the answered one not.
+    set_ewt(&setup, 600).await?;
+    let received = service.wait_for(2, WITHIN).await?;
+    let told = received.last().and_then(|r| r.payload.clone().ok()).expect("decrypts");
+    assert_eq!(told.chat_id, waiting.chat_id);
+    assert_eq!(told.title, "Ein Mitarbeiter antwortet in etwa 10 Min.");
+    let more = until("another notification", Duration::from_secs(2), async || {
+        Ok(Wait::done_if(service.received().len() > 2, service.received().len()))
+    });
+    assert!(
+        more.await.is_err(),
+        "told twice or told the answered visitor: {:?}",
+        bodies(&service.received())
+    );
+    setup.system.stop().await
 }
 
 #[tokio::test]
