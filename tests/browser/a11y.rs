@@ -84,10 +84,15 @@ engines!(lighthouse_scores_the_demo_pages_accessibility_100: Chromium;
 async fn lighthouse_scores_the_demo_pages_accessibility_100(_engine: Engine) -> Result<()> {
     let lighthouse = std::env::var("LIGHTHOUSE").context("LIGHTHOUSE must name lighthouse")?;
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    let system = system(&[]).await?;
+    // The panel open (`#gms-chat-open`) on the pre-chat form, with the office closed: the
+    // launcher, the form and the hours line are all audited.
+    let hours = crate::expectations::hours_file(crate::expectations::CLOSED_UNTIL_2099)?;
+    let path = hours.to_string_lossy().into_owned();
+    let options = system_tests::harness::Options::default().relay(&["--office-hours", &path]);
+    let system = crate::system_with(options).await?;
     let profile = system_tests::harness::scratch_dir("lighthouse-profile")?;
     let run = tokio::process::Command::new(&lighthouse)
-        .arg(system.page_url())
+        .arg(format!("{}#gms-chat-open", system.page_url()))
         .args(["--only-categories=accessibility", "--output=json", "--output-path=stdout"])
         .args(["--quiet", "--max-wait-for-load=20000"])
         .arg(format!(
@@ -116,5 +121,8 @@ async fn lighthouse_scores_the_demo_pages_accessibility_100(_engine: Engine) -> 
         })
         .collect();
     assert_eq!(category["score"].as_f64(), Some(1.0), "failing audits: {failing:#?}");
+    // The open panel was audited (its dialog's name is checked only where a dialog is).
+    let dialog = &report["audits"]["aria-dialog-name"]["scoreDisplayMode"];
+    assert_eq!(dialog, "binary", "the panel was not open when Lighthouse looked");
     system.stop().await
 }
