@@ -239,6 +239,10 @@ impl Controller {
                 gloo_timers::future::sleep(wait).await;
                 this.input(Input::ReconnectDue(generation));
             }),
+            Effect::ReceiptTimer(generation) => spawn_local(async move {
+                gloo_timers::future::sleep(shared::visitor::RECEIPT_PAUSE).await;
+                this.input(Input::ReceiptDue(generation));
+            }),
             Effect::TypingTimer(generation) => spawn_local(async move {
                 gloo_timers::future::sleep(TYPING_PAUSE).await;
                 this.input(Input::TypingPaused(generation));

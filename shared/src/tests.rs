@@ -18,5 +18,6 @@ mod visitor_hours_tests;
 mod visitor_identity_tests;
 mod visitor_notify_tests;
 mod visitor_proxy_tests;
+mod visitor_receipt_tests;
 mod visitor_survey_tests;
 mod visitor_tests;

@@ -90,3 +90,35 @@ async fn a_card_number_never_leaves_the_browser(engine: Engine) -> Result<()> {
     browser.close().await?;
     system.stop().await
 }
+
+engines!(gms_hears_what_the_visitor_has_seen: Chromium;
+    not Firefox, WebKit: "the machine decides it; one engine proves the request reaches GMS");
+async fn gms_hears_what_the_visitor_has_seen(engine: Engine) -> Result<()> {
+    let system = super::system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    admin.agent_says(&chat_id, "Are you there?").await?;
+    widget.wait_for_text("[data-testid=line]", "Are you there?", 10).await?;
+    let detail = format!("/sim/chats/{chat_id}");
+    let read = system_tests::support::until(
+        "a read receipt",
+        std::time::Duration::from_secs(10),
+        async || {
+            let chat = admin.get(&detail).await?;
+            let said = chat["transcript"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["text"] == "Are you there?");
+            let index = said.and_then(|e| e["index"].as_u64());
+            let read = chat["readPosition"].as_u64();
+            let seen = matches!((read, index), (Some(read), Some(index)) if read >= index);
+            Ok(system_tests::support::Wait::done_if(seen, format!("read {read:?}, line {index:?}")))
+        },
+    );
+    read.await?;
+    browser.close().await?;
+    system.stop().await
+}

@@ -418,6 +418,8 @@ pub enum Input {
     },
     /// The visitor dismissed the survey.
     SkipSurvey,
+    /// `RECEIPT_PAUSE` passed since the read receipt that asked for it.
+    ReceiptDue(u64),
 }
 
 /// When the survey is offered.
@@ -486,6 +488,8 @@ pub enum Effect {
     },
     /// Wait `TYPING_PAUSE`, then answer `TypingPaused(generation)`.
     TypingTimer(u64),
+    /// Wait `RECEIPT_PAUSE`, then answer `ReceiptDue(generation)`.
+    ReceiptTimer(u64),
     /// Read the bytes of the file the visitor picked last; answered with
     /// `Input::FileRead(id, ..)`.
     ReadFile {

@@ -21,11 +21,13 @@ mod answers;
 mod hours;
 mod identity;
 mod notify;
+mod receipts;
 mod relay;
 mod survey;
 mod upload;
 
 pub use notify::return_page;
+pub use receipts::RECEIPT_PAUSE;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,6 +67,8 @@ pub(super) enum Purpose {
     ResumeLink,
     /// The visitor's rating, into the chat's user data before their end.
     Rating,
+    /// What the visitor has seen.
+    Receipt,
 }
 
 /// A request in flight, with the chat it was made for (none for create).
@@ -157,6 +161,8 @@ pub struct Machine {
     rating_before_end: bool,
     /// Whether a chat may start while the office is closed.
     closed_mode: ClosedMode,
+    /// What GMS was told the visitor has seen.
+    receipts: receipts::Receipts,
 }
 
 impl Machine {
@@ -214,6 +220,7 @@ impl Machine {
             surveys_taken: false,
             rating_before_end: false,
             closed_mode: ClosedMode::Write,
+            receipts: receipts::Receipts::default(),
         }
     }
 
@@ -310,6 +317,7 @@ impl Machine {
             Input::Hours(hours) => self.hours = hours,
             Input::Rate { rating, comment } => self.rate(rating, &comment, &mut out),
             Input::SkipSurvey => self.skip_survey(&mut out),
+            Input::ReceiptDue(generation) => self.receipt_due(generation, &mut out),
         }
         self.ask_hours(&mut out);
         // An ended chat's tokens leave the browser with the step that ended it, whichever
@@ -325,6 +333,7 @@ impl Machine {
             chat.mark_seen();
             self.saved = false;
         }
+        self.receipt(&mut out);
         if !self.saved && (self.persisted || self.stored.chat.is_some()) {
             self.persisted = true;
             out.push(Effect::Save);

@@ -11,4 +11,4 @@ pub use io::{
     Conn, Effect, Failure, FileRefusal, GmsResult, Handover, Input, NetFailure, Notice,
     NotifyAnswer, NotifyOffer, Outgoing, PickedFile, Registration, RequestId, SurveyStage,
 };
-pub use machine::{LONG_HIDE, Machine, TYPING_PAUSE, return_page};
+pub use machine::{LONG_HIDE, Machine, RECEIPT_PAUSE, TYPING_PAUSE, return_page};

@@ -60,6 +60,7 @@ async fn chat_detail(State(sim): State<Sim>, Path(chat_id): Path<String>) -> Res
         let mut value = summary(world, chat);
         value["transcript"] = json!(chat.transcript);
         value["userData"] = json!(chat.user_data);
+        value["readPosition"] = json!(chat.read_position);
         Some(value)
     });
     match detail {

@@ -53,6 +53,8 @@ pub(crate) struct Chat {
     pub(crate) async_mode: bool,
     pub(crate) push: Option<PushSubscription>,
     pub(crate) user_data: BTreeMap<String, String>,
+    /// The last position a `readReceipt` named: what the visitor has seen.
+    pub(crate) read_position: Option<u64>,
     pub(crate) files: Vec<StoredFile>,
     pub(crate) pending_pushes: Vec<PendingPush>,
     pub(crate) last_client_request: Instant,

@@ -130,6 +130,7 @@ impl World {
             async_mode: flag(&user_data, "GCTI_Chat_AsyncMode"),
             push: push_subscription(&user_data),
             user_data,
+            read_position: None,
             files: Vec::new(),
             pending_pushes: Vec::new(),
             last_client_request: now,
@@ -209,7 +210,12 @@ impl World {
                     effects,
                 );
             }
-            "readReceipt" => {}
+            "readReceipt" => {
+                let position = request.position(0);
+                if let Some(chat) = self.chats.get_mut(chat_id) {
+                    chat.read_position = chat.read_position.max(Some(position));
+                }
+            }
             "updateData" => {
                 let data = request.user_data();
                 if let Some(chat) = self.chats.get_mut(chat_id) {

@@ -294,7 +294,8 @@ impl Visitor {
             Effect::Save => self.stored = Some(shared::json::to_string(&tab.machine.stored)),
             Effect::Wipe => self.stored = None,
             // Not asked of a visitor that never forgets the chat, turns on notifications,
-            // picks a file, is identified, keeps a link, reads the office hours or rates.
+            // picks a file, is identified, keeps a link, reads the office hours, rates, or
+            // opens the panel (which sends read receipts).
             Effect::Forget { .. }
             | Effect::SubscribePush { .. }
             | Effect::UnsubscribePush { .. }
@@ -304,6 +305,7 @@ impl Visitor {
             | Effect::MakeResumeLink { .. }
             | Effect::FetchHours { .. }
             | Effect::SendSurvey { .. }
+            | Effect::ReceiptTimer(_)
             | Effect::Log(_) => {}
         }
     }

@@ -77,6 +77,7 @@ impl Machine {
             Purpose::Typing | Purpose::UserData | Purpose::Register => {}
             // The rating is in the chat's user data (or could not be put there): end.
             Purpose::Rating => self.end_now(out),
+            Purpose::Receipt => self.receipt_answered(&result),
             // Answered through their own inputs, never as GMS answers.
             Purpose::FindChat | Purpose::Resume | Purpose::ResumeLink => {}
             Purpose::End => self.ended(&result, out),
