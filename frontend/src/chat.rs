@@ -3,6 +3,7 @@
 //! every decision about it live in `shared::visitor`.
 
 use shared::gms::{ChatEvent, EventType};
+use shared::relay_api::SurveyAnswer;
 use shared::visitor::FileRefusal;
 
 use crate::texts::{Texts, fill};
@@ -232,10 +233,11 @@ pub fn survey_html(t: &Texts, thumbs: bool, before_end: bool, link: &str) -> Str
     put("</fieldset><label for=\"gc-survey-comment\">", t.survey_comment);
     put(" <span class=\"gc-optional\">", t.optional);
     put(
-        "</span></label><textarea id=\"gc-survey-comment\" name=\"comment\" maxlength=\"1000\" \
-         data-testid=\"survey-comment\"></textarea>",
-        "",
+        "</span></label><textarea id=\"gc-survey-comment\" name=\"comment\" \
+         data-testid=\"survey-comment\" maxlength=\"",
+        &SurveyAnswer::COMMENT_LIMIT.to_string(),
     );
+    put("\"></textarea>", "");
     if let Some(url) = safe_url(link) {
         put("<a href=\"", &url);
         put("\" target=\"_blank\" rel=\"noopener\" data-testid=\"survey-link\">", t.survey_link);

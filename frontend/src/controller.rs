@@ -239,6 +239,17 @@ impl Controller {
                 gloo_timers::future::sleep(wait).await;
                 this.input(Input::ReconnectDue(generation));
             }),
+            Effect::HoursTimer(at) => {
+                // A timer longer than the browser's longest (about 24 days) is not set: a
+                // form open that long is opened again before.
+                let wait = at as f64 - js_sys::Date::now();
+                if (0.0..2_000_000_000.0).contains(&wait) {
+                    spawn_local(async move {
+                        gloo_timers::future::TimeoutFuture::new(wait as u32).await;
+                        this.input(Input::HoursDue);
+                    });
+                }
+            }
             Effect::ReceiptTimer(generation) => spawn_local(async move {
                 gloo_timers::future::sleep(shared::visitor::RECEIPT_PAUSE).await;
                 this.input(Input::ReceiptDue(generation));

@@ -27,7 +27,7 @@ const GMS_DAYS: u32 = 8;
 /// GMS's answer: the periods as instants, or why there are none.
 type Answer = Result<Vec<(i64, i64)>, String>;
 
-/// GMS's office hours for one service: never asked, being asked (every visitor meanwhile
+/// GMS's office hours for one service: not known, being asked (every visitor meanwhile
 /// waits for that one request), or answered at an instant.
 enum Slot {
     Empty,
@@ -53,8 +53,8 @@ pub(crate) struct Hours {
 pub(crate) enum Verdict {
     /// The relay knows no hours for it.
     Unknown,
-    /// GMS answered nothing usable: why.
-    Unanswered(String),
+    /// GMS answered nothing usable (logged where it was asked).
+    Unanswered,
     Known(OfficeHours),
 }
 
@@ -88,7 +88,7 @@ impl Hours {
                     let next_open = next.and_then(|ms| u64::try_from(ms).ok());
                     Verdict::Known(OfficeHours { open, next_open })
                 }
-                Err(why) => Verdict::Unanswered(why),
+                Err(_) => Verdict::Unanswered,
             },
         }
     }
@@ -132,7 +132,12 @@ async fn gms_periods(name: &str, slot: &Mutex<Slot>, gms: &Gms, now: Timestamp) 
     let answer = asking.await;
     let mut slot = lock();
     if matches!(*slot, Slot::Asking(_)) {
-        *slot = Slot::Answered(Instant::now(), answer.clone());
+        // An answer stands for a minute; a failure not at all (the next visitor asks
+        // again), so a request left unfinished by visitors who went away costs nothing.
+        *slot = match &answer {
+            Ok(_) => Slot::Answered(Instant::now(), answer.clone()),
+            Err(_) => Slot::Empty,
+        };
     }
     answer
 }

@@ -170,7 +170,7 @@ pub(crate) fn describe_metrics() {
         (
             "relay_ws_rejected_total",
             "reason",
-            &["origin", "too_many_frames", "too_many_subscriptions"][..],
+            &["origin", "too_many_frames", "too_many_subscriptions", "store_unavailable"][..],
         ),
         ("relay_web_push_total", "result", &WEB_PUSH_RESULTS[..]),
         (

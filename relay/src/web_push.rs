@@ -160,7 +160,6 @@ impl WebPush {
         }
     }
 
-    /// `news` of a chat whose record the caller holds (it may be gone from the store).
     /// GMS expects the visitor of `record` to wait `minutes` for an agent: said once per
     /// chat, cluster-wide, to a visitor who opted in and left, unless an agent has joined.
     pub(crate) fn long_wait(&self, record: ChatRecord, minutes: u64) {
@@ -177,6 +176,7 @@ impl WebPush {
         }
     }
 
+    /// `news` of a chat whose record the caller holds (it may be gone from the store).
     pub(crate) fn news_of(&self, record: ChatRecord, frame: &ServerFrame) {
         let news = match frame {
             ServerFrame::Events { messages, .. } => Arrived::Events { messages: messages.clone() },

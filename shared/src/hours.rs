@@ -10,8 +10,9 @@
 //! it began); an added period is `YYYY-MM-dd HH:mm-HH:mm` or `MM-dd HH:mm-HH:mm` (every
 //! year); effective dates are `YYYY-MM-dd` or `YYYY-MM-dd to YYYY-MM-dd`, and when any is
 //! set the office is closed outside them. GMS documents no holiday syntax; `_holiday<n>`
-//! as `YYYY-MM-dd` or `MM-dd` closes that whole day, as Genesys' own tests write it. An
-//! added period opens even on a holiday (it is the more specific rule).
+//! as `YYYY-MM-dd` or `MM-dd` closes the periods that begin that day, as Genesys' own
+//! tests write it. An added period opens even on a holiday (it is the more specific rule).
+//! Every period is judged by the day it began.
 
 use serde_json::Value;
 
@@ -149,8 +150,8 @@ impl Schedule {
                     Some(Date::On(day)) => Some(day),
                     _ => None,
                 };
-                let range = day(first).zip(day(last)).ok_or_else(|| bad(EFFECTIVE))?;
-                schedule.effective.push(range);
+                let range = day(first).zip(day(last)).filter(|(a, b)| a <= b);
+                schedule.effective.push(range.ok_or_else(|| bad(EFFECTIVE))?);
             } else if key == "_timezone" {
                 schedule.timezone = Some(value.to_owned());
             }
@@ -158,27 +159,28 @@ impl Schedule {
         Ok(schedule)
     }
 
-    /// Whether the office is open at `at`.
+    /// Whether the office is open at `at`. A period belongs to the day it began (a night
+    /// into Saturday is Friday's), so that day's effective dates and holidays rule it.
     pub fn is_open(&self, at: Local) -> bool {
         let Local { day, minute } = at;
-        if !self.effective.is_empty() && !self.effective.iter().any(|&(a, b)| a <= day && day <= b)
-        {
-            return false;
-        }
-        let covered = |date: Date, span: Span| {
-            (date.is(day) && span.covers_first_day(minute))
-                || (date.is(day - 1) && span.covers_next_day(minute))
+        let effective = |d: i64| {
+            self.effective.is_empty() || self.effective.iter().any(|&(a, b)| a <= d && d <= b)
         };
-        if self.added.iter().any(|&(date, span)| covered(date, span)) {
-            return true;
-        }
-        if self.holidays.iter().any(|date| date.is(day)) {
-            return false;
-        }
-        self.regular.iter().any(|&(days, span)| {
-            (days[weekday(day)] && span.covers_first_day(minute))
-                || (days[weekday(day - 1)] && span.covers_next_day(minute))
-        })
+        let holiday = |d: i64| self.holidays.iter().any(|date| date.is(d));
+        // Started on `start` (today, or yesterday for the night's end), and covering now.
+        let from = |start: i64, covers: bool| covers && effective(start);
+        let added = self.added.iter().any(|&(date, span)| {
+            from(day, date.is(day) && span.covers_first_day(minute))
+                || from(day - 1, date.is(day - 1) && span.covers_next_day(minute))
+        });
+        added
+            || self.regular.iter().any(|&(days, span)| {
+                from(day, days[weekday(day)] && !holiday(day) && span.covers_first_day(minute))
+                    || from(
+                        day - 1,
+                        days[weekday(day - 1)] && !holiday(day - 1) && span.covers_next_day(minute),
+                    )
+            })
     }
 
     /// The first moment after `at` the office opens, if it does within a year: openings
@@ -237,11 +239,12 @@ fn weekdays(text: &str) -> Option<[bool; 7]> {
     Some(days)
 }
 
+/// A day's three-letter name or its full name, in any case.
 fn day_index(name: &str) -> Option<usize> {
-    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    const NAMES: [&str; 7] =
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
     let name = name.trim().to_ascii_lowercase();
-    let short = name.get(..3)?;
-    NAMES.iter().position(|n| *n == short)
+    NAMES.iter().position(|full| name == *full || (name.len() == 3 && full.starts_with(&name)))
 }
 
 /// `9:00-17:00`, `19:00-7:00`, `00:00-24:00` (the whole day).
@@ -499,6 +502,28 @@ mod tests {
     }
 
     #[test]
+    fn a_night_belongs_to_the_day_it_began_holidays_and_effective_dates_included() {
+        // Friday 2026-12-25 is a holiday: its night is closed, Thursday's night is not.
+        let s = schedule(&[("_bh_regular1", "Mon-Fri 22:00-6:00"), ("_holiday1", "12-25")]);
+        assert!(s.is_open(Local::new(2026, 12, 25, 3, 0)), "Thursday's night, into the holiday");
+        assert!(!s.is_open(Local::new(2026, 12, 25, 23, 0)), "the holiday's own night");
+        assert!(!s.is_open(Local::new(2026, 12, 26, 3, 0)), "the holiday's night, Saturday");
+        assert_eq!(
+            s.next_opening(Local::new(2026, 12, 25, 12, 0)),
+            Some(Local::new(2026, 12, 28, 22, 0))
+        );
+        let full = schedule(&[("_bh_regular1", "monday-FRIDAY 9:00-17:00")]);
+        assert!(full.is_open(Local::new(2026, 12, 7, 10, 0)));
+        // The night before an effective range began outside it.
+        let bounded = schedule(&[
+            ("_bh_regular1", "Mon-Sun 22:00-6:00"),
+            ("_effective_dates1", "2027-01-04 to 2027-01-08"),
+        ]);
+        assert!(!bounded.is_open(Local::new(2027, 1, 4, 3, 0)));
+        assert!(bounded.is_open(Local::new(2027, 1, 9, 3, 0)), "the last day's night");
+    }
+
+    #[test]
     fn an_opening_is_a_change_from_closed_to_open() {
         // Two periods that touch are one opening.
         let s = schedule(&[
@@ -522,6 +547,9 @@ mod tests {
             ("_bh_add1", "2026-02-30 10:00-12:00"),
             ("_holiday1", "25/12"),
             ("_effective_dates1", "12-01 to 12-31"),
+            ("_effective_dates1", "2027-01-08 to 2027-01-04"),
+            ("_bh_regular1", "Monkey-Fri 9:00-17:00"),
+            ("_bh_regular1", "Mon-Tue-Wed 9:00-17:00"),
         ] {
             let error = Schedule::from_options([(key, value)]).expect_err(value);
             assert!(error.to_string().contains(key), "{error}");

@@ -102,8 +102,8 @@ impl ToJson for SurveyAnswer {
 }
 
 /// `GET {HOURS_PATH}/{service}`: whether the chat service is open now (`OfficeHours`);
-/// 204 when the relay knows no hours for it, 502 when GMS, asked for them, answered
-/// nothing usable.
+/// 204 (nothing to say) when the relay knows no hours for it, or GMS, asked for them,
+/// answered nothing usable.
 pub const HOURS_PATH: &str = "/v1/hours";
 
 /// A chat service's office hours now.
@@ -532,12 +532,14 @@ pub enum ServerFrame {
         chat_id: String,
     },
     /// GMS's estimated wait for the chat's queue (`--ewt-queue`), sent every half minute
-    /// while the chat waits: show it until an agent joins.
+    /// to the chat's browsers: show it until an agent joins.
     Wait {
         /// The chat.
         chat_id: String,
-        /// The estimated wait, in seconds.
-        seconds: u64,
+        /// The estimated wait, in seconds; absent when GMS answered nothing usable (show
+        /// none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
     },
     /// A request on the socket failed.
     Error {
@@ -589,10 +591,9 @@ impl<'de> Deserialize<'de> for ServerFrame {
                 alias: field(w.alias, "alias")?,
             },
             "ended" => ServerFrame::Ended { chat_id: field(w.chat_id, "chatId")? },
-            "wait" => ServerFrame::Wait {
-                chat_id: field(w.chat_id, "chatId")?,
-                seconds: field(w.seconds, "seconds")?,
-            },
+            "wait" => {
+                ServerFrame::Wait { chat_id: field(w.chat_id, "chatId")?, seconds: w.seconds }
+            }
             "error" => ServerFrame::Error {
                 code: field(w.code, "code")?,
                 message: field(w.message, "message")?,
@@ -621,7 +622,7 @@ impl FromJson for ServerFrame {
             "changed" => ServerFrame::Changed { chat_id: chat_id()? },
             "tokens" => ServerFrame::Tokens { chat_id: chat_id()?, alias: required(v, "alias")? },
             "ended" => ServerFrame::Ended { chat_id: chat_id()? },
-            "wait" => ServerFrame::Wait { chat_id: chat_id()?, seconds: required(v, "seconds")? },
+            "wait" => ServerFrame::Wait { chat_id: chat_id()?, seconds: optional(v, "seconds")? },
             "error" => {
                 ServerFrame::Error { code: required(v, "code")?, message: required(v, "message")? }
             }

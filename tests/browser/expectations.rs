@@ -245,3 +245,32 @@ async fn a_chat_the_agent_ended_is_rated_through_the_relays_webhook(engine: Engi
     browser.close().await?;
     system.stop().await
 }
+
+engines!(a_form_that_refuses_chats_takes_them_when_the_office_opens: Chromium;
+    not Firefox, WebKit: "the machine decides it; one engine proves the timer and the relay's cache");
+async fn a_form_that_refuses_chats_takes_them_when_the_office_opens(engine: Engine) -> Result<()> {
+    let file = hours_file("gms = business-hours\n")?;
+    let mut options = with_hours(&file);
+    options.widget_config.closed_mode = ClosedMode::Refuse;
+    let system = super::system_with(options).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let opening = json!({"periods": [{"startInSeconds": 4, "endInSeconds": 3600}]});
+    let (status, text) = admin.post("/sim/office-hours/business-hours", opening).await?;
+    anyhow::ensure!(status == 204, "HTTP {status}: {text}");
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    browser.goto(&system.page_url()).await?;
+    widget.click("[data-testid=launcher]").await?;
+    widget.wait_for_text("[data-testid=hours]", "We're closed; we open ", 10).await?;
+    let disabled = widget.attribute("[data-testid=prechat-submit]", "disabled").await?;
+    assert!(!disabled.is_null(), "{disabled}");
+    // The form stays open; at the opening it asks again and takes the chat.
+    widget.wait_for_text("[data-testid=hours]", "We're open now.", 15).await?;
+    let disabled = widget.attribute("[data-testid=prechat-submit]", "disabled").await?;
+    assert!(disabled.is_null(), "{disabled}");
+    widget.fill_prechat("Jane").await?;
+    browser.close().await?;
+    system.stop().await?;
+    let _ = std::fs::remove_dir_all(file.parent().unwrap_or(&file));
+    Ok(())
+}

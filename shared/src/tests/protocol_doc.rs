@@ -111,7 +111,8 @@ fn every_server_frame_reads_back_as_written_and_a_missing_field_is_an_error() {
         ServerFrame::Changed { chat_id: "C".into() },
         ServerFrame::Tokens { chat_id: "C".into(), alias: "118".into() },
         ServerFrame::Ended { chat_id: "C".into() },
-        ServerFrame::Wait { chat_id: "C".into(), seconds: 240 },
+        ServerFrame::Wait { chat_id: "C".into(), seconds: Some(240) },
+        ServerFrame::Wait { chat_id: "C".into(), seconds: None },
         ServerFrame::Error { code: "bad_token".into(), message: "no".into() },
     ];
     for frame in frames {
@@ -123,7 +124,7 @@ fn every_server_frame_reads_back_as_written_and_a_missing_field_is_an_error() {
         r#"{"type":"events","chatId":"C"}"#,
         r#"{"type":"tokens","alias":"118"}"#,
         r#"{"type":"error","code":"x"}"#,
-        r#"{"type":"wait","chatId":"C"}"#,
+        r#"{"type":"wait","seconds":240}"#,
         r#"{"chatId":"C"}"#,
         r#"{"type":7}"#,
         r#"[]"#,

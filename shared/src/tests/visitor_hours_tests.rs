@@ -27,10 +27,14 @@ fn the_hours_are_asked_when_the_form_shows_and_only_then() {
     let mut m = Machine::fresh("dev", "svc", "");
     assert!(!asks_hours(&m.step(Input::Load)), "a page view that does not open the chat");
     assert!(asks_hours(&m.step(Input::SetOpen(true))));
+    assert!(!asks_hours(&m.step(Input::Hours(None))), "once per showing of the form");
     assert!(!asks_hours(&m.step(Input::SetOpen(false))));
-    assert!(!asks_hours(&m.step(Input::SetOpen(true))), "once per form");
-    m.step(Input::Hours(Some(CLOSED)));
+    assert!(asks_hours(&m.step(Input::SetOpen(true))), "shown again: asked again");
+    let out = m.step(Input::Hours(Some(CLOSED)));
     assert_eq!(m.hours(), Some(CLOSED));
+    // Closed: asked again when it opens, whatever the form shows meanwhile.
+    assert!(out.contains(&Effect::HoursTimer(1_796_634_000_000)), "{out:?}");
+    assert!(asks_hours(&m.step(Input::HoursDue)));
     // Nothing is stored for a visitor who only looked.
     assert!(!m.step(Input::SetOpen(true)).contains(&Effect::Save));
 }
@@ -84,11 +88,11 @@ fn the_expected_wait_shows_in_minutes_until_an_agent_joins() {
     };
     let mut m = Machine::new(stored, "svc", "");
     assert_eq!(m.expected_wait(), None, "nothing until the relay says");
-    m.step(Input::Frame(ServerFrame::Wait { chat_id: "X".into(), seconds: 600 }));
+    m.step(Input::Frame(ServerFrame::Wait { chat_id: "X".into(), seconds: Some(600) }));
     assert_eq!(m.expected_wait(), None, "another chat's");
-    m.step(Input::Frame(ServerFrame::Wait { chat_id: "C".into(), seconds: 230 }));
+    m.step(Input::Frame(ServerFrame::Wait { chat_id: "C".into(), seconds: Some(230) }));
     assert_eq!(m.expected_wait(), Some(4));
-    m.step(Input::Frame(ServerFrame::Wait { chat_id: "C".into(), seconds: 61 }));
+    m.step(Input::Frame(ServerFrame::Wait { chat_id: "C".into(), seconds: Some(61) }));
     assert_eq!(m.expected_wait(), Some(2), "updated");
     let agent = Party { nickname: "Ann".into(), participant_id: 2, party_type: "Agent".into() };
     let joined = ChatEvent::new(1, EventType::ParticipantJoined, agent, 0);
@@ -98,4 +102,17 @@ fn the_expected_wait_shows_in_minutes_until_an_agent_joins() {
         next_position: Some(2),
     }));
     assert_eq!(m.expected_wait(), None, "an agent joined");
+    // GMS with nothing usable any more: nothing shown (even before an agent).
+    let mut fresh = Machine::new(
+        Stored {
+            device_id: "d".into(),
+            chat: Some(ChatState::new("svc", tokens("C"))),
+            ..Stored::default()
+        },
+        "svc",
+        "",
+    );
+    fresh.step(Input::Frame(ServerFrame::Wait { chat_id: "C".into(), seconds: Some(230) }));
+    fresh.step(Input::Frame(ServerFrame::Wait { chat_id: "C".into(), seconds: None }));
+    assert_eq!(fresh.expected_wait(), None);
 }

@@ -169,7 +169,11 @@ fn the_refresh_policy_names_every_input_that_refreshes() {
         ),
         ("another chat's frame", Input::Frame(ServerFrame::Changed { chat_id: "X".into() }), 0),
         ("unknown frame", Input::Frame(ServerFrame::Unknown), 0),
-        ("expected wait", Input::Frame(ServerFrame::Wait { chat_id: "C".into(), seconds: 60 }), 0),
+        (
+            "expected wait",
+            Input::Frame(ServerFrame::Wait { chat_id: "C".into(), seconds: Some(60) }),
+            0,
+        ),
         ("visible after a long hide", Input::Visible(Duration::from_secs(61)), 1),
         ("visible after a short hide", Input::Visible(Duration::from_secs(5)), 0),
         ("online", Input::Online, 1),

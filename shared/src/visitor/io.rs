@@ -420,6 +420,8 @@ pub enum Input {
     SkipSurvey,
     /// `RECEIPT_PAUSE` passed since the read receipt that asked for it.
     ReceiptDue(u64),
+    /// The office's opening that `HoursTimer` waited for has come.
+    HoursDue,
 }
 
 /// When the survey is offered.
@@ -490,6 +492,9 @@ pub enum Effect {
     TypingTimer(u64),
     /// Wait `RECEIPT_PAUSE`, then answer `ReceiptDue(generation)`.
     ReceiptTimer(u64),
+    /// Wait until this instant (ms since the epoch: the office's next opening), then answer
+    /// `HoursDue`.
+    HoursTimer(u64),
     /// Read the bytes of the file the visitor picked last; answered with
     /// `Input::FileRead(id, ..)`.
     ReadFile {

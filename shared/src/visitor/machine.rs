@@ -267,11 +267,18 @@ impl Machine {
                 self.hours_asked = false;
             }
             Input::SetOpen(open) => {
+                // The form shows again: ask again (the browser's cache answers an ask
+                // within half a minute of the last).
+                if open {
+                    self.hours_asked = false;
+                }
                 if self.stored.open != open {
                     self.stored.open = open;
                     self.saved = false;
                 }
             }
+            // The office opens: ask again, if the form shows.
+            Input::HoursDue => self.hours_asked = false,
             Input::SetAlerts(alerts) => {
                 if self.stored.alerts != alerts {
                     self.stored.alerts = alerts;
@@ -314,7 +321,7 @@ impl Machine {
             Input::HandedOver(id, handover) => self.handed_over(id, handover, &mut out),
             Input::KeepLink { page } => self.keep_link(&page, &mut out),
             Input::LinkMade(id, token) => self.link_made(id, token),
-            Input::Hours(hours) => self.hours = hours,
+            Input::Hours(hours) => self.hours_answered(hours, &mut out),
             Input::Rate { rating, comment } => self.rate(rating, &comment, &mut out),
             Input::SkipSurvey => self.skip_survey(&mut out),
             Input::ReceiptDue(generation) => self.receipt_due(generation, &mut out),

@@ -233,8 +233,9 @@ async fn stats(State(sim): State<Sim>) -> Response {
 }
 
 /// What the Calendar Service answers for an office-hours service from now on:
-/// `{"periods": [{"startInMinutes": -60, "endInMinutes": 480}]}` (relative to now; none:
-/// closed) or `{"error": "..."}`.
+/// `{"periods": [{"startInMinutes": -60, "endInMinutes": 480}]}` (relative to now, in
+/// minutes or, as `startInSeconds`/`endInSeconds`, seconds; none: closed) or
+/// `{"error": "..."}`.
 async fn set_calendar(State(sim): State<Sim>, Path(name): Path<String>, body: Bytes) -> Response {
     let body = match json_body(&body) {
         Ok(body) => body,
@@ -244,18 +245,25 @@ async fn set_calendar(State(sim): State<Sim>, Path(name): Path<String>, body: By
     let calendar = match (body.get("error").and_then(Value::as_str), body.get("periods")) {
         (Some(error), _) => Err(error.to_owned()),
         (None, Some(Value::Array(periods))) => {
-            let minutes = |p: &Value, key| p.get(key).and_then(Value::as_i64);
+            // Milliseconds from now, given in minutes or seconds.
+            let offset = |p: &Value, unit: &str| {
+                let at = |key: &str, ms: i64| {
+                    p.get(format!("{key}In{unit}")).and_then(Value::as_i64).map(|n| n * ms)
+                };
+                at("start", if unit == "Minutes" { 60_000 } else { 1000 })
+                    .zip(at("end", if unit == "Minutes" { 60_000 } else { 1000 }))
+            };
             let read: Option<Vec<(i64, i64)>> = periods
                 .iter()
                 .map(|p| {
-                    let (from, to) = (minutes(p, "startInMinutes")?, minutes(p, "endInMinutes")?);
-                    (from < to).then_some((now + from * 60_000, now + to * 60_000))
+                    let (from, to) = offset(p, "Minutes").or_else(|| offset(p, "Seconds"))?;
+                    (from < to).then_some((now + from, now + to))
                 })
                 .collect();
             match read {
                 Some(periods) => Ok(periods),
                 None => {
-                    let why = "each period needs startInMinutes < endInMinutes";
+                    let why = "each period needs startInMinutes < endInMinutes (or in seconds)";
                     return (StatusCode::BAD_REQUEST, why).into_response();
                 }
             }

@@ -306,6 +306,7 @@ impl Visitor {
             | Effect::FetchHours { .. }
             | Effect::SendSurvey { .. }
             | Effect::ReceiptTimer(_)
+            | Effect::HoursTimer(_)
             | Effect::Log(_) => {}
         }
     }

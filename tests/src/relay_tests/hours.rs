@@ -72,8 +72,12 @@ async fn the_relay_answers_each_services_hours_from_its_file_or_from_gms() -> Re
     assert_eq!(calendar_requests(&setup).await? - before, 1);
     // GMS's error, and a service GMS does not know, are not hours.
     set_calendar(&setup, "broken", json!({"error": "calendar unavailable"})).await?;
-    assert_eq!(hours(&setup, "gms-broken").await?.0, 502);
-    assert_eq!(hours(&setup, "gms-unknown").await?.0, 502);
+    assert_eq!(hours(&setup, "gms-broken").await?, (204, None));
+    assert_eq!(hours(&setup, "gms-unknown").await?, (204, None));
+    // Not kept: GMS is asked again.
+    let asked = calendar_requests(&setup).await?;
+    hours(&setup, "gms-broken").await?;
+    assert_eq!(calendar_requests(&setup).await?, asked + 1);
     setup.system.stop().await?;
     let _ = std::fs::remove_dir_all(dir);
     Ok(())

@@ -33,6 +33,15 @@ impl Machine {
         self.wait.filter(|_| !answered).map(crate::ewt::minutes)
     }
 
+    /// The relay's answer: shown, and asked again when a closed office opens (so a form
+    /// that refuses chats until then takes them from that moment).
+    pub(super) fn hours_answered(&mut self, hours: Option<OfficeHours>, out: &mut Vec<Effect>) {
+        self.hours = hours;
+        if let Some(OfficeHours { open: false, next_open: Some(at) }) = hours {
+            out.push(Effect::HoursTimer(at));
+        }
+    }
+
     /// Asks for the hours once the pre-chat form shows: the panel open and no chat.
     pub(super) fn ask_hours(&mut self, out: &mut Vec<Effect>) {
         if self.stored.open && self.stored.chat.is_none() && !self.starting && !self.hours_asked {

@@ -198,7 +198,7 @@ impl Machine {
                     self.saved = false;
                 }
             }
-            ServerFrame::Wait { seconds, .. } => self.wait = Some(seconds),
+            ServerFrame::Wait { seconds, .. } => self.wait = seconds,
             ServerFrame::Error { message, .. } => out.push(Effect::Log(message)),
             ServerFrame::Unknown => {}
         }
