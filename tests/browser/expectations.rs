@@ -3,13 +3,13 @@
 //! opens, in the visitor's time; a closed office takes chats, or with `closedMode =
 //! refuse` does not.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde_json::json;
 use shared::widget_config::ClosedMode;
 use system_tests::gms_client::SimAdmin;
-use system_tests::harness::{Options, scratch_dir};
+use system_tests::harness::{Options, System, scratch_dir};
 use system_tests::support::SERVICE;
 use system_tests::webdriver::{Browser, Engine};
 use system_tests::widget_page::WidgetPage;
@@ -23,6 +23,21 @@ pub(crate) fn hours_file(section: &str) -> Result<PathBuf> {
 
 /// Closed until Monday 2099-01-05 at 9:00 UTC.
 pub(crate) const CLOSED_UNTIL_2099: &str = "_bh_regular1 = Mon-Fri 9:00-17:00\n_effective_dates1 = 2099-01-05 to 2099-01-09\n_timezone = UTC\n";
+
+/// Closes the browser, stops the system and removes the hours file.
+async fn done(browser: Browser, system: System, file: &Path) -> Result<()> {
+    browser.close().await?;
+    system.stop().await?;
+    let _ = std::fs::remove_dir_all(file.parent().unwrap_or(file));
+    Ok(())
+}
+
+/// What GMS's Calendar Service answers for `name` from now on (gms-sim's admin API).
+async fn set_calendar(admin: &SimAdmin, name: &str, body: serde_json::Value) -> Result<()> {
+    let (status, text) = admin.post(&format!("/sim/office-hours/{name}"), body).await?;
+    anyhow::ensure!(status == 204, "HTTP {status}: {text}");
+    Ok(())
+}
 
 /// The options of a system whose relay reads `file` for office hours.
 fn with_hours(file: &std::path::Path) -> Options {
@@ -55,16 +70,10 @@ async fn a_closed_office_says_when_it_answers_and_still_takes_the_chat(
     assert!(said.contains("5") && said.contains("09") && said.contains("(your time)"), "{said}");
     assert!(said.contains("You can still write now."), "{said}");
     super::a11y::no_violations(&browser, "closed office").await?;
-    let chat_id = {
-        widget.fill_prechat("Jane").await?;
-        widget.wait_for_text("[data-testid=status]", "Connected", 20).await?;
-        widget.stored_chat_id().await?
-    };
-    assert!(!chat_id.is_empty());
-    browser.close().await?;
-    system.stop().await?;
-    let _ = std::fs::remove_dir_all(file.parent().unwrap_or(&file));
-    Ok(())
+    widget.fill_prechat("Jane").await?;
+    widget.wait_for_text("[data-testid=status]", "Connected", 20).await?;
+    assert!(!widget.stored_chat_id().await?.is_empty());
+    done(browser, system, &file).await
 }
 
 engines!(a_closed_office_can_refuse_chats_until_it_opens: Chromium, Firefox, WebKit);
@@ -96,10 +105,7 @@ async fn a_closed_office_can_refuse_chats_until_it_opens(engine: Engine) -> Resu
     assert_eq!(stats["requests"]["create"].as_u64().unwrap_or(0), 0, "{stats}");
     let stored = browser.script("return localStorage.getItem('gms-chat:v1');", json!([])).await?;
     assert_eq!(stored, json!(null), "nothing stored for a visitor who could not start");
-    browser.close().await?;
-    system.stop().await?;
-    let _ = std::fs::remove_dir_all(file.parent().unwrap_or(&file));
-    Ok(())
+    done(browser, system, &file).await
 }
 
 engines!(an_open_office_in_gms_says_so: Chromium; not Firefox, WebKit: "the view is the closed test's; one engine proves the GMS source");
@@ -107,13 +113,8 @@ async fn an_open_office_in_gms_says_so(engine: Engine) -> Result<()> {
     let file = hours_file("gms = business-hours\n")?;
     let system = super::system_with(with_hours(&file)).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let (status, text) = admin
-        .post(
-            "/sim/office-hours/business-hours",
-            json!({"periods": [{"startInMinutes": -60, "endInMinutes": 480}]}),
-        )
-        .await?;
-    anyhow::ensure!(status == 204, "HTTP {status}: {text}");
+    let open = json!({"periods": [{"startInMinutes": -60, "endInMinutes": 480}]});
+    set_calendar(&admin, "business-hours", open).await?;
     let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
@@ -121,10 +122,7 @@ async fn an_open_office_in_gms_says_so(engine: Engine) -> Result<()> {
     widget.wait_for_text("[data-testid=hours]", "We're open now.", 10).await?;
     let disabled = widget.attribute("[data-testid=prechat-submit]", "disabled").await?;
     assert!(disabled.is_null(), "{disabled}");
-    browser.close().await?;
-    system.stop().await?;
-    let _ = std::fs::remove_dir_all(file.parent().unwrap_or(&file));
-    Ok(())
+    done(browser, system, &file).await
 }
 
 engines!(the_expected_wait_shows_and_updates_until_an_agent_joins: Chromium, Firefox, WebKit);
@@ -255,8 +253,7 @@ async fn a_form_that_refuses_chats_takes_them_when_the_office_opens(engine: Engi
     let system = super::system_with(options).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let opening = json!({"periods": [{"startInSeconds": 4, "endInSeconds": 3600}]});
-    let (status, text) = admin.post("/sim/office-hours/business-hours", opening).await?;
-    anyhow::ensure!(status == 204, "HTTP {status}: {text}");
+    set_calendar(&admin, "business-hours", opening).await?;
     let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     browser.goto(&system.page_url()).await?;
@@ -269,8 +266,5 @@ async fn a_form_that_refuses_chats_takes_them_when_the_office_opens(engine: Engi
     let disabled = widget.attribute("[data-testid=prechat-submit]", "disabled").await?;
     assert!(disabled.is_null(), "{disabled}");
     widget.fill_prechat("Jane").await?;
-    browser.close().await?;
-    system.stop().await?;
-    let _ = std::fs::remove_dir_all(file.parent().unwrap_or(&file));
-    Ok(())
+    done(browser, system, &file).await
 }

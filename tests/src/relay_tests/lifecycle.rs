@@ -182,13 +182,7 @@ async fn a_subscribe_to_a_forgotten_chat_is_ended_and_stays_so() -> Result<()> {
     let mut setup = Setup::start(Options::sim(&[])).await?;
     let credentials = setup.chat(false).await?;
     let registered = setup.register(&credentials).await?;
-    let forgotten = setup
-        .http
-        .delete(format!("{}{SESSIONS_PATH}/{}", setup.system.relay_url, credentials.chat_id))
-        .bearer_auth(&registered.token)
-        .send()
-        .await?;
-    assert_eq!(forgotten.status(), 204);
+    assert_eq!(setup.forget(&credentials.chat_id, &registered.token).await?, 204);
     let mut ws = WsClient::connect(&setup.system.relay_url).await?;
     let answer = ws.subscribe(&credentials.chat_id, &registered.token).await?;
     assert_eq!(answer, ServerFrame::Ended { chat_id: credentials.chat_id.clone() });

@@ -100,6 +100,12 @@ impl Setup {
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
+    /// `DELETE /v1/sessions/{chatId}` with the chat's token: the relay forgets it.
+    pub(crate) async fn forget(&self, chat_id: &str, token: &str) -> Result<u16> {
+        let url = format!("{}{SESSIONS_PATH}/{chat_id}", self.system.relay_url);
+        Ok(self.http.delete(url).bearer_auth(token).send().await?.status().as_u16())
+    }
+
     pub(crate) async fn register(&self, credentials: &Credentials) -> Result<SessionRegistered> {
         let (status, body) = self.register_raw(credentials).await?;
         if status != 200 {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
-use shared::relay_api::{ClientFrame, RegisterSession, SESSIONS_PATH, ServerFrame, close_code};
+use shared::relay_api::{ClientFrame, RegisterSession, ServerFrame, close_code};
 
 use super::{Setup, next_events, test_secret_query};
 use crate::harness::Options;
@@ -184,13 +184,7 @@ async fn a_subscribe_the_store_cannot_answer_is_not_told_ended() -> Result<()> {
     let credentials = setup.chat(false).await?;
     let registered = setup.register(&credentials).await?;
     // Forgotten: memory no longer holds it, and only the store can say what it is.
-    let forgotten = setup
-        .http
-        .delete(format!("{}{SESSIONS_PATH}/{}", setup.system.relay_url, credentials.chat_id))
-        .bearer_auth(&registered.token)
-        .send()
-        .await?;
-    assert_eq!(forgotten.status(), 204);
+    assert_eq!(setup.forget(&credentials.chat_id, &registered.token).await?, 204);
 
     reads_fail.store(true, Ordering::SeqCst);
     let mut ws = WsClient::connect(&setup.system.relay_url).await?;
