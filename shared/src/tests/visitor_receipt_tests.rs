@@ -81,3 +81,16 @@ fn a_gms_that_refuses_them_hears_no_more() {
         assert!(receipts(&m.step(Input::ReceiptDue(generation))).is_empty());
     }
 }
+
+#[test]
+fn a_closed_panel_tells_nothing_even_of_a_history_counted_seen() {
+    // An adopted chat's `seen` comes from its history (up to the visitor's last line),
+    // which nobody has just read: with the panel closed, no receipt.
+    let mut chat = ChatState::new("svc", tokens("C"));
+    chat.apply_events([line(1, "Agent"), line(2, "Client"), line(3, "Agent")]);
+    chat.seen = Some(3);
+    let stored = Stored { device_id: "d".into(), chat: Some(chat), ..Stored::default() };
+    let mut m = Machine::new(stored, "svc", "");
+    assert!(receipts(&m.step(Input::Load)).is_empty());
+    assert!(receipts(&m.step(frame(vec![line(4, "Agent")]))).is_empty());
+}

@@ -42,7 +42,10 @@ impl Machine {
             let generation = self.receipts.generation + 1;
             self.receipts = Receipts { chat_id, told: 0, generation, ..Receipts::default() };
         }
-        if !self.leader || self.receipts.off || self.receipts.pausing || !news {
+        // Only what the visitor saw with the panel open: an adopted chat's `seen` is set from
+        // its history, which nobody has just read.
+        if !self.stored.open || !self.leader || self.receipts.off || self.receipts.pausing || !news
+        {
             return;
         }
         let position = TranscriptPosition::from_value(seen.saturating_sub(1).max(1));
