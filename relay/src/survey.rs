@@ -49,13 +49,13 @@ impl Webhook {
         Ok(Webhook { queue })
     }
 
-    /// Queues a rating of `chat_id` (on `service`, when the relay still holds the chat).
+    /// Queues a rating of `chat_id` (on `service`, when the relay still holds the chat),
+    /// made now.
     pub(crate) fn offer(
         &self,
         chat_id: &str,
         service: Option<&str>,
         answer: &SurveyAnswer,
-        rated_at: u64,
     ) -> Result<(), Full> {
         let body = json!({
             "chatId": chat_id,
@@ -63,10 +63,9 @@ impl Webhook {
             "scale": answer.scale,
             "rating": answer.rating,
             "comment": answer.comment,
-            "ratedAt": rated_at,
+            "ratedAt": crate::store::now_millis(),
         });
-        let body = serde_json::to_vec(&body).map_err(|_| Full)?;
-        self.queue.try_send(body).map_err(|_| {
+        self.queue.try_send(body.to_string().into_bytes()).map_err(|_| {
             metrics::counter!("relay_survey_webhook_total", "result" => "refused").increment(1);
             Full
         })

@@ -24,8 +24,7 @@ pub(crate) async fn office_hours(
         Verdict::Known(hours) => {
             // A verdict stands for half a minute (a closing shows that late at most), a
             // closed one not past the opening, which the widget asks about again.
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            let now = now.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let now = crate::store::now_millis();
             let until_open = hours.next_open.map(|at| at.saturating_sub(now) / 1000);
             let seconds = until_open.unwrap_or(MAX_AGE).min(MAX_AGE);
             let mut response = Json(hours).into_response();

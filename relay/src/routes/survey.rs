@@ -28,10 +28,8 @@ pub(crate) async fn rate(
     state.limits.rating(&chat_id)?;
     // The chat may be forgotten already (it ended): its service only while the relay holds it.
     let service = state.sessions.get(&chat_id).map(|record| record.service);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    let rated_at = now.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     webhook
-        .offer(&chat_id, service.as_deref(), &answer, rated_at)
+        .offer(&chat_id, service.as_deref(), &answer)
         .map_err(|_| AppError::NotReady("the survey webhook is not keeping up"))?;
     Ok(StatusCode::ACCEPTED)
 }
