@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use shared::format::{Block, Inline, blocks};
 use shared::gms::Visitor;
 use shared::relay_api::OfficeHours;
+use shared::rich::Rich;
 use shared::visitor::{ChatState, Conn, Failure, Input, Machine, NotifyOffer, SurveyStage};
 use shared::widget_config::SurveyKind;
 use wasm_bindgen::JsCast;
@@ -485,23 +486,43 @@ fn LineView(
     let t = ctrl.texts;
     let you = t.you;
     match line {
-        Line::Message { mine, who, text } => {
+        Line::Message { mine, who, text, rich } => {
+            let rich = rich.as_deref().and_then(Rich::parse);
             // An agent's line is formatted; the visitor's own stays plain text with links.
             let bubble = NodeRef::<leptos::html::Div>::new();
             let plain = if mine { segments(&text) } else { Vec::new() };
+            // Cards and lists take the fallback text's place; quick replies show under it
+            // while they are live.
+            let shows_text = rich.as_ref().is_none_or(Rich::keeps_text);
+            let quick = rich.as_ref().is_some_and(Rich::keeps_text);
+            let live = quick.then(|| ctrl.memo(move |m| m.live_choices() == Some(index)));
+            let content = NodeRef::<leptos::html::Div>::new();
             if !mine {
                 bubble.on_load(move |element| format_into(&element, &text));
             }
+            let has_rich = rich.is_some();
+            if let Some(rich) = rich {
+                content.on_load(move |element| crate::rich::build(&element, &rich));
+            }
+            let choose = move |ev: leptos::ev::MouseEvent| {
+                if let Some(text) = crate::rich::reply_of(&ev) {
+                    ctrl.input(Input::Choose { index, text });
+                }
+            };
             EitherOf4::A(view! {
                 <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
                     <Speaker mine=mine who=who first=first you=you/>
-                    <div class="gc-bubble" node_ref=bubble>{plain.into_iter().map(|segment| match segment {
+                    <div class="gc-bubble" node_ref=bubble hidden=!shows_text>{plain.into_iter().map(|segment| match segment {
                         Segment::Text(text) => Either::Left(view! { <span>{text}</span> }),
                         Segment::Link(url) => {
                             let shown = url.clone();
                             Either::Right(view! { <a href=url target="_blank" rel="noopener noreferrer">{shown}</a> })
                         }
                     }).collect_view()}</div>
+                    {has_rich.then(|| view! {
+                        <div class="gc-rich" data-testid="rich" node_ref=content on:click=choose
+                            hidden=move || live.is_some_and(|live| !live.get())></div>
+                    })}
                     {at.map(|ms| view! { <time class="gc-time" data-testid="time">{crate::host::local_time(ms)}</time> })}
                 </div>
             })
@@ -533,7 +554,7 @@ fn LineView(
 /// Fills `bubble` with an agent's line and its formatting (`shared::format`), built as DOM
 /// nodes: every piece of text a text node, every link by the safe-link rule. (As Leptos
 /// views, the recursive runs cost the wasm ten times more.)
-fn format_into(bubble: &web_sys::Element, text: &str) {
+pub(crate) fn format_into(bubble: &web_sys::Element, text: &str) {
     /// A new `tag` element at the end of `parent`.
     fn child(parent: &web_sys::Element, tag: &str) -> Option<web_sys::Element> {
         let element = parent.owner_document()?.create_element(tag).ok()?;

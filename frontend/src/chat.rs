@@ -11,8 +11,10 @@ use crate::texts::{Texts, fill};
 /// How a transcript event is shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
-    /// Chat text, from the visitor (`mine`) or someone else.
-    Message { mine: bool, who: String, text: String },
+    /// Chat text, from the visitor (`mine`) or someone else, with the rich content of
+    /// another's message.
+    /// `rich` is the structured content as JSON text (`shared::rich::Rich::parse`).
+    Message { mine: bool, who: String, text: String, rich: Option<String> },
     /// A pushed link; `url` is only set for http and https, anything else shows as text.
     Link { mine: bool, who: String, text: String, url: Option<String> },
     /// A file in the chat: `text` says who sent which; `file_id` lets it be downloaded.
@@ -28,7 +30,10 @@ pub fn line(event: &ChatEvent, t: &Texts) -> Option<Line> {
     let text = event.text.clone().unwrap_or_default();
     let about = |template: &str| fill(template, &[("who", &who)]);
     Some(match &event.event_type {
-        EventType::Message => Line::Message { mine, who, text },
+        EventType::Message => {
+            let rich = if mine { None } else { event.structured.clone() };
+            Line::Message { mine, who, text, rich }
+        }
         EventType::PushUrl => {
             let url = safe_url(&text);
             Line::Link { mine, who, text, url }
@@ -72,7 +77,7 @@ pub fn transcript_text(events: &[ChatEvent], t: &Texts, time: impl Fn(i64) -> St
         let Some(shown) = line(event, t) else { continue };
         let when = event.utc_time.map(&time).map(|w| format!("[{w}] ")).unwrap_or_default();
         let body = match shown {
-            Line::Message { mine, who, text } | Line::Link { mine, who, text, .. } => {
+            Line::Message { mine, who, text, .. } | Line::Link { mine, who, text, .. } => {
                 format!("{}: {text}", if mine { t.you } else { who.as_str() })
             }
             Line::File { text, .. } | Line::System(text) => text,

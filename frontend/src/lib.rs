@@ -9,6 +9,7 @@ pub mod controller;
 pub mod embed;
 mod host;
 pub mod net;
+mod rich;
 mod storage;
 mod tabs;
 pub mod texts;

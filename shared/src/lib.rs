@@ -24,6 +24,7 @@ pub mod mask;
 pub mod proxy;
 pub mod push;
 pub mod relay_api;
+pub mod rich;
 pub mod transcript;
 pub mod visitor;
 pub mod widget_config;

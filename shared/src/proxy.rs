@@ -115,6 +115,7 @@ pub fn read_operation(
                 .ok_or_else(|| ProxyRefusal::BadField("message is required".to_owned()))?,
             message_type: field("messageType")?,
             position: position(false)?,
+            reply_to: field("eventAttributes")?.as_deref().and_then(crate::rich::replied_to),
         },
         "startTyping" => ChatOperation::StartTyping { message: field("message")? },
         "stopTyping" => ChatOperation::StopTyping { message: field("message")? },

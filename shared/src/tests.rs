@@ -11,6 +11,7 @@ mod policy_tests;
 mod protocol_doc;
 mod proxy_tests;
 mod push_tests;
+mod rich_tests;
 mod transcript_tests;
 mod visitor_chat_tests;
 mod visitor_embed_tests;

@@ -67,6 +67,12 @@ async fn axe_finds_no_violation_in_any_state(engine: Engine) -> Result<()> {
     let chat_id = widget.stored_chat_id().await?;
     admin.agent_says(&chat_id, "Hello, see https://example.com").await?;
     widget.wait_for_text("[data-testid=line]", "Hello", 10).await?;
+    // Rich messages: a carousel of cards, a list, and live quick replies.
+    for template in ["carousel", "list", "quick-replies"] {
+        let path = format!("/sim/chats/{chat_id}/agent/message");
+        admin.ok(&path, json!({ "template": template })).await?;
+    }
+    widget.wait_for_text("[data-testid=rich] button", "What else?", 10).await?;
     no_violations(&browser, "conversation").await?;
 
     widget.keep_link().await?;

@@ -122,3 +122,187 @@ async fn gms_hears_what_the_visitor_has_seen(engine: Engine) -> Result<()> {
     browser.close().await?;
     system.stop().await
 }
+
+/// The rich content of the line whose fallback text contains `text`: tags, texts, links,
+/// images, what its choices send, whether it and the fallback bubble show.
+async fn rich_line(browser: &Browser, text: &str) -> Result<serde_json::Value> {
+    browser
+        .script(
+            "const line = Array.from(document.getElementById('gms-chat-widget').shadowRoot
+               .querySelectorAll('[data-testid=line]')).find(l => l.querySelector('.gc-bubble')
+               ?.textContent.includes(arguments[0]));
+             const rich = line.querySelector('[data-testid=rich]');
+             const all = Array.from(rich.querySelectorAll('*'));
+             return {
+               tags: [...new Set(all.map(e => e.tagName.toLowerCase()))].sort(),
+               handlers: all.flatMap(e => Array.from(e.attributes).map(a => a.name)).filter(n => n.startsWith('on')),
+               shown: !rich.hidden && rich.getClientRects().length > 0,
+               bubble: !line.querySelector('.gc-bubble').hidden,
+               cards: Array.from(rich.querySelectorAll('.gc-card')).map(c => c.querySelector('.gc-card-title')?.textContent ?? ''),
+               replies: Array.from(rich.querySelectorAll('button[data-reply]')).map(b => [b.textContent, b.dataset.reply]),
+               links: Array.from(rich.querySelectorAll('a')).map(a => [a.textContent, a.getAttribute('href'), a.rel, a.target]),
+               images: Array.from(rich.querySelectorAll('img')).map(i => [i.getAttribute('src'), i.alt, i.loading]),
+               rows: Array.from(rich.querySelectorAll('li')).map(l => l.textContent),
+               strong: Array.from(rich.querySelectorAll('strong')).map(e => e.textContent),
+               carousel: rich.querySelector('.gc-cards')?.getAttribute('tabindex'),
+               text: rich.textContent,
+               alerted: !!window.alerted
+             };",
+            json!([text]),
+        )
+        .await
+}
+
+/// Waits until GMS has the visitor's message `text`, linked to the rich message `index`.
+async fn answered(admin: &SimAdmin, chat_id: &str, text: &str, index: u64) -> Result<()> {
+    let detail = format!("/sim/chats/{chat_id}");
+    system_tests::support::until(
+        "the visitor's choice at GMS",
+        std::time::Duration::from_secs(10),
+        async || {
+            let chat = admin.get(&detail).await?;
+            let sent = chat["transcript"].as_array().into_iter().flatten().find(|e| {
+                e["text"] == text && e["from"]["type"] == "Client" && e["type"] == "Message"
+            });
+            let linked = sent
+                .and_then(|e| e["index"].as_u64())
+                .map(|i| chat["replies"][i.to_string()].as_u64());
+            Ok(system_tests::support::Wait::done_if(
+                linked == Some(Some(index)),
+                format!("{:?}", chat["replies"]),
+            ))
+        },
+    )
+    .await
+}
+
+engines!(rich_messages_show_every_template_and_send_the_choice_back: Chromium, Firefox, WebKit);
+async fn rich_messages_show_every_template_and_send_the_choice_back(engine: Engine) -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    let send = async |template: &str| -> Result<u64> {
+        let sent = admin
+            .ok(&format!("/sim/chats/{chat_id}/agent/message"), json!({"template": template}))
+            .await?;
+        sent["index"].as_u64().ok_or_else(|| anyhow::anyhow!("no index: {sent}"))
+    };
+
+    // Quick replies: under the fallback text, gone once one is chosen.
+    let quick = send("quick-replies").await?;
+    widget.wait_for_text("[data-testid=rich] button", "What else?", 10).await?;
+    let shown = rich_line(&browser, "Will 3:00 PM").await?;
+    assert_eq!(
+        shown["replies"],
+        json!([
+            ["Sounds good.", "Sounds good."],
+            ["No, sorry.", "No, sorry."],
+            ["What else?", "What else?"]
+        ]),
+        "{shown}"
+    );
+    assert_eq!(
+        (shown["shown"].clone(), shown["bubble"].clone()),
+        (json!(true), json!(true)),
+        "{shown}"
+    );
+    widget.click("[data-testid=rich] [data-reply='No, sorry.']").await?;
+    answered(&admin, &chat_id, "No, sorry.", quick).await?;
+    widget.wait_for_text("[data-testid=line]", "No, sorry.", 10).await?;
+    assert_eq!(
+        rich_line(&browser, "Will 3:00 PM").await?["shown"],
+        json!(false),
+        "a used set goes"
+    );
+
+    // A card: image, linked title, formatted text, a button that answers, one that links.
+    let card = send("card").await?;
+    widget.wait_for_text("[data-testid=rich]", "Blue kettle", 10).await?;
+    let shown = rich_line(&browser, "Your order 1042").await?;
+    assert_eq!(shown["bubble"], json!(false), "the card takes the fallback's place: {shown}");
+    assert_eq!(shown["cards"], json!(["Blue kettle"]));
+    assert_eq!(shown["strong"], json!(["Tuesday"]));
+    assert_eq!(
+        shown["images"],
+        json!([["https://picsum.photos/seed/kettle/300/160", "Blue kettle", "lazy"]])
+    );
+    assert_eq!(
+        shown["links"],
+        json!([[
+            "View the order",
+            "https://example.com/orders/1042",
+            "noopener noreferrer",
+            "_blank"
+        ]])
+    );
+    widget.click("[data-testid=rich] [data-reply='Where is order 1042?']").await?;
+    answered(&admin, &chat_id, "Where is order 1042?", card).await?;
+    assert_eq!(rich_line(&browser, "Your order 1042").await?["shown"], json!(true), "a card stays");
+
+    // A list, a carousel and a card of buttons.
+    send("list").await?;
+    widget.wait_for_text("[data-testid=rich] li", "19 EUR a month", 10).await?;
+    let shown = rich_line(&browser, "Our plans").await?;
+    assert_eq!(
+        shown["rows"],
+        json!(["Basic9 EUR a month", "Plus19 EUR a month", "Pro39 EUR a month"]),
+        "{shown}"
+    );
+    assert_eq!(shown["links"][0][1], json!("https://example.com/pro"));
+    send("carousel").await?;
+    widget.wait_for_text("[data-testid=rich]", "Book Loft", 10).await?;
+    let shown = rich_line(&browser, "Three rooms").await?;
+    assert_eq!(shown["cards"], json!(["Garden", "Tower", "Loft"]), "{shown}");
+    assert_eq!(shown["carousel"], json!("0"), "the carousel scrolls by keyboard too");
+    send("buttons").await?;
+    widget.wait_for_text("[data-testid=rich] button", "Delivery", 10).await?;
+
+    // Hostile content: markup stays text, no script, no unsafe link or image, an unknown
+    // template shows its fallback text.
+    let hostile = json!({"contentType": "generic", "content": [{
+        "title": "<img src=x onerror=\"window.alerted=1\">Evil", "desc": "<script>window.alerted=1</script>**ok**",
+        "image": "http://example.com/plain.png", "actions": {"url": "javascript:window.alerted=1"},
+        "components": [
+            {"type": "button", "text": "Run", "actions": {"url": "javascript:window.alerted=1"}},
+            {"type": "button", "text": "<b>Bold</b>", "actions": {"textback": "<i>hi</i>"}},
+            {"type": "button", "text": "Data", "actions": {"url": "data:text/html,<script>alert(1)</script>"}}]}]});
+    admin
+        .ok(
+            &format!("/sim/chats/{chat_id}/agent/message"),
+            json!({"text": "Hostile fallback", "structured": hostile}),
+        )
+        .await?;
+    widget.wait_for_text("[data-testid=rich]", "Evil", 10).await?;
+    let shown = rich_line(&browser, "Hostile fallback").await?;
+    let allowed = [
+        "a", "br", "button", "code", "div", "em", "img", "li", "ol", "p", "small", "span",
+        "strong", "ul",
+    ];
+    for tag in shown["tags"].as_array().into_iter().flatten() {
+        assert!(allowed.contains(&tag.as_str().unwrap_or_default()), "{tag} in {shown}");
+    }
+    assert_eq!(shown["handlers"], json!([]), "{shown}");
+    assert_eq!(shown["images"], json!([]), "http images do not load: {shown}");
+    assert_eq!(shown["links"], json!([]), "only http(s) links: {shown}");
+    assert_eq!(shown["replies"], json!([["<b>Bold</b>", "<i>hi</i>"]]));
+    assert!(
+        shown["text"].as_str().unwrap_or_default().contains("<script>window.alerted=1</script>"),
+        "{shown}"
+    );
+    widget.click("[data-testid=rich] [data-reply='<i>hi</i>']").await?;
+    widget.wait_for_text("[data-testid=line]", "<i>hi</i>", 10).await?;
+    admin
+        .ok(
+            &format!("/sim/chats/{chat_id}/agent/message"),
+            json!({"text": "Pick a date, any date", "structured": {"contentType": "date-picker", "content": [{"title": "x"}]}}),
+        )
+        .await?;
+    widget.wait_for_text("[data-testid=line]", "Pick a date, any date", 10).await?;
+    let url = browser.script("return location.href", json!([])).await?;
+    assert_eq!(url, json!(system.page_url()), "nothing navigated");
+    assert_eq!(browser.script("return !!window.alerted", json!([])).await?, json!(false));
+    browser.close().await?;
+    system.stop().await
+}

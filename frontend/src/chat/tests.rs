@@ -30,7 +30,12 @@ fn lines_render_text_as_text_and_links_only_for_http() {
     let msg = line(&event(1, EventType::Message, party(2, "Ann"), "<b>hi</b>"), &EN);
     assert_eq!(
         msg,
-        Some(Line::Message { mine: false, who: "Ann".into(), text: "<b>hi</b>".into() })
+        Some(Line::Message {
+            mine: false,
+            who: "Ann".into(),
+            text: "<b>hi</b>".into(),
+            rich: None
+        })
     );
     let js = line(&event(2, EventType::PushUrl, party(2, "Ann"), "javascript:alert(1)"), &EN);
     assert!(matches!(js, Some(Line::Link { url: None, .. })));
@@ -163,7 +168,12 @@ fn the_transcript_file_names_who_said_what_and_when() {
 
 #[test]
 fn a_run_of_lines_by_one_speaker_names_them_once() {
-    let said = |mine: bool, who: &str| Line::Message { mine, who: who.into(), text: "x".into() };
+    let said = |mine: bool, who: &str| Line::Message {
+        mine,
+        who: who.into(),
+        text: "x".into(),
+        rich: None,
+    };
     let lines = [
         said(false, "Ann"),
         said(false, "Ann"),

@@ -118,6 +118,9 @@ pub enum ChatOperation {
         message_type: Option<String>,
         /// Where the returned transcript slice starts.
         position: TranscriptPosition,
+        /// The rich message this answers (a choice among its quick replies or buttons):
+        /// sent as `eventAttributes`, as Genesys Widgets does (`crate::rich`).
+        reply_to: Option<u64>,
     },
     /// Start Typing, with the text currently in the box.
     StartTyping {
@@ -261,9 +264,12 @@ impl ChatOperation {
                     operation,
                 };
             }
-            ChatOperation::Send { message, message_type, position } => {
+            ChatOperation::Send { message, message_type, position, reply_to } => {
                 fields.push(("message".into(), message.clone()));
                 push_opt(&mut fields, "messageType", message_type.as_ref());
+                if let Some(index) = reply_to {
+                    fields.push(("eventAttributes".into(), crate::rich::reply_attributes(*index)));
+                }
                 fields.push(("transcriptPosition".into(), position.value().to_string()));
                 "send".to_owned()
             }

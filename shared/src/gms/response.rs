@@ -169,10 +169,86 @@ pub struct ChatEvent {
     /// Per-event data (file metadata, limits).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "string_map")]
     pub user_data: BTreeMap<String, String>,
+    /// A rich message's structured content (`crate::rich`), as JSON text: read from
+    /// `eventAttributes` → `structured-content` → `genesys-chat` → `content` (an object or
+    /// a string), written back there as a string. Other event attributes are not kept.
+    #[serde(
+        default,
+        rename = "eventAttributes",
+        skip_serializing_if = "Option::is_none",
+        with = "structured_content"
+    )]
+    pub structured: Option<String>,
     /// Fields this crate does not know, kept verbatim.
     #[cfg(feature = "unknown-fields")]
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// The path of a rich message's content in an event's attributes.
+const STRUCTURED_PATH: [&str; 3] = ["structured-content", "genesys-chat", "content"];
+
+/// serde's side of [`ChatEvent::structured`].
+mod structured_content {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub(super) fn serialize<S: Serializer>(
+        content: &Option<String>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut value = Value::from(content.clone());
+        for key in super::STRUCTURED_PATH.iter().rev() {
+            value = Value::Object([(key.to_string(), value)].into_iter().collect());
+        }
+        value.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let attributes = match Option::<Value>::deserialize(d)? {
+            // Attributes written as JSON text, as a send carries them.
+            Some(Value::String(text)) => serde_json::from_str(&text).ok(),
+            attributes => attributes,
+        };
+        let mut value = attributes.as_ref();
+        for key in super::STRUCTURED_PATH {
+            value = value.and_then(|v| v.get(key));
+        }
+        Ok(match value {
+            Some(Value::String(text)) => Some(text.clone()),
+            Some(Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        })
+    }
+}
+
+/// The widget's side of [`ChatEvent::structured`] when read: the content at its place in
+/// the attributes (themselves an object, or JSON text as a send carries them).
+fn structured_content(attributes: &Json) -> Option<String> {
+    if let Json::String(text) = attributes {
+        return structured_content(&crate::json::parse(text)?);
+    }
+    match STRUCTURED_PATH.iter().try_fold(attributes, |at, key| at.get(key))? {
+        Json::String(text) => Some(text.clone()),
+        Json::Null => None,
+        other => Some(crate::json::to_string(other)),
+    }
+}
+
+/// The widget's side of [`ChatEvent::structured`] when written: the content as a string at
+/// its place in `eventAttributes`.
+struct Structured<'a>(&'a str);
+
+impl ToJson for Structured<'_> {
+    fn write_json(&self, out: &mut String) {
+        for key in STRUCTURED_PATH {
+            out.push('{');
+            write_str(out, key);
+            out.push(':');
+        }
+        write_str(out, self.0);
+        out.push_str("}}}");
+    }
 }
 
 impl FromJson for ChatEvent {
@@ -186,6 +262,7 @@ impl FromJson for ChatEvent {
             text: optional(v, "text")?,
             message_type: optional(v, "messageType")?,
             user_data: json_string_map(v, "userData")?,
+            structured: v.get("eventAttributes").and_then(structured_content),
             #[cfg(feature = "unknown-fields")]
             extra: serde_json::Map::new(),
         })
@@ -205,6 +282,9 @@ impl ToJson for ChatEvent {
         if !self.user_data.is_empty() {
             object.field("userData", &self.user_data);
         }
+        if let Some(content) = &self.structured {
+            object.field("eventAttributes", &Structured(content));
+        }
         object.end();
     }
 }
@@ -220,6 +300,7 @@ impl ChatEvent {
             text: None,
             message_type: None,
             user_data: BTreeMap::new(),
+            structured: None,
             #[cfg(feature = "unknown-fields")]
             extra: Map::new(),
         }

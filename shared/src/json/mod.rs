@@ -434,6 +434,26 @@ impl<'a> Object<'a> {
     }
 }
 
+/// The tree written back as JSON text (numbers as read, members in order).
+impl ToJson for Json {
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(value) => value.write_json(out),
+            Json::Number(text) => out.push_str(text),
+            Json::String(text) => write_str(out, text),
+            Json::Array(items) => items.write_json(out),
+            Json::Object(members) => {
+                let mut object = Object::new(out);
+                for (key, value) in members {
+                    object.field(key, value);
+                }
+                object.end();
+            }
+        }
+    }
+}
+
 impl ToJson for str {
     fn write_json(&self, out: &mut String) {
         write_str(out, self);

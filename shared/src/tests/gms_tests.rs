@@ -249,6 +249,7 @@ fn every_session_operation_encodes_its_path_and_fields() {
             ChatOperation::Send {
                 message: "Hi there".into(),
                 message_type: Some("text".into()),
+                reply_to: None,
                 position: TranscriptPosition::From(3),
             },
             "send",

@@ -32,6 +32,7 @@ fn every_offered_operation_reads_back_as_the_widget_encoded_it() {
         ChatOperation::Send {
             message: "hello & good=day".to_owned(),
             message_type: Some("text".to_owned()),
+            reply_to: None,
             position: TranscriptPosition::From(7),
         },
         ChatOperation::StartTyping { message: Some("hel".to_owned()) },
@@ -151,6 +152,7 @@ fn each_operation_counts_against_its_rate() {
     let send = ChatOperation::Send {
         message: "x".to_owned(),
         message_type: None,
+        reply_to: None,
         position: TranscriptPosition::None,
     };
     assert_eq!(RateClass::of(&send), RateClass::Send);

@@ -73,6 +73,8 @@ pub struct Outgoing {
     pub id: u64,
     /// The text.
     pub text: String,
+    /// The rich message it answers, for a choice (`Input::Choose`).
+    pub reply_to: Option<u64>,
     /// Why it failed; `None` while sending.
     pub failed: Option<Failure>,
 }
@@ -307,6 +309,14 @@ pub enum Input {
     Start(Visitor),
     /// The visitor sent a message.
     Send(String),
+    /// The visitor chose a quick reply, button or row of the rich message at transcript
+    /// `index`: `text` goes out as their message, linked to it.
+    Choose {
+        /// The rich message's transcript index.
+        index: u64,
+        /// What the choice sends (`shared::rich::Action::Reply`).
+        text: String,
+    },
     /// The visitor retried a failed message.
     Retry(u64),
     /// The visitor typed; `text` is the whole draft.

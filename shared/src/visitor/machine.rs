@@ -239,6 +239,13 @@ impl Machine {
         self.stored.chat.as_ref().filter(|c| !c.ended)
     }
 
+    /// The transcript index of the rich message whose quick replies are live
+    /// (`rich::live_choices`), unless the visitor's choice among them is on its way.
+    pub fn live_choices(&self) -> Option<u64> {
+        let index = crate::rich::live_choices(&self.stored.chat.as_ref()?.events)?;
+        (!self.outbox.iter().any(|m| m.reply_to == Some(index))).then_some(index)
+    }
+
     /// Whether a refresh is running.
     pub fn refreshing(&self) -> bool {
         self.refreshing
@@ -256,7 +263,8 @@ impl Machine {
                 }
             }
             Input::Start(visitor) => self.start(visitor, &mut out),
-            Input::Send(text) => self.send(&text, &mut out),
+            Input::Send(text) => self.send(&text, None, &mut out),
+            Input::Choose { index, text } => self.send(&text, Some(index), &mut out),
             Input::Retry(id) => self.retry(id, &mut out),
             Input::Typed(text) => self.typed(&text, &mut out),
             Input::TypingPaused(generation) => self.typing_paused(generation, &mut out),
@@ -421,7 +429,7 @@ impl Machine {
         });
     }
 
-    fn send(&mut self, text: &str, out: &mut Vec<Effect>) {
+    fn send(&mut self, text: &str, reply_to: Option<u64>, out: &mut Vec<Effect>) {
         let (text, hidden) = self.mask.apply(text.trim());
         if text.is_empty() || self.active_chat().is_none() {
             return;
@@ -433,10 +441,10 @@ impl Machine {
         }
         self.next_id += 1;
         let id = self.next_id;
-        self.outbox.push(Outgoing { id, text: text.clone(), failed: None });
+        self.outbox.push(Outgoing { id, text: text.clone(), reply_to, failed: None });
         self.typing_sent = false;
         self.typing_generation += 1;
-        self.deliver(id, text, out);
+        self.deliver(id, text, reply_to, out);
     }
 
     fn retry(&mut self, id: u64, out: &mut Vec<Effect>) {
@@ -445,13 +453,13 @@ impl Machine {
             return;
         };
         message.failed = None;
-        let text = message.text.clone();
-        self.deliver(id, text, out);
+        let (text, reply_to) = (message.text.clone(), message.reply_to);
+        self.deliver(id, text, reply_to, out);
     }
 
-    fn deliver(&mut self, id: u64, message: String, out: &mut Vec<Effect>) {
+    fn deliver(&mut self, id: u64, message: String, reply_to: Option<u64>, out: &mut Vec<Effect>) {
         let position = self.position();
-        let operation = ChatOperation::Send { message, message_type: None, position };
+        let operation = ChatOperation::Send { message, message_type: None, position, reply_to };
         if self.chat_request(Purpose::Send(id), operation, RetryPolicy::GMS, out).is_none() {
             self.fail_message(id, &Failure::ChatEnded);
         }

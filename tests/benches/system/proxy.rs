@@ -118,6 +118,7 @@ async fn lines(
         let operation = ChatOperation::Send {
             message: format!("line {k}"),
             message_type: None,
+            reply_to: None,
             position: TranscriptPosition::None,
         };
         let request = match relay_url {

@@ -61,6 +61,7 @@ async fn chat_detail(State(sim): State<Sim>, Path(chat_id): Path<String>) -> Res
         value["transcript"] = json!(chat.transcript);
         value["userData"] = json!(chat.user_data);
         value["readPosition"] = json!(chat.read_position);
+        value["replies"] = json!(chat.replies);
         Some(value)
     });
     match detail {
@@ -101,7 +102,7 @@ async fn agent_action(
                     .unwrap_or("Agent")
                     .to_owned(),
             },
-            "message" => AgentAction::Message { text: text_field(&body, "text")? },
+            "message" => message(&body)?,
             "typing" => AgentAction::Typing {
                 typing: body.get("typing").and_then(Value::as_bool).unwrap_or(true),
             },
@@ -114,6 +115,32 @@ async fn agent_action(
         Ok(action) => act(&sim, &chat_id, action),
         Err(refusal) => refusal.into_response(),
     }
+}
+
+/// An agent's message: `text`, or a `template`'s (`crate::rich`) with its structured
+/// content, or `text` with any `structured` content (an object, or JSON text).
+fn message(body: &Value) -> Result<AgentAction, Refusal> {
+    let named = match body.get("template").and_then(Value::as_str) {
+        Some(name) => Some(crate::rich::template(name).ok_or_else(|| {
+            let names = crate::rich::TEMPLATES.join(", ");
+            (StatusCode::BAD_REQUEST, format!("unknown template {name:?}; known: {names}"))
+        })?),
+        None => None,
+    };
+    let text = match (&named, body.get("text").and_then(Value::as_str)) {
+        (_, Some(text)) => text.to_owned(),
+        (Some((fallback, _)), None) => (*fallback).to_owned(),
+        (None, None) => {
+            return Err((StatusCode::BAD_REQUEST, "`text` (a string) is required".into()));
+        }
+    };
+    let structured = match (named, body.get("structured")) {
+        (_, Some(Value::String(content))) => Some(content.clone()),
+        (_, Some(Value::Null)) | (None, None) => None,
+        (_, Some(content)) => Some(content.to_string()),
+        (Some((_, content)), None) => Some(content.to_string()),
+    };
+    Ok(AgentAction::Message { text, structured })
 }
 
 async fn end_chat(State(sim): State<Sim>, Path(chat_id): Path<String>) -> Response {

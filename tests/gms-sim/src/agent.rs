@@ -8,10 +8,20 @@ use crate::world::{Effects, World};
 /// An agent action from the admin API.
 #[derive(Debug, Clone)]
 pub(crate) enum AgentAction {
-    Join { nickname: String },
-    Message { text: String },
-    Typing { typing: bool },
-    PushUrl { url: String },
+    Join {
+        nickname: String,
+    },
+    /// A chat message; `structured` is a rich message's content (`crate::rich`).
+    Message {
+        text: String,
+        structured: Option<String>,
+    },
+    Typing {
+        typing: bool,
+    },
+    PushUrl {
+        url: String,
+    },
     Leave,
     End,
 }
@@ -45,8 +55,14 @@ impl World {
         let agent = self.chats.get(chat_id).map(crate::chat::Chat::agent_party).unwrap_or_default();
         let index = match action {
             AgentAction::Join { nickname } => self.join(chat_id, &nickname, effects),
-            AgentAction::Message { text } => {
-                self.append(chat_id, EventType::Message, agent, Some(text), effects)
+            AgentAction::Message { text, structured } => {
+                let chat = self.chats.get_mut(chat_id).ok_or(AgentError::NoSuchChat)?;
+                let index = chat.append(EventType::Message, agent, Some(text));
+                if let Some(event) = chat.last_event_mut() {
+                    event.structured = structured;
+                }
+                self.queue_push_for_last_event(chat_id, effects);
+                Some(index)
             }
             AgentAction::Typing { typing } => {
                 let kind = if typing { EventType::TypingStarted } else { EventType::TypingStopped };

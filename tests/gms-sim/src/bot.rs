@@ -24,6 +24,7 @@ pub(crate) async fn run(mut cues: Receiver<(String, Option<String>)>, sim: Sim, 
                 if act(AgentAction::Join { nickname: "Ava".to_owned() }) {
                     act(AgentAction::Message {
                         text: "Hi! I'm Ava, a demo agent. Ask me anything, or close this tab and come back later: I'll still be here.".to_owned(),
+                        structured: None,
                     });
                 }
                 return;
@@ -32,7 +33,7 @@ pub(crate) async fn run(mut cues: Receiver<(String, Option<String>)>, sim: Sim, 
                 return;
             }
             tokio::time::sleep(delay).await;
-            act(AgentAction::Message { text: reply(&text) });
+            act(AgentAction::Message { text: reply(&text), structured: None });
         });
     }
 }

@@ -55,6 +55,9 @@ pub(crate) struct Chat {
     pub(crate) user_data: BTreeMap<String, String>,
     /// The last position a `readReceipt` named: what the visitor has seen.
     pub(crate) read_position: Option<u64>,
+    /// The visitor's messages that answer a rich message (`eventAttributes`'
+    /// `related-event-id`, as Genesys Widgets sends a choice): message index → its index.
+    pub(crate) replies: BTreeMap<u64, u64>,
     pub(crate) files: Vec<StoredFile>,
     pub(crate) pending_pushes: Vec<PendingPush>,
     pub(crate) last_client_request: Instant,

@@ -32,13 +32,16 @@ const PAGE: &str = r##"<!doctype html>
 <form id="send"><input id="text" placeholder="Type a message as the agent" aria-label="Agent message" autocomplete="off">
 <button>Send</button><button type="button" data-act="join">Join</button><button type="button" data-act="typing">Typing…</button>
 <button type="button" data-act="push-url">Push URL</button><button type="button" data-act="leave">Leave</button>
-<button type="button" data-act="end">End chat</button></form></main>
+<button type="button" data-act="end">End chat</button>
+<select id="template" aria-label="Rich message template"><option>quick-replies</option><option>buttons</option>
+<option>card</option><option>list</option><option>carousel</option></select><button type="button" id="rich">Send rich message</button></form></main>
 <script>
 let current=null;
 const post=(path,body)=>fetch(path,{method:"POST",headers:{"Content-Type":"application/json"},body:JSON.stringify(body||{})})
   .then(async r=>{if(!r.ok)alert(await r.text());});
 function line(e){const d=document.createElement("div");d.className="ev";const who=(e.from&&e.from.nickname)||"";
-  if(e.type==="Message"){const b=document.createElement("b");b.textContent=who+": ";d.append(b,document.createTextNode(e.text||""));}
+  if(e.type==="Message"){const b=document.createElement("b");b.textContent=who+": ";d.append(b,document.createTextNode(e.text||""));
+    if(e.eventAttributes)d.append(" [rich]");}
   else{d.classList.add("sys");d.textContent=`#${e.index} ${who} ${e.type}${e.text?" "+e.text:""}`;}return d;}
 async function refresh(){
   const chats=await (await fetch("/sim/chats")).json();const list=document.getElementById("chats");list.replaceChildren();
@@ -59,6 +62,8 @@ for(const b of document.querySelectorAll("[data-act]"))b.onclick=()=>{if(!curren
   const path=a==="end"?`/sim/chats/${current}/end`:`/sim/chats/${current}/agent/${a}`;
   const body=a==="join"?{nickname:"Agent Smith"}:a==="typing"?{typing:true}:a==="push-url"?{url:prompt("URL to push","https://example.com/")||""}:{};
   post(path,body).then(refresh);};
+document.getElementById("rich").onclick=()=>{if(!current)return;
+  post(`/sim/chats/${current}/agent/message`,{template:document.getElementById("template").value}).then(refresh);};
 document.getElementById("ewt").onsubmit=e=>{e.preventDefault();const v=document.getElementById("ewt-seconds").value;
   post("/sim/ewt",{seconds:v===""?null:Number(v)});};
 refresh();setInterval(refresh,2000);

@@ -14,6 +14,7 @@ mod console;
 mod health;
 mod ops;
 mod push;
+mod rich;
 mod world;
 
 use std::net::SocketAddr;

@@ -131,6 +131,7 @@ impl World {
             push: push_subscription(&user_data),
             user_data,
             read_position: None,
+            replies: BTreeMap::new(),
             files: Vec::new(),
             pending_pushes: Vec::new(),
             last_client_request: now,
@@ -164,12 +165,24 @@ impl World {
                 let Some(message) = request.get("message").map(str::to_owned) else {
                     return self.missing(request, "message");
                 };
-                self.append(chat_id, EventType::Message, client, Some(message.clone()), effects);
+                let index = self.append(
+                    chat_id,
+                    EventType::Message,
+                    client,
+                    Some(message.clone()),
+                    effects,
+                );
                 if let (Some(kind), Some(chat)) =
                     (request.non_empty("messageType"), self.chats.get_mut(chat_id))
                     && let Some(event) = chat.last_event_mut()
                 {
                     event.message_type = Some(kind);
+                }
+                let related = request.get("eventAttributes").and_then(shared::rich::replied_to);
+                if let (Some(index), Some(related), Some(chat)) =
+                    (index, related, self.chats.get_mut(chat_id))
+                {
+                    chat.replies.insert(index, related);
                 }
                 effects.bot.push((chat_id.to_owned(), Some(message)));
             }

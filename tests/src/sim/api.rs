@@ -83,6 +83,7 @@ async fn transcript_positions_follow_the_zero_one_n_rule() -> anyhow::Result<()>
     let send = ChatOperation::Send {
         message: "hi".into(),
         message_type: Some("text".into()),
+        reply_to: None,
         position: TranscriptPosition::From(4),
     };
     let sent = sim.gms.call(&send, &credentials).await?;
@@ -150,6 +151,7 @@ async fn session_operations_append_their_events() -> anyhow::Result<()> {
             ChatOperation::Send {
                 message: "Hello".into(),
                 message_type: None,
+                reply_to: None,
                 position: TranscriptPosition::None,
             },
             Some(EventType::Message),
@@ -194,6 +196,7 @@ async fn after_disconnect_the_chat_is_ended_but_its_transcript_stays_readable() 
     let send = ChatOperation::Send {
         message: "still there?".into(),
         message_type: None,
+        reply_to: None,
         position: TranscriptPosition::None,
     };
     let refused = sim.gms.call(&send, &credentials).await?;
@@ -312,6 +315,7 @@ async fn the_bot_joins_and_answers() -> anyhow::Result<()> {
     let send = ChatOperation::Send {
         message: "where is my order".into(),
         message_type: None,
+        reply_to: None,
         position: TranscriptPosition::None,
     };
     sim.gms.call(&send, &credentials).await?;

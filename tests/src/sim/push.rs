@@ -21,6 +21,7 @@ async fn agent_events_are_pushed_with_tokens_and_payload_in_every_format() -> an
         let send = ChatOperation::Send {
             message: "mine".into(),
             message_type: None,
+            reply_to: None,
             position: TranscriptPosition::None,
         };
         sim.gms.call(&send, &credentials).await?;
