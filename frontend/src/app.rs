@@ -6,7 +6,6 @@ use leptos::prelude::*;
 use shared::format::{Block, Inline, blocks};
 use shared::gms::Visitor;
 use shared::relay_api::OfficeHours;
-use shared::rich::Rich;
 use shared::visitor::{ChatState, Conn, Failure, Input, Machine, NotifyOffer, SurveyStage};
 use shared::widget_config::SurveyKind;
 use wasm_bindgen::JsCast;
@@ -30,6 +29,13 @@ pub fn App(
     let open = move || opened.get();
     let launcher = NodeRef::<leptos::html::Button>::new();
     let toggle = move |_| ctrl.input(Input::SetOpen(!opened.get_untracked()));
+    // An open panel makes the parts that load on first use likely: fetch them when the
+    // browser is idle (at once where it cannot say when).
+    Effect::new(move || {
+        if opened.get() && request_idle_callback_with_handle(crate::later::prefetch).is_err() {
+            crate::later::prefetch();
+        }
+    });
     // Closing from inside the panel hands the focus back to the launcher.
     let close = move || {
         ctrl.input(Input::SetOpen(false));
@@ -361,12 +367,23 @@ fn Survey(
     let asking = ctrl.memo(|m| m.survey().is_some());
     let config = ctrl.config();
     let thumbs = config.survey == SurveyKind::Thumbs;
-    let html = ctrl.memo(move |m| {
+    // The form's stage and the site's survey link; the markup comes from a part that loads
+    // when a survey is first asked for.
+    let form = ctrl.memo(move |m| {
         let chat_id = m.stored.chat.as_ref().map(|c| c.credentials.chat_id.as_str());
         let encoded = shared::form::encode_component(chat_id.unwrap_or_default());
         let link = config.survey_url.replace("{chatId}", &encoded);
-        let before_end = m.survey() == Some(SurveyStage::BeforeEnd);
-        crate::chat::survey_html(t, thumbs, before_end, &link)
+        m.survey().map(|stage| (stage == SurveyStage::BeforeEnd, link))
+    });
+    let html = RwSignal::new(String::new());
+    Effect::new(move || {
+        let Some((before_end, link)) = form.get() else { return };
+        leptos::task::spawn_local(async move {
+            match crate::later::survey_html(t, thumbs, before_end, link).await {
+                Ok(markup) => html.set(markup),
+                Err(_) => ctrl.part_unavailable(),
+            }
+        });
     });
     // The form's submit bubbles here: the dismiss button is the submitter named `skip`.
     let submit = move |ev: SubmitEvent| {
@@ -487,22 +504,29 @@ fn LineView(
     let you = t.you;
     match line {
         Line::Message { mine, who, text, rich } => {
-            let rich = rich.as_deref().and_then(Rich::parse);
             // An agent's line is formatted; the visitor's own stays plain text with links.
             let bubble = NodeRef::<leptos::html::Div>::new();
             let plain = if mine { segments(&text) } else { Vec::new() };
-            // Cards and lists take the fallback text's place; quick replies show under it
-            // while they are live.
-            let shows_text = rich.as_ref().is_none_or(Rich::keeps_text);
-            let quick = rich.as_ref().is_some_and(Rich::keeps_text);
-            let live = quick.then(|| ctrl.memo(move |m| m.live_choices() == Some(index)));
-            let content = NodeRef::<leptos::html::Div>::new();
             if !mine {
                 bubble.on_load(move |element| format_into(&element, &text));
             }
+            // A rich message's content is built by a part that loads on first use; until
+            // then, or if it cannot be shown, the fallback text is. Then cards and lists
+            // take the text's place (`Some(false)`), and quick replies show under it
+            // (`Some(true)`) while they are live.
+            let shown = RwSignal::new(None::<bool>);
+            let live = ctrl.memo(move |m| m.live_choices() == Some(index));
+            let content = NodeRef::<leptos::html::Div>::new();
             let has_rich = rich.is_some();
             if let Some(rich) = rich {
-                content.on_load(move |element| crate::rich::build(&element, &rich));
+                content.on_load(move |element| {
+                    leptos::task::spawn_local(async move {
+                        match crate::later::rich_into(element.into(), rich).await {
+                            Ok(kind) => shown.set(kind),
+                            Err(_) => ctrl.part_unavailable(),
+                        }
+                    });
+                });
             }
             let choose = move |ev: leptos::ev::MouseEvent| {
                 if let Some(text) = crate::rich::reply_of(&ev) {
@@ -512,7 +536,7 @@ fn LineView(
             EitherOf4::A(view! {
                 <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
                     <Speaker mine=mine who=who first=first you=you/>
-                    <div class="gc-bubble" node_ref=bubble hidden=!shows_text>{plain.into_iter().map(|segment| match segment {
+                    <div class="gc-bubble" node_ref=bubble hidden=move || shown.get() == Some(false)>{plain.into_iter().map(|segment| match segment {
                         Segment::Text(text) => Either::Left(view! { <span>{text}</span> }),
                         Segment::Link(url) => {
                             let shown = url.clone();
@@ -521,7 +545,7 @@ fn LineView(
                     }).collect_view()}</div>
                     {has_rich.then(|| view! {
                         <div class="gc-rich" data-testid="rich" node_ref=content on:click=choose
-                            hidden=move || live.is_some_and(|live| !live.get())></div>
+                            hidden=move || shown.get().is_none_or(|under| under && !live.get())></div>
                     })}
                     {at.map(|ms| view! { <time class="gc-time" data-testid="time">{crate::host::local_time(ms)}</time> })}
                 </div>

@@ -191,6 +191,12 @@ impl Controller {
         }
     }
 
+    /// A part that loads on first use (`crate::later`) could not be fetched: the panel
+    /// says so; the next use fetches it again.
+    pub fn part_unavailable(&self) {
+        self.input(Input::Problem(Notice::Text(self.texts.part_unavailable.to_owned())));
+    }
+
     fn run(&self, effect: Effect) {
         let this = *self;
         match effect {

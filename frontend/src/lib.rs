@@ -8,6 +8,7 @@ pub mod connection;
 pub mod controller;
 pub mod embed;
 mod host;
+mod later;
 pub mod net;
 mod rich;
 mod storage;

@@ -119,6 +119,8 @@ texts! {
     link_failed,
     resume_failed,
     masked,
+    /// A part of the widget that loads on first use (issue 37) could not be fetched.
+    part_unavailable,
     /// The pre-chat form while the office is open.
     hours_open,
     /// `{when}`: the next opening in the visitor's time; chats may start while closed.
@@ -288,6 +290,7 @@ pub const EN: Texts = Texts {
     email_link: "Email it to me",
     email_subject: "Our conversation",
     link_failed: "The link could not be made. Try again.",
+    part_unavailable: "Part of the chat could not be loaded (are you offline?). It loads again when you next use it.",
     masked: "We hid what looked like a card number or other private data (•••) before sending. Never share card details in chat.",
     hours_open: "We're open now.",
     hours_closed_write: "We're closed; we answer from {when} (your time). You can still write now.",

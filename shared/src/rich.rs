@@ -125,11 +125,12 @@ pub fn replied_to(attributes: &str) -> Option<u64> {
 }
 
 /// The one message whose quick replies are live in `events`: the last chat message, if it
-/// carries quick replies. Anyone's next message (the visitor's choice, a new agent line)
-/// retires them.
+/// carries structured content (only quick replies retire; it is not read here, so the
+/// widget's first load carries no reader of it). Anyone's next message (the visitor's
+/// choice, a new agent line) retires them.
 pub fn live_choices(events: &[ChatEvent]) -> Option<u64> {
     let last = events.iter().rev().find(|e| e.event_type == crate::gms::EventType::Message)?;
-    matches!(Rich::of(last)?, Rich::QuickReplies(_)).then_some(last.index?)
+    last.structured.as_ref().and(last.index)
 }
 
 fn text(value: &Json, key: &str) -> String {

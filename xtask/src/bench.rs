@@ -21,8 +21,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .args(["bench", "-p", "system-tests", "--bench", "system", "--"])
             .args(args)
             .env("WIDGET_DIST", target.join("widget"))
-            // What trunk built before wasm-bindgen and wasm-opt, names still in it.
-            .env("WIDGET_WASM", target.join("wasm32-unknown-unknown/wasm-release/frontend.wasm"))
+            // The first open's module as the splitter left it, before wasm-bindgen and
+            // wasm-opt, names still in it.
+            .env("WIDGET_WASM", target.join("split").join("stage").join("main.wasm"))
             .env("RELAY_BIN", target.join("release").join("relay")),
     )
 }

@@ -1,7 +1,5 @@
-//! The release builds the tasks share: the widget with trunk into `target/widget`, and the
-//! release relay with the other binaries a task runs (`bench`, `chaos`).
-
-use std::process::Command;
+//! The release builds the tasks share: the widget into `target/widget` (`widget`), and
+//! the release relay with the other binaries a task runs (`bench`, `chaos`).
 
 use anyhow::Result;
 
@@ -9,19 +7,12 @@ use crate::run::{done, status, step};
 use crate::setup::Tools;
 use crate::workspace;
 
-/// The release build of the widget into `target/widget`, offline, with our tools.
-pub(crate) fn trunk_build(tools: &Tools) -> Result<Command> {
-    let mut cmd = tools.command("trunk");
-    cmd.current_dir(workspace::root()?).args(["build", "--release", "--offline"]);
-    Ok(cmd)
-}
-
 /// The release widget, then the release relay and any other binaries `more` names
 /// (`-p <package> --bin <name>` pairs): what `bench` and `chaos` measure.
 pub(crate) fn release_builds(tools: &Tools, more: &[&str]) -> Result<()> {
-    let started = step("widget release build (trunk)");
-    status(&mut trunk_build(tools)?)?;
-    done("widget release build (trunk)", started, true);
+    let started = step("widget release build");
+    crate::widget::build(tools)?;
+    done("widget release build", started, true);
     let started = step("release build");
     status(
         tools

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::build::trunk_build;
 use crate::run::{done, status, step};
 use crate::{balancer, setup, workspace};
 
@@ -31,8 +30,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let tools = setup::ensure_all()?;
     let root = workspace::root()?;
 
-    let started = step("building the widget (trunk, release)");
-    status(&mut trunk_build(&tools)?)?;
+    let started = step("building the widget (release)");
+    crate::widget::build(&tools)?;
     done("widget", started, true);
     let started = step("building gms-sim and the relay");
     status(

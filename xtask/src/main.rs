@@ -24,6 +24,7 @@ mod fuzz;
 mod run;
 mod setup;
 mod test;
+mod widget;
 mod workspace;
 
 const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|image|setup>
@@ -46,6 +47,8 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|image|setup>
   image   the relay as a static binary (x86_64-unknown-linux-musl, release) in a
           FROM-scratch image (deploy/Containerfile), where docker or podman runs
   setup   only install what is missing
+  widget  only the widget's release build (split into the first open and what loads
+          later), into target/widget
   compact-css FILE   compact the widget's styles in place (the release build runs it)";
 
 fn main() {
@@ -59,6 +62,7 @@ fn main() {
         Some("image") => deploy::image(),
         Some("setup") => setup::ensure_all().map(drop),
         Some("compact-css") => css::run(&args[1..]),
+        Some("widget") => setup::ensure_all().and_then(|tools| widget::build(&tools)),
         _ => {
             eprintln!("{USAGE}");
             Err(anyhow::anyhow!("unknown or missing task"))

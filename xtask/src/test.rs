@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use crate::build::trunk_build;
 use crate::run::{Counts, add_tests, check, check_with};
 // The other tasks whose checks `test` runs too: the only calls between tasks.
 use crate::{chaos, deploy, fuzz};
@@ -58,7 +57,7 @@ pub(crate) fn run() -> Result<()> {
     deploy::check_all(&tools, &mut counts)?;
 
     let widget_built =
-        check(&mut counts, "widget release build (trunk)", &mut trunk_build(&tools)?);
+        check_with(&mut counts, "widget release build (split)", || crate::widget::build(&tools));
     if widget_built {
         // One run per engine (each test is named `…::chromium`, `…::firefox` or
         // `…::webkit`), so the counts say how many passed in each.

@@ -190,6 +190,12 @@ fn only_the_last_message_s_quick_replies_are_live() {
     assert_eq!(live_choices(&[rich(2, "Agent"), plain(3, "Client")]), None, "chosen or answered");
     assert_eq!(live_choices(&[rich(2, "Agent"), plain(3, "Agent")]), None, "a newer line");
     assert_eq!(live_choices(&[plain(1, "Agent")]), None);
+    let card = both_codecs(&event_json(
+        5,
+        "Agent",
+        r#"{"contentType":"generic","content":[{"title":"t"}]}"#,
+    ));
+    assert_eq!(live_choices(&[card]), Some(5), "the view retires only quick replies");
 }
 
 #[test]
