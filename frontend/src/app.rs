@@ -378,11 +378,9 @@ fn Survey(
     let html = RwSignal::new(String::new());
     Effect::new(move || {
         let Some((before_end, link)) = form.get() else { return };
-        leptos::task::spawn_local(async move {
-            match crate::later::survey_html(t, thumbs, before_end, link).await {
-                Ok(markup) => html.set(markup),
-                Err(_) => ctrl.part_unavailable(),
-            }
+        crate::later::spawn(ctrl, async move {
+            html.set(crate::later::survey_html(t, thumbs, before_end, link).await?);
+            Ok(())
         });
     });
     // The form's submit bubbles here: the dismiss button is the submitter named `skip`.
@@ -520,19 +518,13 @@ fn LineView(
             let has_rich = rich.is_some();
             if let Some(rich) = rich {
                 content.on_load(move |element| {
-                    leptos::task::spawn_local(async move {
-                        match crate::later::rich_into(element.into(), rich).await {
-                            Ok(kind) => shown.set(kind),
-                            Err(_) => ctrl.part_unavailable(),
-                        }
+                    crate::later::spawn(ctrl, async move {
+                        shown
+                            .set(crate::later::rich_into(ctrl, index, element.into(), rich).await?);
+                        Ok(())
                     });
                 });
             }
-            let choose = move |ev: leptos::ev::MouseEvent| {
-                if let Some(text) = crate::rich::reply_of(&ev) {
-                    ctrl.input(Input::Choose { index, text });
-                }
-            };
             EitherOf4::A(view! {
                 <div class=if mine { "gc-line gc-mine" } else { "gc-line gc-theirs" } data-testid="line" data-index=index>
                     <Speaker mine=mine who=who first=first you=you/>
@@ -544,7 +536,7 @@ fn LineView(
                         }
                     }).collect_view()}</div>
                     {has_rich.then(|| view! {
-                        <div class="gc-rich" data-testid="rich" node_ref=content on:click=choose
+                        <div class="gc-rich" data-testid="rich" node_ref=content
                             hidden=move || shown.get().is_none_or(|under| under && !live.get())></div>
                     })}
                     {at.map(|ms| view! { <time class="gc-time" data-testid="time">{crate::host::local_time(ms)}</time> })}
@@ -691,6 +683,9 @@ fn Composer(
                         }
                         input.set_value("");
                     }/>
+                // The picker is the part that loads on first use: it opens and closes itself.
+                <button class="gc-link" data-testid="emoji" aria-label=t.emoji title=t.emoji aria-expanded="false"
+                    on:click=move |ev| crate::later::spawn(ctrl, crate::later::emoji(ctrl, event_target(&ev), draft))>"🙂"</button>
                 <button class="gc-link gc-attach" data-testid="attach" disabled=move || uploading.get()
                     on:click=move |_| if let Some(input) = picker.get() { input.click() }>
                     {move || if uploading.get() { t.sending_file } else { t.attach_file }}

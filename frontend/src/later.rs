@@ -9,10 +9,15 @@
 //! The functions take owned values: a split point is an `extern "C"` call across modules.
 #![allow(unsafe_code, reason = "the split macro's expansion declares the loader's import")]
 
+use std::future::Future;
+use std::pin::Pin;
+
+use leptos::prelude::RwSignal;
+
+use crate::controller::Controller;
 use crate::texts::Texts;
 
 /// A part of the widget could not be fetched (offline, a failed deploy).
-#[derive(Debug)]
 pub(crate) struct Unavailable;
 
 #[cfg(gms_split)]
@@ -50,20 +55,84 @@ macro_rules! later {
 }
 
 later! {
-    /// Fills `parent` with a rich message's content (`crate::rich`): whether the fallback
-    /// text stays above it (quick replies) or goes (cards, lists); `None` when the content
-    /// is nothing the widget shows.
+    /// Fills `parent` with the rich content of the message at transcript `index`
+    /// (`crate::rich`): whether the fallback text stays above it (quick replies) or goes
+    /// (cards, lists); `None` when the content is nothing the widget shows.
     @preload preload_later
-    fn rich_into(parent: web_sys::Element, content: String) -> Option<bool> {
+    fn rich_into(ctrl: Controller, index: u64, parent: web_sys::Element, content: String) -> Option<bool> {
         let rich = shared::rich::Rich::parse(&content)?;
-        crate::rich::build(&parent, &rich);
+        crate::rich::build(ctrl, index, &parent, &rich);
         Some(rich.keeps_text())
+    }
+
+    /// Opens or closes the emoji picker of the composer whose picker button is `button`
+    /// (`crate::emoji`); a chosen emoji joins `draft`.
+    fn emoji(ctrl: Controller, button: web_sys::Element, draft: RwSignal<String>) -> () {
+        crate::emoji::toggle(ctrl, &button, draft);
     }
 
     /// The survey form's markup (`crate::chat::survey_html`).
     fn survey_html(t: &'static Texts, thumbs: bool, before_end: bool, link: String) -> String {
         crate::chat::survey_html(t, thumbs, before_end, &link)
     }
+}
+
+/// The rules of what the part draws (rich messages, the emoji picker), adopted by the
+/// widget's shadow root on its first use, not carried by the loader every page view gets.
+const STYLES: &str = ".gc-rich{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}\
+.gc-cards{display:flex;gap:8px;max-width:100%;overflow-x:auto;scroll-snap-type:x mandatory}\
+.gc-card{flex:0 0 auto;width:210px;max-width:100%;scroll-snap-align:start;display:flex;flex-direction:column;gap:6px}\
+.gc-card img{width:100%;border-radius:8px}.gc-card-title{font-weight:600}\
+.gc-card ul{list-style:none;padding:0!important;display:flex;flex-direction:column;gap:4px}\
+.gc-chip{display:inline-flex;flex-direction:column;align-items:flex-start;gap:2px;border:1px solid var(--gc-link);\
+border-radius:14px;padding:4px 12px;background:none;color:var(--gc-link);font:inherit;text-align:start;cursor:pointer}\
+.gc-chip img{width:40px;border-radius:4px}.gc-chip small{color:var(--gc-muted)}\
+.gc-emoji-search{width:100%;box-sizing:border-box;padding:6px 8px;border:1px solid var(--gc-border);border-radius:8px}\
+.gc-emoji-grid{display:grid;grid-template-columns:repeat(8,1fr);max-height:180px;overflow-y:auto;margin-top:6px}\
+.gc-emoji-grid button{border:0;background:none;font-size:22px;line-height:1.3;padding:2px;cursor:pointer;border-radius:6px}\
+.gc-emoji-grid button:hover{background:var(--gc-theirs)}\
+.gc-emoji-group{grid-column:1/-1;margin:6px 0 2px;font-size:12px;color:var(--gc-muted)}";
+
+/// Adds [`STYLES`] to the widget's shadow root (the loader's `gms-chat-widget` host),
+/// once; engines without constructable stylesheets get a style element, as from the loader.
+pub(crate) fn adopt_styles() {
+    thread_local!(static ADOPTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if ADOPTED.replace(true) {
+        return;
+    }
+    let document = web_sys::window().and_then(|w| w.document());
+    let host = document.as_ref().and_then(|d| d.get_element_by_id("gms-chat-widget"));
+    let Some(root) = host.and_then(|h| h.shadow_root()) else { return };
+    match web_sys::CssStyleSheet::new() {
+        Ok(sheet) if sheet.replace_sync(STYLES).is_ok() => {
+            let sheets = js_sys::Array::from(&root.adopted_style_sheets());
+            sheets.push(&sheet);
+            root.set_adopted_style_sheets(&sheets);
+        }
+        _ => {
+            if let Some(style) = document.and_then(|d| d.create_element("style").ok()) {
+                style.set_text_content(Some(STYLES));
+                let _ = root.append_child(&style);
+            }
+        }
+    }
+}
+
+/// Runs `part` (calls of split points) in the background; if a part could not be fetched,
+/// the panel says so. One boxed future type, so each caller adds no executor code.
+pub(crate) fn spawn(
+    ctrl: Controller,
+    part: impl Future<Output = Result<(), Unavailable>> + 'static,
+) {
+    spawn_boxed(ctrl, Box::pin(part));
+}
+
+fn spawn_boxed(ctrl: Controller, part: Pin<Box<dyn Future<Output = Result<(), Unavailable>>>>) {
+    leptos::task::spawn_local(async move {
+        if part.await.is_err() {
+            ctrl.part_unavailable();
+        }
+    });
 }
 
 /// Fetches the module in the background (when the panel opens and the browser is idle),

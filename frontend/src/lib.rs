@@ -7,6 +7,7 @@ pub mod chat;
 pub mod connection;
 pub mod controller;
 pub mod embed;
+mod emoji;
 mod host;
 mod later;
 pub mod net;

@@ -286,6 +286,19 @@ pub async fn office_hours(config: &WidgetConfig, service: &str) -> Option<Office
     (status == 200).then(|| shared::json::from_str(&String::from_utf8_lossy(&bytes))).flatten()
 }
 
+/// The emoji picker's data in the widget's language, English where there is none
+/// (`frontend/emoji`, served with the widget's files by the relay).
+pub async fn emoji(config: &WidgetConfig) -> Option<String> {
+    let base = config.relay_url.trim_end_matches('/');
+    for language in [config.language.as_str(), "en"] {
+        let url = format!("{base}/emoji/{language}.txt");
+        if let Ok((200, _, bytes)) = fetch("GET", &url, &[], None).await {
+            return String::from_utf8(bytes).ok();
+        }
+    }
+    None
+}
+
 /// Hands the relay the rating of an ended chat (best effort: the relay retries its webhook,
 /// a lost rating is not worth the visitor's time).
 pub async fn survey(config: &WidgetConfig, chat_id: &str, token: &str, answer: &SurveyAnswer) {

@@ -1,27 +1,30 @@
 //! A rich message's choices, cards and lists (`shared::rich`) built as DOM nodes, as an
 //! agent's formatted line is: every text a text node, links only by the safe-link rule
 //! (opened in a new tab, `noopener`), images only over https, lazily, never in the way of
-//! the text. A choice that sends is a button carrying its text in `data-reply`, which the
-//! line's one click handler ([`reply_of`]) reads. Their styles come with the first rich
-//! message ([`STYLES`]), not with the loader every page view downloads.
+//! the text. A choice that sends is a button carrying its text in `data-reply`; one click
+//! handler on the message sends it as the visitor's answer. Built by the part that loads
+//! on first use, with its styles (`later::adopt_styles`), not carried by the loader every
+//! page view downloads.
 
 use shared::rich::{Action, Card, Choice, Rich};
+use shared::visitor::Input;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
 use web_sys::Element;
 
-/// The rich messages' rules, adopted by the widget's shadow root on the first one.
-const STYLES: &str = ".gc-rich{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}\
-.gc-cards{display:flex;gap:8px;max-width:100%;overflow-x:auto;scroll-snap-type:x mandatory}\
-.gc-card{flex:0 0 auto;width:210px;max-width:100%;scroll-snap-align:start;display:flex;flex-direction:column;gap:6px}\
-.gc-card img{width:100%;border-radius:8px}.gc-card-title{font-weight:600}\
-.gc-card ul{list-style:none;padding:0!important;display:flex;flex-direction:column;gap:4px}\
-.gc-chip{display:inline-flex;flex-direction:column;align-items:flex-start;gap:2px;border:1px solid var(--gc-link);\
-border-radius:14px;padding:4px 12px;background:none;color:var(--gc-link);font:inherit;text-align:start;cursor:pointer}\
-.gc-chip img{width:40px;border-radius:4px}.gc-chip small{color:var(--gc-muted)}";
+use crate::controller::Controller;
 
-/// Fills `parent` with what `rich` shows.
-pub(crate) fn build(parent: &Element, rich: &Rich) {
-    adopt_styles();
+/// Fills `parent` with what `rich`, the message at transcript `index`, shows.
+pub(crate) fn build(ctrl: Controller, index: u64, parent: &Element, rich: &Rich) {
+    crate::later::adopt_styles();
+    let choose = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
+        if let Some(text) = reply_of(&event) {
+            ctrl.input(Input::Choose { index, text });
+        }
+    });
+    let _ = parent.add_event_listener_with_callback("click", choose.as_ref().unchecked_ref());
+    // Forgotten: one small closure per rich message, for the life of the page.
+    choose.forget();
     match rich {
         Rich::QuickReplies(choices) => {
             for item in choices {
@@ -43,7 +46,7 @@ pub(crate) fn build(parent: &Element, rich: &Rich) {
 }
 
 /// The text a click on a choice sends, if the click was on one.
-pub(crate) fn reply_of(event: &web_sys::Event) -> Option<String> {
+fn reply_of(event: &web_sys::Event) -> Option<String> {
     let target = event.target()?.dyn_into::<Element>().ok()?;
     target.closest("[data-reply]").ok()??.get_attribute("data-reply")
 }
@@ -124,30 +127,5 @@ fn choice(parent: &Element, choice: &Choice) {
         && let Some(detail) = child(&element, "small", "")
     {
         let _ = detail.append_with_str_1(&choice.detail);
-    }
-}
-
-/// Adds [`STYLES`] to the widget's shadow root (the loader's `gms-chat-widget` host),
-/// once; engines without constructable stylesheets get a style element, as from the loader.
-fn adopt_styles() {
-    thread_local!(static ADOPTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    if ADOPTED.replace(true) {
-        return;
-    }
-    let document = web_sys::window().and_then(|w| w.document());
-    let host = document.as_ref().and_then(|d| d.get_element_by_id("gms-chat-widget"));
-    let Some(root) = host.and_then(|h| h.shadow_root()) else { return };
-    match web_sys::CssStyleSheet::new() {
-        Ok(sheet) if sheet.replace_sync(STYLES).is_ok() => {
-            let sheets = js_sys::Array::from(&root.adopted_style_sheets());
-            sheets.push(&sheet);
-            root.set_adopted_style_sheets(&sheets);
-        }
-        _ => {
-            if let Some(style) = document.and_then(|d| d.create_element("style").ok()) {
-                style.set_text_content(Some(STYLES));
-                let _ = root.append_child(&style);
-            }
-        }
     }
 }

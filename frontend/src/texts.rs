@@ -121,6 +121,10 @@ texts! {
     masked,
     /// A part of the widget that loads on first use (issue 37) could not be fetched.
     part_unavailable,
+    /// The composer's emoji picker button.
+    emoji,
+    /// The emoji picker's search field.
+    emoji_search,
     /// The pre-chat form while the office is open.
     hours_open,
     /// `{when}`: the next opening in the visitor's time; chats may start while closed.
@@ -290,6 +294,8 @@ pub const EN: Texts = Texts {
     email_link: "Email it to me",
     email_subject: "Our conversation",
     link_failed: "The link could not be made. Try again.",
+    emoji: "Emoji",
+    emoji_search: "Search emoji",
     part_unavailable: "Part of the chat could not be loaded (are you offline?). It loads again when you next use it.",
     masked: "We hid what looked like a card number or other private data (•••) before sending. Never share card details in chat.",
     hours_open: "We're open now.",

@@ -74,6 +74,10 @@ async fn axe_finds_no_violation_in_any_state(engine: Engine) -> Result<()> {
     }
     widget.wait_for_text("[data-testid=rich] button", "What else?", 10).await?;
     no_violations(&browser, "conversation").await?;
+    widget.click("[data-testid=emoji]").await?;
+    widget.wait_for_text("[data-testid=emoji-picker]", "😀", 10).await?;
+    no_violations(&browser, "emoji picker").await?;
+    widget.click("[data-testid=emoji]").await?;
 
     widget.keep_link().await?;
     no_violations(&browser, "link kept").await?;

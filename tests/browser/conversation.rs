@@ -306,3 +306,100 @@ async fn rich_messages_show_every_template_and_send_the_choice_back(engine: Engi
     browser.close().await?;
     system.stop().await
 }
+
+/// The emoji picker's shown buttons and the element that has the focus, in the widget.
+async fn picker(browser: &Browser) -> Result<serde_json::Value> {
+    browser
+        .script(
+            "const root = document.getElementById('gms-chat-widget').shadowRoot;
+             const picker = root.querySelector('[data-testid=emoji-picker]');
+             const shown = picker ? Array.from(picker.querySelectorAll('button')).filter(b => !b.hidden) : [];
+             const active = root.activeElement;
+             return {
+               open: !!picker && !picker.hidden,
+               shown: shown.slice(0, 5).map(b => b.dataset.emoji),
+               count: shown.length,
+               focus: active ? (active.dataset.emoji || active.dataset.testid || active.tagName) : null,
+               draft: root.querySelector('[data-testid=composer]').value,
+               fetched: performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/emoji/'))
+             };",
+            json!([]),
+        )
+        .await
+}
+
+engines!(the_emoji_picker_loads_when_first_opened_and_works_by_mouse_and_keyboard: Chromium, Firefox, WebKit);
+async fn the_emoji_picker_loads_when_first_opened_and_works_by_mouse_and_keyboard(
+    engine: Engine,
+) -> Result<()> {
+    let widget_config = shared::widget_config::WidgetConfig {
+        language: "de".to_owned(),
+        ..shared::widget_config::WidgetConfig::default()
+    };
+    let options = system_tests::harness::Options {
+        widget_config,
+        ..system_tests::harness::Options::sim(&[])
+    };
+    let system = super::system_with(options).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = Browser::start_in(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    widget.submit_prechat(&system.page_url(), "Jana").await?;
+    widget.wait_for_text("[data-testid=status]", "Verbunden", 20).await?;
+    let chat_id = widget.stored_chat_id().await?;
+    widget.element("[data-testid=composer]").await?;
+    assert_eq!(
+        picker(&browser).await?["fetched"],
+        json!([]),
+        "no emoji data before the picker opens"
+    );
+
+    widget.click("[data-testid=emoji]").await?;
+    widget.wait_for_text("[data-testid=emoji-picker]", "😀", 10).await?;
+    let seen = picker(&browser).await?;
+    assert_eq!(seen["focus"], json!("emoji-search"), "the search field takes the focus: {seen}");
+    assert!(seen["count"].as_u64().unwrap_or_default() > 1000, "{seen}");
+    assert_eq!(seen["fetched"].as_array().map(Vec::len), Some(1), "{seen}");
+    assert!(seen["fetched"][0].as_str().unwrap_or_default().ends_with("/emoji/de.txt"), "{seen}");
+
+    // Searched by its German name and keywords.
+    browser.type_into(&widget.element("[data-testid=emoji-search]").await?, "grinsen").await?;
+    let seen = picker(&browser).await?;
+    assert!(seen["shown"].as_array().is_some_and(|s| s.contains(&json!("😀"))), "{seen}");
+    assert!(seen["count"].as_u64().unwrap_or(999) < 20, "only the matches show: {seen}");
+    widget.click("[data-testid=emoji-picker] [data-emoji='😀']").await?;
+    assert_eq!(picker(&browser).await?["draft"], json!("😀"));
+
+    // By keyboard: arrows move between the shown emoji, Enter adds one, Escape closes.
+    let first = seen["shown"][0].as_str().unwrap_or_default().to_owned();
+    let second = seen["shown"][1].as_str().unwrap_or_default().to_owned();
+    let button =
+        widget.element(&format!("[data-testid=emoji-picker] [data-emoji='{first}']")).await?;
+    browser.type_into(&button, "\u{E014}").await?;
+    assert_eq!(picker(&browser).await?["focus"], json!(second), "the arrow moved the focus");
+    let button =
+        widget.element(&format!("[data-testid=emoji-picker] [data-emoji='{second}']")).await?;
+    browser.type_into(&button, "\u{E007}").await?;
+    assert_eq!(picker(&browser).await?["draft"], json!(format!("😀{second}")));
+    browser.type_into(&button, "\u{E00C}").await?;
+    let seen = picker(&browser).await?;
+    assert_eq!(
+        (seen["open"].clone(), seen["focus"].clone()),
+        (json!(false), json!("emoji")),
+        "{seen}"
+    );
+
+    widget.click("[data-testid=send]").await?;
+    widget.wait_for_text("[data-testid=line]", &format!("😀{second}"), 10).await?;
+    let transcript = admin.get(&format!("/sim/chats/{chat_id}")).await?.to_string();
+    assert!(transcript.contains(&format!("😀{second}")), "{transcript}");
+    // Opened again, the picker is there at once, from the first fetch.
+    widget.click("[data-testid=emoji]").await?;
+    let seen = picker(&browser).await?;
+    assert_eq!(
+        (seen["open"].clone(), seen["fetched"].as_array().map(Vec::len)),
+        (json!(true), Some(1))
+    );
+    browser.close().await?;
+    system.stop().await
+}

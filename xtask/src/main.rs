@@ -20,6 +20,7 @@ mod chaos;
 mod css;
 mod demo;
 mod deploy;
+mod emoji;
 mod fuzz;
 mod run;
 mod setup;
@@ -49,7 +50,8 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|image|setup>
   setup   only install what is missing
   widget  only the widget's release build (split into the first open and what loads
           later), into target/widget
-  compact-css FILE   compact the widget's styles in place (the release build runs it)";
+  compact-css FILE   compact the widget's styles in place (the release build runs it)
+  emoji   write the emoji picker's data (frontend/emoji) from emojibase-data (npm)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,6 +64,7 @@ fn main() {
         Some("image") => deploy::image(),
         Some("setup") => setup::ensure_all().map(drop),
         Some("compact-css") => css::run(&args[1..]),
+        Some("emoji") => emoji::run(),
         Some("widget") => setup::ensure_all().and_then(|tools| widget::build(&tools)),
         _ => {
             eprintln!("{USAGE}");

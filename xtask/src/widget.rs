@@ -141,10 +141,14 @@ pub(crate) fn build(tools: &Tools) -> Result<()> {
             .args(["--compress", "--mangle", "--format", "quote_style=1", "--output"])
             .arg(&template),
     )?;
-    std::fs::create_dir_all(staging.join("texts"))?;
-    for entry in std::fs::read_dir(frontend.join("texts"))? {
-        let path = entry?.path();
-        std::fs::copy(&path, staging.join("texts").join(file_name(&path)?))?;
+    for dir in ["texts", "emoji"] {
+        std::fs::create_dir_all(staging.join(dir))?;
+        for entry in std::fs::read_dir(frontend.join(dir))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json" || e == "txt") {
+                std::fs::copy(&path, staging.join(dir).join(file_name(&path)?))?;
+            }
+        }
     }
 
     let dist = dist()?;

@@ -191,7 +191,7 @@ fn cache_control(path: &str, status: axum::http::StatusCode) -> &'static str {
         "no-store"
     } else if is_hashed_asset(path) {
         "public, max-age=31536000, immutable"
-    } else if path == LOADER_PATH || path.starts_with("/texts/") {
+    } else if path == LOADER_PATH || path.starts_with("/texts/") || path.starts_with("/emoji/") {
         "public, max-age=300"
     } else {
         "no-cache"
