@@ -48,6 +48,7 @@ mod expectations;
 mod identity;
 mod page;
 mod panel;
+mod parts;
 mod proxy;
 mod tabs;
 mod visitor;

@@ -78,8 +78,23 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     }
     let browser = Browser::start().await?;
     browser.cdp("Network.enable", json!({})).await?;
-    for (cache_disabled, visit) in [(true, "first visit (no cache)"), (false, "returning (cached)")]
-    {
+    let visits = [
+        (false, true, "first visit (no cache)"),
+        (false, false, "returning (cached)"),
+        (true, true, "slow 4G, first visit (no cache)"),
+        (true, false, "slow 4G, returning (cached)"),
+    ];
+    for (slow, cache_disabled, visit) in visits {
+        // Lighthouse's "slow 4G": 150 ms round trips, 1.6 Mbit/s down, 750 kbit/s up.
+        let (latency, down, up) =
+            if slow { (150, 1_600_000 / 8, 750_000 / 8) } else { (0, -1, -1) };
+        browser
+            .cdp(
+                "Network.emulateNetworkConditions",
+                json!({"offline": false, "latency": latency, "downloadThroughput": down,
+                       "uploadThroughput": up}),
+            )
+            .await?;
         browser.cdp("Network.setCacheDisabled", json!({"cacheDisabled": cache_disabled})).await?;
         if !cache_disabled {
             visit_and_open(&browser, &system.relay_url).await?;
