@@ -8,6 +8,7 @@
   var KEY = 'gms-chat:v1';
   var JS = '__GMS_CHAT_JS__';
   var WASM = '__GMS_CHAT_WASM__';
+  var SPLIT = '__GMS_CHAT_SPLIT__';
   var CSS = '__GMS_CHAT_CSS__';
   // GMS for pages that name none: the relay's --widget-gms-url (may be empty).
   var GMS = '__GMS_CHAT_GMS_URL__';
@@ -201,8 +202,13 @@
     // The texts of a language other than English come as a file, fetched with the wasm.
     var texts = language === 'en' ? Promise.resolve('') : fetch(asset('texts/' + language + '.json'))
       .then(function (r) { return r.ok ? r.text() : ''; }, function () { return ''; });
+    // The wasm and the split loader the glue imports are fetched alongside the glue, not
+    // after it: a round trip less before the panel.
+    var wasm = fetch(asset(WASM));
+    wasm.then(null, function () {}); // a failure is the glue's to report
+    if (SPLIT) import(asset(SPLIT)).then(null, function () {});
     loading = import(asset(JS)).then(function (glue) {
-      return glue['default']({ module_or_path: asset(WASM) }).then(function () { return texts; })
+      return glue['default']({ module_or_path: wasm }).then(function () { return texts; })
         .then(function (json) { handOver(glue, json); });
     }).then(null, function (error) {
       warn('the chat could not be loaded (' + error + ')');

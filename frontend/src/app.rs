@@ -313,7 +313,7 @@ fn Conversation(
                 <div class="gc-ended" data-testid="ended">
                     <p>{t.chat_ended}</p>
                     <button class="gc-primary" data-testid="new-chat" on:click=move |_| ctrl.input(Input::NewChat)>{t.new_chat}</button>
-                    <button class="gc-link" data-testid="save-transcript" on:click=move |_| save_transcript(ctrl)>{t.save_transcript}</button>
+                    <button class="gc-link" data-testid="save-transcript" on:click=move |_| crate::later::spawn(ctrl, crate::later::save_transcript(ctrl))>{t.save_transcript}</button>
                 </div>
             })
         } else {
@@ -442,8 +442,8 @@ fn KeepLink(
     }
 }
 
-/// Hands the conversation to the visitor as a plain-text file.
-fn save_transcript(ctrl: Controller) {
+/// Hands the conversation to the visitor as a plain-text file (from `later`).
+pub(crate) fn save_transcript(ctrl: Controller) {
     let text = ctrl.with_untracked(|m| {
         m.stored
             .chat
@@ -557,7 +557,7 @@ fn LineView(
                 <span>{text}" "</span>
                 {file_id.map(|id| view! {
                     <button class="gc-link" data-testid="download"
-                        on:click=move |_| ctrl.download(id.clone(), name.clone())>{t.download}</button>
+                        on:click=move |_| crate::later::spawn(ctrl, crate::later::download(ctrl, id.clone(), name.clone()))>{t.download}</button>
                 })}
             </div>
         }),
@@ -662,7 +662,7 @@ fn Composer(
                 on:keydown=keydown></textarea>
             <div class="gc-actions">
                 <button class="gc-link" data-testid="end-chat" on:click=move |_| ctrl.input(Input::End)>{t.end_chat}</button>
-                <button class="gc-link" data-testid="save-transcript" on:click=move |_| save_transcript(ctrl)>{t.save_transcript}</button>
+                <button class="gc-link" data-testid="save-transcript" on:click=move |_| crate::later::spawn(ctrl, crate::later::save_transcript(ctrl))>{t.save_transcript}</button>
                 <button class="gc-link" data-testid="alerts" aria-pressed=move || alerts.get().to_string()
                     on:click=move |_| {
                         let on = !alerts.get_untracked();

@@ -71,6 +71,16 @@ later! {
         crate::emoji::toggle(ctrl, &button, draft);
     }
 
+    /// Hands the conversation to the visitor as a plain-text file.
+    fn save_transcript(ctrl: Controller) -> () {
+        crate::app::save_transcript(ctrl);
+    }
+
+    /// Fetches a file of the chat and hands it to the visitor (`Controller::download`).
+    fn download(ctrl: Controller, file_id: String, name: String) -> () {
+        ctrl.download(file_id, name);
+    }
+
     /// The survey form's markup (`crate::chat::survey_html`).
     fn survey_html(t: &'static Texts, thumbs: bool, before_end: bool, link: String) -> String {
         crate::chat::survey_html(t, thumbs, before_end, &link)

@@ -1,6 +1,6 @@
-//! `cargo xtask compact-css FILE`: the widget's styles compacted in place, once, by the
-//! release build (trunk's post_build hook, frontend/minify.sh), so the relay serves them
-//! as built and never compacts on a render of `/widget.js`.
+//! The widget's styles compacted once, by the release build (`widget.rs`; also `cargo
+//! xtask compact-css FILE`, in place), so the relay serves them as built and never
+//! compacts on a render of `/widget.js`.
 
 use anyhow::Context;
 

@@ -47,7 +47,7 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|fuzz|chaos|image|setup>
           --visitors V --relays 2 --redis sentinel|cluster --proxy`; see RELIABILITY.md)
   image   the relay as a static binary (x86_64-unknown-linux-musl, release) in a
           FROM-scratch image (deploy/Containerfile), where docker or podman runs
-  setup   only install what is missing
+  setup   only install what is missing, and trunk for the development loop (`trunk serve`)
   widget  only the widget's release build (split into the first open and what loads
           later), into target/widget
   compact-css FILE   compact the widget's styles in place (the release build runs it)
@@ -62,7 +62,7 @@ fn main() {
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
         Some("image") => deploy::image(),
-        Some("setup") => setup::ensure_all().map(drop),
+        Some("setup") => setup::ensure_development().map(drop),
         Some("compact-css") => css::run(&args[1..]),
         Some("emoji") => emoji::run(),
         Some("widget") => setup::ensure_all().and_then(|tools| widget::build(&tools)),

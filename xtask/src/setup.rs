@@ -2,10 +2,12 @@
 //!
 //! [`table`] lists every tool, one row each: its name, how to see it is present at the
 //! version we pin, and the one way it installs. Everything installs from the package
-//! registries this project may reach: rustup for the wasm32 target, crates.io for trunk,
-//! wasm-bindgen-cli, geckodriver (Firefox's WebDriver) and cargo-fuzz, npm for binaryen's
-//! wasm-opt (Debian's is too old and breaks the wasm), terser (which minifies the widget's
-//! JavaScript in release builds: `frontend/minify.sh`), axe-core and Lighthouse (the
+//! registries this project may reach: rustup for the wasm32 target, crates.io for
+//! wasm-bindgen-cli, geckodriver (Firefox's WebDriver), cargo-fuzz and trunk (only for the
+//! development loop, `trunk serve`: `cargo xtask setup` installs it, the tests need it
+//! not), npm for binaryen's wasm-opt (Debian's is too old and breaks the wasm), terser
+//! (which minifies the widget's JavaScript in its release build, `xtask/src/widget.rs`),
+//! axe-core and Lighthouse (the
 //! accessibility checkers of the browser tests), apt for the browser tests' engines
 //! (Chromium and chromedriver, Firefox ESR, WebKitGTK's WebKitWebDriver with its
 //! MiniBrowser, and Xvfb, the display MiniBrowser needs), redis-server, promtool,
@@ -22,7 +24,7 @@ use crate::workspace;
 const TRUNK_VERSION: &str = "0.21.14";
 /// geckodriver, Firefox's WebDriver for the browser tests; 0.37 drives Firefox ESR 153.
 const GECKODRIVER_VERSION: &str = "0.37.1";
-/// terser, the JavaScript minifier of trunk's post-build hook.
+/// terser, the JavaScript minifier of the widget's release build.
 const TERSER_VERSION: &str = "5.51.4";
 /// axe-core, the accessibility checker the browser tests inject into the page.
 const AXE_VERSION: &str = "4.10.2";
@@ -62,6 +64,8 @@ enum Wanted {
     Always,
     /// Only fuzzing, which runs where a nightly toolchain exists: [`ensure_cargo_fuzz`].
     Fuzzing,
+    /// Only the development loop (`trunk serve`): [`ensure_development`].
+    Development,
 }
 
 /// One row of the table.
@@ -166,11 +170,16 @@ fn table() -> Result<(Vec<Tool>, Tools)> {
     let apt = |name: &str, present, package| row(name, present, Install::Apt(package));
     let table = vec![
         row(WASM_TARGET, Probe::RustTarget(WASM_TARGET), Install::RustTarget(WASM_TARGET)),
-        row(
-            "trunk",
-            Probe::version("trunk", &format!("trunk {TRUNK_VERSION}")),
-            Install::Cargo { krate: "trunk", version: TRUNK_VERSION.to_owned(), locked: true },
-        ),
+        Tool {
+            name: "trunk".to_owned(),
+            wanted: Wanted::Development,
+            present: Probe::version("trunk", &format!("trunk {TRUNK_VERSION}")),
+            install: Install::Cargo {
+                krate: "trunk",
+                version: TRUNK_VERSION.to_owned(),
+                locked: true,
+            },
+        },
         row(
             "wasm-bindgen",
             Probe::version("wasm-bindgen", &format!("wasm-bindgen {bindgen}")),
@@ -255,6 +264,14 @@ pub(crate) fn ensure_all() -> Result<Tools> {
         println!("    installed: {}", installed.join(", "));
     }
     done("setup", started, true);
+    Ok(tools)
+}
+
+/// Everything [`ensure_all`] installs, and trunk for the development loop: `cargo xtask
+/// setup`.
+pub(crate) fn ensure_development() -> Result<Tools> {
+    let tools = ensure_all()?;
+    ensure(&table()?.0, Wanted::Development)?;
     Ok(tools)
 }
 

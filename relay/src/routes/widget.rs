@@ -90,10 +90,10 @@ fn render(dir: &Path, gms_url: &str, (proxy, surveys): (bool, bool)) -> Result<S
         std::fs::read_to_string(dir.join(name))
             .map_err(|e| AppError::WidgetNotBuilt(format!("{name}: {e}")))
     };
-    let (js, wasm) = build_files(dir)?;
-    // Compacted by the release build (`cargo xtask compact-css` in frontend/minify.sh).
+    let (js, wasm, split) = build_files(dir)?;
+    // Compacted by the release build (`cargo xtask widget`).
     let css = read(STYLES)?;
-    let values = Filled { js: &js, wasm: &wasm, css: &css, gms_url, proxy, surveys };
+    let values = Filled { js: &js, wasm: &wasm, split: &split, css: &css, gms_url, proxy, surveys };
     fill(&read(TEMPLATE)?, &values)
 }
 
@@ -103,6 +103,9 @@ pub(crate) struct Filled<'a> {
     pub js: &'a str,
     /// The wasm's file name.
     pub wasm: &'a str,
+    /// The split loader the glue imports (`<glue>-split.js`), empty in a build without one
+    /// (`trunk serve`): the loader fetches it alongside the glue.
+    pub split: &'a str,
     /// The widget's styles.
     pub css: &'a str,
     /// GMS for pages that name none (may be empty).
@@ -113,9 +116,10 @@ pub(crate) struct Filled<'a> {
     pub surveys: bool,
 }
 
-/// The glue script and wasm trunk wrote (`frontend-<hash>.js`, `frontend-<hash>_bg.wasm`);
+/// The glue script, the wasm and the split loader of the build (`frontend-<id>.js`,
+/// `frontend-<id>_bg.wasm`, `frontend-<id>-split.js` or none);
 /// the newest build's when an operator keeps the previous one for pages still using it.
-fn build_files(dir: &Path) -> Result<(String, String), AppError> {
+fn build_files(dir: &Path) -> Result<(String, String, String), AppError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| AppError::WidgetNotBuilt(format!("{}: {e}", dir.display())))?;
     let mut names = Vec::new();
@@ -132,11 +136,14 @@ fn build_files(dir: &Path) -> Result<(String, String), AppError> {
         names.push(name);
     }
     let (_, wasm) = newest.ok_or_else(|| AppError::WidgetNotBuilt("no *_bg.wasm".to_owned()))?;
-    let js = format!("{}.js", wasm.trim_end_matches("_bg.wasm"));
+    let stem = wasm.trim_end_matches("_bg.wasm");
+    let js = format!("{stem}.js");
     if !names.contains(&js) {
         return Err(AppError::WidgetNotBuilt(format!("no {js} next to {wasm}")));
     }
-    Ok((js, wasm))
+    let split = format!("{stem}-split.js");
+    let split = if names.contains(&split) { split } else { String::new() };
+    Ok((js, wasm, split))
 }
 
 /// The loader with its placeholders replaced; each must be there, so a template and a
@@ -147,6 +154,7 @@ pub(crate) fn fill(template: &str, values: &Filled<'_>) -> Result<String, AppErr
     for (placeholder, value) in [
         ("'__GMS_CHAT_JS__'", quoted(values.js)),
         ("'__GMS_CHAT_WASM__'", quoted(values.wasm)),
+        ("'__GMS_CHAT_SPLIT__'", quoted(values.split)),
         ("'__GMS_CHAT_CSS__'", quoted(values.css)),
         ("'__GMS_CHAT_GMS_URL__'", quoted(values.gms_url)),
         ("'__GMS_CHAT_PROXY__'", values.proxy.to_string()),
@@ -237,11 +245,13 @@ mod tests {
     #[test]
     fn the_loader_gets_the_builds_names_and_styles_as_string_literals() {
         let template = "var JS = '__GMS_CHAT_JS__'; var W = '__GMS_CHAT_WASM__'; \
+                        var X = '__GMS_CHAT_SPLIT__'; \
                         var C = '__GMS_CHAT_CSS__'; var G = '__GMS_CHAT_GMS_URL__'; \
                         var P = '__GMS_CHAT_PROXY__'; var S = '__GMS_CHAT_SURVEYS__';";
         let values = Filled {
             js: "f-1.js",
             wasm: "f-1_bg.wasm",
+            split: "f-1-split.js",
             css: "a { content: \"'\" }\n",
             gms_url: "",
             proxy: true,
@@ -249,7 +259,7 @@ mod tests {
         };
         assert_eq!(
             fill(template, &values).expect("fills"),
-            r#"var JS = "f-1.js"; var W = "f-1_bg.wasm"; var C = "a { content: \"'\" }\n"; var G = ""; var P = true; var S = false;"#
+            r#"var JS = "f-1.js"; var W = "f-1_bg.wasm"; var X = "f-1-split.js"; var C = "a { content: \"'\" }\n"; var G = ""; var P = true; var S = false;"#
         );
         assert!(fill("var JS = '__GMS_CHAT_JS__';", &values).is_err(), "a placeholder missing");
     }

@@ -32,7 +32,10 @@ use crate::report::{Report, median};
 /// know to pass it on (the site's choice to refuse chats while the office is closed); and
 /// by 85 B (5,782 B measured): the survey's settings (`survey`, `surveyUrl`), the relay's
 /// word that it takes ratings of ended chats, and the survey form's three style rules.
-const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470 + 15 + 15 + 85;
+/// Issue 37 raised it by 40 B (5,821 B measured): the first open fetches the wasm and the
+/// split loader alongside the glue instead of after it, a round trip less for every
+/// visitor's first open (the split loader's name is a literal the relay writes).
+const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470 + 15 + 15 + 85 + 40;
 
 /// The most the whole chat (loader, glue and wasm) may weigh, gzipped. Issue 16's goal is
 /// 120 KB; lower this with every step towards it, and raise it only for a feature visitors
@@ -57,10 +60,20 @@ const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470 + 15 + 15 + 85;
 /// reason, six texts. Raised by 6,060 B (211,124 B measured) for the expected wait (its
 /// frame, the line until an agent joins) and the survey (the machine's two ways to rate,
 /// the form as markup, the relay call, eleven texts): issue 35's 6 KB in all is not met
-/// yet (8.2 KB); issue 37 loads the survey only when a chat ends. Raised by 760 B (211,881 B
+/// (8.2 KB; with the form's markup in the later part since issue 37, 907 B of it, 7.3 KB
+/// stay in the first open: the machine, the view and the texts). Raised by 760 B (211,881 B
 /// measured) for read receipts (issue 36: the batch, the pause and its timer) and the
 /// office's opening timer (issue 35: a form that refuses chats takes them from the opening).
-const CHAT_BUDGET_GZ: usize = 175_500 + 1_906 + 23_390 + 2_200 + 2_150 + 6_060 + 760;
+/// The first open since issue 37 (the chat in parts): the loader, the glue, the split loader
+/// and the main wasm; the parts that load on first use have `LATER_BUDGET_GZ`. Raised by
+/// 9,209 B (221,090 B measured) for issue 36's rich messages and emoji picker and for the
+/// split itself: what must be there at the first open (a rich message's place in its line
+/// and its live quick replies, the structured content kept with each event, a choice's link
+/// in the send, the picker's button, a part's failure notice) and the loader of parts
+/// (about 1.3 KB, with the formatting code its dependency brings); a rich message's content,
+/// the emoji picker, the survey's markup and the transcript and file downloads (13,832 B)
+/// moved to the part that loads later.
+const CHAT_BUDGET_GZ: usize = 175_500 + 1_906 + 23_390 + 2_200 + 2_150 + 6_060 + 760 + 9_209;
 
 /// The built widget (`WIDGET_DIST`, set by xtask after `trunk build --release`).
 pub(crate) fn dist() -> Result<PathBuf> {
@@ -171,7 +184,7 @@ async fn visit_and_open(browser: &Browser, relay_url: &str) -> Result<Timing> {
 /// The most a part that loads on first use (`frontend/src/later.rs`: rich messages, the
 /// survey, the emoji picker...) may weigh, gzipped: it is fetched when the panel opens, at
 /// idle, so it must stay small enough not to delay a first use on a slow network.
-const LATER_BUDGET_GZ: usize = 12 * 1024;
+const LATER_BUDGET_GZ: usize = 16 * 1024;
 
 /// What the relay serves: the loader (every page view), the files the first open loads
 /// (the glue, the main wasm and the split loader it imports) and the parts that load on
