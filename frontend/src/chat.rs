@@ -13,7 +13,7 @@ use crate::texts::{Texts, fill};
 pub enum Line {
     /// Chat text, from the visitor (`mine`) or someone else, with the rich content of
     /// another's message.
-    /// `rich` is the structured content as JSON text (`shared::rich::Rich::parse`).
+    /// `rich`: the event's attributes when they may hold rich content (`shared::rich`).
     Message { mine: bool, who: String, text: String, rich: Option<String> },
     /// A pushed link; `url` is only set for http and https, anything else shows as text.
     Link { mine: bool, who: String, text: String, url: Option<String> },
@@ -31,7 +31,8 @@ pub fn line(event: &ChatEvent, t: &Texts) -> Option<Line> {
     let about = |template: &str| fill(template, &[("who", &who)]);
     Some(match &event.event_type {
         EventType::Message => {
-            let rich = if mine { None } else { event.structured.clone() };
+            let attributes = event.attributes.as_ref();
+            let rich = attributes.filter(|a| !mine && shared::rich::may_be_rich(a)).cloned();
             Line::Message { mine, who, text, rich }
         }
         EventType::PushUrl => {

@@ -59,8 +59,8 @@ later! {
     /// (`crate::rich`): whether the fallback text stays above it (quick replies) or goes
     /// (cards, lists); `None` when the content is nothing the widget shows.
     @preload preload_later
-    fn rich_into(ctrl: Controller, index: u64, parent: web_sys::Element, content: String) -> Option<bool> {
-        let rich = shared::rich::Rich::parse(&content)?;
+    fn rich_into(ctrl: Controller, index: u64, parent: web_sys::Element, attributes: String) -> Option<bool> {
+        let rich = shared::rich::Rich::parse(&attributes)?;
         crate::rich::build(ctrl, index, &parent, &rich);
         Some(rich.keeps_text())
     }

@@ -20,6 +20,9 @@ use crate::format::safe_url;
 use crate::gms::ChatEvent;
 use crate::json::Json;
 
+/// Where the structured content is in an event's attributes.
+const CONTENT_PATH: [&str; 3] = ["structured-content", "genesys-chat", "content"];
+
 /// The most items of one message the widget shows (a carousel's cards, a list's rows, a
 /// card's buttons): a hostile message cannot fill the page.
 pub const MAX_ITEMS: usize = 10;
@@ -78,12 +81,24 @@ pub enum Action {
 impl Rich {
     /// The structured content `event` carries, if the widget can show it.
     pub fn of(event: &ChatEvent) -> Option<Rich> {
-        Rich::parse(event.structured.as_deref()?)
+        Rich::parse(event.attributes.as_deref()?)
     }
 
-    /// Reads structured content written as JSON text ([`ChatEvent::structured`]).
-    pub fn parse(content: &str) -> Option<Rich> {
-        Rich::read(&crate::json::parse(content)?)
+    /// The structured content in an event's attributes ([`ChatEvent::attributes`]): at
+    /// `structured-content` → `genesys-chat` → `content`, the attributes and the content
+    /// each an object or that object written as a string.
+    pub fn parse(attributes: &str) -> Option<Rich> {
+        fn object(value: Json) -> Option<Json> {
+            match value {
+                Json::String(text) => crate::json::parse(&text),
+                value => Some(value),
+            }
+        }
+        let mut value = object(crate::json::parse(attributes)?)?;
+        for key in CONTENT_PATH {
+            value = object(value.get(key)?.clone())?;
+        }
+        Rich::read(&value)
     }
 
     /// Reads a structured content object (`contentType`, `content`).
@@ -124,13 +139,18 @@ pub fn replied_to(attributes: &str) -> Option<u64> {
     id.as_str().and_then(|s| s.parse().ok()).or_else(|| id.as_integer())
 }
 
+/// Whether an event's attributes may hold structured content: a look at the text, which
+/// [`Rich::parse`] then reads where it is shown (not in the widget's first load).
+pub fn may_be_rich(attributes: &str) -> bool {
+    attributes.contains("structured-content")
+}
+
 /// The one message whose quick replies are live in `events`: the last chat message, if it
-/// carries structured content (only quick replies retire; it is not read here, so the
-/// widget's first load carries no reader of it). Anyone's next message (the visitor's
-/// choice, a new agent line) retires them.
+/// may be rich ([`may_be_rich`]; only quick replies retire). Anyone's next message (the
+/// visitor's choice, a new agent line) retires them.
 pub fn live_choices(events: &[ChatEvent]) -> Option<u64> {
     let last = events.iter().rev().find(|e| e.event_type == crate::gms::EventType::Message)?;
-    last.structured.as_ref().and(last.index)
+    last.attributes.as_deref().filter(|a| may_be_rich(a)).and(last.index)
 }
 
 fn text(value: &Json, key: &str) -> String {

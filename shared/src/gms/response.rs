@@ -169,85 +169,47 @@ pub struct ChatEvent {
     /// Per-event data (file metadata, limits).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "string_map")]
     pub user_data: BTreeMap<String, String>,
-    /// A rich message's structured content (`crate::rich`), as JSON text: read from
-    /// `eventAttributes` → `structured-content` → `genesys-chat` → `content` (an object or
-    /// a string), written back there as a string. Other event attributes are not kept.
+    /// The event's `eventAttributes`, kept whole as JSON text (whatever JSON GMS sent: an
+    /// object, or the object written as a string). A rich message's structured content is
+    /// in them (`crate::rich`), read only where it is shown.
     #[serde(
         default,
         rename = "eventAttributes",
         skip_serializing_if = "Option::is_none",
-        with = "structured_content"
+        with = "json_text"
     )]
-    pub structured: Option<String>,
+    pub attributes: Option<String>,
     /// Fields this crate does not know, kept verbatim.
     #[cfg(feature = "unknown-fields")]
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// The path of a rich message's content in an event's attributes.
-const STRUCTURED_PATH: [&str; 3] = ["structured-content", "genesys-chat", "content"];
-
-/// serde's side of [`ChatEvent::structured`].
-mod structured_content {
+/// serde's side of [`ChatEvent::attributes`]: any JSON value, kept as its text.
+mod json_text {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use serde_json::Value;
 
-    pub(super) fn serialize<S: Serializer>(
-        content: &Option<String>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut value = Value::from(content.clone());
-        for key in super::STRUCTURED_PATH.iter().rev() {
-            value = Value::Object([(key.to_string(), value)].into_iter().collect());
+    pub(super) fn serialize<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        let text = text.as_deref().unwrap_or("null");
+        // Text the widget's own codec wrote is JSON; anything else goes as a string.
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => value.serialize(s),
+            Err(_) => s.serialize_str(text),
         }
-        value.serialize(s)
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        let attributes = match Option::<Value>::deserialize(d)? {
-            // Attributes written as JSON text, as a send carries them.
-            Some(Value::String(text)) => serde_json::from_str(&text).ok(),
-            attributes => attributes,
-        };
-        let mut value = attributes.as_ref();
-        for key in super::STRUCTURED_PATH {
-            value = value.and_then(|v| v.get(key));
-        }
-        Ok(match value {
-            Some(Value::String(text)) => Some(text.clone()),
-            Some(Value::Null) | None => None,
-            Some(other) => Some(other.to_string()),
-        })
+        Ok(Option::<Value>::deserialize(d)?.filter(|v| !v.is_null()).map(|v| v.to_string()))
     }
 }
 
-/// The widget's side of [`ChatEvent::structured`] when read: the content at its place in
-/// the attributes (themselves an object, or JSON text as a send carries them).
-fn structured_content(attributes: &Json) -> Option<String> {
-    if let Json::String(text) = attributes {
-        return structured_content(&crate::json::parse(text)?);
-    }
-    match STRUCTURED_PATH.iter().try_fold(attributes, |at, key| at.get(key))? {
-        Json::String(text) => Some(text.clone()),
-        Json::Null => None,
-        other => Some(crate::json::to_string(other)),
-    }
-}
+/// JSON text written as it is (the widget's side of [`ChatEvent::attributes`]).
+struct Raw<'a>(&'a str);
 
-/// The widget's side of [`ChatEvent::structured`] when written: the content as a string at
-/// its place in `eventAttributes`.
-struct Structured<'a>(&'a str);
-
-impl ToJson for Structured<'_> {
+impl ToJson for Raw<'_> {
     fn write_json(&self, out: &mut String) {
-        for key in STRUCTURED_PATH {
-            out.push('{');
-            write_str(out, key);
-            out.push(':');
-        }
-        write_str(out, self.0);
-        out.push_str("}}}");
+        out.push_str(self.0);
     }
 }
 
@@ -262,7 +224,10 @@ impl FromJson for ChatEvent {
             text: optional(v, "text")?,
             message_type: optional(v, "messageType")?,
             user_data: json_string_map(v, "userData")?,
-            structured: v.get("eventAttributes").and_then(structured_content),
+            attributes: v
+                .get("eventAttributes")
+                .filter(|a| **a != Json::Null)
+                .map(crate::json::to_string),
             #[cfg(feature = "unknown-fields")]
             extra: serde_json::Map::new(),
         })
@@ -282,8 +247,8 @@ impl ToJson for ChatEvent {
         if !self.user_data.is_empty() {
             object.field("userData", &self.user_data);
         }
-        if let Some(content) = &self.structured {
-            object.field("eventAttributes", &Structured(content));
+        if let Some(attributes) = &self.attributes {
+            object.field("eventAttributes", &Raw(attributes));
         }
         object.end();
     }
@@ -300,7 +265,7 @@ impl ChatEvent {
             text: None,
             message_type: None,
             user_data: BTreeMap::new(),
-            structured: None,
+            attributes: None,
             #[cfg(feature = "unknown-fields")]
             extra: Map::new(),
         }

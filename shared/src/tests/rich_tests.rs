@@ -28,7 +28,7 @@ fn event_json(index: u64, party: &str, content: &str) -> String {
 fn both_codecs(json: &str) -> ChatEvent {
     let widget: ChatEvent = crate::json::from_str(json).expect("the widget reads it");
     let relay: ChatEvent = serde_json::from_str(json).expect("the relay reads it");
-    assert_eq!(widget.structured.is_some(), relay.structured.is_some());
+    assert_eq!(widget.attributes.is_some(), relay.attributes.is_some());
     assert_eq!(Rich::of(&widget), Rich::of(&relay), "both codecs read the same content");
     // Written by either and read back by the other, nothing is lost.
     let again: ChatEvent = serde_json::from_str(&crate::json::to_string(&widget)).expect("serde");
@@ -206,12 +206,10 @@ fn a_choice_goes_back_as_a_message_linked_to_its_rich_message() {
     assert_eq!(replied_to(r#"{"general-properties":{}}"#), None);
     assert_eq!(replied_to("nonsense"), None);
 
-    let stored = Stored {
-        device_id: "d".into(),
-        chat: Some(ChatState::new("svc", tokens("C"))),
-        open: true,
-        ..Stored::default()
-    };
+    // The chat has seen position 1; the rich message comes next.
+    let chat = ChatState { next_position: 2, ..ChatState::new("svc", tokens("C")) };
+    let stored =
+        Stored { device_id: "d".into(), chat: Some(chat), open: true, ..Stored::default() };
     let mut m = Machine::new(stored, "svc", "");
     let event = both_codecs(&event_json(2, "Agent", QUICK));
     m.step(Input::Frame(ServerFrame::Events {

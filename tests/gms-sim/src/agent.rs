@@ -59,7 +59,7 @@ impl World {
                 let chat = self.chats.get_mut(chat_id).ok_or(AgentError::NoSuchChat)?;
                 let index = chat.append(EventType::Message, agent, Some(text));
                 if let Some(event) = chat.last_event_mut() {
-                    event.structured = structured;
+                    event.attributes = structured.as_deref().map(crate::rich::attributes);
                 }
                 self.queue_push_for_last_event(chat_id, effects);
                 Some(index)

@@ -8,6 +8,14 @@ use serde_json::{Value, json};
 /// The templates' names, as the console lists them.
 pub(crate) const TEMPLATES: [&str; 5] = ["quick-replies", "buttons", "card", "list", "carousel"];
 
+/// The event attributes that carry the structured `content` (JSON text: an object, or a
+/// string that holds one, as GMS may send either).
+pub(crate) fn attributes(content: &str) -> String {
+    let content = serde_json::from_str::<Value>(content)
+        .unwrap_or_else(|_| Value::String(content.to_owned()));
+    json!({"structured-content": {"genesys-chat": {"content": content}}}).to_string()
+}
+
 /// The fallback text and the structured content of the template `name`.
 pub(crate) fn template(name: &str) -> Option<(&'static str, Value)> {
     let card = |title: &str, desc: &str, image: &str, buttons: Value| {
