@@ -85,7 +85,13 @@ async fn a_verified_visitor_whose_storage_was_wiped_gets_the_same_chat_back(
     browser.goto(&system.page_url()).await?;
     // The loader asked the relay and loaded the chat: the launcher counts the agent's line
     // after the visitor's own as unread.
-    widget.wait_for_text("[data-testid=unread]", "1", 20).await?;
+    if let Err(error) = widget.wait_for_text("[data-testid=unread]", "1", 20).await {
+        // Failed once in Firefox under the full suite's load: what the widget held then.
+        let stored = stored_chat(&browser).await.unwrap_or_default();
+        let status = widget.texts("[data-testid=status]").await.unwrap_or_default();
+        let console = browser.console_log().await.unwrap_or_default();
+        anyhow::bail!("{error:#}\nstored chat: {stored}\nstatus: {status:?}\nconsole: {console:?}");
+    }
     widget.click("[data-testid=launcher]").await?;
     shows_lines(&browser, &before).await?;
     let chat = stored_chat(&browser).await?;
