@@ -3,6 +3,8 @@
 //! visitor's resume link opens it in a fresh browser, and what does not verify is refused
 //! without revealing anything. In every engine: the rule that motivates it is Safari's.
 
+use std::time::Duration;
+
 use anyhow::Result;
 use serde_json::json;
 use system_tests::gms_client::SimAdmin;
@@ -63,6 +65,19 @@ async fn a_verified_visitor_whose_storage_was_wiped_gets_the_same_chat_back(
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     widget.say("where is my parcel").await?;
+    // The visitor's line reaches GMS before the agent answers: the answer is the one line
+    // after it, which the other browser counts as unread (a slow send, once in Firefox
+    // under the full suite's load, let the answer overtake it).
+    let detail = format!("/sim/chats/{chat_id}");
+    system_tests::support::until(
+        "the visitor's line at GMS",
+        Duration::from_secs(10),
+        async || {
+            let sent = admin.get(&detail).await?.to_string().contains("where is my parcel");
+            Ok(system_tests::support::Wait::done_if(sent, "not yet".to_owned()))
+        },
+    )
+    .await?;
     admin.agent_says(&chat_id, "It left the depot this morning").await?;
     widget.wait_for_text("[data-testid=line]", "left the depot", 10).await?;
     browser
