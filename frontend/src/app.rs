@@ -379,7 +379,14 @@ fn Survey(
     Effect::new(move || {
         let Some((before_end, link)) = form.get() else { return };
         crate::later::spawn(ctrl, async move {
-            html.set(crate::later::survey_html(t, thumbs, before_end, link).await?);
+            match crate::later::survey_html(t, thumbs, before_end, link).await {
+                Ok(markup) => html.set(markup),
+                // No form to rate with: the rating must not stand in the way of the end.
+                Err(unavailable) => {
+                    ctrl.input(Input::SkipSurvey);
+                    return Err(unavailable);
+                }
+            }
             Ok(())
         });
     });

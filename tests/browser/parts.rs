@@ -112,3 +112,23 @@ async fn a_part_that_cannot_be_fetched_says_so_and_is_fetched_again_on_the_next_
     browser.close().await?;
     system.stop().await
 }
+
+engines!(a_rating_form_that_cannot_be_fetched_does_not_stand_in_the_way_of_the_end: Chromium;
+    not Firefox, WebKit: "blocks the part's file by CDP; the fallback is the same code in every engine");
+async fn a_rating_form_that_cannot_be_fetched_does_not_stand_in_the_way_of_the_end(
+    engine: Engine,
+) -> Result<()> {
+    let system = system(&[]).await?;
+    let browser = Browser::start_in(engine).await?;
+    browser.cdp("Network.enable", json!({})).await?;
+    browser.cdp("Network.setBlockedURLs", json!({"urls": ["*-split_later.wasm"]})).await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    // The visitor's end asks for a rating first; without its form the chat ends anyway.
+    widget.click("[data-testid=end-chat]").await?;
+    widget.element("[data-testid=new-chat]").await?;
+    let chat = SimAdmin::new(&system.gms.url()).get(&format!("/sim/chats/{chat_id}")).await?;
+    assert_eq!(chat["ended"], json!(true), "{chat}");
+    browser.close().await?;
+    system.stop().await
+}
