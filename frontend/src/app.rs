@@ -520,9 +520,11 @@ fn LineView(
             // take the text's place (`Some(false)`), and quick replies show under it
             // (`Some(true)`) while they are live.
             let shown = RwSignal::new(None::<bool>);
-            let live = ctrl.memo(move |m| m.live_choices() == Some(index));
             let content = NodeRef::<leptos::html::Div>::new();
             let has_rich = rich.is_some();
+            // Only a rich line follows the liveness: a memo per line would read the
+            // transcript once per line at every step.
+            let live = has_rich.then(|| ctrl.memo(move |m| m.live_choices() == Some(index)));
             if let Some(rich) = rich {
                 content.on_load(move |element| {
                     crate::later::spawn(ctrl, async move {
@@ -544,7 +546,7 @@ fn LineView(
                     }).collect_view()}</div>
                     {has_rich.then(|| view! {
                         <div class="gc-rich" data-testid="rich" node_ref=content
-                            hidden=move || shown.get().is_none_or(|under| under && !live.get())></div>
+                            hidden=move || shown.get().is_none_or(|under| under && !live.is_some_and(|l| l.get()))></div>
                     })}
                     {at.map(|ms| view! { <time class="gc-time" data-testid="time">{crate::host::local_time(ms)}</time> })}
                 </div>

@@ -11,9 +11,8 @@ use crate::texts::{Texts, fill};
 /// How a transcript event is shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
-    /// Chat text, from the visitor (`mine`) or someone else, with the rich content of
-    /// another's message.
-    /// `rich`: the event's attributes when they may hold rich content (`shared::rich`).
+    /// Chat text, from the visitor (`mine`) or someone else; `rich`: another's event
+    /// attributes when they may hold rich content (`shared::rich`).
     Message { mine: bool, who: String, text: String, rich: Option<String> },
     /// A pushed link; `url` is only set for http and https, anything else shows as text.
     Link { mine: bool, who: String, text: String, url: Option<String> },

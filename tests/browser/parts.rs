@@ -78,6 +78,14 @@ async fn a_later_part_is_fetched_when_the_panel_opens_and_its_first_use_does_not
     system.stop().await
 }
 
+/// A browser that cannot fetch the later part (Chromium: by CDP).
+async fn with_the_part_blocked(engine: Engine) -> Result<Browser> {
+    let browser = Browser::start_in(engine).await?;
+    browser.cdp("Network.enable", json!({})).await?;
+    browser.cdp("Network.setBlockedURLs", json!({"urls": ["*-split_later.wasm"]})).await?;
+    Ok(browser)
+}
+
 engines!(a_part_that_cannot_be_fetched_says_so_and_is_fetched_again_on_the_next_use: Chromium;
     not Firefox, WebKit: "blocks the part's file by CDP; the fallback is the same code in every engine");
 async fn a_part_that_cannot_be_fetched_says_so_and_is_fetched_again_on_the_next_use(
@@ -85,9 +93,7 @@ async fn a_part_that_cannot_be_fetched_says_so_and_is_fetched_again_on_the_next_
 ) -> Result<()> {
     let system = system(&[]).await?;
     let admin = SimAdmin::new(&system.gms.url());
-    let browser = Browser::start_in(engine).await?;
-    browser.cdp("Network.enable", json!({})).await?;
-    browser.cdp("Network.setBlockedURLs", json!({"urls": ["*-split_later.wasm"]})).await?;
+    let browser = with_the_part_blocked(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     let path = format!("/sim/chats/{chat_id}/agent/message");
@@ -119,9 +125,7 @@ async fn a_rating_form_that_cannot_be_fetched_does_not_stand_in_the_way_of_the_e
     engine: Engine,
 ) -> Result<()> {
     let system = system(&[]).await?;
-    let browser = Browser::start_in(engine).await?;
-    browser.cdp("Network.enable", json!({})).await?;
-    browser.cdp("Network.setBlockedURLs", json!({"urls": ["*-split_later.wasm"]})).await?;
+    let browser = with_the_part_blocked(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
     // The visitor's end asks for a rating first; without its form the chat ends anyway.

@@ -40,7 +40,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     done("binaries", started, true);
 
     let demo = root.join("target").join("demo");
-    // The relay serves trunk's build as it is (a `trunk serve` rebuild included) and tells
+    // The relay serves the release build as it is (a `trunk serve` rebuild included) and tells
     // the page's one tag where GMS is.
     let site = root.join("target").join("widget");
     let gms_url = format!("http://127.0.0.1:{gms_port}");

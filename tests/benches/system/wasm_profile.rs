@@ -1,5 +1,6 @@
-//! Where the widget's bytes go: the release wasm (the artifact trunk built) run through
-//! wasm-bindgen and `wasm-opt -Oz -g` as trunk does, but keeping function names; each
+//! Where the widget's bytes go: the first open's wasm (the release build's main module as
+//! the splitter left it) run through wasm-bindgen and `wasm-opt -Oz -g`, keeping function
+//! names; each
 //! function's code is counted for the crate its demangled name belongs to (for a trait
 //! impl, the trait's crate: serde's derives count as serde, `Debug` impls as core), and
 //! the data segments as one group. Gzip sizes are each group compressed alone, so they add

@@ -68,14 +68,14 @@ const LOADER_BUDGET_GZ: usize = 5 * 1024 + 85 + 470 + 15 + 15 + 85 + 40;
 /// and the main wasm; the parts that load on first use have `LATER_BUDGET_GZ`. Raised by
 /// 9,209 B (221,090 B measured) for issue 36's rich messages and emoji picker and for the
 /// split itself: what must be there at the first open (a rich message's place in its line
-/// and its live quick replies, the structured content kept with each event, a choice's link
-/// in the send, the picker's button, a part's failure notice) and the loader of parts
-/// (about 1.3 KB, with the formatting code its dependency brings); a rich message's content,
-/// the emoji picker, the survey's markup and the transcript and file downloads (13,832 B)
-/// moved to the part that loads later.
+/// and its live quick replies, each event's attributes, a choice's link in the send, the
+/// picker's button, a part's failure notice) and the loader of parts (about 4 KB of code
+/// before compression, with the formatting code its dependency brings); a rich message's
+/// content, the emoji picker, the survey's markup and the transcript and file downloads
+/// (13,832 B) moved to the part that loads later.
 const CHAT_BUDGET_GZ: usize = 175_500 + 1_906 + 23_390 + 2_200 + 2_150 + 6_060 + 760 + 9_209;
 
-/// The built widget (`WIDGET_DIST`, set by xtask after `trunk build --release`).
+/// The built widget (`WIDGET_DIST`, set by xtask after `cargo xtask widget`'s build).
 pub(crate) fn dist() -> Result<PathBuf> {
     std::env::var_os("WIDGET_DIST")
         .map(PathBuf::from)
@@ -243,7 +243,7 @@ async fn weigh(report: &mut Report, relay_url: &str) -> Result<()> {
 }
 
 /// The twelve largest contributors to the wasm, by crate, from a build with names
-/// (`WIDGET_WASM`: the cargo artifact trunk built, set by xtask).
+/// (`WIDGET_WASM`: the release build's main module before wasm-bindgen, set by xtask).
 fn profile(report: &mut Report) -> Result<()> {
     let Some(artifact) = std::env::var_os("WIDGET_WASM").map(PathBuf::from) else {
         report.note("WIDGET_WASM is not set: no size profile by crate".to_owned());
