@@ -15,7 +15,7 @@ use shared::relay_api::ServerFrame;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub(crate) use hub::{ConnId, Hub};
+pub(crate) use hub::{ConnId, Hub, Next, heartbeat};
 pub(crate) use redis::{AckClaim, PeersError};
 
 use crate::otlp::{Kind, Span};

@@ -15,9 +15,14 @@ use tokio::time::Instant;
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::limits::OpenSocket;
+use crate::peers::Next;
 
 /// Largest frame a browser may send: subscriptions are small.
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+/// What each socket's read buffer holds before it grows: a subscription (the widget's
+/// largest frame) is about 300 bytes, and every idle socket keeps this allocated.
+const READ_BUFFER: usize = 512;
 
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
@@ -39,22 +44,14 @@ pub(crate) async fn upgrade(
     }
     let sockets = state.sockets.clone();
     Ok(ws
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(4 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| {
-            sockets.track_future(async move {
-                match refusal {
-                    Some(close) => {
-                        let (mut sink, mut stream) = socket.split();
-                        let within = state.config.ws_pong_timeout;
-                        close_with(&mut sink, &mut stream, close, within).await;
-                    }
-                    None => serve(socket, state).await,
-                }
-                drop(slot);
-            })
+            // Split before the task's future exists, so the future holds the halves only.
+            let (sink, stream) = socket.split();
+            sockets.track_future(serve(sink, stream, state, refusal, slot))
         }))
 }
 
@@ -101,35 +98,50 @@ async fn close_with(
     .await;
 }
 
-async fn serve(socket: WebSocket, state: AppState) {
-    let mut connection = state.peers.hub().connect(state.config.ws_queue);
-    let id = connection.id;
-    let (mut sink, mut stream) = socket.split();
+/// One socket's task: refused with `refusal`'s close, or served until either side ends it,
+/// holding its place among the client's open sockets (`_slot`) until then.
+async fn serve(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut stream: SplitStream<WebSocket>,
+    state: AppState,
+    refusal: Option<(u16, &'static str)>,
+    _slot: OpenSocket,
+) {
     // A peer that does not take a frame within the pong timeout is as good as gone, and
     // while a write waits nothing else on this socket runs.
     let write_timeout = state.config.ws_pong_timeout;
-    let mut ping = tokio::time::interval(state.config.ws_ping);
-    ping.tick().await;
+    if let Some(close) = refusal {
+        Box::pin(close_with(&mut sink, &mut stream, close, write_timeout)).await;
+        return;
+    }
+    let connection = state.peers.hub().connect(state.config.ws_queue);
+    let id = connection.id;
     let mut last_pong = Instant::now();
     let mut budget = FrameBudget::new(state.config.ws_frame_rate, Instant::now());
+    // Made once, not once per turn of the loop: it registers with the token when polled.
+    let shutdown = state.shutdown.cancelled();
+    tokio::pin!(shutdown);
     let close = loop {
         let written = tokio::select! {
-            () = state.shutdown.cancelled() => break Some((close_code::GOING_AWAY, "relay restarting")),
-            () = connection.slow.cancelled() => break Some((close_code::SLOW_CONSUMER, "too slow: reconnect and catch up")),
-            frame = connection.frames.recv() => {
-                let Some(text) = frame else { break None };
-                let sent = send(&mut sink, Message::Text(Utf8Bytes::from(text.as_ref())), write_timeout).await;
-                if sent.is_ok() {
-                    metrics::counter!("relay_ws_frames_sent_total").increment(1);
+            () = &mut shutdown => break Some((close_code::GOING_AWAY, "relay restarting")),
+            next = connection.next() => match next {
+                Next::Frame(text) => {
+                    let sent = send(&mut sink, Message::Text(Utf8Bytes::from(text.as_ref())), write_timeout).await;
+                    if sent.is_ok() {
+                        metrics::counter!("relay_ws_frames_sent_total").increment(1);
+                    }
+                    sent
                 }
-                sent
-            }
-            _ = ping.tick() => {
-                if last_pong.elapsed() > state.config.ws_ping + state.config.ws_pong_timeout {
-                    break Some((close_code::PING_TIMEOUT, "no pong"));
+                // The hub's heartbeat: a peer silent since before the previous ping is gone.
+                Next::Ping => {
+                    if last_pong.elapsed() > state.config.ws_ping + state.config.ws_pong_timeout {
+                        break Some((close_code::PING_TIMEOUT, "no pong"));
+                    }
+                    send(&mut sink, Message::Ping(Bytes::new()), write_timeout).await
                 }
-                send(&mut sink, Message::Ping(Bytes::new()), write_timeout).await
-            }
+                Next::Slow => break Some((close_code::SLOW_CONSUMER, "too slow: reconnect and catch up")),
+                Next::Closed => break None,
+            },
             incoming = stream.next() => {
                 let message = match incoming {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
@@ -143,7 +155,10 @@ async fn serve(socket: WebSocket, state: AppState) {
                 }
                 match message {
                     Message::Text(text) => {
-                        if let Some(close) = handle(&state, id, text.as_str()).await {
+                        // Boxed, like every rare step below: a future is as large as its
+                        // largest state, and the store's and the peers' states would make
+                        // every idle socket's task kilobytes larger than its loop needs.
+                        if let Some(close) = Box::pin(handle(&state, id, text.as_str())).await {
                             break Some(close);
                         }
                     }
@@ -164,9 +179,9 @@ async fn serve(socket: WebSocket, state: AppState) {
             }
         }
     };
-    state.peers.disconnect(id).await;
+    Box::pin(state.peers.disconnect(id)).await;
     if let Some(close) = close {
-        close_with(&mut sink, &mut stream, close, write_timeout).await;
+        Box::pin(close_with(&mut sink, &mut stream, close, write_timeout)).await;
     }
 }
 
