@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use system_tests::harness::{RelayProcess, relay_binary, scratch_dir};
 use system_tests::support::RelayArgs;
 use tokio_tungstenite::tungstenite::Message;
@@ -65,45 +65,16 @@ async fn measure(report: &mut Report, size: usize, window: Duration) -> Result<(
     let args = RelayArgs::new("127.0.0.1:0", "http://127.0.0.1:9", &data_dir).no_client_limits();
     let relay = RelayProcess::start(&relay_binary()?, &args.build()).await?;
     let pid = relay.pid().context("relay pid")?;
-    let addr: SocketAddr = relay.url.trim_start_matches("http://").parse()?;
-    let before = Usage::of(pid).context("relay usage")?;
-
-    let stop = CancellationToken::new();
-    let pings = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let opened: Vec<Result<()>> = futures_util::stream::iter(0..size)
-        .map(|i| open(addr, i, pings.clone(), stop.clone()))
-        .buffer_unordered(OPENING)
-        .collect()
-        .await;
-    let failures = opened.iter().filter(|r| r.is_err()).count();
-    if let Some(Err(error)) = opened.into_iter().find(Result::is_err) {
-        anyhow::bail!("{failures} of {size} connections failed, e.g. {error:#}");
-    }
-    relay_metrics::wait_for_connections(&relay.url, size).await?;
-    let connect_time = started.elapsed();
-
-    let held = Usage::of(pid).context("relay usage")?;
-    let pings_before = pings.load(Ordering::Relaxed);
-    let window_start = Instant::now();
-    tokio::time::sleep(window).await;
-    let idle = Usage::of(pid).context("relay usage")?;
-    let wall = window_start.elapsed();
-    let pings_seen = pings.load(Ordering::Relaxed) - pings_before;
-
-    let case = format!("{size} idle connections");
-    let per_connection = held.rss_bytes.saturating_sub(before.rss_bytes) as f64 / size as f64;
-    let cores = idle.cores_since(&held, wall);
-    report.add("idle", &case, "connect rate", size as f64 / connect_time.as_secs_f64(), "conn/s");
-    report.add("idle", &case, "relay RSS", held.rss_bytes as f64 / 1048576.0, "MiB");
-    report.add("idle", &case, "RSS per connection", per_connection / 1024.0, "KiB");
-    report.add("idle", &case, "relay CPU at idle", cores, "cores");
-    report.add("idle", &case, "CPU per connection", cores * 1e6 / size as f64, "µs/s");
-    report.add("idle", &case, "server pings seen", pings_seen as f64 / wall.as_secs_f64(), "/s");
-    stop.cancel();
+    let url = shared::relay_api::ws_url(&relay.url);
+    let relay_url = relay.url.clone();
+    let held =
+        hold(pid, &url, size, window, || relay_metrics::wait_for_connections(&relay_url, size))
+            .await;
     relay.kill9().await?;
     let _ = std::fs::remove_dir_all(data_dir);
-    let kib = per_connection / 1024.0;
+    let held = held?;
+    held.report(report, "idle", &format!("{size} idle connections"));
+    let kib = held.per_connection / 1024.0;
     anyhow::ensure!(
         kib <= RSS_BUDGET_KIB,
         "an idle connection costs the relay {kib:.2} KiB of RSS, over its {RSS_BUDGET_KIB} KiB budget"
@@ -111,28 +82,97 @@ async fn measure(report: &mut Report, size: usize, window: Duration) -> Result<(
     Ok(())
 }
 
+/// What holding idle connections cost a server process.
+pub(crate) struct Held {
+    connect_rate: f64,
+    rss_bytes: u64,
+    /// RSS bytes per connection.
+    pub(crate) per_connection: f64,
+    cores: f64,
+    size: usize,
+    pings: f64,
+}
+
+impl Held {
+    pub(crate) fn report(&self, report: &mut Report, bench: &'static str, case: &str) {
+        report.add(bench, case, "connect rate", self.connect_rate, "conn/s");
+        report.add(bench, case, "RSS", self.rss_bytes as f64 / 1048576.0, "MiB");
+        report.add(bench, case, "RSS per connection", self.per_connection / 1024.0, "KiB");
+        report.add(bench, case, "CPU at idle", self.cores, "cores");
+        report.add(bench, case, "CPU per connection", self.cores * 1e6 / self.size as f64, "µs/s");
+        report.add(bench, case, "server pings seen", self.pings, "/s");
+    }
+}
+
+/// Opens `size` WebSockets to `url` on the server process `pid`, waits for `settled` (the
+/// server counts them), then measures its memory and its CPU over `window`. The same
+/// client for every server: it answers WebSocket pings and Pusher's `pusher:ping`.
+pub(crate) async fn hold<F: std::future::Future<Output = Result<()>>>(
+    pid: u32,
+    url: &str,
+    size: usize,
+    window: Duration,
+    settled: impl FnOnce() -> F,
+) -> Result<Held> {
+    let before = Usage::of(pid).context("server usage")?;
+    let addr: SocketAddr =
+        url.trim_start_matches("ws://").split('/').next().context("a ws:// URL")?.parse()?;
+    let stop = CancellationToken::new();
+    let pings = Arc::new(AtomicU64::new(0));
+    let closed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let opened: Vec<Result<()>> = futures_util::stream::iter(0..size)
+        .map(|i| open(addr, url, i, (pings.clone(), closed.clone()), stop.clone()))
+        .buffer_unordered(OPENING)
+        .collect()
+        .await;
+    let failures = opened.iter().filter(|r| r.is_err()).count();
+    if let Some(Err(error)) = opened.into_iter().find(Result::is_err) {
+        anyhow::bail!("{failures} of {size} connections failed, e.g. {error:#}");
+    }
+    settled().await?;
+    let connect_time = started.elapsed();
+
+    let held = Usage::of(pid).context("server usage")?;
+    let pings_before = pings.load(Ordering::Relaxed);
+    let window_start = Instant::now();
+    tokio::time::sleep(window).await;
+    let idle = Usage::of(pid).context("server usage")?;
+    let wall = window_start.elapsed();
+    let pings_seen = pings.load(Ordering::Relaxed) - pings_before;
+    stop.cancel();
+    // A server that closes what it accepted is not holding it.
+    let closed = closed.load(Ordering::Relaxed);
+    anyhow::ensure!(closed == 0, "the server closed {closed} of the {size} idle connections");
+    Ok(Held {
+        connect_rate: size as f64 / connect_time.as_secs_f64(),
+        rss_bytes: held.rss_bytes,
+        per_connection: held.rss_bytes.saturating_sub(before.rss_bytes) as f64 / size as f64,
+        cores: idle.cores_since(&held, wall),
+        size,
+        pings: pings_seen as f64 / wall.as_secs_f64(),
+    })
+}
+
 /// Opens connection `i` from its source address and keeps reading it (which answers the
-/// relay's pings) until `stop`.
+/// server's WebSocket pings; Pusher's are answered here) until `stop`.
 async fn open(
-    relay: SocketAddr,
+    server: SocketAddr,
+    url: &str,
     i: usize,
-    pings: Arc<AtomicU64>,
+    (pings, closed): (Arc<AtomicU64>, Arc<AtomicU64>),
     stop: CancellationToken,
 ) -> Result<()> {
     let source = i / PER_SOURCE;
     let ip = Ipv4Addr::new(127, 1, u8::try_from(source / 250)?, u8::try_from(source % 250 + 1)?);
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(ip.into(), 0))?;
-    let stream = socket.connect(relay).await?;
+    let stream = socket.connect(server).await?;
     // Small buffers like a browser's idle socket; the defaults would make the client
-    // fleet, not the relay, the memory limit of this benchmark.
+    // fleet, not the server, the memory limit of this benchmark.
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(
-        shared::relay_api::ws_url(&format!("http://{relay}")),
-        stream,
-        Some(config),
-    )
-    .await?;
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -141,8 +181,19 @@ async fn open(
                     Some(Ok(Message::Ping(_))) => {
                         pings.fetch_add(1, Ordering::Relaxed);
                     }
+                    Some(Ok(Message::Text(text))) if text.contains("pusher:ping") => {
+                        pings.fetch_add(1, Ordering::Relaxed);
+                        let pong = Message::text(r#"{"event":"pusher:pong","data":{}}"#);
+                        if ws.send(pong).await.is_err() {
+                            closed.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
                     Some(Ok(_)) => {}
-                    Some(Err(_)) | None => break,
+                    Some(Err(_)) | None => {
+                        closed.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
                 },
             }
         }

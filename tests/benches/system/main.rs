@@ -9,7 +9,9 @@ mod churn;
 mod cluster;
 mod gms_load;
 mod idle;
+mod load;
 mod machine;
+mod peers;
 mod proxy;
 mod push;
 mod relay_metrics;
@@ -31,9 +33,14 @@ struct Args {
     /// Small sizes and short windows: proves every benchmark runs, measures nothing.
     #[arg(long)]
     smoke: bool,
-    /// Run only these (idle, push, proxy, cluster, churn, gms-load, restore, widget).
+    /// Run only these (idle, push, proxy, cluster, churn, gms-load, restore, widget; `peers`,
+    /// the relay next to Sockudo, runs only when named).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The push ladder's offered rates (pushes/s), instead of climbing until the relay
+    /// stops keeping up: `--push-rates 1000` holds one rate, e.g. to profile it.
+    #[arg(long, value_delimiter = ',')]
+    push_rates: Vec<u32>,
     /// Directory for the JSON results (default: `target/bench` of the workspace).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -62,11 +69,15 @@ async fn main() -> Result<()> {
     bench!("widget", widget::run(&mut report));
     bench!("gms-load", gms_load::run(&mut report));
     bench!("restore", restore::run(&mut report));
-    bench!("push", push::run(&mut report));
+    bench!("push", push::run(&mut report, &args.push_rates));
     bench!("proxy", proxy::run(&mut report));
     bench!("cluster", cluster::run(&mut report));
     bench!("churn", churn::run(&mut report));
     bench!("idle", idle::run(&mut report));
+    // Only when asked for: it builds Sockudo once, and takes minutes.
+    if args.only.iter().any(|o| o == "peers") {
+        bench!("peers", peers::run(&mut report));
+    }
     report.print_table();
     let out = args.out.unwrap_or_else(default_out);
     let file = report.write(&out)?;

@@ -15,23 +15,21 @@ use shared::relay_api::{ClientFrame, ServerFrame};
 use system_tests::gms_client::SimAdmin;
 use system_tests::harness::{RelayProcess, relay_binary, scratch_dir};
 use system_tests::support::{RelayArgs, push_url};
-use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::chats::{self, BenchChat};
+use crate::load::{self, Push};
 use crate::machine::Usage;
 use crate::relay_metrics::{self, metric, scrape};
 use crate::report::{Percentiles, Report};
 
-/// Pushes in flight at once, as GMS's own HTTP client pool would bound them.
-const IN_FLIGHT: usize = 256;
 /// A step passes while p99 push-to-frame latency stays under this.
 const P99_BUDGET_MS: f64 = 250.0;
 
-struct Plan {
+struct Plan<'a> {
     chats: usize,
-    rates: &'static [u32],
+    rates: &'a [u32],
     step: Duration,
 }
 
@@ -54,6 +52,35 @@ impl Clock {
             latencies: Mutex::new(Vec::new()),
             received: AtomicUsize::new(0),
         })
+    }
+
+    /// Notes that a subscriber read push `seq`'s frame now.
+    pub(crate) fn received_now(&self, seq: usize) {
+        let now = self.origin.elapsed();
+        let Some(sent) = self.sent_at.get(seq) else { return };
+        let sent = Duration::from_nanos(sent.load(Ordering::Relaxed));
+        self.received.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut latencies) = self.latencies.lock() {
+            latencies.push(now.saturating_sub(sent));
+        }
+    }
+
+    /// Frames read since the step began.
+    pub(crate) fn received(&self) -> usize {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// The latencies read since the step began.
+    pub(crate) fn latencies(&self) -> Vec<Duration> {
+        self.latencies.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Notes that push `seq` leaves the generator at `at`.
+    pub(crate) fn mark_sent(&self, seq: usize, at: Instant) {
+        if let Some(slot) = self.sent_at.get(seq) {
+            let since = at.saturating_duration_since(self.origin).as_nanos();
+            slot.store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
     }
 }
 
@@ -88,16 +115,20 @@ pub(crate) async fn gms_pushing_to_a_relay(label: &str) -> Result<Pushing> {
     Ok(Pushing { gms, relay_url, data_dir, args })
 }
 
-pub(crate) async fn run(report: &mut Report) -> Result<()> {
-    let plan = if report.smoke {
+/// The ladder: it climbs until a step fails.
+const LADDER: &[u32] = &[
+    250, 500, 1000, 2000, 4000, 6000, 8000, 12000, 16000, 20000, 25000, 30000, 40000, 50000, 60000,
+];
+
+pub(crate) async fn run(report: &mut Report, rates: &[u32]) -> Result<()> {
+    let mut plan = if report.smoke {
         Plan { chats: 20, rates: &[50], step: Duration::from_secs(1) }
     } else {
-        Plan {
-            chats: 1000,
-            rates: &[250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000],
-            step: Duration::from_secs(5),
-        }
+        Plan { chats: 1000, rates: LADDER, step: Duration::from_secs(5) }
     };
+    if !rates.is_empty() {
+        plan.rates = rates;
+    }
     let Pushing { gms, relay_url, data_dir, args } = gms_pushing_to_a_relay("bench-push").await?;
     let relay = RelayProcess::start(&relay_binary()?, &args.build()).await?;
     let pid = relay.pid().context("relay pid")?;
@@ -111,7 +142,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     relay_metrics::wait_for_connections(&relay_url, plan.chats).await?;
 
     let admin = SimAdmin::new(&gms.url());
-    let http = reqwest::Client::builder().pool_max_idle_per_host(IN_FLIGHT).build()?;
+    let http = reqwest::Client::new();
     let mut next_seq = 0;
     let mut knee = None;
     for &rate in plan.rates {
@@ -132,6 +163,7 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
             report.add("push", &case, "push answered (200) p99", a.p99, "ms");
         }
         report.add("push", &case, "relay CPU", outcome.relay_cores, "cores");
+        report.add("push", &case, "relay CPU per push", outcome.cpu_per_push(), "µs");
         report.add("push", &case, "load + gms-sim CPU", outcome.own_cores, "cores");
         report.add("push", &case, "pushes per store commit", outcome.pushes_per_commit, "pushes");
         report.add("push", &case, "mean store commit", outcome.commit_ms, "ms");
@@ -184,14 +216,10 @@ pub(crate) async fn subscribe(
             else {
                 continue;
             };
-            let now = clock.origin.elapsed();
             for event in messages {
                 let seq = event.text.as_deref().and_then(|t| t.strip_prefix('b')?.parse().ok());
-                let Some(sent) = seq.and_then(|s: usize| clock.sent_at.get(s)) else { continue };
-                let sent = Duration::from_nanos(sent.load(Ordering::Relaxed));
-                clock.received.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut latencies) = clock.latencies.lock() {
-                    latencies.push(now.saturating_sub(sent));
+                if let Some(seq) = seq {
+                    clock.received_now(seq);
                 }
             }
         }
@@ -220,6 +248,11 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
+    /// The relay's CPU time per accepted push: the push, its frame and its acknowledgement.
+    pub(crate) fn cpu_per_push(&self) -> f64 {
+        self.relay_cores * 1e6 / self.accepted_rate.max(1.0)
+    }
+
     /// Whether the relay kept up with an offered rate: at least 95 % accepted, every frame
     /// delivered, p99 within the budget.
     pub(crate) fn kept_up(&self, rate: u32) -> bool {
@@ -251,48 +284,20 @@ impl Step {
         let metrics_before = scrape(http, relay_url).await?;
         let relay_before = Usage::of(relay_pid).context("relay usage")?;
         let own_before = Usage::of(std::process::id()).context("own usage")?;
-        let started = Instant::now();
-
-        let permits = Arc::new(Semaphore::new(IN_FLIGHT));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let answers = Arc::new(Mutex::new(Vec::with_capacity(count)));
+        // Built before the clock starts: the generator's cost is a write per push.
         let push_urls: Vec<String> = relay_urls.iter().map(|url| push_url(url)).collect();
-        let gap = Duration::from_secs_f64(1.0 / f64::from(self.rate));
-        let mut sending = tokio::task::JoinSet::new();
-        for k in 0..count {
-            tokio::time::sleep_until((started + gap * k as u32).into()).await;
-            let permit = permits.clone().acquire_owned().await?;
-            let seq = self.first_seq + k;
-            let chat = &chats[seq % chats.len()];
-            let body = push_body(chat, seq, 2 + seq / chats.len());
-            let (http, url, accepted, answers) = (
-                http.clone(),
-                push_urls[seq % push_urls.len()].clone(),
-                accepted.clone(),
-                answers.clone(),
-            );
-            let origin = clock.origin;
-            let sent = origin.elapsed();
-            clock.sent_at[seq].store(u64::try_from(sent.as_nanos())?, Ordering::Relaxed);
-            sending.spawn(async move {
-                let response = http
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                if response.is_ok_and(|r| r.status().is_success()) {
-                    accepted.fetch_add(1, Ordering::Relaxed);
-                    if let Ok(mut answers) = answers.lock() {
-                        answers.push(origin.elapsed().saturating_sub(sent));
-                    }
-                }
-                drop(permit);
-            });
-        }
-        sending.join_all().await;
-        let sending_time = started.elapsed();
-        let accepted = accepted.load(Ordering::Relaxed);
+        let pushes = (0..count)
+            .map(|k| {
+                let seq = self.first_seq + k;
+                let body = push_body(&chats[seq % chats.len()], seq, 2 + seq / chats.len());
+                Push::new(seq, &push_urls[seq % push_urls.len()], &body)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let started = Instant::now();
+        let answered = load::offer(pushes, self.rate, clock, Duration::from_secs(30)).await?;
+        let sending_time = answered.elapsed;
+        let accepted = answered.accepted;
+        let mut answers = answered.latencies;
         // Frames still on their way: wait for them, but not forever.
         let deadline = Instant::now() + Duration::from_secs(10);
         while clock.received.load(Ordering::Relaxed) < accepted && Instant::now() < deadline {
@@ -304,9 +309,8 @@ impl Step {
         let metrics_after = scrape(http, relay_url).await?;
         let acks = refreshes(admin).await? - acks_before;
 
-        let delivered = clock.received.load(Ordering::Relaxed);
-        let mut latencies = clock.latencies.lock().map(|l| l.clone()).unwrap_or_default();
-        let mut answers = answers.lock().map(|a| a.clone()).unwrap_or_default();
+        let delivered = clock.received();
+        let mut latencies = clock.latencies();
         let delta = |name: &str| {
             metric(&metrics_after, name).unwrap_or(0.0)
                 - metric(&metrics_before, name).unwrap_or(0.0)
