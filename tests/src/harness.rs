@@ -467,6 +467,11 @@ impl RedisServer {
         format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     /// Kills the server (SIGKILL) and waits for it to be gone.
     pub async fn kill(&mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {

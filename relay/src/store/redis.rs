@@ -123,14 +123,9 @@ impl Keys {
         format!("{}{{{chat_id}}}:pinged", self.prefix)
     }
 
-    /// Names the relay acknowledging the chat's pushes right now.
-    pub(crate) fn acking(&self, chat_id: &str) -> String {
-        format!("{}{{{chat_id}}}:acking", self.prefix)
-    }
-
-    /// Set when a push came in while another relay was acknowledging: one more ping.
-    pub(crate) fn ack_wanted(&self, chat_id: &str) -> String {
-        format!("{}{{{chat_id}}}:ack-wanted", self.prefix)
+    /// The claim on acknowledging the chat's pushes now: how many pushes it covers.
+    pub(crate) fn ack_claim(&self, chat_id: &str) -> String {
+        format!("{}{{{chat_id}}}:ack-claim", self.prefix)
     }
 
     /// The first push body kept for a chat registered with `capture` (redacted; it expires).

@@ -1,7 +1,7 @@
 //! Three relays on one Redis behind a round-robin "load balancer": pushes go to the three
 //! in turn and each chat's subscriber sits on a relay other than the one that registered
 //! it, so most frames cross Redis pub/sub. Reported next to one relay (`push`): the knee,
-//! push→frame latency, Redis commands per push, and the GMS requests an idle chat costs
+//! push→frame latency, Redis commands and round trips per push, and the GMS requests an idle chat costs
 //! the whole cluster per hour (the periodic ping shared through Redis).
 
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use crate::chats;
 use crate::push::{Clock, Step, subscribe};
 use crate::relay_metrics;
 use crate::report::Report;
+use crate::round_trips;
 
 const NODES: usize = 3;
 
@@ -70,9 +71,18 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
         }
     };
     let redis = RedisServer::start().await?;
+    // The relays reach Redis through a proxy that counts round trips; on loopback it adds
+    // tens of microseconds per trip, less than a hop to a Redis on another machine.
+    let proxy = round_trips::Counted::start(redis.address()).await?;
     let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect::<Result<_>>()?;
     let gms = balanced_sim(&ports).await?;
-    let cluster = RelayCluster::start(&redis, &gms.url(), &ports, &[]).await?;
+    let cluster = RelayCluster::start_on(
+        &["--redis-url".to_owned(), proxy.url.clone()],
+        &gms.url(),
+        &ports,
+        &[],
+    )
+    .await?;
     let pid = cluster.pid(0).context("relay pid")?;
 
     // Registered on one relay, followed on the next.
@@ -100,8 +110,10 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
     for &rate in plan.rates {
         let step = Step { rate, duration: plan.step, first_seq: next_seq };
         let commands_before = redis_commands(&redis).await?;
+        let trips_before = proxy.trips();
         let outcome = step.run(&http, &cluster.urls, &chats, &clock, &admin, pid).await?;
         let commands = redis_commands(&redis).await? - commands_before;
+        let trips = proxy.trips() - trips_before;
         next_seq += outcome.sent;
         let case = format!("{rate} pushes/s over {NODES} relays, {} subscribers", plan.chats);
         report.add("cluster", &case, "accepted", outcome.accepted_rate, "pushes/s");
@@ -117,6 +129,13 @@ pub(crate) async fn run(report: &mut Report) -> Result<()> {
             "Redis commands per push",
             commands as f64 / accepted,
             "commands",
+        );
+        report.add(
+            "cluster",
+            &case,
+            "Redis round trips per push",
+            trips as f64 / accepted,
+            "round trips",
         );
         report.add("cluster", &case, "acknowledgements to GMS", outcome.acks_rate, "/s");
         report.add("cluster", &case, "one relay's CPU", outcome.relay_cores, "cores");

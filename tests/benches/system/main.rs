@@ -17,6 +17,7 @@ mod push;
 mod relay_metrics;
 mod report;
 mod restore;
+mod round_trips;
 mod wasm_profile;
 mod widget;
 

@@ -199,6 +199,55 @@ async fn a_burst_of_pushes_over_three_relays_costs_about_one_acknowledgement() -
 }
 
 #[tokio::test]
+async fn a_push_during_another_relays_acknowledgement_gets_one_more_ping_after_it() -> Result<()> {
+    let redis = RedisServer::start().await?;
+    let setup = cluster(&redis, &[]).await?;
+    let other = setup.system.add_relay().await?;
+    let credentials = setup.chat(false).await?;
+    setup.register(&credentials).await?;
+    let chat_id = credentials.chat_id.clone();
+    // GMS takes a second over each ping, so the second push lands during the first's.
+    setup.admin.ok("/sim/faults", serde_json::json!({"delayMs": 1000})).await?;
+    let pings = async || -> Result<u64> {
+        Ok(setup.admin.refreshes().await?.get(&chat_id).copied().unwrap_or(0))
+    };
+    let before = pings().await?;
+    let body =
+        serde_json::json!({"deviceId": "d", "message": "New message", "session-id": chat_id})
+            .to_string();
+    let push = async |url: &str| -> Result<u16> {
+        let query = super::test_secret_query();
+        let answer = setup
+            .http
+            .post(format!("{url}{PUSH_PATH}{query}"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await?;
+        Ok(answer.status().as_u16())
+    };
+    let reached = async |count: u64| {
+        until_every("the pings", Duration::from_secs(10), Duration::from_millis(20), async || {
+            let seen = pings().await? - before;
+            Ok(Wait::done_if(seen >= count, seen))
+        })
+        .await
+    };
+    assert_eq!(push(&setup.system.relay_url).await?, 200);
+    reached(1).await?;
+    let first = std::time::Instant::now();
+    assert_eq!(push(&other.url).await?, 200);
+    reached(2).await?;
+    // The second ping is the first relay's once more, after GMS answered its first: a
+    // ping of the other relay's own would have come at once, and none would fail the wait.
+    let apart = first.elapsed();
+    assert!(apart >= Duration::from_millis(800), "the second ping came {apart:?} after the first");
+    setup.admin.ok("/sim/faults", serde_json::json!({"delayMs": 0})).await?;
+    other.stop().await?;
+    setup.system.stop().await
+}
+
+#[tokio::test]
 async fn relays_reach_redis_over_tls() -> Result<()> {
     let redis = RedisServer::start_tls().await?;
     let setup = Setup::start(Options::sim(&[])).await?;

@@ -28,22 +28,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
-/// Claims a chat's acknowledgement, or leaves word for the relay that holds it.
-/// KEYS: acking, ack-wanted. ARGV: this node, time to live in ms.
+/// Claims a chat's acknowledgement (the claim is a count of the pushes it covers, 1), or
+/// adds this push to the claim held now, which keeps its expiry. KEYS[1]: the claim.
+/// ARGV[1]: its time to live in ms.
 const CLAIM_ACK: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
-return 0
-";
-
-/// Ends this node's acknowledgement; answers 1 when another relay left word meanwhile.
-/// KEYS: acking, ack-wanted. ARGV: this node.
-const RELEASE_ACK: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-if redis.call('GET', KEYS[2]) then
-  redis.call('DEL', KEYS[2])
-  return 1
-end
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+redis.call('INCR', KEYS[1])
 return 0
 ";
 
@@ -70,10 +60,22 @@ const ACK_CLAIM: Duration = Duration::from_secs(10);
 pub(crate) enum AckClaim {
     /// This relay: it pings, then asks `release_ack` whether to ping once more.
     Claimed,
-    /// Another relay is pinging and will ping once more for this push.
+    /// A relay (this one, or another) is acknowledging the chat and will ping once more
+    /// for this push.
     Deferred,
     /// Redis did not answer: ping anyway (a ping too many beats a push unacknowledged).
     Unavailable,
+}
+
+impl AckClaim {
+    /// What `CLAIM_ACK` answered.
+    pub(super) fn of(answer: &redis::RedisResult<i64>) -> AckClaim {
+        match answer {
+            Ok(1) => AckClaim::Claimed,
+            Ok(_) => AckClaim::Deferred,
+            Err(_) => AckClaim::Unavailable,
+        }
+    }
 }
 
 impl Bus {
@@ -121,42 +123,32 @@ impl Bus {
         !matches!(claimed, Ok(None))
     }
 
-    /// Claims the acknowledgement of a chat's push for this relay, or leaves word for the
-    /// relay acknowledging it now: a burst of pushes spread over several relays costs
-    /// about one ping, as it does on one relay.
+    /// Claims the acknowledgement of a chat's push for this relay, or adds the push to the
+    /// claim of the relay acknowledging the chat now (this one too): a burst of pushes
+    /// spread over several relays costs about one ping, as it does on one relay.
     pub(crate) async fn claim_ack(&self, chat_id: &str) -> AckClaim {
-        let claimed: redis::RedisResult<i64> = self
-            .query(
-                redis::cmd("EVAL")
-                    .arg(CLAIM_ACK)
-                    .arg(2)
-                    .arg(self.keys.acking(chat_id))
-                    .arg(self.keys.ack_wanted(chat_id))
-                    .arg(&*self.node)
-                    .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX)),
-            )
-            .await;
-        match claimed {
-            Ok(1) => AckClaim::Claimed,
-            Ok(_) => AckClaim::Deferred,
-            Err(_) => AckClaim::Unavailable,
-        }
+        AckClaim::of(&self.query(&self.claim_ack_command(chat_id)).await)
     }
 
-    /// Ends this relay's claim; true when another relay's push came in meanwhile, so one
-    /// more ping is due.
+    /// The command of `claim_ack`, for a pipeline.
+    pub(super) fn claim_ack_command(&self, chat_id: &str) -> redis::Cmd {
+        let mut command = redis::cmd("EVAL");
+        command
+            .arg(CLAIM_ACK)
+            .arg(1)
+            .arg(self.keys.ack_claim(chat_id))
+            .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX));
+        command
+    }
+
+    /// Ends the claim: true when pushes were added to it meanwhile, so one more ping is
+    /// due (after claiming again). One command: whoever's claim it is by now (this one's
+    /// expired, another relay's taken since), every push added to a claim is seen by the
+    /// one `release_ack` that ends it, whose ping comes after; so no push goes unpinged.
     pub(crate) async fn release_ack(&self, chat_id: &str) -> bool {
-        let again: redis::RedisResult<i64> = self
-            .query(
-                redis::cmd("EVAL")
-                    .arg(RELEASE_ACK)
-                    .arg(2)
-                    .arg(self.keys.acking(chat_id))
-                    .arg(self.keys.ack_wanted(chat_id))
-                    .arg(&*self.node),
-            )
-            .await;
-        matches!(again, Ok(1))
+        let covered: redis::RedisResult<Option<i64>> =
+            self.query(redis::cmd("GETDEL").arg(self.keys.ack_claim(chat_id))).await;
+        matches!(covered, Ok(Some(2..)))
     }
 
     /// Keeps a chat's captured push body for `ttl` unless one is kept already: the first
