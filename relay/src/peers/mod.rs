@@ -111,35 +111,28 @@ impl Peers {
         chat_id: &str,
         frame: &ServerFrame,
     ) -> Result<(), PeersError> {
-        self.publish_here(chat_id, frame, &Span::default());
-        self.elsewhere(chat_id, frame).await
+        self.publish_traced(chat_id, frame, &Span::default()).await
     }
 
-    /// `publish` of a push's frame, which also claims the push's acknowledgement
-    /// (`claim_ack`) in the round trip that hands the frame to the other relays; its parts
-    /// as spans inside `parent`: `fanout.local` (this relay's browsers and Web Push) and,
-    /// with Redis, `fanout.relays`.
-    pub(crate) async fn publish_push(
+    /// `publish`, its parts as spans inside `parent`: `fanout.local` (this relay's
+    /// browsers and Web Push) and, with Redis, `fanout.relays`.
+    pub(crate) async fn publish_traced(
         &self,
         chat_id: &str,
         frame: &ServerFrame,
         parent: &Span,
-    ) -> Result<AckClaim, PeersError> {
-        self.publish_here(chat_id, frame, parent);
-        let Some(bus) = &self.redis else { return Ok(AckClaim::Claimed) };
-        let mut relays = parent.child("fanout.relays", Kind::Producer);
-        bus.publish_and_claim(chat_id, frame)
-            .await
-            .inspect_err(|_| relays.fail("relays_unreachable"))
-    }
-
-    /// This relay's browsers and Web Push, as the span `fanout.local`.
-    fn publish_here(&self, chat_id: &str, frame: &ServerFrame, parent: &Span) {
+    ) -> Result<(), PeersError> {
         let mut local = parent.child("fanout.local", Kind::Internal);
         local.attr("fanout.connections", self.hub.publish(chat_id, frame));
         if let Some(web_push) = self.tap.get() {
             web_push.news(chat_id, frame);
         }
+        drop(local);
+        if self.redis.is_none() {
+            return Ok(());
+        }
+        let mut relays = parent.child("fanout.relays", Kind::Producer);
+        self.elsewhere(chat_id, frame).await.inspect_err(|_| relays.fail("relays_unreachable"))
     }
 
     /// `publish` of a chat's end once its record is gone (so a browser that subscribes

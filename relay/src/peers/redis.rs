@@ -100,45 +100,11 @@ impl Bus {
         chat_id: &str,
         frame: &ServerFrame,
     ) -> Result<(), PeersError> {
-        let publish = self.publish_command(chat_id, frame)?;
-        let sent: redis::RedisResult<i64> = self.query(&publish).await;
-        sent.map(drop).map_err(|e| self.failed(&e))
-    }
-
-    /// `publish` of a push's frame and, in the same round trip, `claim_ack` of its
-    /// acknowledgement (the channel and the claim share the chat's slot). Fails only when
-    /// the frame was not handed over; a claim Redis refused is `Unavailable`.
-    pub(crate) async fn publish_and_claim(
-        &self,
-        chat_id: &str,
-        frame: &ServerFrame,
-    ) -> Result<AckClaim, PeersError> {
-        let mut pipeline = redis::pipe();
-        pipeline
-            .ignore_errors()
-            .add_command(self.publish_command(chat_id, frame)?)
-            .add_command(self.claim_ack_command(chat_id));
-        let answers: Vec<redis::RedisResult<i64>> =
-            self.timed(self.link.pipeline(&pipeline)).await.map_err(|e| self.failed(&e))?;
-        let mut answers = answers.into_iter();
-        match answers.next() {
-            Some(Ok(_)) => {}
-            Some(Err(error)) => return Err(self.failed(&error)),
-            None => return Err(PeersError("Redis answered nothing".to_owned())),
-        }
-        Ok(answers.next().map_or(AckClaim::Unavailable, |claim| AckClaim::of(&claim)))
-    }
-
-    /// The command that publishes a frame, counted as sent.
-    fn publish_command(
-        &self,
-        chat_id: &str,
-        frame: &ServerFrame,
-    ) -> Result<redis::Cmd, PeersError> {
         let text = serde_json::to_string(frame).map_err(|e| PeersError(e.to_string()))?;
         let payload = format!("{}\n{text}", self.node);
+        let sent = self.timed(self.link.publish(self.keys.frames(chat_id), payload)).await;
         metrics::counter!("relay_cross_node_frames_total", "direction" => "out").increment(1);
-        Ok(self.link.publish(self.keys.frames(chat_id), payload))
+        sent.map(drop).map_err(|e| self.failed(&e))
     }
 
     /// Starts following a chat's frames; returns once Redis has the subscription, so no

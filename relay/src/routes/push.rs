@@ -122,10 +122,10 @@ async fn accept(
     // With several relays, answered 200 only once the others have the frame too (else GMS
     // resends it, and the browsers drop what they already have).
     let fanout = span.child("push.fanout", Kind::Internal);
-    let claim = state.peers.publish_push(&chat_id, &frame, &fanout).await?;
+    state.peers.publish_traced(&chat_id, &frame, &fanout).await?;
     drop(fanout);
     metrics::histogram!("relay_push_to_frame_seconds").record(received.elapsed().as_secs_f64());
-    state.acker.acknowledge(&chat_id, span.child("push.ack", Kind::Client), claim);
+    state.acker.acknowledge(&chat_id, span.child("push.ack", Kind::Client));
     Ok("accepted")
 }
 
@@ -156,11 +156,11 @@ async fn device_only(
         let frame = ServerFrame::Changed { chat_id: chat_id.clone() };
         let mut fanout = span.child("push.fanout", Kind::Internal);
         fanout.chat(&chat_id);
-        let claim = state.peers.publish_push(&chat_id, &frame, &fanout).await?;
+        state.peers.publish_traced(&chat_id, &frame, &fanout).await?;
         drop(fanout);
         let mut ack = span.child("push.ack", Kind::Client);
         ack.chat(&chat_id);
-        state.acker.acknowledge(&chat_id, ack, claim);
+        state.acker.acknowledge(&chat_id, ack);
     }
     Ok("device_only")
 }

@@ -67,17 +67,6 @@ pub(crate) enum AckClaim {
     Unavailable,
 }
 
-impl AckClaim {
-    /// What `CLAIM_ACK` answered.
-    pub(super) fn of(answer: &redis::RedisResult<i64>) -> AckClaim {
-        match answer {
-            Ok(1) => AckClaim::Claimed,
-            Ok(_) => AckClaim::Deferred,
-            Err(_) => AckClaim::Unavailable,
-        }
-    }
-}
-
 impl Bus {
     /// Claims a chat's events for Web Push cluster-wide; answers those claimed now, so
     /// whichever relays take a push (and its resends), each event is notified once.
@@ -127,18 +116,20 @@ impl Bus {
     /// claim of the relay acknowledging the chat now (this one too): a burst of pushes
     /// spread over several relays costs about one ping, as it does on one relay.
     pub(crate) async fn claim_ack(&self, chat_id: &str) -> AckClaim {
-        AckClaim::of(&self.query(&self.claim_ack_command(chat_id)).await)
-    }
-
-    /// The command of `claim_ack`, for a pipeline.
-    pub(super) fn claim_ack_command(&self, chat_id: &str) -> redis::Cmd {
-        let mut command = redis::cmd("EVAL");
-        command
-            .arg(CLAIM_ACK)
-            .arg(1)
-            .arg(self.keys.ack_claim(chat_id))
-            .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX));
-        command
+        let claimed: redis::RedisResult<i64> = self
+            .query(
+                redis::cmd("EVAL")
+                    .arg(CLAIM_ACK)
+                    .arg(1)
+                    .arg(self.keys.ack_claim(chat_id))
+                    .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX)),
+            )
+            .await;
+        match claimed {
+            Ok(1) => AckClaim::Claimed,
+            Ok(_) => AckClaim::Deferred,
+            Err(_) => AckClaim::Unavailable,
+        }
     }
 
     /// Ends the claim: true when pushes were added to it meanwhile, so one more ping is

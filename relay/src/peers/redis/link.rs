@@ -101,25 +101,6 @@ impl Link {
         }
     }
 
-    /// Runs a pipeline: its commands in one round trip (on a Cluster, commands of one
-    /// slot only).
-    pub(super) async fn pipeline<T: FromRedisValue>(
-        &self,
-        pipeline: &redis::Pipeline,
-    ) -> RedisResult<T> {
-        match &self.kind {
-            Kind::Server(manager) => pipeline.query_async(&mut manager.clone()).await,
-            Kind::Primary(primary) => {
-                let result = pipeline.query_async(&mut primary.connection()).await;
-                if let Err(error) = &result {
-                    primary.failed(error);
-                }
-                result
-            }
-            Kind::Cluster(cluster) => pipeline.query_async(&mut cluster.clone()).await,
-        }
-    }
-
     /// Subscribes to the changes channel (plain pub/sub: every relay hears every change,
     /// on a Cluster from whichever node it subscribed on).
     pub(super) async fn subscribe(&self, channel: String) -> RedisResult<()> {
@@ -155,13 +136,10 @@ impl Link {
         }
     }
 
-    /// The command that publishes a frame on a chat's frames channel (sharded on a
-    /// Cluster).
-    pub(super) fn publish(&self, channel: String, payload: String) -> redis::Cmd {
+    /// Publishes a frame on a chat's frames channel (sharded on a Cluster).
+    pub(super) async fn publish(&self, channel: String, payload: String) -> RedisResult<i64> {
         let verb = if matches!(self.kind, Kind::Cluster(_)) { "SPUBLISH" } else { "PUBLISH" };
-        let mut command = redis::cmd(verb);
-        command.arg(channel).arg(payload);
-        command
+        self.query(redis::cmd(verb).arg(channel).arg(payload)).await
     }
 
     /// How many connections, on any relay, follow a frames channel.
