@@ -76,6 +76,10 @@ impl Outcome {
 struct Pending {
     since: Instant,
     push: bool,
+    /// The acknowledgement's claim is held already, taken with the push's write: released
+    /// after the ping. (Dropped with its entry when the queue is full, it expires; GMS
+    /// resends meanwhile.)
+    claimed: bool,
     restore: bool,
     waiters: Vec<oneshot::Sender<Outcome>>,
     /// The `push.ack` spans of the pushes this ping acknowledges, ended once it has.
@@ -156,13 +160,21 @@ impl Acker {
 
     /// Asks for a ping of `chat_id`.
     pub(crate) fn request(&self, chat_id: &str, reason: Reason) {
-        self.enqueue(chat_id, reason, None, Span::default());
+        self.enqueue(chat_id, reason, None, Span::default(), false);
     }
 
     /// Asks for the ping that acknowledges a push; `span` (the push's `push.ack`) lasts
-    /// until GMS has answered it.
-    pub(crate) fn acknowledge(&self, chat_id: &str, span: Span) {
-        self.enqueue(chat_id, Reason::Push, None, span);
+    /// until GMS has answered it. `claim`: who acknowledges it, when the store's write
+    /// claimed it already (`Peers::publish_handed`); a push added to another claim ends
+    /// its span at once (that claim's relay pings once more for it). None: claimed at the
+    /// ping.
+    pub(crate) fn acknowledge(&self, chat_id: &str, mut span: Span, claim: Option<AckClaim>) {
+        if claim == Some(AckClaim::Deferred) {
+            metrics::counter!("relay_acks_deferred_total").increment(1);
+            span.attr("ack.deferred", true);
+            return;
+        }
+        self.enqueue(chat_id, Reason::Push, None, span, claim.is_some());
     }
 
     /// Asks for a ping and returns a receiver of its outcome (closed if the queue was full).
@@ -172,7 +184,7 @@ impl Acker {
         reason: Reason,
     ) -> oneshot::Receiver<Outcome> {
         let (done, wait) = oneshot::channel();
-        self.enqueue(chat_id, reason, Some(done), Span::default());
+        self.enqueue(chat_id, reason, Some(done), Span::default(), false);
         wait
     }
 
@@ -182,6 +194,7 @@ impl Acker {
         reason: Reason,
         waiter: Option<oneshot::Sender<Outcome>>,
         mut span: Span,
+        claimed: bool,
     ) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = pending.entry(chat_id.to_owned());
@@ -189,11 +202,13 @@ impl Acker {
         let slot = entry.or_insert_with(|| Pending {
             since: Instant::now(),
             push: false,
+            claimed: false,
             restore: false,
             waiters: Vec::new(),
             acks: Vec::new(),
         });
         slot.waiters.extend(waiter);
+        slot.claimed |= claimed;
         if span.is_on() {
             if slot.acks.len() < ACK_SPANS {
                 slot.acks.push(span);
@@ -274,7 +289,8 @@ async fn dispatch(
 /// browsers had been told of.
 async fn ping(deps: &Deps, chat_id: &str, mut pending: Pending) -> (Outcome, Option<u64>) {
     let mut acks = std::mem::take(&mut pending.acks);
-    let cluster_ack = pending.push && !pending.restore && pending.waiters.is_empty();
+    let cluster_ack =
+        pending.claimed || (pending.push && !pending.restore && pending.waiters.is_empty());
     let (outcome, unannounced) = if cluster_ack {
         ack_in_cluster(deps, chat_id, &pending, &mut acks).await
     } else {
@@ -341,7 +357,7 @@ async fn ack_in_cluster(
     pending: &Pending,
     acks: &mut [Span],
 ) -> (Outcome, Option<u64>) {
-    if deps.peers.claim_ack(chat_id).await == AckClaim::Deferred {
+    if !pending.claimed && deps.peers.claim_ack(chat_id).await == AckClaim::Deferred {
         metrics::counter!("relay_acks_deferred_total").increment(1);
         for span in acks {
             span.attr("ack.deferred", true);

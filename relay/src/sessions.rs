@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Backend, Change, ChatRecord, Conflict, Observation};
+use crate::store::{Backend, Change, ChatRecord, Observation, Written};
 
 /// Changes waiting for the writer; senders wait when it is full (backpressure to GMS).
 const WRITE_QUEUE: usize = 8192;
@@ -34,16 +34,33 @@ pub(crate) struct StoreError(String);
 /// One change asked of the writer.
 enum Op {
     /// Merge an observation into a chat, creating it with `service` when it carries every
-    /// token and `create` is set.
-    Observe { chat_id: String, seen: Box<Observation>, create: Option<String> },
+    /// token and `create` is set; `frame`, a push's, goes with the write to a shared store.
+    Observe {
+        chat_id: String,
+        seen: Box<Observation>,
+        create: Option<String>,
+        frame: Option<String>,
+    },
     /// Forget a chat.
     Remove { chat_id: String },
     /// A Chat Server's process id.
     Server { alias: String, pid: u64 },
 }
 
-/// What the writer answers: the chat's record once durable (None: it does not exist).
-type Reply = Result<Option<ChatRecord>, StoreError>;
+/// What the writer answers.
+type Reply = Result<Durable, StoreError>;
+
+/// A change made durable.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Durable {
+    /// The chat's record (None: it does not exist).
+    pub(crate) record: Option<ChatRecord>,
+    /// For a push's frame: whether the store handed it to the other relays with the write,
+    /// and if so whether this relay claimed the push's acknowledgement (`Written::handed`);
+    /// None: the frame is still to publish (a store of this relay's own, or a push that
+    /// changed nothing to write).
+    pub(crate) handed: Option<bool>,
+}
 
 /// The durable state, as committed.
 #[derive(Default)]
@@ -322,11 +339,22 @@ impl Sessions {
         chat_id: &str,
         seen: Observation,
         create: Option<&str>,
+    ) -> Result<Option<ChatRecord>, StoreError> {
+        self.observe_push(chat_id, seen, create, None).await.map(|durable| durable.record)
+    }
+
+    /// `observe` of what a push brought, with its frame (JSON) for a shared store to hand
+    /// to the other relays in the same write (`Durable::handed`).
+    pub(crate) async fn observe_push(
+        &self,
+        chat_id: &str,
+        seen: Observation,
+        create: Option<&str>,
+        frame: Option<String>,
     ) -> Reply {
         let seen = Box::new(seen);
-        let op =
-            Op::Observe { chat_id: chat_id.to_owned(), seen, create: create.map(str::to_owned) };
-        self.ask(op).await
+        let (chat_id, create) = (chat_id.to_owned(), create.map(str::to_owned));
+        self.ask(Op::Observe { chat_id, seen, create, frame }).await
     }
 
     /// Forgets a chat, durably; answers whether it existed.
@@ -394,10 +422,13 @@ async fn settle(ops: &[&Op], state: &Mutex<State>, backend: &Arc<dyn Backend>) -
             let current = state.lock().unwrap_or_else(PoisonError::into_inner);
             plan(&current, &round)
         };
-        let conflicts =
-            if changes.is_empty() { Ok(Vec::new()) } else { commit(backend, changes).await };
-        let conflicts = match conflicts {
-            Ok(conflicts) => conflicts,
+        let written = if changes.is_empty() {
+            Ok(Written::default())
+        } else {
+            commit(backend, changes).await
+        };
+        let Written { conflicts, handed } = match written {
+            Ok(written) => written,
             Err(error) => {
                 for &i in &pending {
                     replies[i] = Some(Err(StoreError(error.clone())));
@@ -432,13 +463,22 @@ async fn settle(ops: &[&Op], state: &Mutex<State>, backend: &Arc<dyn Backend>) -
             matches!(ops[i], Op::Observe { chat_id, .. }
                 if conflicts.iter().any(|c| &c.chat_id == chat_id))
         };
+        // The first push of a chat holds what the write claimed; those after it in the
+        // batch came before the same acknowledging ping, so none needs another.
+        let mut handed: HashMap<String, bool> = handed.into_iter().collect();
         let mut again = Vec::new();
-        for (&i, answer) in pending.iter().zip(answers) {
+        for (&i, record) in pending.iter().zip(answers) {
             if conflicted(i) {
                 again.push(i);
-            } else {
-                replies[i] = Some(Ok(answer));
+                continue;
             }
+            let handed = match ops[i] {
+                Op::Observe { chat_id, frame: Some(_), .. } => {
+                    handed.get_mut(chat_id).map(|claimed| std::mem::replace(claimed, false))
+                }
+                _ => None,
+            };
+            replies[i] = Some(Ok(Durable { record, handed }));
         }
         pending = again;
         if pending.is_empty() {
@@ -463,9 +503,11 @@ fn plan(state: &State, batch: &[&Op]) -> (Vec<Change>, Overlay, Vec<Option<ChatR
     let mut replies = Vec::with_capacity(batch.len());
     // The revision each changed chat had before the batch: its new one is the next.
     let mut base: HashMap<&str, u64> = HashMap::new();
+    let mut frames: HashMap<&str, Vec<String>> = HashMap::new();
     for op in batch {
         let reply = match op {
-            Op::Observe { chat_id, seen, create } => {
+            Op::Observe { chat_id, seen, create, frame } => {
+                frames.entry(chat_id).or_default().extend(frame.iter().cloned());
                 let current = match overlay.chats.get(chat_id) {
                     Some(record) => record.clone(),
                     None => state.chats.get(chat_id).cloned(),
@@ -511,7 +553,10 @@ fn plan(state: &State, batch: &[&Op]) -> (Vec<Change>, Overlay, Vec<Option<ChatR
         .chats
         .iter()
         .map(|(chat_id, record)| match record {
-            Some(record) => Change::Put(Box::new(record.clone())),
+            Some(record) => Change::Put {
+                record: Box::new(record.clone()),
+                frames: frames.remove(chat_id.as_str()).unwrap_or_default(),
+            },
             None => Change::Delete(chat_id.clone()),
         })
         .collect();
@@ -524,7 +569,7 @@ fn plan(state: &State, batch: &[&Op]) -> (Vec<Change>, Overlay, Vec<Option<ChatR
     (changes, overlay, replies)
 }
 
-async fn commit(backend: &Arc<dyn Backend>, changes: Vec<Change>) -> Result<Vec<Conflict>, String> {
+async fn commit(backend: &Arc<dyn Backend>, changes: Vec<Change>) -> Result<Written, String> {
     let backend = backend.clone();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || backend.write(&changes))
@@ -588,7 +633,8 @@ mod tests {
         state.put(ChatRecord::create("C", &seen, "svc").expect("record"));
         let later = Observation { position: Some(9), ..Observation::new(2, Source::Push) };
         let remove = Op::Remove { chat_id: "C".into() };
-        let observe = Op::Observe { chat_id: "C".into(), seen: Box::new(later), create: None };
+        let observe =
+            Op::Observe { chat_id: "C".into(), seen: Box::new(later), create: None, frame: None };
         let batch = [&remove, &observe];
         let (changes, overlay, replies) = plan(&state, &batch);
         assert!(replies.iter().all(Option::is_none), "{replies:?}");
@@ -606,7 +652,9 @@ mod shared_store_tests {
     use tokio_util::sync::CancellationToken;
 
     use super::Sessions;
-    use crate::store::{Backend, Change, ChatRecord, Conflict, Observation, Source, Stored};
+    use crate::store::{
+        Backend, Change, ChatRecord, Conflict, Observation, Source, Stored, Written,
+    };
 
     /// A store with Redis's contract (a put lands only over the revision it was read at)
     /// that a second relay also writes: `behind_its_back` is that relay's change.
@@ -615,6 +663,8 @@ mod shared_store_tests {
         chats: Mutex<HashMap<String, ChatRecord>>,
         /// Armed by `hold_next_load`: the next `load_all` reads, says so, and waits.
         hold: Mutex<Option<(std_mpsc::Sender<()>, std_mpsc::Receiver<()>)>>,
+        /// The frames of each applied `Put` that had some (handed over, claim taken).
+        frames: Mutex<Vec<Vec<String>>>,
     }
 
     impl SharedStore {
@@ -654,15 +704,20 @@ mod shared_store_tests {
             Ok(Stored { chats, ..Stored::default() })
         }
 
-        fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>> {
+        fn write(&self, changes: &[Change]) -> anyhow::Result<Written> {
             let mut chats = self.chats.lock().expect("lock");
             let mut conflicts = Vec::new();
+            let mut handed = Vec::new();
             for change in changes {
                 match change {
-                    Change::Put(record) => {
+                    Change::Put { record, frames } => {
                         let chat_id = record.credentials.chat_id.clone();
                         let stored = chats.get(&chat_id).map_or(0, |r| r.revision);
                         if stored + 1 == record.revision {
+                            if !frames.is_empty() {
+                                self.frames.lock().expect("lock").push(frames.clone());
+                                handed.push((chat_id.clone(), true));
+                            }
                             chats.insert(chat_id, (**record).clone());
                         } else {
                             conflicts
@@ -675,7 +730,7 @@ mod shared_store_tests {
                     Change::Server { .. } => {}
                 }
             }
-            Ok(conflicts)
+            Ok(Written { conflicts, handed })
         }
 
         fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>> {
@@ -717,6 +772,30 @@ mod shared_store_tests {
         let stored = store.read("C").expect("read").expect("record");
         assert_eq!(stored, merged);
         assert_eq!(sessions.get("C"), Some(merged), "memory follows the store");
+    }
+
+    /// Pushes of a chat written in one batch: one write hands both frames over; the first
+    /// push holds the claim the write took, and the second needs no ping of its own (it
+    /// came before the same one).
+    #[tokio::test]
+    async fn pushes_written_together_hand_their_frames_once_and_share_the_claim() {
+        let store = Arc::new(SharedStore::default());
+        let (sessions, _writer) =
+            Sessions::start(store.clone(), CancellationToken::new()).expect("start");
+        sessions.observe("C", registered(), Some("svc")).await.expect("stored");
+        let push = |p| Observation { position: Some(p), ..Observation::new(p, Source::Push) };
+        let (first, second) = tokio::join!(
+            sessions.observe_push("C", push(2), None, Some("f2".into())),
+            sessions.observe_push("C", push(3), None, Some("f3".into())),
+        );
+        let handed = (first.expect("stored").handed, second.expect("stored").handed);
+        assert_eq!(handed, (Some(true), Some(false)));
+        assert_eq!(*store.frames.lock().expect("lock"), vec![vec!["f2", "f3"]]);
+
+        // A push that changes nothing writes nothing: its frame is still to publish.
+        let again = sessions.observe_push("C", push(3), None, Some("f3".into())).await;
+        assert_eq!(again.expect("stored").handed, None);
+        assert_eq!(store.frames.lock().expect("lock").len(), 1);
     }
 
     #[tokio::test]

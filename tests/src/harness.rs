@@ -88,7 +88,7 @@ impl relay::store::Backend for FailingStore {
         self.inner.load_all()
     }
 
-    fn write(&self, changes: &[relay::store::Change]) -> Result<Vec<relay::store::Conflict>> {
+    fn write(&self, changes: &[relay::store::Change]) -> Result<relay::store::Written> {
         let fails = self.switches.fails.load(Ordering::SeqCst);
         anyhow::ensure!(!fails, "the test store fails on purpose");
         self.inner.write(changes)

@@ -122,17 +122,36 @@ impl Peers {
         frame: &ServerFrame,
         parent: &Span,
     ) -> Result<(), PeersError> {
-        let mut local = parent.child("fanout.local", Kind::Internal);
-        local.attr("fanout.connections", self.hub.publish(chat_id, frame));
-        if let Some(web_push) = self.tap.get() {
-            web_push.news(chat_id, frame);
-        }
-        drop(local);
+        self.publish_here(chat_id, frame, parent);
         if self.redis.is_none() {
             return Ok(());
         }
         let mut relays = parent.child("fanout.relays", Kind::Producer);
         self.elsewhere(chat_id, frame).await.inspect_err(|_| relays.fail("relays_unreachable"))
+    }
+
+    /// `publish` of a frame the store already handed to the other relays with a push's
+    /// write (`sessions::Durable::handed`): this relay's browsers and Web Push only. Answers
+    /// who acknowledges the push, as the write claimed it.
+    pub(crate) fn publish_handed(
+        &self,
+        chat_id: &str,
+        frame: &ServerFrame,
+        parent: &Span,
+        claimed: bool,
+    ) -> AckClaim {
+        self.publish_here(chat_id, frame, parent);
+        metrics::counter!("relay_cross_node_frames_total", "direction" => "out").increment(1);
+        if claimed { AckClaim::Claimed } else { AckClaim::Deferred }
+    }
+
+    /// This relay's browsers and Web Push, as the span `fanout.local`.
+    fn publish_here(&self, chat_id: &str, frame: &ServerFrame, parent: &Span) {
+        let mut local = parent.child("fanout.local", Kind::Internal);
+        local.attr("fanout.connections", self.hub.publish(chat_id, frame));
+        if let Some(web_push) = self.tap.get() {
+            web_push.news(chat_id, frame);
+        }
     }
 
     /// `publish` of a chat's end once its record is gone (so a browser that subscribes

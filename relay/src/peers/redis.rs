@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use super::hub::Hub;
 use crate::sessions::Sessions;
-use crate::store::redis::{Keys, Topology};
+use crate::store::redis::{Keys, Topology, frame_payload};
 
 mod coordination;
 mod link;
@@ -101,7 +101,7 @@ impl Bus {
         frame: &ServerFrame,
     ) -> Result<(), PeersError> {
         let text = serde_json::to_string(frame).map_err(|e| PeersError(e.to_string()))?;
-        let payload = format!("{}\n{text}", self.node);
+        let payload = frame_payload(&self.node, &text);
         let sent = self.timed(self.link.publish(self.keys.frames(chat_id), payload)).await;
         metrics::counter!("relay_cross_node_frames_total", "direction" => "out").increment(1);
         sent.map(drop).map_err(|e| self.failed(&e))

@@ -87,14 +87,28 @@ async fn accept(
     {
         metrics::counter!("relay_push_repeats_total").increment(1);
     }
+    let frame = if push.events.is_empty() {
+        ServerFrame::Changed { chat_id: chat_id.clone() }
+    } else {
+        ServerFrame::Events {
+            chat_id: chat_id.clone(),
+            messages: push.events,
+            next_position: proven,
+        }
+    };
+    // With several relays the frame goes to the others in the store's write (one round
+    // trip less), unless the write has nothing to change (`Durable::handed`).
+    let handing = (state.peers.shared() && !push.shutdown_advice)
+        .then(|| serde_json::to_string(&frame).ok())
+        .flatten();
     let mut store = span.child("push.store", Kind::Internal);
-    let record = state
+    let durable = state
         .sessions
-        .observe(&chat_id, seen, Some(&state.config.default_service))
+        .observe_push(&chat_id, seen, Some(&state.config.default_service), handing)
         .await
         .inspect_err(|_| store.fail("store_unavailable"))?;
     drop(store);
-    let Some(record) = record else {
+    let Some(record) = durable.record else {
         // Unregistered and without every token: nothing to acknowledge with.
         metrics::counter!("relay_pings_total", "kind" => "ack", "result" => "impossible")
             .increment(1);
@@ -109,23 +123,20 @@ async fn accept(
         state.restorer.after_shutdown_advice(&chat_id);
         return Ok("shutdown_advice");
     }
-    let frame = if push.events.is_empty() {
-        ServerFrame::Changed { chat_id: chat_id.clone() }
-    } else {
-        ServerFrame::Events {
-            chat_id: chat_id.clone(),
-            messages: push.events,
-            next_position: proven,
-        }
-    };
     // Frames are counted when queued (hub) and when written to a socket (ws), not here.
     // With several relays, answered 200 only once the others have the frame too (else GMS
     // resends it, and the browsers drop what they already have).
     let fanout = span.child("push.fanout", Kind::Internal);
-    state.peers.publish_traced(&chat_id, &frame, &fanout).await?;
+    let claim = match durable.handed {
+        Some(claimed) => Some(state.peers.publish_handed(&chat_id, &frame, &fanout, claimed)),
+        None => {
+            state.peers.publish_traced(&chat_id, &frame, &fanout).await?;
+            None
+        }
+    };
     drop(fanout);
     metrics::histogram!("relay_push_to_frame_seconds").record(received.elapsed().as_secs_f64());
-    state.acker.acknowledge(&chat_id, span.child("push.ack", Kind::Client));
+    state.acker.acknowledge(&chat_id, span.child("push.ack", Kind::Client), claim);
     Ok("accepted")
 }
 
@@ -160,7 +171,7 @@ async fn device_only(
         drop(fanout);
         let mut ack = span.child("push.ack", Kind::Client);
         ack.chat(&chat_id);
-        state.acker.acknowledge(&chat_id, ack);
+        state.acker.acknowledge(&chat_id, ack, None);
     }
     Ok("device_only")
 }

@@ -16,8 +16,11 @@ pub struct Stored {
 /// One change to persist.
 #[derive(Debug, Clone)]
 pub enum Change {
-    /// Insert or replace a chat: stored only over `revision - 1` (nothing, for 1).
-    Put(Box<ChatRecord>),
+    /// Insert or replace a chat: stored only over `revision - 1` (nothing, for 1). A store
+    /// other relays share also hands `frames` (pushes' frames, JSON) to the relays whose
+    /// browsers follow the chat and claims the acknowledgement of those pushes, in the
+    /// same commit, and says so in `Written::handed`; another store ignores them.
+    Put { record: Box<ChatRecord>, frames: Vec<String> },
     /// Forget a chat, whatever its revision.
     Delete(String),
     /// The process id a Chat Server runs as now.
@@ -32,13 +35,24 @@ pub struct Conflict {
     pub current: Option<ChatRecord>,
 }
 
+/// What a write did besides what it was asked.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// The `Put`s not applied.
+    pub conflicts: Vec<Conflict>,
+    /// The chats whose `frames` went to the other relays, and whether this relay now
+    /// holds the claim on acknowledging their pushes (false: the pushes were added to the
+    /// claim another acknowledgement holds, which pings once more for them).
+    pub handed: Vec<(String, bool)>,
+}
+
 /// Where records live. Calls block; the relay runs them off the async threads.
 pub trait Backend: Send + Sync + 'static {
     /// Everything stored.
     fn load_all(&self) -> anyhow::Result<Stored>;
     /// Applies changes; when it returns `Ok`, every change but the conflicting ones
     /// survives a crash. A store only one relay writes never conflicts.
-    fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>>;
+    fn write(&self, changes: &[Change]) -> anyhow::Result<Written>;
     /// One chat as stored now.
     fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>>;
     /// Every Chat Server's last process id as stored now.

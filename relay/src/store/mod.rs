@@ -7,7 +7,7 @@ mod record;
 mod redb;
 pub(crate) mod redis;
 
-pub use self::backend::{Backend, Change, Conflict, Stored};
+pub use self::backend::{Backend, Change, Conflict, Stored, Written};
 pub use self::record::{
     ChatRecord, Observation, ProposedTokens, Source, WebPushSubscription, now_millis,
 };

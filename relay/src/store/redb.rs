@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::store::{Backend, Change, ChatRecord, Conflict, Stored};
+use crate::store::{Backend, Change, ChatRecord, Stored, Written};
 
 const CHATS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("chats");
 const SERVERS: TableDefinition<'_, &str, u64> = TableDefinition::new("chat_servers");
@@ -51,14 +51,14 @@ impl Backend for RedbBackend {
         Ok(stored)
     }
 
-    fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>> {
+    fn write(&self, changes: &[Change]) -> anyhow::Result<Written> {
         let txn = self.db.begin_write()?;
         {
             let mut chats = txn.open_table(CHATS)?;
             let mut servers = txn.open_table(SERVERS)?;
             for change in changes {
                 match change {
-                    Change::Put(record) => {
+                    Change::Put { record, .. } => {
                         let value = serde_json::to_vec(record)?;
                         chats.insert(record.credentials.chat_id.as_str(), value.as_slice())?;
                     }
@@ -72,7 +72,7 @@ impl Backend for RedbBackend {
             }
         }
         txn.commit()?;
-        Ok(Vec::new())
+        Ok(Written::default())
     }
 
     fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>> {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 pub(crate) use self::topology::Topology;
-use crate::store::{Backend, Change, ChatRecord, Conflict, Stored};
+use crate::store::{Backend, Change, ChatRecord, Conflict, Stored, Written};
 
 /// How long one Redis call may take before the write counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,8 +35,14 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 const READ_CONNECTIONS: usize = 4;
 
 /// Writes a record over the revision it was read at, or answers what is stored instead; the
-/// record itself is announced, so other relays take it without reading it back.
-/// KEYS[1]: the chat. ARGV: expected revision, record, new revision, changes channel.
+/// record itself is announced, so other relays take it without reading it back. Pushes'
+/// frames written with it go out to the relays following the chat, and the claim on
+/// acknowledging those pushes is taken, or the pushes added to it: one round trip, whose
+/// fsync (with `appendfsync always`) the frames wait for anyway, as they follow the write.
+/// KEYS: the chat, its acknowledgement claim (`peers::redis::coordination`). ARGV:
+/// expected revision, record, new revision, changes channel, publish verb, frames channel,
+/// the claim's time to live in ms, then the frames. Answers {applied, what is stored} or
+/// {1, 'claimed' | 'added' | ''}.
 const PUT: &str = r"
 local stored = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if stored ~= tonumber(ARGV[1]) then
@@ -44,8 +50,28 @@ if stored ~= tonumber(ARGV[1]) then
 end
 redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[2])
-return {1, ''}
+if #ARGV < 8 then return {1, ''} end
+for i = 8, #ARGV do redis.call(ARGV[5], ARGV[6], ARGV[i]) end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[7]) then return {1, 'claimed'} end
+redis.call('INCR', KEYS[2])
+return {1, 'added'}
 ";
+
+/// How long a claim on a chat's acknowledgement lasts if its relay dies mid-ping (GMS
+/// resends the push meanwhile, so nothing waits longer than its resend).
+pub(crate) const ACK_CLAIM: Duration = Duration::from_secs(10);
+
+/// What a relay publishes on a chat's frames channel: its node id (so it skips its own)
+/// and the frame.
+pub(crate) fn frame_payload(node: &str, frame_json: &str) -> String {
+    format!("{node}\n{frame_json}")
+}
+
+/// The command publishing on a chat's frames channel: sharded pub/sub on a Cluster (only
+/// the shard of the chat's slot carries it).
+pub(crate) fn publish_verb(cluster: bool) -> &'static str {
+    if cluster { "SPUBLISH" } else { "PUBLISH" }
+}
 
 /// Forgets a chat and says so (the announcement is the chat id alone, where a change
 /// announces a record). KEYS[1]: the chat. ARGV: changes channel, chat id.
@@ -204,16 +230,25 @@ impl RedisBackend {
         for change in changes {
             let mut command = redis::cmd("EVAL");
             let key = match change {
-                Change::Put(record) => {
-                    let key = self.keys.chat(&record.credentials.chat_id);
+                Change::Put { record, frames } => {
+                    let chat_id = &record.credentials.chat_id;
+                    let key = self.keys.chat(chat_id);
+                    let cluster = matches!(self.link, Link::Cluster(_));
                     command
                         .arg(PUT)
-                        .arg(1)
+                        .arg(2)
                         .arg(&key)
+                        .arg(self.keys.ack_claim(chat_id))
                         .arg(record.revision.saturating_sub(1))
                         .arg(serde_json::to_string(record)?)
                         .arg(record.revision)
-                        .arg(&channel);
+                        .arg(&channel)
+                        .arg(publish_verb(cluster))
+                        .arg(self.keys.frames(chat_id))
+                        .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX));
+                    for frame in frames {
+                        command.arg(frame_payload(&self.node, frame));
+                    }
                     key
                 }
                 Change::Delete(chat_id) => {
@@ -470,7 +505,7 @@ impl Backend for RedisBackend {
         Ok(stored)
     }
 
-    fn write(&self, changes: &[Change]) -> anyhow::Result<Vec<Conflict>> {
+    fn write(&self, changes: &[Change]) -> anyhow::Result<Written> {
         let commands = self.commands(changes)?;
         let answers = match &self.link {
             Link::Direct(direct) => direct.write(&commands, self.wait)?,
@@ -482,16 +517,20 @@ impl Backend for RedisBackend {
             answers.len(),
             changes.len()
         );
-        let mut conflicts = Vec::new();
+        let mut written = Written::default();
         for (change, answer) in changes.iter().zip(answers) {
             let (applied, current): (i64, String) = redis::from_redis_value(answer)?;
             match change {
-                Change::Put(record) if applied == 0 => {
+                Change::Put { record, .. } if applied == 0 => {
                     let chat_id = &record.credentials.chat_id;
-                    conflicts.push(Conflict {
+                    written.conflicts.push(Conflict {
                         chat_id: chat_id.clone(),
                         current: (!current.is_empty()).then(|| parse(chat_id, &current)).flatten(),
                     });
+                }
+                Change::Put { record, frames } if !frames.is_empty() => {
+                    let claimed = current == "claimed";
+                    written.handed.push((record.credentials.chat_id.clone(), claimed));
                 }
                 Change::Server { alias, .. } if applied == 0 => {
                     tracing::warn!(
@@ -502,7 +541,7 @@ impl Backend for RedisBackend {
                 _ => {}
             }
         }
-        Ok(conflicts)
+        Ok(written)
     }
 
     fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>> {

@@ -200,6 +200,18 @@ async fn a_burst_of_pushes_over_three_relays_costs_about_one_acknowledgement() -
 
 #[tokio::test]
 async fn a_push_during_another_relays_acknowledgement_gets_one_more_ping_after_it() -> Result<()> {
+    // Pushes with new events: each relay's write of the record takes the claim.
+    one_more_ping_after_the_first(true).await
+}
+
+#[tokio::test]
+async fn a_push_that_changes_nothing_during_another_relays_acknowledgement_gets_one_more_ping()
+-> Result<()> {
+    // Pushes without events write nothing: the claim is taken before the ping.
+    one_more_ping_after_the_first(false).await
+}
+
+async fn one_more_ping_after_the_first(events: bool) -> Result<()> {
     let redis = RedisServer::start().await?;
     let setup = cluster(&redis, &[]).await?;
     let other = setup.system.add_relay().await?;
@@ -212,16 +224,21 @@ async fn a_push_during_another_relays_acknowledgement_gets_one_more_ping_after_i
         Ok(setup.admin.refreshes().await?.get(&chat_id).copied().unwrap_or(0))
     };
     let before = pings().await?;
-    let body =
-        serde_json::json!({"deviceId": "d", "message": "New message", "session-id": chat_id})
-            .to_string();
-    let push = async |url: &str| -> Result<u16> {
+    let push = async |url: &str, index: u64| -> Result<u16> {
+        let mut body =
+            serde_json::json!({"deviceId": "d", "message": "New message", "session-id": chat_id});
+        if events {
+            body["nextPosition"] = (index + 1).into();
+            body["messages"] = serde_json::json!([{"index": index, "type": "Message",
+                "text": format!("line {index}"), "utcTime": 1_732_460_000_000_u64,
+                "from": {"nickname": "Ann", "participantId": 2, "type": "Agent"}}]);
+        }
         let query = super::test_secret_query();
         let answer = setup
             .http
             .post(format!("{url}{PUSH_PATH}{query}"))
             .header("content-type", "application/json")
-            .body(body.clone())
+            .body(body.to_string())
             .send()
             .await?;
         Ok(answer.status().as_u16())
@@ -233,10 +250,10 @@ async fn a_push_during_another_relays_acknowledgement_gets_one_more_ping_after_i
         })
         .await
     };
-    assert_eq!(push(&setup.system.relay_url).await?, 200);
+    assert_eq!(push(&setup.system.relay_url, 100).await?, 200);
     reached(1).await?;
     let first = std::time::Instant::now();
-    assert_eq!(push(&other.url).await?, 200);
+    assert_eq!(push(&other.url, 101).await?, 200);
     reached(2).await?;
     // The second ping is the first relay's once more, after GMS answered its first: a
     // ping of the other relay's own would have come at once, and none would fail the wait.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Bus;
+use crate::store::redis::ACK_CLAIM;
 
 /// Takes or renews the lease. KEYS[1]: the lease. ARGV: this node, time to live in ms.
 const LEASE: &str = r"
@@ -29,8 +30,9 @@ return 0
 ";
 
 /// Claims a chat's acknowledgement (the claim is a count of the pushes it covers, 1), or
-/// adds this push to the claim held now, which keeps its expiry. KEYS[1]: the claim.
-/// ARGV[1]: its time to live in ms.
+/// adds this push to the claim held now, which keeps its expiry; a push written with its
+/// record is claimed by the store's write instead (`store::redis`'s `PUT`, the same rule).
+/// KEYS[1]: the claim. ARGV[1]: its time to live in ms.
 const CLAIM_ACK: &str = r"
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 1 end
 redis.call('INCR', KEYS[1])
@@ -50,10 +52,6 @@ return fresh
 
 /// How long a chat's Web Push claims outlive its last notification.
 const WEB_PUSH_CLAIMS: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// How long a claim on a chat's acknowledgement lasts if its relay dies mid-ping (GMS
-/// resends the push meanwhile, so nothing waits longer than its resend).
-const ACK_CLAIM: Duration = Duration::from_secs(10);
 
 /// Who acknowledges a chat's push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr
 use redis::{AsyncConnectionConfig, FromRedisValue, PushInfo, PushKind, RedisResult};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::store::redis::Topology;
+use crate::store::redis::{Topology, publish_verb};
 
 /// How long connecting, and each answer, may take.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -138,7 +138,7 @@ impl Link {
 
     /// Publishes a frame on a chat's frames channel (sharded on a Cluster).
     pub(super) async fn publish(&self, channel: String, payload: String) -> RedisResult<i64> {
-        let verb = if matches!(self.kind, Kind::Cluster(_)) { "SPUBLISH" } else { "PUBLISH" };
+        let verb = publish_verb(matches!(self.kind, Kind::Cluster(_)));
         self.query(redis::cmd(verb).arg(channel).arg(payload)).await
     }
 
