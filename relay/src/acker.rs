@@ -171,7 +171,9 @@ impl Acker {
     pub(crate) fn acknowledge(&self, chat_id: &str, mut span: Span, claim: Option<AckClaim>) {
         if claim == Some(AckClaim::Deferred) {
             metrics::counter!("relay_acks_deferred_total").increment(1);
+            // As when the claim is found taken at the ping (`ack_in_cluster`).
             span.attr("ack.deferred", true);
+            span.attr("ack.outcome", Outcome::Ok.label());
             return;
         }
         self.enqueue(chat_id, Reason::Push, None, span, claim.is_some());
@@ -347,10 +349,10 @@ async fn announce_if_still_unannounced(deps: &Deps, chat_id: &str, found: u64) {
 /// With several relays one acknowledges a chat at a time; a push any relay takes meanwhile
 /// is added to the claim and gets one more ping after the current one (claimed again
 /// first) instead of a ping of its own. (Alone, the claim is always this relay's and
-/// nothing adds a ping.) The claim is taken here, after the push's 200, not in the push's
-/// round trips: a Redis with `appendfsync always` holds every reply and published frame
-/// of a round trip that writes until its fsync, so a claim sent with the frame would
-/// delay the frame on the other relays by that fsync (0.2 ms here).
+/// nothing adds a ping.) A push that wrote its record was claimed by that write
+/// (`pending.claimed`); one that wrote nothing is claimed here, after its 200, not sent
+/// with its frame: a Redis with `appendfsync always` holds every published message of a
+/// turn that writes until its fsync, so the claim would delay the frame (0.2 ms here).
 async fn ack_in_cluster(
     deps: &Deps,
     chat_id: &str,

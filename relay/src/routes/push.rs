@@ -107,6 +107,9 @@ async fn accept(
         .observe_push(&chat_id, seen, Some(&state.config.default_service), handing)
         .await
         .inspect_err(|_| store.fail("store_unavailable"))?;
+    if durable.handed.is_some() {
+        store.attr("store.frame_published", true);
+    }
     drop(store);
     let Some(record) = durable.record else {
         // Unregistered and without every token: nothing to acknowledge with.
