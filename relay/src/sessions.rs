@@ -51,7 +51,7 @@ enum Op {
 type Reply = Result<Durable, StoreError>;
 
 /// A change made durable.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Durable {
     /// The chat's record (None: it does not exist).
     pub(crate) record: Option<ChatRecord>,
@@ -507,7 +507,9 @@ fn plan(state: &State, batch: &[&Op]) -> (Vec<Change>, Overlay, Vec<Option<ChatR
     for op in batch {
         let reply = match op {
             Op::Observe { chat_id, seen, create, frame } => {
-                frames.entry(chat_id).or_default().extend(frame.iter().cloned());
+                if let Some(frame) = frame {
+                    frames.entry(chat_id).or_default().push(frame.clone());
+                }
                 let current = match overlay.chats.get(chat_id) {
                     Some(record) => record.clone(),
                     None => state.chats.get(chat_id).cloned(),

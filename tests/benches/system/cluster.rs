@@ -1,8 +1,9 @@
 //! Three relays on one Redis behind a round-robin "load balancer": pushes go to the three
 //! in turn and each chat's subscriber sits on a relay other than the one that registered
 //! it, so most frames cross Redis pub/sub. Reported next to one relay (`push`): the knee,
-//! push→frame latency, Redis commands and round trips per push, and the GMS requests an idle chat costs
-//! the whole cluster per hour (the periodic ping shared through Redis).
+//! push→frame latency, Redis commands and round trips per push (`round_trips`), and the
+//! GMS requests an idle chat costs the whole cluster per hour (the periodic ping shared
+//! through Redis).
 
 use std::time::{Duration, Instant};
 
