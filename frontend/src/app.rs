@@ -7,8 +7,6 @@ use shared::format::{Block, Inline, blocks};
 use shared::gms::Visitor;
 use shared::relay_api::OfficeHours;
 use shared::visitor::{ChatState, Conn, Failure, Input, Machine, NotifyOffer, SurveyStage};
-use shared::widget_config::SurveyKind;
-use wasm_bindgen::JsCast;
 
 use crate::chat::{
     Line, Segment, day_starts, initials, line, run_starts, segments, transcript_text,
@@ -363,49 +361,24 @@ fn Survey(
     /// The widget's controller.
     ctrl: Controller,
 ) -> impl IntoView {
-    let t = ctrl.texts;
     let asking = ctrl.memo(|m| m.survey().is_some());
-    let config = ctrl.config();
-    let thumbs = config.survey == SurveyKind::Thumbs;
-    // The form's stage and the site's survey link; the markup comes from a part that loads
-    // when a survey is first asked for.
-    let form = ctrl.memo(move |m| {
-        let chat_id = m.stored.chat.as_ref().map(|c| c.credentials.chat_id.as_str());
-        let encoded = shared::form::encode_component(chat_id.unwrap_or_default());
-        let link = config.survey_url.replace("{chatId}", &encoded);
-        m.survey().map(|stage| (stage == SurveyStage::BeforeEnd, link))
-    });
-    let html = RwSignal::new(String::new());
+    let before_end = ctrl.memo(|m| m.survey() == Some(SurveyStage::BeforeEnd));
+    let host = NodeRef::<leptos::html::Div>::new();
+    // The form and its answer come from a part that loads when a survey is first asked for.
     Effect::new(move || {
-        let Some((before_end, link)) = form.get() else { return };
-        crate::later::spawn(ctrl, async move {
-            match crate::later::survey_html(t, thumbs, before_end, link).await {
-                Ok(markup) => html.set(markup),
-                // No form to rate with: the rating must not stand in the way of the end.
-                Err(unavailable) => {
-                    ctrl.input(Input::SkipSurvey);
-                    return Err(unavailable);
-                }
-            }
-            Ok(())
-        });
-    });
-    // The form's submit bubbles here: the dismiss button is the submitter named `skip`.
-    let submit = move |ev: SubmitEvent| {
-        ev.prevent_default();
-        if ev.submitter().is_some_and(|b| b.get_attribute("name").as_deref() == Some("skip")) {
-            ctrl.input(Input::SkipSurvey);
-            return;
-        }
-        let form = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok());
-        let Some(data) = form.and_then(|f| web_sys::FormData::new_with_form(&f).ok()) else {
+        let (Some(host), true, before_end) = (host.get(), asking.get(), before_end.get()) else {
             return;
         };
-        let field = |name| data.get(name).as_string().unwrap_or_default();
-        let Ok(rating) = field("rating").parse::<u8>() else { return };
-        ctrl.input(Input::Rate { rating, comment: field("comment") });
-    };
-    view! { <div hidden=move || !asking.get() on:submit=submit inner_html=move || html.get()></div> }
+        crate::later::spawn(ctrl, async move {
+            let shown = crate::later::survey(ctrl, host.into(), before_end).await;
+            if shown.is_err() {
+                // No form to rate with: the rating must not stand in the way of the end.
+                ctrl.input(Input::SkipSurvey);
+            }
+            shown
+        });
+    });
+    view! { <div hidden=move || !asking.get() node_ref=host></div> }
 }
 
 /// "Keep a link to this conversation": a way back for a visitor whose browser forgets the

@@ -291,9 +291,13 @@ impl Controller {
                 let link = net::resume_link(&this.config(), &chat_id, &token).await;
                 this.input(Input::LinkMade(id, link));
             }),
-            Effect::SendSurvey { chat_id, token, answer } => spawn_local(async move {
-                net::survey(&this.config(), &chat_id, &token, &answer).await;
-            }),
+            Effect::SendSurvey { chat_id, token, answer } => {
+                let config = this.config();
+                crate::later::spawn(
+                    this,
+                    crate::later::send_survey(config, chat_id, token, answer),
+                );
+            }
             Effect::FetchHours { service } => spawn_local(async move {
                 let hours = net::office_hours(&this.config(), &service).await;
                 this.input(Input::Hours(hours));

@@ -13,17 +13,97 @@ use std::future::Future;
 use std::pin::Pin;
 
 use leptos::prelude::RwSignal;
+use shared::relay_api::SurveyAnswer;
+use shared::widget_config::WidgetConfig;
 
 use crate::controller::Controller;
-use crate::texts::Texts;
 
 /// A part of the widget could not be fetched (offline, a failed deploy).
 pub(crate) struct Unavailable;
 
+/// The split points' runtime, in place of `wasm_split_helpers::rt` (the macro's
+/// `wasm_split_path`): the splitter's JS loader already shares one fetch among concurrent
+/// loads and forgets a failed one, so a load here only waits for the loader's callback.
+/// The crate's own runtime (a once-cell, a mutex and the `Debug` formatting of its
+/// `expect`) weighed 2.2 KB gzipped in the first open.
 #[cfg(gms_split)]
-impl From<wasm_split_helpers::SplitLoaderError> for Unavailable {
-    fn from(_: wasm_split_helpers::SplitLoaderError) -> Self {
-        Unavailable
+mod split {
+    // The crate stays linked for its marker section, which tells the splitter its version.
+    use wasm_split_helpers as _;
+
+    pub(crate) type SplitLoaderError = super::Unavailable;
+
+    pub(crate) mod rt {
+        use std::cell::Cell;
+        use std::ffi::c_void;
+        use std::pin::Pin;
+        use std::rc::Rc;
+        use std::task::{Poll, Waker};
+
+        use super::SplitLoaderError;
+
+        /// What the splitter's loader calls back: the data it was given, and whether the
+        /// module loaded.
+        pub(crate) type LoadCallbackFn = unsafe extern "C" fn(*const c_void, bool);
+        type LoadFn = unsafe extern "C" fn(LoadCallbackFn, *const c_void);
+
+        /// One split point's loader (a static per split point, made by the macro).
+        pub(crate) struct LazySplitLoader {
+            load: LoadFn,
+            loaded: Cell<bool>,
+        }
+
+        // SAFETY: the widget's wasm is built without atomics, so it has one thread and a
+        // static is only ever touched from it.
+        unsafe impl Sync for LazySplitLoader {}
+
+        impl LazySplitLoader {
+            /// # Safety
+            /// `load` calls its callback once per call, with the data it was given.
+            pub(crate) const unsafe fn new(load: LoadFn) -> Self {
+                LazySplitLoader { load, loaded: Cell::new(false) }
+            }
+        }
+
+        /// A load's outcome, shared with the loader's callback.
+        #[derive(Default)]
+        struct Outcome {
+            loaded: Cell<Option<bool>>,
+            waker: Cell<Option<Waker>>,
+        }
+
+        unsafe extern "C" fn complete(data: *const c_void, loaded: bool) {
+            // SAFETY: `data` is the `Rc::into_raw` that `ensure_loaded` handed to the
+            // loader, which calls back once with it.
+            let outcome = unsafe { Rc::from_raw(data.cast::<Outcome>()) };
+            outcome.loaded.set(Some(loaded));
+            if let Some(waker) = outcome.waker.take() {
+                waker.wake();
+            }
+        }
+
+        /// Loads the split point's module, unless it already has; a failure is not kept,
+        /// so the next call tries again.
+        pub(crate) async fn ensure_loaded(
+            loader: Pin<&'static LazySplitLoader>,
+        ) -> Result<(), SplitLoaderError> {
+            if loader.loaded.get() {
+                return Ok(());
+            }
+            let outcome = Rc::new(Outcome::default());
+            // SAFETY: the contract of `LazySplitLoader::new`; `complete` takes the Rc back.
+            unsafe { (loader.load)(complete, Rc::into_raw(Rc::clone(&outcome)).cast()) };
+            let loaded = std::future::poll_fn(|cx| match outcome.loaded.get() {
+                Some(loaded) => Poll::Ready(loaded),
+                None => {
+                    outcome.waker.set(Some(cx.waker().clone()));
+                    Poll::Pending
+                }
+            })
+            .await;
+            loader.loaded.set(loaded);
+            if loaded { Ok(()) } else { Err(super::super::Unavailable) }
+        }
     }
 }
 
@@ -37,7 +117,7 @@ macro_rules! later {
     )*) => {$(
         $(#[$doc])*
         #[cfg(gms_split)]
-        #[wasm_split_helpers::wasm_split(later, fallible $(, preload($preload))?)]
+        #[wasm_split_helpers::wasm_split(later, fallible, wasm_split_path = crate::later::split $(, preload($preload))?)]
         pub(crate) fn $name($($arg: $ty),*) -> Result<$ret, Unavailable> {
             // An inner function, so the body's own `?` stays the body's.
             fn body($($arg: $ty),*) -> $ret $body
@@ -81,9 +161,16 @@ later! {
         ctrl.download(file_id, name);
     }
 
-    /// The survey form's markup (`crate::chat::survey_html`).
-    fn survey_html(t: &'static Texts, thumbs: bool, before_end: bool, link: String) -> String {
-        crate::chat::survey_html(t, thumbs, before_end, &link)
+    /// Shows the survey's form in `host` and takes its answer (`crate::survey`).
+    fn survey(ctrl: Controller, host: web_sys::Element, before_end: bool) -> () {
+        crate::survey::show(ctrl, &host, before_end);
+    }
+
+    /// Hands the relay the rating of a chat whose end the visitor did not make.
+    fn send_survey(config: WidgetConfig, chat_id: String, token: String, answer: SurveyAnswer) -> () {
+        leptos::task::spawn_local(async move {
+            crate::net::survey(&config, &chat_id, &token, &answer).await;
+        });
     }
 }
 

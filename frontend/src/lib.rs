@@ -13,6 +13,7 @@ mod later;
 pub mod net;
 mod rich;
 mod storage;
+mod survey;
 mod tabs;
 pub mod texts;
 mod web_push;
