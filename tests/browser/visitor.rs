@@ -290,7 +290,7 @@ async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar_under_the_d
     let browser = Browser::start_in(engine).await?;
     let widget = WidgetPage::of(&browser);
     let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
-    admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "Ann Lee"})).await?;
+    admin.ok(&format!("/sim/chats/{chat_id}/agent/join"), json!({"nickname": "ann Lee"})).await?;
     for text in ["one", "two"] {
         admin.agent_says(&chat_id, text).await?;
     }
@@ -303,7 +303,7 @@ async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar_under_the_d
         .script(
             "const root = document.getElementById('gms-chat-widget').shadowRoot;
              return {
-               avatars: [...root.querySelectorAll('[data-testid=avatar]')].map(a => a.textContent),
+               avatars: [...root.querySelectorAll('[data-testid=avatar]')].map(a => a.innerText),
                names: [...root.querySelectorAll('[data-testid=who]')]
                  .filter(w => !w.classList.contains('gc-visually-hidden')).map(w => w.textContent),
                days: [...root.querySelectorAll('[data-testid=day]')].length,
@@ -315,9 +315,10 @@ async fn a_run_of_agent_messages_names_the_agent_once_with_an_avatar_under_the_d
         .await?;
     assert_eq!(
         shown,
-        json!({"avatars": ["AL", "AL"], "names": ["Ann Lee", "You", "Ann Lee"],
+        json!({"avatars": ["AL", "AL"], "names": ["ann Lee", "You", "ann Lee"],
                "days": 1, "dayFirst": "day"}),
-        "one name per run (Ann's two lines, the visitor's, Ann's next), one day divider on top"
+        "one name per run (Ann's two lines, the visitor's, Ann's next), one day divider on top; \
+         the avatar's initials in capitals as the browser writes them"
     );
     browser.close().await?;
     system.stop().await
