@@ -131,10 +131,7 @@ pub fn day_starts(times: &[Option<i64>], day: impl Fn(i64) -> String) -> Vec<Opt
 /// The avatar's style capitalizes them (`text-transform`, by the browser's own case rules):
 /// `char::to_uppercase` would bring core's case table, 7 KB of the widget's first open.
 pub fn initials(name: &str) -> String {
-    name.split_whitespace()
-        .filter_map(|word| word.chars().next())
-        .take(2)
-        .collect()
+    name.split_whitespace().filter_map(|word| word.chars().next()).take(2).collect()
 }
 
 // The safe-link rule and plain text's links are `shared`'s, with the agents' formatting.

@@ -124,9 +124,7 @@ fn the_machine_sends_and_shows_the_hidden_line_and_says_why() {
 fn a_templates_letters_match_in_either_case_as_the_standard_library_folds_them() {
     // Never a case the standard library would not give, and exactly its case for the
     // Latin, Greek and Cyrillic capitals that have a one-letter lower case.
-    let covered = |c: char| {
-        matches!(u32::from(c), 0x41..=0x5A | 0xC0..=0xDE | 0x100..=0x17F | 0x391..=0x3AB | 0x400..=0x42F)
-    };
+    let covered = |c: char| matches!(u32::from(c), 0x41..=0x5A | 0xC0..=0xDE | 0x100..=0x17F | 0x391..=0x3AB | 0x400..=0x42F);
     let mut folded = 0;
     for c in (0..=0xFFFF_u32).filter_map(char::from_u32) {
         let standard: Vec<char> = c.to_lowercase().collect();
