@@ -3,7 +3,7 @@
 use leptos::either::{Either, EitherOf4};
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
-use shared::format::{Block, Inline, blocks};
+use shared::format::{Block, Inline, blocks, is_plain, without_bidi};
 use shared::gms::Visitor;
 use shared::relay_api::OfficeHours;
 use shared::visitor::{ChatState, Conn, Failure, Input, Machine, NotifyOffer, SurveyStage};
@@ -482,11 +482,18 @@ fn LineView(
     let you = t.you;
     match line {
         Line::Message { mine, who, text, rich } => {
-            // An agent's line is formatted; the visitor's own stays plain text with links.
+            // An agent's line is formatted; the visitor's own stays plain text with links,
+            // as does an agent's line without markup (`shared::format::is_plain`). The
+            // formatter loads with the later part: until it has run, or if it cannot be
+            // fetched, the line shows as plain text.
             let bubble = NodeRef::<leptos::html::Div>::new();
-            let plain = if mine { segments(&text) } else { Vec::new() };
-            if !mine {
-                bubble.on_load(move |element| format_into(&element, &text));
+            let plain_line = mine || is_plain(&text);
+            let plain = if plain_line { segments(&text) } else { Vec::new() };
+            if !plain_line {
+                bubble.on_load(move |element| {
+                    element.set_text_content(Some(&without_bidi(&text)));
+                    crate::later::spawn(ctrl, crate::later::format_into(element.into(), text));
+                });
             }
             // A rich message's content is built by a part that loads on first use; until
             // then, or if it cannot be shown, the fallback text is. Then cards and lists
@@ -551,7 +558,8 @@ fn LineView(
 
 /// Fills `bubble` with an agent's line and its formatting (`shared::format`), built as DOM
 /// nodes: every piece of text a text node, every link by the safe-link rule. (As Leptos
-/// views, the recursive runs cost the wasm ten times more.)
+/// views, the recursive runs cost the wasm ten times more.) Reached from the later part
+/// only (`later::format_into`, rich messages' cards), so it loads with it.
 pub(crate) fn format_into(bubble: &web_sys::Element, text: &str) {
     /// A new `tag` element at the end of `parent`.
     fn child(parent: &web_sys::Element, tag: &str) -> Option<web_sys::Element> {
@@ -595,7 +603,7 @@ pub(crate) fn format_into(bubble: &web_sys::Element, text: &str) {
             }
         }
     }
-    for block in blocks(text) {
+    for block in blocks(text, crate::host::char_kind) {
         match block {
             Block::Paragraph(inline) => {
                 if let Some(paragraph) = child(bubble, "p") {

@@ -48,7 +48,7 @@ impl Controller {
                 &config.node_group,
             ),
         }
-        .with_mask(config.mask())
+        .with_mask(config.mask(crate::host::char_kind))
         .with_proxy(config.proxy)
         .with_closed_mode(config.closed_mode)
         .with_survey(config.survey, config.surveys);

@@ -1,13 +1,34 @@
 //! What the widget asks of the browser beyond its own view: the visual viewport, the
 //! page's visibility, connectivity, title and scrolling, file downloads, local times,
-//! alerts. Each takes callbacks: what an event means is the controller's to say.
+//! alerts, its Unicode tables. Each takes callbacks: what an event means is the
+//! controller's to say.
 
 use std::cell::Cell;
 use std::time::Duration;
 
 use leptos::prelude::{Effect, SetValue, StoredValue, UpdateValue, WithValue};
 use leptos::prelude::{document, window_event_listener};
+use shared::letters::Kind;
 use wasm_bindgen::JsCast;
+
+/// A character's kind by the browser's Unicode tables (`shared::letters::Classify`), which
+/// spares the wasm core's (2 KB gzipped of the first open). The properties are the ones
+/// core answers: `Alphabetic`, else `Numeric` (general category N).
+pub(crate) fn char_kind(c: char) -> Kind {
+    thread_local! {
+        static LETTER: js_sys::RegExp = js_sys::RegExp::new("^\\p{Alphabetic}$", "u");
+        static DIGIT: js_sys::RegExp = js_sys::RegExp::new("^\\p{N}$", "u");
+    }
+    let mut utf8 = [0; 4];
+    let c = &*c.encode_utf8(&mut utf8);
+    if LETTER.with(|r| r.test(c)) {
+        Kind::Letter
+    } else if DIGIT.with(|r| r.test(c)) {
+        Kind::Digit
+    } else {
+        Kind::Other
+    }
+}
 
 /// Calls `online` whenever the browser comes back online.
 pub(crate) fn on_online(online: impl Fn() + 'static) {

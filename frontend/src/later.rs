@@ -145,6 +145,12 @@ later! {
         Some(rich.keeps_text())
     }
 
+    /// Replaces the plain text of `bubble`, an agent's line, with its formatting.
+    fn format_into(bubble: web_sys::Element, text: String) -> () {
+        bubble.set_text_content(None);
+        crate::app::format_into(&bubble, &text);
+    }
+
     /// Opens or closes the emoji picker of the composer whose picker button is `button`
     /// (`crate::emoji`); a chosen emoji joins `draft`.
     fn emoji(ctrl: Controller, button: web_sys::Element, draft: RwSignal<String>) -> () {

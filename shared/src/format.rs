@@ -9,6 +9,8 @@
 //! it holds: a delimiter pairs with the first candidate after it or is text, links are
 //! looked for within a bounded span, and emphasis nests three deep at most.
 
+use crate::letters::{Classify, is_word};
+
 /// A block of an agent's line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {
@@ -67,7 +69,9 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-fn without_bidi(text: &str) -> String {
+/// `text` without its bidirectional controls: what an agent's line shows as plain text
+/// before, or without, its formatting.
+pub fn without_bidi(text: &str) -> String {
     text.chars().filter(|c| !is_bidi_control(*c)).collect()
 }
 
@@ -113,35 +117,54 @@ pub fn segments(text: &str) -> Vec<Segment> {
     out
 }
 
+/// Whether an agent's line shows the same without the formatter: nothing in it the
+/// formatter reads (emphasis, code, bracketed links, a list item, several lines) or drops
+/// (bidirectional controls), and some text. (A line that starts as a list item might:
+/// a digit, `-` or `•` first is enough to ask the formatter.) Such a line is shown as plain text with its
+/// links ([`segments`]); the others wait for [`blocks`], which the widget loads with its
+/// later part.
+pub fn is_plain(text: &str) -> bool {
+    !text.trim().is_empty()
+        && !text.contains(['*', '_', '`', '[', '\n', '\r'])
+        && !text.chars().any(is_bidi_control)
+        && !text
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '\u{2022}')
+}
+
 /// An agent's line as blocks: paragraphs, bullet lists and numbered lists, each of
-/// formatted runs. Bidirectional controls are dropped from the text shown, after parsing,
+/// formatted runs; `classify` tells the letters beyond ASCII next to a `_`
+/// ([`crate::letters`]). Bidirectional controls are dropped from the text shown, after parsing,
 /// so a URL that held one stays text rather than becoming a link to another address.
-pub fn blocks(text: &str) -> Vec<Block> {
+pub fn blocks(text: &str, classify: Classify) -> Vec<Block> {
     let mut out: Vec<Block> = Vec::new();
     let mut paragraph: Vec<&str> = Vec::new();
     for line in text.lines() {
         let item = list_item(line);
         if item.is_some() || line.trim().is_empty() {
-            flush_paragraph(&mut out, &mut paragraph);
+            flush_paragraph(&mut out, &mut paragraph, classify);
         }
         match item {
             Some(Item::Bullet(rest)) => match out.last_mut() {
-                Some(Block::Bullets(items)) => items.push(inlines(rest, 0)),
-                _ => out.push(Block::Bullets(vec![inlines(rest, 0)])),
+                Some(Block::Bullets(items)) => items.push(inlines(rest, 0, classify)),
+                _ => out.push(Block::Bullets(vec![inlines(rest, 0, classify)])),
             },
             Some(Item::Number(number, rest)) => match out.last_mut() {
-                Some(Block::Numbered { items, .. }) => items.push(inlines(rest, 0)),
-                _ => out.push(Block::Numbered { start: number, items: vec![inlines(rest, 0)] }),
+                Some(Block::Numbered { items, .. }) => items.push(inlines(rest, 0, classify)),
+                _ => out.push(Block::Numbered {
+                    start: number,
+                    items: vec![inlines(rest, 0, classify)],
+                }),
             },
             None if line.trim().is_empty() => {}
             None => paragraph.push(line),
         }
     }
-    flush_paragraph(&mut out, &mut paragraph);
+    flush_paragraph(&mut out, &mut paragraph, classify);
     out
 }
 
-fn flush_paragraph(out: &mut Vec<Block>, lines: &mut Vec<&str>) {
+fn flush_paragraph(out: &mut Vec<Block>, lines: &mut Vec<&str>, classify: Classify) {
     if lines.is_empty() {
         return;
     }
@@ -150,7 +173,7 @@ fn flush_paragraph(out: &mut Vec<Block>, lines: &mut Vec<&str>) {
         if n > 0 {
             runs.push(Inline::Break);
         }
-        runs.extend(inlines(line, 0));
+        runs.extend(inlines(line, 0, classify));
     }
     out.push(Block::Paragraph(runs));
 }
@@ -173,7 +196,7 @@ fn list_item(line: &str) -> Option<Item<'_>> {
 }
 
 /// Formatted runs of one line.
-fn inlines(text: &str, depth: u8) -> Vec<Inline> {
+fn inlines(text: &str, depth: u8, classify: Classify) -> Vec<Inline> {
     let mut out = Vec::new();
     let mut plain = String::new();
     let mut i = 0;
@@ -182,8 +205,8 @@ fn inlines(text: &str, depth: u8) -> Vec<Inline> {
         let before = text[..i].chars().next_back();
         let parsed = match rest.as_bytes()[0] {
             b'`' => code(rest),
-            b'*' if rest.starts_with("**") => emphasis(rest, "**", depth, before),
-            b'*' | b'_' => emphasis(rest, &rest[..1], depth, before),
+            b'*' if rest.starts_with("**") => emphasis(rest, "**", depth, before, classify),
+            b'*' | b'_' => emphasis(rest, &rest[..1], depth, before, classify),
             b'[' => link(rest),
             _ => None,
         };
@@ -229,11 +252,12 @@ fn emphasis(
     delimiter: &str,
     depth: u8,
     before: Option<char>,
+    classify: Classify,
 ) -> Option<(Inline, usize)> {
     if depth >= MAX_DEPTH {
         return None;
     }
-    let word_edge = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+    let word_edge = |c: Option<char>| c.is_none_or(|c| !is_word(c, classify));
     let underscore = delimiter == "_";
     if underscore && !word_edge(before) {
         return None;
@@ -246,7 +270,7 @@ fn emphasis(
     if inner.is_empty() || spaced || (underscore && !word_edge(after)) {
         return None;
     }
-    let runs = inlines(inner, depth + 1);
+    let runs = inlines(inner, depth + 1, classify);
     let inline = if open == 2 { Inline::Strong(runs) } else { Inline::Emphasis(runs) };
     Some((inline, end + open))
 }

@@ -20,6 +20,7 @@ pub mod health;
 pub mod hours;
 pub mod json;
 mod json_search;
+pub mod letters;
 pub mod mask;
 pub mod proxy;
 pub mod push;

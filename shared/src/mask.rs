@@ -6,29 +6,48 @@
 //!
 //! A site's pattern is a template: `#` a digit, `@` a letter, `*` a letter or digit, a
 //! space a single space or dash or nothing, anything else itself (Latin, Greek and
-//! Cyrillic letters in either case), matched as a whole word. `card` names the built-in rule; an empty list turns the filter
-//! off. Hidden characters become `•`; a card keeps its last four digits, as a receipt does.
+//! Cyrillic letters in either case), matched as a whole word. `card` names the built-in
+//! rule; an empty list turns the filter off. Hidden characters become `•`; a card keeps its
+//! last four digits, as a receipt does. Letters and digits beyond ASCII are the platform's
+//! ([`crate::letters`]).
+
+use crate::letters::{Classify, Kind, no_tables};
 
 /// What hides a character.
 pub const HIDDEN: char = '\u{2022}';
 
 /// The filter: the card rule and the site's templates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Mask {
     card: bool,
     templates: Vec<Vec<char>>,
+    classify: Classify,
 }
 
+/// Two filters are the same when they hide the same: the platforms' tables agree.
+impl PartialEq for Mask {
+    fn eq(&self, other: &Mask) -> bool {
+        self.card == other.card && self.templates == other.templates
+    }
+}
+
+impl Eq for Mask {}
+
 impl Default for Mask {
-    /// The card rule alone.
+    /// The card rule alone, by [`no_tables`]: the filter of a machine not told its
+    /// platform's tables. Every character outside ASCII ends a word then, so a card number
+    /// next to one is hidden all the same (a site's templates come with the tables,
+    /// `WidgetConfig::mask`). Core's tables here would be in the widget's wasm although it
+    /// always gives the browser's.
     fn default() -> Self {
-        Mask { card: true, templates: Vec::new() }
+        Mask::card(no_tables)
     }
 }
 
 impl Mask {
-    /// The filter a site's `maskPatterns` describe (`card` for the built-in rule).
-    pub fn of(patterns: &[String]) -> Mask {
+    /// The filter a site's `maskPatterns` describe (`card` for the built-in rule), telling
+    /// letters and digits outside ASCII by `classify`.
+    pub fn of(patterns: &[String], classify: Classify) -> Mask {
         Mask {
             card: patterns.iter().any(|p| p.trim() == "card"),
             templates: patterns
@@ -37,7 +56,21 @@ impl Mask {
                 .filter(|p| *p != "card" && !p.is_empty())
                 .map(|p| p.chars().collect())
                 .collect(),
+            classify,
         }
+    }
+
+    /// The card rule alone, telling letters and digits outside ASCII by `classify`.
+    pub fn card(classify: Classify) -> Mask {
+        Mask { card: true, templates: Vec::new(), classify }
+    }
+
+    fn kind(&self, c: char) -> Kind {
+        crate::letters::kind(c, self.classify)
+    }
+
+    fn is_word(&self, c: char) -> bool {
+        crate::letters::is_word(c, self.classify)
     }
 
     /// `text` with every match hidden, and whether anything was.
@@ -46,13 +79,13 @@ impl Mask {
         let mut hidden = false;
         let mut start = 0;
         while start < chars.len() {
-            let at_word = start == 0 || !chars[start - 1].is_alphanumeric();
+            let at_word = start == 0 || !self.is_word(chars[start - 1]);
             let found = if at_word { self.match_at(&chars, start) } else { None };
             match found {
                 Some((end, keep)) => {
                     let mut left = keep;
                     for c in chars[start..end].iter_mut().rev() {
-                        if c.is_alphanumeric() {
+                        if self.is_word(*c) {
                             if left == 0 {
                                 *c = HIDDEN;
                             } else {
@@ -72,7 +105,7 @@ impl Mask {
     /// The end of a match starting at `start` (a whole word), and how many of its last
     /// characters stay visible.
     fn match_at(&self, chars: &[char], start: usize) -> Option<(usize, usize)> {
-        let word_end = |end: usize| chars.get(end).is_none_or(|c| !c.is_alphanumeric());
+        let word_end = |end: usize| chars.get(end).is_none_or(|c| !self.is_word(*c));
         if self.card
             && let Some(end) = card_at(chars, start)
             && word_end(end)
@@ -81,9 +114,33 @@ impl Mask {
         }
         self.templates
             .iter()
-            .filter_map(|template| template_at(template, chars, start))
+            .filter_map(|template| self.template_at(template, chars, start))
             .find(|end| word_end(*end))
             .map(|end| (end, 0))
+    }
+
+    /// A site's template matched at `start`; answers where the match ends.
+    fn template_at(&self, template: &[char], chars: &[char], start: usize) -> Option<usize> {
+        let mut at = start;
+        for t in template {
+            let c = chars.get(at).copied();
+            match t {
+                ' ' => {
+                    if matches!(c, Some(' ' | '-')) {
+                        at += 1;
+                    }
+                    continue;
+                }
+                '#' if c.is_some_and(|c| c.is_ascii_digit()) => {}
+                '@' if c.is_some_and(|c| self.kind(c) == Kind::Letter) => {}
+                '*' if c.is_some_and(|c| self.is_word(c)) => {}
+                '#' | '@' | '*' => return None,
+                literal if c.is_some_and(|c| fold(c) == fold(*literal)) => {}
+                _ => return None,
+            }
+            at += 1;
+        }
+        (at > start).then_some(at)
     }
 }
 
@@ -143,28 +200,4 @@ pub(crate) fn fold(c: char) -> char {
         _ => n,
     };
     char::from_u32(lower).unwrap_or(c)
-}
-
-/// A site's template matched at `start`; answers where the match ends.
-fn template_at(template: &[char], chars: &[char], start: usize) -> Option<usize> {
-    let mut at = start;
-    for t in template {
-        let c = chars.get(at).copied();
-        match t {
-            ' ' => {
-                if matches!(c, Some(' ' | '-')) {
-                    at += 1;
-                }
-                continue;
-            }
-            '#' if c.is_some_and(|c| c.is_ascii_digit()) => {}
-            '@' if c.is_some_and(char::is_alphabetic) => {}
-            '*' if c.is_some_and(char::is_alphanumeric) => {}
-            '#' | '@' | '*' => return None,
-            literal if c.is_some_and(|c| fold(c) == fold(*literal)) => {}
-            _ => return None,
-        }
-        at += 1;
-    }
-    (at > start).then_some(at)
 }

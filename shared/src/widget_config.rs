@@ -179,9 +179,13 @@ impl Default for WidgetConfig {
 }
 
 impl WidgetConfig {
-    /// The pre-filter of the visitor's lines the site asked for.
-    pub fn mask(&self) -> crate::mask::Mask {
-        self.mask_patterns.as_deref().map_or_else(crate::mask::Mask::default, crate::mask::Mask::of)
+    /// The pre-filter of the visitor's lines the site asked for, telling letters and digits
+    /// outside ASCII by `classify`.
+    pub fn mask(&self, classify: crate::letters::Classify) -> crate::mask::Mask {
+        use crate::mask::Mask;
+        self.mask_patterns
+            .as_deref()
+            .map_or_else(|| Mask::card(classify), |p| Mask::of(p, classify))
     }
 
     /// The site's logged-in visitor, when the page names both the id and its hash.

@@ -21,7 +21,8 @@ async fn an_agents_formatting_shows_and_stays_safe(engine: Engine) -> Result<()>
         - [not a link](javascript:alert(1))\n- <img src=x onerror=alert(2)> **<b>x</b>**\n\
         pay at \u{202e}moc.knab//:sptth\u{202c} now";
     admin.agent_says(&chat_id, standard_response).await?;
-    widget.wait_for_text("[data-testid=line]", "Sign in", 10).await?;
+    // The formatter comes with the later part: the line shows as text first, then formatted.
+    widget.wait_for_text("[data-testid=line] ol > li", "Sign in", 10).await?;
     let shown = browser
         .script(
             "const line = Array.from(document.getElementById('gms-chat-widget').shadowRoot
@@ -69,7 +70,8 @@ async fn an_agents_formatting_shows_and_stays_safe(engine: Engine) -> Result<()>
 engines!(a_card_number_never_leaves_the_browser: Chromium, Firefox, WebKit);
 async fn a_card_number_never_leaves_the_browser(engine: Engine) -> Result<()> {
     let mut options = system_tests::harness::Options::default();
-    options.widget_config.mask_patterns = Some(vec!["card".into(), "###-##-####".into()]);
+    options.widget_config.mask_patterns =
+        Some(vec!["card".into(), "###-##-####".into(), "@@-####".into()]);
     let system = super::system_with(options).await?;
     let admin = SimAdmin::new(&system.gms.url());
     let browser = Browser::start_in(engine).await?;
@@ -80,11 +82,18 @@ async fn a_card_number_never_leaves_the_browser(engine: Engine) -> Result<()> {
         .await?;
     let expected = "my card is •••• •••• •••• 1111 and ssn •••-••-••••, order 4111111111111112";
     widget.wait_for_text("[data-testid=line]", expected, 10).await?;
+    // Letters beyond ASCII are the browser's Unicode tables' (the wasm carries none): a
+    // template's `@` takes Ä and Ω, a card number glued to é is part of a word and stays,
+    // one after « is hidden.
+    widget.say("ref ÄΩ-1234, code é4111111111111111, «4012888888881881»").await?;
+    let expected = "ref ••-••••, code é4111111111111111, «••••••••••••1881»";
+    widget.wait_for_text("[data-testid=line]", expected, 10).await?;
     widget.wait_for_text("[data-testid=notice]", "card number", 10).await?;
     let transcript = admin.get(&format!("/sim/chats/{chat_id}")).await?.to_string();
     assert!(transcript.contains("•••• •••• •••• 1111"), "{transcript}");
     assert!(!transcript.contains("4111 1111 1111 1111"), "the number reached GMS: {transcript}");
     assert!(!transcript.contains("123-45-6789"));
+    assert!(!transcript.contains("4012888888881881") && !transcript.contains("ÄΩ-1234"));
     let stored = browser.script("return localStorage.getItem('gms-chat:v1');", json!([])).await?;
     assert!(!stored.to_string().contains("4111 1111"), "{stored}");
     browser.close().await?;

@@ -119,6 +119,29 @@ async fn a_part_that_cannot_be_fetched_says_so_and_is_fetched_again_on_the_next_
     system.stop().await
 }
 
+engines!(an_agents_line_shows_as_text_until_its_formatting_loads: Chromium;
+    not Firefox, WebKit: "blocks the part's file by CDP; the fallback is the same code in every engine");
+async fn an_agents_line_shows_as_text_until_its_formatting_loads(engine: Engine) -> Result<()> {
+    let system = system(&[]).await?;
+    let admin = SimAdmin::new(&system.gms.url());
+    let browser = with_the_part_blocked(engine).await?;
+    let widget = WidgetPage::of(&browser);
+    let chat_id = widget.start_chat(&system.page_url(), "Jane").await?;
+    // A line without markup needs no part; one with markup shows as its text, without
+    // the bidirectional controls the formatter would drop, and the panel says why.
+    admin.agent_says(&chat_id, "Hello, see https://shop.example/help").await?;
+    widget.wait_for_text("[data-testid=line] a", "https://shop.example/help", 10).await?;
+    admin.agent_says(&chat_id, "Your **order** ships \u{202e}today\u{202c}").await?;
+    widget.wait_for_text("[data-testid=line]", "Your **order** ships today", 10).await?;
+    widget.wait_for_text("[data-testid=notice]", "could not be loaded", 10).await?;
+    // Once the part can be fetched, the next line is formatted.
+    browser.cdp("Network.setBlockedURLs", json!({"urls": []})).await?;
+    admin.agent_says(&chat_id, "All **done**").await?;
+    widget.wait_for_text("[data-testid=line] strong", "done", 10).await?;
+    browser.close().await?;
+    system.stop().await
+}
+
 engines!(a_rating_form_that_cannot_be_fetched_does_not_stand_in_the_way_of_the_end: Chromium;
     not Firefox, WebKit: "blocks the part's file by CDP; the fallback is the same code in every engine");
 async fn a_rating_form_that_cannot_be_fetched_does_not_stand_in_the_way_of_the_end(

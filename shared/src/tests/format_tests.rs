@@ -2,7 +2,13 @@
 
 use proptest::prelude::*;
 
-use crate::format::{Block, Inline, blocks};
+use crate::format::{Block, Inline, Segment, is_plain, segments};
+use crate::letters::{core_tables, no_tables};
+
+/// An agent's line by core's tables.
+fn blocks(text: &str) -> Vec<Block> {
+    crate::format::blocks(text, core_tables)
+}
 
 fn text(s: &str) -> Inline {
     Inline::Text(s.into())
@@ -142,4 +148,53 @@ proptest! {
             prop_assert_eq!(letters(&shown(&out)), letters(&line));
         }
     }
+}
+
+proptest! {
+    /// A line the widget shows without loading the formatter is exactly what the
+    /// formatter makes of it: one paragraph of its text and links.
+    #[test]
+    fn a_plain_line_is_what_the_formatter_makes_of_it(
+        line in "([a-z .,:/()\\-•1*_`\\[\\]\n\r\u{202e}é]|https://x\\.y/z|http://a\\.b|\\[a\\]\\(https://x\\.y\\)|- |1\\. ){0,24}"
+    ) {
+        if is_plain(&line) {
+            let runs = segments(&line)
+                .into_iter()
+                .map(|s| match s {
+                    Segment::Text(t) => Inline::Text(t),
+                    Segment::Link(url) => Inline::Link { text: url.clone(), url },
+                })
+                .collect();
+            prop_assert_eq!(blocks(&line), paragraph(runs));
+        }
+    }
+}
+
+#[test]
+fn what_the_formatter_reads_is_not_plain() {
+    for line in [
+        "a *b*",
+        "a_b",
+        "`x`",
+        "[a](https://b.c)",
+        "a\nb",
+        "- item",
+        "1. item",
+        "a\u{202e}b",
+        " ",
+        "",
+    ] {
+        assert!(!is_plain(line), "{line:?}");
+    }
+    for line in ["see https://x.y/z, then call 2024. ok", "e-mail me", "é"] {
+        assert!(is_plain(line), "{line:?}");
+    }
+}
+
+#[test]
+fn underscores_meet_letters_by_the_platforms_tables() {
+    // `_` inside a word is text; beyond ASCII, what is a letter is the platform's to say.
+    assert_eq!(blocks("ï_é_ï"), paragraph(vec![text("ï_é_ï")]));
+    let by_none = crate::format::blocks("ï_é_ï", no_tables);
+    assert_eq!(by_none, paragraph(vec![text("ï"), Inline::Emphasis(vec![text("é")]), text("ï")]));
 }

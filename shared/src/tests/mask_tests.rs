@@ -2,6 +2,7 @@
 
 use proptest::prelude::*;
 
+use crate::letters::{Kind, core_tables, no_tables};
 use crate::mask::{HIDDEN, Mask, fold, luhn};
 
 fn masked(text: &str) -> String {
@@ -44,16 +45,18 @@ fn order_ids_phone_numbers_and_dates_stay() {
 
 #[test]
 fn a_sites_templates_and_no_filter_at_all() {
-    let mask =
-        Mask::of(&["card".into(), "###-##-####".into(), "@@## #### #### #### #### ##".into()]);
+    let mask = Mask::of(
+        &["card".into(), "###-##-####".into(), "@@## #### #### #### #### ##".into()],
+        core_tables,
+    );
     assert_eq!(mask.apply("ssn 123-45-6789.").0, "ssn •••-••-••••.");
     assert_eq!(mask.apply("DE89 3704 0044 0532 0130 00").0, "•••• •••• •••• •••• •••• ••");
     assert_eq!(mask.apply("de89370400440532013000").0, "••••••••••••••••••••••");
     assert_eq!(mask.apply("4111111111111111").0, "••••••••••••1111");
     assert_eq!(mask.apply("1234-45-6789").0, "1234-45-6789", "not a whole match");
-    let off = Mask::of(&[]);
+    let off = Mask::of(&[], core_tables);
     assert_eq!(off.apply("4111111111111111").0, "4111111111111111");
-    let only_ssn = Mask::of(&["###-##-####".into()]);
+    let only_ssn = Mask::of(&["###-##-####".into()], core_tables);
     assert_eq!(only_ssn.apply("4111111111111111").0, "4111111111111111", "card left out");
 }
 
@@ -113,7 +116,7 @@ fn the_machine_sends_and_shows_the_hidden_line_and_says_why() {
     assert_eq!(sent, ["pay with •••• •••• •••• 1111 please"]);
     assert_eq!(m.outbox[0].text, sent[0], "the visitor sees what was sent");
     assert_eq!(m.notice, Some(Notice::Masked));
-    let mut off = Machine::new(stored, "svc", "").with_mask(Mask::of(&[]));
+    let mut off = Machine::new(stored, "svc", "").with_mask(Mask::of(&[], core_tables));
     let out = off.step(Input::Send("4111 1111 1111 1111".into()));
     assert!(out.iter().any(|e| matches!(e,
         Effect::Gms { operation: ChatOperation::Send { message, .. }, .. } if message == "4111 1111 1111 1111")));
@@ -137,7 +140,28 @@ fn a_templates_letters_match_in_either_case_as_the_standard_library_folds_them()
         }
     }
     assert!(folded > 150, "{folded} capitals folded");
-    let ids = Mask::of(&["ab-####".into(), "ДК ###".into()]);
+    let ids = Mask::of(&["ab-####".into(), "ДК ###".into()], core_tables);
     assert_eq!(ids.apply("order AB-1234, card дк-567").0, "order ••-••••, card ••-•••");
     assert!(ids.apply("Ab-1234").1);
+}
+
+#[test]
+fn letters_and_digits_beyond_ascii_are_the_platforms() {
+    // Core's tables: a card glued to a letter of any script is part of a word, left alone;
+    // after a mark that is not a letter it is hidden; a template's `@` takes any letter.
+    let ids = Mask::of(&["card".into(), "@@-####".into()], core_tables);
+    assert_eq!(ids.apply("é4111111111111111").0, "é4111111111111111");
+    assert_eq!(ids.apply("«4111111111111111»").0, "«••••••••••••1111»");
+    assert_eq!(ids.apply("ref ÄΩ-1234 ok").0, "ref ••-•••• ok");
+    assert_eq!(ids.apply("٣4111111111111111").0, "٣4111111111111111", "an Arabic-Indic digit");
+    // Another platform's answer is the one asked: with no letters beyond ASCII, the same
+    // text reads otherwise.
+    let none = Mask::of(&["card".into(), "@@-####".into()], no_tables);
+    assert_eq!(none.apply("é4111111111111111").0, "é••••••••••••1111");
+    assert_eq!(none.apply("ref ÄΩ-1234 ok").0, "ref ÄΩ-1234 ok");
+    for c in (0..0x3_0000).filter_map(char::from_u32) {
+        let kind = core_tables(c);
+        assert_eq!(kind != Kind::Other, c.is_alphanumeric(), "{c:?}");
+        assert_eq!(kind == Kind::Letter, c.is_alphabetic(), "{c:?}");
+    }
 }
