@@ -1,5 +1,5 @@
-//! What a visitor rarely needs, loaded when first used (issue 37). In the release build
-//! (`cargo xtask widget`, `--cfg gms_split`) each function here is a split point
+//! What a visitor rarely needs, or can wait for, loaded when first used (issue 37). In the
+//! release build (`cargo xtask widget`, `--cfg gms_split`) each function here is a split point
 //! (`wasm_split_helpers`): the splitter moves its code, and the code only it reaches, into
 //! a module of its own, which the first call fetches. In a development build
 //! (`trunk serve`) the same functions are plain calls. Either way a call is async and
