@@ -490,6 +490,14 @@ impl Config {
     /// Refuses a configuration that would run unsafely by omission: the relay fails closed
     /// when someone forgets a line of its environment file.
     pub fn validate(&self) -> Result<(), String> {
+        // The heartbeat pings a slice of the sockets every `ws_ping / 25`: zero would be a
+        // ping per socket every few milliseconds, not "no pings".
+        if self.ws_ping.is_zero() || self.ws_pong_timeout.is_zero() {
+            return Err("--ws-ping and --ws-pong-timeout must be more than 0 seconds: browsers' \
+                        sockets need a heartbeat, which proxies also take as activity (25 and \
+                        10 by default)"
+                .to_owned());
+        }
         if let Some(url) = self.survey_webhook.as_deref().filter(|u| !u.is_empty()) {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(format!("--survey-webhook {url:?} is not an http(s) URL"));
@@ -750,6 +758,18 @@ mod tests {
         assert!(!format!("{long:?}").contains("exactly-32"), "Debug shows no secret");
         let empty = config("  ");
         assert_eq!((empty.validate(), empty.identity_secret()), (Ok(()), None));
+    }
+
+    #[test]
+    fn a_heartbeat_of_zero_seconds_is_refused() {
+        use clap::Parser as _;
+        let config = |extra: &[&str]| {
+            let base = ["relay", "--push-secret", "a-push-secret-long-enough"];
+            super::Config::try_parse_from(base.iter().chain(extra)).expect("parses")
+        };
+        assert!(config(&["--ws-ping", "0"]).validate().expect_err("zero").contains("--ws-ping"));
+        assert!(config(&["--ws-pong-timeout", "0"]).validate().is_err());
+        assert_eq!(config(&["--ws-ping", "0.2", "--ws-pong-timeout", "0.2"]).validate(), Ok(()));
     }
 
     #[test]
