@@ -117,12 +117,11 @@ pub fn segments(text: &str) -> Vec<Segment> {
     out
 }
 
-/// Whether an agent's line shows the same without the formatter: nothing in it the
-/// formatter reads (emphasis, code, bracketed links, a list item, several lines) or drops
-/// (bidirectional controls), and some text. (A line that starts as a list item might:
-/// a digit, `-` or `•` first is enough to ask the formatter.) Such a line is shown as plain text with its
-/// links ([`segments`]); the others wait for [`blocks`], which the widget loads with its
-/// later part.
+/// Whether an agent's line shows the same without the formatter: some text, and nothing
+/// in it the formatter reads (emphasis, code, bracketed links, several lines, a list item:
+/// a digit, `-` or `•` first is enough to ask it) or drops (bidirectional controls). Such a
+/// line is shown as plain text with its links ([`segments`]); the others wait for
+/// [`blocks`], which the widget loads with its later part.
 pub fn is_plain(text: &str) -> bool {
     !text.trim().is_empty()
         && !text.contains(['*', '_', '`', '[', '\n', '\r'])
@@ -134,8 +133,9 @@ pub fn is_plain(text: &str) -> bool {
 
 /// An agent's line as blocks: paragraphs, bullet lists and numbered lists, each of
 /// formatted runs; `classify` tells the letters beyond ASCII next to a `_`
-/// ([`crate::letters`]). Bidirectional controls are dropped from the text shown, after parsing,
-/// so a URL that held one stays text rather than becoming a link to another address.
+/// ([`crate::letters`]). Bidirectional controls are dropped from the text shown, after
+/// parsing, so a URL that held one stays text rather than becoming a link to another
+/// address.
 pub fn blocks(text: &str, classify: Classify) -> Vec<Block> {
     let mut out: Vec<Block> = Vec::new();
     let mut paragraph: Vec<&str> = Vec::new();
