@@ -24,7 +24,8 @@ pub struct Mask {
     classify: Classify,
 }
 
-/// Two filters are the same when they hide the same: the platforms' tables agree.
+/// Filters compare by their rules: the classifier is the platform's, not the site's (and
+/// function pointers do not compare reliably).
 impl PartialEq for Mask {
     fn eq(&self, other: &Mask) -> bool {
         self.card == other.card && self.templates == other.templates
