@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 pub(crate) use self::topology::Topology;
-use crate::store::{Backend, Change, ChatRecord, Conflict, Stored, Written};
+use crate::store::{Backend, Change, ChatRecord, Conflict, Stored, Written, now_millis};
 
 /// How long one Redis call may take before the write counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -34,28 +34,75 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// subscribes while bounding what one relay holds open in Redis.
 const READ_CONNECTIONS: usize = 4;
 
+/// The rule of a chat's acknowledgement claim, in Lua, for `PUT` and `CLAIM_ACK`. The claim
+/// lives in the chat's hash: `a` counts the pushes it covers (none held unless above 0), `d`
+/// is when it lapses (ms since the Unix epoch, by the claiming relay's clock), so a relay
+/// that dies mid-ping holds it for `ACK_CLAIM` at most. Given `a`, `d` as read, `now` and
+/// `ttl`, sets `claimed` (a new claim, this relay's) and `claim`, the fields to write: a new
+/// claim covers one push; a push added to a claim held keeps its lapse.
+macro_rules! claim_rule {
+    () => {
+        r"
+local claimed = not (tonumber(a or '0') > 0 and tonumber(d or '0') > now)
+local claim = {'a', 1, 'd', now + ttl}
+if not claimed then claim = {'a', tonumber(a) + 1} end
+"
+    };
+}
+
 /// Writes a record over the revision it was read at, or answers what is stored instead; the
 /// record itself is announced, so other relays take it without reading it back. Pushes'
 /// frames written with it go out to the relays following the chat, and the claim on
-/// acknowledging those pushes is taken, or the pushes added to it: one round trip, whose
-/// fsync (with `appendfsync always`) the frames wait for anyway, as they follow the write.
-/// KEYS: the chat, its acknowledgement claim (`peers::redis::coordination`). ARGV:
-/// expected revision, record, new revision, changes channel, publish verb, frames channel,
-/// the claim's time to live in ms, then the frames. Answers {applied, what is stored} or
+/// acknowledging those pushes is taken, or the pushes added to it, in the record's own
+/// `HSET`: one round trip, whose fsync (with `appendfsync always`) the frames wait for
+/// anyway, as they follow the write. KEYS: the chat. ARGV: expected revision, record, new
+/// revision, changes channel, publish verb, frames channel, the claim's time to live in ms,
+/// now in ms, then the frames. Answers {applied, what is stored} or
 /// {1, 'claimed' | 'added' | ''}.
-const PUT: &str = r"
-local stored = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if stored ~= tonumber(ARGV[1]) then
+const PUT: &str = concat!(
+    r"
+local v, a, d = unpack(redis.call('HMGET', KEYS[1], 'v', 'a', 'd'))
+if tonumber(v or '0') ~= tonumber(ARGV[1]) then
   return {0, redis.call('HGET', KEYS[1], 'r') or ''}
 end
-redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', ARGV[3])
+if #ARGV < 9 then
+  redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', ARGV[3])
+  redis.call('PUBLISH', ARGV[4], ARGV[2])
+  return {1, ''}
+end
+local now, ttl = tonumber(ARGV[8]), tonumber(ARGV[7])
+",
+    claim_rule!(),
+    r"
+redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', ARGV[3], unpack(claim))
 redis.call('PUBLISH', ARGV[4], ARGV[2])
-if #ARGV < 8 then return {1, ''} end
-for i = 8, #ARGV do redis.call(ARGV[5], ARGV[6], ARGV[i]) end
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[7]) then return {1, 'claimed'} end
-redis.call('INCR', KEYS[2])
+for i = 9, #ARGV do redis.call(ARGV[5], ARGV[6], ARGV[i]) end
+if claimed then return {1, 'claimed'} end
 return {1, 'added'}
-";
+"
+);
+
+/// Claims a chat's acknowledgement for a push that wrote nothing (a resend), or for a ping
+/// once more, by `claim_rule`; a chat not stored has no claim to share (1: ping). KEYS: the
+/// chat. ARGV: the claim's time to live in ms, now in ms. Answers 1 when claimed.
+pub(crate) const CLAIM_ACK: &str = concat!(
+    r"
+local v, a, d = unpack(redis.call('HMGET', KEYS[1], 'v', 'a', 'd'))
+if not v then return 1 end
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[1])
+",
+    claim_rule!(),
+    r"
+redis.call('HSET', KEYS[1], unpack(claim))
+if claimed then return 1 end
+return 0
+"
+);
+
+/// Ends a chat's acknowledgement claim and reads how many pushes it covered, in one command
+/// (Redis 7 has no `HGETDEL`): `HINCRBY` by this, far below any count, answers the count
+/// minus this and leaves the claim at or below 0, which holds nothing.
+pub(crate) const RELEASE_ACK_BY: i64 = -(1 << 40);
 
 /// How long a claim on a chat's acknowledgement lasts if its relay dies mid-ping (GMS
 /// resends the push meanwhile, so nothing waits longer than its resend).
@@ -104,7 +151,8 @@ impl Keys {
         Keys { prefix: prefix.to_owned() }
     }
 
-    /// A chat's record (a hash: `r` the record, `v` its revision).
+    /// A chat's record (a hash: `r` the record, `v` its revision, `a` and `d` the claim on
+    /// acknowledging its pushes, `claim_rule`).
     pub(crate) fn chat(&self, chat_id: &str) -> String {
         format!("{}{{{chat_id}}}:chat", self.prefix)
     }
@@ -147,11 +195,6 @@ impl Keys {
     /// Set while some relay has pinged the chat this interval.
     pub(crate) fn pinged(&self, chat_id: &str) -> String {
         format!("{}{{{chat_id}}}:pinged", self.prefix)
-    }
-
-    /// The claim on acknowledging the chat's pushes now: how many pushes it covers.
-    pub(crate) fn ack_claim(&self, chat_id: &str) -> String {
-        format!("{}{{{chat_id}}}:ack-claim", self.prefix)
     }
 
     /// The first push body kept for a chat registered with `capture` (redacted; it expires).
@@ -236,16 +279,16 @@ impl RedisBackend {
                     let cluster = matches!(self.link, Link::Cluster(_));
                     command
                         .arg(PUT)
-                        .arg(2)
+                        .arg(1)
                         .arg(&key)
-                        .arg(self.keys.ack_claim(chat_id))
                         .arg(record.revision.saturating_sub(1))
                         .arg(serde_json::to_string(record)?)
                         .arg(record.revision)
                         .arg(&channel)
                         .arg(publish_verb(cluster))
                         .arg(self.keys.frames(chat_id))
-                        .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX));
+                        .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX))
+                        .arg(now_millis());
                     for frame in frames {
                         command.arg(frame_payload(&self.node, frame));
                     }

@@ -265,6 +265,72 @@ async fn one_more_ping_after_the_first(events: bool) -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_claim_left_by_a_relay_that_died_holds_pushes_until_it_lapses() -> Result<()> {
+    let redis = RedisServer::start().await?;
+    let setup = cluster(&redis, &[]).await?;
+    let credentials = setup.chat(false).await?;
+    setup.register(&credentials).await?;
+    let chat_id = credentials.chat_id.clone();
+    let key = format!("gmschat:{{{chat_id}}}:chat");
+    let mut redis_connection =
+        ::redis::Client::open(redis.url())?.get_multiplexed_async_connection().await?;
+    let now = u64::try_from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis(),
+    )?;
+    let mut claim = async |pushes: i64, lapses_at: u64| -> Result<()> {
+        ::redis::cmd("HSET")
+            .arg(&key)
+            .arg("a")
+            .arg(pushes)
+            .arg("d")
+            .arg(lapses_at)
+            .query_async::<()>(&mut redis_connection)
+            .await?;
+        Ok(())
+    };
+    let pings = async || -> Result<u64> {
+        Ok(setup.admin.refreshes().await?.get(&chat_id).copied().unwrap_or(0))
+    };
+    let push = async |index: u64| -> Result<u16> {
+        let body = serde_json::json!({"deviceId": "d", "message": "New message",
+            "session-id": chat_id, "nextPosition": index + 1,
+            "messages": [{"index": index, "type": "Message", "text": format!("line {index}"),
+                "utcTime": 1_732_460_000_000_u64,
+                "from": {"nickname": "Ann", "participantId": 2, "type": "Agent"}}]});
+        let query = super::test_secret_query();
+        let url = format!("{}{PUSH_PATH}{query}", setup.system.relay_url);
+        let answer = setup.http.post(url).json(&body).send().await?;
+        Ok(answer.status().as_u16())
+    };
+    let before = pings().await?;
+
+    // Another relay claimed the chat's acknowledgement a moment ago and died mid-ping: its
+    // claim holds for now, so this push is added to it, not pinged.
+    claim(1, now + 60_000).await?;
+    assert_eq!(push(100).await?, 200);
+    let deferred = super::metric(&setup.metrics().await?, "relay_acks_deferred_total", &[]);
+    assert_eq!(deferred, 1.0, "the push joined the claim held");
+
+    // Once the claim has lapsed, the next push takes it, pings, and ends it.
+    claim(2, now.saturating_sub(1)).await?;
+    assert_eq!(push(101).await?, 200);
+    until_every(
+        "the ping and the claim's end",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        async || {
+            let seen = pings().await? - before;
+            let left: Option<i64> =
+                ::redis::cmd("HGET").arg(&key).arg("a").query_async(&mut redis_connection).await?;
+            let state = format!("{seen} pings, the claim at {left:?}");
+            Ok(Wait::done_if(seen == 1 && left.is_some_and(|a| a <= 0), state))
+        },
+    )
+    .await?;
+    setup.system.stop().await
+}
+
+#[tokio::test]
 async fn relays_reach_redis_over_tls() -> Result<()> {
     let redis = RedisServer::start_tls().await?;
     let setup = Setup::start(Options::sim(&[])).await?;

@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Bus;
-use crate::store::redis::ACK_CLAIM;
+use crate::store::now_millis;
+use crate::store::redis::{ACK_CLAIM, CLAIM_ACK, RELEASE_ACK_BY};
 
 /// Takes or renews the lease. KEYS[1]: the lease. ARGV: this node, time to live in ms.
 const LEASE: &str = r"
@@ -26,16 +27,6 @@ return 0
 /// Gives the lease up if this node holds it. KEYS[1]: the lease. ARGV: this node.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-";
-
-/// Claims a chat's acknowledgement (the claim is a count of the pushes it covers, 1), or
-/// adds this push to the claim held now, which keeps its expiry; a push written with its
-/// record is claimed by the store's write instead (`store::redis`'s `PUT`, the same rule).
-/// KEYS[1]: the claim. ARGV[1]: its time to live in ms.
-const CLAIM_ACK: &str = r"
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 1 end
-redis.call('INCR', KEYS[1])
 return 0
 ";
 
@@ -119,8 +110,9 @@ impl Bus {
                 redis::cmd("EVAL")
                     .arg(CLAIM_ACK)
                     .arg(1)
-                    .arg(self.keys.ack_claim(chat_id))
-                    .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX)),
+                    .arg(self.keys.chat(chat_id))
+                    .arg(u64::try_from(ACK_CLAIM.as_millis()).unwrap_or(u64::MAX))
+                    .arg(now_millis()),
             )
             .await;
         match claimed {
@@ -132,12 +124,13 @@ impl Bus {
 
     /// Ends the claim: true when pushes were added to it meanwhile, so one more ping is
     /// due (after claiming again). One command: whoever's claim it is by now (this one's
-    /// expired, another relay's taken since), every push added to a claim is seen by the
+    /// lapsed, another relay's taken since), every push added to a claim is seen by the
     /// one `release_ack` that ends it, whose ping comes after; so no push goes unpinged.
     pub(crate) async fn release_ack(&self, chat_id: &str) -> bool {
-        let covered: redis::RedisResult<Option<i64>> =
-            self.query(redis::cmd("GETDEL").arg(self.keys.ack_claim(chat_id))).await;
-        matches!(covered, Ok(Some(2..)))
+        let left: redis::RedisResult<i64> = self
+            .query(redis::cmd("HINCRBY").arg(self.keys.chat(chat_id)).arg("a").arg(RELEASE_ACK_BY))
+            .await;
+        matches!(left.map(|left| left - RELEASE_ACK_BY), Ok(2..))
     }
 
     /// Keeps a chat's captured push body for `ttl` unless one is kept already: the first
