@@ -352,9 +352,22 @@ impl Sessions {
         create: Option<&str>,
         frame: Option<String>,
     ) -> Reply {
+        if frame.is_none()
+            && let Some(record) = self.unchanged_by(chat_id, &seen)
+        {
+            return Ok(Durable { record: Some(record), handed: None });
+        }
         let seen = Box::new(seen);
         let (chat_id, create) = (chat_id.to_owned(), create.map(str::to_owned));
         self.ask(Op::Observe { chat_id, seen, create, frame }).await
+    }
+
+    /// The chat's record when `seen` would change nothing in it. Memory holds only what was
+    /// committed, and records only move forward, so such an observation is durable already
+    /// and the writer need not hear of it: every acknowledging ping makes one.
+    fn unchanged_by(&self, chat_id: &str, seen: &Observation) -> Option<ChatRecord> {
+        let mut record = self.get(chat_id)?;
+        (!record.merge(seen)).then_some(record)
     }
 
     /// Forgets a chat, durably; answers whether it existed.
@@ -798,6 +811,25 @@ mod shared_store_tests {
         let again = sessions.observe_push("C", push(3), None, Some("f3".into())).await;
         assert_eq!(again.expect("stored").handed, None);
         assert_eq!(store.frames.lock().expect("lock").len(), 1);
+    }
+
+    /// Every acknowledging ping confirms what is stored: that needs no commit, nor the
+    /// writer at all (here stopped, so only a change would fail).
+    #[tokio::test]
+    async fn an_observation_that_changes_nothing_is_answered_from_memory() {
+        let store = Arc::new(SharedStore::default());
+        let stop = CancellationToken::new();
+        let (sessions, writer) = Sessions::start(store.clone(), stop.clone()).expect("start");
+        let created = Observation { position: Some(3), ..registered() };
+        let stored = sessions.observe("C", created, Some("svc")).await.expect("stored");
+        stop.cancel();
+        writer.await.expect("the writer ends");
+
+        let confirmed = Observation { position: Some(2), ..registered() };
+        let answered = sessions.observe("C", confirmed, None).await.expect("from memory");
+        assert_eq!(answered, stored);
+        let moved = Observation { position: Some(4), ..registered() };
+        assert!(sessions.observe("C", moved, None).await.is_err(), "a change needs the writer");
     }
 
     #[tokio::test]
