@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Bus;
 use crate::store::now_millis;
-use crate::store::redis::{ACK_CLAIM, CLAIM_ACK, RELEASE_ACK_BY};
+use crate::store::redis::{ACK_CLAIM, CLAIM_ACK, FORGOTTEN_CLAIM, RELEASE_ACK_BY};
 
 /// Takes or renews the lease. KEYS[1]: the lease. ARGV: this node, time to live in ms.
 const LEASE: &str = r"
@@ -127,10 +127,19 @@ impl Bus {
     /// lapsed, another relay's taken since), every push added to a claim is seen by the
     /// one `release_ack` that ends it, whose ping comes after; so no push goes unpinged.
     pub(crate) async fn release_ack(&self, chat_id: &str) -> bool {
-        let left: redis::RedisResult<i64> = self
-            .query(redis::cmd("HINCRBY").arg(self.keys.chat(chat_id)).arg("a").arg(RELEASE_ACK_BY))
-            .await;
-        matches!(left.map(|left| left - RELEASE_ACK_BY), Ok(2..))
+        let key = self.keys.chat(chat_id);
+        let left: redis::RedisResult<i64> =
+            self.query(redis::cmd("HINCRBY").arg(&key).arg("a").arg(RELEASE_ACK_BY)).await;
+        let covered = left.map(|left| left - RELEASE_ACK_BY);
+        if matches!(covered, Ok(0)) {
+            // Rare (another relay forgot the chat during this ping): worth a command.
+            let tidied: redis::RedisResult<i64> =
+                self.query(redis::cmd("EVAL").arg(FORGOTTEN_CLAIM).arg(1).arg(&key)).await;
+            if let Err(error) = tidied {
+                tracing::debug!(chat = chat_id, %error, "could not delete a forgotten chat's claim");
+            }
+        }
+        matches!(covered, Ok(2..))
     }
 
     /// Keeps a chat's captured push body for `ttl` unless one is kept already: the first
