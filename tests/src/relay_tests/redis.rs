@@ -264,22 +264,53 @@ async fn one_more_ping_after_the_first(events: bool) -> Result<()> {
     setup.system.stop().await
 }
 
+/// One relay on Redis with one registered chat, whose hash the test reads and writes.
+struct ChatOnRedis {
+    redis: RedisServer,
+    setup: Setup,
+    chat_id: String,
+    /// The chat's hash.
+    key: String,
+}
+
+impl ChatOnRedis {
+    async fn start() -> Result<ChatOnRedis> {
+        let redis = RedisServer::start().await?;
+        let setup = cluster(&redis, &[]).await?;
+        let credentials = setup.chat(false).await?;
+        setup.register(&credentials).await?;
+        let chat_id = credentials.chat_id.clone();
+        let key = format!("gmschat:{{{chat_id}}}:chat");
+        Ok(ChatOnRedis { redis, setup, chat_id, key })
+    }
+
+    async fn connection(&self) -> Result<::redis::aio::MultiplexedConnection> {
+        Ok(::redis::Client::open(self.redis.url())?.get_multiplexed_async_connection().await?)
+    }
+
+    /// Pushes the agent's line `index` to the relay; answers its status.
+    async fn agent_line(&self, index: u64) -> Result<u16> {
+        let body = serde_json::json!({"deviceId": "d", "message": "New message",
+            "session-id": self.chat_id, "nextPosition": index + 1,
+            "messages": [{"index": index, "type": "Message", "text": format!("line {index}"),
+                "utcTime": 1_732_460_000_000_u64,
+                "from": {"nickname": "Ann", "participantId": 2, "type": "Agent"}}]});
+        let query = super::test_secret_query();
+        let url = format!("{}{PUSH_PATH}{query}", self.setup.system.relay_url);
+        Ok(self.setup.http.post(url).json(&body).send().await?.status().as_u16())
+    }
+}
+
 #[tokio::test]
 async fn a_claim_left_by_a_relay_that_died_holds_pushes_until_it_lapses() -> Result<()> {
-    let redis = RedisServer::start().await?;
-    let setup = cluster(&redis, &[]).await?;
-    let credentials = setup.chat(false).await?;
-    setup.register(&credentials).await?;
-    let chat_id = credentials.chat_id.clone();
-    let key = format!("gmschat:{{{chat_id}}}:chat");
-    let mut redis_connection =
-        ::redis::Client::open(redis.url())?.get_multiplexed_async_connection().await?;
+    let chat = ChatOnRedis::start().await?;
+    let mut redis_connection = chat.connection().await?;
     let now = u64::try_from(
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis(),
     )?;
     let mut claim = async |pushes: i64, lapses_at: u64| -> Result<()> {
         ::redis::cmd("HSET")
-            .arg(&key)
+            .arg(&chat.key)
             .arg("a")
             .arg(pushes)
             .arg("d")
@@ -289,75 +320,49 @@ async fn a_claim_left_by_a_relay_that_died_holds_pushes_until_it_lapses() -> Res
         Ok(())
     };
     let pings = async || -> Result<u64> {
-        Ok(setup.admin.refreshes().await?.get(&chat_id).copied().unwrap_or(0))
-    };
-    let push = async |index: u64| -> Result<u16> {
-        let body = serde_json::json!({"deviceId": "d", "message": "New message",
-            "session-id": chat_id, "nextPosition": index + 1,
-            "messages": [{"index": index, "type": "Message", "text": format!("line {index}"),
-                "utcTime": 1_732_460_000_000_u64,
-                "from": {"nickname": "Ann", "participantId": 2, "type": "Agent"}}]});
-        let query = super::test_secret_query();
-        let url = format!("{}{PUSH_PATH}{query}", setup.system.relay_url);
-        let answer = setup.http.post(url).json(&body).send().await?;
-        Ok(answer.status().as_u16())
+        Ok(chat.setup.admin.refreshes().await?.get(&chat.chat_id).copied().unwrap_or(0))
     };
     // gms-sim's own pushes of the new chat are acknowledged (and no resend comes) first.
-    setup.acknowledged(&chat_id, Duration::from_secs(10)).await?;
+    chat.setup.acknowledged(&chat.chat_id, Duration::from_secs(10)).await?;
     let before = pings().await?;
 
     // Another relay claimed the chat's acknowledgement a moment ago and died mid-ping: its
     // claim holds for now, so this push is added to it, not pinged.
     claim(1, now + 60_000).await?;
-    assert_eq!(push(100).await?, 200);
-    let deferred = super::metric(&setup.metrics().await?, "relay_acks_deferred_total", &[]);
+    assert_eq!(chat.agent_line(100).await?, 200);
+    let deferred = super::metric(&chat.setup.metrics().await?, "relay_acks_deferred_total", &[]);
     assert!(deferred >= 1.0, "the push joined the claim held");
-    let mut reader = ::redis::Client::open(redis.url())?.get_multiplexed_async_connection().await?;
-    let covered: i64 = ::redis::cmd("HGET").arg(&key).arg("a").query_async(&mut reader).await?;
+    let mut reader = chat.connection().await?;
+    let covered: i64 =
+        ::redis::cmd("HGET").arg(&chat.key).arg("a").query_async(&mut reader).await?;
     assert_eq!(covered, 2, "the claim covers the push");
 
     // Once the claim has lapsed, the next push takes it, pings, and ends it.
     claim(2, now.saturating_sub(1)).await?;
-    assert_eq!(push(101).await?, 200);
-    until_every(
-        "the ping and the claim's end",
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        async || {
-            let seen = pings().await? - before;
-            let left: Option<i64> =
-                ::redis::cmd("HGET").arg(&key).arg("a").query_async(&mut redis_connection).await?;
-            let state = format!("{seen} pings, the claim at {left:?}");
-            Ok(Wait::done_if(seen >= 1 && left.is_some_and(|a| a <= 0), state))
-        },
-    )
+    assert_eq!(chat.agent_line(101).await?, 200);
+    let what = "the ping and the claim's end";
+    until_every(what, Duration::from_secs(10), Duration::from_millis(20), async || {
+        let seen = pings().await? - before;
+        let left: Option<i64> =
+            ::redis::cmd("HGET").arg(&chat.key).arg("a").query_async(&mut reader).await?;
+        let state = format!("{seen} pings, the claim at {left:?}");
+        Ok(Wait::done_if(seen >= 1 && left.is_some_and(|a| a <= 0), state))
+    })
     .await?;
-    setup.system.stop().await
+    chat.setup.system.stop().await
 }
 
 /// Another relay forgets a chat while this one pings it: the claim's release finds no
 /// claim, and leaves no hash of the chat behind (it would never expire).
 #[tokio::test]
 async fn a_chat_forgotten_during_its_acknowledgement_leaves_no_key_behind() -> Result<()> {
-    let redis = RedisServer::start().await?;
-    let setup = cluster(&redis, &[]).await?;
-    let credentials = setup.chat(false).await?;
-    setup.register(&credentials).await?;
-    let chat_id = credentials.chat_id.clone();
-    let key = format!("gmschat:{{{chat_id}}}:chat");
-    let mut redis_connection =
-        ::redis::Client::open(redis.url())?.get_multiplexed_async_connection().await?;
+    let chat = ChatOnRedis::start().await?;
+    let mut redis_connection = chat.connection().await?;
     // GMS takes a second over the acknowledging ping.
-    setup.admin.ok("/sim/faults", serde_json::json!({"delayMs": 1000})).await?;
-    let body = serde_json::json!({"deviceId": "d", "message": "New message",
-        "session-id": chat_id, "nextPosition": 101,
-        "messages": [{"index": 100, "type": "Message", "text": "line 100",
-            "utcTime": 1_732_460_000_000_u64,
-            "from": {"nickname": "Ann", "participantId": 2, "type": "Agent"}}]});
-    let url = format!("{}{PUSH_PATH}{}", setup.system.relay_url, super::test_secret_query());
-    assert_eq!(setup.http.post(url).json(&body).send().await?.status().as_u16(), 200);
+    chat.setup.admin.ok("/sim/faults", serde_json::json!({"delayMs": 1000})).await?;
+    assert_eq!(chat.agent_line(100).await?, 200);
     // As another relay's forget does, during the ping.
-    ::redis::cmd("DEL").arg(&key).query_async::<()>(&mut redis_connection).await?;
+    ::redis::cmd("DEL").arg(&chat.key).query_async::<()>(&mut redis_connection).await?;
 
     let what = "the claim's release, and no key left";
     until_every(what, Duration::from_secs(10), Duration::from_millis(20), async || {
@@ -365,13 +370,13 @@ async fn a_chat_forgotten_during_its_acknowledgement_leaves_no_key_behind() -> R
             ::redis::cmd("INFO").arg("commandstats").query_async(&mut redis_connection).await?;
         let released = stats.lines().any(|l| l.starts_with("cmdstat_hincrby:calls="));
         let left: bool =
-            ::redis::cmd("EXISTS").arg(&key).query_async(&mut redis_connection).await?;
+            ::redis::cmd("EXISTS").arg(&chat.key).query_async(&mut redis_connection).await?;
         let state = format!("released: {released}, key left: {left}");
         Ok(Wait::done_if(released && !left, state))
     })
     .await?;
-    setup.admin.ok("/sim/faults", serde_json::json!({"delayMs": 0})).await?;
-    setup.system.stop().await
+    chat.setup.admin.ok("/sim/faults", serde_json::json!({"delayMs": 0})).await?;
+    chat.setup.system.stop().await
 }
 
 #[tokio::test]

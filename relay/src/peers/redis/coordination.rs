@@ -123,9 +123,10 @@ impl Bus {
     }
 
     /// Ends the claim: true when pushes were added to it meanwhile, so one more ping is
-    /// due (after claiming again). One command: whoever's claim it is by now (this one's
-    /// lapsed, another relay's taken since), every push added to a claim is seen by the
-    /// one `release_ack` that ends it, whose ping comes after; so no push goes unpinged.
+    /// due (after claiming again). One command (two in a rare race): whoever's claim it is
+    /// by now (this one's lapsed, another relay's taken since), every push added to a claim
+    /// is seen by the one `release_ack` that ends it, whose ping comes after; so no push
+    /// goes unpinged.
     pub(crate) async fn release_ack(&self, chat_id: &str) -> bool {
         let key = self.keys.chat(chat_id);
         let left: redis::RedisResult<i64> =
