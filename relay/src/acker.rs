@@ -370,11 +370,6 @@ async fn ack_in_cluster(
     loop {
         let (outcome, found) = ping_once(deps, chat_id, pending).await;
         unannounced = unannounced.max(found);
-        // A chat forgotten (by this ping, or before it) took its claim with it: a release
-        // would leave a key behind.
-        if matches!(outcome, Outcome::Gone | Outcome::Unknown) {
-            return (outcome, unannounced);
-        }
         let again = deps.peers.release_ack(chat_id).await;
         // A chat gone or a GMS away gains nothing from another ping now (GMS resends).
         if !again

@@ -102,8 +102,9 @@ return 0
 /// Ends a chat's acknowledgement claim and reads how many pushes it covered, in one command
 /// (Redis 7 has no `HGETDEL`): `HINCRBY` by this, far below any count, answers the count
 /// minus this and leaves the claim at or below 0, which holds nothing. An answer of exactly
-/// this found no claim at all: the chat may have been forgotten meanwhile, and the
-/// `HINCRBY` made a hash of it again (`FORGOTTEN_CLAIM`).
+/// this found no claim at all: the chat may have been forgotten meanwhile (by the ping
+/// itself, when GMS says it ended), and the `HINCRBY` made a hash of it again
+/// (`FORGOTTEN_CLAIM`).
 pub(crate) const RELEASE_ACK_BY: i64 = -(1 << 40);
 
 /// Deletes a chat's hash that holds no record: what a release makes of a chat forgotten

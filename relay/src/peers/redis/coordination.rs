@@ -133,7 +133,8 @@ impl Bus {
             self.query(redis::cmd("HINCRBY").arg(&key).arg("a").arg(RELEASE_ACK_BY)).await;
         let covered = left.map(|left| left - RELEASE_ACK_BY);
         if matches!(covered, Ok(0)) {
-            // Rare (another relay forgot the chat during this ping): worth a command.
+            // The chat was forgotten during the ping (by it, or by another relay), and the
+            // release made a hash of it again. Rare: worth a command.
             let tidied: redis::RedisResult<i64> =
                 self.query(redis::cmd("EVAL").arg(FORGOTTEN_CLAIM).arg(1).arg(&key)).await;
             if let Err(error) = tidied {
