@@ -27,6 +27,10 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// The desktop viewport every engine starts with, in CSS pixels.
 const DESKTOP: (u32, u32) = (1280, 900);
 
+/// How long a new session may take: seconds normally, even on a loaded 2-core machine; a
+/// driver that takes longer has hung (`Browser::launch` starts another).
+const SESSION_START: Duration = Duration::from_secs(60);
+
 /// A browser engine the tests drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Engine {
@@ -148,7 +152,21 @@ impl Browser {
         Browser::launch(engine, Look { phone: None, dark: true }).await
     }
 
+    /// Starts the driver and opens a session, once more with a fresh driver if that fails:
+    /// WebKitWebDriver once never answered a new session in a full run (120 s, before any
+    /// page), and passed when run again: the harness's trouble, not the test's.
+    #[allow(clippy::print_stderr, reason = "the test's output says it was started again")]
     async fn launch(engine: Engine, look: Look) -> Result<Browser> {
+        match Browser::launch_once(engine, look).await {
+            Ok(browser) => Ok(browser),
+            Err(error) => {
+                eprintln!("{engine} did not start ({error:#}); starting it again");
+                Browser::launch_once(engine, look).await
+            }
+        }
+    }
+
+    async fn launch_once(engine: Engine, look: Look) -> Result<Browser> {
         let profile = crate::harness::scratch_dir(&format!("{}-profile", engine.name()))?;
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -190,6 +208,7 @@ impl Browser {
             .http
             .post(format!("{}/session", browser.driver))
             .json(&json!({"capabilities": {"alwaysMatch": capabilities}}))
+            .timeout(SESSION_START)
             .send()
             .await?
             .json()
