@@ -78,7 +78,10 @@ pub(crate) fn describe_metrics() {
         ("relay_restored_total", "Chats restored on a working Chat Server."),
         ("relay_restore_failed_total", "Chats still not restored at the restoration deadline."),
         ("relay_store_commits_total", "Commits of the session store (each may hold many changes)."),
-        ("relay_store_failures_total", "Failed commits of the session store."),
+        (
+            "relay_store_failures_total",
+            "Failed commits of the session store, and failed checkpoints of the embedded one.",
+        ),
         ("relay_rate_limited_total", "Requests refused by a per-address limit, by endpoint."),
         (
             "relay_refused_total",
@@ -232,7 +235,14 @@ pub(crate) fn describe_metrics() {
         ("relay_gms_request_seconds", "Duration of one GMS Chat API request."),
         ("relay_push_to_frame_seconds", "From a push's arrival to its frame being queued."),
         ("relay_restore_duration_seconds", "From a Chat Server event to its chats restored."),
-        ("relay_store_commit_seconds", "Duration of one session store commit."),
+        (
+            "relay_store_commit_seconds",
+            "Duration of one session store commit (the embedded store: its journal's write).",
+        ),
+        (
+            "relay_store_checkpoint_seconds",
+            "Duration of one checkpoint of the embedded store's journal into its redb file.",
+        ),
         ("relay_redis_command_seconds", "Duration of one Redis command (or pipeline)."),
         ("relay_web_push_seconds", "Duration of one request to a Web Push service."),
     ];

@@ -3,6 +3,7 @@
 //! two stores, redb for one relay (the default) and Redis for several (`redis`).
 
 mod backend;
+mod journal;
 mod record;
 mod redb;
 pub(crate) mod redis;
