@@ -46,13 +46,19 @@ pub struct Written {
     pub handed: Vec<(String, bool)>,
 }
 
-/// Where records live. Calls block; the relay runs them off the async threads.
+/// Where records live. Calls block; the relay runs them off the async threads, except
+/// `write_now`.
 pub trait Backend: Send + Sync + 'static {
     /// Everything stored.
     fn load_all(&self) -> anyhow::Result<Stored>;
     /// Applies changes; when it returns `Ok`, every change but the conflicting ones
     /// survives a crash. A store only one relay writes never conflicts.
     fn write(&self, changes: &[Change]) -> anyhow::Result<Written>;
+    /// `write`, when this store can do it at once on the calling (async) thread: without
+    /// waiting for anything but a short write to a local disk. None: call `write`.
+    fn write_now(&self, _changes: &[Change]) -> Option<anyhow::Result<Written>> {
+        None
+    }
     /// One chat as stored now.
     fn read(&self, chat_id: &str) -> anyhow::Result<Option<ChatRecord>>;
     /// Every Chat Server's last process id as stored now.

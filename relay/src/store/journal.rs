@@ -174,7 +174,7 @@ fn crc(generation: u64, length: u32, payload: &[u8]) -> u32 {
 }
 
 /// The bytes of `entries`, to be a record's payload.
-pub(crate) fn encode(entries: &[&Entry]) -> Vec<u8> {
+pub(crate) fn encode(entries: &[Entry]) -> Vec<u8> {
     let mut bytes = Vec::new();
     let field = |bytes: &mut Vec<u8>, value: &[u8]| {
         bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
@@ -263,7 +263,7 @@ mod tests {
             Entry::Delete { chat_id: "c2".into() },
             Entry::Server { alias: "117".into(), pid: 4242 },
         ];
-        let bytes = encode(&entries.iter().collect::<Vec<_>>());
+        let bytes = encode(&entries);
         assert_eq!(bytes.len(), entries.iter().map(super::encoded_len).sum::<usize>());
         assert_eq!(decode(&bytes).expect("decodes"), entries);
         assert!(decode(&bytes[..bytes.len() - 1]).is_err(), "a cut payload is an error");
@@ -276,7 +276,7 @@ mod tests {
         let mut journal = Journal::open(&path).expect("opens");
         journal.begin(7);
         for value in ["one", "two", "three"] {
-            journal.append(&encode(&[&put("c", value)])).expect("appends");
+            journal.append(&encode(&[put("c", value)])).expect("appends");
         }
         let read = |journal: &Journal, generation| journal.read(generation).expect("reads");
         assert_eq!(read(&journal, 7).expect("found").len(), 3);
@@ -293,7 +293,7 @@ mod tests {
         // Generation 9 overwrites half 1 from its start; 7's records after it are not 9's.
         let mut journal = reopened;
         journal.begin(9);
-        journal.append(&encode(&[&put("c", "four")])).expect("appends");
+        journal.append(&encode(&[put("c", "four")])).expect("appends");
         assert_eq!(read(&journal, 9), Some(vec![put("c", "four")]));
         let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
     }
@@ -305,7 +305,7 @@ mod tests {
         journal.begin(1);
         let big = vec![b'x'; journal.capacity() - 9 - 1];
         let entry = Entry::Put { chat_id: "c".into(), value: big };
-        let payload = encode(&[&entry]);
+        let payload = encode(&[entry]);
         assert!(journal.fits(payload.len()));
         journal.append(&payload).expect("fills the half");
         assert!(!journal.fits(1));
