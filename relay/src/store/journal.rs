@@ -19,6 +19,8 @@ use anyhow::{Context, bail, ensure};
 /// Bytes of one half, in a new journal; an existing one keeps the size it was made with.
 pub(crate) const HALF: u64 = 4 << 20;
 const BLOCK: u64 = 4096;
+/// Largest half read back: a half is read whole, so a file of another size is refused.
+const MOST: u64 = 1 << 30;
 const MAGIC: u32 = 0x4a53_4d47;
 const VERSION: u32 = 1;
 const HEADER: usize = 24;
@@ -64,8 +66,8 @@ impl Journal {
             .with_context(|| format!("opening {}", path.display()))?;
         let len = file.metadata()?.len();
         ensure!(
-            len >= 2 * BLOCK && len % (2 * BLOCK) == 0,
-            "{} is {len} bytes, not two halves of whole blocks",
+            len >= 2 * BLOCK && len % (2 * BLOCK) == 0 && len <= 2 * MOST,
+            "{} is {len} bytes, not two halves of whole blocks of at most {MOST} bytes",
             path.display()
         );
         Ok(Journal { file, half: len / 2, generation: 0, offset: 0 })
@@ -243,7 +245,9 @@ fn decode(mut bytes: &[u8]) -> anyhow::Result<Vec<Entry>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{BLOCK, Entry, HALF, Journal, decode, encode};
+    use std::os::unix::fs::FileExt;
+
+    use super::{BLOCK, Entry, HALF, Journal, MAGIC, VERSION, decode, encode};
 
     fn scratch(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("journal-{name}-{}", std::process::id()));
@@ -285,8 +289,7 @@ mod tests {
 
         // The second record torn (generation 7 is in the second half): the first alone is read.
         let file = std::fs::OpenOptions::new().write(true).open(&path).expect("file");
-        std::os::unix::fs::FileExt::write_all_at(&file, b"garbage", HALF + BLOCK + 30)
-            .expect("tears");
+        file.write_all_at(b"garbage", HALF + BLOCK + 30).expect("tears");
         let reopened = Journal::open(&path).expect("reopens");
         assert_eq!(read(&reopened, 7), Some(vec![put("c", "one")]));
 
@@ -295,6 +298,26 @@ mod tests {
         journal.begin(9);
         journal.append(&encode(&[put("c", "four")])).expect("appends");
         assert_eq!(read(&journal, 9), Some(vec![put("c", "four")]));
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+
+    #[test]
+    fn garbage_and_a_length_past_the_half_read_as_nothing() {
+        let path = scratch("garbage");
+        let journal = Journal::open(&path).expect("opens");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).expect("file");
+        let write = |bytes: &[u8]| file.write_all_at(bytes, HALF).expect("writes");
+        // Generation 1 is in the second half: a whole header whose length runs past it.
+        let mut header = Vec::new();
+        for word in [MAGIC, 0, 1, 0, u32::MAX, VERSION] {
+            header.extend_from_slice(&word.to_le_bytes());
+        }
+        write(&header);
+        assert_eq!(journal.read(1).expect("reads"), None);
+        write(&(0..4096u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<_>>());
+        assert_eq!(journal.read(1).expect("reads"), None);
+        std::fs::write(&path, vec![0; 5000]).expect("rewrites");
+        assert!(Journal::open(&path).is_err(), "a file of another size is refused");
         let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
     }
 
