@@ -75,18 +75,30 @@ impl Journal {
 
     /// The entries of generation `generation`, in order, or None when its half does not
     /// start with a record of it.
+    /// Reads record by record: a relay's memory never holds a half at once.
     pub(crate) fn read(&self, generation: u64) -> anyhow::Result<Option<Vec<Entry>>> {
-        let mut half = vec![0; usize::try_from(self.half)?];
-        self.file.read_exact_at(&mut half, self.half * (generation % 2))?;
+        let base = self.half * (generation % 2);
         let mut entries = Vec::new();
         let mut offset = 0;
         let mut found = false;
-        while let Some((payload, next)) = record(&half, offset, generation) {
-            entries.extend(decode(payload).with_context(|| {
+        let mut header = [0; HEADER];
+        while offset + HEADER as u64 <= self.half {
+            self.file.read_exact_at(&mut header, base + offset)?;
+            let Some((sum, length)) = header_of(&header, generation) else { break };
+            let end = offset + HEADER as u64 + u64::from(length);
+            if end > self.half {
+                break;
+            }
+            let mut payload = vec![0; usize::try_from(length)?];
+            self.file.read_exact_at(&mut payload, base + offset + HEADER as u64)?;
+            if crc(generation, length, &payload) != sum {
+                break;
+            }
+            entries.extend(decode(&payload).with_context(|| {
                 format!("journal record of generation {generation} at {offset} is unreadable")
             })?);
             found = true;
-            offset = next;
+            offset = end.next_multiple_of(BLOCK);
         }
         Ok(found.then_some(entries))
     }
@@ -134,7 +146,7 @@ pub(crate) fn make(path: &Path, half: u64) -> anyhow::Result<()> {
     let dir = path.parent().context("the journal has no directory")?;
     let temporary = path.with_extension("new");
     let file = File::create(&temporary)?;
-    let zeros = vec![0; 1 << 20];
+    let zeros = vec![0; 64 << 10];
     let mut written = 0;
     while written < 2 * half {
         let len = zeros.len().min(usize::try_from(2 * half - written)?);
@@ -147,24 +159,15 @@ pub(crate) fn make(path: &Path, half: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The record of `generation` at `offset` in a half: its payload and the next offset.
-fn record(half: &[u8], offset: usize, generation: u64) -> Option<(&[u8], usize)> {
-    let header = half.get(offset..offset.checked_add(HEADER)?)?;
+/// A record header's checksum and payload length, when it is one of `generation`.
+fn header_of(header: &[u8; HEADER], generation: u64) -> Option<(u32, u32)> {
     let word = |at: usize| {
         u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
     };
     let stored_generation = u64::from(word(8)) | (u64::from(word(12)) << 32);
     let (magic, sum, length, version) = (word(0), word(4), word(16), word(20));
-    if magic != MAGIC || stored_generation != generation || version != VERSION {
-        return None;
-    }
-    let start = offset + HEADER;
-    let payload = half.get(start..start.checked_add(usize::try_from(length).ok()?)?)?;
-    if crc(generation, length, payload) != sum {
-        return None;
-    }
-    let next = (start + payload.len()).next_multiple_of(BLOCK as usize);
-    Some((payload, next))
+    (magic == MAGIC && stored_generation == generation && version == VERSION)
+        .then_some((sum, length))
 }
 
 fn crc(generation: u64, length: u32, payload: &[u8]) -> u32 {
