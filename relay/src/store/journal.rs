@@ -19,7 +19,7 @@ use anyhow::{Context, bail, ensure};
 /// Bytes of one half, in a new journal; an existing one keeps the size it was made with.
 pub(crate) const HALF: u64 = 4 << 20;
 const BLOCK: u64 = 4096;
-/// Largest half read back: a half is read whole, so a file of another size is refused.
+/// Largest half accepted: it bounds what one record's length may ask to read.
 const MOST: u64 = 1 << 30;
 const MAGIC: u32 = 0x4a53_4d47;
 const VERSION: u32 = 1;
@@ -52,11 +52,8 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    /// Opens `path`, making it (all zeros, synced, then renamed into place) when missing.
+    /// Opens `path`, made by `make`.
     pub(crate) fn open(path: &Path) -> anyhow::Result<Journal> {
-        if !path.exists() {
-            make(path, HALF).with_context(|| format!("making {}", path.display()))?;
-        }
         // Each write returns once its data is on the disk (O_DSYNC): no separate fdatasync.
         let file = OpenOptions::new()
             .read(true)
@@ -74,8 +71,7 @@ impl Journal {
     }
 
     /// The entries of generation `generation`, in order, or None when its half does not
-    /// start with a record of it.
-    /// Reads record by record: a relay's memory never holds a half at once.
+    /// start with a record of it. Read record by record: memory never holds a half at once.
     pub(crate) fn read(&self, generation: u64) -> anyhow::Result<Option<Vec<Entry>>> {
         let base = self.half * (generation % 2);
         let mut entries = Vec::new();
@@ -141,7 +137,8 @@ impl Journal {
     }
 }
 
-/// Makes a journal of two `half`-byte halves of zeros, atomically.
+/// Makes a journal of two `half`-byte halves of zeros (synced, then renamed into place),
+/// replacing any file at `path`.
 pub(crate) fn make(path: &Path, half: u64) -> anyhow::Result<()> {
     let dir = path.parent().context("the journal has no directory")?;
     let temporary = path.with_extension("new");
@@ -256,7 +253,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("journal-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
-        dir.join("sessions.journal")
+        let path = dir.join("sessions.journal");
+        super::make(&path, HALF).expect("made");
+        path
     }
 
     fn put(chat: &str, value: &str) -> Entry {

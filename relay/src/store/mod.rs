@@ -1,6 +1,7 @@
 //! What the relay keeps durably, the chat records and each Chat Server's last pid: the record
 //! and its one merge rule (`record`), the trait every store implements (`backend`), and the
-//! two stores, redb for one relay (the default) and Redis for several (`redis`).
+//! two stores, redb behind its journal for one relay (the default; `redb`, `journal`) and
+//! Redis for several (`redis`).
 
 mod backend;
 mod journal;

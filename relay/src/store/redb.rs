@@ -113,7 +113,7 @@ impl RedbBackend {
         let journal_path = dir.join("sessions.journal");
         // A redb file without the marker is new (or older than the journal): a journal
         // beside it is not its own, and its records must never be read as the new one's.
-        if marker.is_none() {
+        if marker.is_none() || !journal_path.exists() {
             journal::make(&journal_path, journal::HALF)
                 .with_context(|| format!("making {}", journal_path.display()))?;
         }
