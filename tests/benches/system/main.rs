@@ -42,6 +42,11 @@ struct Args {
     /// stops keeping up: `--push-rates 1000` holds one rate, e.g. to profile it.
     #[arg(long, value_delimiter = ',')]
     push_rates: Vec<u32>,
+    /// The push benchmark's relay runs this many tokio worker threads
+    /// (`TOKIO_WORKER_THREADS`, for the relay only; default: one per CPU, tokio's choice),
+    /// e.g. 1 for a relay limited to less than two CPUs.
+    #[arg(long)]
+    relay_workers: Option<u32>,
     /// Directory for the JSON results (default: `target/bench` of the workspace).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -70,7 +75,7 @@ async fn main() -> Result<()> {
     bench!("widget", widget::run(&mut report));
     bench!("gms-load", gms_load::run(&mut report));
     bench!("restore", restore::run(&mut report));
-    bench!("push", push::run(&mut report, &args.push_rates));
+    bench!("push", push::run(&mut report, &args.push_rates, args.relay_workers));
     bench!("proxy", proxy::run(&mut report));
     bench!("cluster", cluster::run(&mut report));
     bench!("churn", churn::run(&mut report));

@@ -120,7 +120,8 @@ const LADDER: &[u32] = &[
     250, 500, 1000, 2000, 4000, 6000, 8000, 12000, 16000, 20000, 25000, 30000, 40000, 50000, 60000,
 ];
 
-pub(crate) async fn run(report: &mut Report, rates: &[u32]) -> Result<()> {
+/// `workers`: the relay's tokio worker threads, when not its own choice.
+pub(crate) async fn run(report: &mut Report, rates: &[u32], workers: Option<u32>) -> Result<()> {
     let mut plan = if report.smoke {
         Plan { chats: 20, rates: &[50], step: Duration::from_secs(1) }
     } else {
@@ -130,9 +131,15 @@ pub(crate) async fn run(report: &mut Report, rates: &[u32]) -> Result<()> {
         plan.rates = rates;
     }
     let Pushing { gms, relay_url, data_dir, args } = gms_pushing_to_a_relay("bench-push").await?;
-    let relay = RelayProcess::start(&relay_binary()?, &args.build()).await?;
+    let workers = workers.map(|n| std::ffi::OsString::from(n.to_string()));
+    let env: Vec<(&str, &std::ffi::OsStr)> =
+        workers.iter().map(|n| ("TOKIO_WORKER_THREADS", n.as_os_str())).collect();
+    let relay = RelayProcess::start_with_env(&relay_binary()?, &args.build(), &env).await?;
     let pid = relay.pid().context("relay pid")?;
     let chats = chats::create(&gms.url(), Some(&relay_url), "push", plan.chats).await?;
+    if let Some(n) = &workers {
+        report.note(format!("push: the relay ran {} tokio worker thread(s)", n.to_string_lossy()));
+    }
 
     let clock = Clock::for_steps(plan.rates, plan.step);
     let stop = CancellationToken::new();
