@@ -104,10 +104,12 @@ impl RedbBackend {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("sessions.redb");
         let db = Database::create(&path).with_context(|| format!("opening {}", path.display()))?;
+        // Read in a write transaction (a read one cannot open a table a new file lacks),
+        // then abandoned: the checkpoint below commits, and one commit at start is enough.
         let marker = {
             let txn = db.begin_write()?;
             let marker = txn.open_table(JOURNAL)?.get(CHECKPOINTED)?.map(|g| g.value());
-            txn.commit()?;
+            txn.abort()?;
             marker
         };
         let journal_path = dir.join("sessions.journal");

@@ -131,15 +131,15 @@ pub(crate) async fn run(report: &mut Report, rates: &[u32], workers: Option<u32>
         plan.rates = rates;
     }
     let Pushing { gms, relay_url, data_dir, args } = gms_pushing_to_a_relay("bench-push").await?;
-    let workers = workers.map(|n| std::ffi::OsString::from(n.to_string()));
+    let workers = workers.map(|n| n.to_string());
     let env: Vec<(&str, &std::ffi::OsStr)> =
-        workers.iter().map(|n| ("TOKIO_WORKER_THREADS", n.as_os_str())).collect();
+        workers.iter().map(|n| ("TOKIO_WORKER_THREADS", n.as_ref())).collect();
     let relay = RelayProcess::start_with_env(&relay_binary()?, &args.build(), &env).await?;
+    if let Some(n) = &workers {
+        report.note(format!("push: the relay ran {n} tokio worker thread(s)"));
+    }
     let pid = relay.pid().context("relay pid")?;
     let chats = chats::create(&gms.url(), Some(&relay_url), "push", plan.chats).await?;
-    if let Some(n) = &workers {
-        report.note(format!("push: the relay ran {} tokio worker thread(s)", n.to_string_lossy()));
-    }
 
     let clock = Clock::for_steps(plan.rates, plan.step);
     let stop = CancellationToken::new();
